@@ -1,0 +1,92 @@
+/* config: the wg-style INI file of DESIGN §4, parsed into one plain struct.
+ * Keys and section names are case-insensitive, `#` starts a comment, values are trimmed. Every error is
+ * reported as "FILE:LINE: what is wrong" (line 0 when the problem is the whole file, e.g. a missing key). */
+#pragma once
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include "daemon/common/errmsg.h"
+#include "daemon/keys.h"
+
+#define SL_MAX_DNS 4
+#define SL_MAX_ROUTES 64
+#define SL_NAME_MAX 64
+#define SL_PATH_MAX 4096
+
+#define SL_KEEPALIVE_DEFAULT 10          /* s, client */
+#define SL_PING_INTERVAL_DEFAULT 20      /* s, client */
+#define SL_SESSION_LIFETIME_DEFAULT 7200 /* s, server */
+#define SL_STATE_DIR_DEFAULT "/var/lib/sluice"
+#define SL_CONFIG_DIR "/etc/sluice"
+#define SL_RUN_DIR "/run/sluice"
+
+enum sl_mode {
+	SL_MODE_SERVER = 1,
+	SL_MODE_CLIENT = 2,
+};
+
+struct sl_prefix4 {
+	struct in_addr addr;
+	uint8_t len;
+};
+
+struct sl_client_cfg {
+	char name[SL_NAME_MAX];
+	uint8_t pubkey[SL_KEY_LEN];
+	bool has_addr;
+	struct in_addr addr; /* fixed tunnel address (Address =) */
+	int line;            /* line of its [Client] header, for messages */
+};
+
+struct sl_config {
+	char path[SL_PATH_MAX];
+	char ifname[IFNAMSIZ]; /* Name =, default: file name without ".conf" */
+	enum sl_mode mode;
+	char private_key_file[SL_PATH_MAX];
+	uint8_t private_key[SL_KEY_LEN];
+	uint8_t public_key[SL_KEY_LEN];
+	unsigned mtu;           /* MTU =, default SLUICE_MTU_DEFAULT */
+	struct in_addr dns[SL_MAX_DNS];
+	unsigned n_dns;
+	unsigned stats_interval; /* StatsInterval =, s, 0 = off */
+
+	/* server */
+	struct sockaddr_storage listen; /* Listen = (IPv4 or [IPv6]:port) */
+	socklen_t listen_len;
+	struct sl_prefix4 address;      /* Address = gateway tunnel address / pool prefix */
+	char egress[IFNAMSIZ];          /* Egress =, "" = interface of the default route */
+	char state_dir[SL_PATH_MAX];    /* StateDir = */
+	unsigned session_lifetime;      /* SessionLifetime =, s */
+	struct sl_client_cfg *clients;  /* [Client] sections, owned */
+	size_t n_clients;
+
+	/* client */
+	bool killswitch;                /* KillSwitch = on|off (default off) */
+	bool killswitch_allow_lan;      /* KillSwitchAllowLAN = on|off */
+	struct sl_prefix4 routes[SL_MAX_ROUTES]; /* Routes =, default 0.0.0.0/0 */
+	unsigned n_routes;
+	char endpoint_host[256];        /* Endpoint = host:port ([v6]:port) */
+	uint16_t endpoint_port;
+	uint8_t server_pubkey[SL_KEY_LEN];
+	unsigned keepalive;             /* Keepalive =, s */
+	unsigned ping_interval;         /* PingInterval =, s */
+};
+
+/* Parses `path` into cfg (zeroed first) and loads the private key file. 0, or -EINVAL/-errno with
+ * e->msg = "PATH:LINE: what is wrong". On error cfg holds nothing to free. */
+int config_load(const char *path, struct sl_config *cfg, struct sl_err *e);
+/* Same, from a string (for tests and fuzzing); `path` only names it in messages. Does not read the key file
+ * when `load_key` is false. */
+int config_parse(const char *text, size_t len, const char *path, bool load_key, struct sl_config *cfg,
+		 struct sl_err *e);
+void config_free(struct sl_config *cfg);
+
+/* True when Routes is the full tunnel (one route 0.0.0.0/0). */
+bool config_full_tunnel(const struct sl_config *cfg);
+/* Resolves Endpoint (numeric, or a name through getaddrinfo). 0 or -errno/-EAI with e->msg set. */
+int config_resolve_endpoint(const struct sl_config *cfg, struct sockaddr_storage *ss, socklen_t *len,
+			    struct sl_err *e);
+/* "/etc/sluice/IFACE.conf" for an interface name. */
+void config_default_path(const char *ifname, char *out, size_t n);

@@ -1,0 +1,1 @@
+/* nat: to be written */

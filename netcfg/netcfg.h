@@ -1,0 +1,74 @@
+/* netcfg: the kernel state sluice owns, through rtnetlink (libmnl) — never by running `ip`.
+ * Every call returns 0 or -errno and, on failure, fills e->msg with what failed, with what and why (the
+ * kernel's extended-ACK text when it gave one), e.g.
+ *   "add route 0.0.0.0/0 dev sl0 table 51900: File exists".
+ * Nothing here logs or exits. IPv4 tunnel addressing only. */
+#pragma once
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "daemon/common/errmsg.h"
+
+/* Policy routing of the client (wg-quick style): the daemon's own sockets carry SL_FWMARK and so use the main
+ * table; everything else is looked up in SL_ROUTE_TABLE first. */
+#define SL_FWMARK 51900u
+#define SL_ROUTE_TABLE 51900u
+#define SL_RULE_PRIO_SUPPRESS 5190u /* lookup main suppress_prefixlength 0 (full tunnel only) */
+#define SL_RULE_PRIO_TUNNEL 5191u   /* not fwmark SL_FWMARK lookup SL_ROUTE_TABLE */
+
+struct mnl_socket;
+
+struct netcfg {
+	struct mnl_socket *nl;
+	uint32_t seq;
+	uint32_t portid;
+};
+
+int netcfg_open(struct netcfg *nc, struct sl_err *e);
+void netcfg_close(struct netcfg *nc);
+
+/* Opens /dev/net/tun and creates (or attaches to) the TUN link `ifname` with IFF_TUN|IFF_NO_PI plus
+ * `extra_flags` (e.g. IFF_MULTI_QUEUE, IFF_VNET_HDR). The fd is non-blocking and close-on-exec. Returns the fd
+ * or -errno. */
+int tun_open(const char *ifname, int extra_flags, struct sl_err *e);
+
+/* ifindex of a link, or -ENODEV. */
+int link_index(const char *ifname);
+/* Sets MTU and brings the link up. */
+int link_set_mtu_up(struct netcfg *nc, int ifindex, unsigned mtu, struct sl_err *e);
+/* Deletes a link by name; -ENODEV if it does not exist. */
+int link_delete(struct netcfg *nc, const char *ifname, struct sl_err *e);
+
+/* Adds addr/plen to the link (IFA_LOCAL + IFA_ADDRESS, so the prefix route appears). */
+int addr_add4(struct netcfg *nc, int ifindex, struct in_addr addr, uint8_t plen, struct sl_err *e);
+int addr_del4(struct netcfg *nc, int ifindex, struct in_addr addr, uint8_t plen, struct sl_err *e);
+
+/* Unicast route prefix/plen dev ifindex in `table` (RT_TABLE_MAIN = 254). */
+int route_add4(struct netcfg *nc, int ifindex, struct in_addr dst, uint8_t plen, uint32_t table,
+	       struct sl_err *e);
+int route_del4(struct netcfg *nc, int ifindex, struct in_addr dst, uint8_t plen, uint32_t table,
+	       struct sl_err *e);
+/* Interface of the IPv4 default route of the main table into ifname (IFNAMSIZ), or -ENOENT. */
+int route_default_ifname(struct netcfg *nc, char *ifname, struct sl_err *e);
+
+/* The client's policy rules (IPv4):
+ *   prio SL_RULE_PRIO_SUPPRESS: lookup main suppress_prefixlength 0        (only when full_tunnel)
+ *   prio SL_RULE_PRIO_TUNNEL:   not fwmark SL_FWMARK lookup SL_ROUTE_TABLE
+ * rules_add applies both or neither (rolls back the first on failure). rules_del removes every rule with
+ * those priorities that sluice could have left (no error if absent). */
+int rules_add(struct netcfg *nc, bool full_tunnel, struct sl_err *e);
+int rules_del(struct netcfg *nc, struct sl_err *e);
+
+/* Removes what a crashed client/server of this interface may have left: its link (if not a live TUN of
+ * another process), the rules above, routes in SL_ROUTE_TABLE. Missing things are not errors. */
+int netcfg_cleanup_stale(struct netcfg *nc, const char *ifname, struct sl_err *e);
+
+/* net.ipv4.ip_forward: *old gets the previous value (0/1). */
+int sysctl_ip_forward_get(int *val, struct sl_err *e);
+int sysctl_ip_forward_set(int val, struct sl_err *e);
+
+/* DNS of the client: writes /etc/resolv.conf in place (it may be a bind mount, so no rename), after saving the
+ * original under SL_RUN_DIR/IFACE.resolv.conf; dns_restore puts it back and removes the copy. dns_restore with
+ * no saved copy is a no-op (0). A saved copy found at start (crash) is restored by dns_restore too. */
+int dns_apply(const char *ifname, const struct in_addr *servers, unsigned n, struct sl_err *e);
+int dns_restore(const char *ifname, struct sl_err *e);

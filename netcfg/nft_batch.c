@@ -1,0 +1,1 @@
+/* nft_batch: to be written */

@@ -1,0 +1,1 @@
+/* nl: to be written */

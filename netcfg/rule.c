@@ -1,0 +1,1 @@
+/* rule: to be written */

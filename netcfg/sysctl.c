@@ -1,0 +1,1 @@
+/* sysctl: to be written */

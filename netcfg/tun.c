@@ -1,0 +1,1 @@
+/* tun: to be written */
