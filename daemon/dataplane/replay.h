@@ -5,8 +5,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define REPLAY_BLOCK_BITS 64u                         /* one uint64_t per block */
 #define REPLAY_BLOCKS 64u                             /* power of two */
-#define REPLAY_WINDOW ((REPLAY_BLOCKS - 1) * 64u)     /* 4032 counters */
+/* One block is always the partly filled newest one, so the guaranteed window is one block short of the ring. */
+#define REPLAY_WINDOW ((REPLAY_BLOCKS - 1) * REPLAY_BLOCK_BITS) /* 4032 counters */
+/* Highest counter ever accepted (top = counter + 1 must not wrap to the "nothing seen" 0). A key is retired long
+ * before this (keystate.h: SL_COUNTER_REKEY). */
+#define REPLAY_COUNTER_MAX (UINT64_MAX - 1)
 
 struct replay {
 	uint64_t top;      /* highest counter accepted + 1 (0: nothing accepted yet) */
@@ -14,7 +19,8 @@ struct replay {
 };
 
 void replay_init(struct replay *r);
-/* true when `counter` may be accepted: not seen, not older than the window. Does not change r. */
+/* true when `counter` may be accepted: not seen, <= REPLAY_COUNTER_MAX, and either above the highest accepted
+ * counter H or with H - counter <= REPLAY_WINDOW (as WireGuard). Does not change r. */
 bool replay_check(const struct replay *r, uint64_t counter);
 /* Marks `counter` as seen (call after a successful open). Returns false if it was already seen/too old. */
 bool replay_update(struct replay *r, uint64_t counter);

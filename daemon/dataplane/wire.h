@@ -54,6 +54,7 @@ const char *wire_drop_name(enum sl_drop d);
 /* Writes the 20-byte header to buf. */
 void wire_hdr_encode(uint8_t *buf, const struct sl_hdr *h);
 
-/* Parses and checks a received datagram of `len` bytes: length (>= header + tag), magic, version, known type,
- * flags == 0, KEEPALIVE carries no payload. Returns 0, or -1 (count it as SL_DROP_BAD_HEADER). */
+/* Parses and checks a received datagram of `len` bytes: length (>= header + tag, <= SLUICE_DGRAM_MAX), magic,
+ * version, known type, flags == 0, KEEPALIVE carries no payload. Returns 0, or -1 (count it as
+ * SL_DROP_BAD_HEADER). */
 int wire_hdr_decode(const uint8_t *buf, size_t len, struct sl_hdr *h);

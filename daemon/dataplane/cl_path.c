@@ -1,0 +1,195 @@
+/* cl_path: the client's per-packet path. One snapshot load per batch; nothing here caches a session id, key
+ * or address. No allocation, lock or log; every drop is counted. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include "daemon/client.h"
+
+#define CL_TUN_BATCHES 4
+
+static inline void drop(struct cl *c, enum sl_drop why)
+{
+	c->st.drops[why]++;
+	c->pc.drops[why]++;
+}
+
+static void note_tx(struct cl *c, uint64_t now, bool data)
+{
+	c->last_tx_ms = now;
+	if (data)
+		c->last_data_tx_ms = now;
+	if (!c->unanswered_since_ms)
+		c->unanswered_since_ms = now;
+	if (data && !c->probe_timer.due_ms)
+		loop_timer_set(&c->probe_timer, c->unanswered_since_ms + SL_REPLY_TIMEOUT_MS);
+}
+
+static void send_batch(struct cl *c, struct mmsghdr *msgs, unsigned n)
+{
+	unsigned done = 0;
+
+	while (done < n) {
+		int r = sendmmsg(c->udp_io.fd, msgs + done, n - done, MSG_DONTWAIT);
+		if (r <= 0) {
+			if (r < 0 && errno == EINTR)
+				continue;
+			drop(c, SL_DROP_QUEUE_OUT);
+			done++;
+			continue;
+		}
+		for (int i = 0; i < r; i++) {
+			c->st.udp_tx_datagrams++;
+			c->st.udp_tx_bytes += msgs[done + i].msg_len;
+		}
+		done += (unsigned)r;
+	}
+}
+
+void cl_on_tun(struct loop_io *io, uint32_t events)
+{
+	struct cl *c = (struct cl *)((char *)io - offsetof(struct cl, tun_io));
+	struct dp_batch *b = c->tx;
+	uint64_t now = now_ms();
+
+	for (int round = 0; round < CL_TUN_BATCHES; round++) {
+		struct cl_snap *snap = atomic_load_explicit(&c->cur, memory_order_acquire);
+		unsigned n = 0;
+		bool empty = false;
+
+		while (n < DP_BATCH) {
+			uint8_t *slot = b->buf[n];
+			ssize_t len = read(io->fd, slot + SLUICE_HDR_LEN, DP_SLOT_LEN - SLUICE_OVERHEAD);
+			int dl;
+
+			if (len < 0) {
+				empty = true;
+				break;
+			}
+			c->st.tun_rx_packets++;
+			c->st.tun_rx_bytes += (uint64_t)len;
+			if (!snap || snap->ks.tx_counter >= SL_COUNTER_REKEY) {
+				drop(c, SL_DROP_NO_ENDPOINT);
+				continue;
+			}
+			if ((size_t)len > snap->s.mtu) {
+				drop(c, SL_DROP_OVERSIZE);
+				continue;
+			}
+			if ((slot[SLUICE_HDR_LEN] >> 4) != 4) {
+				drop(c, SL_DROP_BAD_INNER); /* IPv4 tunnel: the kernel's IPv6 chatter stays here */
+				continue;
+			}
+			dl = dgram_seal(&snap->ks.tx, slot, (size_t)len, SL_TYPE_DATA, snap->s.session_id,
+					snap->ks.tx_counter++);
+			if (dl < 0) {
+				drop(c, SL_DROP_QUEUE_OUT);
+				continue;
+			}
+			c->pc.tx_packets++;
+			c->pc.tx_bytes += (uint64_t)len;
+			b->iov[n].iov_len = (size_t)dl;
+			memcpy(&b->addr[n], &c->ep, c->ep_len);
+			b->msgs[n].msg_hdr.msg_namelen = c->ep_len;
+			n++;
+		}
+		if (n) {
+			note_tx(c, now, true);
+			send_batch(c, b->msgs, n);
+		}
+		if (empty)
+			break;
+	}
+}
+
+void cl_send_keepalive(struct cl *c, uint64_t now)
+{
+	struct cl_snap *snap = atomic_load_explicit(&c->cur, memory_order_acquire);
+	int dl;
+
+	if (!snap)
+		return;
+	dl = dgram_seal(&snap->ks.tx, c->ka_buf, 0, SL_TYPE_KEEPALIVE, snap->s.session_id,
+			snap->ks.tx_counter++);
+	if (dl < 0 || sendto(c->udp_io.fd, c->ka_buf, (size_t)dl, MSG_DONTWAIT, (struct sockaddr *)&c->ep,
+			     c->ep_len) < 0) {
+		drop(c, SL_DROP_QUEUE_OUT);
+		return;
+	}
+	c->st.udp_tx_datagrams++;
+	c->st.udp_tx_bytes += (uint64_t)dl;
+	note_tx(c, now, false);
+}
+
+static void rx_one(struct cl *c, struct cl_snap *cur, uint8_t *buf, size_t len, uint64_t now)
+{
+	struct cl_snap *snap = NULL;
+	struct sl_hdr h;
+	int n;
+
+	c->st.udp_rx_datagrams++;
+	c->st.udp_rx_bytes += len;
+	if (wire_hdr_decode(buf, len, &h)) {
+		drop(c, SL_DROP_BAD_HEADER);
+		return;
+	}
+	if (cur && cur->s.session_id == h.session_id)
+		snap = cur;
+	else if (c->prev && c->prev->s.session_id == h.session_id && now < c->prev_until_ms)
+		snap = c->prev;
+	if (!snap) {
+		drop(c, SL_DROP_UNKNOWN_SESSION);
+		return;
+	}
+	if (!replay_check(&snap->ks.replay, h.counter)) {
+		drop(c, SL_DROP_REPLAY);
+		return;
+	}
+	n = dgram_open(&snap->ks.rx, buf, len, &h);
+	if (n < 0) {
+		drop(c, SL_DROP_AUTH);
+		return;
+	}
+	if (!replay_update(&snap->ks.replay, h.counter)) {
+		drop(c, SL_DROP_REPLAY);
+		return;
+	}
+	c->pc.last_rx_ms = now;
+	c->unanswered_since_ms = 0;
+	if (h.type != SL_TYPE_DATA)
+		return;
+	if ((unsigned)n > snap->s.mtu) {
+		drop(c, SL_DROP_OVERSIZE);
+		return;
+	}
+	if (write(c->tun_io.fd, buf + SLUICE_HDR_LEN, (size_t)n) != n) {
+		drop(c, SL_DROP_QUEUE_IN);
+		return;
+	}
+	c->st.tun_tx_packets++;
+	c->st.tun_tx_bytes += (uint64_t)n;
+	c->pc.rx_packets++;
+	c->pc.rx_bytes += (uint64_t)n;
+}
+
+void cl_on_udp(struct loop_io *io, uint32_t events)
+{
+	struct cl *c = (struct cl *)((char *)io - offsetof(struct cl, udp_io));
+	struct cl_snap *cur = atomic_load_explicit(&c->cur, memory_order_acquire);
+	struct dp_batch *b = c->rx;
+	uint64_t now = now_ms();
+	int n;
+
+	for (int i = 0; i < DP_BATCH; i++) {
+		b->iov[i].iov_len = DP_SLOT_LEN;
+		b->msgs[i].msg_hdr.msg_namelen = sizeof(b->addr[i]);
+	}
+	n = recvmmsg(io->fd, b->msgs, DP_BATCH, MSG_DONTWAIT, NULL);
+	for (int i = 0; i < n; i++) {
+		if (b->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			c->st.udp_rx_datagrams++;
+			drop(c, SL_DROP_BAD_HEADER);
+			continue;
+		}
+		rx_one(c, cur, b->buf[i], b->msgs[i].msg_len, now);
+	}
+}

@@ -1,0 +1,39 @@
+/* keystate: the running per-key state the data plane owns for one session — the two cipher contexts (one per
+ * direction), the next transmit counter and the receive replay window — and the counters it keeps.
+ * The control plane creates it from the exporter keys and frees it; only the data plane touches it in between. */
+#pragma once
+#include <stdint.h>
+#include "daemon/dataplane/aead.h"
+#include "daemon/dataplane/replay.h"
+#include "daemon/dataplane/wire.h"
+
+/* A key is retired (the client re-authenticates) long before its counter could wrap: at 2^60 packets. */
+#define SL_COUNTER_REKEY (1ull << 60)
+
+struct keystate {
+	struct sl_aead tx;
+	struct sl_aead rx;
+	uint64_t tx_counter;
+	struct replay replay;
+};
+
+/* Per-session transfer counters (bytes are inner packet bytes). */
+struct dp_peer_counters {
+	uint64_t rx_bytes, rx_packets;
+	uint64_t tx_bytes, tx_packets;
+	uint64_t drops[SL_DROP__COUNT];
+	uint64_t last_rx_ms; /* monotonic, last authenticated datagram */
+};
+
+/* Interface counters. */
+struct dp_stats {
+	uint64_t tun_rx_packets, tun_rx_bytes; /* read from the TUN */
+	uint64_t tun_tx_packets, tun_tx_bytes; /* written to the TUN */
+	uint64_t udp_rx_datagrams, udp_rx_bytes;
+	uint64_t udp_tx_datagrams, udp_tx_bytes;
+	uint64_t drops[SL_DROP__COUNT];
+};
+
+int keystate_init(struct keystate *ks, const uint8_t tx_key[SLUICE_KEY_LEN],
+		  const uint8_t rx_key[SLUICE_KEY_LEN]);
+void keystate_free(struct keystate *ks);
