@@ -1,1 +1,162 @@
-/* nat: to be written */
+/* nat: the gateway's NAT and forwarding, table `ip sluice_nat` (nat/nat.h, DESIGN §6), plus
+ * net.ipv4.ip_forward.
+ *
+ *   postrouting (nat, hook postrouting, prio 100 = srcnat, policy accept)
+ *     ip saddr POOL/LEN oifname EGRESS masquerade
+ *   forward (filter, hook forward, prio 0, policy accept)
+ *     iifname TUN oifname EGRESS accept
+ *     iifname EGRESS oifname TUN ct state established,related accept
+ *     iifname TUN drop                       nothing else leaves the tunnel
+ *
+ * One batch with the add/delete/add trick replaces a stale table atomically. ip_forward is switched
+ * on only after the batch succeeded (so a failure leaves it as it was) and restored at removal only
+ * if we changed it. */
+#include "nat/nat.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_tables.h>
+#include "netcfg/netcfg.h"
+#include "netcfg/nft_batch.h"
+
+#define NAT_FAMILY NFPROTO_IPV4
+#define NAT_PRIO_SRCNAT 100 /* NF_IP_PRI_NAT_SRC */
+#define NAT_PRIO_FILTER 0   /* NF_IP_PRI_FILTER */
+#define IP4_SADDR_OFF 12
+
+/* TEMPORARY: netcfg/sysctl.c (sysctl_ip_forward_get/set) was not written yet; switch to it once it
+ * is. */
+#define IP_FORWARD_PATH "/proc/sys/net/ipv4/ip_forward"
+
+static int ip_forward_get(int *val, struct sl_err *e)
+{
+	FILE *f = fopen(IP_FORWARD_PATH, "re");
+	int ret = 0;
+
+	if (!f)
+		return sl_errf(e, -errno, "read %s: %s", IP_FORWARD_PATH, strerror(errno));
+	if (fscanf(f, "%d", val) != 1)
+		ret = sl_errf(e, -EIO, "read %s: not a number", IP_FORWARD_PATH);
+	fclose(f);
+	return ret;
+}
+
+static int ip_forward_set(int val, struct sl_err *e)
+{
+	FILE *f = fopen(IP_FORWARD_PATH, "we");
+	int ret = 0;
+
+	if (!f)
+		return sl_errf(e, -errno, "write %s: %s", IP_FORWARD_PATH, strerror(errno));
+	if (fprintf(f, "%d\n", val) < 0)
+		ret = -EIO;
+	if (fclose(f) != 0 && !ret)
+		ret = -errno;
+	if (ret)
+		return sl_errf(e, ret, "write %s: %s", IP_FORWARD_PATH, strerror(-ret));
+	return 0;
+}
+
+static struct nftnl_rule *nat_rule(struct nft_batch *b, const char *chain)
+{
+	return nft_batch_new_rule(b, NAT_FAMILY, SL_NAT_TABLE, chain);
+}
+
+static void nat_rules(struct nft_batch *b, const struct nat_spec *spec)
+{
+	const uint32_t est_rel =
+	    NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED);
+	struct nftnl_rule *r;
+
+	r = nat_rule(b, "postrouting");
+	nft_rule_payload_cmp(b, r, NFT_PAYLOAD_NETWORK_HEADER, IP4_SADDR_OFF, &spec->pool,
+			     sizeof(spec->pool), spec->pool_len);
+	nft_rule_ifname(b, r, NFT_META_OIFNAME, spec->egress_ifname);
+	nft_rule_masq(b, r);
+
+	r = nat_rule(b, "forward");
+	nft_rule_ifname(b, r, NFT_META_IIFNAME, spec->tun_ifname);
+	nft_rule_ifname(b, r, NFT_META_OIFNAME, spec->egress_ifname);
+	nft_rule_verdict(b, r, NF_ACCEPT);
+
+	r = nat_rule(b, "forward");
+	nft_rule_ifname(b, r, NFT_META_IIFNAME, spec->egress_ifname);
+	nft_rule_ifname(b, r, NFT_META_OIFNAME, spec->tun_ifname);
+	nft_rule_ct_state(b, r, est_rel);
+	nft_rule_verdict(b, r, NF_ACCEPT);
+
+	r = nat_rule(b, "forward");
+	nft_rule_ifname(b, r, NFT_META_IIFNAME, spec->tun_ifname);
+	nft_rule_verdict(b, r, NF_DROP);
+}
+
+static int nat_commit(const struct nat_spec *spec, struct sl_err *e)
+{
+	struct nft_batch *b = nft_batch_new();
+	int ret;
+
+	nft_batch_replace_table(b, nft_table_new(NAT_FAMILY, SL_NAT_TABLE, NULL));
+	nft_batch_add_chain(b,
+			    nft_base_chain_new(NAT_FAMILY, SL_NAT_TABLE, "postrouting", "nat",
+					       NF_INET_POST_ROUTING, NAT_PRIO_SRCNAT, NF_ACCEPT));
+	nft_batch_add_chain(b, nft_base_chain_new(NAT_FAMILY, SL_NAT_TABLE, "forward", "filter",
+						  NF_INET_FORWARD, NAT_PRIO_FILTER, NF_ACCEPT));
+	nat_rules(b, spec);
+	ret = nft_batch_commit(b, e);
+	nft_batch_free(b);
+	return ret;
+}
+
+int nat_apply(const struct nat_spec *spec, struct nat_state *st, struct sl_err *e)
+{
+	struct nat_spec s = *spec;
+	struct sl_err ignored;
+	int old = -1, ret;
+
+	st->applied = false;
+	st->saved_ip_forward = -1;
+	if (!s.tun_ifname[0] || !s.egress_ifname[0])
+		return sl_errf(e, -EINVAL, "nat: tunnel and egress interface names are required");
+	if (s.pool_len == 0 || s.pool_len > 32)
+		return sl_errf(e, -EINVAL, "nat: bad pool prefix length %u", s.pool_len);
+	s.pool.s_addr &= htonl(0xffffffffu << (32 - s.pool_len)); /* 10.66.0.1/24 -> 10.66.0.0/24 */
+
+	ret = ip_forward_get(&old, e);
+	if (ret < 0)
+		return ret;
+	ret = nat_commit(&s, e);
+	if (ret < 0)
+		return ret;
+	if (old != 1) {
+		ret = ip_forward_set(1, e);
+		if (ret < 0) { /* all or nothing: take the table back out */
+			nft_table_delete(NAT_FAMILY, SL_NAT_TABLE, &ignored);
+			return ret;
+		}
+		st->saved_ip_forward = old;
+	}
+	st->applied = true;
+	return 0;
+}
+
+int nat_remove(struct nat_state *st, struct sl_err *e)
+{
+	struct sl_err e2;
+	int ret, ret2 = 0;
+
+	/* the table goes also when this process did not apply it (stale state of a crashed server)
+	 */
+	ret = nft_table_delete(NAT_FAMILY, SL_NAT_TABLE, e);
+	if (st->applied && st->saved_ip_forward >= 0) {
+		ret2 = ip_forward_set(st->saved_ip_forward, ret < 0 ? &e2 : e);
+		if (ret2 == 0)
+			st->saved_ip_forward = -1;
+	}
+	if (ret == 0 && ret2 == 0)
+		st->applied = false;
+	return ret < 0 ? ret : ret2;
+}

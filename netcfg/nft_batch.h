@@ -1,7 +1,9 @@
-/* nft_batch: one nftables transaction over netlink (libmnl + libnftnl): begin … objects … end, ONE send, every
- * ACK drained and mapped back by sequence number. It fully applies or not at all. Shared by kill-switch/ and
- * nat/. */
+/* nft_batch: one nftables transaction over netlink (libmnl + libnftnl): begin … objects … end, ONE
+ * send, every ACK drained and mapped back by sequence number. It fully applies or not at all.
+ * Shared by kill-switch/ and nat/, together with the small object/expression builders they both
+ * need. */
 #pragma once
+#include <stddef.h>
 #include <stdint.h>
 #include "daemon/common/errmsg.h"
 
@@ -13,15 +15,70 @@ struct nft_batch;
 /* Starts a batch; NULL on -ENOMEM. */
 struct nft_batch *nft_batch_new(void);
 void nft_batch_free(struct nft_batch *b);
-/* Queue objects (the batch takes ownership of the libnftnl object). `what` names the object for messages. */
+/* Queue objects (the batch takes ownership of the libnftnl object). Messages name the object from
+ * its attributes ("add rule to chain output of inet sluice_ks"). A NULL object (a failed allocation
+ * upstream) is accepted: the commit then fails with -ENOMEM. */
 void nft_batch_add_table(struct nft_batch *b, struct nftnl_table *t);
-void nft_batch_del_table(struct nft_batch *b, struct nftnl_table *t); /* table must exist: see nft_table_exists */
+/* The table must exist (see nft_table_exists), or the whole batch fails with -ENOENT. */
+void nft_batch_del_table(struct nft_batch *b, struct nftnl_table *t);
 void nft_batch_add_chain(struct nft_batch *b, struct nftnl_chain *c);
 void nft_batch_add_rule(struct nft_batch *b, struct nftnl_rule *r);
-/* Sends the batch and waits for every ACK. 0, or -errno with e->msg = "nftables: <what>: <strerror>". */
+/* Sends the batch and waits for every ACK.
+ * 0, or -errno with e->msg = "nftables: <what>: <strerror>". */
 int nft_batch_commit(struct nft_batch *b, struct sl_err *e);
 
 /* 1 if table `name` of `family` (NFPROTO_*) exists, 0 if not, -errno on failure (e.g. -EPERM,
- * -EPROTONOSUPPORT when nf_tables is missing). If it exists and userdata/udlen are given, copies the table's
- * user data (NUL-terminated, truncated) there. */
-int nft_table_exists(uint16_t family, const char *name, char *userdata, size_t udlen, struct sl_err *e);
+ * -EPROTONOSUPPORT when nf_tables is missing). If it exists and userdata/udlen are given, copies
+ * the table's user data (NUL-terminated, truncated) there: the comment when it is one
+ * (nft_table_new), else the raw bytes. */
+int nft_table_exists(uint16_t family, const char *name, char *userdata, size_t udlen,
+		     struct sl_err *e);
+
+/* ---- added: replace / delete helpers ---- */
+
+/* Queues the atomic replace of table `t`: add an empty table of the same family/name, delete it,
+ * add `t` — so it works whether or not the table exists, and the old ruleset stays until the new
+ * one is complete (the caller then queues t's chains and rules into the same batch). Takes
+ * ownership of t. */
+void nft_batch_replace_table(struct nft_batch *b, struct nftnl_table *t);
+/* Deletes table family/name in a transaction of its own; 0 also when it did not exist. */
+int nft_table_delete(uint16_t family, const char *name, struct sl_err *e);
+
+/* ---- added: object builders (NULL on -ENOMEM) ---- */
+
+/* A table; `comment` (may be NULL) is stored as its user data, as `nft` stores a table comment. */
+struct nftnl_table *nft_table_new(uint16_t family, const char *name, const char *comment);
+/* A base chain: type "filter"/"nat", hook NF_INET_*, priority, policy NF_ACCEPT/NF_DROP. */
+struct nftnl_chain *nft_base_chain_new(uint16_t family, const char *table, const char *name,
+				       const char *type, uint32_t hook, int32_t prio,
+				       uint32_t policy);
+
+/* ---- added: rule building ----
+ * nft_batch_new_rule queues a new, empty rule (owned by the batch) appended to chain `chain` and
+ * returns it; the nft_rule_* helpers append one match or statement each. An allocation failure is
+ * remembered by the batch (later helpers do nothing, the commit fails with -ENOMEM), so builders
+ * need no checks between steps. Integers of meta/ct keys are host order; addresses and ports are
+ * network order, as on the wire. */
+struct nftnl_rule *nft_batch_new_rule(struct nft_batch *b, uint16_t family, const char *table,
+				      const char *chain);
+/* meta KEY == data (NFT_META_MARK: 4 bytes, NFT_META_NFPROTO / L4PROTO: 1 byte). */
+void nft_rule_meta_cmp(struct nft_batch *b, struct nftnl_rule *r, uint32_t key, const void *data,
+		       uint32_t len);
+/* iifname / oifname (key NFT_META_IIFNAME / NFT_META_OIFNAME) == ifname. */
+void nft_rule_ifname(struct nft_batch *b, struct nftnl_rule *r, uint32_t key, const char *ifname);
+/* payload at base (NFT_PAYLOAD_*_HEADER) + offset, `len` bytes: the first `prefix_bits` bits equal
+ * data's (prefix_bits == len * 8: an exact match). */
+void nft_rule_payload_cmp(struct nft_batch *b, struct nftnl_rule *r, uint32_t base, uint32_t offset,
+			  const void *data, uint32_t len, uint32_t prefix_bits);
+/* ct state & mask != 0 (mask of NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | …). */
+void nft_rule_ct_state(struct nft_batch *b, struct nftnl_rule *r, uint32_t mask);
+/* ct DIR KEY == data (e.g. ct original ip daddr: NFT_CT_DST_IP, IP_CT_DIR_ORIGINAL). */
+void nft_rule_ct_cmp(struct nft_batch *b, struct nftnl_rule *r, uint32_t key, uint8_t dir,
+		     const void *data, uint32_t len);
+/* Verdict NF_ACCEPT / NF_DROP. */
+void nft_rule_verdict(struct nft_batch *b, struct nftnl_rule *r, int verdict);
+/* masquerade */
+void nft_rule_masq(struct nft_batch *b, struct nftnl_rule *r);
+
+/* "ip", "ip6", "inet", … for messages. */
+const char *nft_family_name(uint16_t family);

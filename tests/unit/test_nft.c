@@ -1,0 +1,353 @@
+/* test_nft: the kill switch (inet sluice_ks), the NAT table (ip sluice_nat) and the nftables batch
+ * under them, against the real kernel — but only inside a private network namespace made by
+ * unshare(CLONE_NEWNET) at the start, never the host's. Needs root: otherwise prints "skipped:
+ * needs root" and returns 77. The ruleset is checked independently with the `nft` CLI (fine in
+ * tests, never in product code), and the kill switch's behaviour with real sockets: a dropped UDP
+ * send fails with EPERM at the output hook, so no peer is needed. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/netfilter.h>
+#include <libnftnl/rule.h>
+#include "kill-switch/killswitch.h"
+#include "nat/nat.h"
+#include "netcfg/netcfg.h"
+#include "netcfg/nft_batch.h"
+#include "tests/unit/check.h"
+
+#define SKIP 77
+#define TUN "sltest0"
+#define EP_PORT 51900
+
+static char out[65536];
+
+/* Runs a shell command in this (private) namespace; its stdout+stderr in `out`, its exit status
+ * returned. */
+static int run(const char *cmd)
+{
+	FILE *p;
+	size_t n;
+	int st;
+
+	char full[1024];
+
+	snprintf(full, sizeof(full), "exec 2>&1; %s", cmd);
+	out[0] = '\0';
+	p = popen(full, "r");
+	if (!p)
+		return -1;
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int count(const char *hay, const char *needle)
+{
+	int n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+static void ep4(struct sockaddr_storage *ss, const char *addr, uint16_t port)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	memset(ss, 0, sizeof(*ss));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(port);
+	inet_pton(AF_INET, addr, &sin->sin_addr);
+}
+
+static void ep6(struct sockaddr_storage *ss, const char *addr, uint16_t port)
+{
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	memset(ss, 0, sizeof(*ss));
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(port);
+	inet_pton(AF_INET6, addr, &sin6->sin6_addr);
+}
+
+/* One UDP datagram from a fresh socket (with SO_MARK `mark` unless 0): 0 if it passed the output
+ * hook, else -errno (a kill-switch drop shows as -EPERM). */
+static int udp_send(int family, const char *addr, uint16_t port, uint32_t mark)
+{
+	struct sockaddr_storage ss;
+	int fd, ret;
+
+	if (family == AF_INET)
+		ep4(&ss, addr, port);
+	else
+		ep6(&ss, addr, port);
+	fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (mark && setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	ret = sendto(fd, "x", 1, 0, (struct sockaddr *)&ss,
+		     family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+	ret = ret < 0 ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+static int read_ip_forward(void)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_forward", "r");
+	int v = -1;
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static void write_ip_forward(int v)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_forward", "w");
+	if (f) {
+		fprintf(f, "%d\n", v);
+		fclose(f);
+	}
+}
+
+/* The private namespace's underlay: veth v0 198.18.0.2/24 (+ fd00:5::2/64) and a TUN link
+ * with 10.66.0.2/24. */
+static int make_links(void)
+{
+	return run("set -e; ip link set lo up;"
+		   "ip link add slv0 type veth peer name slv1;"
+		   "ip addr add 198.18.0.2/24 dev slv0; ip -6 addr add fd00:5::2/64 dev slv0 nodad;"
+		   "ip link set slv0 up; ip link set slv1 up;"
+		   "ip tuntap add " TUN " mode tun; ip addr add 10.66.0.2/24 dev " TUN
+		   "; ip link set " TUN " up");
+}
+
+static void test_batch_errors(void)
+{
+	struct sl_err e = {{0}};
+	struct nft_batch *b;
+	struct nftnl_rule *r;
+	int ret;
+
+	/* an empty batch is a no-op; a failed allocation upstream fails the commit, not the process
+	 */
+	b = nft_batch_new();
+	CHECK_EQ_INT(nft_batch_commit(b, &e), 0);
+	nft_batch_add_rule(b, NULL);
+	CHECK_EQ_INT(nft_batch_commit(b, &e), -ENOMEM);
+	nft_batch_free(b);
+
+	/* an error is mapped back to the object that caused it, and nothing of the batch is applied
+	 */
+	b = nft_batch_new();
+	nft_batch_add_table(b, nft_table_new(NFPROTO_INET, "sluice_t", NULL));
+	r = nft_batch_new_rule(b, NFPROTO_INET, "sluice_t", "nochain");
+	nft_rule_verdict(b, r, NF_ACCEPT);
+	ret = nft_batch_commit(b, &e);
+	nft_batch_free(b);
+	CHECK_EQ_INT(ret, -ENOENT);
+	CHECK_STR_CONTAINS(
+	    e.msg,
+	    "nftables: add rule to chain nochain of inet sluice_t: No such file or directory");
+	CHECK_EQ_INT(nft_table_exists(NFPROTO_INET, "sluice_t", NULL, 0, &e), 0);
+
+	/* deleting a table that is not there: an error in a batch, but not for nft_table_delete */
+	b = nft_batch_new();
+	nft_batch_del_table(b, nft_table_new(NFPROTO_INET, "sluice_t", NULL));
+	CHECK_EQ_INT(nft_batch_commit(b, &e), -ENOENT);
+	CHECK_STR_CONTAINS(e.msg, "delete table inet sluice_t");
+	nft_batch_free(b);
+	CHECK_EQ_INT(nft_table_delete(NFPROTO_INET, "sluice_t", &e), 0);
+}
+
+static void test_killswitch(void)
+{
+	struct ks_spec spec = {.tun_ifname = TUN, .fwmark = SL_FWMARK};
+	struct sl_err e = {{0}};
+	char info[256] = "junk";
+	int ret;
+
+	CHECK_EQ_INT(ks_status(info, sizeof(info), &e), 0);
+	CHECK_EQ_INT(ks_remove(&e), 0);
+	/* before: nothing blocks */
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", 9, 0), 0);
+
+	/* a stale table (left by hand or by an older version) is replaced whole */
+	CHECK_EQ_INT(run("nft add table inet sluice_ks && nft add chain inet sluice_ks junk"), 0);
+	ep4(&spec.endpoint, "198.18.0.1", EP_PORT);
+	ret = ks_apply(&spec, &e);
+	CHECK_EQ_INT(ret, 0);
+	if (ret)
+		fprintf(stderr, "ks_apply: %s\n", e.msg);
+	CHECK_EQ_INT(ks_status(info, sizeof(info), &e), 1);
+	CHECK(!strcmp(info, "iface=" TUN " endpoint=198.18.0.1:51900"));
+
+	CHECK_EQ_INT(run("nft list table inet sluice_ks"), 0);
+	CHECK_STR_CONTAINS(out, "comment \"iface=" TUN " endpoint=198.18.0.1:51900\"");
+	CHECK_STR_CONTAINS(out, "type filter hook input priority filter; policy drop;");
+	CHECK_STR_CONTAINS(out, "type filter hook output priority filter; policy drop;");
+	CHECK_STR_CONTAINS(out, "type filter hook forward priority filter; policy drop;");
+	CHECK_STR_CONTAINS(out, "oifname \"lo\" accept");
+	CHECK_STR_CONTAINS(out, "oifname \"" TUN "\" accept");
+	CHECK_STR_CONTAINS(out, "iifname \"lo\" accept");
+	CHECK_STR_CONTAINS(out, "iifname \"" TUN "\" accept");
+	CHECK_STR_CONTAINS(out, "meta mark 0x0000cabc ip daddr 198.18.0.1 tcp dport 51900 accept");
+	CHECK_STR_CONTAINS(out, "meta mark 0x0000cabc ip daddr 198.18.0.1 udp dport 51900 accept");
+	CHECK_STR_CONTAINS(
+	    out, "ip saddr 198.18.0.1 tcp sport 51900 ct state established,related accept");
+	CHECK_STR_CONTAINS(
+	    out, "ip saddr 198.18.0.1 udp sport 51900 ct state established,related accept");
+	CHECK_EQ_INT(count(out, "dport 53"), 0); /* no LAN exceptions unless asked */
+	CHECK_EQ_INT(count(out, "junk"), 0);
+
+	/* behaviour: only the daemon (mark) to the endpoint's port, the tunnel and loopback get out
+	 */
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", EP_PORT, 0), -EPERM);    /* another process */
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", EP_PORT, SL_FWMARK), 0); /* the daemon */
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", EP_PORT + 1, SL_FWMARK),
+		     -EPERM);							   /* other port */
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.7", EP_PORT, SL_FWMARK), -EPERM); /* other host */
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", 53, 0), -EPERM); /* DNS outside the tunnel */
+	CHECK_EQ_INT(udp_send(AF_INET, "10.66.0.1", 53, 0), 0);	      /* DNS through the tunnel */
+	CHECK_EQ_INT(udp_send(AF_INET, "127.0.0.1", 9, 0), 0);	      /* loopback */
+	CHECK_EQ_INT(udp_send(AF_INET6, "fd00:5::1", EP_PORT, SL_FWMARK),
+		     -EPERM); /* IPv6 outside */
+
+	/* replace with another endpoint: still one table, the new endpoint, the old one gone */
+	ep4(&spec.endpoint, "198.18.0.9", 4242);
+	CHECK_EQ_INT(ks_apply(&spec, &e), 0);
+	CHECK_EQ_INT(run("nft list tables"), 0);
+	CHECK_EQ_INT(count(out, "table inet sluice_ks"), 1);
+	CHECK_EQ_INT(run("nft list table inet sluice_ks"), 0);
+	CHECK_STR_CONTAINS(out, "ip daddr 198.18.0.9 udp dport 4242 accept");
+	CHECK_EQ_INT(count(out, "198.18.0.1"), 0);
+	CHECK_EQ_INT(count(out, "policy drop"), 3);
+	CHECK_EQ_INT(ks_status(info, sizeof(info), &e), 1);
+	CHECK(!strcmp(info, "iface=" TUN " endpoint=198.18.0.9:4242"));
+	CHECK_EQ_INT(ks_status(info, 10, &e), 1); /* truncated, still a string */
+	CHECK(!strcmp(info, "iface=slt"));
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", EP_PORT, SL_FWMARK), -EPERM);
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.9", 4242, SL_FWMARK), 0);
+
+	/* IPv6 endpoint */
+	ep6(&spec.endpoint, "fd00:5::1", EP_PORT);
+	CHECK_EQ_INT(ks_apply(&spec, &e), 0);
+	CHECK_EQ_INT(ks_status(info, sizeof(info), &e), 1);
+	CHECK(!strcmp(info, "iface=" TUN " endpoint=[fd00:5::1]:51900"));
+	CHECK_EQ_INT(run("nft list table inet sluice_ks"), 0);
+	CHECK_STR_CONTAINS(out, "meta mark 0x0000cabc ip6 daddr fd00:5::1 udp dport 51900 accept");
+	CHECK_EQ_INT(udp_send(AF_INET6, "fd00:5::1", EP_PORT, SL_FWMARK), 0);
+	CHECK_EQ_INT(udp_send(AF_INET6, "fd00:5::1", EP_PORT, 0), -EPERM);
+
+	/* KillSwitchAllowLAN: the underlay's prefix and DHCP, but still no DNS outside the tunnel
+	 */
+	ep4(&spec.endpoint, "198.18.0.1", EP_PORT);
+	spec.allow_lan = true;
+	CHECK_EQ_INT(ks_apply(&spec, &e), 0);
+	CHECK_EQ_INT(run("nft list table inet sluice_ks"), 0);
+	CHECK_STR_CONTAINS(out, "ip daddr 198.18.0.0/24 accept");
+	CHECK_STR_CONTAINS(out, "ip saddr 198.18.0.0/24 accept");
+	CHECK_STR_CONTAINS(out, "udp dport 53 drop");
+	CHECK_STR_CONTAINS(out, "udp sport 68 udp dport 67 accept");
+	CHECK_EQ_INT(count(out, "10.66.0.0/24"), 0); /* the tunnel's own prefix is not "LAN" */
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.7", 9, 0), 0);
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", 53, 0), -EPERM);
+	CHECK_EQ_INT(udp_send(AF_INET6, "fd00:5::1", 9, 0), -EPERM);
+
+	/* bad specs are refused before touching the kernel */
+	spec.fwmark = 0;
+	CHECK_EQ_INT(ks_apply(&spec, &e), -EINVAL);
+	spec.fwmark = SL_FWMARK;
+
+	CHECK_EQ_INT(ks_remove(&e), 0);
+	CHECK_EQ_INT(ks_status(info, sizeof(info), &e), 0);
+	CHECK(run("nft list table inet sluice_ks") != 0);
+	CHECK_EQ_INT(ks_remove(&e), 0);
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", 53, 0), 0);
+}
+
+static void test_nat(void)
+{
+	struct nat_spec spec = {.tun_ifname = TUN, .egress_ifname = "slv0", .pool_len = 24};
+	struct nat_state st = {0};
+	struct sl_err e = {{0}};
+	int ret;
+
+	inet_pton(AF_INET, "10.66.0.1", &spec.pool);
+	write_ip_forward(0);
+	CHECK_EQ_INT(read_ip_forward(), 0);
+	/* a stale table of a crashed server, with a chain the new ruleset does not have */
+	CHECK_EQ_INT(run("nft add table ip sluice_nat && nft add chain ip sluice_nat junk"), 0);
+
+	ret = nat_apply(&spec, &st, &e);
+	CHECK_EQ_INT(ret, 0);
+	if (ret)
+		fprintf(stderr, "nat_apply: %s\n", e.msg);
+	CHECK(st.applied);
+	CHECK_EQ_INT(st.saved_ip_forward, 0);
+	CHECK_EQ_INT(read_ip_forward(), 1);
+	CHECK_EQ_INT(nft_table_exists(NFPROTO_IPV4, SL_NAT_TABLE, NULL, 0, &e), 1);
+	CHECK_EQ_INT(run("nft list table ip sluice_nat"), 0);
+	CHECK_STR_CONTAINS(out, "type nat hook postrouting priority srcnat; policy accept;");
+	CHECK_STR_CONTAINS(out, "ip saddr 10.66.0.0/24 oifname \"slv0\" masquerade");
+	CHECK_STR_CONTAINS(out, "type filter hook forward priority filter; policy accept;");
+	CHECK_STR_CONTAINS(out, "iifname \"" TUN "\" oifname \"slv0\" accept");
+	CHECK_STR_CONTAINS(out, "iifname \"slv0\" oifname \"" TUN
+				"\" ct state established,related accept");
+	CHECK_STR_CONTAINS(out, "iifname \"" TUN "\" drop");
+	CHECK_EQ_INT(count(out, "junk"), 0);
+
+	CHECK_EQ_INT(nat_remove(&st, &e), 0);
+	CHECK_EQ_INT(nft_table_exists(NFPROTO_IPV4, SL_NAT_TABLE, NULL, 0, &e), 0);
+	CHECK_EQ_INT(read_ip_forward(), 0);
+	CHECK(!st.applied);
+
+	/* forwarding already on: left on at removal */
+	write_ip_forward(1);
+	CHECK_EQ_INT(nat_apply(&spec, &st, &e), 0);
+	CHECK_EQ_INT(st.saved_ip_forward, -1);
+	CHECK_EQ_INT(nat_remove(&st, &e), 0);
+	CHECK_EQ_INT(read_ip_forward(), 1);
+
+	/* a refused spec changes nothing */
+	write_ip_forward(0);
+	spec.pool_len = 0;
+	CHECK(nat_apply(&spec, &st, &e) < 0);
+	CHECK_EQ_INT(read_ip_forward(), 0);
+	CHECK_EQ_INT(nft_table_exists(NFPROTO_IPV4, SL_NAT_TABLE, NULL, 0, &e), 0);
+}
+
+int main(void)
+{
+	if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0) {
+		printf("test_nft: skipped: needs root\n");
+		return SKIP;
+	}
+	/* from here on everything happens in this process's own, empty network namespace */
+	if (run("nft --version") != 0) {
+		fprintf(stderr, "test_nft: the nft CLI is needed to check the ruleset (apt-get "
+				"install nftables)\n");
+		return 1;
+	}
+	CHECK_EQ_INT(make_links(), 0);
+	if (check_fail) {
+		fprintf(stderr, "test_nft: could not set up links: %s\n", out);
+		return check_done("test_nft");
+	}
+	test_batch_errors();
+	test_killswitch();
+	test_nat();
+	return check_done("test_nft");
+}
