@@ -1,1 +1,845 @@
-/* config: to be written */
+/* config: the wg-style INI file of DESIGN §4 into struct sl_config. Two passes: the lines are split into
+ * (section, key, value, line) entries first, so that each key can be checked against the Mode wherever in
+ * [Interface] it was written; then each entry is parsed by its key's handler, then the whole is checked. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include "daemon/config.h"
+#include "daemon/dataplane/wire.h"
+
+#define CONFIG_FILE_MAX (1u << 20)
+#define CONFIG_LINE_MAX 1024
+#define CONFIG_MAX_SECTIONS 100000
+
+enum sect {
+	SECT_NONE,
+	SECT_INTERFACE,
+	SECT_CLIENT,
+	SECT_SERVER,
+};
+
+static const char *sect_name[] = {"", "[Interface]", "[Client]", "[Server]"};
+
+/* which modes a key belongs to */
+#define M_S 1u
+#define M_C 2u
+#define M_ANY (M_S | M_C)
+
+struct entry {
+	enum sect sect;
+	int sect_no; /* index among sections of its kind */
+	int line;
+	char key[32];
+	char val[CONFIG_LINE_MAX];
+};
+
+struct parse {
+	const char *path;
+	struct sl_config *cfg;
+	struct sl_err *e;
+	unsigned mode_bit;
+};
+
+typedef int (*key_fn)(struct parse *p, const struct entry *en);
+
+struct key_def {
+	enum sect sect;
+	const char *name;
+	unsigned modes;
+	key_fn fn;
+};
+
+/* "PATH:LINE: Key: what is wrong" */
+static int __attribute__((format(printf, 3, 4))) bad(struct parse *p, const struct entry *en, const char *fmt, ...)
+{
+	char what[CONFIG_LINE_MAX + 256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return sl_errf(p->e, -EINVAL, "%s:%d: %s: %s", p->path, en->line, en->key, what);
+}
+
+/* Copies a string known to fit (the caller checked its length). */
+static void copy_str(char *dst, size_t n, const char *src)
+{
+	size_t len = strlen(src);
+
+	if (len >= n)
+		len = n - 1;
+	memcpy(dst, src, len);
+	dst[len] = 0;
+}
+
+static int parse_uint_range(struct parse *p, const struct entry *en, unsigned min, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	if (!isdigit((unsigned char)en->val[0]))
+		return bad(p, en, "'%s' is not a number", en->val);
+	v = strtoul(en->val, &end, 10);
+	if (*end)
+		return bad(p, en, "'%s' is not a number", en->val);
+	if (errno || v < min || v > max)
+		return bad(p, en, "%s is out of range (%u..%u)", en->val, min, max);
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int parse_bool(struct parse *p, const struct entry *en, bool *out)
+{
+	static const char *yes[] = {"on", "true", "yes", "1"}, *no[] = {"off", "false", "no", "0"};
+
+	for (int i = 0; i < 4; i++) {
+		if (!strcasecmp(en->val, yes[i])) {
+			*out = true;
+			return 0;
+		}
+		if (!strcasecmp(en->val, no[i])) {
+			*out = false;
+			return 0;
+		}
+	}
+	return bad(p, en, "'%s' is not on or off", en->val);
+}
+
+/* "a.b.c.d/len" with len in [min, max]. */
+static int parse_prefix(const char *s, struct sl_prefix4 *out, unsigned min, unsigned max)
+{
+	char buf[INET_ADDRSTRLEN + 4], *slash, *end;
+	unsigned long len;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (!slash)
+		return -1;
+	*slash = 0;
+	if (inet_pton(AF_INET, buf, &out->addr) != 1 || !isdigit((unsigned char)slash[1]))
+		return -1;
+	len = strtoul(slash + 1, &end, 10);
+	if (*end || len < min || len > max)
+		return -1;
+	out->len = (uint8_t)len;
+	return 0;
+}
+
+static uint32_t prefix_mask(unsigned len)
+{
+	return len ? ~0u << (32 - len) : 0;
+}
+
+/* "addr:port" or "[v6]:port"; host copied out (brackets removed). */
+static int split_host_port(const char *s, char *host, size_t n, uint16_t *port)
+{
+	const char *colon, *h = s;
+	size_t hl;
+	char *end;
+	unsigned long v;
+
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+		if (!rb || rb[1] != ':')
+			return -1;
+		h = s + 1;
+		hl = (size_t)(rb - h);
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || strchr(s, ':') != colon)
+			return -1;
+		hl = (size_t)(colon - s);
+	}
+	if (hl == 0 || hl >= n || !isdigit((unsigned char)colon[1]))
+		return -1;
+	v = strtoul(colon + 1, &end, 10);
+	if (*end || v == 0 || v > 65535)
+		return -1;
+	memcpy(host, h, hl);
+	host[hl] = 0;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+static bool valid_ifname(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= IFNAMSIZ || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '/' || s[i] == ':' || isspace((unsigned char)s[i]) || !isprint((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+/* ---- [Interface] */
+
+static int k_mode(struct parse *p, const struct entry *en)
+{
+	if (!strcasecmp(en->val, "server"))
+		p->cfg->mode = SL_MODE_SERVER;
+	else if (!strcasecmp(en->val, "client"))
+		p->cfg->mode = SL_MODE_CLIENT;
+	else
+		return bad(p, en, "'%s' is neither server nor client", en->val);
+	return 0;
+}
+
+static int k_private_key_file(struct parse *p, const struct entry *en)
+{
+	struct sl_config *c = p->cfg;
+
+	if (en->val[0] == '/' || !strchr(p->path, '/')) {
+		copy_str(c->private_key_file, sizeof(c->private_key_file), en->val);
+	} else {
+		int dir = (int)(strrchr(p->path, '/') - p->path); /* relative to the config file's directory */
+		if (snprintf(c->private_key_file, sizeof(c->private_key_file), "%.*s/%s", dir, p->path, en->val) >=
+		    SL_PATH_MAX)
+			return bad(p, en, "path too long");
+	}
+	return 0;
+}
+
+static int k_listen(struct parse *p, const struct entry *en)
+{
+	struct sl_config *c = p->cfg;
+	char host[INET6_ADDRSTRLEN + 1];
+	uint16_t port;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&c->listen;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&c->listen;
+
+	if (split_host_port(en->val, host, sizeof(host), &port))
+		return bad(p, en, "'%s' is not ADDRESS:PORT (port 1..65535)", en->val);
+	memset(&c->listen, 0, sizeof(c->listen));
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		c->listen_len = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		c->listen_len = sizeof(*s6);
+	} else {
+		return bad(p, en, "'%s' is not an IP address", host);
+	}
+	return 0;
+}
+
+static int k_address_gw(struct parse *p, const struct entry *en)
+{
+	struct sl_prefix4 *a = &p->cfg->address;
+	uint32_t h, m;
+
+	if (parse_prefix(en->val, a, 8, 30))
+		return bad(p, en, "'%s' is not an IPv4 address/prefix (prefix 8..30)", en->val);
+	h = ntohl(a->addr.s_addr);
+	m = prefix_mask(a->len);
+	if ((h & ~m) == 0 || (h & ~m) == ~m)
+		return bad(p, en, "%s is the network or broadcast address of its prefix", en->val);
+	return 0;
+}
+
+static int k_mtu(struct parse *p, const struct entry *en)
+{
+	return parse_uint_range(p, en, SLUICE_MTU_MIN, SLUICE_MTU_MAX, &p->cfg->mtu);
+}
+
+static int k_egress(struct parse *p, const struct entry *en)
+{
+	if (!valid_ifname(en->val))
+		return bad(p, en, "'%s' is not an interface name", en->val);
+	copy_str(p->cfg->egress, sizeof(p->cfg->egress), en->val);
+	return 0;
+}
+
+static int k_dns(struct parse *p, const struct entry *en)
+{
+	char buf[CONFIG_LINE_MAX], *save = NULL;
+	struct sl_config *c = p->cfg;
+
+	strcpy(buf, en->val);
+	c->n_dns = 0;
+	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		while (isspace((unsigned char)*tok))
+			tok++;
+		tok[strcspn(tok, " \t")] = 0;
+		if (c->n_dns == SL_MAX_DNS)
+			return bad(p, en, "more than %d servers", SL_MAX_DNS);
+		if (inet_pton(AF_INET, tok, &c->dns[c->n_dns]) != 1)
+			return bad(p, en, "'%s' is not an IPv4 address", tok);
+		c->n_dns++;
+	}
+	if (!c->n_dns)
+		return bad(p, en, "no address in '%s'", en->val);
+	return 0;
+}
+
+static int k_state_dir(struct parse *p, const struct entry *en)
+{
+	if (en->val[0] != '/')
+		return bad(p, en, "'%s' is not an absolute path", en->val);
+	copy_str(p->cfg->state_dir, sizeof(p->cfg->state_dir), en->val);
+	return 0;
+}
+
+static int k_name(struct parse *p, const struct entry *en)
+{
+	if (!valid_ifname(en->val))
+		return bad(p, en, "'%s' is not a valid interface name (1..15 characters, no '/', ':' or spaces)",
+			   en->val);
+	copy_str(p->cfg->ifname, sizeof(p->cfg->ifname), en->val);
+	return 0;
+}
+
+static int k_killswitch(struct parse *p, const struct entry *en)
+{
+	return parse_bool(p, en, &p->cfg->killswitch);
+}
+
+static int k_killswitch_lan(struct parse *p, const struct entry *en)
+{
+	return parse_bool(p, en, &p->cfg->killswitch_allow_lan);
+}
+
+static int k_routes(struct parse *p, const struct entry *en)
+{
+	char buf[CONFIG_LINE_MAX], *save = NULL;
+	struct sl_config *c = p->cfg;
+
+	strcpy(buf, en->val);
+	c->n_routes = 0;
+	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		struct sl_prefix4 r;
+		while (isspace((unsigned char)*tok))
+			tok++;
+		tok[strcspn(tok, " \t")] = 0;
+		if (c->n_routes == SL_MAX_ROUTES)
+			return bad(p, en, "more than %d prefixes", SL_MAX_ROUTES);
+		if (parse_prefix(tok, &r, 0, 32))
+			return bad(p, en, "'%s' is not an IPv4 prefix (a.b.c.d/len)", tok);
+		if (ntohl(r.addr.s_addr) & ~prefix_mask(r.len))
+			return bad(p, en, "'%s' has host bits set", tok);
+		c->routes[c->n_routes++] = r;
+	}
+	if (!c->n_routes)
+		return bad(p, en, "no prefix in '%s'", en->val);
+	return 0;
+}
+
+static int k_keepalive(struct parse *p, const struct entry *en)
+{
+	return parse_uint_range(p, en, 1, 3600, &p->cfg->keepalive);
+}
+
+static int k_ping_interval(struct parse *p, const struct entry *en)
+{
+	return parse_uint_range(p, en, 5, 3600, &p->cfg->ping_interval);
+}
+
+static int k_session_lifetime(struct parse *p, const struct entry *en)
+{
+	return parse_uint_range(p, en, 60, 604800, &p->cfg->session_lifetime);
+}
+
+static int k_stats_interval(struct parse *p, const struct entry *en)
+{
+	return parse_uint_range(p, en, 0, 86400, &p->cfg->stats_interval);
+}
+
+/* ---- [Client] (gateway) */
+
+static struct sl_client_cfg *cur_client(struct parse *p, const struct entry *en)
+{
+	return &p->cfg->clients[en->sect_no];
+}
+
+static int k_client_name(struct parse *p, const struct entry *en)
+{
+	if (strlen(en->val) >= SL_NAME_MAX || strchr(en->val, '=') || strpbrk(en->val, "\t\"\\"))
+		return bad(p, en, "'%s' is not a usable name (< 64 characters, no '=', tab, quote or backslash)",
+			   en->val);
+	copy_str(cur_client(p, en)->name, SL_NAME_MAX, en->val);
+	return 0;
+}
+
+static int k_client_pubkey(struct parse *p, const struct entry *en)
+{
+	if (key_from_base64(en->val, cur_client(p, en)->pubkey))
+		return bad(p, en, "'%s' is not a base64 public key (44 characters)", en->val);
+	return 0;
+}
+
+static int k_client_address(struct parse *p, const struct entry *en)
+{
+	struct sl_client_cfg *cl = cur_client(p, en);
+
+	if (inet_pton(AF_INET, en->val, &cl->addr) != 1)
+		return bad(p, en, "'%s' is not an IPv4 address", en->val);
+	cl->has_addr = true;
+	return 0;
+}
+
+/* ---- [Server] (client) */
+
+static int k_endpoint(struct parse *p, const struct entry *en)
+{
+	struct sl_config *c = p->cfg;
+
+	if (split_host_port(en->val, c->endpoint_host, sizeof(c->endpoint_host), &c->endpoint_port))
+		return bad(p, en, "'%s' is not HOST:PORT (port 1..65535)", en->val);
+	return 0;
+}
+
+static int k_server_pubkey(struct parse *p, const struct entry *en)
+{
+	if (key_from_base64(en->val, p->cfg->server_pubkey))
+		return bad(p, en, "'%s' is not a base64 public key (44 characters)", en->val);
+	return 0;
+}
+
+static const struct key_def keys[] = {
+	{SECT_INTERFACE, "Mode", M_ANY, k_mode},
+	{SECT_INTERFACE, "PrivateKeyFile", M_ANY, k_private_key_file},
+	{SECT_INTERFACE, "Listen", M_S, k_listen},
+	{SECT_INTERFACE, "Address", M_S, k_address_gw},
+	{SECT_INTERFACE, "MTU", M_ANY, k_mtu},
+	{SECT_INTERFACE, "Egress", M_S, k_egress},
+	{SECT_INTERFACE, "DNS", M_ANY, k_dns},
+	{SECT_INTERFACE, "StateDir", M_S, k_state_dir},
+	{SECT_INTERFACE, "Name", M_ANY, k_name},
+	{SECT_INTERFACE, "KillSwitch", M_C, k_killswitch},
+	{SECT_INTERFACE, "KillSwitchAllowLAN", M_C, k_killswitch_lan},
+	{SECT_INTERFACE, "Routes", M_C, k_routes},
+	{SECT_INTERFACE, "Keepalive", M_C, k_keepalive},
+	{SECT_INTERFACE, "PingInterval", M_C, k_ping_interval},
+	{SECT_INTERFACE, "SessionLifetime", M_S, k_session_lifetime},
+	{SECT_INTERFACE, "StatsInterval", M_ANY, k_stats_interval},
+	{SECT_CLIENT, "Name", M_S, k_client_name},
+	{SECT_CLIENT, "PublicKey", M_S, k_client_pubkey},
+	{SECT_CLIENT, "Address", M_S, k_client_address},
+	{SECT_SERVER, "Endpoint", M_C, k_endpoint},
+	{SECT_SERVER, "PublicKey", M_C, k_server_pubkey},
+};
+
+static const struct key_def *key_find(enum sect s, const char *name)
+{
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (keys[i].sect == s && !strcasecmp(keys[i].name, name))
+			return &keys[i];
+	return NULL;
+}
+
+static char *trim(char *s)
+{
+	char *end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = 0;
+	return s;
+}
+
+/* Pass 1: lines into entries. */
+static int split_lines(const char *text, size_t len, const char *path, struct entry **out, size_t *n_out,
+		       int sect_lines[][2], int *n_clients, struct sl_err *e)
+{
+	struct entry *en = NULL;
+	size_t n = 0, cap = 0, pos = 0;
+	enum sect sect = SECT_NONE;
+	int lineno = 0, n_if = 0, n_srv = 0, ret = 0;
+
+	*n_clients = 0;
+	while (pos < len) {
+		char line[CONFIG_LINE_MAX], *s, *eq;
+		size_t end = pos;
+
+		while (end < len && text[end] != '\n')
+			end++;
+		lineno++;
+		if (end - pos >= sizeof(line)) {
+			ret = sl_errf(e, -EINVAL, "%s:%d: line too long", path, lineno);
+			goto fail;
+		}
+		if (memchr(text + pos, 0, end - pos)) {
+			ret = sl_errf(e, -EINVAL, "%s:%d: NUL byte in line", path, lineno);
+			goto fail;
+		}
+		memcpy(line, text + pos, end - pos);
+		line[end - pos] = 0;
+		pos = end + 1;
+		line[strcspn(line, "#")] = 0;
+		s = trim(line);
+		if (!*s)
+			continue;
+		if (*s == '[') {
+			if (s[strlen(s) - 1] != ']') {
+				ret = sl_errf(e, -EINVAL, "%s:%d: bad section header '%s'", path, lineno, s);
+				goto fail;
+			}
+			if (!strcasecmp(s, "[Interface]")) {
+				sect = SECT_INTERFACE;
+				if (n_if++) {
+					ret = sl_errf(e, -EINVAL, "%s:%d: second [Interface] section (first on line %d)",
+						      path, lineno, sect_lines[SECT_INTERFACE][0]);
+					goto fail;
+				}
+				sect_lines[SECT_INTERFACE][0] = lineno;
+			} else if (!strcasecmp(s, "[Client]")) {
+				sect = SECT_CLIENT;
+				if (++*n_clients > CONFIG_MAX_SECTIONS) {
+					ret = sl_errf(e, -EINVAL, "%s:%d: too many [Client] sections", path, lineno);
+					goto fail;
+				}
+			} else if (!strcasecmp(s, "[Server]")) {
+				sect = SECT_SERVER;
+				if (n_srv++) {
+					ret = sl_errf(e, -EINVAL, "%s:%d: second [Server] section (first on line %d)",
+						      path, lineno, sect_lines[SECT_SERVER][0]);
+					goto fail;
+				}
+				sect_lines[SECT_SERVER][0] = lineno;
+			} else {
+				ret = sl_errf(e, -EINVAL, "%s:%d: unknown section '%s'", path, lineno, s);
+				goto fail;
+			}
+			continue;
+		}
+		eq = strchr(s, '=');
+		if (!eq) {
+			ret = sl_errf(e, -EINVAL, "%s:%d: expected 'Key = Value', got '%s'", path, lineno, s);
+			goto fail;
+		}
+		if (sect == SECT_NONE) {
+			ret = sl_errf(e, -EINVAL, "%s:%d: key outside of any section", path, lineno);
+			goto fail;
+		}
+		*eq = 0;
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 32;
+			struct entry *ne = realloc(en, nc * sizeof(*ne));
+			if (!ne) {
+				ret = sl_errf(e, -ENOMEM, "%s: out of memory", path);
+				goto fail;
+			}
+			en = ne;
+			cap = nc;
+		}
+		memset(&en[n], 0, sizeof(en[n]));
+		en[n].sect = sect;
+		en[n].sect_no = sect == SECT_CLIENT ? *n_clients - 1 : 0;
+		en[n].line = lineno;
+		if (strlen(trim(s)) >= sizeof(en[n].key)) {
+			ret = sl_errf(e, -EINVAL, "%s:%d: unknown key '%.40s…'", path, lineno, trim(s));
+			goto fail;
+		}
+		copy_str(en[n].key, sizeof(en[n].key), trim(s));
+		copy_str(en[n].val, sizeof(en[n].val), trim(eq + 1));
+		if (!en[n].key[0]) {
+			ret = sl_errf(e, -EINVAL, "%s:%d: empty key", path, lineno);
+			goto fail;
+		}
+		if (!en[n].val[0]) {
+			ret = sl_errf(e, -EINVAL, "%s:%d: %s: empty value", path, lineno, en[n].key);
+			goto fail;
+		}
+		for (size_t i = n; i-- > 0;) {
+			if (en[i].sect == sect && en[i].sect_no == en[n].sect_no &&
+			    !strcasecmp(en[i].key, en[n].key)) {
+				ret = sl_errf(e, -EINVAL, "%s:%d: duplicate key '%s' (first on line %d)", path,
+					      lineno, en[n].key, en[i].line);
+				goto fail;
+			}
+			if (en[i].sect != sect || en[i].sect_no != en[n].sect_no)
+				break; /* entries of one section are contiguous */
+		}
+		n++;
+	}
+	*out = en;
+	*n_out = n;
+	return 0;
+fail:
+	free(en);
+	return ret;
+}
+
+static void defaults(struct sl_config *c, const char *path)
+{
+	const char *base = strrchr(path, '/');
+	size_t len;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	base = base ? base + 1 : path;
+	len = strlen(base);
+	if (len > 5 && !strcmp(base + len - 5, ".conf"))
+		len -= 5;
+	if (len < IFNAMSIZ)
+		snprintf(c->ifname, sizeof(c->ifname), "%.*s", (int)len, base);
+	c->mtu = SLUICE_MTU_DEFAULT;
+	c->session_lifetime = SL_SESSION_LIFETIME_DEFAULT;
+	c->keepalive = SL_KEEPALIVE_DEFAULT;
+	c->ping_interval = SL_PING_INTERVAL_DEFAULT;
+	snprintf(c->state_dir, sizeof(c->state_dir), "%s", SL_STATE_DIR_DEFAULT);
+}
+
+static int check_server(struct parse *p, int if_line, const int *client_lines)
+{
+	struct sl_config *c = p->cfg;
+	uint32_t net = ntohl(c->address.addr.s_addr) & prefix_mask(c->address.len), m = prefix_mask(c->address.len);
+
+	if (!c->listen_len)
+		return sl_errf(p->e, -EINVAL, "%s:%d: [Interface] of a server needs Listen", p->path, if_line);
+	if (!c->address.len)
+		return sl_errf(p->e, -EINVAL, "%s:%d: [Interface] of a server needs Address", p->path, if_line);
+	for (size_t i = 0; i < c->n_clients; i++) {
+		struct sl_client_cfg *cl = &c->clients[i];
+		int line = client_lines[i];
+		cl->line = line;
+		if (!cl->name[0])
+			return sl_errf(p->e, -EINVAL, "%s:%d: [Client] needs Name", p->path, line);
+		if (!memcmp(cl->pubkey, (uint8_t[SL_KEY_LEN]){0}, SL_KEY_LEN))
+			return sl_errf(p->e, -EINVAL, "%s:%d: [Client] '%s' needs PublicKey", p->path, line,
+				       cl->name);
+		if (cl->has_addr) {
+			uint32_t h = ntohl(cl->addr.s_addr);
+			if ((h & m) != net || (h & ~m) == 0 || (h & ~m) == ~m)
+				return sl_errf(p->e, -EINVAL,
+					       "%s:%d: [Client] '%s': Address %s is not a host address of the pool "
+					       "(Address = .../%u of [Interface])",
+					       p->path, line, cl->name, inet_ntoa(cl->addr), c->address.len);
+			if (cl->addr.s_addr == c->address.addr.s_addr)
+				return sl_errf(p->e, -EINVAL, "%s:%d: [Client] '%s': Address is the gateway's own",
+					       p->path, line, cl->name);
+		}
+		for (size_t j = 0; j < i; j++) {
+			struct sl_client_cfg *o = &c->clients[j];
+			if (!strcmp(o->name, cl->name))
+				return sl_errf(p->e, -EINVAL, "%s:%d: Name: duplicate of client '%s' (line %d)",
+					       p->path, line, o->name, o->line);
+			if (!memcmp(o->pubkey, cl->pubkey, SL_KEY_LEN))
+				return sl_errf(p->e, -EINVAL, "%s:%d: PublicKey: duplicate of client '%s' (line %d)",
+					       p->path, line, o->name, o->line);
+			if (cl->has_addr && o->has_addr && o->addr.s_addr == cl->addr.s_addr)
+				return sl_errf(p->e, -EINVAL, "%s:%d: Address: duplicate of client '%s' (line %d)",
+					       p->path, line, o->name, o->line);
+		}
+	}
+	return 0;
+}
+
+static int check_client(struct parse *p, int if_line, int srv_line)
+{
+	struct sl_config *c = p->cfg;
+
+	if (!srv_line)
+		return sl_errf(p->e, -EINVAL, "%s:%d: a client needs a [Server] section", p->path, if_line);
+	if (!c->endpoint_port)
+		return sl_errf(p->e, -EINVAL, "%s:%d: [Server] needs Endpoint", p->path, srv_line);
+	if (!memcmp(c->server_pubkey, (uint8_t[SL_KEY_LEN]){0}, SL_KEY_LEN))
+		return sl_errf(p->e, -EINVAL, "%s:%d: [Server] needs PublicKey", p->path, srv_line);
+	if (!c->n_routes) {
+		c->n_routes = 1; /* full tunnel */
+		c->routes[0].addr.s_addr = 0;
+		c->routes[0].len = 0;
+	}
+	return 0;
+}
+
+int config_parse(const char *text, size_t len, const char *path, bool load_key, struct sl_config *cfg,
+		 struct sl_err *e)
+{
+	struct parse p = {.path = path, .cfg = cfg, .e = e};
+	int sect_lines[4][2] = {{0}}, n_clients = 0, *client_lines = NULL, ret;
+	struct entry *en = NULL;
+	size_t n = 0;
+
+	defaults(cfg, path);
+	ret = split_lines(text, len, path, &en, &n, sect_lines, &n_clients, e);
+	if (ret)
+		return ret;
+	if (!sect_lines[SECT_INTERFACE][0]) {
+		ret = sl_errf(e, -EINVAL, "%s:0: no [Interface] section", path);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (en[i].sect == SECT_INTERFACE && !strcasecmp(en[i].key, "Mode") && (ret = k_mode(&p, &en[i])))
+			goto out;
+	if (!cfg->mode) {
+		ret = sl_errf(e, -EINVAL, "%s:%d: [Interface] needs Mode = server or client", path,
+			      sect_lines[SECT_INTERFACE][0]);
+		goto out;
+	}
+	p.mode_bit = cfg->mode == SL_MODE_SERVER ? M_S : M_C;
+	if (n_clients) {
+		cfg->clients = calloc((size_t)n_clients, sizeof(*cfg->clients));
+		client_lines = calloc((size_t)n_clients, sizeof(*client_lines));
+		if (!cfg->clients || !client_lines) {
+			ret = sl_errf(e, -ENOMEM, "%s: out of memory", path);
+			goto out;
+		}
+		cfg->n_clients = (size_t)n_clients;
+	}
+	if (cfg->mode == SL_MODE_CLIENT && n_clients) {
+		ret = sl_errf(e, -EINVAL, "%s: [Client] sections belong in a server's configuration (Mode = client)",
+			      path);
+		goto out;
+	}
+	if (cfg->mode == SL_MODE_SERVER && sect_lines[SECT_SERVER][0]) {
+		ret = sl_errf(e, -EINVAL, "%s:%d: [Server] belongs in a client's configuration (Mode = server)", path,
+			      sect_lines[SECT_SERVER][0]);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct key_def *k = key_find(en[i].sect, en[i].key);
+		if (!k) {
+			ret = sl_errf(e, -EINVAL, "%s:%d: unknown key '%s' in %s", path, en[i].line, en[i].key,
+				      sect_name[en[i].sect]);
+			goto out;
+		}
+		if (!(k->modes & p.mode_bit)) {
+			ret = sl_errf(e, -EINVAL, "%s:%d: %s is not a key of a %s", path, en[i].line, k->name,
+				      cfg->mode == SL_MODE_SERVER ? "server (Mode = server)" : "client (Mode = client)");
+			goto out;
+		}
+		if (en[i].sect == SECT_CLIENT && !client_lines[en[i].sect_no])
+			client_lines[en[i].sect_no] = en[i].line;
+		if (k->fn != k_mode && (ret = k->fn(&p, &en[i])))
+			goto out;
+	}
+	/* a [Client] with no keys at all still needs its line for messages */
+	for (int i = 0; i < n_clients; i++)
+		if (!client_lines[i])
+			client_lines[i] = sect_lines[SECT_INTERFACE][0];
+	if (!cfg->private_key_file[0]) {
+		ret = sl_errf(e, -EINVAL, "%s:%d: [Interface] needs PrivateKeyFile", path, sect_lines[SECT_INTERFACE][0]);
+		goto out;
+	}
+	if (!cfg->ifname[0]) {
+		ret = sl_errf(e, -EINVAL, "%s:%d: the file name gives no usable interface name; set Name =", path,
+			      sect_lines[SECT_INTERFACE][0]);
+		goto out;
+	}
+	ret = cfg->mode == SL_MODE_SERVER ? check_server(&p, sect_lines[SECT_INTERFACE][0], client_lines)
+					  : check_client(&p, sect_lines[SECT_INTERFACE][0], sect_lines[SECT_SERVER][0]);
+	if (ret)
+		goto out;
+	if (load_key) {
+		struct sl_err ke = {{0}};
+		int line = 0;
+		for (size_t i = 0; i < n; i++)
+			if (en[i].sect == SECT_INTERFACE && !strcasecmp(en[i].key, "PrivateKeyFile"))
+				line = en[i].line;
+		ret = key_load_private_file(cfg->private_key_file, cfg->private_key, &ke);
+		if (ret) {
+			sl_errf(e, ret, "%s:%d: PrivateKeyFile %s", path, line, ke.msg);
+			goto out;
+		}
+		ret = key_public(cfg->private_key, cfg->public_key);
+		if (ret) {
+			sl_errf(e, ret, "%s:%d: PrivateKeyFile %s: not a valid Ed25519 key", path, line,
+				cfg->private_key_file);
+			goto out;
+		}
+	}
+out:
+	free(en);
+	free(client_lines);
+	if (ret)
+		config_free(cfg);
+	return ret;
+}
+
+int config_load(const char *path, struct sl_config *cfg, struct sl_err *e)
+{
+	struct stat st;
+	char *text;
+	ssize_t got = 0;
+	int fd, ret;
+
+	memset(cfg, 0, sizeof(*cfg));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return sl_errf(e, -errno, "%s: cannot read: %s", path, strerror(errno));
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > (off_t)CONFIG_FILE_MAX) {
+		close(fd);
+		return sl_errf(e, -EINVAL, "%s: not a regular file of at most 1 MiB", path);
+	}
+	text = malloc((size_t)st.st_size + 1);
+	if (!text) {
+		close(fd);
+		return sl_errf(e, -ENOMEM, "%s: out of memory", path);
+	}
+	while (got < st.st_size) {
+		ssize_t r = read(fd, text + got, (size_t)(st.st_size - got));
+		if (r <= 0)
+			break;
+		got += r;
+	}
+	close(fd);
+	ret = config_parse(text, (size_t)got, path, true, cfg, e);
+	free(text);
+	return ret;
+}
+
+void config_free(struct sl_config *cfg)
+{
+	free(cfg->clients);
+	cfg->clients = NULL;
+	cfg->n_clients = 0;
+	OPENSSL_cleanse(cfg->private_key, sizeof(cfg->private_key));
+}
+
+bool config_full_tunnel(const struct sl_config *cfg)
+{
+	return cfg->n_routes == 1 && cfg->routes[0].len == 0;
+}
+
+int config_resolve_endpoint(const struct sl_config *cfg, struct sockaddr_storage *ss, socklen_t *len,
+			    struct sl_err *e)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV}, *res, *pick = NULL;
+	char port[8];
+	int r;
+
+	snprintf(port, sizeof(port), "%u", cfg->endpoint_port);
+	r = getaddrinfo(cfg->endpoint_host, port, &hints, &res);
+	if (r)
+		return sl_errf(e, -EHOSTUNREACH, "endpoint %s: %s", cfg->endpoint_host, gai_strerror(r));
+	for (struct addrinfo *a = res; a; a = a->ai_next)
+		if (a->ai_family == AF_INET && !pick)
+			pick = a;
+	for (struct addrinfo *a = res; a && !pick; a = a->ai_next)
+		if (a->ai_family == AF_INET6)
+			pick = a;
+	if (!pick) {
+		freeaddrinfo(res);
+		return sl_errf(e, -EAFNOSUPPORT, "endpoint %s: no IPv4 or IPv6 address", cfg->endpoint_host);
+	}
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, pick->ai_addr, pick->ai_addrlen);
+	*len = pick->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+void config_default_path(const char *ifname, char *out, size_t n)
+{
+	snprintf(out, n, "%s/%s.conf", SL_CONFIG_DIR, ifname);
+}
