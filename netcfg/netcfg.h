@@ -66,6 +66,8 @@ int netcfg_cleanup_stale(struct netcfg *nc, const char *ifname, struct sl_err *e
 /* net.ipv4.ip_forward: *old gets the previous value (0/1). */
 int sysctl_ip_forward_get(int *val, struct sl_err *e);
 int sysctl_ip_forward_set(int val, struct sl_err *e);
+/* net.ipv6.conf.IFACE.disable_ipv6 = 1: the tunnel is IPv4; the kernel's IPv6 chatter stays off it. */
+int sysctl_disable_ipv6(const char *ifname, struct sl_err *e);
 
 /* DNS of the client: writes /etc/resolv.conf in place (it may be a bind mount, so no rename), after saving the
  * original under SL_RUN_DIR/IFACE.resolv.conf; dns_restore puts it back and removes the copy. dns_restore with

@@ -1,1 +1,110 @@
-/* route: to be written */
+/* route: IPv4 unicast routes through a link in a table; the default route's interface. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+#include "netcfg/nl.h"
+
+static int route_msg(struct netcfg *nc, uint16_t type, uint16_t flags, int ifindex, struct in_addr dst,
+		     uint8_t plen, uint32_t table, struct sl_err *e)
+{
+	char buf[NL_BUF_SIZE], ext[256], why[320], a[INET_ADDRSTRLEN], name[IFNAMSIZ];
+	struct nlmsghdr *nlh = nl_msg(nc, buf, type, flags);
+	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	int ret;
+
+	rtm->rtm_family = AF_INET;
+	rtm->rtm_dst_len = plen;
+	rtm->rtm_table = table < 256 ? (uint8_t)table : RT_TABLE_UNSPEC;
+	rtm->rtm_protocol = RTPROT_STATIC;
+	rtm->rtm_scope = RT_SCOPE_LINK;
+	rtm->rtm_type = RTN_UNICAST;
+	if (plen)
+		mnl_attr_put(nlh, RTA_DST, sizeof(dst), &dst);
+	mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)ifindex);
+	mnl_attr_put_u32(nlh, RTA_TABLE, table);
+	ret = nl_talk(nc, nlh, NULL, NULL, ext, sizeof(ext));
+	if (ret) {
+		inet_ntop(AF_INET, &dst, a, sizeof(a));
+		if (!if_indextoname((unsigned)ifindex, name))
+			snprintf(name, sizeof(name), "#%d", ifindex);
+		return sl_errf(e, ret, "%s route %s/%u dev %s table %u: %s", type == RTM_NEWROUTE ? "add" : "delete",
+			       a, plen, name, table, nl_why(ret, ext, why, sizeof(why)));
+	}
+	return 0;
+}
+
+int route_add4(struct netcfg *nc, int ifindex, struct in_addr dst, uint8_t plen, uint32_t table,
+	       struct sl_err *e)
+{
+	return route_msg(nc, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, ifindex, dst, plen, table, e);
+}
+
+int route_del4(struct netcfg *nc, int ifindex, struct in_addr dst, uint8_t plen, uint32_t table,
+	       struct sl_err *e)
+{
+	return route_msg(nc, RTM_DELROUTE, 0, ifindex, dst, plen, table, e);
+}
+
+struct route_walk {
+	uint32_t table;      /* routes of this table */
+	bool default_only;   /* only 0.0.0.0/0 */
+	uint32_t oif;        /* found: first match's interface */
+	uint32_t metric;
+	bool found;
+};
+
+static int attr_cb(const struct nlattr *attr, void *data)
+{
+	const struct nlattr **tb = data;
+	int type = mnl_attr_get_type(attr);
+
+	if (mnl_attr_type_valid(attr, RTA_MAX) < 0)
+		return MNL_CB_OK; /* unknown attributes are skipped */
+	if ((type == RTA_TABLE || type == RTA_OIF || type == RTA_PRIORITY) &&
+	    mnl_attr_validate(attr, MNL_TYPE_U32) < 0)
+		return MNL_CB_OK;
+	tb[type] = attr;
+	return MNL_CB_OK;
+}
+
+static int route_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct route_walk *w = data;
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[RTA_MAX + 1] = {0};
+	uint32_t table, metric;
+
+	if (rtm->rtm_family != AF_INET || rtm->rtm_type != RTN_UNICAST)
+		return MNL_CB_OK;
+	mnl_attr_parse(nlh, sizeof(*rtm), attr_cb, tb);
+	table = tb[RTA_TABLE] ? mnl_attr_get_u32(tb[RTA_TABLE]) : rtm->rtm_table;
+	if (table != w->table || (w->default_only && rtm->rtm_dst_len != 0))
+		return MNL_CB_OK;
+	metric = tb[RTA_PRIORITY] ? mnl_attr_get_u32(tb[RTA_PRIORITY]) : 0;
+	if (tb[RTA_OIF] && (!w->found || metric < w->metric)) {
+		w->oif = mnl_attr_get_u32(tb[RTA_OIF]);
+		w->metric = metric;
+		w->found = true;
+	}
+	return MNL_CB_OK;
+}
+
+int route_default_ifname(struct netcfg *nc, char *ifname, struct sl_err *e)
+{
+	char buf[NL_BUF_SIZE], ext[256], why[320];
+	struct nlmsghdr *nlh = nl_msg(nc, buf, RTM_GETROUTE, NLM_F_DUMP);
+	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	struct route_walk w = {.table = RT_TABLE_MAIN, .default_only = true};
+	int ret;
+
+	rtm->rtm_family = AF_INET;
+	ret = nl_talk(nc, nlh, route_cb, &w, ext, sizeof(ext));
+	if (ret)
+		return sl_errf(e, ret, "list routes: %s", nl_why(ret, ext, why, sizeof(why)));
+	if (!w.found || !if_indextoname(w.oif, ifname))
+		return sl_errf(e, -ENOENT, "no IPv4 default route in the main table");
+	return 0;
+}

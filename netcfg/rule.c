@@ -1,1 +1,89 @@
-/* rule: to be written */
+/* rule: the client's two IPv4 policy rules (wg-quick style), and the clean-up of stale ones. */
+#include <errno.h>
+#include <linux/fib_rules.h>
+#include <linux/rtnetlink.h>
+#include <stdio.h>
+#include <string.h>
+#include "netcfg/nl.h"
+
+#define RULES_DEL_MAX 16 /* more leftovers than this at one priority would not be ours */
+
+static struct nlmsghdr *rule_msg(struct netcfg *nc, char *buf, uint16_t type, uint16_t flags, uint32_t prio)
+{
+	struct nlmsghdr *nlh = nl_msg(nc, buf, type, flags);
+	struct fib_rule_hdr *frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
+
+	frh->family = AF_INET;
+	frh->action = type == RTM_NEWRULE ? FR_ACT_TO_TBL : FR_ACT_UNSPEC;
+	mnl_attr_put_u32(nlh, FRA_PRIORITY, prio);
+	return nlh;
+}
+
+/* not fwmark SL_FWMARK lookup SL_ROUTE_TABLE */
+static int rule_add_tunnel(struct netcfg *nc, struct sl_err *e)
+{
+	char buf[NL_BUF_SIZE], ext[256], why[320];
+	struct nlmsghdr *nlh = rule_msg(nc, buf, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, SL_RULE_PRIO_TUNNEL);
+	struct fib_rule_hdr *frh = mnl_nlmsg_get_payload(nlh);
+	int ret;
+
+	frh->flags = FIB_RULE_INVERT;
+	mnl_attr_put_u32(nlh, FRA_FWMARK, SL_FWMARK);
+	mnl_attr_put_u32(nlh, FRA_FWMASK, 0xffffffffu);
+	mnl_attr_put_u32(nlh, FRA_TABLE, SL_ROUTE_TABLE);
+	ret = nl_talk(nc, nlh, NULL, NULL, ext, sizeof(ext));
+	if (ret)
+		return sl_errf(e, ret, "add rule %u: not fwmark %u lookup %u: %s", SL_RULE_PRIO_TUNNEL, SL_FWMARK,
+			       SL_ROUTE_TABLE, nl_why(ret, ext, why, sizeof(why)));
+	return 0;
+}
+
+/* lookup main suppress_prefixlength 0: the main table's more specific routes (the LAN) still win */
+static int rule_add_suppress(struct netcfg *nc, struct sl_err *e)
+{
+	char buf[NL_BUF_SIZE], ext[256], why[320];
+	struct nlmsghdr *nlh = rule_msg(nc, buf, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, SL_RULE_PRIO_SUPPRESS);
+	int ret;
+
+	mnl_attr_put_u32(nlh, FRA_TABLE, RT_TABLE_MAIN);
+	mnl_attr_put_u32(nlh, FRA_SUPPRESS_PREFIXLEN, 0);
+	ret = nl_talk(nc, nlh, NULL, NULL, ext, sizeof(ext));
+	if (ret)
+		return sl_errf(e, ret, "add rule %u: lookup main suppress_prefixlength 0: %s",
+			       SL_RULE_PRIO_SUPPRESS, nl_why(ret, ext, why, sizeof(why)));
+	return 0;
+}
+
+static int rules_del_prio(struct netcfg *nc, uint32_t prio, struct sl_err *e)
+{
+	for (int i = 0; i < RULES_DEL_MAX; i++) {
+		char buf[NL_BUF_SIZE], ext[256], why[320];
+		struct nlmsghdr *nlh = rule_msg(nc, buf, RTM_DELRULE, 0, prio);
+		int ret = nl_talk(nc, nlh, NULL, NULL, ext, sizeof(ext));
+		if (ret == -ENOENT)
+			return 0;
+		if (ret)
+			return sl_errf(e, ret, "delete rule %u: %s", prio, nl_why(ret, ext, why, sizeof(why)));
+	}
+	return 0;
+}
+
+int rules_del(struct netcfg *nc, struct sl_err *e)
+{
+	int r1 = rules_del_prio(nc, SL_RULE_PRIO_SUPPRESS, e);
+	int r2 = rules_del_prio(nc, SL_RULE_PRIO_TUNNEL, e);
+	return r1 ? r1 : r2;
+}
+
+int rules_add(struct netcfg *nc, bool full_tunnel, struct sl_err *e)
+{
+	struct sl_err ignore;
+	int ret = rule_add_tunnel(nc, e);
+
+	if (ret || !full_tunnel)
+		return ret;
+	ret = rule_add_suppress(nc, e);
+	if (ret)
+		rules_del_prio(nc, SL_RULE_PRIO_TUNNEL, &ignore); /* both or neither */
+	return ret;
+}

@@ -1,1 +1,61 @@
-/* sysctl: to be written */
+/* sysctl: the few /proc/sys knobs sluice touches (per network namespace). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "netcfg/netcfg.h"
+
+#define IP_FORWARD "/proc/sys/net/ipv4/ip_forward"
+
+static int proc_read_int(const char *path, int *val, struct sl_err *e)
+{
+	char buf[32] = "";
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return sl_errf(e, -errno, "read %s: %s", path, strerror(errno));
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0 || sscanf(buf, "%d", val) != 1)
+		return sl_errf(e, -EIO, "read %s: unexpected content", path);
+	return 0;
+}
+
+static int proc_write_int(const char *path, int val, struct sl_err *e)
+{
+	char buf[32];
+	int fd = open(path, O_WRONLY | O_CLOEXEC), len;
+
+	if (fd < 0)
+		return sl_errf(e, -errno, "write %s: %s", path, strerror(errno));
+	len = snprintf(buf, sizeof(buf), "%d\n", val);
+	if (write(fd, buf, (size_t)len) != len) {
+		int err = errno;
+		close(fd);
+		return sl_errf(e, -err, "write %d to %s: %s", val, path, strerror(err));
+	}
+	close(fd);
+	return 0;
+}
+
+int sysctl_ip_forward_get(int *val, struct sl_err *e)
+{
+	return proc_read_int(IP_FORWARD, val, e);
+}
+
+int sysctl_ip_forward_set(int val, struct sl_err *e)
+{
+	return proc_write_int(IP_FORWARD, val, e);
+}
+
+int sysctl_disable_ipv6(const char *ifname, struct sl_err *e)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifname);
+	if (access(path, F_OK))
+		return 0; /* no IPv6 in this kernel: nothing to disable */
+	return proc_write_int(path, 1, e);
+}
