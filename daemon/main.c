@@ -1,4 +1,141 @@
-int main(void)
+/* sluiced: parse the command line and the config, then run the gateway or the client. Exit status: 0 clean
+ * stop, 1 runtime failure at start-up, 2 usage or configuration error. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "daemon/client.h"
+#include "daemon/config.h"
+#include "daemon/gateway.h"
+#include "daemon/log.h"
+#include "version.h"
+
+static int ready_fd = -1;
+
+static void usage(FILE *f)
 {
-	return 1;
+	fprintf(f, "Usage: sluiced -c FILE [-f] [-v]\n"
+		   "  -c FILE  configuration file (e.g. /etc/sluice/sl0.conf)\n"
+		   "  -f       stay in the foreground (default: detach once the tunnel is up)\n"
+		   "  -v       verbose (debug) logging\n"
+		   "  -V       print the version\n"
+		   "Exit status: 0 stopped cleanly, 1 start-up failure, 2 usage or configuration error.\n");
+}
+
+/* sd_notify(READY=1) without libsystemd: one datagram to $NOTIFY_SOCKET. */
+static void notify_systemd(void)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	socklen_t len;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, strlen(path));
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = 0; /* abstract namespace */
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	sendto(fd, "READY=1", 7, MSG_NOSIGNAL, (struct sockaddr *)&sa, len);
+	close(fd);
+}
+
+static void ready(void)
+{
+	notify_systemd();
+	if (ready_fd >= 0) {
+		/* tell the waiting parent we are up, then detach from the terminal */
+		if (write(ready_fd, "1", 1) != 1) {
+			/* parent gone: nothing to tell */
+		}
+		close(ready_fd);
+		ready_fd = -1;
+		setsid();
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null >= 0) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDOUT_FILENO);
+			close(null);
+		}
+	}
+}
+
+/* Without -f: the parent waits until the child is up (exit 0) or failed (exit 1). */
+static int detach(void)
+{
+	int p[2];
+	pid_t pid;
+	char c;
+
+	if (pipe2(p, O_CLOEXEC))
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0) {
+		close(p[1]);
+		exit(read(p[0], &c, 1) == 1 ? 0 : 1);
+	}
+	close(p[0]);
+	ready_fd = p[1];
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = NULL;
+	bool foreground = false;
+	int verbose = 0, opt, ret;
+	struct sl_config cfg;
+	struct sl_err e = {{0}};
+
+	while ((opt = getopt(argc, argv, "c:fvVh")) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'f':
+			foreground = true;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'V':
+			printf("sluiced %s\n", SLUICE_VERSION_STRING);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!path || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	log_init(verbose);
+	ret = config_load(path, &cfg, &e);
+	if (ret) {
+		fprintf(stderr, "sluiced: %s\n", e.msg);
+		return 2;
+	}
+	if (!foreground && detach()) {
+		fprintf(stderr, "sluiced: fork: %s\n", strerror(errno));
+		config_free(&cfg);
+		return 1;
+	}
+	ret = cfg.mode == SL_MODE_SERVER ? gw_run(&cfg, ready) : cl_run(&cfg, ready);
+	config_free(&cfg);
+	return ret;
 }

@@ -1,0 +1,109 @@
+/* client: the client mode of sluiced. Start once (kill switch -> TUN -> UDP -> supervisor), then never exit
+ * until SIGTERM/SIGINT: the supervisor (control/supervisor.c) re-authenticates forever and swaps the session
+ * snapshot whole; the TUN and UDP paths (dataplane/cl_path.c) only ever read the current snapshot. */
+#pragma once
+#include <openssl/ssl.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "daemon/config.h"
+#include "daemon/control/proto.h"
+#include "daemon/ctlsock.h"
+#include "daemon/dataplane/batch.h"
+#include "daemon/dataplane/keystate.h"
+#include "daemon/log.h"
+#include "daemon/loop.h"
+#include "netcfg/netcfg.h"
+
+#define SL_CL_GRACE_MS 30000u        /* previous snapshot still decrypts this long after a swap */
+#define SL_REPLY_TIMEOUT_MS 2500u    /* sent data unanswered this long: ask the supervisor to check */
+#define SL_KICK_MIN_MS 1000u         /* demand-driven attempts at most this often */
+#define SL_CTL_OP_TIMEOUT_MS 5000u   /* one AUTH or PING exchange, connect included */
+#define SL_BACKOFF_MIN_MS 1000u
+#define SL_BACKOFF_MAX_MS 300000u
+#define SL_REKEY_FRACTION_PCT 80u    /* re-authenticate at this share of the session lifetime */
+#define SL_FAIL_LOG_EVERY_MS 600000u /* a server that stays down is mentioned again this rarely */
+
+/* One authenticated session as the client uses it. Everything but `ks` (the data plane's running key state)
+ * is fixed when it is published. */
+struct cl_snap {
+	struct proto_snapshot s;
+	uint64_t created_ms, expires_ms;
+	struct keystate ks;
+};
+
+enum sup_phase {
+	SUP_IDLE,
+	SUP_CONNECT,
+	SUP_TLS,
+	SUP_WRITE,
+	SUP_READ,
+};
+
+struct supervisor {
+	struct loop_io io;
+	SSL *ssl;
+	bool op_auth;     /* the exchange under way is AUTH (else PING) */
+	enum sup_phase ph;
+	struct loop_timer timer; /* next attempt when idle, deadline when busy */
+	uint64_t next_ms;
+	uint64_t backoff_ms;
+	unsigned failures;
+	uint64_t last_attempt_ms;
+	uint64_t last_fail_log_ms;
+	uint64_t ping_at_ms, rekey_at_ms;
+	bool need_auth;
+	bool ever_up;
+	char rbuf[PROTO_LINE_MAX];
+	size_t rlen;
+	char wbuf[32];
+	size_t wlen, woff;
+};
+
+struct cl {
+	struct sl_config *cfg;
+	struct loop loop;
+	struct netcfg nc;
+	int ifindex;
+	unsigned link_mtu;
+	struct loop_io tun_io, udp_io;
+	SSL_CTX *tls;
+	struct sockaddr_storage ep;
+	socklen_t ep_len;
+	_Atomic(struct cl_snap *) cur;
+	struct cl_snap *prev;
+	uint64_t prev_until_ms;
+	struct dp_stats st;
+	struct dp_peer_counters pc;
+	struct dp_batch *rx, *tx;
+	uint8_t ka_buf[SLUICE_OVERHEAD + 8];
+	bool addr_applied, rules_applied, dns_applied;
+	struct in_addr applied_addr;
+	uint8_t applied_plen;
+	uint64_t last_tx_ms, last_data_tx_ms, unanswered_since_ms;
+	struct loop_timer ka_timer, probe_timer, grace_timer, stats_timer;
+	struct supervisor sup;
+	uint64_t last_handshake_wall;
+	uint64_t handshakes_ok, handshakes_failed, pings;
+	uint64_t stats_last_sum;
+	struct ctlsock cs;
+	bool cs_open;
+};
+
+int cl_run(struct sl_config *cfg, void (*ready)(void));
+
+/* Data plane (dataplane/cl_path.c). */
+void cl_on_tun(struct loop_io *io, uint32_t events);
+void cl_on_udp(struct loop_io *io, uint32_t events);
+void cl_send_keepalive(struct cl *c, uint64_t now);
+
+/* Supervisor (control/supervisor.c). */
+void sup_init(struct cl *c);
+void sup_close(struct cl *c);
+/* Traffic is going unanswered: check the session now (bypasses backoff, at most every SL_KICK_MIN_MS). */
+void sup_kick(struct cl *c);
+/* SIGUSR1: re-authenticate now (a new session and keys; the old one keeps decrypting for the grace period). */
+void sup_rekey(struct cl *c);
+/* Installs a new snapshot (supervisor -> client.c): swap, apply address/routes/DNS on first use. */
+int cl_install(struct cl *c, struct cl_snap *snap);
+void cl_snap_free(struct cl_snap *s);

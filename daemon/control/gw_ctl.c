@@ -1,0 +1,317 @@
+/* gw_ctl: the gateway's control connections — TLS 1.3 accept, one request (AUTH or PING), one answer, close.
+ * Non-blocking throughout; every connection has a deadline, and their number is capped globally and per
+ * source, so a slow, silent or hostile peer never blocks the loop or grows memory without bound. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <openssl/err.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "daemon/control/proto.h"
+#include "daemon/control/tls.h"
+#include "daemon/gateway.h"
+#include "daemon/sockets.h"
+
+#define LOG_BURST 10
+#define LOG_INTERVAL_MS 10000
+
+enum conn_state {
+	CONN_HANDSHAKE,
+	CONN_READ,
+	CONN_WRITE,
+};
+
+struct gw_conn {
+	struct loop_io io;
+	struct gw *g;
+	struct gw_conn *prev, *next;
+	SSL *ssl;
+	enum conn_state state;
+	uint64_t deadline_ms;
+	struct sockaddr_storage peer;
+	char rbuf[PROTO_LINE_MAX];
+	size_t rlen;
+	char wbuf[PROTO_LINE_MAX];
+	size_t wlen, woff;
+};
+
+static void conn_free(struct gw_conn *c)
+{
+	struct gw *g = c->g;
+
+	loop_del(&g->loop, &c->io);
+	close(c->io.fd);
+	tls_free(c->ssl);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		g->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	g->n_conns--;
+	free(c);
+}
+
+/* One rate-limited line for things a remote peer can cause at will. */
+static void conn_log(struct gw_conn *c, const char *fmt, const char *what)
+{
+	char a[64];
+	uint32_t suppressed = 0;
+
+	if (!log_limit_ok(&c->g->ll_auth, now_ms(), LOG_BURST, LOG_INTERVAL_MS, &suppressed))
+		return;
+	sock_addr_str(&c->peer, a, sizeof(a));
+	if (suppressed)
+		log_warn("auth: %s from %s: %s (%u similar messages suppressed)", fmt, a, what, suppressed);
+	else
+		log_warn("auth: %s from %s: %s", fmt, a, what);
+}
+
+static void conn_fail_handshake(struct gw_conn *c)
+{
+	uint8_t key[SL_KEY_LEN];
+	bool rejected = false;
+	char buf[256];
+
+	c->g->cst.handshakes_failed++;
+	tls_peer_key(c->ssl, key, &rejected);
+	if (rejected) {
+		char kb[SL_KEY_B64_LEN + 1];
+		key_to_base64(key, kb);
+		ERR_clear_error();
+		conn_log(c, "handshake refused", "unknown client key");
+		log_debug("auth: unknown client key %s", kb);
+	} else {
+		conn_log(c, "handshake failed", tls_error_string(buf, sizeof(buf)));
+	}
+	conn_free(c);
+}
+
+static int answer_auth(struct gw_conn *c, struct gw_peer *p)
+{
+	struct gw *g = c->g;
+	struct sl_config *cfg = g->cfg;
+	struct proto_snapshot snap = {0};
+	uint8_t c2s[32], s2c[32];
+	struct sl_err e = {{0}};
+	struct gw_session *s;
+	uint32_t id;
+	int len;
+
+	if (pool_assign(&g->pool, &g->reg, p, &e)) {
+		log_err("auth: client '%s': %s", p->name, e.msg);
+		return snprintf(c->wbuf, sizeof(c->wbuf), "ERR no address available\n");
+	}
+	id = session_new_id(&g->reg);
+	if (!id || tls_export_keys(c->ssl, id, c2s, s2c))
+		return snprintf(c->wbuf, sizeof(c->wbuf), "ERR key derivation failed\n");
+	s = session_create(&g->reg, p, id, s2c, c2s, (uint64_t)cfg->session_lifetime * 1000u);
+	OPENSSL_cleanse(c2s, sizeof(c2s));
+	OPENSSL_cleanse(s2c, sizeof(s2c));
+	if (!s)
+		return snprintf(c->wbuf, sizeof(c->wbuf), "ERR out of memory\n");
+	snap.session_id = id;
+	snap.addr = p->addr;
+	snap.plen = cfg->address.len;
+	snap.gateway = cfg->address.addr;
+	snap.mtu = cfg->mtu;
+	snap.keepalive = SL_KEEPALIVE_DEFAULT;
+	snap.lifetime = cfg->session_lifetime;
+	snap.n_dns = cfg->n_dns;
+	memcpy(snap.dns, cfg->dns, sizeof(snap.dns));
+	len = proto_format_snapshot(c->wbuf, sizeof(c->wbuf), &snap);
+	p->last_handshake_wall = wall_s();
+	p->handshakes++;
+	g->cst.handshakes_ok++;
+	if (p->handshakes == 1 || !p->prev) {
+		char a[64], ip[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &p->addr, ip, sizeof(ip));
+		log_info("client '%s' authenticated from %s: session %08x, address %s", p->name,
+			 sock_addr_str(&c->peer, a, sizeof(a)), id, ip);
+	}
+	return len;
+}
+
+static int answer_ping(struct gw_conn *c, struct gw_peer *p, uint32_t id)
+{
+	struct gw_session *s = session_by_id(&c->g->reg, id);
+	uint64_t now = now_ms();
+
+	c->g->cst.pings++;
+	if (!s || s->peer != p || now >= s->expires_ms)
+		return snprintf(c->wbuf, sizeof(c->wbuf), "EXPIRED\n");
+	s->last_seen_ms = now;
+	return snprintf(c->wbuf, sizeof(c->wbuf), "OK\n");
+}
+
+static void conn_answer(struct gw_conn *c)
+{
+	uint8_t key[SL_KEY_LEN];
+	struct gw_peer *p = NULL;
+	enum proto_req req;
+	uint32_t id = 0;
+	int len;
+
+	if (tls_peer_key(c->ssl, key, NULL))
+		p = peer_by_key(&c->g->reg, key);
+	if (!p) /* removed by a reload during the handshake */
+		len = snprintf(c->wbuf, sizeof(c->wbuf), "ERR unknown client\n");
+	else if (proto_parse_request(c->rbuf, c->rlen, &req, &id))
+		len = snprintf(c->wbuf, sizeof(c->wbuf), "ERR bad request\n");
+	else if (req == PROTO_AUTH)
+		len = answer_auth(c, p);
+	else
+		len = answer_ping(c, p, id);
+	c->wlen = len > 0 ? (size_t)len : 0;
+	c->woff = 0;
+	c->state = CONN_WRITE;
+}
+
+/* Advances the connection as far as it can go without blocking. */
+static void conn_drive(struct gw_conn *c)
+{
+	for (;;) {
+		int r = 0, err;
+
+		switch (c->state) {
+		case CONN_HANDSHAKE:
+			r = SSL_accept(c->ssl);
+			if (r == 1) {
+				c->state = CONN_READ;
+				continue;
+			}
+			break;
+		case CONN_READ:
+			r = SSL_read(c->ssl, c->rbuf + c->rlen, (int)(sizeof(c->rbuf) - c->rlen));
+			if (r > 0) {
+				c->rlen += (size_t)r;
+				if (memchr(c->rbuf, '\n', c->rlen))
+					conn_answer(c);
+				else if (c->rlen == sizeof(c->rbuf))
+					goto close;
+				continue;
+			}
+			break;
+		case CONN_WRITE:
+			if (c->woff == c->wlen) {
+				SSL_shutdown(c->ssl); /* best effort close_notify; we do not wait for the peer's */
+				goto close;
+			}
+			r = SSL_write(c->ssl, c->wbuf + c->woff, (int)(c->wlen - c->woff));
+			if (r > 0) {
+				c->woff += (size_t)r;
+				continue;
+			}
+			break;
+		}
+		err = SSL_get_error(c->ssl, r);
+		if (err == SSL_ERROR_WANT_READ) {
+			loop_mod(&c->g->loop, &c->io, EPOLLIN);
+			return;
+		}
+		if (err == SSL_ERROR_WANT_WRITE) {
+			loop_mod(&c->g->loop, &c->io, EPOLLOUT);
+			return;
+		}
+		if (c->state == CONN_HANDSHAKE) {
+			conn_fail_handshake(c);
+			return;
+		}
+		goto close;
+	}
+close:
+	ERR_clear_error();
+	conn_free(c);
+}
+
+static void conn_event(struct loop_io *io, uint32_t events)
+{
+	conn_drive((struct gw_conn *)io);
+}
+
+static unsigned conns_from(const struct gw *g, const struct sockaddr_storage *a)
+{
+	unsigned n = 0;
+
+	/* bounded by SL_CTL_MAX_CONNS; runs per accepted connection, never per packet */
+	for (const struct gw_conn *c = g->conns; c; c = c->next) {
+		if (a->ss_family == AF_INET && c->peer.ss_family == AF_INET &&
+		    ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+			    ((const struct sockaddr_in *)&c->peer)->sin_addr.s_addr)
+			n++;
+		else if (a->ss_family == AF_INET6 && c->peer.ss_family == AF_INET6 &&
+			 !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+				 &((const struct sockaddr_in6 *)&c->peer)->sin6_addr, sizeof(struct in6_addr)))
+			n++;
+	}
+	return n;
+}
+
+void gw_on_accept(struct loop_io *io, uint32_t events)
+{
+	struct gw *g = (struct gw *)((char *)io - offsetof(struct gw, tcp_io));
+
+	for (;;) {
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
+		int fd = accept4(io->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct gw_conn *c;
+
+		if (fd < 0)
+			return;
+		if (g->n_conns >= SL_CTL_MAX_CONNS || conns_from(g, &peer) >= SL_CTL_MAX_PER_SOURCE) {
+			g->cst.conns_refused++;
+			close(fd);
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c || !(c->ssl = tls_new(g->tls, fd))) {
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->g = g;
+		c->peer = peer;
+		c->deadline_ms = now_ms() + SL_CTL_DEADLINE_MS;
+		c->next = g->conns;
+		if (g->conns)
+			g->conns->prev = c;
+		g->conns = c;
+		g->n_conns++;
+		if (loop_add(&g->loop, &c->io, fd, EPOLLIN, conn_event)) {
+			c->io.fd = fd;
+			conn_free(c);
+			continue;
+		}
+		if (!g->conn_timer.due_ms)
+			loop_timer_set(&g->conn_timer, c->deadline_ms);
+		conn_drive(c);
+	}
+}
+
+void gw_conns_sweep(struct loop_timer *t)
+{
+	struct gw *g = (struct gw *)((char *)t - offsetof(struct gw, conn_timer));
+	uint64_t now = now_ms(), next = 0;
+	struct gw_conn *c = g->conns, *nx;
+
+	for (; c; c = nx) {
+		nx = c->next;
+		if (now >= c->deadline_ms) {
+			if (c->state == CONN_HANDSHAKE) {
+				g->cst.handshakes_failed++;
+				conn_log(c, "handshake failed", "timed out");
+			}
+			conn_free(c);
+		} else if (!next || c->deadline_ms < next) {
+			next = c->deadline_ms;
+		}
+	}
+	loop_timer_set(&g->conn_timer, next);
+}
+
+void gw_conns_close_all(struct gw *g)
+{
+	while (g->conns)
+		conn_free(g->conns);
+}

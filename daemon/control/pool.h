@@ -1,0 +1,40 @@
+/* pool: the gateway's tunnel-address assignments. A client keeps its address for ever — fixed in the config
+ * or taken from the pool on its first authentication and persisted in StateDir/IFACE.leases (write-temp +
+ * fsync + rename + fsync of the directory), so a restart or a kill -9 at any moment hands out the same
+ * addresses and never loses or duplicates one. Leases of clients no longer configured stay reserved. */
+#pragma once
+#include <netinet/in.h>
+#include <stdint.h>
+#include "daemon/common/errmsg.h"
+#include "daemon/control/session.h"
+
+struct pool_lease {
+	uint8_t key[SL_KEY_LEN];
+	struct in_addr addr;
+};
+
+struct pool {
+	uint32_t net;   /* host order */
+	uint32_t size;  /* addresses in the prefix */
+	uint32_t gw;    /* host order */
+	uint8_t *used;  /* one byte per address offset: 1 when taken */
+	uint32_t hint;  /* lowest offset that may be free */
+	struct pool_lease *leases;
+	size_t n_leases, cap_leases;
+	char path[SL_PATH_MAX];
+};
+
+/* Sets up the pool of `prefix` with the gateway address taken, reserves the fixed addresses of the
+ * registry's peers, loads the lease file (missing = empty; malformed = error naming file and line) and gives
+ * every configured peer without a fixed address its leased address. */
+int pool_init(struct pool *p, const struct sl_prefix4 *prefix, const char *state_dir, const char *ifname,
+	      struct gw_registry *r, struct sl_err *e);
+void pool_free(struct pool *p);
+/* Gives peer an address (its lease, or the lowest free one, persisted before it is used). -ENOSPC when full. */
+int pool_assign(struct pool *p, struct gw_registry *r, struct gw_peer *peer, struct sl_err *e);
+/* Marks a fixed address (a client added by a reload) as taken. */
+void pool_reserve(struct pool *p, struct in_addr a);
+/* Parses lease-file text (for tests and fuzzing): calls back for each lease. 0 or -EINVAL (e->msg names line). */
+int pool_parse_leases(const char *text, size_t len, const char *path,
+		      int (*fn)(void *arg, const uint8_t key[SL_KEY_LEN], struct in_addr a), void *arg,
+		      struct sl_err *e);

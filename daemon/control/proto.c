@@ -1,0 +1,163 @@
+/* proto: encode and strictly parse the control-plane lines. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "daemon/control/proto.h"
+#include "daemon/dataplane/wire.h"
+
+/* Copies a line into a NUL-terminated buffer without its trailing "\n"; -EINVAL on NUL bytes or overflow. */
+static int line_copy(char *dst, size_t n, const char *line, size_t len)
+{
+	if (len && line[len - 1] == '\n')
+		len--;
+	if (len >= n || memchr(line, 0, len))
+		return -EINVAL;
+	memcpy(dst, line, len);
+	dst[len] = 0;
+	return 0;
+}
+
+static int parse_hex32(const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (strlen(s) != 8 || strspn(s, "0123456789abcdef") != 8)
+		return -EINVAL;
+	v = strtoul(s, &end, 16);
+	if (*end || v == 0)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 9)
+		return -EINVAL;
+	v = strtoul(s, &end, 10);
+	if (*end || v < min || v > max)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+int proto_parse_request(const char *line, size_t len, enum proto_req *req, uint32_t *session_id)
+{
+	char buf[PROTO_LINE_MAX];
+
+	if (line_copy(buf, sizeof(buf), line, len))
+		return -EINVAL;
+	if (!strcmp(buf, "AUTH")) {
+		*req = PROTO_AUTH;
+		return 0;
+	}
+	if (!strncmp(buf, "PING ", 5) && !parse_hex32(buf + 5, session_id)) {
+		*req = PROTO_PING;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int proto_format_snapshot(char *buf, size_t n, const struct proto_snapshot *s)
+{
+	char a[INET_ADDRSTRLEN], g[INET_ADDRSTRLEN];
+	int len;
+
+	inet_ntop(AF_INET, &s->addr, a, sizeof(a));
+	inet_ntop(AF_INET, &s->gateway, g, sizeof(g));
+	len = snprintf(buf, n, "OK session=%08x address=%s/%u gateway=%s mtu=%u keepalive=%u lifetime=%u",
+		       s->session_id, a, s->plen, g, s->mtu, s->keepalive, s->lifetime);
+	for (unsigned i = 0; i < s->n_dns && len > 0 && (size_t)len < n; i++) {
+		inet_ntop(AF_INET, &s->dns[i], a, sizeof(a));
+		len += snprintf(buf + len, n - (size_t)len, "%s%s", i ? "," : " dns=", a);
+	}
+	if (len > 0 && (size_t)len + 1 < n) {
+		buf[len++] = '\n';
+		buf[len] = 0;
+		return len;
+	}
+	return -ENOSPC;
+}
+
+static int parse_dns(char *v, struct proto_snapshot *s)
+{
+	char *save = NULL;
+
+	for (char *tok = strtok_r(v, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (s->n_dns >= SL_MAX_DNS || inet_pton(AF_INET, tok, &s->dns[s->n_dns]) != 1)
+			return -EINVAL;
+		s->n_dns++;
+	}
+	return 0;
+}
+
+static int parse_field(const char *k, char *v, struct proto_snapshot *s, unsigned *seen)
+{
+	if (!strcmp(k, "session")) {
+		*seen |= 1;
+		return parse_hex32(v, &s->session_id);
+	}
+	if (!strcmp(k, "address")) {
+		char *slash = strchr(v, '/');
+		unsigned plen;
+		*seen |= 2;
+		if (!slash)
+			return -EINVAL;
+		*slash = 0;
+		if (inet_pton(AF_INET, v, &s->addr) != 1 || parse_uint(slash + 1, 1, 32, &plen))
+			return -EINVAL;
+		s->plen = (uint8_t)plen;
+		return 0;
+	}
+	if (!strcmp(k, "gateway")) {
+		*seen |= 4;
+		return inet_pton(AF_INET, v, &s->gateway) == 1 ? 0 : -EINVAL;
+	}
+	if (!strcmp(k, "mtu")) {
+		*seen |= 8;
+		return parse_uint(v, SLUICE_MTU_MIN, SLUICE_MTU_MAX, &s->mtu);
+	}
+	if (!strcmp(k, "keepalive")) {
+		*seen |= 16;
+		return parse_uint(v, 1, 3600, &s->keepalive);
+	}
+	if (!strcmp(k, "lifetime")) {
+		*seen |= 32;
+		return parse_uint(v, 1, 604800 * 4, &s->lifetime);
+	}
+	if (!strcmp(k, "dns"))
+		return parse_dns(v, s);
+	return 0; /* unknown fields are skipped: newer servers may add some */
+}
+
+int proto_parse_snapshot(const char *line, size_t len, struct proto_snapshot *s, char *err, size_t errlen)
+{
+	char buf[PROTO_LINE_MAX], *save = NULL;
+	unsigned seen = 0;
+
+	memset(s, 0, sizeof(*s));
+	if (line_copy(buf, sizeof(buf), line, len))
+		return -EINVAL;
+	if (!strncmp(buf, "ERR ", 4)) {
+		if (err)
+			snprintf(err, errlen, "%s", buf + 4);
+		return -EACCES;
+	}
+	if (strncmp(buf, "OK ", 3))
+		return -EINVAL;
+	for (char *tok = strtok_r(buf + 3, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		char *eq = strchr(tok, '=');
+		if (!eq || eq == tok)
+			return -EINVAL;
+		*eq = 0;
+		if (parse_field(tok, eq + 1, s, &seen))
+			return -EINVAL;
+	}
+	return seen == 63 ? 0 : -EINVAL;
+}

@@ -1,0 +1,39 @@
+/* proto: the control-plane messages inside TLS. One request per connection, one line each way:
+ *
+ *   client: "AUTH\n"                     server: "OK session=<hex8> address=<ip>/<len> gateway=<ip> mtu=<n>
+ *                                                  keepalive=<s> lifetime=<s>[ dns=<ip>[,<ip>…]]\n"
+ *   client: "PING <hex8>\n"              server: "OK\n" | "EXPIRED\n"
+ *   any error                            server: "ERR <reason>\n"
+ *
+ * The data keys are not in the message: both sides derive them with the TLS exporter (tls_export_keys). */
+#pragma once
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "daemon/config.h"
+
+#define PROTO_LINE_MAX 512
+
+enum proto_req {
+	PROTO_AUTH = 1,
+	PROTO_PING = 2,
+};
+
+struct proto_snapshot {
+	uint32_t session_id;
+	struct in_addr addr;
+	uint8_t plen;
+	struct in_addr gateway;
+	unsigned mtu;
+	unsigned keepalive;
+	unsigned lifetime;
+	struct in_addr dns[SL_MAX_DNS];
+	unsigned n_dns;
+};
+
+/* Parses one request line (with or without the "\n"). 0 or -EINVAL. *session_id set for PING. */
+int proto_parse_request(const char *line, size_t len, enum proto_req *req, uint32_t *session_id);
+/* Formats the AUTH answer; returns its length or -ENOSPC. */
+int proto_format_snapshot(char *buf, size_t n, const struct proto_snapshot *s);
+/* Parses an AUTH answer; 0, -EINVAL, or -EACCES for "ERR …" (reason copied to err if given). */
+int proto_parse_snapshot(const char *line, size_t len, struct proto_snapshot *s, char *err, size_t errlen);

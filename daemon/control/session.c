@@ -1,0 +1,196 @@
+/* session: peers and sessions of the gateway, their hash tables and their life cycle. */
+#include <errno.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+#include "daemon/control/session.h"
+#include "daemon/loop.h"
+
+#define REGISTRY_BUCKETS 1024u
+
+static uint32_t key_hash(const uint8_t key[SL_KEY_LEN])
+{
+	uint32_t h;
+	memcpy(&h, key, sizeof(h)); /* keys are uniformly random: their first bytes hash well */
+	return h;
+}
+
+int registry_init(struct gw_registry *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (h32_init(&r->by_id, REGISTRY_BUCKETS) || h32_init(&r->by_addr, REGISTRY_BUCKETS) ||
+	    h32_init(&r->by_key, REGISTRY_BUCKETS)) {
+		registry_free(r);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void registry_free(struct gw_registry *r)
+{
+	while (r->n_peers)
+		registry_remove_peer(r, r->peers[r->n_peers - 1]);
+	free(r->peers);
+	h32_free(&r->by_id);
+	h32_free(&r->by_addr);
+	h32_free(&r->by_key);
+	memset(r, 0, sizeof(*r));
+}
+
+struct gw_peer *registry_add_peer(struct gw_registry *r, const struct sl_client_cfg *c)
+{
+	struct gw_peer *p = calloc(1, sizeof(*p));
+	struct gw_peer **peers = realloc(r->peers, (r->n_peers + 1) * sizeof(*peers));
+
+	if (!p || !peers) {
+		free(p);
+		if (peers)
+			r->peers = peers;
+		return NULL;
+	}
+	r->peers = peers;
+	snprintf(p->name, sizeof(p->name), "%s", c->name);
+	memcpy(p->pubkey, c->pubkey, SL_KEY_LEN);
+	h32_put(&r->by_key, &p->by_key, key_hash(p->pubkey));
+	if (c->has_addr) {
+		p->fixed_addr = true;
+		peer_set_addr(r, p, c->addr);
+	}
+	r->peers[r->n_peers++] = p;
+	return p;
+}
+
+void registry_remove_peer(struct gw_registry *r, struct gw_peer *p)
+{
+	if (p->cur)
+		session_destroy(r, p->cur);
+	if (p->prev)
+		session_destroy(r, p->prev);
+	if (p->addr.s_addr)
+		h32_del(&r->by_addr, &p->by_addr);
+	h32_del(&r->by_key, &p->by_key);
+	for (size_t i = 0; i < r->n_peers; i++) {
+		if (r->peers[i] == p) {
+			r->peers[i] = r->peers[--r->n_peers];
+			break;
+		}
+	}
+	free(p);
+}
+
+struct gw_peer *peer_by_key(const struct gw_registry *r, const uint8_t key[SL_KEY_LEN])
+{
+	uint32_t h = key_hash(key);
+
+	for (struct h32_node *n = r->by_key.b[h32_mix(h) & r->by_key.mask]; n; n = n->next) {
+		struct gw_peer *p = h32_entry(n, struct gw_peer, by_key);
+		if (n->key == h && !memcmp(p->pubkey, key, SL_KEY_LEN))
+			return p;
+	}
+	return NULL;
+}
+
+void peer_set_addr(struct gw_registry *r, struct gw_peer *p, struct in_addr a)
+{
+	if (p->addr.s_addr)
+		h32_del(&r->by_addr, &p->by_addr);
+	p->addr = a;
+	if (a.s_addr)
+		h32_put(&r->by_addr, &p->by_addr, a.s_addr);
+}
+
+uint32_t session_new_id(const struct gw_registry *r)
+{
+	uint32_t id;
+
+	do {
+		if (RAND_bytes((unsigned char *)&id, sizeof(id)) != 1)
+			return 0;
+	} while (id == 0 || session_by_id(r, id));
+	return id;
+}
+
+static void counters_add(struct dp_peer_counters *to, const struct dp_peer_counters *from)
+{
+	to->rx_bytes += from->rx_bytes;
+	to->rx_packets += from->rx_packets;
+	to->tx_bytes += from->tx_bytes;
+	to->tx_packets += from->tx_packets;
+	for (int i = 0; i < SL_DROP__COUNT; i++)
+		to->drops[i] += from->drops[i];
+	if (from->last_rx_ms > to->last_rx_ms)
+		to->last_rx_ms = from->last_rx_ms;
+}
+
+struct gw_session *session_create(struct gw_registry *r, struct gw_peer *p, uint32_t id,
+				  const uint8_t tx_key[32], const uint8_t rx_key[32], uint64_t lifetime_ms)
+{
+	struct gw_session *s = calloc(1, sizeof(*s));
+	uint64_t now = now_ms();
+
+	if (!s)
+		return NULL;
+	s->id = id;
+	if (!s->id || keystate_init(&s->ks, tx_key, rx_key)) {
+		free(s);
+		return NULL;
+	}
+	s->peer = p;
+	s->created_ms = s->last_seen_ms = now;
+	s->expires_ms = now + lifetime_ms;
+	if (p->cur) {
+		/* until the client's first datagram under the new key, send where the old session last heard */
+		s->ep = p->cur->ep;
+		s->ep_len = p->cur->ep_len;
+		s->ep_seen_ms = p->cur->ep_seen_ms;
+		if (p->prev)
+			session_destroy(r, p->prev);
+		p->prev = p->cur;
+		p->prev_until_ms = now + SL_SESSION_GRACE_MS;
+	}
+	p->cur = s;
+	h32_put(&r->by_id, &s->by_id, s->id);
+	return s;
+}
+
+void session_destroy(struct gw_registry *r, struct gw_session *s)
+{
+	struct gw_peer *p = s->peer;
+
+	counters_add(&p->gone, &s->c);
+	if (p->cur == s)
+		p->cur = NULL;
+	if (p->prev == s)
+		p->prev = NULL;
+	h32_del(&r->by_id, &s->by_id);
+	keystate_free(&s->ks);
+	free(s);
+}
+
+unsigned registry_reap(struct gw_registry *r, uint64_t now)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < r->n_peers; i++) {
+		struct gw_peer *p = r->peers[i];
+		if (p->prev && now >= p->prev_until_ms) {
+			session_destroy(r, p->prev);
+			n++;
+		}
+		if (p->cur && (now >= p->cur->expires_ms + SL_SESSION_GRACE_MS ||
+			       now - p->cur->last_seen_ms >= SL_SESSION_IDLE_MS)) {
+			session_destroy(r, p->cur);
+			n++;
+		}
+	}
+	return n;
+}
+
+void peer_counters(const struct gw_peer *p, struct dp_peer_counters *out)
+{
+	*out = p->gone;
+	if (p->cur)
+		counters_add(out, &p->cur->c);
+	if (p->prev)
+		counters_add(out, &p->prev->c);
+}

@@ -1,0 +1,185 @@
+/* tls: contexts, self-signed certificates from Ed25519 keys, pinned-key verification, key export. */
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <string.h>
+#include "daemon/control/tls.h"
+
+#define CERT_VALID_DAYS 3650
+
+struct tls_ctx_data {
+	tls_accept_fn accept;
+	void *arg;
+};
+
+struct tls_conn_data {
+	uint8_t key[SL_KEY_LEN];
+	bool accepted;
+	bool rejected;
+};
+
+static int ctx_idx = -1, conn_idx = -1;
+
+static X509 *self_signed(EVP_PKEY *pkey)
+{
+	X509 *x = X509_new();
+	X509_NAME *name;
+
+	if (!x)
+		return NULL;
+	if (!X509_set_version(x, 2) || !ASN1_INTEGER_set(X509_get_serialNumber(x), 1) ||
+	    !X509_gmtime_adj(X509_getm_notBefore(x), -3600) ||
+	    !X509_gmtime_adj(X509_getm_notAfter(x), 86400L * CERT_VALID_DAYS) || !X509_set_pubkey(x, pkey))
+		goto fail;
+	name = X509_get_subject_name(x);
+	if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"sluice", -1, -1, 0) ||
+	    !X509_set_issuer_name(x, name) || !X509_sign(x, pkey, NULL)) /* Ed25519: no digest */
+		goto fail;
+	return x;
+fail:
+	X509_free(x);
+	return NULL;
+}
+
+/* Called for each certificate of the peer's chain; only the leaf (depth 0) decides. A self-signed leaf fails
+ * OpenSSL's chain checks by design: we ignore `preverify` and pin the key instead. */
+static int verify_cb(int preverify, X509_STORE_CTX *store)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct tls_ctx_data *cd = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_idx);
+	struct tls_conn_data *conn = SSL_get_ex_data(ssl, conn_idx);
+	X509 *cert = X509_STORE_CTX_get_current_cert(store);
+	EVP_PKEY *pk;
+	size_t len = SL_KEY_LEN;
+
+	if (X509_STORE_CTX_get_error_depth(store) != 0)
+		return 1;
+	if (!cert || !conn || !cd)
+		return 0;
+	pk = X509_get0_pubkey(cert);
+	if (!pk || EVP_PKEY_get_id(pk) != EVP_PKEY_ED25519 ||
+	    EVP_PKEY_get_raw_public_key(pk, conn->key, &len) != 1 || len != SL_KEY_LEN) {
+		conn->rejected = true;
+		return 0;
+	}
+	if (!cd->accept(cd->arg, conn->key)) {
+		conn->rejected = true;
+		return 0;
+	}
+	conn->accepted = true;
+	return 1;
+}
+
+static void free_ctx_data(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	OPENSSL_free(ptr);
+}
+
+SSL_CTX *tls_ctx_new(bool server, const uint8_t priv[SL_KEY_LEN], tls_accept_fn accept, void *arg,
+		     struct sl_err *e)
+{
+	char buf[256];
+	SSL_CTX *ctx = NULL;
+	EVP_PKEY *pkey = NULL;
+	X509 *cert = NULL;
+	struct tls_ctx_data *cd = NULL;
+
+	if (ctx_idx < 0) {
+		ctx_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, free_ctx_data);
+		conn_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, free_ctx_data);
+	}
+	ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+	pkey = key_evp_private(priv);
+	cert = pkey ? self_signed(pkey) : NULL;
+	cd = OPENSSL_zalloc(sizeof(*cd));
+	if (!ctx || !cert || !cd) {
+		sl_errf(e, -ENOMEM, "tls: set-up failed: %s", tls_error_string(buf, sizeof(buf)));
+		goto fail;
+	}
+	cd->accept = accept;
+	cd->arg = arg;
+	SSL_CTX_set_ex_data(ctx, ctx_idx, cd);
+	cd = NULL;
+	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
+	    !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) || SSL_CTX_use_certificate(ctx, cert) != 1 ||
+	    SSL_CTX_use_PrivateKey(ctx, pkey) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+		sl_errf(e, -EINVAL, "tls: certificate set-up failed: %s", tls_error_string(buf, sizeof(buf)));
+		goto fail;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
+	SSL_CTX_set_num_tickets(ctx, 0); /* one request per connection: no resumption */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	X509_free(cert);
+	EVP_PKEY_free(pkey);
+	return ctx;
+fail:
+	OPENSSL_free(cd);
+	X509_free(cert);
+	EVP_PKEY_free(pkey);
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+void tls_ctx_free(SSL_CTX *ctx)
+{
+	SSL_CTX_free(ctx);
+}
+
+SSL *tls_new(SSL_CTX *ctx, int fd)
+{
+	SSL *ssl = SSL_new(ctx);
+	struct tls_conn_data *conn = OPENSSL_zalloc(sizeof(*conn));
+
+	if (!ssl || !conn || !SSL_set_fd(ssl, fd)) {
+		OPENSSL_free(conn);
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_ex_data(ssl, conn_idx, conn);
+	return ssl;
+}
+
+void tls_free(SSL *ssl)
+{
+	if (ssl)
+		SSL_free(ssl); /* frees the conn data through free_ctx_data */
+}
+
+bool tls_peer_key(SSL *ssl, uint8_t key[SL_KEY_LEN], bool *rejected)
+{
+	struct tls_conn_data *conn = SSL_get_ex_data(ssl, conn_idx);
+
+	if (rejected)
+		*rejected = conn && conn->rejected;
+	if (!conn || (!conn->accepted && !conn->rejected))
+		return false;
+	memcpy(key, conn->key, SL_KEY_LEN);
+	return conn->accepted;
+}
+
+int tls_export_keys(SSL *ssl, uint32_t session_id, uint8_t c2s[32], uint8_t s2c[32])
+{
+	unsigned char out[64], ctx[4] = {session_id >> 24, session_id >> 16, session_id >> 8, session_id};
+
+	if (SSL_export_keying_material(ssl, out, sizeof(out), SL_TLS_EXPORT_LABEL, strlen(SL_TLS_EXPORT_LABEL),
+				       ctx, sizeof(ctx), 1) != 1)
+		return -EIO;
+	memcpy(c2s, out, 32);
+	memcpy(s2c, out + 32, 32);
+	OPENSSL_cleanse(out, sizeof(out));
+	return 0;
+}
+
+const char *tls_error_string(char *buf, size_t n)
+{
+	unsigned long err = ERR_get_error();
+
+	if (!err) {
+		snprintf(buf, n, "%s", errno ? strerror(errno) : "connection closed");
+		return buf;
+	}
+	ERR_error_string_n(err, buf, n);
+	ERR_clear_error();
+	return buf;
+}

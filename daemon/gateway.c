@@ -1,0 +1,245 @@
+/* gateway: server-mode start-up (apply, verify, roll back), the loop, and reverse-order teardown. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "daemon/control/tls.h"
+#include "daemon/gateway.h"
+#include "daemon/sockets.h"
+#include "daemon/status.h"
+
+static bool accept_client_key(void *arg, const uint8_t key[SL_KEY_LEN])
+{
+	struct gw *g = arg;
+	return peer_by_key(&g->reg, key) != NULL;
+}
+
+static void on_reap(struct loop_timer *t)
+{
+	struct gw *g = (struct gw *)((char *)t - offsetof(struct gw, reap_timer));
+
+	registry_reap(&g->reg, now_ms());
+	loop_timer_set(t, now_ms() + SL_REAP_INTERVAL_MS);
+}
+
+static void on_stats(struct loop_timer *t)
+{
+	struct gw *g = (struct gw *)((char *)t - offsetof(struct gw, stats_timer));
+
+	status_log_line(&g->st, &g->stats_last_sum);
+	loop_timer_set(t, now_ms() + (uint64_t)g->cfg->stats_interval * 1000u);
+}
+
+static void dump(void *arg, struct strbuf *out)
+{
+	struct gw *g = arg;
+	status_dump_gateway(g, out);
+}
+
+/* SIGHUP: re-read the client list. Clients that remain keep their sessions; removed ones lose them. */
+static void reload(struct gw *g)
+{
+	struct sl_config nc;
+	struct sl_err e = {{0}};
+
+	if (config_load(g->cfg->path, &nc, &e)) {
+		log_err("reload: %s (keeping the running configuration)", e.msg);
+		return;
+	}
+	if (nc.mode != SL_MODE_SERVER) {
+		log_err("reload: %s is no longer a server configuration; ignored", g->cfg->path);
+		config_free(&nc);
+		return;
+	}
+	for (size_t i = g->reg.n_peers; i-- > 0;) {
+		struct gw_peer *p = g->reg.peers[i];
+		bool keep = false;
+		for (size_t j = 0; j < nc.n_clients && !keep; j++)
+			keep = !memcmp(nc.clients[j].pubkey, p->pubkey, SL_KEY_LEN);
+		if (!keep) {
+			log_info("reload: client '%s' removed; its sessions end", p->name);
+			registry_remove_peer(&g->reg, p);
+		}
+	}
+	for (size_t j = 0; j < nc.n_clients; j++) {
+		struct gw_peer *p = peer_by_key(&g->reg, nc.clients[j].pubkey);
+		if (p) {
+			snprintf(p->name, sizeof(p->name), "%s", nc.clients[j].name);
+			continue;
+		}
+		if (nc.clients[j].has_addr && peer_by_addr(&g->reg, nc.clients[j].addr.s_addr)) {
+			log_err("reload: client '%s': address already in use; not added", nc.clients[j].name);
+			continue;
+		}
+		p = registry_add_peer(&g->reg, &nc.clients[j]);
+		if (!p) {
+			log_err("reload: out of memory adding client '%s'", nc.clients[j].name);
+			continue;
+		}
+		if (p->fixed_addr)
+			pool_reserve(&g->pool, p->addr);
+		log_info("reload: client '%s' added", p->name);
+	}
+	config_free(&nc);
+}
+
+static int gw_setup(struct gw *g, struct sl_err *e)
+{
+	struct sl_config *cfg = g->cfg;
+	struct nat_spec ns = {0};
+	int fd, ret;
+
+	/* first: refuses to start if a live daemon already runs this interface */
+	ret = ctlsock_open(&g->cs, &g->loop, cfg->ifname, dump, g, e);
+	if (ret)
+		return ret;
+	g->cs_open = true;
+	ret = netcfg_open(&g->nc, e);
+	if (ret)
+		return ret;
+	netcfg_cleanup_stale(&g->nc, cfg->ifname, e); /* best effort: a crashed run's leftovers */
+	ret = registry_init(&g->reg);
+	if (ret)
+		return sl_errf(e, ret, "out of memory");
+	for (size_t i = 0; i < cfg->n_clients; i++)
+		if (!registry_add_peer(&g->reg, &cfg->clients[i]))
+			return sl_errf(e, -ENOMEM, "out of memory");
+	ret = pool_init(&g->pool, &cfg->address, cfg->state_dir, cfg->ifname, &g->reg, e);
+	if (ret)
+		return ret;
+	g->pool_ready = true;
+	g->tls = tls_ctx_new(true, cfg->private_key, accept_client_key, g, e);
+	if (!g->tls)
+		return -EINVAL;
+	g->rx = calloc(1, sizeof(*g->rx));
+	g->tx = calloc(1, sizeof(*g->tx));
+	if (!g->rx || !g->tx)
+		return sl_errf(e, -ENOMEM, "out of memory");
+	dp_batch_init(g->rx);
+	dp_batch_init(g->tx);
+
+	fd = tun_open(cfg->ifname, 0, e);
+	if (fd < 0)
+		return fd;
+	g->tun_io.fd = fd;
+	g->ifindex = link_index(cfg->ifname);
+	if (g->ifindex < 0)
+		return sl_errf(e, g->ifindex, "%s: no such link after creating it", cfg->ifname);
+	ret = addr_add4(&g->nc, g->ifindex, cfg->address.addr, cfg->address.len, e);
+	if (!ret)
+		ret = link_set_mtu_up(&g->nc, g->ifindex, cfg->mtu, e);
+	if (ret)
+		return ret;
+
+	snprintf(ns.tun_ifname, sizeof(ns.tun_ifname), "%s", cfg->ifname);
+	if (cfg->egress[0]) {
+		snprintf(ns.egress_ifname, sizeof(ns.egress_ifname), "%s", cfg->egress);
+	} else {
+		ret = route_default_ifname(&g->nc, ns.egress_ifname, e);
+		if (ret)
+			return sl_errf(e, ret, "no Egress configured and no default route to find one (%s)",
+				       e->msg);
+	}
+	ns.pool.s_addr = cfg->address.addr.s_addr & htonl(~0u << (32 - cfg->address.len));
+	ns.pool_len = cfg->address.len;
+	ret = nat_apply(&ns, &g->nat, e);
+	if (ret)
+		return ret;
+
+	fd = sock_udp_listen(&cfg->listen, cfg->listen_len, e);
+	if (fd < 0)
+		return fd;
+	g->udp_io.fd = fd;
+	fd = sock_tcp_listen(&cfg->listen, cfg->listen_len, e);
+	if (fd < 0)
+		return fd;
+	g->tcp_io.fd = fd;
+
+	if ((ret = loop_add(&g->loop, &g->tun_io, g->tun_io.fd, EPOLLIN, gw_on_tun)) ||
+	    (ret = loop_add(&g->loop, &g->udp_io, g->udp_io.fd, EPOLLIN, gw_on_udp)) ||
+	    (ret = loop_add(&g->loop, &g->tcp_io, g->tcp_io.fd, EPOLLIN, gw_on_accept)))
+		return sl_errf(e, ret, "epoll: %s", strerror(-ret));
+	loop_timer_init(&g->loop, &g->reap_timer, on_reap);
+	loop_timer_init(&g->loop, &g->conn_timer, gw_conns_sweep);
+	loop_timer_init(&g->loop, &g->stats_timer, on_stats);
+	loop_timer_set(&g->reap_timer, now_ms() + SL_REAP_INTERVAL_MS);
+	if (cfg->stats_interval)
+		loop_timer_set(&g->stats_timer, now_ms() + (uint64_t)cfg->stats_interval * 1000u);
+	return 0;
+}
+
+/* Reverse order of gw_setup; safe on a partly set-up gateway. */
+static void gw_teardown(struct gw *g)
+{
+	struct sl_err e = {{0}};
+
+	gw_conns_close_all(g);
+	if (g->cs_open)
+		ctlsock_close(&g->cs);
+	if (g->tcp_io.fd > 0)
+		close(g->tcp_io.fd);
+	if (g->udp_io.fd > 0)
+		close(g->udp_io.fd);
+	if (g->nat.applied && nat_remove(&g->nat, &e))
+		log_err("nat: %s", e.msg);
+	if (g->tun_io.fd > 0)
+		close(g->tun_io.fd); /* the link, its address and routes go with it */
+	free(g->tx);
+	free(g->rx);
+	tls_ctx_free(g->tls);
+	if (g->pool_ready)
+		pool_free(&g->pool);
+	registry_free(&g->reg);
+	netcfg_close(&g->nc);
+	loop_close(&g->loop);
+}
+
+int gw_run(struct sl_config *cfg, void (*ready)(void))
+{
+	struct gw *g = calloc(1, sizeof(*g));
+	struct sl_err e = {{0}};
+	char a[64];
+	int ret;
+
+	if (!g) {
+		log_err("out of memory");
+		return 1;
+	}
+	g->cfg = cfg;
+	g->tun_io.fd = g->udp_io.fd = g->tcp_io.fd = -1;
+	g->nat.saved_ip_forward = -1;
+	ret = loop_init(&g->loop);
+	if (ret) {
+		log_err("event loop: %s", strerror(-ret));
+		free(g);
+		return 1;
+	}
+	ret = gw_setup(g, &e);
+	if (ret) {
+		log_err("%s", e.msg[0] ? e.msg : strerror(-ret));
+		gw_teardown(g);
+		free(g);
+		return 1;
+	}
+	log_info("gateway %s up: listening on %s, %zu clients configured", cfg->ifname,
+		 sock_addr_str(&cfg->listen, a, sizeof(a)), cfg->n_clients);
+	if (ready)
+		ready();
+	while (!g->loop.got_term) {
+		ret = loop_once(&g->loop);
+		if (ret) {
+			log_err("event loop: %s", strerror(-ret));
+			break;
+		}
+		if (g->loop.got_hup) {
+			g->loop.got_hup = false;
+			reload(g);
+		}
+	}
+	log_info("gateway %s: shutting down", cfg->ifname);
+	gw_teardown(g);
+	free(g);
+	return ret ? 1 : 0;
+}

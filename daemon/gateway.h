@@ -1,0 +1,68 @@
+/* gateway: the server mode of sluiced — one epoll loop that owns the TUN link, the UDP data socket, the TCP
+ * control listener, the client registry, the address pool, the NAT table and the control socket. */
+#pragma once
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "daemon/config.h"
+#include "daemon/control/pool.h"
+#include "daemon/control/session.h"
+#include "daemon/ctlsock.h"
+#include "daemon/dataplane/batch.h"
+#include "daemon/dataplane/keystate.h"
+#include "daemon/log.h"
+#include "daemon/loop.h"
+#include "nat/nat.h"
+#include "netcfg/netcfg.h"
+
+#define SL_CTL_DEADLINE_MS 5000u      /* a control connection's whole exchange */
+#define SL_CTL_MAX_CONNS 256u         /* concurrent control connections (unauthenticated included) */
+#define SL_CTL_MAX_PER_SOURCE 8u      /* … from one source address */
+#define SL_REAP_INTERVAL_MS 5000u
+#define SL_PASSIVE_KEEPALIVE_MS 1000u /* answer a client's datagrams with a keepalive when we sent nothing */
+
+struct gw_conn;
+
+/* Control-plane counters. */
+struct ctl_stats {
+	uint64_t handshakes_ok, handshakes_failed, pings, conns_refused;
+};
+
+struct gw {
+	struct sl_config *cfg;
+	struct loop loop;
+	struct netcfg nc;
+	int ifindex;
+	struct loop_io tun_io, udp_io, tcp_io;
+	SSL_CTX *tls;
+	struct gw_registry reg;
+	struct pool pool;
+	bool pool_ready;
+	struct nat_state nat;
+	struct ctlsock cs;
+	bool cs_open;
+	struct dp_stats st;
+	struct ctl_stats cst;
+	struct dp_batch *rx, *tx;
+	uint8_t ka_buf[SLUICE_OVERHEAD + 8];
+	struct gw_conn *conns; /* control connections, doubly linked */
+	unsigned n_conns;
+	struct loop_timer reap_timer, conn_timer, stats_timer;
+	struct log_limit ll_auth, ll_io;
+	uint64_t stats_last_sum;
+};
+
+/* Runs the gateway until SIGTERM/SIGINT. Returns the process exit status (0 clean, 1 runtime failure at
+ * start-up). `ready` is called once everything is up (daemonising, sd_notify). */
+int gw_run(struct sl_config *cfg, void (*ready)(void));
+
+/* Data plane (dataplane/gw_path.c). */
+void gw_on_tun(struct loop_io *io, uint32_t events);
+void gw_on_udp(struct loop_io *io, uint32_t events);
+/* Sends a KEEPALIVE under session s to its endpoint (rare: outside the batch path). */
+void gw_send_keepalive(struct gw *g, struct gw_session *s, uint64_t now);
+
+/* Control plane (control/gw_ctl.c). */
+void gw_on_accept(struct loop_io *io, uint32_t events);
+void gw_conns_sweep(struct loop_timer *t);
+void gw_conns_close_all(struct gw *g);

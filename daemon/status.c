@@ -1,0 +1,127 @@
+/* status: control-socket dumps and the periodic stats line. */
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include "daemon/client.h"
+#include "daemon/gateway.h"
+#include "daemon/sockets.h"
+#include "daemon/status.h"
+
+static uint64_t start_ms;
+
+__attribute__((constructor)) static void status_start(void)
+{
+	start_ms = now_ms();
+}
+
+static void dump_key(struct strbuf *o, const char *k, const uint8_t key[SL_KEY_LEN])
+{
+	char b[SL_KEY_B64_LEN + 1];
+
+	key_to_base64(key, b);
+	sb_printf(o, "%s=%s\n", k, b);
+}
+
+static void dump_stats(struct strbuf *o, const struct dp_stats *st)
+{
+	sb_printf(o, "tun_rx_packets=%" PRIu64 "\ntun_rx_bytes=%" PRIu64 "\n", st->tun_rx_packets, st->tun_rx_bytes);
+	sb_printf(o, "tun_tx_packets=%" PRIu64 "\ntun_tx_bytes=%" PRIu64 "\n", st->tun_tx_packets, st->tun_tx_bytes);
+	sb_printf(o, "udp_rx_datagrams=%" PRIu64 "\nudp_rx_bytes=%" PRIu64 "\n", st->udp_rx_datagrams,
+		  st->udp_rx_bytes);
+	sb_printf(o, "udp_tx_datagrams=%" PRIu64 "\nudp_tx_bytes=%" PRIu64 "\n", st->udp_tx_datagrams,
+		  st->udp_tx_bytes);
+	for (int i = 0; i < SL_DROP__COUNT; i++)
+		sb_printf(o, "drop_%s=%" PRIu64 "\n", wire_drop_name(i), st->drops[i]);
+}
+
+static int64_t age_ms(uint64_t t, uint64_t now)
+{
+	return t ? (int64_t)(now - t) : -1;
+}
+
+static void dump_peer(struct strbuf *o, const struct gw_peer *p, uint64_t now)
+{
+	struct dp_peer_counters pc;
+	const struct gw_session *s = p->cur;
+	char ip[INET_ADDRSTRLEN] = "", ep[64] = "(none)";
+
+	peer_counters(p, &pc);
+	if (p->addr.s_addr)
+		inet_ntop(AF_INET, &p->addr, ip, sizeof(ip));
+	if (s && s->ep_seen_ms)
+		sock_addr_str(&s->ep, ep, sizeof(ep));
+	sb_printf(o, "peer=%s\n", p->name);
+	dump_key(o, "peer_public_key", p->pubkey);
+	sb_printf(o, "peer_endpoint=%s\npeer_address=%s\npeer_session_id=%08x\n", ep, ip, s ? s->id : 0);
+	sb_printf(o, "peer_latest_handshake=%" PRIu64 "\npeer_last_rx_age_ms=%" PRId64 "\n",
+		  p->last_handshake_wall, age_ms(pc.last_rx_ms, now));
+	sb_printf(o, "peer_rx_bytes=%" PRIu64 "\npeer_rx_packets=%" PRIu64 "\n", pc.rx_bytes, pc.rx_packets);
+	sb_printf(o, "peer_tx_bytes=%" PRIu64 "\npeer_tx_packets=%" PRIu64 "\n", pc.tx_bytes, pc.tx_packets);
+	for (int i = 0; i < SL_DROP__COUNT; i++)
+		sb_printf(o, "peer_drop_%s=%" PRIu64 "\n", wire_drop_name(i), pc.drops[i]);
+}
+
+void status_dump_gateway(struct gw *g, struct strbuf *o)
+{
+	char a[64], ip[INET_ADDRSTRLEN];
+	uint64_t now = now_ms();
+
+	inet_ntop(AF_INET, &g->cfg->address.addr, ip, sizeof(ip));
+	sb_printf(o, "interface=%s\nmode=server\n", g->cfg->ifname);
+	dump_key(o, "public_key", g->cfg->public_key);
+	sb_printf(o, "listen=%s\naddress=%s/%u\nmtu=%u\n", sock_addr_str(&g->cfg->listen, a, sizeof(a)), ip,
+		  g->cfg->address.len, g->cfg->mtu);
+	sb_printf(o, "uptime=%" PRIu64 "\nclients=%zu\n", (now - start_ms) / 1000, g->reg.n_peers);
+	dump_stats(o, &g->st);
+	sb_printf(o, "handshakes_ok=%" PRIu64 "\nhandshakes_failed=%" PRIu64 "\npings=%" PRIu64 "\n",
+		  g->cst.handshakes_ok, g->cst.handshakes_failed, g->cst.pings);
+	for (size_t i = 0; i < g->reg.n_peers; i++)
+		dump_peer(o, g->reg.peers[i], now);
+}
+
+static const char *sup_state(const struct cl *c)
+{
+	if (c->sup.failures)
+		return "backoff";
+	if (atomic_load(&c->cur))
+		return "up";
+	return "connecting";
+}
+
+void status_dump_client(struct cl *c, struct strbuf *o)
+{
+	struct cl_snap *s = atomic_load(&c->cur);
+	char a[64], ip[INET_ADDRSTRLEN] = "";
+	uint64_t now = now_ms();
+
+	if (s)
+		inet_ntop(AF_INET, &s->s.addr, ip, sizeof(ip));
+	sb_printf(o, "interface=%s\nmode=client\n", c->cfg->ifname);
+	dump_key(o, "public_key", c->cfg->public_key);
+	dump_key(o, "server_public_key", c->cfg->server_pubkey);
+	sb_printf(o, "endpoint=%s\nsupervisor=%s\n", sock_addr_str(&c->ep, a, sizeof(a)), sup_state(c));
+	sb_printf(o, "session_id=%08x\naddress=%s%s%u\nmtu=%u\n", s ? s->s.session_id : 0, ip, s ? "/" : "",
+		  s ? s->s.plen : 0, c->link_mtu);
+	sb_printf(o, "uptime=%" PRIu64 "\nlatest_handshake=%" PRIu64 "\nlast_rx_age_ms=%" PRId64 "\n",
+		  (now - start_ms) / 1000, c->last_handshake_wall, age_ms(c->pc.last_rx_ms, now));
+	sb_printf(o, "rx_bytes=%" PRIu64 "\nrx_packets=%" PRIu64 "\ntx_bytes=%" PRIu64 "\ntx_packets=%" PRIu64 "\n",
+		  c->pc.rx_bytes, c->pc.rx_packets, c->pc.tx_bytes, c->pc.tx_packets);
+	dump_stats(o, &c->st);
+	sb_printf(o, "handshakes_ok=%" PRIu64 "\nhandshakes_failed=%" PRIu64 "\npings=%" PRIu64 "\n",
+		  c->handshakes_ok, c->handshakes_failed, c->pings);
+}
+
+void status_log_line(const struct dp_stats *st, uint64_t *last_sum)
+{
+	uint64_t drops = 0, sum;
+
+	for (int i = 0; i < SL_DROP__COUNT; i++)
+		drops += st->drops[i];
+	sum = st->tun_rx_packets + st->tun_tx_packets + st->udp_rx_datagrams + st->udp_tx_datagrams + drops;
+	if (sum == *last_sum)
+		return;
+	*last_sum = sum;
+	log_info("stats: tun rx %" PRIu64 " pkts/%" PRIu64 " B, tx %" PRIu64 " pkts/%" PRIu64 " B; udp rx %" PRIu64
+		 ", tx %" PRIu64 "; drops %" PRIu64,
+		 st->tun_rx_packets, st->tun_rx_bytes, st->tun_tx_packets, st->tun_tx_bytes, st->udp_rx_datagrams,
+		 st->udp_tx_datagrams, drops);
+}

@@ -1,0 +1,23 @@
+/* status: the daemon's state as "key=value" lines for the control socket (read by `sluice show`, `dump`,
+ * `metrics`), and the periodic StatsInterval log line. Built from counters the data plane already keeps.
+ *
+ * Interface keys: interface, mode, public_key, listen | endpoint, address, mtu, tun_rx_packets, tun_rx_bytes,
+ * tun_tx_packets, tun_tx_bytes, udp_rx_datagrams, udp_rx_bytes, udp_tx_datagrams, udp_tx_bytes,
+ * drop_<cause> (wire_drop_name), handshakes_ok, handshakes_failed, pings, uptime.
+ * Client only: session_id, latest_handshake (unix s, 0 never), last_rx_age_ms (-1 never), rx_bytes,
+ * rx_packets, tx_bytes, tx_packets, server_public_key, supervisor (up|connecting|backoff).
+ * Gateway: then for each client a block starting with "peer=<name>": peer_public_key, peer_endpoint,
+ * peer_address, peer_session_id, peer_latest_handshake, peer_last_rx_age_ms, peer_rx_bytes, peer_rx_packets,
+ * peer_tx_bytes, peer_tx_packets, peer_drop_<cause>. */
+#pragma once
+#include <stdint.h>
+#include "daemon/common/strbuf.h"
+#include "daemon/dataplane/keystate.h"
+
+struct gw;
+struct cl;
+
+void status_dump_gateway(struct gw *g, struct strbuf *out);
+void status_dump_client(struct cl *c, struct strbuf *out);
+/* One summary line if any counter changed since the last call (never a line while idle). */
+void status_log_line(const struct dp_stats *st, uint64_t *last_sum);

@@ -1,0 +1,34 @@
+/* fuzz_proto: the control-plane lines a peer sends us — requests (gateway side) and AUTH answers (client
+ * side) — and the lease file the gateway reads at start. */
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "daemon/control/pool.h"
+#include "daemon/control/proto.h"
+
+static int lease_cb(void *arg, const uint8_t key[SL_KEY_LEN], struct in_addr a)
+{
+	return a.s_addr == 0 ? -EEXIST : 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct proto_snapshot s;
+	enum proto_req r;
+	uint32_t id;
+	char err[64];
+	struct sl_err e;
+
+	proto_parse_request((const char *)data, size, &r, &id);
+	if (proto_parse_snapshot((const char *)data, size, &s, err, sizeof(err)) == 0) {
+		char buf[PROTO_LINE_MAX];
+		struct proto_snapshot t;
+		int len = proto_format_snapshot(buf, sizeof(buf), &s);
+		/* what we accept, we can say again, and it means the same */
+		if (len < 0 || proto_parse_snapshot(buf, (size_t)len, &t, NULL, 0) || t.session_id != s.session_id ||
+		    t.addr.s_addr != s.addr.s_addr || t.n_dns != s.n_dns)
+			__builtin_trap();
+	}
+	pool_parse_leases((const char *)data, size, "fuzz.leases", lease_cb, NULL, &e);
+	return 0;
+}

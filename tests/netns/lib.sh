@@ -1,0 +1,181 @@
+# lib.sh: the test topology of DESIGN §8 and the helpers every netns test shares. Source it, then call
+# topo_up. Everything is named after the test's PID and removed by the EXIT trap, also when the test fails.
+#
+#   client 198.18.0.2 --- 198.18.0.1 gateway 198.19.0.1 --- 198.19.0.2 internet
+#   (ns $NS_C, veth c0)   (ns $NS_G, veths g0, g1)           (ns $NS_I, veth i0)
+#
+# The gateway also forwards plain traffic (it is the client's "ISP router"), so without the tunnel the client
+# reaches the internet host with its own source address; the internet host routes 198.18.0.0/15 back.
+set -euo pipefail
+
+: "${SLUICE_BUILD:?SLUICE_BUILD must point at the build directory}"
+: "${SLUICE_SRC:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+SLUICED="$SLUICE_BUILD/daemon/sluiced"
+SLUICE="$SLUICE_BUILD/daemon/cli/sluice"
+TAG="$$"
+NS_C="slc-$TAG"
+NS_G="slg-$TAG"
+NS_I="sli-$TAG"
+WORK=$(mktemp -d "/tmp/sluice-test-$TAG.XXXXXX")
+PIDS=()
+EXTRA_NS=()
+IFACES=()
+PORT=51900
+C_IP=198.18.0.2
+G_IP=198.18.0.1
+GE_IP=198.19.0.1
+I_IP=198.19.0.2
+
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+fail() { log "FAIL: $*"; exit 1; }
+ok() { log "ok: $*"; }
+
+in_c() { ip netns exec "$NS_C" "$@"; }
+in_g() { ip netns exec "$NS_G" "$@"; }
+in_i() { ip netns exec "$NS_I" "$@"; }
+
+cleanup() {
+	local rc=$?
+	set +e
+	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+	for pid in "${PIDS[@]}"; do
+		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$pid" 2>/dev/null
+	done
+	for ns in "$NS_C" "$NS_G" "$NS_I" "${EXTRA_NS[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+		rm -rf "/etc/netns/$ns"
+	done
+	for ifc in "${IFACES[@]}"; do rm -f "/run/sluice/$ifc.sock" "/run/sluice/$ifc.resolv.conf"; done
+	if [ "$rc" -ne 0 ]; then
+		for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 40 "$f"; }; done >&2
+	fi
+	rm -rf "$WORK"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Polls `cmd` until it succeeds or `secs` pass (readiness by polling, never by sleeping).
+wait_for() {
+	local secs=$1; shift
+	local end=$((SECONDS + secs))
+	while ! "$@" >/dev/null 2>&1; do
+		[ $SECONDS -ge $end ] && return 1
+		sleep 0.1
+	done
+}
+
+topo_up() {
+	ip netns add "$NS_C"
+	ip netns add "$NS_G"
+	ip netns add "$NS_I"
+	for ns in "$NS_C" "$NS_G" "$NS_I"; do
+		mkdir -p "/etc/netns/$ns"
+		echo "nameserver 127.0.0.1" > "/etc/netns/$ns/resolv.conf" # never the host's
+		ip -n "$ns" link set lo up
+	done
+	ip link add c0 netns "$NS_C" type veth peer name g0 netns "$NS_G"
+	ip link add g1 netns "$NS_G" type veth peer name i0 netns "$NS_I"
+	ip -n "$NS_C" addr add $C_IP/24 dev c0
+	ip -n "$NS_G" addr add $G_IP/24 dev g0
+	ip -n "$NS_G" addr add $GE_IP/24 dev g1
+	ip -n "$NS_I" addr add $I_IP/24 dev i0
+	ip -n "$NS_C" link set c0 up
+	ip -n "$NS_G" link set g0 up
+	ip -n "$NS_G" link set g1 up
+	ip -n "$NS_I" link set i0 up
+	ip -n "$NS_C" route add default via $G_IP
+	ip -n "$NS_G" route add default via $I_IP
+	ip -n "$NS_I" route add 198.18.0.0/15 via $GE_IP
+	in_g sysctl -qw net.ipv4.ip_forward=1
+}
+
+genkey() { "$SLUICE" genkey > "$1"; chmod 600 "$1"; }
+pubkey() { "$SLUICE" pubkey < "$1"; }
+
+# gw_conf IFACE [extra [Interface] lines] — writes $WORK/IFACE.conf; clients are appended with add_client.
+gw_conf() {
+	local ifc=$1; shift
+	genkey "$WORK/$ifc.key"
+	mkdir -p "$WORK/state"
+	{
+		echo "[Interface]"
+		echo "Mode = server"
+		echo "PrivateKeyFile = $WORK/$ifc.key"
+		echo "Listen = 0.0.0.0:$PORT"
+		echo "Address = 10.66.0.1/24"
+		echo "Egress = g1"
+		echo "StateDir = $WORK/state"
+		for l in "$@"; do echo "$l"; done
+	} > "$WORK/$ifc.conf"
+}
+
+# add_client GW_IFACE NAME CLIENT_IFACE [extra [Client] lines]
+add_client() {
+	local gw=$1 name=$2 cl=$3; shift 3
+	[ -f "$WORK/$cl.key" ] || genkey "$WORK/$cl.key"
+	{
+		echo
+		echo "[Client]"
+		echo "Name = $name"
+		echo "PublicKey = $(pubkey "$WORK/$cl.key")"
+		for l in "$@"; do echo "$l"; done
+	} >> "$WORK/$gw.conf"
+}
+
+# cl_conf CLIENT_IFACE GW_IFACE [extra [Interface] lines]
+cl_conf() {
+	local cl=$1 gw=$2; shift 2
+	[ -f "$WORK/$cl.key" ] || genkey "$WORK/$cl.key"
+	{
+		echo "[Interface]"
+		echo "Mode = client"
+		echo "PrivateKeyFile = $WORK/$cl.key"
+		echo "PingInterval = 5"
+		for l in "$@"; do echo "$l"; done
+		echo
+		echo "[Server]"
+		echo "Endpoint = $G_IP:$PORT"
+		echo "PublicKey = $(pubkey "$WORK/$gw.key")"
+	} > "$WORK/$cl.conf"
+}
+
+# start NS IFACE — runs sluiced in the foreground in the background; sets LAST_PID; waits for its socket.
+start() {
+	local ns=$1 ifc=$2
+	ip netns exec "$ns" "$SLUICED" -f -c "$WORK/$ifc.conf" >> "$WORK/$ifc.log" 2>&1 &
+	LAST_PID=$!
+	PIDS+=("$LAST_PID")
+	IFACES+=("$ifc")
+	wait_for 10 "$SLUICE" show -r "$ifc" || fail "sluiced $ifc did not come up"
+}
+
+# stop PID — SIGTERM; the daemon must exit 0 within 10 s (under ASan a leak or error makes it non-zero).
+stop() {
+	local rc=0
+	kill "$1"
+	for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	kill -0 "$1" 2>/dev/null && fail "pid $1 did not stop on SIGTERM"
+	wait "$1" || rc=$?
+	[ "$rc" -eq 0 ] || fail "pid $1 exited with status $rc"
+}
+
+# ns_add NAME — one more namespace, removed by the cleanup like the others.
+ns_add() {
+	ip netns add "$1"
+	EXTRA_NS+=("$1")
+	mkdir -p "/etc/netns/$1"
+	echo "nameserver 127.0.0.1" > "/etc/netns/$1/resolv.conf"
+	ip -n "$1" link set lo up
+}
+
+# stat IFACE KEY — one value from the daemon's raw status.
+stat() { "$SLUICE" show -r "$1" | awk -F= -v k="$2" '$1 == k { sub(/^[^=]*=/, ""); print; exit }'; }
+# peer_stat IFACE PEER KEY — a value of one client's block on a gateway.
+peer_stat() {
+	"$SLUICE" show -r "$1" | awk -F= -v p="$2" -v k="$3" '
+		$1 == "peer" { cur = substr($0, 6) } cur == p && $1 == k { sub(/^[^=]*=/, ""); print; exit }'
+}
+
+session_up() { [ "$(stat "$1" supervisor)" = up ]; }

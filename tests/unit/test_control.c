@@ -1,0 +1,224 @@
+/* test_control: the control plane's pure pieces — AUTH/PING lines, the session registry and its O(1) tables,
+ * the address pool and its crash-safe lease file. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "daemon/control/pool.h"
+#include "daemon/control/proto.h"
+#include "daemon/control/session.h"
+#include "daemon/loop.h"
+#include "tests/unit/check.h"
+
+static struct in_addr ip(const char *s)
+{
+	struct in_addr a;
+	inet_pton(AF_INET, s, &a);
+	return a;
+}
+
+static void test_requests(void)
+{
+	enum proto_req r;
+	uint32_t id = 0;
+
+	CHECK(proto_parse_request("AUTH\n", 5, &r, &id) == 0 && r == PROTO_AUTH);
+	CHECK(proto_parse_request("PING 0a1b2c3d\n", 14, &r, &id) == 0 && r == PROTO_PING && id == 0x0a1b2c3d);
+	CHECK(proto_parse_request("PING 00000000\n", 14, &r, &id) == -EINVAL); /* id 0 never exists */
+	CHECK(proto_parse_request("PING 0A1B2C3D\n", 14, &r, &id) == -EINVAL); /* lower-case hex only */
+	CHECK(proto_parse_request("PING 1234\n", 10, &r, &id) == -EINVAL);
+	CHECK(proto_parse_request("AUTH extra\n", 11, &r, &id) == -EINVAL);
+	CHECK(proto_parse_request("AU\0TH\n", 6, &r, &id) == -EINVAL);
+	CHECK(proto_parse_request("", 0, &r, &id) == -EINVAL);
+}
+
+static void test_snapshot_roundtrip(void)
+{
+	struct proto_snapshot s = {.session_id = 0xdeadbeef, .addr = ip("10.66.0.7"), .plen = 24,
+				   .gateway = ip("10.66.0.1"), .mtu = 1420, .keepalive = 10, .lifetime = 7200,
+				   .dns = {ip("9.9.9.9"), ip("1.1.1.1")}, .n_dns = 2};
+	struct proto_snapshot t;
+	char buf[PROTO_LINE_MAX], err[64];
+	int len = proto_format_snapshot(buf, sizeof(buf), &s);
+
+	CHECK(len > 0);
+	CHECK_STR_CONTAINS(buf, "OK session=deadbeef address=10.66.0.7/24 gateway=10.66.0.1 mtu=1420");
+	CHECK_STR_CONTAINS(buf, " dns=9.9.9.9,1.1.1.1\n");
+	CHECK(proto_parse_snapshot(buf, (size_t)len, &t, err, sizeof(err)) == 0);
+	CHECK(t.session_id == s.session_id && t.addr.s_addr == s.addr.s_addr && t.plen == 24);
+	CHECK(t.gateway.s_addr == s.gateway.s_addr && t.mtu == 1420 && t.keepalive == 10 && t.lifetime == 7200);
+	CHECK(t.n_dns == 2 && t.dns[1].s_addr == s.dns[1].s_addr);
+
+	CHECK(proto_parse_snapshot("ERR no address available\n", 25, &t, err, sizeof(err)) == -EACCES);
+	CHECK(!strcmp(err, "no address available"));
+	const char *bad[] = {
+		"OK session=deadbeef\n", /* fields missing */
+		"OK session=deadbeef address=10.66.0.7/33 gateway=10.66.0.1 mtu=1420 keepalive=10 lifetime=1\n",
+		"OK session=deadbeef address=10.66.0.7/24 gateway=10.66.0.1 mtu=99 keepalive=10 lifetime=1\n",
+		"OK session=deadbeef address=10.66.0.7/24 gateway=x mtu=1420 keepalive=10 lifetime=1\n",
+		"OK session=deadbeef address=10.66.0.7/24 gateway=10.66.0.1 mtu=1420 keepalive=10 lifetime=1 "
+		"dns=1.1.1.1,2.2.2.2,3.3.3.3,4.4.4.4,5.5.5.5\n",
+		"KO\n",
+		"OK session=deadbeef =x address=10.66.0.7/24 gateway=10.66.0.1 mtu=1420 keepalive=10 lifetime=1\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(proto_parse_snapshot(bad[i], strlen(bad[i]), &t, NULL, 0) == -EINVAL);
+	/* unknown fields from a newer gateway are skipped */
+	const char *newer = "OK session=deadbeef address=10.66.0.7/24 gateway=10.66.0.1 mtu=1420 keepalive=10 "
+			    "lifetime=60 color=blue\n";
+	CHECK(proto_parse_snapshot(newer, strlen(newer), &t, NULL, 0) == 0);
+}
+
+static void make_client(struct sl_client_cfg *c, const char *name, uint8_t seed)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	for (int i = 0; i < SL_KEY_LEN; i++)
+		c->pubkey[i] = (uint8_t)(seed * 31 + i);
+}
+
+static void test_registry(void)
+{
+	struct gw_registry r;
+	struct sl_client_cfg cc;
+	uint8_t k1[32] = {1}, k2[32] = {2};
+	struct gw_peer *p;
+	struct gw_session *s1, *s2, *s3;
+
+	CHECK(registry_init(&r) == 0);
+	/* many peers: lookups by key and address stay exact through table growth */
+	for (int i = 0; i < 3000; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "c%d", i);
+		make_client(&cc, name, (uint8_t)i);
+		cc.pubkey[31] = (uint8_t)(i >> 8);
+		cc.pubkey[30] = (uint8_t)i;
+		cc.has_addr = true;
+		cc.addr.s_addr = htonl(0x0a420000u + 2 + (uint32_t)i);
+		CHECK(registry_add_peer(&r, &cc) != NULL);
+	}
+	CHECK(r.n_peers == 3000);
+	make_client(&cc, "c1234", (uint8_t)1234);
+	cc.pubkey[31] = (uint8_t)(1234 >> 8);
+	cc.pubkey[30] = (uint8_t)1234;
+	p = peer_by_key(&r, cc.pubkey);
+	CHECK(p && !strcmp(p->name, "c1234"));
+	CHECK(peer_by_addr(&r, htonl(0x0a420000u + 2 + 1234)) == p);
+	CHECK(peer_by_addr(&r, htonl(0x0a430000u)) == NULL);
+
+	/* sessions: ids unique, rekey keeps the previous one for the grace period, reap frees it after */
+	s1 = session_create(&r, p, session_new_id(&r), k1, k2, 60000);
+	CHECK(s1 && p->cur == s1 && session_by_id(&r, s1->id) == s1);
+	s1->ep.ss_family = AF_INET;
+	s1->ep_len = sizeof(struct sockaddr_in);
+	s1->ep_seen_ms = 42;
+	s1->c.rx_packets = 5;
+	s2 = session_create(&r, p, session_new_id(&r), k1, k2, 60000);
+	CHECK(s2 && s2->id != s1->id && p->cur == s2 && p->prev == s1);
+	CHECK(s2->ep_seen_ms == 42); /* endpoint carried over until the client speaks under the new key */
+	CHECK(session_by_id(&r, s1->id) == s1 && session_by_id(&r, s2->id) == s2);
+	s3 = session_create(&r, p, session_new_id(&r), k1, k2, 60000);
+	CHECK(p->prev == s2 && p->cur == s3 && session_by_id(&r, s1->id) == NULL); /* oldest freed */
+	struct dp_peer_counters pc;
+	peer_counters(p, &pc);
+	CHECK(pc.rx_packets == 5); /* counters of freed sessions survive */
+	CHECK(registry_reap(&r, now_ms()) == 0);
+	CHECK(registry_reap(&r, p->prev_until_ms) == 1 && p->prev == NULL && p->cur == s3);
+	CHECK(registry_reap(&r, s3->last_seen_ms + SL_SESSION_IDLE_MS) == 1 && p->cur == NULL);
+	registry_remove_peer(&r, p);
+	CHECK(peer_by_key(&r, cc.pubkey) == NULL && r.n_peers == 2999);
+	registry_free(&r);
+}
+
+static int count_lease(void *arg, const uint8_t key[SL_KEY_LEN], struct in_addr a)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void test_pool(void)
+{
+	char dir[] = "/tmp/sluice-pool-XXXXXX", path[256];
+	struct sl_prefix4 pfx = {.addr = ip("10.66.0.1"), .len = 29}; /* .0 net .1 gw .2-.6 hosts .7 bcast */
+	struct gw_registry r;
+	struct pool p;
+	struct sl_err e = {{0}};
+	struct sl_client_cfg cc;
+	struct gw_peer *peers[6];
+	int n = 0;
+
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK(registry_init(&r) == 0);
+	make_client(&cc, "fixed", 100);
+	cc.has_addr = true;
+	cc.addr = ip("10.66.0.3");
+	peers[0] = registry_add_peer(&r, &cc);
+	for (int i = 1; i < 6; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "dyn%d", i);
+		make_client(&cc, name, (uint8_t)i);
+		peers[i] = registry_add_peer(&r, &cc);
+	}
+	CHECK(pool_init(&p, &pfx, dir, "slt0", &r, &e) == 0);
+	CHECK(pool_assign(&p, &r, peers[1], &e) == 0 && peers[1]->addr.s_addr == ip("10.66.0.2").s_addr);
+	CHECK(pool_assign(&p, &r, peers[2], &e) == 0 && peers[2]->addr.s_addr == ip("10.66.0.4").s_addr);
+	CHECK(pool_assign(&p, &r, peers[3], &e) == 0 && peers[3]->addr.s_addr == ip("10.66.0.5").s_addr);
+	CHECK(pool_assign(&p, &r, peers[4], &e) == 0 && peers[4]->addr.s_addr == ip("10.66.0.6").s_addr);
+	CHECK(pool_assign(&p, &r, peers[5], &e) == -ENOSPC);
+	CHECK_STR_CONTAINS(e.msg, "no free address left for client 'dyn5'");
+	pool_free(&p);
+	registry_free(&r);
+
+	/* a restart: the same keys get the same addresses from the lease file, even in another order */
+	CHECK(registry_init(&r) == 0);
+	for (int i = 4; i >= 1; i--) {
+		char name[16];
+		snprintf(name, sizeof(name), "dyn%d", i);
+		make_client(&cc, name, (uint8_t)i);
+		peers[i] = registry_add_peer(&r, &cc);
+	}
+	CHECK(pool_init(&p, &pfx, dir, "slt0", &r, &e) == 0);
+	CHECK(peers[1]->addr.s_addr == ip("10.66.0.2").s_addr && peers[4]->addr.s_addr == ip("10.66.0.6").s_addr);
+	pool_free(&p);
+	registry_free(&r);
+
+	snprintf(path, sizeof(path), "%s/slt0.leases", dir);
+	FILE *f = fopen(path, "r");
+	char text[4096] = "";
+	size_t len = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	CHECK(pool_parse_leases(text, len, path, count_lease, &n, &e) == 0 && n == 4);
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/slt0.leases.tmp", dir);
+	CHECK(stat(path, &st) != 0); /* no temp file left behind */
+
+	/* malformed and conflicting lease files are refused with file:line */
+	const char *bad = "# c\nnot-a-key 10.66.0.2\n";
+	CHECK(pool_parse_leases(bad, strlen(bad), "x.leases", count_lease, &n, &e) == -EINVAL);
+	CHECK_STR_CONTAINS(e.msg, "x.leases:2: expected");
+	snprintf(path, sizeof(path), "%s/slt0.leases", dir);
+	f = fopen(path, "a");
+	if (f) {
+		fprintf(f, "%.44s 10.66.0.2\n", strchr(text, '\n') ? strchr(text, '\n') + 1 : "");
+		fclose(f);
+	}
+	CHECK(registry_init(&r) == 0);
+	CHECK(pool_init(&p, &pfx, dir, "slt0", &r, &e) == -EEXIST);
+	CHECK_STR_CONTAINS(e.msg, "duplicate key or address");
+	pool_free(&p);
+	registry_free(&r);
+	unlink(path);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	test_requests();
+	test_snapshot_roundtrip();
+	test_registry();
+	test_pool();
+	return check_done("test_control");
+}
