@@ -43,6 +43,11 @@ struct entry {
 	char val[CONFIG_LINE_MAX];
 };
 
+/* where each [Client]'s pieces were written, for messages */
+struct client_lines {
+	int hdr, name, key, addr;
+};
+
 struct parse {
 	const char *path;
 	struct sl_config *cfg;
@@ -458,8 +463,9 @@ static char *trim(char *s)
 
 /* Pass 1: lines into entries. */
 static int split_lines(const char *text, size_t len, const char *path, struct entry **out, size_t *n_out,
-		       int sect_lines[][2], int *n_clients, struct sl_err *e)
+		       int sect_lines[][2], int *n_clients, struct client_lines **cl_out, struct sl_err *e)
 {
+	struct client_lines *cl = NULL;
 	struct entry *en = NULL;
 	size_t n = 0, cap = 0, pos = 0;
 	enum sect sect = SECT_NONE;
@@ -502,11 +508,20 @@ static int split_lines(const char *text, size_t len, const char *path, struct en
 				}
 				sect_lines[SECT_INTERFACE][0] = lineno;
 			} else if (!strcasecmp(s, "[Client]")) {
+				struct client_lines *ncl;
 				sect = SECT_CLIENT;
 				if (++*n_clients > CONFIG_MAX_SECTIONS) {
 					ret = sl_errf(e, -EINVAL, "%s:%d: too many [Client] sections", path, lineno);
 					goto fail;
 				}
+				ncl = realloc(cl, (size_t)*n_clients * sizeof(*cl));
+				if (!ncl) {
+					ret = sl_errf(e, -ENOMEM, "%s: out of memory", path);
+					goto fail;
+				}
+				cl = ncl;
+				memset(&cl[*n_clients - 1], 0, sizeof(*cl));
+				cl[*n_clients - 1].hdr = lineno;
 			} else if (!strcasecmp(s, "[Server]")) {
 				sect = SECT_SERVER;
 				if (n_srv++) {
@@ -573,9 +588,11 @@ static int split_lines(const char *text, size_t len, const char *path, struct en
 	}
 	*out = en;
 	*n_out = n;
+	*cl_out = cl;
 	return 0;
 fail:
 	free(en);
+	free(cl);
 	return ret;
 }
 
@@ -599,7 +616,7 @@ static void defaults(struct sl_config *c, const char *path)
 	snprintf(c->state_dir, sizeof(c->state_dir), "%s", SL_STATE_DIR_DEFAULT);
 }
 
-static int check_server(struct parse *p, int if_line, const int *client_lines)
+static int check_server(struct parse *p, int if_line, const struct client_lines *cl_lines)
 {
 	struct sl_config *c = p->cfg;
 	uint32_t net = ntohl(c->address.addr.s_addr) & prefix_mask(c->address.len), m = prefix_mask(c->address.len);
@@ -610,7 +627,8 @@ static int check_server(struct parse *p, int if_line, const int *client_lines)
 		return sl_errf(p->e, -EINVAL, "%s:%d: [Interface] of a server needs Address", p->path, if_line);
 	for (size_t i = 0; i < c->n_clients; i++) {
 		struct sl_client_cfg *cl = &c->clients[i];
-		int line = client_lines[i];
+		const struct client_lines *l = &cl_lines[i];
+		int line = l->hdr;
 		cl->line = line;
 		if (!cl->name[0])
 			return sl_errf(p->e, -EINVAL, "%s:%d: [Client] needs Name", p->path, line);
@@ -623,22 +641,23 @@ static int check_server(struct parse *p, int if_line, const int *client_lines)
 				return sl_errf(p->e, -EINVAL,
 					       "%s:%d: [Client] '%s': Address %s is not a host address of the pool "
 					       "(Address = .../%u of [Interface])",
-					       p->path, line, cl->name, inet_ntoa(cl->addr), c->address.len);
+					       p->path, l->addr, cl->name, inet_ntoa(cl->addr), c->address.len);
 			if (cl->addr.s_addr == c->address.addr.s_addr)
 				return sl_errf(p->e, -EINVAL, "%s:%d: [Client] '%s': Address is the gateway's own",
-					       p->path, line, cl->name);
+					       p->path, l->addr, cl->name);
 		}
 		for (size_t j = 0; j < i; j++) {
 			struct sl_client_cfg *o = &c->clients[j];
+			const struct client_lines *ol = &cl_lines[j];
 			if (!strcmp(o->name, cl->name))
 				return sl_errf(p->e, -EINVAL, "%s:%d: Name: duplicate of client '%s' (line %d)",
-					       p->path, line, o->name, o->line);
+					       p->path, l->name, o->name, ol->name);
 			if (!memcmp(o->pubkey, cl->pubkey, SL_KEY_LEN))
 				return sl_errf(p->e, -EINVAL, "%s:%d: PublicKey: duplicate of client '%s' (line %d)",
-					       p->path, line, o->name, o->line);
+					       p->path, l->key, o->name, ol->key);
 			if (cl->has_addr && o->has_addr && o->addr.s_addr == cl->addr.s_addr)
 				return sl_errf(p->e, -EINVAL, "%s:%d: Address: duplicate of client '%s' (line %d)",
-					       p->path, line, o->name, o->line);
+					       p->path, l->addr, o->name, ol->addr);
 		}
 	}
 	return 0;
@@ -666,12 +685,13 @@ int config_parse(const char *text, size_t len, const char *path, bool load_key, 
 		 struct sl_err *e)
 {
 	struct parse p = {.path = path, .cfg = cfg, .e = e};
-	int sect_lines[4][2] = {{0}}, n_clients = 0, *client_lines = NULL, ret;
+	int sect_lines[4][2] = {{0}}, n_clients = 0, ret;
+	struct client_lines *cl_lines = NULL;
 	struct entry *en = NULL;
 	size_t n = 0;
 
 	defaults(cfg, path);
-	ret = split_lines(text, len, path, &en, &n, sect_lines, &n_clients, e);
+	ret = split_lines(text, len, path, &en, &n, sect_lines, &n_clients, &cl_lines, e);
 	if (ret)
 		return ret;
 	if (!sect_lines[SECT_INTERFACE][0]) {
@@ -689,8 +709,7 @@ int config_parse(const char *text, size_t len, const char *path, bool load_key, 
 	p.mode_bit = cfg->mode == SL_MODE_SERVER ? M_S : M_C;
 	if (n_clients) {
 		cfg->clients = calloc((size_t)n_clients, sizeof(*cfg->clients));
-		client_lines = calloc((size_t)n_clients, sizeof(*client_lines));
-		if (!cfg->clients || !client_lines) {
+		if (!cfg->clients) {
 			ret = sl_errf(e, -ENOMEM, "%s: out of memory", path);
 			goto out;
 		}
@@ -718,15 +737,18 @@ int config_parse(const char *text, size_t len, const char *path, bool load_key, 
 				      cfg->mode == SL_MODE_SERVER ? "server (Mode = server)" : "client (Mode = client)");
 			goto out;
 		}
-		if (en[i].sect == SECT_CLIENT && !client_lines[en[i].sect_no])
-			client_lines[en[i].sect_no] = en[i].line;
+		if (en[i].sect == SECT_CLIENT) {
+			struct client_lines *l = &cl_lines[en[i].sect_no];
+			if (k->fn == k_client_name)
+				l->name = en[i].line;
+			else if (k->fn == k_client_pubkey)
+				l->key = en[i].line;
+			else
+				l->addr = en[i].line;
+		}
 		if (k->fn != k_mode && (ret = k->fn(&p, &en[i])))
 			goto out;
 	}
-	/* a [Client] with no keys at all still needs its line for messages */
-	for (int i = 0; i < n_clients; i++)
-		if (!client_lines[i])
-			client_lines[i] = sect_lines[SECT_INTERFACE][0];
 	if (!cfg->private_key_file[0]) {
 		ret = sl_errf(e, -EINVAL, "%s:%d: [Interface] needs PrivateKeyFile", path, sect_lines[SECT_INTERFACE][0]);
 		goto out;
@@ -736,7 +758,7 @@ int config_parse(const char *text, size_t len, const char *path, bool load_key, 
 			      sect_lines[SECT_INTERFACE][0]);
 		goto out;
 	}
-	ret = cfg->mode == SL_MODE_SERVER ? check_server(&p, sect_lines[SECT_INTERFACE][0], client_lines)
+	ret = cfg->mode == SL_MODE_SERVER ? check_server(&p, sect_lines[SECT_INTERFACE][0], cl_lines)
 					  : check_client(&p, sect_lines[SECT_INTERFACE][0], sect_lines[SECT_SERVER][0]);
 	if (ret)
 		goto out;
@@ -760,7 +782,7 @@ int config_parse(const char *text, size_t len, const char *path, bool load_key, 
 	}
 out:
 	free(en);
-	free(client_lines);
+	free(cl_lines);
 	if (ret)
 		config_free(cfg);
 	return ret;

@@ -58,8 +58,8 @@ static void test_snapshot_roundtrip(void)
 		"OK session=deadbeef address=10.66.0.7/33 gateway=10.66.0.1 mtu=1420 keepalive=10 lifetime=1\n",
 		"OK session=deadbeef address=10.66.0.7/24 gateway=10.66.0.1 mtu=99 keepalive=10 lifetime=1\n",
 		"OK session=deadbeef address=10.66.0.7/24 gateway=x mtu=1420 keepalive=10 lifetime=1\n",
-		"OK session=deadbeef address=10.66.0.7/24 gateway=10.66.0.1 mtu=1420 keepalive=10 lifetime=1 "
-		"dns=1.1.1.1,2.2.2.2,3.3.3.3,4.4.4.4,5.5.5.5\n",
+		("OK session=deadbeef address=10.66.0.7/24 gateway=10.66.0.1 mtu=1420 keepalive=10 lifetime=1 "
+		 "dns=1.1.1.1,2.2.2.2,3.3.3.3,4.4.4.4,5.5.5.5\n"),
 		"KO\n",
 		"OK session=deadbeef =x address=10.66.0.7/24 gateway=10.66.0.1 mtu=1420 keepalive=10 lifetime=1\n",
 	};

@@ -1,0 +1,238 @@
+/* test_config: good gateway and client files with every key and the defaults, then one bad file per error with
+ * the exact "FILE:LINE: what" message expected. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "daemon/config.h"
+#include "daemon/dataplane/wire.h"
+#include "tests/unit/check.h"
+
+#define K1 "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
+#define K2 "PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw="
+
+static char dir[] = "/tmp/sluice-cfg-XXXXXX";
+static char keyfile[128];
+
+static int parse(const char *text, const char *name, struct sl_config *c, struct sl_err *e)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return config_parse(text, strlen(text), path, true, c, e);
+}
+
+static void test_server_good(void)
+{
+	char text[2048];
+	struct sl_config c;
+	struct sl_err e = {{0}};
+
+	snprintf(text, sizeof(text),
+		 "# gateway\n[Interface]\nmode = Server\nPrivateKeyFile = %s  # key\nListen = 0.0.0.0:51900\n"
+		 "Address = 10.66.0.1/24\nMTU = 1400\nEgress = eth0\nDNS = 9.9.9.9, 1.1.1.1\nStateDir = /tmp/st\n"
+		 "SessionLifetime = 600\nStatsInterval = 30\n\n[client]\nName = laptop\nPublicKey = " K1 "\n"
+		 "Address = 10.66.0.7\n[Client]\nName = phone\nPublicKey = " K2 "\n",
+		 keyfile);
+	CHECK(parse(text, "gw0.conf", &c, &e) == 0);
+	if (e.msg[0])
+		fprintf(stderr, "%s\n", e.msg);
+	CHECK(c.mode == SL_MODE_SERVER && !strcmp(c.ifname, "gw0") && c.mtu == 1400);
+	CHECK(c.listen.ss_family == AF_INET && ntohs(((struct sockaddr_in *)&c.listen)->sin_port) == 51900);
+	CHECK(c.address.len == 24 && c.address.addr.s_addr == inet_addr("10.66.0.1"));
+	CHECK(!strcmp(c.egress, "eth0") && c.n_dns == 2 && c.dns[1].s_addr == inet_addr("1.1.1.1"));
+	CHECK(!strcmp(c.state_dir, "/tmp/st") && c.session_lifetime == 600 && c.stats_interval == 30);
+	CHECK(c.n_clients == 2 && !strcmp(c.clients[0].name, "laptop") && c.clients[0].has_addr);
+	CHECK(c.clients[0].addr.s_addr == inet_addr("10.66.0.7") && !c.clients[1].has_addr);
+	uint8_t zero[SL_KEY_LEN] = {0};
+	CHECK(memcmp(c.public_key, zero, SL_KEY_LEN) != 0);
+	config_free(&c);
+
+	/* defaults, IPv6 Listen, Name = */
+	snprintf(text, sizeof(text),
+		 "[Interface]\nMode = server\nPrivateKeyFile = %s\nListen = [::]:443\nAddress = 10.9.0.1/16\n"
+		 "Name = vpn7\n",
+		 keyfile);
+	CHECK(parse(text, "x.conf", &c, &e) == 0);
+	CHECK(!strcmp(c.ifname, "vpn7") && c.mtu == SLUICE_MTU_DEFAULT && c.listen.ss_family == AF_INET6);
+	CHECK(!strcmp(c.state_dir, SL_STATE_DIR_DEFAULT) && c.session_lifetime == SL_SESSION_LIFETIME_DEFAULT);
+	CHECK(c.n_clients == 0 && c.egress[0] == 0 && c.stats_interval == 0);
+	config_free(&c);
+}
+
+static void test_client_good(void)
+{
+	char text[1024];
+	struct sl_config c;
+	struct sl_err e = {{0}};
+
+	snprintf(text, sizeof(text),
+		 "[Interface]\nMode = client\nPrivateKeyFile = %s\nKillSwitch = on\nKillSwitchAllowLAN = yes\n"
+		 "Routes = 10.0.0.0/8, 192.168.1.0/24\nKeepalive = 15\nPingInterval = 25\n"
+		 "[Server]\nEndpoint = vpn.example.net:51900\nPublicKey = " K1 "\n",
+		 keyfile);
+	CHECK(parse(text, "sl0.conf", &c, &e) == 0);
+	CHECK(c.mode == SL_MODE_CLIENT && !strcmp(c.ifname, "sl0") && c.killswitch && c.killswitch_allow_lan);
+	CHECK(c.n_routes == 2 && c.routes[1].len == 24 && !config_full_tunnel(&c));
+	CHECK(c.keepalive == 15 && c.ping_interval == 25 && c.endpoint_port == 51900);
+	CHECK(!strcmp(c.endpoint_host, "vpn.example.net"));
+	config_free(&c);
+
+	snprintf(text, sizeof(text),
+		 "[Interface]\nMode = client\nPrivateKeyFile = %s\n[Server]\nEndpoint = [2001:db8::1]:51900\n"
+		 "PublicKey = " K1 "\n",
+		 keyfile);
+	CHECK(parse(text, "sl1.conf", &c, &e) == 0);
+	CHECK(config_full_tunnel(&c) && !c.killswitch && c.keepalive == SL_KEEPALIVE_DEFAULT);
+	CHECK(c.ping_interval == SL_PING_INTERVAL_DEFAULT && !strcmp(c.endpoint_host, "2001:db8::1"));
+	struct sockaddr_storage ss;
+	socklen_t len;
+	CHECK(config_resolve_endpoint(&c, &ss, &len, &e) == 0 && ss.ss_family == AF_INET6);
+	config_free(&c);
+}
+
+struct bad_case {
+	const char *body; /* %s = key file */
+	const char *msg;  /* expected substring, with file and line */
+};
+
+#define SRV "[Interface]\nMode = server\nPrivateKeyFile = %s\nListen = 0.0.0.0:51900\nAddress = 10.66.0.1/24\n"
+#define CLI "[Interface]\nMode = client\nPrivateKeyFile = %s\n"
+#define SRVSECT "[Server]\nEndpoint = 198.18.0.1:51900\nPublicKey = " K1 "\n"
+
+static const struct bad_case bad[] = {
+	{SRV "[Peer]\n", "b.conf:6: unknown section '[Peer]'"},
+	{SRV "Foo = 1\n", "b.conf:6: unknown key 'Foo' in [Interface]"},
+	{SRV "[Client]\nName = a\nPublicKey = " K1 "\nColor = red\n", "b.conf:9: unknown key 'Color' in [Client]"},
+	{SRV "KillSwitch = on\n", "b.conf:6: KillSwitch is not a key of a server"},
+	{CLI "Listen = 0.0.0.0:1\n" SRVSECT, "b.conf:4: Listen is not a key of a client"},
+	{"[Interface]\nMode = server\nPrivateKeyFile = %s\nListen = 0.0.0.0\nAddress = 10.66.0.1/24\n",
+	 "b.conf:4: Listen: '0.0.0.0' is not ADDRESS:PORT"},
+	{"[Interface]\nMode = server\nPrivateKeyFile = %s\nListen = 0.0.0.0:0\nAddress = 10.66.0.1/24\n",
+	 "b.conf:4: Listen: '0.0.0.0:0' is not ADDRESS:PORT (port 1..65535)"},
+	{"[Interface]\nMode = server\nPrivateKeyFile = %s\nListen = 0.0.0.0:70000\nAddress = 10.66.0.1/24\n",
+	 "b.conf:4: Listen: '0.0.0.0:70000' is not ADDRESS:PORT"},
+	{"[Interface]\nMode = server\nPrivateKeyFile = %s\nListen = 300.0.0.1:5\nAddress = 10.66.0.1/24\n",
+	 "b.conf:4: Listen: '300.0.0.1' is not an IP address"},
+	{"[Interface]\nMode = server\nPrivateKeyFile = %s\nListen = 0.0.0.0:5\nAddress = 10.66.0.1/31\n",
+	 "b.conf:5: Address: '10.66.0.1/31' is not an IPv4 address/prefix (prefix 8..30)"},
+	{"[Interface]\nMode = server\nPrivateKeyFile = %s\nListen = 0.0.0.0:5\nAddress = 10.66.0.0/24\n",
+	 "b.conf:5: Address: 10.66.0.0/24 is the network or broadcast address"},
+	{SRV "MTU = 99999\n", "b.conf:6: MTU: 99999 is out of range (576..9000)"},
+	{SRV "MTU = 1400x\n", "b.conf:6: MTU: '1400x' is not a number"},
+	{SRV "DNS = 9.9.9.9, nine\n", "b.conf:6: DNS: 'nine' is not an IPv4 address"},
+	{CLI "Routes = 10.0.0.1/8\n" SRVSECT, "b.conf:4: Routes: '10.0.0.1/8' has host bits set"},
+	{CLI "Routes = 10.0.0.0/33\n" SRVSECT, "b.conf:4: Routes: '10.0.0.0/33' is not an IPv4 prefix"},
+	{SRV "[Client]\nName = a\nPublicKey = " K1 "\n[Client]\nName = b\nPublicKey = " K1 "\n",
+	 "b.conf:11: PublicKey: duplicate of client 'a' (line 8)"},
+	{SRV "[Client]\nName = a\nPublicKey = " K1 "\nAddress = 10.66.0.9\n[Client]\nName = b\nPublicKey = " K2
+	     "\nAddress = 10.66.0.9\n",
+	 "b.conf:13: Address: duplicate of client 'a' (line 9)"},
+	{SRV "[Client]\nName = a\nPublicKey = " K1 "\n[Client]\nName = a\nPublicKey = " K2 "\n",
+	 "b.conf:10: Name: duplicate of client 'a' (line 7)"},
+	{SRV "[Client]\nName = a\nPublicKey = " K1 "\nAddress = 10.67.0.9\n",
+	 "b.conf:9: [Client] 'a': Address 10.67.0.9 is not a host address of the pool"},
+	{SRV "[Client]\nName = a\nPublicKey = " K1 "\nAddress = 10.66.0.1\n",
+	 "b.conf:9: [Client] 'a': Address is the gateway's own"},
+	{SRV "[Client]\nName = a\nPublicKey = abc\n", "b.conf:8: PublicKey: 'abc' is not a base64 public key"},
+	{SRV "[Client]\nPublicKey = " K1 "\n", "b.conf:6: [Client] needs Name"},
+	{"[Interface]\nPrivateKeyFile = %s\n", "b.conf:1: [Interface] needs Mode = server or client"},
+	{"[Interface]\nMode = bridge\nPrivateKeyFile = %s\n", "b.conf:2: Mode: 'bridge' is neither server nor client"},
+	{CLI "[Server]\nPublicKey = " K1 "\n", "b.conf:4: [Server] needs Endpoint"},
+	{CLI "[Server]\nEndpoint = host\nPublicKey = " K1 "\n", "b.conf:5: Endpoint: 'host' is not HOST:PORT"},
+	{CLI, "b.conf:1: a client needs a [Server] section"},
+	{"Mode = client\n", "b.conf:1: key outside of any section"},
+	{SRV "MTU\n", "b.conf:6: expected 'Key = Value', got 'MTU'"},
+	{SRV "MTU = \n", "b.conf:6: MTU: empty value"},
+	{SRV "MTU = 1400\nmtu = 1300\n", "b.conf:7: duplicate key 'mtu' (first on line 6)"},
+	{SRV "[Server]\n" "Endpoint = 1.2.3.4:5\n", "b.conf:6: [Server] belongs in a client's configuration"},
+	{CLI "[Client]\nName = x\n" SRVSECT, "[Client] sections belong in a server's configuration"},
+	{SRV "[Interface]\n", "b.conf:6: second [Interface] section (first on line 1)"},
+	{SRV "Name = a/b\n", "b.conf:6: Name: 'a/b' is not a valid interface name"},
+	{"", "b.conf:0: no [Interface] section"},
+	{CLI "KillSwitch = maybe\n" SRVSECT, "b.conf:4: KillSwitch: 'maybe' is not on or off"},
+	{CLI "Keepalive = 0\n" SRVSECT, "b.conf:4: Keepalive: 0 is out of range (1..3600)"},
+	{"[Interface]\nMode = server\nListen = 0.0.0.0:5\nAddress = 10.66.0.1/24\n",
+	 "b.conf:1: [Interface] needs PrivateKeyFile"},
+	{"[Interface]\nMode = server\nPrivateKeyFile = %s\nAddress = 10.66.0.1/24\n",
+	 "b.conf:1: [Interface] of a server needs Listen"},
+};
+
+static void test_bad(void)
+{
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[2048];
+		struct sl_config c;
+		struct sl_err e = {{0}};
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+		snprintf(text, sizeof(text), bad[i].body, keyfile, keyfile); /* the table's own literals */
+#pragma GCC diagnostic pop
+		int ret = parse(text, "b.conf", &c, &e);
+		CHECK(ret == -EINVAL);
+		if (!strstr(e.msg, bad[i].msg))
+			fprintf(stderr, "case %zu: got \"%s\"\n", i, e.msg);
+		CHECK_STR_CONTAINS(e.msg, bad[i].msg);
+		CHECK(c.clients == NULL); /* nothing to free after an error */
+	}
+}
+
+static void test_key_files(void)
+{
+	char text[512], path[256], kp[128];
+	struct sl_config c;
+	struct sl_err e = {{0}};
+	FILE *f;
+
+	snprintf(kp, sizeof(kp), "%s/open.key", dir);
+	f = fopen(kp, "w");
+	fprintf(f, K1 "\n");
+	fclose(f);
+	chmod(kp, 0644);
+	snprintf(text, sizeof(text), CLI SRVSECT, kp);
+	CHECK(parse(text, "k.conf", &c, &e) == -EPERM);
+	CHECK_STR_CONTAINS(e.msg, "k.conf:3: PrivateKeyFile");
+	CHECK_STR_CONTAINS(e.msg, "mode 0644 allows group/other access");
+	unlink(kp);
+	CHECK(parse(text, "k.conf", &c, &e) == -ENOENT);
+	CHECK_STR_CONTAINS(e.msg, "k.conf:3: PrivateKeyFile");
+	CHECK_STR_CONTAINS(e.msg, "cannot read: No such file or directory");
+
+	/* a relative key path is relative to the config file's directory */
+	snprintf(text, sizeof(text), CLI SRVSECT, "rel.key");
+	snprintf(kp, sizeof(kp), "%s/rel.key", dir);
+	f = fopen(kp, "w");
+	fprintf(f, K2 "\n");
+	fclose(f);
+	chmod(kp, 0600);
+	CHECK(parse(text, "r.conf", &c, &e) == 0);
+	config_free(&c);
+	unlink(kp);
+
+	/* config_load: unreadable file */
+	snprintf(path, sizeof(path), "%s/missing.conf", dir);
+	CHECK(config_load(path, &c, &e) == -ENOENT);
+	CHECK_STR_CONTAINS(e.msg, "missing.conf: cannot read");
+}
+
+int main(void)
+{
+	FILE *f;
+
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(keyfile, sizeof(keyfile), "%s/good.key", dir);
+	f = fopen(keyfile, "w");
+	fprintf(f, K2 "\n");
+	fclose(f);
+	chmod(keyfile, 0600);
+	test_server_good();
+	test_client_good();
+	test_bad();
+	test_key_files();
+	unlink(keyfile);
+	rmdir(dir);
+	return check_done("test_config");
+}
