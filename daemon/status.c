@@ -116,7 +116,8 @@ void status_log_line(const struct dp_stats *st, uint64_t *last_sum)
 
 	for (int i = 0; i < SL_DROP__COUNT; i++)
 		drops += st->drops[i];
-	sum = st->tun_rx_packets + st->tun_tx_packets + st->udp_rx_datagrams + st->udp_tx_datagrams + drops;
+	/* user traffic and drops only: keepalives alone are idle, and an idle daemon logs nothing */
+	sum = st->tun_rx_packets + st->tun_tx_packets + drops;
 	if (sum == *last_sum)
 		return;
 	*last_sum = sum;

@@ -1,63 +1,662 @@
-/* show: `sluice show [-r] IFACE` — for now the daemon's raw key=value status (-r); the formatted views
- * (human, -j, dump, metrics) build on the same query. */
+/* show, dump, metrics: views of the daemon's status (daemon/status.h) read from /run/sluice/IFACE.sock.
+ * `show` has one print path for text and JSON (iproute2 style: each field is printed once, with a JSON key and
+ * a text label), so -j cannot drift from the human output. */
+#include <dirent.h>
 #include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "daemon/cli/cli.h"
+#include "daemon/cli/status_model.h"
+#include "daemon/config.h"
 #include "daemon/ctlsock.h"
+#include "daemon/dataplane/wire.h"
+#include "kill-switch/killswitch.h"
 
 #define QUERY_TIMEOUT_MS 1000
+#define MAX_IFACES 256
 
-static int query(const char *ifname, struct strbuf *out)
+/* ---- the print path */
+
+struct pr {
+	bool json;
+	bool color;
+	bool need_comma;
+};
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+static void pr_key(struct pr *p, const char *jkey)
+{
+	if (p->need_comma)
+		putchar(',');
+	if (jkey) {
+		json_str(jkey);
+		putchar(':');
+	}
+	p->need_comma = false;
+}
+
+static void pr_label(struct pr *p, const char *label)
+{
+	printf(p->color ? "  \033[1m%s\033[0m: " : "  %s: ", label);
+}
+
+static void pr_open(struct pr *p, const char *jkey, char brace)
+{
+	if (!p->json)
+		return;
+	pr_key(p, jkey);
+	putchar(brace);
+}
+
+static void pr_close(struct pr *p, char brace)
+{
+	if (!p->json)
+		return;
+	putchar(brace);
+	p->need_comma = true;
+}
+
+/* A header line in text ("interface: sl0"), a string field in JSON. */
+static void pr_head(struct pr *p, const char *jkey, const char *label, const char *val)
+{
+	if (p->json) {
+		pr_key(p, jkey);
+		json_str(val);
+		p->need_comma = true;
+		return;
+	}
+	printf(p->color ? "\033[1m%s\033[0m: %s\n" : "%s: %s\n", label, val);
+}
+
+/* A string field; label NULL: JSON only. */
+static void pr_str(struct pr *p, const char *jkey, const char *label, const char *val)
+{
+	if (p->json) {
+		pr_key(p, jkey);
+		json_str(val ? val : "");
+		p->need_comma = true;
+	} else if (label) {
+		pr_label(p, label);
+		printf("%s\n", val && *val ? val : "(none)");
+	}
+}
+
+/* A number: raw in JSON, `text` (already formatted) for humans; label NULL: JSON only. */
+static void pr_num(struct pr *p, const char *jkey, const char *label, int64_t raw, const char *text)
+{
+	if (p->json) {
+		pr_key(p, jkey);
+		printf("%" PRId64, raw);
+		p->need_comma = true;
+	} else if (label) {
+		pr_label(p, label);
+		printf("%s\n", text);
+	}
+}
+
+static void pr_null_or_bool(struct pr *p, const char *jkey, const char *label, int val)
+{
+	if (p->json) {
+		pr_key(p, jkey);
+		printf("%s", val < 0 ? "null" : val ? "true" : "false");
+		p->need_comma = true;
+	} else if (label) {
+		pr_label(p, label);
+		printf("%s\n", val < 0 ? "unknown" : val ? "on" : "off");
+	}
+}
+
+/* ---- human units */
+
+static const char *bytes_h(uint64_t b, char *buf, size_t n)
+{
+	static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)b;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, n, "%" PRIu64 " B", b);
+	else
+		snprintf(buf, n, "%.2f %s", v, unit[u]);
+	return buf;
+}
+
+static const char *age_h(int64_t secs, char *buf, size_t n)
+{
+	static const struct {
+		int64_t s;
+		const char *name;
+	} parts[] = {{86400, "day"}, {3600, "hour"}, {60, "minute"}, {1, "second"}};
+	size_t len = 0;
+
+	if (secs < 0)
+		return snprintf(buf, n, "never"), buf;
+	if (secs == 0)
+		return snprintf(buf, n, "now"), buf;
+	buf[0] = 0;
+	for (int i = 0; i < 4 && len < n; i++) {
+		int64_t q = secs / parts[i].s;
+		if (!q)
+			continue;
+		secs %= parts[i].s;
+		len += (size_t)snprintf(buf + len, n - len, "%s%" PRId64 " %s%s", len ? ", " : "", q, parts[i].name,
+					q == 1 ? "" : "s");
+	}
+	if (len < n)
+		snprintf(buf + len, n - len, " ago");
+	return buf;
+}
+
+/* ---- blocks */
+
+static void pr_transfer(struct pr *p, const struct st_block *b, const char *pre)
+{
+	char k[64], t[128], r[32], s[32];
+	uint64_t rx, tx, rp, tp;
+
+	snprintf(k, sizeof(k), "%srx_bytes", pre);
+	rx = st_u64(b, k);
+	snprintf(k, sizeof(k), "%stx_bytes", pre);
+	tx = st_u64(b, k);
+	snprintf(k, sizeof(k), "%srx_packets", pre);
+	rp = st_u64(b, k);
+	snprintf(k, sizeof(k), "%stx_packets", pre);
+	tp = st_u64(b, k);
+	snprintf(t, sizeof(t), "%s received, %s sent", bytes_h(rx, r, sizeof(r)), bytes_h(tx, s, sizeof(s)));
+	pr_num(p, "rx_bytes", "transfer", (int64_t)rx, t);
+	pr_num(p, "tx_bytes", NULL, (int64_t)tx, t);
+	snprintf(t, sizeof(t), "%" PRIu64 " received, %" PRIu64 " sent", rp, tp);
+	pr_num(p, "rx_packets", "packets", (int64_t)rp, t);
+	pr_num(p, "tx_packets", NULL, (int64_t)tp, t);
+}
+
+static void pr_drops(struct pr *p, const struct st_block *b, const char *pre)
+{
+	char line[512] = "";
+	size_t len = 0;
+
+	pr_open(p, "drops", '{');
+	for (int i = 0; i < SL_DROP__COUNT; i++) {
+		char k[64];
+		snprintf(k, sizeof(k), "%sdrop_%s", pre, wire_drop_name(i));
+		uint64_t v = st_u64(b, k);
+		pr_num(p, wire_drop_name(i), NULL, (int64_t)v, "");
+		if (v && len < sizeof(line))
+			len += (size_t)snprintf(line + len, sizeof(line) - len, "%s%s %" PRIu64, len ? ", " : "",
+						wire_drop_name(i), v);
+	}
+	pr_close(p, '}');
+	if (!p->json) {
+		pr_label(p, "drops");
+		printf("%s\n", len ? line : "none");
+	}
+}
+
+static void pr_handshake(struct pr *p, const struct st_block *b, const char *key, const char *jkey)
+{
+	char t[128];
+	uint64_t hs = st_u64(b, key);
+	int64_t age = hs ? (int64_t)time(NULL) - (int64_t)hs : -1;
+
+	pr_num(p, jkey, "latest handshake", (int64_t)hs, age_h(age, t, sizeof(t)));
+}
+
+static void pr_last_rx(struct pr *p, const struct st_block *b, const char *key)
+{
+	char t[128];
+	int64_t ms = st_i64(b, key);
+
+	pr_num(p, "last_rx_age_ms", "last received", ms, age_h(ms < 0 ? -1 : ms / 1000, t, sizeof(t)));
+}
+
+static void pr_peer(struct pr *p, const struct st_block *b)
+{
+	char sid[16];
+
+	if (!p->json)
+		putchar('\n');
+	pr_open(p, NULL, '{');
+	pr_head(p, "name", "client", st_get(b, "peer"));
+	pr_str(p, "public_key", "public key", st_get(b, "peer_public_key"));
+	pr_str(p, "endpoint", "endpoint", st_get(b, "peer_endpoint"));
+	pr_str(p, "address", "address", st_get(b, "peer_address"));
+	snprintf(sid, sizeof(sid), "%s", st_get(b, "peer_session_id") ? st_get(b, "peer_session_id") : "");
+	pr_str(p, "session_id", "session", strcmp(sid, "00000000") ? sid : "(none)");
+	pr_handshake(p, b, "peer_latest_handshake", "latest_handshake");
+	pr_last_rx(p, b, "peer_last_rx_age_ms");
+	pr_transfer(p, b, "peer_");
+	pr_drops(p, b, "peer_");
+	pr_close(p, '}');
+}
+
+static const char *const iface_counters[] = {
+	"tun_rx_packets",   "tun_rx_bytes", "tun_tx_packets",   "tun_tx_bytes",      "udp_rx_datagrams",
+	"udp_rx_bytes",     "udp_tx_datagrams", "udp_tx_bytes", "handshakes_ok", "handshakes_failed",
+	"pings",            "uptime",
+};
+
+static void pr_iface(struct pr *p, const struct st_iface *st)
+{
+	const struct st_block *b = &st->main;
+	bool client = st_get(b, "mode") && !strcmp(st_get(b, "mode"), "client");
+	char t[128];
+
+	pr_open(p, NULL, '{');
+	pr_head(p, "interface", "interface", st_get(b, "interface"));
+	pr_str(p, "mode", "mode", st_get(b, "mode"));
+	pr_str(p, "public_key", "public key", st_get(b, "public_key"));
+	if (client) {
+		char ks[256] = "";
+		struct sl_err e;
+		int on = ks_status(ks, sizeof(ks), &e);
+		pr_str(p, "server_public_key", "server public key", st_get(b, "server_public_key"));
+		pr_str(p, "endpoint", "endpoint", st_get(b, "endpoint"));
+		pr_str(p, "state", "state", st_get(b, "supervisor"));
+		pr_str(p, "session_id", "session", st_get(b, "session_id"));
+		pr_str(p, "address", "address", st_get(b, "address"));
+		pr_handshake(p, b, "latest_handshake", "latest_handshake");
+		pr_last_rx(p, b, "last_rx_age_ms");
+		pr_transfer(p, b, "");
+		pr_null_or_bool(p, "killswitch", "kill switch", on < 0 ? -1 : on);
+	} else {
+		pr_str(p, "listen", "listening", st_get(b, "listen"));
+		pr_str(p, "address", "address", st_get(b, "address"));
+		snprintf(t, sizeof(t), "%" PRIu64, st_u64(b, "clients"));
+		pr_num(p, "clients", "clients", (int64_t)st_u64(b, "clients"), t);
+	}
+	snprintf(t, sizeof(t), "%" PRIu64, st_u64(b, "mtu"));
+	pr_num(p, "mtu", "mtu", (int64_t)st_u64(b, "mtu"), t);
+	snprintf(t, sizeof(t), "%" PRIu64 " ok, %" PRIu64 " failed; %" PRIu64 " pings", st_u64(b, "handshakes_ok"),
+		 st_u64(b, "handshakes_failed"), st_u64(b, "pings"));
+	if (!p->json) {
+		pr_label(p, "handshakes");
+		printf("%s\n", t);
+	}
+	for (size_t i = 0; i < sizeof(iface_counters) / sizeof(iface_counters[0]); i++)
+		pr_num(p, iface_counters[i], NULL, (int64_t)st_u64(b, iface_counters[i]), "");
+	pr_drops(p, b, "");
+	if (!client) {
+		pr_open(p, "peers", '[');
+		for (size_t i = 0; i < st->n_peers; i++)
+			pr_peer(p, &st->peers[i]);
+		pr_close(p, ']');
+	}
+	pr_close(p, '}');
+}
+
+/* ---- queries */
+
+static int query(const char *ifname, struct strbuf *out, bool quiet)
 {
 	int ret = ctlsock_query(ifname, "get", QUERY_TIMEOUT_MS, out);
 
+	if (quiet || !ret)
+		return ret;
 	if (ret == -ENOENT)
-		fprintf(stderr, "%s: no sluice interface '%s' (no daemon on %s/%s.sock)\n", SL_PROG, ifname,
-			"/run/sluice", ifname);
+		fprintf(stderr, "%s: no sluice interface '%s' (no daemon answers on %s/%s.sock)\n", SL_PROG, ifname,
+			SL_RUN_DIR, ifname);
 	else if (ret == -ETIMEDOUT)
 		fprintf(stderr, "%s: the daemon of '%s' did not answer within %d ms\n", SL_PROG, ifname,
 			QUERY_TIMEOUT_MS);
-	else if (ret)
+	else
 		fprintf(stderr, "%s: %s: %s\n", SL_PROG, ifname, strerror(-ret));
 	return ret;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Interfaces with a socket in /run/sluice, sorted. */
+static size_t list_ifaces(char **names, size_t max)
+{
+	DIR *d = opendir(SL_RUN_DIR);
+	struct dirent *de;
+	size_t n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) && n < max) {
+		size_t len = strlen(de->d_name);
+		if (len > 5 && len - 5 < IFNAMSIZ && !strcmp(de->d_name + len - 5, ".sock"))
+			names[n++] = strndup(de->d_name, len - 5);
+	}
+	closedir(d);
+	qsort(names, n, sizeof(*names), cmp_str);
+	return n;
+}
+
+typedef void (*view_fn)(struct pr *p, const struct st_iface *st, bool first);
+
+/* Runs `view` over one named interface or all of them. Returns the exit status. */
+static int for_ifaces(const char *one, struct pr *p, view_fn view)
+{
+	char *names[MAX_IFACES];
+	size_t n = 0;
+	int status = 0;
+	bool first = true;
+
+	if (one)
+		names[n++] = strdup(one);
+	else
+		n = list_ifaces(names, MAX_IFACES);
+	if (!one && p->json)
+		putchar('[');
+	for (size_t i = 0; i < n; i++) {
+		struct strbuf out = {0};
+		struct st_iface st;
+		if (query(names[i], &out, !one) || !out.s || st_parse(out.s, &st)) {
+			if (one) {
+				if (out.s)
+					fprintf(stderr, "%s: %s: malformed status from the daemon\n", SL_PROG, one);
+				status = 1;
+			}
+			sb_free(&out);
+			continue;
+		}
+		view(p, &st, first);
+		first = false;
+		st_free(&st);
+		sb_free(&out);
+	}
+	if (!one && p->json)
+		putchar(']');
+	if (p->json)
+		putchar('\n');
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	return status;
+}
+
+static void view_show(struct pr *p, const struct st_iface *st, bool first)
+{
+	if (!p->json && !first)
+		putchar('\n');
+	p->need_comma = !first && p->json;
+	pr_iface(p, st);
+}
+
+static void view_raw(struct pr *p, const struct st_iface *st, bool first)
+{
+	const struct st_block *b = &st->main;
+	for (size_t i = 0; i < b->n; i++)
+		printf("%s=%s\n", b->kv[i].key, b->kv[i].val);
+	for (size_t j = 0; j < st->n_peers; j++)
+		for (size_t i = 0; i < st->peers[j].n; i++)
+			printf("%s=%s\n", st->peers[j].kv[i].key, st->peers[j].kv[i].val);
+}
+
+static void usage_show(FILE *f)
+{
+	fprintf(f, "Usage: %s show [-j | -r] [IFACE]\n"
+		   "  -j  JSON (stable field names, raw numbers)\n"
+		   "  -r  the daemon's raw key=value status\n"
+		   "Without IFACE: every interface with a control socket in %s.\n",
+		SL_PROG, SL_RUN_DIR);
+}
+
 int show_main(int argc, char **argv)
 {
-	struct strbuf out = {0};
+	struct pr p = {0};
+	bool raw = false;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "rh")) != -1) {
-		if (opt == 'h') {
-			printf("Usage: %s show [-r] IFACE\n", SL_PROG);
+	optind = 1;
+	while ((opt = getopt(argc, argv, "jrh")) != -1) {
+		switch (opt) {
+		case 'j':
+			p.json = true;
+			break;
+		case 'r':
+			raw = true;
+			break;
+		case 'h':
+			usage_show(stdout);
 			return 0;
-		}
-		if (opt != 'r')
+		default:
+			usage_show(stderr);
 			return 2;
+		}
 	}
-	if (optind != argc - 1) {
-		fprintf(stderr, "Usage: %s show [-r] IFACE\n", SL_PROG);
+	if (argc - optind > 1 || (raw && p.json)) {
+		usage_show(stderr);
 		return 2;
 	}
-	if (query(argv[optind], &out)) {
-		sb_free(&out);
-		return 1;
+	p.color = !p.json && isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+	return for_ifaces(optind < argc ? argv[optind] : NULL, &p, raw ? view_raw : view_show);
+}
+
+/* ---- dump: one tab-separated line per session
+ * server: interface name public_key endpoint address session_id latest_handshake rx_bytes tx_bytes rx_packets
+ *         tx_packets drops_total
+ * client: interface "server" server_public_key endpoint address session_id latest_handshake rx_bytes tx_bytes
+ *         rx_packets tx_packets drops_total */
+
+static uint64_t drops_total(const struct st_block *b, const char *pre)
+{
+	uint64_t sum = 0;
+
+	for (int i = 0; i < SL_DROP__COUNT; i++) {
+		char k[64];
+		snprintf(k, sizeof(k), "%sdrop_%s", pre, wire_drop_name(i));
+		sum += st_u64(b, k);
 	}
-	fwrite(out.s ? out.s : "", 1, out.len, stdout);
-	sb_free(&out);
-	return 0;
+	return sum;
+}
+
+static const char *or_none(const char *s)
+{
+	return s && *s ? s : "(none)";
+}
+
+static void view_dump(struct pr *p, const struct st_iface *st, bool first)
+{
+	const struct st_block *b = &st->main;
+	const char *ifn = st_get(b, "interface");
+
+	if (st_get(b, "mode") && !strcmp(st_get(b, "mode"), "client")) {
+		printf("%s\tserver\t%s\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
+		       "\t%" PRIu64 "\n",
+		       ifn, or_none(st_get(b, "server_public_key")), or_none(st_get(b, "endpoint")),
+		       or_none(st_get(b, "address")), or_none(st_get(b, "session_id")), st_u64(b, "latest_handshake"),
+		       st_u64(b, "rx_bytes"), st_u64(b, "tx_bytes"), st_u64(b, "rx_packets"), st_u64(b, "tx_packets"),
+		       drops_total(b, ""));
+		return;
+	}
+	for (size_t i = 0; i < st->n_peers; i++) {
+		const struct st_block *q = &st->peers[i];
+		printf("%s\t%s\t%s\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
+		       "\t%" PRIu64 "\n",
+		       ifn, or_none(st_get(q, "peer")), or_none(st_get(q, "peer_public_key")),
+		       or_none(st_get(q, "peer_endpoint")), or_none(st_get(q, "peer_address")),
+		       or_none(st_get(q, "peer_session_id")), st_u64(q, "peer_latest_handshake"),
+		       st_u64(q, "peer_rx_bytes"), st_u64(q, "peer_tx_bytes"), st_u64(q, "peer_rx_packets"),
+		       st_u64(q, "peer_tx_packets"), drops_total(q, "peer_"));
+	}
 }
 
 int dump_main(int argc, char **argv)
 {
-	fprintf(stderr, "%s: not implemented yet\n", argv[0]);
-	return 1;
+	struct pr p = {0};
+
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("Usage: %s dump [IFACE]\n"
+		       "One tab-separated line per session, 12 columns:\n"
+		       "  gateway: interface, client name, public key, endpoint, address, session id,\n"
+		       "           latest handshake (unix s, 0 never), rx bytes, tx bytes, rx packets, tx packets,\n"
+		       "           drops\n"
+		       "  client:  interface, \"server\", server public key, endpoint, address, session id, then the same\n",
+		       SL_PROG);
+		return 0;
+	}
+	if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
+		fprintf(stderr, "Usage: %s dump [IFACE]\n", SL_PROG);
+		return 2;
+	}
+	return for_ifaces(argc == 2 ? argv[1] : NULL, &p, view_dump);
+}
+
+/* ---- metrics: Prometheus text exposition format */
+
+struct metric {
+	const char *key;  /* status key */
+	const char *name; /* metric name */
+	const char *type;
+	const char *help;
+};
+
+static const struct metric iface_metrics[] = {
+	{"tun_rx_packets", "sluice_tun_rx_packets_total", "counter", "Packets read from the TUN link."},
+	{"tun_rx_bytes", "sluice_tun_rx_bytes_total", "counter", "Bytes read from the TUN link."},
+	{"tun_tx_packets", "sluice_tun_tx_packets_total", "counter", "Packets written to the TUN link."},
+	{"tun_tx_bytes", "sluice_tun_tx_bytes_total", "counter", "Bytes written to the TUN link."},
+	{"udp_rx_datagrams", "sluice_udp_rx_datagrams_total", "counter", "Datagrams received."},
+	{"udp_rx_bytes", "sluice_udp_rx_bytes_total", "counter", "Datagram bytes received."},
+	{"udp_tx_datagrams", "sluice_udp_tx_datagrams_total", "counter", "Datagrams sent."},
+	{"udp_tx_bytes", "sluice_udp_tx_bytes_total", "counter", "Datagram bytes sent."},
+	{"handshakes_ok", "sluice_handshakes_ok_total", "counter", "Successful authentications."},
+	{"handshakes_failed", "sluice_handshakes_failed_total", "counter", "Failed control exchanges."},
+	{"pings", "sluice_pings_total", "counter", "Session pings answered."},
+	{"uptime", "sluice_uptime_seconds", "gauge", "Seconds since the daemon started."},
+};
+
+static const struct metric peer_metrics[] = {
+	{"peer_rx_bytes", "sluice_peer_rx_bytes_total", "counter", "Inner bytes received from a client."},
+	{"peer_tx_bytes", "sluice_peer_tx_bytes_total", "counter", "Inner bytes sent to a client."},
+	{"peer_rx_packets", "sluice_peer_rx_packets_total", "counter", "Inner packets received from a client."},
+	{"peer_tx_packets", "sluice_peer_tx_packets_total", "counter", "Inner packets sent to a client."},
+	{"peer_latest_handshake", "sluice_peer_latest_handshake_seconds", "gauge",
+	 "Unix time of the client's latest authentication (0: never)."},
+};
+
+static void label_value(const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			printf("\\%c", *s);
+		else if (*s == '\n')
+			printf("\\n");
+		else
+			putchar(*s);
+	}
+}
+
+static void sample_iface(const struct st_iface *st, const char *name, const char *extra, uint64_t v)
+{
+	printf("%s{interface=\"", name);
+	label_value(st_get(&st->main, "interface"));
+	printf("\"%s} %" PRIu64 "\n", extra, v);
+}
+
+/* Every family once (HELP, TYPE), with the samples of every interface under it. */
+static void metrics_ifaces(const struct st_iface *sts, size_t n)
+{
+	printf("# HELP sluice_up 1 when the daemon answered.\n# TYPE sluice_up gauge\n");
+	for (size_t i = 0; i < n; i++)
+		sample_iface(&sts[i], "sluice_up", "", 1);
+	for (size_t m = 0; m < sizeof(iface_metrics) / sizeof(iface_metrics[0]); m++) {
+		const struct metric *me = &iface_metrics[m];
+		printf("# HELP %s %s\n# TYPE %s %s\n", me->name, me->help, me->name, me->type);
+		for (size_t i = 0; i < n; i++)
+			sample_iface(&sts[i], me->name, "", st_u64(&sts[i].main, me->key));
+	}
+	printf("# HELP sluice_drops_total Packets and datagrams dropped, by cause.\n"
+	       "# TYPE sluice_drops_total counter\n");
+	for (size_t i = 0; i < n; i++) {
+		for (int d = 0; d < SL_DROP__COUNT; d++) {
+			char k[64], extra[64];
+			snprintf(k, sizeof(k), "drop_%s", wire_drop_name(d));
+			snprintf(extra, sizeof(extra), ",cause=\"%s\"", wire_drop_name(d));
+			sample_iface(&sts[i], "sluice_drops_total", extra, st_u64(&sts[i].main, k));
+		}
+	}
+}
+
+static void metrics_peers(const struct st_iface *st, const struct metric *m)
+{
+	for (size_t j = 0; j < st->n_peers; j++) {
+		printf("%s{interface=\"", m->name);
+		label_value(st_get(&st->main, "interface"));
+		printf("\",peer=\"");
+		label_value(st_get(&st->peers[j], "peer"));
+		printf("\"} %" PRIu64 "\n", st_u64(&st->peers[j], m->key));
+	}
 }
 
 int metrics_main(int argc, char **argv)
 {
-	fprintf(stderr, "%s: not implemented yet\n", argv[0]);
-	return 1;
+	char *names[MAX_IFACES];
+	struct st_iface sts[MAX_IFACES];
+	struct strbuf outs[MAX_IFACES];
+	size_t n = 0, ok = 0;
+	int status = 0;
+
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("Usage: %s metrics [IFACE]\nCounters in the Prometheus text exposition format.\n", SL_PROG);
+		return 0;
+	}
+	if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
+		fprintf(stderr, "Usage: %s metrics [IFACE]\n", SL_PROG);
+		return 2;
+	}
+	if (argc == 2)
+		names[n++] = strdup(argv[1]);
+	else
+		n = list_ifaces(names, MAX_IFACES);
+	/* metric families must not be split across interfaces: gather all first, then print family by family */
+	for (size_t i = 0; i < n; i++) {
+		memset(&outs[ok], 0, sizeof(outs[ok]));
+		if (query(names[i], &outs[ok], argc != 2) || !outs[ok].s || st_parse(outs[ok].s, &sts[ok])) {
+			sb_free(&outs[ok]);
+			if (argc == 2)
+				status = 1;
+			continue;
+		}
+		ok++;
+	}
+	if (ok)
+		metrics_ifaces(sts, ok);
+	for (size_t f = 0; f < sizeof(peer_metrics) / sizeof(peer_metrics[0]); f++) {
+		bool any = false;
+		for (size_t i = 0; i < ok; i++)
+			any |= sts[i].n_peers > 0;
+		if (!any)
+			continue;
+		printf("# HELP %s %s\n# TYPE %s %s\n", peer_metrics[f].name, peer_metrics[f].help,
+		       peer_metrics[f].name, peer_metrics[f].type);
+		for (size_t i = 0; i < ok; i++)
+			metrics_peers(&sts[i], &peer_metrics[f]);
+	}
+	for (size_t i = 0; i < ok; i++) {
+		st_free(&sts[i]);
+		sb_free(&outs[i]);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	return status;
 }

@@ -65,8 +65,7 @@ static void sup_failed(struct cl *c, const char *what)
 	char a[64];
 
 	sup_end_exchange(c);
-	if (s->op_auth)
-		c->handshakes_failed++;
+	c->handshakes_failed++; /* any failed exchange, AUTH or PING */
 	s->failures++;
 	s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : SL_BACKOFF_MIN_MS;
 	if (s->backoff_ms > SL_BACKOFF_MAX_MS)

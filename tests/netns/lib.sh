@@ -179,3 +179,5 @@ peer_stat() {
 }
 
 session_up() { [ "$(stat "$1" supervisor)" = up ]; }
+# for wait_for, which must re-read the value on every try: stat_cmp IFACE KEY OP N (OP: -eq -ge -gt)
+stat_cmp() { local v; v=$(stat "$1" "$2"); [ -n "$v" ] && [ "$v" "$3" "$4" ]; }

@@ -90,13 +90,13 @@ r0=$(stat "$GW" drop_replay); a0=$(stat "$GW" drop_auth)
 in_c python3 "$SLUICE_SRC/tests/netns/peer.py" send $G_IP $PORT "$(cat "$WORK/dgram.hex")"
 # a bit-flipped copy still carries a counter already seen: the window refuses it before the AEAD runs
 in_c python3 "$SLUICE_SRC/tests/netns/peer.py" send $G_IP $PORT "$(cat "$WORK/dgram.hex")" 300
-wait_for 3 test "$(stat "$GW" drop_replay)" -eq $((r0 + 2)) || fail "replays not counted ($(stat "$GW" drop_replay))"
+wait_for 3 stat_cmp "$GW" drop_replay -eq $((r0 + 2)) || fail "replays not counted ($(stat "$GW" drop_replay))"
 [ "$(stat "$GW" drop_auth)" -eq "$a0" ] || fail "a replay reached the AEAD"
 # with a fresh counter the forgery gets past the window and fails authentication:
 hex=$(cat "$WORK/dgram.hex"); fresh=$(python3 -c "
 h=bytearray(bytes.fromhex('$hex')); h[12:20]=(2**40).to_bytes(8,'big'); print(h.hex())")
 in_c python3 "$SLUICE_SRC/tests/netns/peer.py" send $G_IP $PORT "$fresh"
-wait_for 3 test "$(stat "$GW" drop_auth)" -eq $((a0 + 1)) || fail "forged datagram not counted as auth"
+wait_for 3 stat_cmp "$GW" drop_auth -eq $((a0 + 1)) || fail "forged datagram not counted as auth"
 [ "$(peer_stat "$GW" laptop peer_endpoint)" = "$ep_before" ] || fail "unauthenticated datagram moved the endpoint"
 in_c ping -c 2 -i 0.2 -W 2 $I_IP >/dev/null || fail "tunnel broken after forged datagrams"
 ok "replay and forgery dropped and counted; endpoint unchanged"
@@ -111,7 +111,7 @@ ok "oversize packets dropped and counted"
 
 # --- unknown client key: no session, no traffic
 start "$NS_C-3" "$C3"; C3_PID=$LAST_PID
-wait_for 10 test "$(stat "$GW" handshakes_failed)" -ge 1 || fail "gateway did not refuse the unknown key"
+wait_for 10 stat_cmp "$GW" handshakes_failed -ge 1 || fail "gateway did not refuse the unknown key"
 session_up "$C3" && fail "unknown client got a session"
 t0=$(stat "$GW" tun_tx_packets)
 ip netns exec "$NS_C-3" ping -c 2 -W 1 -I "$C3" $I_IP >/dev/null 2>&1 && fail "unknown client reached the tunnel"

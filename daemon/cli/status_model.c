@@ -1,0 +1,81 @@
+/* status_model: parse the control socket's key=value lines. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "daemon/cli/status_model.h"
+
+static int block_add(struct st_block *b, char *k, char *v)
+{
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		struct st_kv *kv = realloc(b->kv, cap * sizeof(*kv));
+		if (!kv)
+			return -ENOMEM;
+		b->kv = kv;
+		b->cap = cap;
+	}
+	b->kv[b->n].key = k;
+	b->kv[b->n].val = v;
+	b->n++;
+	return 0;
+}
+
+int st_parse(char *text, struct st_iface *out)
+{
+	struct st_block *cur = &out->main;
+	char *save = NULL;
+
+	memset(out, 0, sizeof(*out));
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+		if (!eq) {
+			st_free(out);
+			return -EINVAL;
+		}
+		*eq = 0;
+		if (!strcmp(line, "peer")) {
+			struct st_block *p = realloc(out->peers, (out->n_peers + 1) * sizeof(*p));
+			if (!p) {
+				st_free(out);
+				return -ENOMEM;
+			}
+			out->peers = p;
+			cur = &out->peers[out->n_peers++];
+			memset(cur, 0, sizeof(*cur));
+		}
+		if (block_add(cur, line, eq + 1)) {
+			st_free(out);
+			return -ENOMEM;
+		}
+	}
+	return st_get(&out->main, "interface") ? 0 : -EINVAL;
+}
+
+void st_free(struct st_iface *st)
+{
+	free(st->main.kv);
+	for (size_t i = 0; i < st->n_peers; i++)
+		free(st->peers[i].kv);
+	free(st->peers);
+	memset(st, 0, sizeof(*st));
+}
+
+const char *st_get(const struct st_block *b, const char *key)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (!strcmp(b->kv[i].key, key))
+			return b->kv[i].val;
+	return NULL;
+}
+
+uint64_t st_u64(const struct st_block *b, const char *key)
+{
+	const char *v = st_get(b, key);
+	return v ? strtoull(v, NULL, 10) : 0;
+}
+
+int64_t st_i64(const struct st_block *b, const char *key)
+{
+	const char *v = st_get(b, key);
+	return v ? strtoll(v, NULL, 10) : 0;
+}

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# t_status: `sluice show`, `show -j`, `dump` and `metrics` against live daemons (issue "Status and
+# observability"): counters account for a known amount of traffic on both ends, JSON has every documented field,
+# dump has its 12 columns, metrics pass a strict exposition-format check, garbage / replay / spoofed inner
+# source each raise their own drop counter by the number sent, a missing interface exits 1.
+. "$(dirname "$0")/lib.sh"
+
+GW=slg$TAG; CL=slc$TAG
+topo_up
+gw_conf "$GW" "StatsInterval = 1"
+add_client "$GW" laptop "$CL"
+cl_conf "$CL" "$GW"
+start "$NS_G" "$GW"; start "$NS_C" "$CL"
+wait_for 10 session_up "$CL" || fail "no session"
+in_i python3 "$SLUICE_SRC/tests/netns/peer.py" tcp-echo $I_IP 8080 "$WORK/src.log" & PIDS+=($!)
+wait_for 5 in_i bash -c "ss -ltn | grep -q ':8080 '" || fail "echo server did not start"
+
+# --- a known amount of traffic: 200 pings of 100 bytes and 1 MB echoed
+c_tx0=$(stat "$CL" tx_packets); g_rx0=$(peer_stat "$GW" laptop peer_rx_packets)
+in_c ping -q -c 200 -i 0.005 -s 100 $I_IP >/dev/null || fail "pings failed"
+in_c python3 "$SLUICE_SRC/tests/netns/peer.py" tcp-xfer $I_IP 8080 1000000 || fail "1 MB transfer failed"
+c_tx=$(( $(stat "$CL" tx_packets) - c_tx0 )); c_txb=$(stat "$CL" tx_bytes); c_rxb=$(stat "$CL" rx_bytes)
+g_rx=$(( $(peer_stat "$GW" laptop peer_rx_packets) - g_rx0 ))
+g_rxb=$(peer_stat "$GW" laptop peer_rx_bytes); g_txb=$(peer_stat "$GW" laptop peer_tx_bytes)
+for v in c_tx g_rx; do [ "${!v}" -ge 200 ] && [ "${!v}" -lt 5000 ] || fail "$v = ${!v} packets, expected 200..5000"; done
+for v in c_txb c_rxb g_rxb g_txb; do
+	[ "${!v}" -ge 1000000 ] && [ "${!v}" -lt 3000000 ] || fail "$v = ${!v} bytes, expected 1 MB..3 MB"
+done
+[ "$g_rxb" -le "$c_txb" ] || fail "gateway received more ($g_rxb) than the client sent ($c_txb)"
+ok "counters account for 200 pings and 1 MB each way (client tx $c_txb B, gateway rx $g_rxb B)"
+
+# --- human output
+"$SLUICE" show "$CL" > "$WORK/show-c.txt" || fail "show client"
+for l in "interface: $CL" "mode: client" "endpoint: $G_IP:$PORT" "state: up" "address: 10.66.0.2/24" \
+	"latest handshake:" "transfer:" "MiB received" "drops:" "kill switch:"; do
+	grep -q "$l" "$WORK/show-c.txt" || fail "client show lacks '$l'"
+done
+"$SLUICE" show "$GW" > "$WORK/show-g.txt" || fail "show gateway"
+for l in "interface: $GW" "mode: server" "listening: 0.0.0.0:$PORT" "client: laptop" "endpoint: $C_IP:"; do
+	grep -q "$l" "$WORK/show-g.txt" || fail "gateway show lacks '$l'"
+done
+"$SLUICE" show > "$WORK/show-all.txt" || fail "show all"
+grep -q "interface: $CL" "$WORK/show-all.txt" && grep -q "interface: $GW" "$WORK/show-all.txt" || fail "show all"
+ok "human output"
+
+# --- JSON: valid, every documented field, raw numbers
+"$SLUICE" show -j "$GW" > "$WORK/g.json"; "$SLUICE" show -j "$CL" > "$WORK/c.json"
+"$SLUICE" show -j > "$WORK/all.json"
+python3 - "$WORK" <<'PY' || fail "JSON check"
+import json, sys
+w = sys.argv[1]
+g = json.load(open(w + "/g.json")); c = json.load(open(w + "/c.json")); a = json.load(open(w + "/all.json"))
+drops = {"bad_header", "unknown_session", "replay", "auth", "spoofed", "no_endpoint", "oversize", "queue_out",
+         "queue_in", "bad_inner"}
+common = {"interface", "mode", "public_key", "mtu", "tun_rx_packets", "tun_rx_bytes", "tun_tx_packets",
+          "tun_tx_bytes", "udp_rx_datagrams", "udp_rx_bytes", "udp_tx_datagrams", "udp_tx_bytes",
+          "handshakes_ok", "handshakes_failed", "pings", "uptime", "drops"}
+client = common | {"server_public_key", "endpoint", "state", "session_id", "address", "latest_handshake",
+                   "last_rx_age_ms", "rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "killswitch"}
+server = common | {"listen", "address", "clients", "peers"}
+peer = {"name", "public_key", "endpoint", "address", "session_id", "latest_handshake", "last_rx_age_ms",
+        "rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "drops"}
+assert client <= set(c), client - set(c)
+assert server <= set(g), server - set(g)
+assert set(c["drops"]) == drops and set(g["drops"]) == drops
+assert len(g["peers"]) == 1 and peer <= set(g["peers"][0]), peer - set(g["peers"][0])
+assert isinstance(c["rx_bytes"], int) and c["rx_bytes"] >= 1000000
+assert g["peers"][0]["name"] == "laptop" and g["peers"][0]["rx_bytes"] >= 1000000
+assert isinstance(a, list) and {x["interface"] for x in a} >= {c["interface"], g["interface"]}
+PY
+ok "JSON valid with every field"
+
+# --- dump: 12 tab-separated columns
+"$SLUICE" dump "$GW" > "$WORK/dump-g"; "$SLUICE" dump "$CL" > "$WORK/dump-c"
+awk -F'\t' 'NF != 12 { exit 1 } END { if (NR != 1) exit 1 }' "$WORK/dump-g" || fail "gateway dump: $(cat "$WORK/dump-g")"
+awk -F'\t' 'NF != 12 || $2 != "server" { exit 1 } END { if (NR != 1) exit 1 }' "$WORK/dump-c" || fail "client dump"
+ok "dump has 12 columns"
+
+# --- metrics: strict exposition-format check
+"$SLUICE" metrics > "$WORK/metrics"
+python3 - "$WORK/metrics" <<'PY' || fail "metrics format"
+import re, sys
+name = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+label = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
+sample = re.compile(r"^(%s)(\{%s(?:,%s)*\})? -?[0-9]+(\.[0-9]+)?$" % (name, label, label))
+help_ = re.compile(r"^# HELP (%s) .+$" % name); type_ = re.compile(r"^# TYPE (%s) (counter|gauge)$" % name)
+typed, seen_samples, last_family = {}, set(), None
+for line in open(sys.argv[1]).read().splitlines():
+    if m := help_.match(line): continue
+    if m := type_.match(line):
+        assert m.group(1) not in typed, "TYPE twice: " + line
+        typed[m.group(1)] = m.group(2); last_family = m.group(1); continue
+    m = sample.match(line); assert m, "bad line: " + line
+    assert m.group(1) == last_family, "sample outside its family: " + line
+    assert line.rsplit(" ", 1)[0] not in seen_samples, "duplicate sample: " + line
+    seen_samples.add(line.rsplit(" ", 1)[0])
+assert "sluice_drops_total" in typed and "sluice_peer_rx_bytes_total" in typed
+PY
+ok "metrics pass the format check"
+
+# --- each kind of bad input raises its own counter by exactly the number sent
+in_g python3 "$SLUICE_SRC/tests/netns/peer.py" capture g0 $PORT "$WORK/dgram.hex" & cap=$!
+sleep 0.3 # let the sniffer bind (it then polls up to 20 s for the datagram)
+in_c ping -c 3 -i 0.2 $I_IP >/dev/null; wait $cap || fail "capture"
+b0=$(stat "$GW" drop_bad_header); r0=$(stat "$GW" drop_replay); s0=$(stat "$GW" drop_spoofed)
+for i in 1 2 3 4 5; do in_c python3 "$SLUICE_SRC/tests/netns/peer.py" send $G_IP $PORT 6a756e6b; done
+for i in 1 2 3; do in_c python3 "$SLUICE_SRC/tests/netns/peer.py" send $G_IP $PORT "$(cat "$WORK/dgram.hex")"; done
+wait_for 3 stat_cmp "$GW" drop_bad_header -eq $((b0 + 5)) || fail "garbage: $(stat "$GW" drop_bad_header) - $b0 != 5"
+wait_for 3 stat_cmp "$GW" drop_replay -eq $((r0 + 3)) || fail "replay: $(stat "$GW" drop_replay) - $r0 != 3"
+# spoofed inner source: the client's kernel sends from another address through the tunnel
+in_c ip addr add 10.66.0.99/32 dev "$CL"
+in_c ping -c 4 -i 0.2 -W 1 -I 10.66.0.99 $I_IP >/dev/null 2>&1 && fail "spoofed source got through"
+wait_for 3 stat_cmp "$GW" drop_spoofed -eq $((s0 + 4)) || fail "spoofed: $(stat "$GW" drop_spoofed) - $s0 != 4"
+ok "garbage, replay and spoofed inner source each counted exactly"
+
+# --- StatsInterval: lines while traffic changes counters, none while idle
+n0=$(grep -c "stats:" "$WORK/$GW.log" || true)
+[ "$n0" -ge 1 ] || fail "no stats line with StatsInterval = 1"
+sleep 4 # an idle window of 4 intervals
+n1=$(grep -c "stats:" "$WORK/$GW.log" || true)
+[ $((n1 - n0)) -le 1 ] || fail "stats lines while idle: $((n1 - n0))"
+ok "periodic stats line only when something changed"
+
+# --- errors
+rc=0; "$SLUICE" show sl9none >/dev/null 2>"$WORK/err" || rc=$?
+[ "$rc" -eq 1 ] && grep -q "no sluice interface 'sl9none'" "$WORK/err" || fail "missing interface: rc $rc"
+ok "missing interface reported, exit 1"
+echo "t_status: all checks passed"
