@@ -18,13 +18,14 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: %s killswitch on|off|status [IFACE] [-c FILE]\n"
+		"Usage: %s killswitch on|off|status [IFACE] [-c FILE] [--if-configured]\n"
 		"  on      drop all traffic except loopback, the tunnel IFACE and the daemon's own "
 		"packets to the\n"
 		"          server endpoint of FILE (default %s/IFACE.conf; IFACE defaults to the "
 		"config's name)\n"
 		"  off     remove the kill switch\n"
-		"  status  print \"on (iface=... endpoint=...)\" (exit 0) or \"off\" (exit %d)\n",
+		"  status  print \"on (iface=... endpoint=...)\" (exit 0) or \"off\" (exit %d)\n"
+		"  --if-configured  with on: do nothing unless the config says KillSwitch = on (boot unit)\n",
 		SL_PROG, SL_CONFIG_DIR, KS_EXIT_OFF);
 }
 
@@ -78,7 +79,7 @@ static void format_endpoint(const struct sockaddr_storage *ss, char *out, size_t
 	}
 }
 
-static int ks_on(const char *iface, const char *cfg_path)
+static int ks_on(const char *iface, const char *cfg_path, bool if_configured)
 {
 	struct sl_config *cfg = calloc(1, sizeof(*cfg)); /* large (paths): not on the stack */
 	struct ks_spec spec = {.fwmark = SL_FWMARK};
@@ -118,6 +119,11 @@ static int ks_on(const char *iface, const char *cfg_path)
 		ret = 2;
 		goto out;
 	}
+	if (if_configured && !cfg->killswitch) {
+		printf("kill switch not configured for %s (KillSwitch = off): nothing to do\n", path);
+		ret = 0;
+		goto out;
+	}
 	snprintf(spec.tun_ifname, sizeof(spec.tun_ifname), "%s", iface ? iface : cfg->ifname);
 	if (config_resolve_endpoint(cfg, &spec.endpoint, &sslen, &e) < 0) {
 		fprintf(stderr, "%s: killswitch: %s\n", SL_PROG, e.msg);
@@ -145,6 +151,7 @@ int killswitch_main(int argc, char **argv)
 	const char *action = NULL, *iface = NULL, *cfg_path = NULL;
 	struct sl_err e = {{0}};
 	char info[256];
+	bool if_configured = false;
 	int r;
 
 	for (int i = 1; i < argc; i++) {
@@ -157,6 +164,8 @@ int killswitch_main(int argc, char **argv)
 				return 2;
 			}
 			cfg_path = argv[i];
+		} else if (!strcmp(argv[i], "--if-configured")) {
+			if_configured = true;
 		} else if (argv[i][0] == '-') {
 			fprintf(stderr, "%s: killswitch: unknown option `%s'\n", SL_PROG, argv[i]);
 			usage(stderr);
@@ -184,7 +193,7 @@ int killswitch_main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-		return ks_on(iface, cfg_path);
+		return ks_on(iface, cfg_path, if_configured);
 	}
 	if (!strcmp(action, "off")) {
 		if (ks_remove(&e) < 0) {

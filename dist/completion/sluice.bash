@@ -1,0 +1,20 @@
+# bash completion for sluice(8)
+_sluice() {
+	local cur=${COMP_WORDS[COMP_CWORD]} ifaces
+	ifaces=$(ls /run/sluice/*.sock 2>/dev/null | sed 's|.*/||; s|\.sock$||')
+	if [ "$COMP_CWORD" -eq 1 ]; then
+		COMPREPLY=($(compgen -W "show dump metrics killswitch genkey pubkey --version --help" -- "$cur"))
+		return
+	fi
+	case ${COMP_WORDS[1]} in
+	show) COMPREPLY=($(compgen -W "-j $ifaces" -- "$cur")) ;;
+	dump | metrics) COMPREPLY=($(compgen -W "$ifaces" -- "$cur")) ;;
+	killswitch)
+		if [ "$COMP_CWORD" -eq 2 ]; then
+			COMPREPLY=($(compgen -W "on off status" -- "$cur"))
+		else
+			COMPREPLY=($(compgen -W "-c $(ls /etc/sluice/*.conf 2>/dev/null | sed 's|.*/||; s|\.conf$||')" -- "$cur"))
+		fi ;;
+	esac
+}
+complete -F _sluice sluice
