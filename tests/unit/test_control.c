@@ -119,8 +119,9 @@ static void test_registry(void)
 	CHECK(s2 && s2->id != s1->id && p->cur == s2 && p->prev == s1);
 	CHECK(s2->ep_seen_ms == 42); /* endpoint carried over until the client speaks under the new key */
 	CHECK(session_by_id(&r, s1->id) == s1 && session_by_id(&r, s2->id) == s2);
-	s3 = session_create(&r, p, session_new_id(&r), k1, k2, 60000);
-	CHECK(p->prev == s2 && p->cur == s3 && session_by_id(&r, s1->id) == NULL); /* oldest freed */
+	uint32_t id1 = s1->id;
+	s3 = session_create(&r, p, session_new_id(&r), k1, k2, 60000); /* frees s1 */
+	CHECK(p->prev == s2 && p->cur == s3 && session_by_id(&r, id1) == NULL); /* oldest freed */
 	struct dp_peer_counters pc;
 	peer_counters(p, &pc);
 	CHECK(pc.rx_packets == 5); /* counters of freed sessions survive */
