@@ -31,6 +31,10 @@ static void dump_stats(struct strbuf *o, const struct dp_stats *st)
 		  st->udp_tx_bytes);
 	for (int i = 0; i < SL_DROP__COUNT; i++)
 		sb_printf(o, "drop_%s=%" PRIu64 "\n", wire_drop_name(i), st->drops[i]);
+	sb_printf(o, "lat_tun_udp_avg_ns=%" PRIu64 "\nlat_tun_udp_p95_ns=%" PRIu64 "\n", st->lat_tun_udp.avg_ns,
+		  dp_latency_quantile(&st->lat_tun_udp, 0.95));
+	sb_printf(o, "lat_udp_tun_avg_ns=%" PRIu64 "\nlat_udp_tun_p95_ns=%" PRIu64 "\n", st->lat_udp_tun.avg_ns,
+		  dp_latency_quantile(&st->lat_udp_tun, 0.95));
 }
 
 static int64_t age_ms(uint64_t t, uint64_t now)

@@ -3,7 +3,8 @@
  *
  * Interface keys: interface, mode, public_key, listen | endpoint, address, mtu, tun_rx_packets, tun_rx_bytes,
  * tun_tx_packets, tun_tx_bytes, udp_rx_datagrams, udp_rx_bytes, udp_tx_datagrams, udp_tx_bytes,
- * drop_<cause> (wire_drop_name), handshakes_ok, handshakes_failed, pings, uptime.
+ * drop_<cause> (wire_drop_name), handshakes_ok, handshakes_failed, pings, uptime, and the time packets
+ * spend inside the daemon: lat_tun_udp_avg_ns, lat_tun_udp_p95_ns, lat_udp_tun_avg_ns, lat_udp_tun_p95_ns.
  * Client only: session_id, latest_handshake (unix s, 0 never), last_rx_age_ms (-1 never), rx_bytes,
  * rx_packets, tx_bytes, tx_packets, server_public_key, supervisor (up|connecting|backoff).
  * Gateway: then for each client a block starting with "peer=<name>": peer_public_key, peer_endpoint,

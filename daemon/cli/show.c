@@ -256,7 +256,8 @@ static void pr_peer(struct pr *p, const struct st_block *b)
 static const char *const iface_counters[] = {
 	"tun_rx_packets",   "tun_rx_bytes", "tun_tx_packets",   "tun_tx_bytes",      "udp_rx_datagrams",
 	"udp_rx_bytes",     "udp_tx_datagrams", "udp_tx_bytes", "handshakes_ok", "handshakes_failed",
-	"pings",            "uptime",
+	"pings",            "uptime", "lat_tun_udp_avg_ns", "lat_tun_udp_p95_ns", "lat_udp_tun_avg_ns",
+	"lat_udp_tun_p95_ns",
 };
 
 static void pr_iface(struct pr *p, const struct st_iface *st)
@@ -295,6 +296,10 @@ static void pr_iface(struct pr *p, const struct st_iface *st)
 	if (!p->json) {
 		pr_label(p, "handshakes");
 		printf("%s\n", t);
+		pr_label(p, "latency");
+		printf("tun->udp %.1f us avg, %.1f us p95; udp->tun %.1f us avg, %.1f us p95\n",
+		       (double)st_u64(b, "lat_tun_udp_avg_ns") / 1e3, (double)st_u64(b, "lat_tun_udp_p95_ns") / 1e3,
+		       (double)st_u64(b, "lat_udp_tun_avg_ns") / 1e3, (double)st_u64(b, "lat_udp_tun_p95_ns") / 1e3);
 	}
 	for (size_t i = 0; i < sizeof(iface_counters) / sizeof(iface_counters[0]); i++)
 		pr_num(p, iface_counters[i], NULL, (int64_t)st_u64(b, iface_counters[i]), "");
@@ -543,6 +548,14 @@ static const struct metric iface_metrics[] = {
 	{"handshakes_failed", "sluice_handshakes_failed_total", "counter", "Failed control exchanges."},
 	{"pings", "sluice_pings_total", "counter", "Session pings answered."},
 	{"uptime", "sluice_uptime_seconds", "gauge", "Seconds since the daemon started."},
+	{"lat_tun_udp_avg_ns", "sluice_latency_tun_to_udp_avg_nanoseconds", "gauge",
+	 "Moving average of the time from TUN read to UDP send."},
+	{"lat_tun_udp_p95_ns", "sluice_latency_tun_to_udp_p95_nanoseconds", "gauge",
+	 "95th percentile of the time from TUN read to UDP send."},
+	{"lat_udp_tun_avg_ns", "sluice_latency_udp_to_tun_avg_nanoseconds", "gauge",
+	 "Moving average of the time from UDP receive to TUN write."},
+	{"lat_udp_tun_p95_ns", "sluice_latency_udp_to_tun_p95_nanoseconds", "gauge",
+	 "95th percentile of the time from UDP receive to TUN write."},
 };
 
 static const struct metric peer_metrics[] = {

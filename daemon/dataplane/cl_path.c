@@ -55,6 +55,7 @@ void cl_on_tun(struct loop_io *io, uint32_t events)
 		struct cl_snap *snap = atomic_load_explicit(&c->cur, memory_order_acquire);
 		unsigned n = 0;
 		bool empty = false;
+		uint64_t t0 = 0;
 
 		while (n < DP_BATCH) {
 			uint8_t *slot = b->buf[n];
@@ -65,6 +66,8 @@ void cl_on_tun(struct loop_io *io, uint32_t events)
 				empty = true;
 				break;
 			}
+			if (!t0)
+				t0 = now_ns();
 			c->st.tun_rx_packets++;
 			c->st.tun_rx_bytes += (uint64_t)len;
 			if (!snap || snap->ks.tx_counter >= SL_COUNTER_REKEY) {
@@ -95,6 +98,7 @@ void cl_on_tun(struct loop_io *io, uint32_t events)
 		if (n) {
 			note_tx(c, now, true);
 			send_batch(c, b->msgs, n);
+			dp_latency_add(&c->st.lat_tun_udp, now_ns() - t0);
 		}
 		if (empty)
 			break;
@@ -184,6 +188,7 @@ void cl_on_udp(struct loop_io *io, uint32_t events)
 		b->msgs[i].msg_hdr.msg_namelen = sizeof(b->addr[i]);
 	}
 	n = recvmmsg(io->fd, b->msgs, DP_BATCH, MSG_DONTWAIT, NULL);
+	uint64_t t0 = n > 0 ? now_ns() : 0;
 	for (int i = 0; i < n; i++) {
 		if (b->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
 			c->st.udp_rx_datagrams++;
@@ -192,4 +197,6 @@ void cl_on_udp(struct loop_io *io, uint32_t events)
 		}
 		rx_one(c, cur, b->buf[i], b->msgs[i].msg_len, now);
 	}
+	if (n > 0)
+		dp_latency_add(&c->st.lat_udp_tun, now_ns() - t0);
 }

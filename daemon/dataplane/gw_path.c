@@ -55,6 +55,7 @@ void gw_on_tun(struct loop_io *io, uint32_t events)
 	for (int round = 0; round < GW_TUN_BATCHES; round++) {
 		unsigned n = 0;
 		bool empty = false;
+		uint64_t t0 = 0;
 
 		while (n < DP_BATCH) {
 			uint8_t *slot = b->buf[n];
@@ -68,6 +69,8 @@ void gw_on_tun(struct loop_io *io, uint32_t events)
 				empty = true;
 				break;
 			}
+			if (!t0)
+				t0 = now_ns();
 			g->st.tun_rx_packets++;
 			g->st.tun_rx_bytes += (uint64_t)len;
 			if (dp_ipv4_dst(slot + SLUICE_HDR_LEN, (size_t)len, &dst)) {
@@ -97,8 +100,10 @@ void gw_on_tun(struct loop_io *io, uint32_t events)
 			b->msgs[n].msg_hdr.msg_namelen = s->ep_len;
 			n++;
 		}
-		if (n)
+		if (n) {
 			send_batch(g, b->msgs, n);
+			dp_latency_add(&g->st.lat_tun_udp, now_ns() - t0);
+		}
 		if (empty)
 			break;
 	}
@@ -205,6 +210,7 @@ void gw_on_udp(struct loop_io *io, uint32_t events)
 		b->msgs[i].msg_hdr.msg_namelen = sizeof(b->addr[i]);
 	}
 	n = recvmmsg(io->fd, b->msgs, DP_BATCH, MSG_DONTWAIT, NULL);
+	uint64_t t0 = n > 0 ? now_ns() : 0;
 	for (int i = 0; i < n; i++) {
 		if (b->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) { /* larger than any datagram we build */
 			g->st.udp_rx_datagrams++;
@@ -213,4 +219,6 @@ void gw_on_udp(struct loop_io *io, uint32_t events)
 		}
 		rx_one(g, b->buf[i], b->msgs[i].msg_len, &b->addr[i], b->msgs[i].msg_hdr.msg_namelen, now);
 	}
+	if (n > 0)
+		dp_latency_add(&g->st.lat_udp_tun, now_ns() - t0);
 }

@@ -1,5 +1,6 @@
 /* keystate: set up and tear down the cipher contexts and replay window of one session key. */
 #include <string.h>
+#include <time.h>
 #include "daemon/dataplane/keystate.h"
 
 int keystate_init(struct keystate *ks, const uint8_t tx_key[SLUICE_KEY_LEN],
@@ -22,4 +23,59 @@ void keystate_free(struct keystate *ks)
 {
 	aead_free(&ks->tx);
 	aead_free(&ks->rx);
+}
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static unsigned lat_bucket(uint64_t ns)
+{
+	unsigned msb, b;
+
+	if (ns < DP_LAT_SUB)
+		return (unsigned)ns;
+	msb = 63u - (unsigned)__builtin_clzll(ns);
+	/* the 3 bits below the most significant one pick the sub-bucket */
+	b = (msb - 2) * DP_LAT_SUB + (unsigned)((ns >> (msb - 3)) & (DP_LAT_SUB - 1));
+	return b < DP_LAT_BUCKETS ? b : DP_LAT_BUCKETS - 1;
+}
+
+/* Upper bound of a bucket, inverse of lat_bucket. */
+static uint64_t lat_bucket_top(unsigned b)
+{
+	unsigned msb, sub;
+
+	if (b < DP_LAT_SUB)
+		return b;
+	msb = b / DP_LAT_SUB + 2;
+	sub = b % DP_LAT_SUB;
+	return ((uint64_t)(DP_LAT_SUB + sub + 1) << (msb - 3)) - 1;
+}
+
+void dp_latency_add(struct dp_latency *l, uint64_t ns)
+{
+	l->avg_ns = l->samples ? l->avg_ns + ns / 8 - l->avg_ns / 8 : ns;
+	l->samples++;
+	l->hist[lat_bucket(ns)]++;
+}
+
+uint64_t dp_latency_quantile(const struct dp_latency *l, double q)
+{
+	uint64_t total = 0, want, seen = 0;
+
+	for (unsigned i = 0; i < DP_LAT_BUCKETS; i++)
+		total += l->hist[i];
+	if (!total)
+		return 0;
+	want = (uint64_t)((double)total * q);
+	for (unsigned i = 0; i < DP_LAT_BUCKETS; i++) {
+		seen += l->hist[i];
+		if (seen > want)
+			return lat_bucket_top(i);
+	}
+	return lat_bucket_top(DP_LAT_BUCKETS - 1);
 }

@@ -25,6 +25,23 @@ struct dp_peer_counters {
 	uint64_t last_rx_ms; /* monotonic, last authenticated datagram */
 };
 
+/* Time a packet spends inside the daemon, sampled once per batch (the batch's first packet, so the worst of
+ * the batch): an exponentially weighted average and a log-linear histogram (8 buckets per power of two) from
+ * which the p95 is read. Two clock reads per batch; no allocation. */
+#define DP_LAT_SUB 8
+#define DP_LAT_BUCKETS (40 * DP_LAT_SUB)
+
+struct dp_latency {
+	uint64_t avg_ns; /* EWMA, weight 1/8 */
+	uint64_t samples;
+	uint32_t hist[DP_LAT_BUCKETS];
+};
+
+void dp_latency_add(struct dp_latency *l, uint64_t ns);
+/* The q-quantile (0 < q < 1) in ns, 0 without samples; accurate to 1/8 of its power of two. */
+uint64_t dp_latency_quantile(const struct dp_latency *l, double q);
+uint64_t now_ns(void);
+
 /* Interface counters. */
 struct dp_stats {
 	uint64_t tun_rx_packets, tun_rx_bytes; /* read from the TUN */
@@ -32,6 +49,8 @@ struct dp_stats {
 	uint64_t udp_rx_datagrams, udp_rx_bytes;
 	uint64_t udp_tx_datagrams, udp_tx_bytes;
 	uint64_t drops[SL_DROP__COUNT];
+	struct dp_latency lat_tun_udp; /* TUN read -> UDP send */
+	struct dp_latency lat_udp_tun; /* UDP receive -> TUN write */
 };
 
 int keystate_init(struct keystate *ks, const uint8_t tx_key[SLUICE_KEY_LEN],

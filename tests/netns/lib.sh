@@ -42,7 +42,14 @@ cleanup() {
 		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$pid" 2>/dev/null
 	done
+	# whatever still runs inside our namespaces (a peer started through `ip netns exec` in a subshell is not
+	# the PID we recorded), then the namespaces themselves
 	for ns in "$NS_C" "$NS_G" "$NS_I" "${EXTRA_NS[@]}"; do
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null; done
+	done
+	for ns in "$NS_C" "$NS_G" "$NS_I" "${EXTRA_NS[@]}"; do
+		for _ in $(seq 30); do [ -z "$(ip netns pids "$ns" 2>/dev/null)" ] && break; sleep 0.1; done
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
 		ip netns del "$ns" 2>/dev/null
 		rm -rf "/etc/netns/$ns"
 	done

@@ -54,7 +54,8 @@ drops = {"bad_header", "unknown_session", "replay", "auth", "spoofed", "no_endpo
          "queue_in", "bad_inner"}
 common = {"interface", "mode", "public_key", "mtu", "tun_rx_packets", "tun_rx_bytes", "tun_tx_packets",
           "tun_tx_bytes", "udp_rx_datagrams", "udp_rx_bytes", "udp_tx_datagrams", "udp_tx_bytes",
-          "handshakes_ok", "handshakes_failed", "pings", "uptime", "drops"}
+          "handshakes_ok", "handshakes_failed", "pings", "uptime", "drops", "lat_tun_udp_avg_ns",
+          "lat_tun_udp_p95_ns", "lat_udp_tun_avg_ns", "lat_udp_tun_p95_ns"}
 client = common | {"server_public_key", "endpoint", "state", "session_id", "address", "latest_handshake",
                    "last_rx_age_ms", "rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "killswitch"}
 server = common | {"listen", "address", "clients", "peers"}
@@ -65,6 +66,9 @@ assert server <= set(g), server - set(g)
 assert set(c["drops"]) == drops and set(g["drops"]) == drops
 assert len(g["peers"]) == 1 and peer <= set(g["peers"][0]), peer - set(g["peers"][0])
 assert isinstance(c["rx_bytes"], int) and c["rx_bytes"] >= 1000000
+for d in (c, g):  # latency inside the daemon was sampled: more than nothing, less than a second
+    for k in ("lat_tun_udp_avg_ns", "lat_tun_udp_p95_ns", "lat_udp_tun_avg_ns", "lat_udp_tun_p95_ns"):
+        assert 0 < d[k] < 10**9, (k, d[k])
 assert g["peers"][0]["name"] == "laptop" and g["peers"][0]["rx_bytes"] >= 1000000
 assert isinstance(a, list) and {x["interface"] for x in a} >= {c["interface"], g["interface"]}
 PY
