@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "daemon/client.h"
+#include "daemon/privs.h"
 #include "daemon/control/tls.h"
 #include "daemon/sockets.h"
 #include "daemon/status.h"
@@ -290,6 +291,8 @@ int cl_run(struct sl_config *cfg, void (*ready)(void))
 		free(c);
 		return 1;
 	}
+	if (privs_drop(false, &e))
+		log_warn("least privilege: %s (continuing with the capabilities we have)", e.msg);
 	log_info("client %s up: server %s%s", cfg->ifname, sock_addr_str(&c->ep, a, sizeof(a)),
 		 cfg->killswitch ? ", kill switch on" : "");
 	if (ready)

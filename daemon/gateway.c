@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include "daemon/control/tls.h"
 #include "daemon/gateway.h"
+#include "daemon/privs.h"
 #include "daemon/sockets.h"
 #include "daemon/status.h"
 
@@ -223,6 +224,8 @@ int gw_run(struct sl_config *cfg, void (*ready)(void))
 		free(g);
 		return 1;
 	}
+	if (privs_drop(sock_port(&cfg->listen) < 1024, &e))
+		log_warn("least privilege: %s (continuing with the capabilities we have)", e.msg);
 	log_info("gateway %s up: listening on %s, %zu clients configured", cfg->ifname,
 		 sock_addr_str(&cfg->listen, a, sizeof(a)), cfg->n_clients);
 	if (ready)

@@ -10,6 +10,15 @@
 
 #define TCP_BACKLOG 512
 
+uint16_t sock_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return 0;
+}
+
 const char *sock_addr_str(const struct sockaddr_storage *ss, char *buf, size_t n)
 {
 	char a[INET6_ADDRSTRLEN] = "?";

@@ -14,5 +14,7 @@ int sock_tcp_listen(const struct sockaddr_storage *ss, socklen_t len, struct sl_
 int sock_udp_connect(const struct sockaddr_storage *ss, socklen_t len, uint32_t fwmark, struct sl_err *e);
 /* Client TCP socket with a non-blocking connect under way (EINPROGRESS is success). */
 int sock_tcp_connect(const struct sockaddr_storage *ss, socklen_t len, uint32_t fwmark, struct sl_err *e);
+/* Port of an IPv4/IPv6 address, host order. */
+uint16_t sock_port(const struct sockaddr_storage *ss);
 /* "198.18.0.1:51900" or "[2001:db8::1]:51900". */
 const char *sock_addr_str(const struct sockaddr_storage *ss, char *buf, size_t n);

@@ -376,6 +376,7 @@ static int buf_reserve(char **buf, size_t *cap, size_t len)
 	char *n = realloc(*buf, ncap);
 	if (!n)
 		return -ENOMEM;
+	memset(n + *cap, 0, ncap - *cap); /* alignment padding between messages is sent too */
 	*buf = n;
 	*cap = ncap;
 	return 0;

@@ -98,7 +98,7 @@ topo_up() {
 	in_g sysctl -qw net.ipv4.ip_forward=1
 }
 
-genkey() { "$SLUICE" genkey > "$1"; chmod 600 "$1"; }
+genkey() { (umask 077; "$SLUICE" genkey > "$1"); }
 pubkey() { "$SLUICE" pubkey < "$1"; }
 
 # gw_conf IFACE [extra [Interface] lines] — writes $WORK/IFACE.conf; clients are appended with add_client.
@@ -151,11 +151,12 @@ cl_conf() {
 # start NS IFACE — runs sluiced in the foreground in the background; sets LAST_PID; waits for its socket.
 start() {
 	local ns=$1 ifc=$2
-	ip netns exec "$ns" "$SLUICED" -f -c "$WORK/$ifc.conf" >> "$WORK/$ifc.log" 2>&1 &
+	# shellcheck disable=SC2086  # SLUICED_WRAP: an optional wrapper command (valgrind) with its options
+	ip netns exec "$ns" ${SLUICED_WRAP:-} "$SLUICED" -f -c "$WORK/$ifc.conf" >> "$WORK/$ifc.log" 2>&1 &
 	LAST_PID=$!
 	PIDS+=("$LAST_PID")
 	IFACES+=("$ifc")
-	wait_for 10 "$SLUICE" show -r "$ifc" || fail "sluiced $ifc did not come up"
+	wait_for "${START_TIMEOUT:-10}" "$SLUICE" show -r "$ifc" || fail "sluiced $ifc did not come up"
 }
 
 # stop PID — SIGTERM; the daemon must exit 0 within 10 s (under ASan a leak or error makes it non-zero).
