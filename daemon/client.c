@@ -211,6 +211,7 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	c->ifindex = link_index(cfg->ifname);
 	if (c->ifindex < 0)
 		return sl_errf(e, c->ifindex, "%s: no such link after creating it", cfg->ifname);
+	sysctl_disable_ipv6(cfg->ifname, e); /* best effort: an IPv4 tunnel; keeps the kernel's IPv6 chatter off it */
 	ret = link_set_mtu_up(&c->nc, c->ifindex, cfg->mtu, e);
 	if (ret)
 		return ret;

@@ -128,6 +128,7 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	g->ifindex = link_index(cfg->ifname);
 	if (g->ifindex < 0)
 		return sl_errf(e, g->ifindex, "%s: no such link after creating it", cfg->ifname);
+	sysctl_disable_ipv6(cfg->ifname, e); /* best effort: an IPv4 tunnel; keeps the kernel's IPv6 chatter off it */
 	ret = addr_add4(&g->nc, g->ifindex, cfg->address.addr, cfg->address.len, e);
 	if (!ret)
 		ret = link_set_mtu_up(&g->nc, g->ifindex, cfg->mtu, e);

@@ -5,7 +5,8 @@
   peer.py udp-echo ADDR PORT LOG      UDP echo server; logs each datagram's source address to LOG
   peer.py tcp-xfer ADDR PORT BYTES    connect, send BYTES, read them back, check equality (exit 0/1)
   peer.py udp-xfer ADDR PORT COUNT    send COUNT datagrams, expect each echoed (exit 0/1)
-  peer.py capture IFACE PORT OUT      sniff one sluice DATA datagram to PORT on IFACE, write its payload hex
+  peer.py capture IFACE PORT OUT [READY]  sniff one sluice DATA datagram to PORT on IFACE, write its payload
+                                       hex to OUT; creates the file READY once it listens
   peer.py send ADDR PORT HEX [FLIPBIT]  send one UDP datagram (optionally with one bit flipped)
 Servers stop by themselves after 120 s (every load is bounded in time)."""
 import os, select, socket, struct, sys, time
@@ -89,9 +90,11 @@ def udp_xfer(addr, port, count):
     sys.exit(0 if ok == int(count) else 1)
 
 
-def capture(iface, port, out):
+def capture(iface, port, out, ready=None):
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
     s.bind((iface, 0))
+    if ready:
+        open(ready, "w").close()
     end = time.time() + 20
     while time.time() < end:
         r, _, _ = select.select([s], [], [], 1)

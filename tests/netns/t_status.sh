@@ -103,8 +103,8 @@ PY
 ok "metrics pass the format check"
 
 # --- each kind of bad input raises its own counter by exactly the number sent
-in_g python3 "$SLUICE_SRC/tests/netns/peer.py" capture g0 $PORT "$WORK/dgram.hex" & cap=$!
-sleep 0.3 # let the sniffer bind (it then polls up to 20 s for the datagram)
+in_g python3 "$SLUICE_SRC/tests/netns/peer.py" capture g0 $PORT "$WORK/dgram.hex" "$WORK/cap.ready" & cap=$!
+wait_for 10 test -e "$WORK/cap.ready" || fail "the sniffer did not start"
 in_c ping -c 3 -i 0.2 $I_IP >/dev/null; wait $cap || fail "capture"
 b0=$(stat "$GW" drop_bad_header); r0=$(stat "$GW" drop_replay); s0=$(stat "$GW" drop_spoofed)
 for i in 1 2 3 4 5; do in_c python3 "$SLUICE_SRC/tests/netns/peer.py" send $G_IP $PORT 6a756e6b; done

@@ -82,8 +82,8 @@ ok "DNS through the tunnel"
 
 # --- replayed and bit-flipped datagrams: dropped, counted, endpoint unchanged
 ep_before=$(peer_stat "$GW" laptop peer_endpoint)
-in_g python3 "$SLUICE_SRC/tests/netns/peer.py" capture br0 $PORT "$WORK/dgram.hex" & cap=$!
-sleep 0.3 # let the sniffer bind before the datagram it waits for (the capture itself polls up to 20 s)
+in_g python3 "$SLUICE_SRC/tests/netns/peer.py" capture br0 $PORT "$WORK/dgram.hex" "$WORK/cap.ready" & cap=$!
+wait_for 10 test -e "$WORK/cap.ready" || fail "the sniffer did not start"
 in_c ping -c 3 -i 0.2 $I_IP >/dev/null
 wait $cap || fail "could not capture a datagram"
 r0=$(stat "$GW" drop_replay); a0=$(stat "$GW" drop_auth)
