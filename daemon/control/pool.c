@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,20 +22,46 @@ static int offset_of(const struct pool *p, struct in_addr a, uint32_t *off)
 	return 0;
 }
 
+enum { USED_FIXED = 1, USED_LEASE = 2 };
+
 static void mark(struct pool *p, struct in_addr a)
 {
 	uint32_t off;
 
 	if (!offset_of(p, a, &off))
-		p->used[off] = 1;
+		p->used[off] = USED_FIXED;
+}
+
+/* The lease index: open addressing over the keys (random public keys, so their first bytes hash well). Slots
+ * hold lease number + 1; 0 is empty. At most half full, so a probe is short: O(1) per lookup. */
+static uint32_t key_hash(const uint8_t key[SL_KEY_LEN])
+{
+	uint32_t h;
+
+	memcpy(&h, key, sizeof(h));
+	return h * 2654435761u;
 }
 
 static struct pool_lease *lease_find(struct pool *p, const uint8_t key[SL_KEY_LEN])
 {
-	for (size_t i = 0; i < p->n_leases; i++) /* at start-up and first auth of a client only */
-		if (!memcmp(p->leases[i].key, key, SL_KEY_LEN))
-			return &p->leases[i];
-	return NULL;
+	if (!p->idx_cap)
+		return NULL;
+	for (uint32_t i = key_hash(key) & (p->idx_cap - 1);; i = (i + 1) & (p->idx_cap - 1)) {
+		uint32_t slot = p->idx[i];
+		if (!slot)
+			return NULL;
+		if (!memcmp(p->leases[slot - 1].key, key, SL_KEY_LEN))
+			return &p->leases[slot - 1];
+	}
+}
+
+static void idx_put(struct pool *p, uint32_t n)
+{
+	uint32_t i = key_hash(p->leases[n].key) & (p->idx_cap - 1);
+
+	while (p->idx[i])
+		i = (i + 1) & (p->idx_cap - 1);
+	p->idx[i] = n + 1;
 }
 
 static int lease_add(struct pool *p, const uint8_t key[SL_KEY_LEN], struct in_addr a)
@@ -47,10 +74,32 @@ static int lease_add(struct pool *p, const uint8_t key[SL_KEY_LEN], struct in_ad
 		p->leases = l;
 		p->cap_leases = cap;
 	}
+	if ((p->n_leases + 1) * 2 > p->idx_cap) {
+		uint32_t cap = p->idx_cap ? p->idx_cap * 2 : 128;
+		uint32_t *idx = calloc(cap, sizeof(*idx));
+		if (!idx)
+			return -ENOMEM;
+		free(p->idx);
+		p->idx = idx;
+		p->idx_cap = cap;
+		for (uint32_t i = 0; i < p->n_leases; i++)
+			idx_put(p, i);
+	}
 	memcpy(p->leases[p->n_leases].key, key, SL_KEY_LEN);
 	p->leases[p->n_leases].addr = a;
+	idx_put(p, (uint32_t)p->n_leases);
 	p->n_leases++;
 	return 0;
+}
+
+/* Drops the newest lease again (it could not be persisted). */
+static void lease_pop(struct pool *p)
+{
+	uint32_t n = (uint32_t)--p->n_leases;
+
+	memset(p->idx, 0, p->idx_cap * sizeof(*p->idx));
+	for (uint32_t i = 0; i < n; i++)
+		idx_put(p, i);
 }
 
 int pool_parse_leases(const char *text, size_t len, const char *path,
@@ -69,6 +118,8 @@ int pool_parse_leases(const char *text, size_t len, const char *path,
 
 		while (end < len && text[end] != '\n')
 			end++;
+		if (end == len)
+			break; /* no newline: a torn append, never acknowledged, so never a lease */
 		lineno++;
 		if (end - pos >= sizeof(line))
 			return sl_errf(e, -EINVAL, "%s:%d: line too long", path, lineno);
@@ -98,11 +149,11 @@ static int load_one(void *arg, const uint8_t key[SL_KEY_LEN], struct in_addr a)
 
 	if (offset_of(p, a, &off) || off == 0 || off == p->size - 1 || p->net + off == p->gw)
 		return -ERANGE; /* not in this pool: the prefix changed; refuse rather than guess */
-	if (lease_find(p, key))
+	if (lease_find(p, key) || p->used[off] == USED_LEASE)
 		return -EEXIST;
-	for (size_t i = 0; i < p->n_leases; i++)
-		if (p->leases[i].addr.s_addr == a.s_addr)
-			return -EEXIST;
+	if (p->used[off] == USED_FIXED)
+		return 0; /* the address is now fixed in the config: that client gets a new one */
+	p->used[off] = USED_LEASE;
 	return lease_add(p, key, a);
 }
 
@@ -142,68 +193,85 @@ out:
 	return ret;
 }
 
-/* write-temp + fsync + rename + fsync(dir): the file is either the old or the new one, never half. */
-static int pool_save(struct pool *p, struct sl_err *e)
+static void fsync_dir(const char *path)
 {
-	char tmp[SL_PATH_MAX + 8], dir[SL_PATH_MAX], *slash;
-	FILE *f;
-	int fd, ret = 0;
+	char dir[SL_PATH_MAX], *slash;
+	int fd;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", p->path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return sl_errf(e, -errno, "state: create %s: %s", tmp, strerror(errno));
-	f = fdopen(fd, "w");
-	if (!f) {
-		close(fd);
-		return sl_errf(e, -ENOMEM, "state: %s: out of memory", tmp);
-	}
-	fprintf(f, "# sluice address assignments: <client public key> <tunnel address>\n");
-	for (size_t i = 0; i < p->n_leases; i++) {
-		char kb[SL_KEY_B64_LEN + 1], ab[INET_ADDRSTRLEN];
-		key_to_base64(p->leases[i].key, kb);
-		inet_ntop(AF_INET, &p->leases[i].addr, ab, sizeof(ab));
-		fprintf(f, "%s %s\n", kb, ab);
-	}
-	if (fflush(f) || fsync(fd))
-		ret = sl_errf(e, -errno, "state: write %s: %s", tmp, strerror(errno));
-	if (fclose(f) && !ret)
-		ret = sl_errf(e, -errno, "state: write %s: %s", tmp, strerror(errno));
-	if (!ret && rename(tmp, p->path))
-		ret = sl_errf(e, -errno, "state: rename %s to %s: %s", tmp, p->path, strerror(errno));
-	if (ret) {
-		unlink(tmp);
-		return ret;
-	}
-	snprintf(dir, sizeof(dir), "%s", p->path);
+	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
-	if (slash) {
-		*slash = 0;
-		fd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd >= 0) {
-			fsync(fd);
-			close(fd);
+	if (!slash)
+		return;
+	*slash = 0;
+	fd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+/* Opens the journal for appending: cuts a torn last line (an append that a crash interrupted before its
+ * newline; it was never acknowledged) and creates the file with its header when missing. */
+static int journal_open(struct pool *p, size_t good_len, bool exists, struct sl_err *e)
+{
+	static const char hdr[] = "# sluice address assignments: <client public key> <tunnel address>\n";
+
+	p->fd = open(p->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (p->fd < 0)
+		return sl_errf(e, -errno, "state: open %s: %s", p->path, strerror(errno));
+	if (exists) {
+		struct stat st;
+		if (fstat(p->fd, &st) == 0 && (size_t)st.st_size > good_len &&
+		    (ftruncate(p->fd, (off_t)good_len) || fsync(p->fd)))
+			return sl_errf(e, -errno, "state: cut torn line of %s: %s", p->path, strerror(errno));
+		return 0;
+	}
+	if (write(p->fd, hdr, sizeof(hdr) - 1) != (ssize_t)sizeof(hdr) - 1 || fsync(p->fd))
+		return sl_errf(e, -EIO, "state: write %s: %s", p->path, strerror(errno));
+	fsync_dir(p->path);
+	return 0;
+}
+
+/* One lease = one appended line, durable (fdatasync) before the address is used: O(1) per new client. A
+ * failed or short write is cut off again, so the file only ever holds whole, acknowledged leases. */
+static int journal_append(struct pool *p, const struct pool_lease *l, struct sl_err *e)
+{
+	char line[SL_KEY_B64_LEN + INET_ADDRSTRLEN + 4], kb[SL_KEY_B64_LEN + 1], ab[INET_ADDRSTRLEN];
+	struct stat st;
+	int n;
+
+	key_to_base64(l->key, kb);
+	inet_ntop(AF_INET, &l->addr, ab, sizeof(ab));
+	n = snprintf(line, sizeof(line), "%s %s\n", kb, ab);
+	if (fstat(p->fd, &st))
+		return sl_errf(e, -errno, "state: %s: %s", p->path, strerror(errno));
+	if (write(p->fd, line, (size_t)n) != n || fdatasync(p->fd)) {
+		int err = errno ? errno : EIO;
+		if (ftruncate(p->fd, st.st_size)) {
+			/* cannot even cut it: the next start cuts or refuses it */
 		}
+		return sl_errf(e, -err, "state: write %s: %s", p->path, strerror(err));
 	}
 	return 0;
 }
 
-int pool_init(struct pool *p, const struct sl_prefix4 *prefix, const char *state_dir, const char *ifname,
-	      struct gw_registry *r, struct sl_err *e)
+static int pool_load(struct pool *p, const struct sl_prefix4 *prefix, const char *state_dir, const char *ifname,
+		     struct gw_registry *r, struct sl_err *e)
 {
-	char *text = NULL;
-	size_t len = 0;
+	char *text = NULL, *nl;
+	size_t len = 0, good_len;
 	int ret;
 
 	memset(p, 0, sizeof(*p));
+	p->fd = -1;
 	p->size = 1u << (32 - prefix->len);
 	p->net = ntohl(prefix->addr.s_addr) & ~(p->size - 1);
 	p->gw = ntohl(prefix->addr.s_addr);
 	p->used = calloc(p->size, 1);
 	if (!p->used)
 		return sl_errf(e, -ENOMEM, "pool: out of memory for %u addresses", p->size);
-	p->used[0] = p->used[p->size - 1] = 1; /* network and broadcast */
-	p->used[p->gw - p->net] = 1;
+	p->used[0] = p->used[p->size - 1] = USED_FIXED; /* network and broadcast */
+	p->used[p->gw - p->net] = USED_FIXED;
 	for (size_t i = 0; i < r->n_peers; i++)
 		if (r->peers[i]->fixed_addr)
 			mark(p, r->peers[i]->addr);
@@ -212,22 +280,32 @@ int pool_init(struct pool *p, const struct sl_prefix4 *prefix, const char *state
 	snprintf(p->path, sizeof(p->path), "%s/%s.leases", state_dir, ifname);
 	ret = read_file(p->path, &text, &len);
 	if (ret == -ENOENT)
-		return 0;
+		return journal_open(p, 0, false, e);
 	if (ret)
 		return sl_errf(e, ret, "state: read %s: %s", p->path, strerror(-ret));
 	ret = pool_parse_leases(text, len, p->path, load_one, p, e);
+	nl = len ? memrchr(text, '\n', len) : NULL;
+	good_len = nl ? (size_t)(nl - text) + 1 : 0;
 	free(text);
 	if (ret)
 		return ret;
-	for (size_t i = 0; i < p->n_leases; i++)
-		mark(p, p->leases[i].addr);
 	for (size_t i = 0; i < r->n_peers; i++) {
 		struct gw_peer *peer = r->peers[i];
 		struct pool_lease *l = lease_find(p, peer->pubkey);
 		if (!peer->fixed_addr && l)
 			peer_set_addr(r, peer, l->addr);
 	}
-	return 0;
+	return journal_open(p, good_len, true, e);
+}
+
+int pool_init(struct pool *p, const struct sl_prefix4 *prefix, const char *state_dir, const char *ifname,
+	      struct gw_registry *r, struct sl_err *e)
+{
+	int ret = pool_load(p, prefix, state_dir, ifname, r, e);
+
+	if (ret)
+		pool_free(p); /* nothing half-made left behind */
+	return ret;
 }
 
 void pool_reserve(struct pool *p, struct in_addr a)
@@ -237,9 +315,13 @@ void pool_reserve(struct pool *p, struct in_addr a)
 
 void pool_free(struct pool *p)
 {
+	if (p->fd >= 0)
+		close(p->fd);
 	free(p->used);
 	free(p->leases);
+	free(p->idx);
 	memset(p, 0, sizeof(*p));
+	p->fd = -1;
 }
 
 int pool_assign(struct pool *p, struct gw_registry *r, struct gw_peer *peer, struct sl_err *e)
@@ -264,12 +346,12 @@ int pool_assign(struct pool *p, struct gw_registry *r, struct gw_peer *peer, str
 	ret = lease_add(p, peer->pubkey, a);
 	if (ret)
 		return sl_errf(e, ret, "pool: out of memory");
-	ret = pool_save(p, e);
+	ret = journal_append(p, &p->leases[p->n_leases - 1], e);
 	if (ret) {
-		p->n_leases--; /* not persisted: not given out */
+		lease_pop(p); /* not persisted: not given out */
 		return ret;
 	}
-	p->used[off] = 1;
+	p->used[off] = USED_LEASE;
 	p->hint = off + 1;
 	peer_set_addr(r, peer, a);
 	return 0;

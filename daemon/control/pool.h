@@ -1,7 +1,9 @@
 /* pool: the gateway's tunnel-address assignments. A client keeps its address for ever — fixed in the config
- * or taken from the pool on its first authentication and persisted in StateDir/IFACE.leases (write-temp +
- * fsync + rename + fsync of the directory), so a restart or a kill -9 at any moment hands out the same
- * addresses and never loses or duplicates one. Leases of clients no longer configured stay reserved. */
+ * or taken from the pool on its first authentication and persisted in StateDir/IFACE.leases before it is
+ * used. The file is an append-only journal, one "<public key> <address>\n" line per lease, made durable with
+ * fdatasync; a line counts only with its newline, so a crash (kill -9, power loss) at any moment leaves whole
+ * leases plus at most one torn line, which the next start cuts off. A restart hands out the same addresses
+ * and never loses or duplicates one. Leases of clients no longer configured stay reserved. */
 #pragma once
 #include <netinet/in.h>
 #include <stdint.h>
@@ -21,6 +23,9 @@ struct pool {
 	uint32_t hint;  /* lowest offset that may be free */
 	struct pool_lease *leases;
 	size_t n_leases, cap_leases;
+	uint32_t *idx;  /* lease index by key: lease number + 1, 0 empty; half full at most */
+	uint32_t idx_cap;
+	int fd;         /* the journal, open for appending */
 	char path[SL_PATH_MAX];
 };
 
@@ -34,7 +39,8 @@ void pool_free(struct pool *p);
 int pool_assign(struct pool *p, struct gw_registry *r, struct gw_peer *peer, struct sl_err *e);
 /* Marks a fixed address (a client added by a reload) as taken. */
 void pool_reserve(struct pool *p, struct in_addr a);
-/* Parses lease-file text (for tests and fuzzing): calls back for each lease. 0 or -EINVAL (e->msg names line). */
+/* Parses lease-file text (for tests and fuzzing): calls back for each lease; an unterminated last line is a
+ * torn append and ignored. 0 or -EINVAL (e->msg names line). */
 int pool_parse_leases(const char *text, size_t len, const char *path,
 		      int (*fn)(void *arg, const uint8_t key[SL_KEY_LEN], struct in_addr a), void *arg,
 		      struct sl_err *e);

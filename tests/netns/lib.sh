@@ -102,6 +102,7 @@ genkey() { (umask 077; "$SLUICE" genkey > "$1"); }
 pubkey() { "$SLUICE" pubkey < "$1"; }
 
 # gw_conf IFACE [extra [Interface] lines] — writes $WORK/IFACE.conf; clients are appended with add_client.
+# GW_ADDRESS overrides the gateway's Address (pool prefix), 10.66.0.1/24 by default.
 gw_conf() {
 	local ifc=$1; shift
 	genkey "$WORK/$ifc.key"
@@ -111,7 +112,7 @@ gw_conf() {
 		echo "Mode = server"
 		echo "PrivateKeyFile = $WORK/$ifc.key"
 		echo "Listen = 0.0.0.0:$PORT"
-		echo "Address = 10.66.0.1/24"
+		echo "Address = ${GW_ADDRESS:-10.66.0.1/24}"
 		echo "Egress = g1"
 		echo "StateDir = $WORK/state"
 		for l in "$@"; do echo "$l"; done
@@ -185,6 +186,10 @@ peer_stat() {
 	"$SLUICE" show -r "$1" | awk -F= -v p="$2" -v k="$3" '
 		$1 == "peer" { cur = substr($0, 6) } cur == p && $1 == k { sub(/^[^=]*=/, ""); print; exit }'
 }
+
+# rss_kib PID / cpu_ticks PID (utime+stime in clock ticks) — for reports, never for pass/fail on timing.
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 session_up() { [ "$(stat "$1" supervisor)" = up ]; }
 # for wait_for, which must re-read the value on every try: stat_cmp IFACE KEY OP N (OP: -eq -ge -gt)

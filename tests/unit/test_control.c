@@ -215,11 +215,105 @@ static void test_pool(void)
 	rmdir(dir);
 }
 
+static size_t file_text(const char *path, char *buf, size_t n)
+{
+	FILE *f = fopen(path, "r");
+	size_t len = f ? fread(buf, 1, n - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	buf[len] = 0;
+	return len;
+}
+
+/* The journal after a crash: a torn last line (no newline) was never acknowledged — it is ignored, cut off,
+ * and the next lease is appended after the last whole one. A lease whose address became fixed in the config
+ * is skipped (that client gets a new address, no duplicate). Thousands of leases load and look up in O(1). */
+static void test_pool_journal(void)
+{
+	char dir[] = "/tmp/sluice-pool-XXXXXX", path[256], text[1 << 16];
+	struct sl_prefix4 pfx = {.addr = ip("10.66.0.1"), .len = 20};
+	struct gw_registry r;
+	struct pool p;
+	struct sl_err e = {{0}};
+	struct sl_client_cfg cc;
+	struct gw_peer *a, *b, *c;
+	size_t len;
+	int n = 0;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/slt1.leases", dir);
+	CHECK(registry_init(&r) == 0);
+	make_client(&cc, "a", 1);
+	a = registry_add_peer(&r, &cc);
+	make_client(&cc, "b", 2);
+	b = registry_add_peer(&r, &cc);
+	CHECK(pool_init(&p, &pfx, dir, "slt1", &r, &e) == 0);
+	CHECK(pool_assign(&p, &r, a, &e) == 0 && a->addr.s_addr == ip("10.66.0.2").s_addr);
+	CHECK(pool_assign(&p, &r, b, &e) == 0 && b->addr.s_addr == ip("10.66.0.3").s_addr);
+	pool_free(&p);
+	registry_free(&r);
+	len = file_text(path, text, sizeof(text));
+	FILE *f = fopen(path, "a");
+	CHECK(f != NULL);
+	if (f) {
+		fputs("Zm9vYmFy 10.6", f); /* the crash: half a line */
+		fclose(f);
+	}
+
+	CHECK(registry_init(&r) == 0);
+	make_client(&cc, "b", 2);
+	cc.has_addr = true;
+	cc.addr = ip("10.66.0.2"); /* a's old address is now b's fixed one */
+	b = registry_add_peer(&r, &cc);
+	make_client(&cc, "a", 1);
+	a = registry_add_peer(&r, &cc);
+	make_client(&cc, "c", 3);
+	c = registry_add_peer(&r, &cc);
+	CHECK(pool_init(&p, &pfx, dir, "slt1", &r, &e) == 0);
+	CHECK(a->addr.s_addr == 0); /* its lease address is taken by a fixed one: skipped */
+	CHECK(b->addr.s_addr == ip("10.66.0.2").s_addr);
+	CHECK(file_text(path, text, sizeof(text)) == len); /* the torn line is cut */
+	CHECK(pool_assign(&p, &r, c, &e) == 0 && c->addr.s_addr == ip("10.66.0.4").s_addr);
+	CHECK(pool_assign(&p, &r, a, &e) == 0 && a->addr.s_addr == ip("10.66.0.5").s_addr);
+	pool_free(&p);
+	registry_free(&r);
+	len = file_text(path, text, sizeof(text));
+	CHECK(pool_parse_leases(text, len, path, count_lease, &n, &e) == 0 && n == 4);
+
+	/* 3000 clients: one appended line each; a restart gives each the same address */
+	unlink(path);
+	CHECK(registry_init(&r) == 0);
+	for (int i = 0; i < 3000; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "m%d", i);
+		make_client(&cc, name, (uint8_t)i);
+		cc.pubkey[1] = (uint8_t)(i >> 8);
+		CHECK(registry_add_peer(&r, &cc) != NULL);
+	}
+	CHECK(pool_init(&p, &pfx, dir, "slt1", &r, &e) == 0);
+	for (size_t i = 0; i < r.n_peers; i++)
+		CHECK(pool_assign(&p, &r, r.peers[i], &e) == 0);
+	pool_free(&p);
+	for (size_t i = 0; i < r.n_peers; i++)
+		peer_set_addr(&r, r.peers[i], (struct in_addr){0});
+	CHECK(pool_init(&p, &pfx, dir, "slt1", &r, &e) == 0);
+	int same = 0;
+	for (size_t i = 0; i < r.n_peers; i++)
+		same += r.peers[i]->addr.s_addr == htonl(ntohl(ip("10.66.0.2").s_addr) + (uint32_t)i);
+	CHECK(same == 3000);
+	pool_free(&p);
+	registry_free(&r);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	test_requests();
 	test_snapshot_roundtrip();
 	test_registry();
 	test_pool();
+	test_pool_journal();
 	return check_done("test_control");
 }
