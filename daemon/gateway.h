@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include "daemon/config.h"
 #include "daemon/control/pool.h"
+#include "daemon/control/ratelimit.h"
 #include "daemon/control/session.h"
 #include "daemon/ctlsock.h"
 #include "daemon/dataplane/batch.h"
@@ -18,6 +19,9 @@
 #define SL_CTL_DEADLINE_MS 5000u      /* a control connection's whole exchange */
 #define SL_CTL_MAX_CONNS 256u         /* concurrent control connections (unauthenticated included) */
 #define SL_CTL_MAX_PER_SOURCE 8u      /* … from one source address */
+#define SL_CTL_RATE_PER_SOURCE 50u    /* new control connections (TLS handshakes) per second per source … */
+#define SL_CTL_RATE_BURST 100u        /* … after a burst of this many: 1,000 clients behind one NAT pinging */
+#define SL_CTL_RATE_BUCKETS 4096u     /* sources tracked at once (a fixed table) */
 #define SL_REAP_INTERVAL_MS 5000u
 #define SL_PASSIVE_KEEPALIVE_MS 1000u /* answer a client's datagrams with a keepalive when we sent nothing */
 
@@ -25,7 +29,7 @@ struct gw_conn;
 
 /* Control-plane counters. */
 struct ctl_stats {
-	uint64_t handshakes_ok, handshakes_failed, pings, conns_refused;
+	uint64_t handshakes_ok, handshakes_failed, pings, conns_refused, conns_ratelimited;
 };
 
 struct gw {
@@ -48,7 +52,8 @@ struct gw {
 	struct gw_conn *conns; /* control connections, doubly linked */
 	unsigned n_conns;
 	struct loop_timer reap_timer, conn_timer, stats_timer;
-	struct log_limit ll_auth, ll_io;
+	struct log_limit ll_auth, ll_io, ll_limit;
+	struct rate_bucket src_rate[SL_CTL_RATE_BUCKETS];
 	uint64_t stats_last_sum;
 };
 

@@ -78,6 +78,8 @@ void status_dump_gateway(struct gw *g, struct strbuf *o)
 	dump_stats(o, &g->st);
 	sb_printf(o, "handshakes_ok=%" PRIu64 "\nhandshakes_failed=%" PRIu64 "\npings=%" PRIu64 "\n",
 		  g->cst.handshakes_ok, g->cst.handshakes_failed, g->cst.pings);
+	sb_printf(o, "conns_refused=%" PRIu64 "\nconns_ratelimited=%" PRIu64 "\n", g->cst.conns_refused,
+		  g->cst.conns_ratelimited);
 	for (size_t i = 0; i < g->reg.n_peers; i++)
 		dump_peer(o, g->reg.peers[i], now);
 }

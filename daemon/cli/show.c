@@ -288,6 +288,13 @@ static void pr_iface(struct pr *p, const struct st_iface *st)
 		pr_str(p, "address", "address", st_get(b, "address"));
 		snprintf(t, sizeof(t), "%" PRIu64, st_u64(b, "clients"));
 		pr_num(p, "clients", "clients", (int64_t)st_u64(b, "clients"), t);
+		if (!p->json && (st_u64(b, "conns_refused") || st_u64(b, "conns_ratelimited"))) {
+			pr_label(p, "refused connections");
+			printf("%" PRIu64 " over the caps, %" PRIu64 " over the rate\n", st_u64(b, "conns_refused"),
+			       st_u64(b, "conns_ratelimited"));
+		}
+		pr_num(p, "conns_refused", NULL, (int64_t)st_u64(b, "conns_refused"), "");
+		pr_num(p, "conns_ratelimited", NULL, (int64_t)st_u64(b, "conns_ratelimited"), "");
 	}
 	snprintf(t, sizeof(t), "%" PRIu64, st_u64(b, "mtu"));
 	pr_num(p, "mtu", "mtu", (int64_t)st_u64(b, "mtu"), t);
@@ -547,6 +554,10 @@ static const struct metric iface_metrics[] = {
 	{"handshakes_ok", "sluice_handshakes_ok_total", "counter", "Successful authentications."},
 	{"handshakes_failed", "sluice_handshakes_failed_total", "counter", "Failed control exchanges."},
 	{"pings", "sluice_pings_total", "counter", "Session pings answered."},
+	{"conns_refused", "sluice_control_refused_total", "counter",
+	 "Control connections closed at once: over the global or per-source cap (gateway)."},
+	{"conns_ratelimited", "sluice_control_ratelimited_total", "counter",
+	 "Control connections closed at once: the source was over its handshake rate (gateway)."},
 	{"uptime", "sluice_uptime_seconds", "gauge", "Seconds since the daemon started."},
 	{"lat_tun_udp_avg_ns", "sluice_latency_tun_to_udp_avg_nanoseconds", "gauge",
 	 "Moving average of the time from TUN read to UDP send."},

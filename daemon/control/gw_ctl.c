@@ -1,6 +1,7 @@
 /* gw_ctl: the gateway's control connections — TLS 1.3 accept, one request (AUTH or PING), one answer, close.
  * Non-blocking throughout; every connection has a deadline, and their number is capped globally and per
- * source, so a slow, silent or hostile peer never blocks the loop or grows memory without bound. */
+ * source, and each source's rate of new connections (each a TLS handshake) is limited by a token bucket, so a
+ * slow, silent, hostile or looping peer never blocks the loop, grows memory or eats the CPU without bound. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/err.h>
@@ -247,6 +248,20 @@ static unsigned conns_from(const struct gw *g, const struct sockaddr_storage *a)
 	return n;
 }
 
+/* A source over its handshake rate: counted, and logged at most LOG_BURST times per LOG_INTERVAL_MS. */
+static void limited(struct gw *g, const struct sockaddr_storage *peer)
+{
+	uint32_t suppressed = 0;
+	char a[64];
+
+	g->cst.conns_ratelimited++;
+	if (!log_limit_ok(&g->ll_limit, now_ms(), LOG_BURST, LOG_INTERVAL_MS, &suppressed))
+		return;
+	sock_addr_str(peer, a, sizeof(a));
+	log_warn("auth: %s is over %u handshakes/s: connection closed (%u similar messages suppressed)", a,
+		 SL_CTL_RATE_PER_SOURCE, suppressed);
+}
+
 void gw_on_accept(struct loop_io *io, uint32_t events)
 {
 	struct gw *g = (struct gw *)((char *)io - offsetof(struct gw, tcp_io));
@@ -261,6 +276,12 @@ void gw_on_accept(struct loop_io *io, uint32_t events)
 			return;
 		if (g->n_conns >= SL_CTL_MAX_CONNS || conns_from(g, &peer) >= SL_CTL_MAX_PER_SOURCE) {
 			g->cst.conns_refused++;
+			close(fd);
+			continue;
+		}
+		if (!rate_take(g->src_rate, SL_CTL_RATE_BUCKETS, rate_key(&peer), now_ms(), SL_CTL_RATE_PER_SOURCE,
+			       SL_CTL_RATE_BURST)) {
+			limited(g, &peer);
 			close(fd);
 			continue;
 		}

@@ -2,7 +2,10 @@
 # t_ctlabuse: abusive TCP peers on the control port (issue "Hostile input and scale"): 1,000 concurrent
 # connections that never speak, connections sending garbage, half TLS handshakes — from the internet side —
 # while a real client keeps traffic flowing and re-authenticates. The data plane keeps forwarding, the client
-# authenticates within 2 s, the gateway's memory stays bounded, and its log lines are rate-limited.
+# authenticates within 2 s, the gateway's memory stays bounded, and its log lines are rate-limited. Then a
+# tight loop of complete TLS handshakes with unknown keys from one source (tests/tools/loadgen): the gateway
+# admits at most its per-source budget (burst + rate), refuses the rest, and the real client still
+# re-authenticates within 2 s.
 . "$(dirname "$0")/lib.sh"
 
 GW=slg$TAG; CL=slc$TAG
@@ -38,4 +41,25 @@ lines=$(grep -c "auth:" "$WORK/$GW.log" || true)
 [ "$lines" -lt 40 ] || fail "gateway wrote $lines auth log lines: not rate-limited"
 refused=$(stat "$GW" handshakes_failed)
 ok "$(cat "$WORK/abuse.out") hostile connects: re-auth worst ${worst} ms, ping loss ${loss}%, RSS +$(( (rss1 - rss0) / 1024 )) MiB, $lines log lines, $refused failed handshakes"
+
+# the handshake loop: 400 unknown clients, each retried 250 ms after its refusal, 6 in flight, for 6 s
+LOADGEN="$SLUICE_BUILD/tests/loadgen"
+ip -n "$NS_I" addr add 198.19.0.3/24 dev i0
+f0=$(stat "$GW" handshakes_failed); l0=$(stat "$GW" conns_ratelimited)
+t0=$(date +%s%N)
+ip netns exec "$NS_I" "$LOADGEN" run --server "$GE_IP:$PORT" --server-key "$(pubkey "$WORK/$GW.key")" \
+	--count 400 --seed 99 --source 198.19.0.3 --deadline 6 > "$WORK/loop.out" 2>&1 & loop=$!
+PIDS+=("$loop")
+wait_for 5 stat_cmp "$GW" conns_ratelimited -gt "$l0" || fail "no handshake was rate-limited"
+h0=$(stat "$CL" handshakes_ok)
+kill -USR1 $CL_PID
+wait_for 2 stat_cmp "$CL" handshakes_ok -gt "$h0" || fail "re-authentication took more than 2 s during the loop"
+wait $loop && fail "unknown keys authenticated"
+secs=$(( ($(date +%s%N) - t0 + 999999999) / 1000000000 ))
+tried=$(awk -F= '$1 == "handshake_failures" { print $2 }' "$WORK/loop.out")
+failed=$(( $(stat "$GW" handshakes_failed) - f0 )); limited=$(( $(stat "$GW" conns_ratelimited) - l0 ))
+budget=$(( 100 + 50 * secs ))
+[ "$failed" -le "$budget" ] || fail "gateway ran $failed handshakes for one source in ${secs} s (budget $budget)"
+[ "$limited" -gt 0 ] && [ "$tried" -gt "$budget" ] || fail "the loop did not exceed the budget: $tried tries"
+ok "handshake loop: $tried tries in ${secs} s, $failed handshakes run (budget $budget), $limited refused at once"
 echo "t_ctlabuse: all checks passed"

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "daemon/control/pool.h"
 #include "daemon/control/proto.h"
+#include "daemon/control/ratelimit.h"
 #include "daemon/control/session.h"
 #include "daemon/loop.h"
 #include "tests/unit/check.h"
@@ -308,6 +309,35 @@ static void test_pool_journal(void)
 	rmdir(dir);
 }
 
+/* The control port's per-source handshake budget: a burst, then the rate; sources apart; IPv6 per /64. */
+static void test_ratelimit(void)
+{
+	static struct rate_bucket tab[64];
+	struct sockaddr_storage a6 = {0}, b6 = {0};
+	uint32_t a = ip("198.18.0.7").s_addr, b = ip("198.18.0.8").s_addr;
+	int ok = 0;
+
+	for (int i = 0; i < 150; i++)
+		ok += rate_take(tab, 64, a, 1000, 50, 100);
+	CHECK(ok == 100); /* the burst, then nothing within the same millisecond */
+	CHECK(rate_take(tab, 64, b, 1000, 50, 100)); /* another source has its own bucket */
+	CHECK(!rate_take(tab, 64, a, 1019, 50, 100)); /* 19 ms at 50/s: 0.95 of a token */
+	CHECK(rate_take(tab, 64, a, 1020, 50, 100));  /* 20 ms: one */
+	CHECK(!rate_take(tab, 64, a, 1020, 50, 100));
+	ok = 0;
+	for (uint64_t t = 2000; t < 12000; t += 5) /* a tight loop for 10 s: 50/s get through */
+		ok += rate_take(tab, 64, a, t, 50, 100);
+	CHECK(ok >= 495 && ok <= 551);
+	CHECK(rate_take(tab, 64, a, 60000, 50, 100)); /* idle long enough: the whole burst again */
+
+	a6.ss_family = b6.ss_family = AF_INET6;
+	inet_pton(AF_INET6, "2001:db8:1:2::1", &((struct sockaddr_in6 *)&a6)->sin6_addr);
+	inet_pton(AF_INET6, "2001:db8:1:2:ffff::9", &((struct sockaddr_in6 *)&b6)->sin6_addr);
+	CHECK(rate_key(&a6) == rate_key(&b6)); /* one /64, one budget */
+	inet_pton(AF_INET6, "2001:db8:1:3::1", &((struct sockaddr_in6 *)&b6)->sin6_addr);
+	CHECK(rate_key(&a6) != rate_key(&b6));
+}
+
 int main(void)
 {
 	test_requests();
@@ -315,5 +345,6 @@ int main(void)
 	test_registry();
 	test_pool();
 	test_pool_journal();
+	test_ratelimit();
 	return check_done("test_control");
 }
