@@ -18,6 +18,14 @@ static int sock_path(const char *ifname, char *buf, size_t n)
 	return len > 0 && (size_t)len < n ? 0 : -ENAMETOOLONG;
 }
 
+int ctlsock_parse_request(const char *req, size_t len)
+{
+	const char *nl = memchr(req, '\n', len);
+	size_t n = nl ? (size_t)(nl - req) : len;
+
+	return n == 3 && !memcmp(req, "get", 3) ? CTLSOCK_REQ_GET : -1;
+}
+
 static void conn_close(struct ctlsock_conn *c)
 {
 	loop_del(c->cs->loop, &c->io);
@@ -64,8 +72,7 @@ static void conn_event(struct loop_io *io, uint32_t events)
 		if (n <= 0 || strchr(c->req, '\n') || c->req_len == sizeof(c->req) - 1)
 			break;
 	}
-	c->req[strcspn(c->req, "\n")] = 0;
-	if (!strcmp(c->req, "get"))
+	if (ctlsock_parse_request(c->req, c->req_len) == CTLSOCK_REQ_GET)
 		c->cs->dump(c->cs->arg, &c->out);
 	else
 		sb_printf(&c->out, "error=unknown request\n");

@@ -41,6 +41,10 @@ int ctlsock_open(struct ctlsock *cs, struct loop *l, const char *ifname, ctlsock
 		 struct sl_err *e);
 void ctlsock_close(struct ctlsock *cs);
 
+/* The one request there is: "get" (up to a newline or the end). CTLSOCK_REQ_GET or -1 for anything else. */
+enum { CTLSOCK_REQ_GET = 1 };
+int ctlsock_parse_request(const char *req, size_t len);
+
 /* The client side (sluice show): connects, sends `req`, reads the whole answer within timeout_ms.
  * 0, -ENOENT (no such interface), -ETIMEDOUT, or -errno. */
 int ctlsock_query(const char *ifname, const char *req, int timeout_ms, struct strbuf *out);

@@ -48,7 +48,11 @@ int st_parse(char *text, struct st_iface *out)
 			return -ENOMEM;
 		}
 	}
-	return st_get(&out->main, "interface") ? 0 : -EINVAL;
+	if (!st_get(&out->main, "interface")) {
+		st_free(out); /* not a status answer: nothing kept (found by fuzz_ctlsock) */
+		return -EINVAL;
+	}
+	return 0;
 }
 
 void st_free(struct st_iface *st)
