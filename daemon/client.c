@@ -292,7 +292,7 @@ int cl_run(struct sl_config *cfg, void (*ready)(void))
 		free(c);
 		return 1;
 	}
-	if (privs_drop(false, &e))
+	if (privs_drop(false, false, 0, 0, &e))
 		log_warn("least privilege: %s (continuing with the capabilities we have)", e.msg);
 	log_info("client %s up: server %s%s", cfg->ifname, sock_addr_str(&c->ep, a, sizeof(a)),
 		 cfg->killswitch ? ", kill switch on" : "");

@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -366,6 +367,15 @@ static int k_stats_interval(struct parse *p, const struct entry *en)
 	return parse_uint_range(p, en, 0, 86400, &p->cfg->stats_interval);
 }
 
+static int k_user(struct parse *p, const struct entry *en)
+{
+	if (!en->val[0] || strlen(en->val) >= sizeof(p->cfg->user) || strpbrk(en->val, " \t:/"))
+		return bad(p, en, "'%s' is not a user name", en->val);
+	copy_str(p->cfg->user, sizeof(p->cfg->user), en->val);
+	p->cfg->user_line = en->line;
+	return 0;
+}
+
 /* ---- [Client] (gateway) */
 
 static struct sl_client_cfg *cur_client(struct parse *p, const struct entry *en)
@@ -434,6 +444,7 @@ static const struct key_def keys[] = {
 	{SECT_INTERFACE, "PingInterval", M_C, k_ping_interval},
 	{SECT_INTERFACE, "SessionLifetime", M_S, k_session_lifetime},
 	{SECT_INTERFACE, "StatsInterval", M_ANY, k_stats_interval},
+	{SECT_INTERFACE, "User", M_S, k_user},
 	{SECT_CLIENT, "Name", M_S, k_client_name},
 	{SECT_CLIENT, "PublicKey", M_S, k_client_pubkey},
 	{SECT_CLIENT, "Address", M_S, k_client_address},
@@ -817,6 +828,17 @@ int config_load(const char *path, struct sl_config *cfg, struct sl_err *e)
 	close(fd);
 	ret = config_parse(text, (size_t)got, path, true, cfg, e);
 	free(text);
+	if (!ret && cfg->user[0]) {
+		struct passwd pw, *res = NULL;
+		char buf[4096];
+		if (getpwnam_r(cfg->user, &pw, buf, sizeof(buf), &res) || !res) {
+			sl_errf(e, -EINVAL, "%s:%d: User '%s': no such user", path, cfg->user_line, cfg->user);
+			config_free(cfg);
+			return -EINVAL;
+		}
+		cfg->uid = pw.pw_uid;
+		cfg->gid = pw.pw_gid;
+	}
 	return ret;
 }
 

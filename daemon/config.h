@@ -2,6 +2,7 @@
  * Keys and section names are case-insensitive, `#` starts a comment, values are trimmed. Every error is
  * reported as "FILE:LINE: what is wrong" (line 0 when the problem is the whole file, e.g. a missing key). */
 #pragma once
+#include <sys/types.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -59,6 +60,10 @@ struct sl_config {
 	char egress[IFNAMSIZ];          /* Egress =, "" = interface of the default route */
 	char state_dir[SL_PATH_MAX];    /* StateDir = */
 	unsigned session_lifetime;      /* SessionLifetime =, s */
+	char user[64];                  /* User =, "" = stay root (with only CAP_NET_ADMIN) */
+	int user_line;                  /* its line, for the "no such user" error of config_load */
+	uid_t uid;                      /* User's, resolved by config_load */
+	gid_t gid;
 	struct sl_client_cfg *clients;  /* [Client] sections, owned */
 	size_t n_clients;
 

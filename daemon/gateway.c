@@ -225,7 +225,14 @@ int gw_run(struct sl_config *cfg, void (*ready)(void))
 		free(g);
 		return 1;
 	}
-	if (privs_drop(sock_port(&cfg->listen) < 1024, &e))
+	if (cfg->user[0] && (privs_janitor(g->cs.path, &e) ||
+			     privs_drop(sock_port(&cfg->listen) < 1024, true, cfg->uid, cfg->gid, &e))) {
+		log_err("User = %s: %s", cfg->user, e.msg); /* asked for and not possible: do not run as root */
+		gw_teardown(g);
+		free(g);
+		return 1;
+	}
+	if (!cfg->user[0] && privs_drop(sock_port(&cfg->listen) < 1024, false, 0, 0, &e))
 		log_warn("least privilege: %s (continuing with the capabilities we have)", e.msg);
 	log_info("gateway %s up: listening on %s, %zu clients configured", cfg->ifname,
 		 sock_addr_str(&cfg->listen, a, sizeof(a)), cfg->n_clients);
