@@ -154,6 +154,8 @@ static const struct bad_case bad[] = {
 	{"", "b.conf:0: no [Interface] section"},
 	{CLI "KillSwitch = maybe\n" SRVSECT, "b.conf:4: KillSwitch: 'maybe' is not on or off"},
 	{CLI "Keepalive = 0\n" SRVSECT, "b.conf:4: Keepalive: 0 is out of range (1..3600)"},
+	{CLI "User = nobody\n" SRVSECT, "b.conf:4: User"},
+	{SRV "User = a b\n", "b.conf:6: User: 'a b' is not a user name"},
 	{"[Interface]\nMode = server\nListen = 0.0.0.0:5\nAddress = 10.66.0.1/24\n",
 	 "b.conf:1: [Interface] needs PrivateKeyFile"},
 	{"[Interface]\nMode = server\nPrivateKeyFile = %s\nAddress = 10.66.0.1/24\n",
