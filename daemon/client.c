@@ -227,6 +227,8 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 		uint32_t mark = SL_FWMARK;
 		if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)))
 			return sl_errf(e, -errno, "set fwmark %u on the udp socket: %s", mark, strerror(errno));
+		if (dp_udp_init(&c->u, fd))
+			return sl_errf(e, -ENOMEM, "udp: out of memory for receive buffers");
 	}
 	if ((ret = loop_add(&c->loop, &c->tun_io, c->tun_io.fd, EPOLLIN, cl_on_tun)) ||
 	    (ret = loop_add(&c->loop, &c->udp_io, c->udp_io.fd, EPOLLIN, cl_on_udp)))
@@ -259,6 +261,7 @@ static void cl_teardown(struct cl *c)
 		close(c->tun_io.fd); /* the link, its address and its routes go with it */
 	cl_snap_free(atomic_exchange(&c->cur, NULL));
 	cl_snap_free(c->prev);
+	dp_udp_free(&c->u);
 	free(c->tx);
 	free(c->rx);
 	tls_ctx_free(c->tls);

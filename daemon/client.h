@@ -11,6 +11,7 @@
 #include "daemon/ctlsock.h"
 #include "daemon/dataplane/batch.h"
 #include "daemon/dataplane/keystate.h"
+#include "daemon/dataplane/udpio.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "netcfg/netcfg.h"
@@ -76,6 +77,7 @@ struct cl {
 	struct dp_stats st;
 	struct dp_peer_counters pc;
 	struct dp_batch *rx, *tx;
+	struct dp_udp u; /* the UDP socket's batched I/O and offloads */
 	uint8_t ka_buf[SLUICE_OVERHEAD + 8];
 	bool addr_applied, rules_applied, dns_applied;
 	struct in_addr applied_addr;

@@ -154,6 +154,8 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	if (fd < 0)
 		return fd;
 	g->udp_io.fd = fd;
+	if (dp_udp_init(&g->u, fd))
+		return sl_errf(e, -ENOMEM, "udp: out of memory for receive buffers");
 	fd = sock_tcp_listen(&cfg->listen, cfg->listen_len, e);
 	if (fd < 0)
 		return fd;
@@ -188,6 +190,7 @@ static void gw_teardown(struct gw *g)
 		log_err("nat: %s", e.msg);
 	if (g->tun_io.fd > 0)
 		close(g->tun_io.fd); /* the link, its address and routes go with it */
+	dp_udp_free(&g->u);
 	free(g->tx);
 	free(g->rx);
 	tls_ctx_free(g->tls);

@@ -24,27 +24,6 @@ static void note_tx(struct cl *c, uint64_t now, bool data)
 		loop_timer_set(&c->probe_timer, c->unanswered_since_ms + SL_REPLY_TIMEOUT_MS);
 }
 
-static void send_batch(struct cl *c, struct mmsghdr *msgs, unsigned n)
-{
-	unsigned done = 0;
-
-	while (done < n) {
-		int r = sendmmsg(c->udp_io.fd, msgs + done, n - done, MSG_DONTWAIT);
-		if (r <= 0) {
-			if (r < 0 && errno == EINTR)
-				continue;
-			drop(c, SL_DROP_QUEUE_OUT);
-			done++;
-			continue;
-		}
-		for (int i = 0; i < r; i++) {
-			c->st.udp_tx_datagrams++;
-			c->st.udp_tx_bytes += msgs[done + i].msg_len;
-		}
-		done += (unsigned)r;
-	}
-}
-
 void cl_on_tun(struct loop_io *io, uint32_t events)
 {
 	struct cl *c = (struct cl *)((char *)io - offsetof(struct cl, tun_io));
@@ -97,7 +76,7 @@ void cl_on_tun(struct loop_io *io, uint32_t events)
 		}
 		if (n) {
 			note_tx(c, now, true);
-			send_batch(c, b->msgs, n);
+			dp_udp_send(&c->u, b, n, &c->st);
 			dp_latency_add(&c->st.lat_tun_udp, now_ns() - t0);
 		}
 		if (empty)
@@ -175,28 +154,25 @@ static void rx_one(struct cl *c, struct cl_snap *cur, uint8_t *buf, size_t len, 
 	c->pc.rx_bytes += (uint64_t)n;
 }
 
+struct rx_ctx {
+	struct cl *c;
+	struct cl_snap *cur;
+	uint64_t now;
+};
+
+static void rx_cb(void *arg, uint8_t *buf, size_t len, const struct sockaddr_storage *from, socklen_t from_len)
+{
+	struct rx_ctx *x = arg;
+
+	rx_one(x->c, x->cur, buf, len, x->now);
+}
+
 void cl_on_udp(struct loop_io *io, uint32_t events)
 {
 	struct cl *c = (struct cl *)((char *)io - offsetof(struct cl, udp_io));
-	struct cl_snap *cur = atomic_load_explicit(&c->cur, memory_order_acquire);
-	struct dp_batch *b = c->rx;
-	uint64_t now = now_ms();
-	int n;
+	struct rx_ctx x = {c, atomic_load_explicit(&c->cur, memory_order_acquire), now_ms()};
+	uint64_t t0 = now_ns();
 
-	for (int i = 0; i < DP_BATCH; i++) {
-		b->iov[i].iov_len = DP_SLOT_LEN;
-		b->msgs[i].msg_hdr.msg_namelen = sizeof(b->addr[i]);
-	}
-	n = recvmmsg(io->fd, b->msgs, DP_BATCH, MSG_DONTWAIT, NULL);
-	uint64_t t0 = n > 0 ? now_ns() : 0;
-	for (int i = 0; i < n; i++) {
-		if (b->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
-			c->st.udp_rx_datagrams++;
-			drop(c, SL_DROP_BAD_HEADER);
-			continue;
-		}
-		rx_one(c, cur, b->buf[i], b->msgs[i].msg_len, now);
-	}
-	if (n > 0)
+	if (dp_udp_recv(&c->u, c->rx, rx_cb, &x) > 0)
 		dp_latency_add(&c->st.lat_udp_tun, now_ns() - t0);
 }

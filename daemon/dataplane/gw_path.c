@@ -22,29 +22,6 @@ static bool endpoint_fresh(const struct gw_session *s, uint64_t now)
 	return s->ep_seen_ms && now - s->ep_seen_ms <= SL_ENDPOINT_FRESH_MS;
 }
 
-/* Sends msgs[0..n) and counts what the kernel would not take as queue_out drops. */
-static void send_batch(struct gw *g, struct mmsghdr *msgs, unsigned n)
-{
-	unsigned done = 0;
-
-	while (done < n) {
-		int r = sendmmsg(g->udp_io.fd, msgs + done, n - done, MSG_DONTWAIT);
-		if (r <= 0) {
-			if (r < 0 && errno == EINTR)
-				continue;
-			/* EAGAIN (socket buffer full) or an ICMP error for one endpoint: skip that datagram */
-			g->st.drops[SL_DROP_QUEUE_OUT]++;
-			done++;
-			continue;
-		}
-		for (int i = 0; i < r; i++) {
-			g->st.udp_tx_datagrams++;
-			g->st.udp_tx_bytes += msgs[done + i].msg_len;
-		}
-		done += (unsigned)r;
-	}
-}
-
 void gw_on_tun(struct loop_io *io, uint32_t events)
 {
 	struct gw *g = (struct gw *)((char *)io - offsetof(struct gw, tun_io));
@@ -101,7 +78,7 @@ void gw_on_tun(struct loop_io *io, uint32_t events)
 			n++;
 		}
 		if (n) {
-			send_batch(g, b->msgs, n);
+			dp_udp_send(&g->u, b, n, &g->st);
 			dp_latency_add(&g->st.lat_tun_udp, now_ns() - t0);
 		}
 		if (empty)
@@ -198,27 +175,24 @@ static void rx_one(struct gw *g, uint8_t *buf, size_t len, const struct sockaddr
 		gw_send_keepalive(g, s, now);
 }
 
+struct rx_ctx {
+	struct gw *g;
+	uint64_t now;
+};
+
+static void rx_cb(void *arg, uint8_t *buf, size_t len, const struct sockaddr_storage *from, socklen_t from_len)
+{
+	struct rx_ctx *x = arg;
+
+	rx_one(x->g, buf, len, from, from_len, x->now);
+}
+
 void gw_on_udp(struct loop_io *io, uint32_t events)
 {
 	struct gw *g = (struct gw *)((char *)io - offsetof(struct gw, udp_io));
-	struct dp_batch *b = g->rx;
-	uint64_t now = now_ms();
-	int n;
+	struct rx_ctx x = {g, now_ms()};
+	uint64_t t0 = now_ns();
 
-	for (int i = 0; i < DP_BATCH; i++) {
-		b->iov[i].iov_len = DP_SLOT_LEN;
-		b->msgs[i].msg_hdr.msg_namelen = sizeof(b->addr[i]);
-	}
-	n = recvmmsg(io->fd, b->msgs, DP_BATCH, MSG_DONTWAIT, NULL);
-	uint64_t t0 = n > 0 ? now_ns() : 0;
-	for (int i = 0; i < n; i++) {
-		if (b->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) { /* larger than any datagram we build */
-			g->st.udp_rx_datagrams++;
-			drop(g, NULL, SL_DROP_BAD_HEADER);
-			continue;
-		}
-		rx_one(g, b->buf[i], b->msgs[i].msg_len, &b->addr[i], b->msgs[i].msg_hdr.msg_namelen, now);
-	}
-	if (n > 0)
+	if (dp_udp_recv(&g->u, g->rx, rx_cb, &x) > 0)
 		dp_latency_add(&g->st.lat_udp_tun, now_ns() - t0);
 }
