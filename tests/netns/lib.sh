@@ -180,11 +180,12 @@ ns_add() {
 }
 
 # stat IFACE KEY — one value from the daemon's raw status.
-stat() { "$SLUICE" show -r "$1" | awk -F= -v k="$2" '$1 == k { sub(/^[^=]*=/, ""); print; exit }'; }
+# (awk reads to the end: leaving early would kill `sluice show` with SIGPIPE, and pipefail would report it)
+stat() { "$SLUICE" show -r "$1" | awk -F= -v k="$2" '$1 == k && !seen { sub(/^[^=]*=/, ""); print; seen = 1 }'; }
 # peer_stat IFACE PEER KEY — a value of one client's block on a gateway.
 peer_stat() {
 	"$SLUICE" show -r "$1" | awk -F= -v p="$2" -v k="$3" '
-		$1 == "peer" { cur = substr($0, 6) } cur == p && $1 == k { sub(/^[^=]*=/, ""); print; exit }'
+		$1 == "peer" { cur = substr($0, 6) } cur == p && $1 == k && !seen { sub(/^[^=]*=/, ""); print; seen = 1 }'
 }
 
 # rss_kib PID / cpu_ticks PID (utime+stime in clock ticks) — for reports, never for pass/fail on timing.

@@ -5,7 +5,7 @@
  *       key is SHA-256("sluice-loadgen" || S || I), so `conf` and `run` agree without sharing files.
  *   loadgen run --server ADDR:PORT --server-key B64 --count N [--seed S] --source ADDR [--sources K]
  *               [--hold SECONDS] [--interval SECONDS] [--deadline SECONDS] [--assign-log FILE]
- *               [--rate HANDSHAKES_PER_S] [--first I]
+ *               [--rate HANDSHAKES_PER_S] [--first I] [--repeat K]
  *
  * `run` speaks the real protocol: per client a TLS 1.3 connection with its own key, AUTH, the snapshot, the
  * exporter keys — from K source addresses (ADDR, ADDR+1, …; the gateway limits connections per source), a few
@@ -18,6 +18,7 @@
  * hold_echo_ok, …). Exit 0 only if every client authenticated, got a distinct address and its echo back.
  * --assign-log appends "I ADDRESS" for each answer as it arrives (flushed), for the state-safety test, which
  * also paces the handshakes (--rate) and starts at client I (--first) to aim its kills at new leases.
+ * --repeat K authenticates each client K times back to back (the re-authentication loop of the abuse test).
  * Targets outside 127.0.0.0/8 and 198.18.0.0/15 are refused. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,6 +45,7 @@
 #define LG_MAX_CLIENTS 100000
 #define LG_MAX_SOURCES 256
 #define LG_PER_SOURCE 6 /* in-flight handshakes per source: below the gateway's per-source cap */
+#define LG_IN_FLIGHT 192 /* in all: below the gateway's global cap on control connections */
 #define LG_HS_TIMEOUT_MS 5000
 #define LG_ECHO_MAGIC 0x4c47454fu /* "LGEO" */
 
@@ -55,6 +57,7 @@ struct lg_client {
 	bool established, echo_ok;
 	uint16_t src;
 	uint64_t retry_at_ms; /* after a failure: not before this */
+	unsigned auths;       /* successful authentications (--repeat) */
 	uint16_t seq;
 };
 
@@ -75,7 +78,7 @@ static struct {
 	struct sockaddr_in server;
 	uint8_t server_key[SL_KEY_LEN];
 	struct in_addr src0;
-	unsigned hold_s, interval_s, deadline_s, rate, first;
+	unsigned hold_s, interval_s, deadline_s, rate, first, repeat;
 	FILE *assign_log;
 } opt = {.seed = 1, .n_src = 1, .interval_s = 5, .deadline_s = 120};
 
@@ -253,7 +256,7 @@ static void drain_udp(void)
 /* ---- establishing: non-blocking TLS exchanges, a few per source in flight ---- */
 
 static unsigned in_flight[LG_MAX_SOURCES];
-static struct lg_hs *live[LG_MAX_SOURCES * LG_PER_SOURCE];
+static struct lg_hs *live[LG_IN_FLIGHT];
 static unsigned n_live;
 static uint64_t hs_failures, hs_refused;
 
@@ -325,7 +328,8 @@ static void hs_done(struct lg_hs *h)
 	c->addr = snap.addr;
 	c->gw = snap.gateway;
 	c->established = true;
-	index_client(c);
+	if (c->auths + 1 >= opt.repeat) /* only the last session of a --repeat loop carries data */
+		index_client(c);
 	if (opt.assign_log) {
 		fprintf(opt.assign_log, "%u %s\n", c->idx, inet_ntoa(c->addr));
 		fflush(opt.assign_log);
@@ -428,7 +432,8 @@ static uint32_t establish_all(uint64_t deadline_ms)
 				qlen++;
 				break; /* --rate: no more starts for now */
 			}
-			if (in_flight[c->src] >= LG_PER_SOURCE || c->retry_at_ms > now || hs_start(c)) {
+			if (n_live >= LG_IN_FLIGHT || in_flight[c->src] >= LG_PER_SOURCE || c->retry_at_ms > now ||
+			    hs_start(c)) {
 				queue[(qhead + qlen) % opt.count] = c->idx;
 				qlen++;
 				continue;
@@ -440,7 +445,13 @@ static uint32_t establish_all(uint64_t deadline_ms)
 			struct lg_hs *h = evs[k].data.ptr;
 			if (!hs_drive(h))
 				continue;
-			if (h->c->established) {
+			if (h->c->established && ++h->c->auths < opt.repeat) {
+				/* --repeat: authenticate again at once (a client re-authenticating in a tight loop) */
+				h->c->established = false;
+				keystate_free(&h->c->ks);
+				queue[(qhead + qlen) % opt.count] = h->c->idx;
+				qlen++;
+			} else if (h->c->established) {
 				done++;
 			} else {
 				h->c->retry_at_ms = now_ms() + 250;
@@ -478,7 +489,7 @@ static void usage(void)
 	fprintf(stderr, "usage: loadgen conf --count N [--seed S]\n"
 			"       loadgen run --server ADDR:PORT --server-key B64 --count N [--seed S] --source ADDR\n"
 			"                   [--sources K] [--hold S] [--interval S] [--deadline S] [--assign-log FILE]\n"
-			"                   [--rate R] [--first I]\n");
+			"                   [--rate R] [--first I] [--repeat K]\n");
 	exit(2);
 }
 
@@ -636,7 +647,7 @@ int main(int argc, char **argv)
 		{"server-key", 1, 0, 'k'}, {"source", 1, 0, 'a'},	  {"sources", 1, 0, 'K'},
 		{"hold", 1, 0, 'h'},	 {"interval", 1, 0, 'i'}, {"deadline", 1, 0, 'd'},
 		{"assign-log", 1, 0, 'l'}, {"rate", 1, 0, 'r'},	  {"first", 1, 0, 'f'},
-		{0, 0, 0, 0},
+		{"repeat", 1, 0, 'R'},	 {0, 0, 0, 0},
 	};
 	const char *cmd = argc > 1 ? argv[1] : "";
 	bool have_server = false, have_key = false, have_src = false;
@@ -667,6 +678,7 @@ int main(int argc, char **argv)
 		case 'i': opt.interval_s = (unsigned)num(optarg, 1, 600); break;
 		case 'd': opt.deadline_s = (unsigned)num(optarg, 1, 3600); break;
 		case 'r': opt.rate = (unsigned)num(optarg, 1, 1000000); break;
+		case 'R': opt.repeat = (unsigned)num(optarg, 1, 1000000); break;
 		case 'f': opt.first = (unsigned)num(optarg, 0, LG_MAX_CLIENTS); break;
 		case 'l':
 			if (!(opt.assign_log = fopen(optarg, "a")))
