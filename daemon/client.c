@@ -204,10 +204,12 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	dp_batch_init(c->rx);
 	dp_batch_init(c->tx);
 
-	fd = tun_open(cfg->ifname, 0, e);
+	fd = tun_open(cfg->ifname, dp_tun_open_flags(), e);
 	if (fd < 0)
 		return fd;
 	c->tun_io.fd = fd;
+	if (dp_tun_init(&c->t, fd, dp_tun_open_flags() != 0))
+		return sl_errf(e, -ENOMEM, "tun: out of memory for the segmentation buffer");
 	c->ifindex = link_index(cfg->ifname);
 	if (c->ifindex < 0)
 		return sl_errf(e, c->ifindex, "%s: no such link after creating it", cfg->ifname);
@@ -262,6 +264,7 @@ static void cl_teardown(struct cl *c)
 	cl_snap_free(atomic_exchange(&c->cur, NULL));
 	cl_snap_free(c->prev);
 	dp_udp_free(&c->u);
+	dp_tun_free(&c->t);
 	free(c->tx);
 	free(c->rx);
 	tls_ctx_free(c->tls);

@@ -11,6 +11,7 @@
 #include "daemon/ctlsock.h"
 #include "daemon/dataplane/batch.h"
 #include "daemon/dataplane/keystate.h"
+#include "daemon/dataplane/tunio.h"
 #include "daemon/dataplane/udpio.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
@@ -78,6 +79,7 @@ struct cl {
 	struct dp_peer_counters pc;
 	struct dp_batch *rx, *tx;
 	struct dp_udp u; /* the UDP socket's batched I/O and offloads */
+	struct dp_tun t; /* the TUN's reads and writes, with TSO when the kernel has it */
 	uint8_t ka_buf[SLUICE_OVERHEAD + 8];
 	bool addr_applied, rules_applied, dns_applied;
 	struct in_addr applied_addr;

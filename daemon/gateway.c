@@ -121,10 +121,12 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	dp_batch_init(g->rx);
 	dp_batch_init(g->tx);
 
-	fd = tun_open(cfg->ifname, 0, e);
+	fd = tun_open(cfg->ifname, dp_tun_open_flags(), e);
 	if (fd < 0)
 		return fd;
 	g->tun_io.fd = fd;
+	if (dp_tun_init(&g->t, fd, dp_tun_open_flags() != 0))
+		return sl_errf(e, -ENOMEM, "tun: out of memory for the segmentation buffer");
 	g->ifindex = link_index(cfg->ifname);
 	if (g->ifindex < 0)
 		return sl_errf(e, g->ifindex, "%s: no such link after creating it", cfg->ifname);
@@ -191,6 +193,7 @@ static void gw_teardown(struct gw *g)
 	if (g->tun_io.fd > 0)
 		close(g->tun_io.fd); /* the link, its address and routes go with it */
 	dp_udp_free(&g->u);
+	dp_tun_free(&g->t);
 	free(g->tx);
 	free(g->rx);
 	tls_ctx_free(g->tls);

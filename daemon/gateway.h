@@ -11,6 +11,7 @@
 #include "daemon/ctlsock.h"
 #include "daemon/dataplane/batch.h"
 #include "daemon/dataplane/keystate.h"
+#include "daemon/dataplane/tunio.h"
 #include "daemon/dataplane/udpio.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
@@ -50,6 +51,7 @@ struct gw {
 	struct ctl_stats cst;
 	struct dp_batch *rx, *tx;
 	struct dp_udp u; /* the UDP socket's batched I/O and offloads */
+	struct dp_tun t; /* the TUN's reads and writes, with TSO when the kernel has it */
 	uint8_t ka_buf[SLUICE_OVERHEAD + 8];
 	struct gw_conn *conns; /* control connections, doubly linked */
 	unsigned n_conns;

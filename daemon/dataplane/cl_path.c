@@ -30,7 +30,8 @@ void cl_on_tun(struct loop_io *io, uint32_t events)
 	struct dp_batch *b = c->tx;
 	uint64_t now = now_ms();
 
-	for (int round = 0; round < CL_TUN_BATCHES; round++) {
+	/* segments of a super-packet already read are not in the fd any more: finish them before yielding */
+	for (int round = 0; round < CL_TUN_BATCHES || c->t.sp_len; round++) {
 		struct cl_snap *snap = atomic_load_explicit(&c->cur, memory_order_acquire);
 		unsigned n = 0;
 		bool empty = false;
@@ -38,12 +39,17 @@ void cl_on_tun(struct loop_io *io, uint32_t events)
 
 		while (n < DP_BATCH) {
 			uint8_t *slot = b->buf[n];
-			ssize_t len = read(io->fd, slot + SLUICE_HDR_LEN, DP_SLOT_LEN - SLUICE_OVERHEAD);
+			ssize_t len = dp_tun_next(&c->t, slot + SLUICE_HDR_LEN, DP_SLOT_LEN - SLUICE_OVERHEAD);
 			int dl;
 
-			if (len < 0) {
+			if (len == -1) {
 				empty = true;
 				break;
+			}
+			if (len < 0) {
+				c->st.tun_rx_packets++;
+				drop(c, SL_DROP_BAD_INNER);
+				continue;
 			}
 			if (!t0)
 				t0 = now_ns();
@@ -144,7 +150,7 @@ static void rx_one(struct cl *c, struct cl_snap *cur, uint8_t *buf, size_t len, 
 		drop(c, SL_DROP_OVERSIZE);
 		return;
 	}
-	if (write(c->tun_io.fd, buf + SLUICE_HDR_LEN, (size_t)n) != n) {
+	if (dp_tun_write(&c->t, buf + SLUICE_HDR_LEN, (size_t)n)) {
 		drop(c, SL_DROP_QUEUE_IN);
 		return;
 	}

@@ -29,22 +29,28 @@ void gw_on_tun(struct loop_io *io, uint32_t events)
 	const unsigned mtu = g->cfg->mtu;
 	uint64_t now = now_ms();
 
-	for (int round = 0; round < GW_TUN_BATCHES; round++) {
+	/* segments of a super-packet already read are not in the fd any more: finish them before yielding */
+	for (int round = 0; round < GW_TUN_BATCHES || g->t.sp_len; round++) {
 		unsigned n = 0;
 		bool empty = false;
 		uint64_t t0 = 0;
 
 		while (n < DP_BATCH) {
 			uint8_t *slot = b->buf[n];
-			ssize_t len = read(io->fd, slot + SLUICE_HDR_LEN, DP_SLOT_LEN - SLUICE_OVERHEAD);
+			ssize_t len = dp_tun_next(&g->t, slot + SLUICE_HDR_LEN, DP_SLOT_LEN - SLUICE_OVERHEAD);
 			uint32_t dst;
 			struct gw_peer *p;
 			struct gw_session *s;
 			int dl;
 
-			if (len < 0) {
+			if (len == -1) {
 				empty = true;
 				break;
+			}
+			if (len < 0) {
+				g->st.tun_rx_packets++;
+				drop(g, NULL, SL_DROP_BAD_INNER);
+				continue;
 			}
 			if (!t0)
 				t0 = now_ns();
@@ -161,7 +167,7 @@ static void rx_one(struct gw *g, uint8_t *buf, size_t len, const struct sockaddr
 	}
 	s->ep_seen_ms = now;
 	if (h.type == SL_TYPE_DATA) {
-		if (write(g->tun_io.fd, buf + SLUICE_HDR_LEN, (size_t)n) != n) {
+		if (dp_tun_write(&g->t, buf + SLUICE_HDR_LEN, (size_t)n)) {
 			drop(g, s, SL_DROP_QUEUE_IN);
 		} else {
 			g->st.tun_tx_packets++;

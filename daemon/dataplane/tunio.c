@@ -1,0 +1,237 @@
+/* tunio: TUN I/O with TSO4 super-packets cut into segments here. */
+#include <endian.h>
+#include <errno.h>
+#include <linux/if_tun.h>
+#include <linux/virtio_net.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include "daemon/dataplane/tunio.h"
+#include "daemon/log.h"
+
+static bool offload_off(void)
+{
+	const char *off = getenv("SLUICE_NO_OFFLOAD");
+	return off && *off && strcmp(off, "0");
+}
+
+int dp_tun_open_flags(void)
+{
+	return offload_off() ? 0 : IFF_VNET_HDR;
+}
+
+int dp_tun_init(struct dp_tun *t, int fd, bool vnet)
+{
+	int sz = DP_VNET_HDR_LEN;
+
+	memset(t, 0, sizeof(*t));
+	t->fd = fd;
+	t->vnet = vnet;
+	if (!vnet)
+		return 0;
+	if (ioctl(fd, TUNSETVNETHDRSZ, &sz) == 0 && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4) == 0) {
+		t->sp = malloc(DP_TUN_SUPER);
+		if (!t->sp) {
+			ioctl(fd, TUNSETOFFLOAD, 0);
+			return -ENOMEM;
+		}
+		t->tso = true;
+	}
+	log_info("tun offloads: TCP segmentation (TSO) %s", t->tso ? "on" : "off");
+	return 0;
+}
+
+void dp_tun_free(struct dp_tun *t)
+{
+	free(t->sp);
+	t->sp = NULL;
+}
+
+uint32_t dp_csum_add(uint32_t sum, const uint8_t *buf, size_t len)
+{
+	uint64_t s = sum;
+	size_t i = 0;
+
+	for (; i + 4 <= len; i += 4) /* big-endian 32-bit words: the ones'-complement sum folds them alike */
+		s += (uint32_t)buf[i] << 24 | (uint32_t)buf[i + 1] << 16 | (uint32_t)buf[i + 2] << 8 | buf[i + 3];
+	for (; i + 2 <= len; i += 2)
+		s += (uint32_t)buf[i] << 8 | buf[i + 1];
+	if (i < len)
+		s += (uint32_t)buf[i] << 8;
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint32_t)s;
+}
+
+uint16_t dp_csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+int dp_csum_complete(uint8_t *pkt, size_t len, size_t start, size_t offset)
+{
+	uint16_t c;
+
+	if (start >= len || offset + 2 > len - start)
+		return -1;
+	/* the field holds the pseudo-header sum: summing the whole range with it in place gives the checksum */
+	c = (uint16_t)~dp_csum_fold(dp_csum_add(0, pkt + start, len - start));
+	if (c == 0 && pkt[9] == 17)
+		c = 0xffff; /* UDP: 0 means "no checksum" */
+	put16(pkt + start + offset, c);
+	return 0;
+}
+
+ssize_t dp_tso_segment(const uint8_t *sp, size_t len, size_t mss, unsigned seg, uint8_t *dst, size_t room)
+{
+	size_t ihl, thl, hdr, payload, off, plen, tcp_len;
+	uint32_t seq, sum;
+	uint8_t *ip, *tcp;
+	unsigned nseg;
+
+	if (len < 40 || (sp[0] >> 4) != 4 || sp[9] != 6 || !mss)
+		return -1;
+	ihl = (size_t)(sp[0] & 0xf) * 4;
+	if (ihl < 20 || ihl + 20 > len)
+		return -1;
+	thl = (size_t)(sp[ihl + 12] >> 4) * 4;
+	hdr = ihl + thl;
+	if (thl < 20 || hdr > len)
+		return -1;
+	payload = len - hdr;
+	nseg = payload ? (unsigned)((payload + mss - 1) / mss) : 1;
+	off = (size_t)seg * mss;
+	if (seg >= nseg)
+		return -1;
+	plen = payload - off < mss ? payload - off : mss;
+	if (hdr + plen > room)
+		return -1;
+	memcpy(dst, sp, hdr);
+	memcpy(dst + hdr, sp + hdr + off, plen);
+	ip = dst;
+	tcp = dst + ihl;
+	put16(ip + 2, (uint16_t)(hdr + plen));
+	put16(ip + 4, (uint16_t)(get16(sp + 4) + seg)); /* IP id: one per segment, as the kernel's GSO does */
+	put16(ip + 10, 0);
+	put16(ip + 10, (uint16_t)~dp_csum_fold(dp_csum_add(0, ip, ihl)));
+	seq = (uint32_t)tcp[4] << 24 | (uint32_t)tcp[5] << 16 | (uint32_t)tcp[6] << 8 | tcp[7];
+	seq += (uint32_t)off;
+	tcp[4] = (uint8_t)(seq >> 24);
+	tcp[5] = (uint8_t)(seq >> 16);
+	tcp[6] = (uint8_t)(seq >> 8);
+	tcp[7] = (uint8_t)seq;
+	if (seg + 1 < nseg)
+		tcp[13] &= (uint8_t)~(0x01 | 0x08); /* FIN and PSH only on the last segment */
+	if (seg > 0)
+		tcp[13] &= (uint8_t)~0x80; /* CWR only on the first */
+	tcp_len = thl + plen;
+	put16(tcp + 16, 0);
+	sum = dp_csum_add(0, ip + 12, 8); /* pseudo header: addresses, protocol, TCP length */
+	sum += 6u + (uint32_t)tcp_len;
+	sum = dp_csum_add(sum, tcp, tcp_len);
+	put16(tcp + 16, (uint16_t)~dp_csum_fold(sum));
+	return (ssize_t)(hdr + plen);
+}
+
+/* IPv4 + TCP header length of a super-packet, 0 when it is not one we can cut. */
+static size_t tcp4_hdr_len(const uint8_t *p, size_t len)
+{
+	size_t ihl, thl;
+
+	if (len < 40 || (p[0] >> 4) != 4 || p[9] != 6)
+		return 0;
+	ihl = (size_t)(p[0] & 0xf) * 4;
+	if (ihl < 20 || ihl + 20 > len)
+		return 0;
+	thl = (size_t)(p[ihl + 12] >> 4) * 4;
+	return thl >= 20 && ihl + thl <= len ? ihl + thl : 0;
+}
+
+/* The next segment of the pending super-packet (-2: it could not be cut; the rest is dropped). */
+static ssize_t next_segment(struct dp_tun *t, uint8_t *dst, size_t room)
+{
+	ssize_t n = dp_tso_segment(t->sp, t->sp_len, t->mss, t->seg, dst, room);
+
+	t->seg++;
+	if (n < 0 || (size_t)t->seg * t->mss >= t->sp_len - t->hdr_len)
+		t->sp_len = 0;
+	return n < 0 ? -2 : n;
+}
+
+ssize_t dp_tun_next(struct dp_tun *t, uint8_t *dst, size_t room)
+{
+	struct virtio_net_hdr vh;
+	struct iovec iov[3];
+	int cnt = 2;
+	ssize_t n;
+	size_t len;
+
+	if (t->sp_len)
+		return next_segment(t, dst, room);
+	if (!t->vnet) {
+		n = read(t->fd, dst, room);
+		return n < 0 ? -1 : n;
+	}
+	iov[0] = (struct iovec){.iov_base = &vh, .iov_len = sizeof(vh)};
+	iov[1] = (struct iovec){.iov_base = dst, .iov_len = room};
+	if (t->tso && room < DP_TUN_SUPER) {
+		/* a super-packet runs on from dst into sp, behind where its start is copied to */
+		iov[2] = (struct iovec){.iov_base = t->sp + room, .iov_len = DP_TUN_SUPER - room};
+		cnt = 3;
+	}
+	n = readv(t->fd, iov, cnt);
+	if (n < 0)
+		return -1;
+	if ((size_t)n < sizeof(vh))
+		return -2;
+	len = (size_t)n - sizeof(vh);
+	switch (vh.gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN) {
+	case VIRTIO_NET_HDR_GSO_NONE:
+		if (len > room)
+			return -2; /* larger than any packet the MTU allows */
+		if ((vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
+		    dp_csum_complete(dst, len, le16toh(vh.csum_start), le16toh(vh.csum_offset)))
+			return -2;
+		return (ssize_t)len;
+	case VIRTIO_NET_HDR_GSO_TCPV4:
+		if (!t->tso || !vh.gso_size)
+			return -2;
+		memcpy(t->sp, dst, len < room ? len : room);
+		t->hdr_len = tcp4_hdr_len(t->sp, len);
+		if (!t->hdr_len || t->hdr_len == len)
+			return -2;
+		t->sp_len = len;
+		t->mss = le16toh(vh.gso_size);
+		t->seg = 0;
+		return next_segment(t, dst, room);
+	default:
+		return -2; /* an offload we did not ask for */
+	}
+}
+
+int dp_tun_write(struct dp_tun *t, uint8_t *pkt, size_t len)
+{
+	uint8_t *p = pkt;
+
+	if (t->vnet) {
+		p -= DP_VNET_HDR_LEN;
+		memset(p, 0, DP_VNET_HDR_LEN); /* no offload: the packet is complete and checksummed */
+		len += DP_VNET_HDR_LEN;
+	}
+	return write(t->fd, p, len) == (ssize_t)len ? 0 : -1;
+}

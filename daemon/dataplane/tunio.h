@@ -1,0 +1,49 @@
+/* tunio: the data plane's TUN reads and writes, with the kernel's TCP segmentation offload when it has it.
+ *
+ * With IFF_VNET_HDR + TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4) the kernel hands over a TCP flow's data as
+ * super-packets of up to 64 KiB (one read instead of ~45) and leaves checksums for us to complete; here they
+ * are cut back into MTU-sized segments — each one a complete, checksummed IPv4 packet placed where it gets
+ * sealed — so what travels is exactly what a plain TUN would have given. Every write then carries a zeroed
+ * virtio_net_hdr (no offload asked: our packets are complete). A plain packet is read in place with no copy;
+ * a super-packet costs one copy per segment (its headers are rewritten anyway). Without the feature, or with
+ * SLUICE_NO_OFFLOAD=1, this is a plain read/write. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define DP_VNET_HDR_LEN 10    /* struct virtio_net_hdr */
+#define DP_TUN_SUPER (65536 + 64) /* largest super-packet the kernel builds */
+
+struct dp_tun {
+	int fd;
+	bool vnet; /* every read and write starts with a virtio_net_hdr */
+	bool tso;  /* TSO4 (and checksum offload) is on */
+	uint8_t *sp; /* the super-packet being cut: DP_TUN_SUPER bytes, with TSO only */
+	size_t sp_len, hdr_len, mss, next; /* next: offset of the next segment's payload */
+	unsigned seg;                       /* number of the next segment */
+};
+
+/* The flags for tun_open (IFF_VNET_HDR, unless SLUICE_NO_OFFLOAD=1). */
+int dp_tun_open_flags(void);
+/* After tun_open(.., dp_tun_open_flags(), ..): asks for the offloads, logs once what it got. 0 or -ENOMEM. */
+int dp_tun_init(struct dp_tun *t, int fd, bool vnet);
+void dp_tun_free(struct dp_tun *t);
+
+/* The next IPv4 packet from the TUN, written at dst (room bytes): its length; -1 when nothing is waiting
+ * (EAGAIN); -2 for a packet to drop as bad_inner (an offload we did not ask for, or a malformed one). A
+ * super-packet yields one segment per call. */
+ssize_t dp_tun_next(struct dp_tun *t, uint8_t *dst, size_t room);
+/* Writes the packet at pkt (len bytes). pkt - DP_VNET_HDR_LEN must be writable scratch (the datagram header
+ * in front of every inner packet): with vnet headers the zeroed header goes there. 0 or -1. */
+int dp_tun_write(struct dp_tun *t, uint8_t *pkt, size_t len);
+
+/* Internals, exported for the unit test: cuts the TCPv4 super-packet sp[0..len) (mss bytes of payload per
+ * segment) — the segment with number seg is written at dst; returns its length, or -1 when sp is not a
+ * TCPv4 packet we can cut. And the completion of a partial checksum (VIRTIO_NET_HDR_F_NEEDS_CSUM). */
+ssize_t dp_tso_segment(const uint8_t *sp, size_t len, size_t mss, unsigned seg, uint8_t *dst, size_t room);
+int dp_csum_complete(uint8_t *pkt, size_t len, size_t start, size_t offset);
+/* RFC 1071 ones'-complement sum of buf folded to 16 bits (not inverted), added to `sum`. */
+uint32_t dp_csum_add(uint32_t sum, const uint8_t *buf, size_t len);
+uint16_t dp_csum_fold(uint32_t sum);
