@@ -109,6 +109,16 @@ void cl_send_keepalive(struct cl *c, uint64_t now)
 	note_tx(c, now, false);
 }
 
+/* Packets the kernel refused at a TUN write (one write may carry a coalesced train): queue_in drops. */
+static void tun_lost(struct cl *c, unsigned lost)
+{
+	if (!lost)
+		return;
+	c->st.drops[SL_DROP_QUEUE_IN] += lost;
+	c->pc.drops[SL_DROP_QUEUE_IN] += lost;
+	c->st.tun_tx_packets -= lost;
+}
+
 static void rx_one(struct cl *c, struct cl_snap *cur, uint8_t *buf, size_t len, uint64_t now)
 {
 	struct cl_snap *snap = NULL;
@@ -150,10 +160,7 @@ static void rx_one(struct cl *c, struct cl_snap *cur, uint8_t *buf, size_t len, 
 		drop(c, SL_DROP_OVERSIZE);
 		return;
 	}
-	if (dp_tun_write(&c->t, buf + SLUICE_HDR_LEN, (size_t)n)) {
-		drop(c, SL_DROP_QUEUE_IN);
-		return;
-	}
+	tun_lost(c, dp_tun_put(&c->t, buf + SLUICE_HDR_LEN, (size_t)n));
 	c->st.tun_tx_packets++;
 	c->st.tun_tx_bytes += (uint64_t)n;
 	c->pc.rx_packets++;
@@ -179,6 +186,8 @@ void cl_on_udp(struct loop_io *io, uint32_t events)
 	struct rx_ctx x = {c, atomic_load_explicit(&c->cur, memory_order_acquire), now_ms()};
 	uint64_t t0 = now_ns();
 
-	if (dp_udp_recv(&c->u, c->rx, rx_cb, &x) > 0)
+	if (dp_udp_recv(&c->u, c->rx, rx_cb, &x) > 0) {
+		tun_lost(c, dp_tun_flush(&c->t)); /* the batch's last train */
 		dp_latency_add(&c->st.lat_udp_tun, now_ns() - t0);
+	}
 }

@@ -33,7 +33,11 @@ int dp_tun_init(struct dp_tun *t, int fd, bool vnet)
 		return 0;
 	if (ioctl(fd, TUNSETVNETHDRSZ, &sz) == 0 && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4) == 0) {
 		t->sp = malloc(DP_TUN_SUPER);
-		if (!t->sp) {
+		t->cb = malloc(DP_VNET_HDR_LEN + 65535);
+		if (!t->sp || !t->cb) {
+			free(t->sp);
+			free(t->cb);
+			t->sp = t->cb = NULL;
 			ioctl(fd, TUNSETOFFLOAD, 0);
 			return -ENOMEM;
 		}
@@ -46,7 +50,8 @@ int dp_tun_init(struct dp_tun *t, int fd, bool vnet)
 void dp_tun_free(struct dp_tun *t)
 {
 	free(t->sp);
-	t->sp = NULL;
+	free(t->cb);
+	t->sp = t->cb = NULL;
 }
 
 uint32_t dp_csum_add(uint32_t sum, const uint8_t *buf, size_t len)
@@ -234,4 +239,107 @@ int dp_tun_write(struct dp_tun *t, uint8_t *pkt, size_t len)
 		len += DP_VNET_HDR_LEN;
 	}
 	return write(t->fd, p, len) == (ssize_t)len ? 0 : -1;
+}
+
+/* ---- receive side: coalescing TCP segments into GSO writes ---- */
+
+#define TCP_ACK 0x10
+#define TCP_PSH 0x08
+
+/* Header length of a TCPv4 segment we may coalesce (no IP options, not a fragment, only ACK and maybe PSH
+ * set, some payload), else 0. */
+static size_t coalescable(const uint8_t *p, size_t len)
+{
+	size_t thl;
+
+	if (len < 40 || p[0] != 0x45 || p[9] != 6 || get16(p + 2) != len || (get16(p + 6) & 0x3fff))
+		return 0;
+	thl = (size_t)(p[32] >> 4) * 4;
+	if (thl < 20 || 20 + thl >= len || (p[33] & (uint8_t)~(TCP_ACK | TCP_PSH)) || !(p[33] & TCP_ACK))
+		return 0;
+	return 20 + thl;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Does segment p (header hdr) continue the pending train? */
+static bool continues(const struct dp_tun *t, const uint8_t *p, size_t len, size_t hdr)
+{
+	const uint8_t *q = t->cb + DP_VNET_HDR_LEN;
+
+	return t->cb_len && t->cb_open && hdr == t->cb_hdr && len - hdr <= t->cb_mss &&
+	       t->cb_len + (len - hdr) <= 65535 && t->cb_segs < 64 && get32(p + 24) == t->cb_seq &&
+	       q[1] == p[1] && q[8] == p[8] && !memcmp(q + 12, p + 12, 8) && /* TOS, TTL, addresses */
+	       !memcmp(q + 20, p + 20, 4) && !memcmp(q + 28, p + 28, 4) &&   /* ports, ack */
+	       q[32] == p[32] && !memcmp(q + 34, p + 34, 2) &&                /* offset, window */
+	       !memcmp(q + 40, p + 40, hdr - 40);                              /* options */
+}
+
+unsigned dp_tun_flush(struct dp_tun *t)
+{
+	struct virtio_net_hdr vh = {0};
+	uint8_t *q = t->cb + DP_VNET_HDR_LEN;
+	unsigned segs = t->cb_segs;
+	size_t len = t->cb_len;
+
+	if (!len)
+		return 0;
+	t->cb_len = 0;
+	t->cb_segs = 0;
+	if (segs > 1) {
+		uint32_t sum;
+		put16(q + 2, (uint16_t)len);
+		put16(q + 10, 0);
+		put16(q + 10, (uint16_t)~dp_csum_fold(dp_csum_add(0, q, 20)));
+		/* partial checksum, as the kernel's own GSO packets carry: the pseudo header over the whole length */
+		sum = dp_csum_add(0, q + 12, 8) + 6u + (uint32_t)(len - 20);
+		put16(q + 36, dp_csum_fold(sum));
+		vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+		vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+		vh.hdr_len = htole16((uint16_t)t->cb_hdr);
+		vh.gso_size = htole16((uint16_t)t->cb_mss);
+		vh.csum_start = htole16(20);
+		vh.csum_offset = htole16(16);
+	}
+	memcpy(t->cb, &vh, sizeof(vh));
+	return write(t->fd, t->cb, DP_VNET_HDR_LEN + len) == (ssize_t)(DP_VNET_HDR_LEN + len) ? 0 : segs;
+}
+
+unsigned dp_tun_put(struct dp_tun *t, uint8_t *pkt, size_t len)
+{
+	unsigned lost = 0;
+	size_t hdr;
+
+	if (!t->cb)
+		return dp_tun_write(t, pkt, len) ? 1 : 0;
+	hdr = coalescable(pkt, len);
+	if (hdr && continues(t, pkt, len, hdr)) {
+		uint8_t *q = t->cb + DP_VNET_HDR_LEN;
+		memcpy(q + t->cb_len, pkt + hdr, len - hdr);
+		t->cb_len += len - hdr;
+		t->cb_seq += (uint32_t)(len - hdr);
+		t->cb_segs++;
+		if (pkt[33] & TCP_PSH) {
+			q[33] |= TCP_PSH;
+			t->cb_open = false;
+		}
+		if (len - hdr < t->cb_mss)
+			t->cb_open = false;
+		return 0;
+	}
+	lost = dp_tun_flush(t);
+	if (!hdr)
+		return lost + (dp_tun_write(t, pkt, len) ? 1 : 0);
+	/* the first of a possible train: kept until the next packet shows whether it continues */
+	memcpy(t->cb + DP_VNET_HDR_LEN, pkt, len);
+	t->cb_len = len;
+	t->cb_hdr = hdr;
+	t->cb_mss = len - hdr;
+	t->cb_segs = 1;
+	t->cb_seq = get32(pkt + 24) + (uint32_t)(len - hdr);
+	t->cb_open = !(pkt[33] & TCP_PSH);
+	return lost;
 }

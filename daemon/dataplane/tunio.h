@@ -23,6 +23,12 @@ struct dp_tun {
 	uint8_t *sp; /* the super-packet being cut: DP_TUN_SUPER bytes, with TSO only */
 	size_t sp_len, hdr_len, mss, next; /* next: offset of the next segment's payload */
 	unsigned seg;                       /* number of the next segment */
+	/* receive side, with TSO: consecutive segments of one TCP flow, coalesced into one write */
+	uint8_t *cb;                 /* DP_VNET_HDR_LEN + 65535 bytes */
+	size_t cb_len, cb_hdr, cb_mss; /* packet bytes pending (0: none), header length, first payload */
+	unsigned cb_segs;
+	uint32_t cb_seq;             /* sequence number the next segment must have */
+	bool cb_open;                /* can take more: no PSH yet, no short segment yet */
 };
 
 /* The flags for tun_open (IFF_VNET_HDR, unless SLUICE_NO_OFFLOAD=1). */
@@ -38,6 +44,14 @@ ssize_t dp_tun_next(struct dp_tun *t, uint8_t *dst, size_t room);
 /* Writes the packet at pkt (len bytes). pkt - DP_VNET_HDR_LEN must be writable scratch (the datagram header
  * in front of every inner packet): with vnet headers the zeroed header goes there. 0 or -1. */
 int dp_tun_write(struct dp_tun *t, uint8_t *pkt, size_t len);
+/* The receive path's write: with TSO, a TCP segment that continues the pending one of its flow (same
+ * addresses, ports, ack, window, options; next sequence number; full-sized so far) is appended to it, and the
+ * train goes to the kernel as ONE GSO write when something else comes or at dp_tun_flush — so the local TCP
+ * stack or the forwarding path handles one 64 KiB packet instead of ~45. Order is kept: anything that cannot
+ * join flushes first. Without TSO it is dp_tun_write. Returns the number of packets the kernel refused. */
+unsigned dp_tun_put(struct dp_tun *t, uint8_t *pkt, size_t len);
+/* Writes what is pending (end of a receive batch). Returns the number of packets the kernel refused. */
+unsigned dp_tun_flush(struct dp_tun *t);
 
 /* Internals, exported for the unit test: cuts the TCPv4 super-packet sp[0..len) (mss bytes of payload per
  * segment) — the segment with number seg is written at dst; returns its length, or -1 when sp is not a

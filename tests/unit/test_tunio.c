@@ -3,6 +3,9 @@
  * both checksums, and every payload byte in its place. */
 #include <arpa/inet.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <linux/virtio_net.h>
 #include <string.h>
 #include "daemon/dataplane/tunio.h"
 #include "tests/unit/check.h"
@@ -21,6 +24,11 @@ static uint16_t ref_sum(const uint8_t *p, size_t n, uint32_t s) /* folded, not i
 static uint16_t g16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t get_seq(const uint8_t *ip)
+{
+	return (uint32_t)ip[24] << 24 | (uint32_t)ip[25] << 16 | (uint32_t)ip[26] << 8 | ip[27];
 }
 
 static uint32_t pseudo(const uint8_t *ip, uint8_t proto, size_t l4len)
@@ -123,9 +131,96 @@ static void test_csum_complete(void)
 		CHECK_EQ_INT(dp_csum_fold(dp_csum_add(0, p + 1, n)), ref_sum(p + 1, n, 0));
 }
 
+/* Segments of one super-packet fed back through dp_tun_put come out as ONE GSO write that carries the
+ * original headers and payload; a packet of another kind in between splits the train and keeps the order. */
+static void test_coalesce(void)
+{
+	static uint8_t sp[52 + PAYLOAD], segs[4][16 + 2048], msg[DP_VNET_HDR_LEN + 70000];
+	struct virtio_net_hdr vh;
+	struct dp_tun t = {.vnet = true, .tso = true};
+	ssize_t len[4], m;
+	int sv[2];
+
+	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
+	t.fd = sv[0];
+	t.cb = malloc(DP_VNET_HDR_LEN + 65535);
+	memset(sp, 0, 52);
+	sp[0] = 0x45;
+	sp[2] = (uint8_t)(sizeof(sp) >> 8);
+	sp[3] = (uint8_t)sizeof(sp);
+	sp[6] = 0x40;
+	sp[8] = 64;
+	sp[9] = 6;
+	memcpy(sp + 12, "\x0a\x42\x00\x02\x0a\x42\x00\x01", 8);
+	sp[21] = 80;
+	sp[23] = 99;
+	sp[27] = 1;      /* seq 1 */
+	sp[32] = 0x80;   /* 32-byte TCP header: timestamps */
+	sp[33] = 0x18;   /* ACK PSH */
+	sp[34] = 0x01;   /* window */
+	memcpy(sp + 40, "\x01\x01\x08\x0a\x00\x00\x00\x01\x00\x00\x00\x02", 12);
+	for (size_t i = 0; i < PAYLOAD; i++)
+		sp[52 + i] = (uint8_t)(i * 13 + 1);
+	for (unsigned k = 0; k < 4; k++)
+		len[k] = dp_tso_segment(sp, sizeof(sp), MSS, k, segs[k] + 16, 2048);
+
+	for (unsigned k = 0; k < 4; k++)
+		CHECK_EQ_INT(dp_tun_put(&t, segs[k] + 16, (size_t)len[k]), 0);
+	CHECK_EQ_INT(dp_tun_flush(&t), 0);
+	m = recv(sv[1], msg, sizeof(msg), MSG_DONTWAIT);
+	CHECK_EQ_INT(m, DP_VNET_HDR_LEN + (ssize_t)sizeof(sp));
+	CHECK(recv(sv[1], msg + 1000, 10, MSG_DONTWAIT) < 0); /* one write only */
+	memcpy(&vh, msg, sizeof(vh));
+	CHECK_EQ_INT(vh.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
+	CHECK_EQ_INT(vh.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+	CHECK_EQ_INT(vh.gso_size, MSS);
+	CHECK_EQ_INT(vh.hdr_len, 52);
+	CHECK_EQ_INT(vh.csum_start, 20);
+	CHECK_EQ_INT(vh.csum_offset, 16);
+	uint8_t *q = msg + DP_VNET_HDR_LEN;
+	CHECK_EQ_INT(g16(q + 2), sizeof(sp));
+	CHECK_EQ_INT(ref_sum(q, 20, 0), 0xffff);
+	CHECK_EQ_INT(q[27], 1);                                                     /* first sequence number */
+	CHECK_EQ_INT(q[33], 0x18);                                                  /* PSH from the last */
+	CHECK_EQ_INT(g16(q + 36), ref_sum(q + 12, 8, 6u + sizeof(sp) - 20));       /* pseudo-header sum */
+	CHECK(!memcmp(q + 40, sp + 40, 12));
+	CHECK(!memcmp(q + 52, sp + 52, PAYLOAD));
+
+	/* a UDP packet between segments 1 and 2: train(0,1), the UDP packet, train(2,3), in that order */
+	uint8_t udp[16 + 28] = {0};
+	uint8_t *u = udp + 16;
+	u[0] = 0x45;
+	u[3] = 28;
+	u[9] = 17;
+	for (unsigned k = 0; k < 4; k++) {
+		CHECK_EQ_INT(dp_tun_put(&t, segs[k] + 16, (size_t)len[k]), 0);
+		if (k == 1)
+			CHECK_EQ_INT(dp_tun_put(&t, u, 28), 0);
+	}
+	CHECK_EQ_INT(dp_tun_flush(&t), 0);
+	m = recv(sv[1], msg, sizeof(msg), MSG_DONTWAIT);
+	CHECK_EQ_INT(m, DP_VNET_HDR_LEN + 52 + 2 * MSS);
+	m = recv(sv[1], msg, sizeof(msg), MSG_DONTWAIT);
+	CHECK_EQ_INT(m, DP_VNET_HDR_LEN + 28);
+	CHECK_EQ_INT(msg[DP_VNET_HDR_LEN + 9], 17);
+	m = recv(sv[1], msg, sizeof(msg), MSG_DONTWAIT);
+	CHECK_EQ_INT(m, DP_VNET_HDR_LEN + 52 + (PAYLOAD - 2 * MSS));
+	CHECK_EQ_INT(get_seq(msg + DP_VNET_HDR_LEN), 1 + 2 * MSS);
+	/* out of order: segment 2 before 1 never joins */
+	CHECK_EQ_INT(dp_tun_put(&t, segs[0] + 16, (size_t)len[0]), 0);
+	CHECK_EQ_INT(dp_tun_put(&t, segs[2] + 16, (size_t)len[2]), 0);
+	CHECK_EQ_INT(dp_tun_flush(&t), 0);
+	CHECK_EQ_INT(recv(sv[1], msg, sizeof(msg), MSG_DONTWAIT), DP_VNET_HDR_LEN + 52 + MSS);
+	CHECK_EQ_INT(recv(sv[1], msg, sizeof(msg), MSG_DONTWAIT), DP_VNET_HDR_LEN + 52 + MSS);
+	free(t.cb);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	test_segment();
 	test_csum_complete();
+	test_coalesce();
 	return check_done("test_tunio");
 }
