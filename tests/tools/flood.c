@@ -28,7 +28,9 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "daemon/dataplane/keystate.h"
 #include "daemon/dataplane/wire.h"
+#include "tests/tools/target.h"
 
 #define FLOOD_MAX_SECONDS 30
 #define FLOOD_BATCH 32
@@ -54,50 +56,11 @@ static uint32_t rnd_range(uint32_t lo, uint32_t hi) /* inclusive */
 	return lo + (uint32_t)(rnd() % ((uint64_t)hi - lo + 1));
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void usage(void)
 {
 	fprintf(stderr, "usage: flood --target ADDR:PORT --kind random|short|badsession|badtag|replay "
 			"--seconds N [--rate PPS] [--session HEX] [--capture HEXFILE]\n");
 	exit(2);
-}
-
-/* Only the test underlay: 127.0.0.0/8 and 198.18.0.0/15. */
-static bool target_allowed(struct in_addr a)
-{
-	uint32_t h = ntohl(a.s_addr);
-
-	return (h >> 24) == 127 || (h & 0xFFFE0000u) == 0xC6120000u;
-}
-
-static int parse_target(const char *s, struct sockaddr_in *sa)
-{
-	char host[64];
-	const char *colon = strrchr(s, ':');
-	char *end;
-	unsigned long port;
-
-	if (!colon || (size_t)(colon - s) >= sizeof(host))
-		return -1;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = 0;
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (errno || *end || port == 0 || port > 65535)
-		return -1;
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
-		return -1;
-	return 0;
 }
 
 static int hexval(int c)

@@ -40,7 +40,10 @@
 #include "daemon/control/proto.h"
 #include "daemon/control/tls.h"
 #include "daemon/dataplane/keystate.h"
+#include "daemon/dataplane/tunio.h"
 #include "daemon/keys.h"
+#include "daemon/loop.h"
+#include "tests/tools/target.h"
 
 #define LG_MAX_CLIENTS 100000
 #define LG_MAX_SOURCES 256
@@ -88,14 +91,6 @@ static uint32_t by_id_mask;
 static int udp_fd[LG_MAX_SOURCES];
 static int ep;
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void die(const char *what)
 {
 	fprintf(stderr, "loadgen: %s\n", what);
@@ -112,13 +107,6 @@ static void client_key(uint32_t idx, uint8_t priv[SL_KEY_LEN])
 	memcpy(in + 18, &idx, 4);
 	if (!EVP_Digest(in, sizeof(in), priv, &len, EVP_sha256(), NULL) || len != SL_KEY_LEN)
 		die("sha256 failed");
-}
-
-static bool target_allowed(struct in_addr a)
-{
-	uint32_t h = ntohl(a.s_addr);
-
-	return (h >> 24) == 127 || (h & 0xFFFE0000u) == 0xC6120000u;
 }
 
 static bool accept_server(void *arg, const uint8_t key[SL_KEY_LEN])
@@ -145,19 +133,6 @@ static void index_client(struct lg_client *c)
 	by_id[i] = c->idx + 1;
 }
 
-static uint16_t csum(const uint8_t *p, size_t n)
-{
-	uint32_t s = 0;
-
-	for (size_t i = 0; i + 1 < n; i += 2)
-		s += (uint32_t)p[i] << 8 | p[i + 1];
-	if (n & 1)
-		s += (uint32_t)p[n - 1] << 8;
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)~s;
-}
-
 /* An ICMP echo request from the client's tunnel address to the gateway's, payload = magic, index. Returns the
  * inner length, written at buf (which has room for it). */
 static size_t build_echo(struct lg_client *c, uint8_t *buf)
@@ -175,7 +150,7 @@ static size_t build_echo(struct lg_client *c, uint8_t *buf)
 	ip[9] = 1; /* ICMP */
 	memcpy(ip + 12, &c->addr, 4);
 	memcpy(ip + 16, &c->gw, 4);
-	v = htons(csum(ip, 20));
+	v = htons((uint16_t)~dp_csum_fold(dp_csum_add(0, ip, 20)));
 	memcpy(ip + 10, &v, 2);
 	icmp[0] = 8;
 	v = htons((uint16_t)(c->idx & 0xffff));
@@ -184,7 +159,7 @@ static size_t build_echo(struct lg_client *c, uint8_t *buf)
 	memcpy(icmp + 6, &v, 2);
 	memcpy(icmp + 8, &magic, 4);
 	memcpy(icmp + 12, &idx, 4);
-	v = htons(csum(icmp, 16));
+	v = htons((uint16_t)~dp_csum_fold(dp_csum_add(0, icmp, 16)));
 	memcpy(icmp + 2, &v, 2);
 	return len;
 }
@@ -491,27 +466,6 @@ static void usage(void)
 			"                   [--sources K] [--hold S] [--interval S] [--deadline S] [--assign-log FILE]\n"
 			"                   [--rate R] [--first I] [--repeat K]\n");
 	exit(2);
-}
-
-static int parse_target(const char *s, struct sockaddr_in *sa)
-{
-	char host[64];
-	const char *colon = strrchr(s, ':');
-	char *end;
-	unsigned long port;
-
-	if (!colon || (size_t)(colon - s) >= sizeof(host))
-		return -1;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = 0;
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (errno || *end || port == 0 || port > 65535)
-		return -1;
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)port);
-	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
 }
 
 static unsigned long num(const char *s, unsigned long lo, unsigned long hi)
