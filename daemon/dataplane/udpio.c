@@ -127,14 +127,15 @@ void dp_udp_send(struct dp_udp *u, struct dp_batch *b, unsigned n, struct dp_sta
 			done += (unsigned)r;
 			continue;
 		}
-		if (r < 0 && errno == EINTR)
+		int err = r < 0 ? errno : 0; /* kept: the log line below may change errno */
+		if (err == EINTR)
 			continue;
-		if (r < 0 && errno == EIO && count[done] > 1) {
+		if (err == EIO && count[done] > 1) {
 			/* the route cannot segment (no checksum offload): never again, and this group one by one */
 			u->gso = false;
 			log_warn("udp offloads: the kernel refused a segmented send (EIO): segmentation off");
 		}
-		if (r < 0 && (errno == EIO || errno == EINVAL || errno == EMSGSIZE) && count[done] > 1)
+		if ((err == EIO || err == EINVAL || err == EMSGSIZE) && count[done] > 1)
 			send_plain(u->fd, b->msgs + first[done], count[done], st);
 		else
 			st->drops[SL_DROP_QUEUE_OUT] += count[done];
