@@ -9,6 +9,7 @@
 #include "daemon/client.h"
 #include "daemon/privs.h"
 #include "daemon/control/tls.h"
+#include "daemon/dplink.h"
 #include "daemon/sockets.h"
 #include "daemon/status.h"
 #include "kill-switch/killswitch.h"
@@ -197,23 +198,9 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	c->tls = tls_ctx_new(false, cfg->private_key, accept_server_key, c, e);
 	if (!c->tls)
 		return -EINVAL;
-	c->rx = calloc(1, sizeof(*c->rx));
-	c->tx = calloc(1, sizeof(*c->tx));
-	if (!c->rx || !c->tx)
-		return sl_errf(e, -ENOMEM, "out of memory");
-	dp_batch_init(c->rx);
-	dp_batch_init(c->tx);
-
-	fd = tun_open(cfg->ifname, dp_tun_open_flags(), e);
-	if (fd < 0)
-		return fd;
-	c->tun_io.fd = fd;
-	if (dp_tun_init(&c->t, fd, dp_tun_open_flags() != 0))
-		return sl_errf(e, -ENOMEM, "tun: out of memory for the segmentation buffer");
-	c->ifindex = link_index(cfg->ifname);
+	c->ifindex = dp_link_open(cfg->ifname, &c->rx, &c->tx, &c->tun_io, &c->t, e);
 	if (c->ifindex < 0)
-		return sl_errf(e, c->ifindex, "%s: no such link after creating it", cfg->ifname);
-	sysctl_disable_ipv6(cfg->ifname, e); /* best effort: an IPv4 tunnel; keeps the kernel's IPv6 chatter off it */
+		return c->ifindex;
 	ret = link_set_mtu_up(&c->nc, c->ifindex, cfg->mtu, e);
 	if (ret)
 		return ret;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "daemon/control/tls.h"
+#include "daemon/dplink.h"
 #include "daemon/gateway.h"
 #include "daemon/privs.h"
 #include "daemon/sockets.h"
@@ -114,23 +115,9 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	g->tls = tls_ctx_new(true, cfg->private_key, accept_client_key, g, e);
 	if (!g->tls)
 		return -EINVAL;
-	g->rx = calloc(1, sizeof(*g->rx));
-	g->tx = calloc(1, sizeof(*g->tx));
-	if (!g->rx || !g->tx)
-		return sl_errf(e, -ENOMEM, "out of memory");
-	dp_batch_init(g->rx);
-	dp_batch_init(g->tx);
-
-	fd = tun_open(cfg->ifname, dp_tun_open_flags(), e);
-	if (fd < 0)
-		return fd;
-	g->tun_io.fd = fd;
-	if (dp_tun_init(&g->t, fd, dp_tun_open_flags() != 0))
-		return sl_errf(e, -ENOMEM, "tun: out of memory for the segmentation buffer");
-	g->ifindex = link_index(cfg->ifname);
+	g->ifindex = dp_link_open(cfg->ifname, &g->rx, &g->tx, &g->tun_io, &g->t, e);
 	if (g->ifindex < 0)
-		return sl_errf(e, g->ifindex, "%s: no such link after creating it", cfg->ifname);
-	sysctl_disable_ipv6(cfg->ifname, e); /* best effort: an IPv4 tunnel; keeps the kernel's IPv6 chatter off it */
+		return g->ifindex;
 	ret = addr_add4(&g->nc, g->ifindex, cfg->address.addr, cfg->address.len, e);
 	if (!ret)
 		ret = link_set_mtu_up(&g->nc, g->ifindex, cfg->mtu, e);
