@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 #include "daemon/client.h"
 #include "daemon/privs.h"
@@ -26,6 +27,18 @@ void cl_snap_free(struct cl_snap *s)
 		return;
 	keystate_free(&s->ks);
 	free(s);
+}
+
+static void snap_free_node(struct qsbr_node *n)
+{
+	cl_snap_free((struct cl_snap *)((char *)n - offsetof(struct cl_snap, retire)));
+}
+
+/* A snapshot no worker can reach any more: freed once none can still hold it. */
+static void snap_retire(struct cl *c, struct cl_snap *s)
+{
+	if (s)
+		qsbr_retire(&c->q, &s->retire, snap_free_node);
 }
 
 static int apply_routes(struct cl *c, struct sl_err *e)
@@ -97,10 +110,8 @@ int cl_install(struct cl *c, struct cl_snap *snap)
 
 	old = atomic_exchange_explicit(&c->cur, snap, memory_order_acq_rel);
 	if (old) {
-		/* single data-plane thread: no reader can still hold `prev` once we are here */
-		cl_snap_free(c->prev);
-		c->prev = old;
-		c->prev_until_ms = now + SL_CL_GRACE_MS;
+		SL_WR(c->prev_until_ms, now + SL_CL_GRACE_MS);
+		snap_retire(c, atomic_exchange_explicit(&c->prev, old, memory_order_acq_rel));
 		loop_timer_set(&c->grace_timer, c->prev_until_ms);
 	}
 	inet_ntop(AF_INET, &snap->s.addr, ip, sizeof(ip));
@@ -122,9 +133,12 @@ static void on_keepalive(struct loop_timer *t)
 	struct cl *c = (struct cl *)((char *)t - offsetof(struct cl, ka_timer));
 	uint64_t now = now_ms(), ka = (uint64_t)c->cfg->keepalive * 1000u;
 
-	if (atomic_load(&c->cur) && now - c->last_tx_ms >= ka)
+	uint64_t last = SL_RD(c->last_tx_ms);
+
+	if (atomic_load(&c->cur) && now - last >= ka)
 		cl_send_keepalive(c, now);
-	loop_timer_set(t, (c->last_tx_ms > now - ka ? c->last_tx_ms : now) + ka);
+	last = SL_RD(c->last_tx_ms);
+	loop_timer_set(t, (last > now - ka ? last : now) + ka);
 }
 
 /* Data went out and nothing authenticated came back for SL_REPLY_TIMEOUT_MS while traffic still flows: ask
@@ -132,26 +146,45 @@ static void on_keepalive(struct loop_timer *t)
 static void on_probe(struct loop_timer *t)
 {
 	struct cl *c = (struct cl *)((char *)t - offsetof(struct cl, probe_timer));
-	uint64_t now = now_ms();
+	uint64_t now = now_ms(), since = SL_RD(c->unanswered_since_ms);
 
-	if (!c->unanswered_since_ms || now - c->last_data_tx_ms >= SL_REPLY_TIMEOUT_MS)
-		return; /* answered, or no traffic waiting: the next data packet re-arms us */
-	if (now - c->unanswered_since_ms < SL_REPLY_TIMEOUT_MS) {
-		loop_timer_set(t, c->unanswered_since_ms + SL_REPLY_TIMEOUT_MS);
+	if (!since || now - SL_RD(c->last_data_tx_ms) >= SL_REPLY_TIMEOUT_MS) {
+		/* answered, or no traffic waiting: the next data packet wakes us again */
+		atomic_store_explicit(&c->probe_armed, false, memory_order_release);
+		return;
+	}
+	if (now - since < SL_REPLY_TIMEOUT_MS) {
+		loop_timer_set(t, since + SL_REPLY_TIMEOUT_MS);
 		return;
 	}
 	sup_kick(c);
 	loop_timer_set(t, now + SL_KICK_MIN_MS);
 }
 
+/* A worker sent data with no reply timer armed. */
+static void on_probe_wake(struct loop_io *io, uint32_t events)
+{
+	struct cl *c = (struct cl *)((char *)io - offsetof(struct cl, probe_io));
+	eventfd_t v;
+	uint64_t since;
+
+	(void)events;
+	if (eventfd_read(io->fd, &v))
+		return;
+	since = SL_RD(c->unanswered_since_ms);
+	if (!c->probe_timer.due_ms)
+		loop_timer_set(&c->probe_timer, (since ? since : now_ms()) + SL_REPLY_TIMEOUT_MS);
+}
+
 static void on_grace(struct loop_timer *t)
 {
 	struct cl *c = (struct cl *)((char *)t - offsetof(struct cl, grace_timer));
+	struct cl_snap *prev = atomic_load(&c->prev);
 
-	if (c->prev && now_ms() >= c->prev_until_ms) {
-		cl_snap_free(c->prev);
-		c->prev = NULL;
-	} else if (c->prev) {
+	if (prev && now_ms() >= c->prev_until_ms) {
+		atomic_store(&c->prev, NULL);
+		snap_retire(c, prev);
+	} else if (prev) {
 		loop_timer_set(t, c->prev_until_ms);
 	}
 }
@@ -160,7 +193,10 @@ static void on_stats(struct loop_timer *t)
 {
 	struct cl *c = (struct cl *)((char *)t - offsetof(struct cl, stats_timer));
 
-	status_log_line(&c->st, &c->stats_last_sum);
+	struct dp_stats st;
+
+	dp_stats_sum(c->w, c->n_w + 1, &st);
+	status_log_line(&st, &c->stats_last_sum);
 	loop_timer_set(t, now_ms() + (uint64_t)c->cfg->stats_interval * 1000u);
 }
 
@@ -198,7 +234,7 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	c->tls = tls_ctx_new(false, cfg->private_key, accept_server_key, c, e);
 	if (!c->tls)
 		return -EINVAL;
-	c->ifindex = dp_link_open(cfg->ifname, &c->rx, &c->tx, &c->tun_io, &c->t, e);
+	c->ifindex = dp_link_open(cfg->ifname, c->w, c->n_w, e);
 	if (c->ifindex < 0)
 		return c->ifindex;
 	ret = link_set_mtu_up(&c->nc, c->ifindex, cfg->mtu, e);
@@ -212,15 +248,24 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 		fd = sock_udp_listen(&any, c->ep_len, e);
 		if (fd < 0)
 			return fd;
-		c->udp_io.fd = fd;
+		c->udp_fd = fd;
 		uint32_t mark = SL_FWMARK;
 		if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)))
 			return sl_errf(e, -errno, "set fwmark %u on the udp socket: %s", mark, strerror(errno));
-		if (dp_udp_init(&c->u, fd))
-			return sl_errf(e, -ENOMEM, "udp: out of memory for receive buffers");
+		for (unsigned i = 0; i < c->n_w; i++)
+			if (dp_udp_init(&c->w[i].u, fd))
+				return sl_errf(e, -ENOMEM, "udp: out of memory for receive buffers");
+		c->w[0].udp_io.fd = fd; /* worker 0 receives; every worker sends on it */
 	}
-	if ((ret = loop_add(&c->loop, &c->tun_io, c->tun_io.fd, EPOLLIN, cl_on_tun)) ||
-	    (ret = loop_add(&c->loop, &c->udp_io, c->udp_io.fd, EPOLLIN, cl_on_udp)))
+	c->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (c->stopfd < 0 || fd < 0) {
+		if (fd >= 0)
+			close(fd);
+		return sl_errf(e, -errno, "eventfd: %s", strerror(errno));
+	}
+	c->probe_io.fd = fd;
+	if ((ret = loop_add(&c->loop, &c->probe_io, fd, EPOLLIN, on_probe_wake)))
 		return sl_errf(e, ret, "epoll: %s", strerror(-ret));
 	loop_timer_init(&c->loop, &c->ka_timer, on_keepalive);
 	loop_timer_init(&c->loop, &c->probe_timer, on_probe);
@@ -237,6 +282,7 @@ static void cl_teardown(struct cl *c)
 {
 	struct sl_err e = {{0}};
 
+	dp_workers_stop(c->w, c->n_w, c->stopfd);
 	sup_close(c);
 	if (c->cs_open)
 		ctlsock_close(&c->cs);
@@ -244,19 +290,21 @@ static void cl_teardown(struct cl *c)
 		log_err("dns: %s", e.msg);
 	if (c->rules_applied && rules_del(&c->nc, &e))
 		log_err("netcfg: %s", e.msg);
-	if (c->udp_io.fd > 0)
-		close(c->udp_io.fd);
-	if (c->tun_io.fd > 0)
-		close(c->tun_io.fd); /* the link, its address and its routes go with it */
+	for (unsigned i = 0; i < c->n_w; i++)
+		dp_worker_free(&c->w[i], false); /* the last TUN queue takes the link, its address and routes */
+	if (c->udp_fd >= 0)
+		close(c->udp_fd);
+	if (c->stopfd >= 0)
+		close(c->stopfd);
+	if (c->probe_io.fd >= 0)
+		close(c->probe_io.fd);
+	qsbr_drain(&c->q); /* the workers are stopped */
 	cl_snap_free(atomic_exchange(&c->cur, NULL));
-	cl_snap_free(c->prev);
-	dp_udp_free(&c->u);
-	dp_tun_free(&c->t);
-	free(c->tx);
-	free(c->rx);
+	cl_snap_free(atomic_exchange(&c->prev, NULL));
 	tls_ctx_free(c->tls);
 	netcfg_close(&c->nc);
 	loop_close(&c->loop);
+	free(c->w);
 }
 
 int cl_run(struct sl_config *cfg, void (*ready)(void))
@@ -271,10 +319,28 @@ int cl_run(struct sl_config *cfg, void (*ready)(void))
 		return 1;
 	}
 	c->cfg = cfg;
-	c->tun_io.fd = c->udp_io.fd = -1;
+	c->udp_fd = c->stopfd = c->probe_io.fd = -1;
+	c->n_w = dp_workers_wanted();
+	qsbr_init(&c->q, c->n_w);
+	c->w = aligned_alloc(64, (c->n_w + 1) * sizeof(*c->w));
+	if (!c->w) {
+		log_err("out of memory");
+		free(c);
+		return 1;
+	}
+	memset(c->w, 0, (c->n_w + 1) * sizeof(*c->w));
+	for (unsigned i = 0; i <= c->n_w; i++) {
+		c->w[i].idx = i;
+		c->w[i].owner = c;
+		c->w[i].q = &c->q;
+		c->w[i].epfd = c->w[i].tun_io.fd = c->w[i].udp_io.fd = -1;
+		c->w[i].tun_io.fn = cl_on_tun;
+		c->w[i].udp_io.fn = cl_on_udp;
+	}
 	ret = loop_init(&c->loop);
 	if (ret) {
 		log_err("event loop: %s", strerror(-ret));
+		free(c->w);
 		free(c);
 		return 1;
 	}
@@ -287,8 +353,16 @@ int cl_run(struct sl_config *cfg, void (*ready)(void))
 	}
 	if (privs_drop(false, false, 0, 0, &e))
 		log_warn("least privilege: %s (continuing with the capabilities we have)", e.msg);
-	log_info("client %s up: server %s%s", cfg->ifname, sock_addr_str(&c->ep, a, sizeof(a)),
-		 cfg->killswitch ? ", kill switch on" : "");
+	for (unsigned i = 0; i < c->n_w; i++) {
+		if (dp_worker_start(&c->w[i], c->stopfd, &e)) {
+			log_err("%s", e.msg);
+			cl_teardown(c);
+			free(c);
+			return 1;
+		}
+	}
+	log_info("client %s up: server %s%s, %u data worker%s", cfg->ifname, sock_addr_str(&c->ep, a, sizeof(a)),
+		 cfg->killswitch ? ", kill switch on" : "", c->n_w, c->n_w == 1 ? "" : "s");
 	if (ready)
 		ready();
 	while (!c->loop.got_term) {
@@ -298,6 +372,7 @@ int cl_run(struct sl_config *cfg, void (*ready)(void))
 			break;
 		}
 		c->loop.got_hup = false; /* nothing to reload on a client */
+		qsbr_reclaim(&c->q);
 		if (c->loop.got_usr1) {
 			c->loop.got_usr1 = false;
 			log_info("SIGUSR1: re-authenticating now");

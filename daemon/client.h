@@ -13,6 +13,7 @@
 #include "daemon/dataplane/keystate.h"
 #include "daemon/dataplane/tunio.h"
 #include "daemon/dataplane/udpio.h"
+#include "daemon/dataplane/worker.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "netcfg/netcfg.h"
@@ -29,6 +30,7 @@
 /* One authenticated session as the client uses it. Everything but `ks` (the data plane's running key state)
  * is fixed when it is published. */
 struct cl_snap {
+	struct qsbr_node retire;
 	struct proto_snapshot s;
 	uint64_t created_ms, expires_ms;
 	struct keystate ks;
@@ -68,19 +70,22 @@ struct cl {
 	struct netcfg nc;
 	int ifindex;
 	unsigned link_mtu;
-	struct loop_io tun_io, udp_io;
 	SSL_CTX *tls;
 	struct sockaddr_storage ep;
 	socklen_t ep_len;
 	_Atomic(struct cl_snap *) cur;
-	struct cl_snap *prev;
+	_Atomic(struct cl_snap *) prev;
 	uint64_t prev_until_ms;
-	struct dp_stats st;
-	struct dp_peer_counters pc;
-	struct dp_batch *rx, *tx;
-	struct dp_udp u; /* the UDP socket's batched I/O and offloads */
-	struct dp_tun t; /* the TUN's reads and writes, with TSO when the kernel has it */
-	uint8_t ka_buf[SLUICE_OVERHEAD + 8];
+	struct qsbr q; /* snapshots replaced, waiting for the workers to let go */
+	/* n_w data workers — each reads its TUN queue and sends; worker 0 also receives (one socket: the
+	 * gateway sends from one address:port) — then the control thread's slot (keepalives, counters only) */
+	struct dp_worker *w;
+	unsigned n_w;
+	int udp_fd, stopfd;
+	/* a worker sent data while no reply was pending: it wakes the control thread once (probe_fd) to arm
+	 * the reply timeout; the timer re-arms itself while traffic goes unanswered */
+	struct loop_io probe_io;
+	atomic_bool probe_armed;
 	bool addr_applied, rules_applied, dns_applied;
 	struct in_addr applied_addr;
 	uint8_t applied_plen;
@@ -99,6 +104,7 @@ int cl_run(struct sl_config *cfg, void (*ready)(void));
 /* Data plane (dataplane/cl_path.c). */
 void cl_on_tun(struct loop_io *io, uint32_t events);
 void cl_on_udp(struct loop_io *io, uint32_t events);
+/* From the control thread (its own sealing context and counters). */
 void cl_send_keepalive(struct cl *c, uint64_t now);
 
 /* Supervisor (control/supervisor.c). */

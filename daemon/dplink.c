@@ -1,26 +1,32 @@
-/* dplink: batches and the TUN link for either mode. */
+/* dplink: batches and the TUN link's queues for either mode. */
 #include <errno.h>
+#include <linux/if_tun.h>
 #include <stdlib.h>
 #include "daemon/dplink.h"
 #include "netcfg/netcfg.h"
 
-int dp_link_open(const char *ifname, struct dp_batch **rx, struct dp_batch **tx, struct loop_io *tun_io,
-		 struct dp_tun *t, struct sl_err *e)
+int dp_link_open(const char *ifname, struct dp_worker *w, unsigned n, struct sl_err *e)
 {
-	int flags = dp_tun_open_flags(), fd, ifindex;
+	int flags = dp_tun_open_flags(), ifindex;
 
-	*rx = calloc(1, sizeof(**rx));
-	*tx = calloc(1, sizeof(**tx));
-	if (!*rx || !*tx)
-		return sl_errf(e, -ENOMEM, "out of memory for the packet batches");
-	dp_batch_init(*rx);
-	dp_batch_init(*tx);
-	fd = tun_open(ifname, flags, e);
-	if (fd < 0)
-		return fd;
-	tun_io->fd = fd;
-	if (dp_tun_init(t, fd, flags != 0))
-		return sl_errf(e, -ENOMEM, "tun: out of memory for the segmentation buffer");
+	if (n > 1)
+		flags |= IFF_MULTI_QUEUE;
+	for (unsigned i = 0; i < n; i++) {
+		int fd;
+
+		w[i].rx = calloc(1, sizeof(*w[i].rx));
+		w[i].tx = calloc(1, sizeof(*w[i].tx));
+		if (!w[i].rx || !w[i].tx)
+			return sl_errf(e, -ENOMEM, "out of memory for the packet batches");
+		dp_batch_init(w[i].rx);
+		dp_batch_init(w[i].tx);
+		fd = tun_open(ifname, flags, e); /* the first creates the link, the others attach queues */
+		if (fd < 0)
+			return fd;
+		w[i].tun_io.fd = fd;
+		if (dp_tun_init(&w[i].t, fd, (flags & ~IFF_MULTI_QUEUE) != 0))
+			return sl_errf(e, -ENOMEM, "tun: out of memory for the segmentation buffer");
+	}
 	ifindex = link_index(ifname);
 	if (ifindex < 0)
 		return sl_errf(e, ifindex, "%s: no such link after creating it", ifname);

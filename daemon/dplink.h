@@ -1,12 +1,10 @@
-/* dplink: the data plane's part of start-up, the same in both modes — the two batches and the TUN link
- * (opened with the offloads the kernel has, IPv6 off on it). The caller adds its address / MTU and, on
- * failure, tears down as usual: everything made here is in the fields it passed. */
+/* dplink: the data plane's part of start-up, the same in both modes — per worker the two batches and a queue
+ * of the TUN link (opened with the offloads the kernel has; multi-queue when there is more than one worker;
+ * IPv6 off on it). The caller adds its address / MTU and, on failure, tears down as usual: everything made
+ * here is in the workers it passed. */
 #pragma once
 #include "daemon/common/errmsg.h"
-#include "daemon/dataplane/batch.h"
-#include "daemon/dataplane/tunio.h"
-#include "daemon/loop.h"
+#include "daemon/dataplane/worker.h"
 
-/* Returns the link's ifindex, or -errno with e->msg set. */
-int dp_link_open(const char *ifname, struct dp_batch **rx, struct dp_batch **tx, struct loop_io *tun_io,
-		 struct dp_tun *t, struct sl_err *e);
+/* Opens queues for w[0..n). Returns the link's ifindex, or -errno with e->msg set. */
+int dp_link_open(const char *ifname, struct dp_worker *w, unsigned n, struct sl_err *e);

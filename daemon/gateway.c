@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 #include "daemon/control/tls.h"
 #include "daemon/dplink.h"
@@ -23,6 +24,7 @@ static void on_reap(struct loop_timer *t)
 	struct gw *g = (struct gw *)((char *)t - offsetof(struct gw, reap_timer));
 
 	registry_reap(&g->reg, now_ms());
+	qsbr_reclaim(&g->reg.q);
 	loop_timer_set(t, now_ms() + SL_REAP_INTERVAL_MS);
 }
 
@@ -30,7 +32,10 @@ static void on_stats(struct loop_timer *t)
 {
 	struct gw *g = (struct gw *)((char *)t - offsetof(struct gw, stats_timer));
 
-	status_log_line(&g->st, &g->stats_last_sum);
+	struct dp_stats st;
+
+	dp_stats_sum(g->w, g->n_w + 1, &st);
+	status_log_line(&st, &g->stats_last_sum);
 	loop_timer_set(t, now_ms() + (uint64_t)g->cfg->stats_interval * 1000u);
 }
 
@@ -102,7 +107,7 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	if (ret)
 		return ret;
 	netcfg_cleanup_stale(&g->nc, cfg->ifname, e); /* best effort: a crashed run's leftovers */
-	ret = registry_init(&g->reg);
+	ret = registry_init_workers(&g->reg, g->n_w);
 	if (ret)
 		return sl_errf(e, ret, "out of memory");
 	for (size_t i = 0; i < cfg->n_clients; i++)
@@ -115,7 +120,7 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	g->tls = tls_ctx_new(true, cfg->private_key, accept_client_key, g, e);
 	if (!g->tls)
 		return -EINVAL;
-	g->ifindex = dp_link_open(cfg->ifname, &g->rx, &g->tx, &g->tun_io, &g->t, e);
+	g->ifindex = dp_link_open(cfg->ifname, g->w, g->n_w, e);
 	if (g->ifindex < 0)
 		return g->ifindex;
 	ret = addr_add4(&g->nc, g->ifindex, cfg->address.addr, cfg->address.len, e);
@@ -139,20 +144,29 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	if (ret)
 		return ret;
 
-	fd = sock_udp_listen(&cfg->listen, cfg->listen_len, e);
-	if (fd < 0)
-		return fd;
-	g->udp_io.fd = fd;
-	if (dp_udp_init(&g->u, fd))
-		return sl_errf(e, -ENOMEM, "udp: out of memory for receive buffers");
+	{
+		int fds[SL_MAX_WORKERS];
+		ret = sock_udp_listen_group(&cfg->listen, cfg->listen_len, fds, g->n_w, e);
+		for (unsigned i = 0; i < g->n_w; i++) {
+			g->w[i].udp_io.fd = fds[i];
+			if (ret && fds[i] < 0)
+				break;
+		}
+		if (ret)
+			return ret;
+	}
+	for (unsigned i = 0; i < g->n_w; i++)
+		if (dp_udp_init(&g->w[i].u, g->w[i].udp_io.fd))
+			return sl_errf(e, -ENOMEM, "udp: out of memory for receive buffers");
+	g->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (g->stopfd < 0)
+		return sl_errf(e, -errno, "eventfd: %s", strerror(errno));
 	fd = sock_tcp_listen(&cfg->listen, cfg->listen_len, e);
 	if (fd < 0)
 		return fd;
 	g->tcp_io.fd = fd;
 
-	if ((ret = loop_add(&g->loop, &g->tun_io, g->tun_io.fd, EPOLLIN, gw_on_tun)) ||
-	    (ret = loop_add(&g->loop, &g->udp_io, g->udp_io.fd, EPOLLIN, gw_on_udp)) ||
-	    (ret = loop_add(&g->loop, &g->tcp_io, g->tcp_io.fd, EPOLLIN, gw_on_accept)))
+	if ((ret = loop_add(&g->loop, &g->tcp_io, g->tcp_io.fd, EPOLLIN, gw_on_accept)))
 		return sl_errf(e, ret, "epoll: %s", strerror(-ret));
 	loop_timer_init(&g->loop, &g->reap_timer, on_reap);
 	loop_timer_init(&g->loop, &g->conn_timer, gw_conns_sweep);
@@ -168,27 +182,25 @@ static void gw_teardown(struct gw *g)
 {
 	struct sl_err e = {{0}};
 
+	dp_workers_stop(g->w, g->n_w, g->stopfd);
 	gw_conns_close_all(g);
 	if (g->cs_open)
 		ctlsock_close(&g->cs);
 	if (g->tcp_io.fd > 0)
 		close(g->tcp_io.fd);
-	if (g->udp_io.fd > 0)
-		close(g->udp_io.fd);
 	if (g->nat.applied && nat_remove(&g->nat, &e))
 		log_err("nat: %s", e.msg);
-	if (g->tun_io.fd > 0)
-		close(g->tun_io.fd); /* the link, its address and routes go with it */
-	dp_udp_free(&g->u);
-	dp_tun_free(&g->t);
-	free(g->tx);
-	free(g->rx);
+	for (unsigned i = 0; i < g->n_w; i++)
+		dp_worker_free(&g->w[i], true); /* the last TUN queue closed takes the link, address, routes */
+	if (g->stopfd >= 0)
+		close(g->stopfd);
 	tls_ctx_free(g->tls);
 	if (g->pool_ready)
 		pool_free(&g->pool);
 	registry_free(&g->reg);
 	netcfg_close(&g->nc);
 	loop_close(&g->loop);
+	free(g->w);
 }
 
 int gw_run(struct sl_config *cfg, void (*ready)(void))
@@ -203,11 +215,28 @@ int gw_run(struct sl_config *cfg, void (*ready)(void))
 		return 1;
 	}
 	g->cfg = cfg;
-	g->tun_io.fd = g->udp_io.fd = g->tcp_io.fd = -1;
+	g->tcp_io.fd = g->stopfd = -1;
+	g->n_w = dp_workers_wanted();
+	g->w = aligned_alloc(64, (g->n_w + 1) * sizeof(*g->w));
+	if (!g->w) {
+		log_err("out of memory");
+		free(g);
+		return 1;
+	}
+	memset(g->w, 0, (g->n_w + 1) * sizeof(*g->w));
+	for (unsigned i = 0; i <= g->n_w; i++) {
+		g->w[i].idx = i;
+		g->w[i].owner = g;
+		g->w[i].q = &g->reg.q;
+		g->w[i].epfd = g->w[i].tun_io.fd = g->w[i].udp_io.fd = -1;
+		g->w[i].tun_io.fn = gw_on_tun;
+		g->w[i].udp_io.fn = gw_on_udp;
+	}
 	g->nat.saved_ip_forward = -1;
 	ret = loop_init(&g->loop);
 	if (ret) {
 		log_err("event loop: %s", strerror(-ret));
+		free(g->w);
 		free(g);
 		return 1;
 	}
@@ -227,8 +256,16 @@ int gw_run(struct sl_config *cfg, void (*ready)(void))
 	}
 	if (!cfg->user[0] && privs_drop(sock_port(&cfg->listen) < 1024, false, 0, 0, &e))
 		log_warn("least privilege: %s (continuing with the capabilities we have)", e.msg);
-	log_info("gateway %s up: listening on %s, %zu clients configured", cfg->ifname,
-		 sock_addr_str(&cfg->listen, a, sizeof(a)), cfg->n_clients);
+	for (unsigned i = 0; i < g->n_w; i++) {
+		if (dp_worker_start(&g->w[i], g->stopfd, &e)) {
+			log_err("%s", e.msg);
+			gw_teardown(g);
+			free(g);
+			return 1;
+		}
+	}
+	log_info("gateway %s up: listening on %s, %zu clients configured, %u data worker%s", cfg->ifname,
+		 sock_addr_str(&cfg->listen, a, sizeof(a)), cfg->n_clients, g->n_w, g->n_w == 1 ? "" : "s");
 	if (ready)
 		ready();
 	while (!g->loop.got_term) {
@@ -241,6 +278,7 @@ int gw_run(struct sl_config *cfg, void (*ready)(void))
 			g->loop.got_hup = false;
 			reload(g);
 		}
+		qsbr_reclaim(&g->reg.q);
 	}
 	log_info("gateway %s: shutting down", cfg->ifname);
 	gw_teardown(g);

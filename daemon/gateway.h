@@ -1,5 +1,6 @@
-/* gateway: the server mode of sluiced — one epoll loop that owns the TUN link, the UDP data socket, the TCP
- * control listener, the client registry, the address pool, the NAT table and the control socket. */
+/* gateway: the server mode of sluiced — the control thread's epoll loop owns the TCP control listener, the
+ * client registry, the address pool, the NAT table and the control socket; data workers (dataplane/worker.h)
+ * own a TUN queue and a UDP socket each and forward packets. */
 #pragma once
 #include <openssl/ssl.h>
 #include <stdbool.h>
@@ -13,6 +14,7 @@
 #include "daemon/dataplane/keystate.h"
 #include "daemon/dataplane/tunio.h"
 #include "daemon/dataplane/udpio.h"
+#include "daemon/dataplane/worker.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "nat/nat.h"
@@ -39,7 +41,7 @@ struct gw {
 	struct loop loop;
 	struct netcfg nc;
 	int ifindex;
-	struct loop_io tun_io, udp_io, tcp_io;
+	struct loop_io tcp_io;
 	SSL_CTX *tls;
 	struct gw_registry reg;
 	struct pool pool;
@@ -47,12 +49,10 @@ struct gw {
 	struct nat_state nat;
 	struct ctlsock cs;
 	bool cs_open;
-	struct dp_stats st;
 	struct ctl_stats cst;
-	struct dp_batch *rx, *tx;
-	struct dp_udp u; /* the UDP socket's batched I/O and offloads */
-	struct dp_tun t; /* the TUN's reads and writes, with TSO when the kernel has it */
-	uint8_t ka_buf[SLUICE_OVERHEAD + 8];
+	struct dp_worker *w; /* n_w data workers, then the control thread's slot (counters only) */
+	unsigned n_w;
+	int stopfd;
 	struct gw_conn *conns; /* control connections, doubly linked */
 	unsigned n_conns;
 	struct loop_timer reap_timer, conn_timer, stats_timer;
@@ -68,8 +68,8 @@ int gw_run(struct sl_config *cfg, void (*ready)(void));
 /* Data plane (dataplane/gw_path.c). */
 void gw_on_tun(struct loop_io *io, uint32_t events);
 void gw_on_udp(struct loop_io *io, uint32_t events);
-/* Sends a KEEPALIVE under session s to its endpoint (rare: outside the batch path). */
-void gw_send_keepalive(struct gw *g, struct gw_session *s, uint64_t now);
+/* Sends a KEEPALIVE under session s to its endpoint from worker w (rare: outside the batch path). */
+void gw_send_keepalive(struct dp_worker *w, struct gw_session *s, uint64_t now);
 
 /* Control plane (control/gw_ctl.c). */
 void gw_on_accept(struct loop_io *io, uint32_t events);

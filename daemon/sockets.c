@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -69,18 +70,47 @@ static void sock_bufs(int fd)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 }
 
-int sock_udp_listen(const struct sockaddr_storage *ss, socklen_t len, struct sl_err *e)
+static int udp_bind(const struct sockaddr_storage *ss, socklen_t len, bool reuseport, struct sl_err *e)
 {
-	int fd = sock_new(ss->ss_family, SOCK_DGRAM, "udp", ss, e), off = 0;
+	int fd = sock_new(ss->ss_family, SOCK_DGRAM, "udp", ss, e), off = 0, on = 1;
 
 	if (fd < 0)
 		return fd;
 	if (ss->ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)))
+		return sock_fail(fd, e, "SO_REUSEPORT on udp", ss);
 	sock_bufs(fd);
 	if (bind(fd, (const struct sockaddr *)ss, len))
 		return sock_fail(fd, e, "bind udp", ss);
 	return fd;
+}
+
+int sock_udp_listen(const struct sockaddr_storage *ss, socklen_t len, struct sl_err *e)
+{
+	return udp_bind(ss, len, false, e);
+}
+
+int sock_udp_listen_group(const struct sockaddr_storage *ss, socklen_t len, int *fds, unsigned n,
+			  struct sl_err *e)
+{
+	int fd;
+
+	if (n == 1) {
+		fds[0] = udp_bind(ss, len, false, e);
+		return fds[0] < 0 ? fds[0] : 0;
+	}
+	/* a plain bind first: the port must be free, not shared with whoever else set SO_REUSEPORT on it */
+	fd = udp_bind(ss, len, false, e);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	for (unsigned i = 0; i < n; i++) {
+		fds[i] = udp_bind(ss, len, true, e);
+		if (fds[i] < 0)
+			return fds[i]; /* the caller closes those made */
+	}
+	return 0;
 }
 
 int sock_tcp_listen(const struct sockaddr_storage *ss, socklen_t len, struct sl_err *e)

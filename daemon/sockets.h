@@ -9,6 +9,10 @@
 #define SL_UDP_BUF_BYTES (4 << 20)
 
 int sock_udp_listen(const struct sockaddr_storage *ss, socklen_t len, struct sl_err *e);
+/* n sockets on one address (SO_REUSEPORT when n > 1, after checking that the port is free): the kernel keeps
+ * each remote address:port on one of them. fds[] gets them (-1 where not made). 0 or -errno. */
+int sock_udp_listen_group(const struct sockaddr_storage *ss, socklen_t len, int *fds, unsigned n,
+			  struct sl_err *e);
 int sock_tcp_listen(const struct sockaddr_storage *ss, socklen_t len, struct sl_err *e);
 /* Client UDP socket connected to the endpoint, carrying `fwmark`. */
 int sock_udp_connect(const struct sockaddr_storage *ss, socklen_t len, uint32_t fwmark, struct sl_err *e);

@@ -47,12 +47,13 @@ static void dump_peer(struct strbuf *o, const struct gw_peer *p, uint64_t now)
 	struct dp_peer_counters pc;
 	const struct gw_session *s = p->cur;
 	char ip[INET_ADDRSTRLEN] = "", ep[64] = "(none)";
+	struct sockaddr_storage a;
 
 	peer_counters(p, &pc);
 	if (p->addr.s_addr)
 		inet_ntop(AF_INET, &p->addr, ip, sizeof(ip));
-	if (s && s->ep_seen_ms)
-		sock_addr_str(&s->ep, ep, sizeof(ep));
+	if (s && SL_RD(s->ep_seen_ms) && session_ep_read(s, &a))
+		sock_addr_str(&a, ep, sizeof(ep));
 	sb_printf(o, "peer=%s\n", p->name);
 	dump_key(o, "peer_public_key", p->pubkey);
 	sb_printf(o, "peer_endpoint=%s\npeer_address=%s\npeer_session_id=%08x\n", ep, ip, s ? s->id : 0);
@@ -68,14 +69,17 @@ void status_dump_gateway(struct gw *g, struct strbuf *o)
 {
 	char a[64], ip[INET_ADDRSTRLEN];
 	uint64_t now = now_ms();
+	struct dp_stats st;
 
+	dp_stats_sum(g->w, g->n_w + 1, &st);
 	inet_ntop(AF_INET, &g->cfg->address.addr, ip, sizeof(ip));
 	sb_printf(o, "interface=%s\nmode=server\n", g->cfg->ifname);
 	dump_key(o, "public_key", g->cfg->public_key);
 	sb_printf(o, "listen=%s\naddress=%s/%u\nmtu=%u\n", sock_addr_str(&g->cfg->listen, a, sizeof(a)), ip,
 		  g->cfg->address.len, g->cfg->mtu);
 	sb_printf(o, "uptime=%" PRIu64 "\nclients=%zu\n", (now - start_ms) / 1000, g->reg.n_peers);
-	dump_stats(o, &g->st);
+	sb_printf(o, "workers=%u\n", g->n_w);
+	dump_stats(o, &st);
 	sb_printf(o, "handshakes_ok=%" PRIu64 "\nhandshakes_failed=%" PRIu64 "\npings=%" PRIu64 "\n",
 		  g->cst.handshakes_ok, g->cst.handshakes_failed, g->cst.pings);
 	sb_printf(o, "conns_refused=%" PRIu64 "\nconns_ratelimited=%" PRIu64 "\n", g->cst.conns_refused,
@@ -98,7 +102,11 @@ void status_dump_client(struct cl *c, struct strbuf *o)
 	struct cl_snap *s = atomic_load(&c->cur);
 	char a[64], ip[INET_ADDRSTRLEN] = "";
 	uint64_t now = now_ms();
+	struct dp_stats st;
+	struct dp_peer_counters pc;
 
+	dp_stats_sum(c->w, c->n_w + 1, &st);
+	dp_peer_sum(c->w, c->n_w + 1, &pc);
 	if (s)
 		inet_ntop(AF_INET, &s->s.addr, ip, sizeof(ip));
 	sb_printf(o, "interface=%s\nmode=client\n", c->cfg->ifname);
@@ -108,10 +116,11 @@ void status_dump_client(struct cl *c, struct strbuf *o)
 	sb_printf(o, "session_id=%08x\naddress=%s%s%u\nmtu=%u\n", s ? s->s.session_id : 0, ip, s ? "/" : "",
 		  s ? s->s.plen : 0, c->link_mtu);
 	sb_printf(o, "uptime=%" PRIu64 "\nlatest_handshake=%" PRIu64 "\nlast_rx_age_ms=%" PRId64 "\n",
-		  (now - start_ms) / 1000, c->last_handshake_wall, age_ms(c->pc.last_rx_ms, now));
+		  (now - start_ms) / 1000, c->last_handshake_wall, age_ms(pc.last_rx_ms, now));
 	sb_printf(o, "rx_bytes=%" PRIu64 "\nrx_packets=%" PRIu64 "\ntx_bytes=%" PRIu64 "\ntx_packets=%" PRIu64 "\n",
-		  c->pc.rx_bytes, c->pc.rx_packets, c->pc.tx_bytes, c->pc.tx_packets);
-	dump_stats(o, &c->st);
+		  pc.rx_bytes, pc.rx_packets, pc.tx_bytes, pc.tx_packets);
+	sb_printf(o, "workers=%u\n", c->n_w);
+	dump_stats(o, &st);
 	sb_printf(o, "handshakes_ok=%" PRIu64 "\nhandshakes_failed=%" PRIu64 "\npings=%" PRIu64 "\n",
 		  c->handshakes_ok, c->handshakes_failed, c->pings);
 }

@@ -141,7 +141,7 @@ static int answer_ping(struct gw_conn *c, struct gw_peer *p, uint32_t id)
 	c->g->cst.pings++;
 	if (!s || s->peer != p || now >= s->expires_ms)
 		return snprintf(c->wbuf, sizeof(c->wbuf), "EXPIRED\n");
-	s->last_seen_ms = now;
+	SL_WR(s->last_seen_ms, now);
 	return snprintf(c->wbuf, sizeof(c->wbuf), "OK\n");
 }
 

@@ -15,11 +15,13 @@ static uint32_t key_hash(const uint8_t key[SL_KEY_LEN])
 	return h;
 }
 
-int registry_init(struct gw_registry *r)
+int registry_init_workers(struct gw_registry *r, unsigned workers)
 {
 	memset(r, 0, sizeof(*r));
-	if (h32_init(&r->by_id, REGISTRY_BUCKETS) || h32_init(&r->by_addr, REGISTRY_BUCKETS) ||
-	    h32_init(&r->by_key, REGISTRY_BUCKETS)) {
+	qsbr_init(&r->q, workers);
+	r->n_slots = r->q.n + 1;
+	if (h32_init(&r->by_id, REGISTRY_BUCKETS, &r->q) || h32_init(&r->by_addr, REGISTRY_BUCKETS, &r->q) ||
+	    h32_init(&r->by_key, REGISTRY_BUCKETS, &r->q)) {
 		registry_free(r);
 		return -ENOMEM;
 	}
@@ -30,6 +32,7 @@ void registry_free(struct gw_registry *r)
 {
 	while (r->n_peers)
 		registry_remove_peer(r, r->peers[r->n_peers - 1]);
+	qsbr_drain(&r->q); /* the workers are stopped */
 	free(r->peers);
 	h32_free(&r->by_id);
 	h32_free(&r->by_addr);
@@ -60,6 +63,11 @@ struct gw_peer *registry_add_peer(struct gw_registry *r, const struct sl_client_
 	return p;
 }
 
+static void peer_free(struct qsbr_node *n)
+{
+	free(h32_entry(n, struct gw_peer, retire));
+}
+
 void registry_remove_peer(struct gw_registry *r, struct gw_peer *p)
 {
 	if (p->cur)
@@ -75,14 +83,15 @@ void registry_remove_peer(struct gw_registry *r, struct gw_peer *p)
 			break;
 		}
 	}
-	free(p);
+	qsbr_retire(&r->q, &p->retire, peer_free); /* after its sessions: freed after them */
 }
 
 struct gw_peer *peer_by_key(const struct gw_registry *r, const uint8_t key[SL_KEY_LEN])
 {
 	uint32_t h = key_hash(key);
+	unsigned g;
 
-	for (struct h32_node *n = r->by_key.b[h32_mix(h) & r->by_key.mask]; n; n = n->next) {
+	for (struct h32_node *n = h32_first(&r->by_key, h, &g); n; n = h32_next(n, g)) {
 		struct gw_peer *p = h32_entry(n, struct gw_peer, by_key);
 		if (n->key == h && !memcmp(p->pubkey, key, SL_KEY_LEN))
 			return p;
@@ -110,7 +119,7 @@ uint32_t session_new_id(const struct gw_registry *r)
 	return id;
 }
 
-static void counters_add(struct dp_peer_counters *to, const struct dp_peer_counters *from)
+void counters_add(struct dp_peer_counters *to, const struct dp_peer_counters *from)
 {
 	to->rx_bytes += from->rx_bytes;
 	to->rx_packets += from->rx_packets;
@@ -125,46 +134,74 @@ static void counters_add(struct dp_peer_counters *to, const struct dp_peer_count
 struct gw_session *session_create(struct gw_registry *r, struct gw_peer *p, uint32_t id,
 				  const uint8_t tx_key[32], const uint8_t rx_key[32], uint64_t lifetime_ms)
 {
-	struct gw_session *s = calloc(1, sizeof(*s));
+	struct gw_session *s = calloc(1, sizeof(*s) + (r->n_slots + 1) * sizeof(s->c[0]));
 	uint64_t now = now_ms();
 
 	if (!s)
 		return NULL;
 	s->id = id;
-	if (!s->id || keystate_init(&s->ks, tx_key, rx_key)) {
+	if (!s->id || keystate_init(&s->ks, tx_key, rx_key, r->n_slots)) {
 		free(s);
 		return NULL;
 	}
+	atomic_flag_clear(&s->rx_lock);
+	s->n_c = r->n_slots;
 	s->peer = p;
 	s->created_ms = s->last_seen_ms = now;
 	s->expires_ms = now + lifetime_ms;
 	if (p->cur) {
 		/* until the client's first datagram under the new key, send where the old session last heard */
-		s->ep = p->cur->ep;
-		s->ep_len = p->cur->ep_len;
-		s->ep_seen_ms = p->cur->ep_seen_ms;
+		s->ep_len = session_ep_read(p->cur, &s->ep);
+		s->ep_seen_ms = SL_RD(p->cur->ep_seen_ms);
 		if (p->prev)
 			session_destroy(r, p->prev);
 		p->prev = p->cur;
 		p->prev_until_ms = now + SL_SESSION_GRACE_MS;
 	}
-	p->cur = s;
 	h32_put(&r->by_id, &s->by_id, s->id);
+	__atomic_store_n(&p->cur, s, __ATOMIC_RELEASE); /* published whole */
 	return s;
+}
+
+void session_counters(const struct gw_session *s, struct dp_peer_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < s->n_c; i++)
+		counters_add(out, &s->c[i]);
+}
+
+/* After the grace period: what workers counted between the unlinking and now goes to the peer too. */
+static void session_free(struct qsbr_node *n)
+{
+	struct gw_session *s = h32_entry(n, struct gw_session, retire);
+	struct dp_peer_counters now, *then = &s->c[s->n_c];
+
+	if (s->peer) {
+		session_counters(s, &now);
+		now.rx_bytes -= then->rx_bytes;
+		now.rx_packets -= then->rx_packets;
+		now.tx_bytes -= then->tx_bytes;
+		now.tx_packets -= then->tx_packets;
+		for (int i = 0; i < SL_DROP__COUNT; i++)
+			now.drops[i] -= then->drops[i];
+		counters_add(&s->peer->gone, &now);
+	}
+	keystate_free(&s->ks);
+	free(s);
 }
 
 void session_destroy(struct gw_registry *r, struct gw_session *s)
 {
 	struct gw_peer *p = s->peer;
 
-	counters_add(&p->gone, &s->c);
+	session_counters(s, &s->c[s->n_c]);
+	counters_add(&p->gone, &s->c[s->n_c]);
 	if (p->cur == s)
-		p->cur = NULL;
+		__atomic_store_n(&p->cur, NULL, __ATOMIC_RELEASE);
 	if (p->prev == s)
 		p->prev = NULL;
 	h32_del(&r->by_id, &s->by_id);
-	keystate_free(&s->ks);
-	free(s);
+	qsbr_retire(&r->q, &s->retire, session_free);
 }
 
 unsigned registry_reap(struct gw_registry *r, uint64_t now)
@@ -178,7 +215,7 @@ unsigned registry_reap(struct gw_registry *r, uint64_t now)
 			n++;
 		}
 		if (p->cur && (now >= p->cur->expires_ms + SL_SESSION_GRACE_MS ||
-			       now - p->cur->last_seen_ms >= SL_SESSION_IDLE_MS)) {
+			       now - SL_RD(p->cur->last_seen_ms) >= SL_SESSION_IDLE_MS)) {
 			session_destroy(r, p->cur);
 			n++;
 		}
@@ -188,9 +225,15 @@ unsigned registry_reap(struct gw_registry *r, uint64_t now)
 
 void peer_counters(const struct gw_peer *p, struct dp_peer_counters *out)
 {
+	struct dp_peer_counters sc;
+
 	*out = p->gone;
-	if (p->cur)
-		counters_add(out, &p->cur->c);
-	if (p->prev)
-		counters_add(out, &p->prev->c);
+	if (p->cur) {
+		session_counters(p->cur, &sc);
+		counters_add(out, &sc);
+	}
+	if (p->prev) {
+		session_counters(p->prev, &sc);
+		counters_add(out, &sc);
+	}
 }

@@ -6,7 +6,12 @@
  *   session  one authenticated key pair: id (random, unique), keystate, endpoint (roaming), expiry, counters.
  *
  * Lookups are O(1): sessions by id (receive path), peers by tunnel address (transmit path), peers by public
- * key (handshake). Only the control plane creates, replaces and frees; the data plane looks up and counts. */
+ * key (handshake). Only the control thread creates, replaces and frees; the data workers look up and count,
+ * concurrently and without a lock (common/hash32.h): what the control thread unlinks is freed only after a
+ * grace period (dataplane/qsbr.h). Per worker: its own counters and sealing context in each session. Shared
+ * between workers, per session: the transmit counter (one atomic add), the receive side (replay window and
+ * opening context) under a per-session lock that only contends if a client's datagrams reach two workers at
+ * once (the kernel steers one address:port to one socket), and the endpoint under a sequence lock. */
 #pragma once
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -15,6 +20,13 @@
 #include "daemon/common/hash32.h"
 #include "daemon/config.h"
 #include "daemon/dataplane/keystate.h"
+#include "daemon/dataplane/qsbr.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define sl_cpu_relax() __builtin_ia32_pause()
+#else
+#define sl_cpu_relax() __asm__ __volatile__("" ::: "memory")
+#endif
 
 #define SL_SESSION_GRACE_MS 30000u   /* previous session kept after a re-auth */
 #define SL_ENDPOINT_FRESH_MS 60000u  /* the server only sends to an endpoint seen this recently */
@@ -24,8 +36,11 @@ struct gw_peer;
 
 struct gw_session {
 	struct h32_node by_id;
+	struct qsbr_node retire;
 	struct gw_peer *peer;
 	uint32_t id;
+	atomic_flag rx_lock; /* the receive side: replay window, ks.rx, endpoint writes */
+	uint32_t ep_seq;     /* endpoint sequence lock: odd while it is rewritten */
 	struct keystate ks;
 	uint64_t created_ms, expires_ms;
 	uint64_t last_seen_ms; /* authenticated datagram or ping */
@@ -33,11 +48,13 @@ struct gw_session {
 	socklen_t ep_len;
 	uint64_t ep_seen_ms; /* 0: no endpoint yet */
 	uint64_t last_tx_ms; /* last datagram we sent under this session */
-	struct dp_peer_counters c;
+	unsigned n_c;        /* counter slots: one per worker + the control thread's */
+	struct dp_peer_counters c[]; /* n_c + 1: the last is what was handed to the peer at unlinking */
 };
 
 struct gw_peer {
 	struct h32_node by_addr;
+	struct qsbr_node retire;
 	struct h32_node by_key;
 	char name[SL_NAME_MAX];
 	uint8_t pubkey[SL_KEY_LEN];
@@ -56,9 +73,16 @@ struct gw_registry {
 	struct h32 by_key;
 	struct gw_peer **peers;
 	size_t n_peers;
+	unsigned n_slots; /* counter slots and sealing contexts per session: workers + 1 */
+	struct qsbr q;    /* sessions and peers unlinked, waiting for the workers to let go */
 };
 
-int registry_init(struct gw_registry *r);
+/* A registry for `workers` data workers (0: used from one thread only, as the unit tests do). */
+int registry_init_workers(struct gw_registry *r, unsigned workers);
+static inline int registry_init(struct gw_registry *r)
+{
+	return registry_init_workers(r, 0);
+}
 void registry_free(struct gw_registry *r);
 
 /* Adds a peer for a [Client] (address assigned later). -ENOMEM. */
@@ -80,16 +104,63 @@ static inline struct gw_session *session_by_id(const struct gw_registry *r, uint
 	return n ? h32_entry(n, struct gw_session, by_id) : NULL;
 }
 
+/* The peer's current session, as a worker reads it. */
+static inline struct gw_session *peer_cur(const struct gw_peer *p)
+{
+	return __atomic_load_n(&p->cur, __ATOMIC_ACQUIRE);
+}
+
+/* The endpoint into *a (a worker, any time): a sequence-lock read. Returns its length. */
+static inline socklen_t session_ep_read(const struct gw_session *s, struct sockaddr_storage *a)
+{
+	uint32_t seq;
+	socklen_t len;
+
+	do {
+		seq = __atomic_load_n(&s->ep_seq, __ATOMIC_ACQUIRE);
+		len = SL_RD(s->ep_len);
+		if (len > sizeof(*a))
+			len = sizeof(*a);
+		__builtin_memcpy(a, &s->ep, len);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	} while ((seq & 1) || __atomic_load_n(&s->ep_seq, __ATOMIC_RELAXED) != seq);
+	return len;
+}
+
+/* A new endpoint (roaming): only under rx_lock, so there is one writer. */
+static inline void session_ep_write(struct gw_session *s, const struct sockaddr_storage *a, socklen_t len)
+{
+	__atomic_store_n(&s->ep_seq, s->ep_seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__builtin_memcpy(&s->ep, a, len);
+	SL_WR(s->ep_len, len);
+	__atomic_store_n(&s->ep_seq, s->ep_seq + 1, __ATOMIC_RELEASE);
+}
+
+static inline void session_rx_lock(struct gw_session *s)
+{
+	while (atomic_flag_test_and_set_explicit(&s->rx_lock, memory_order_acquire))
+		sl_cpu_relax();
+}
+
+static inline void session_rx_unlock(struct gw_session *s)
+{
+	atomic_flag_clear_explicit(&s->rx_lock, memory_order_release);
+}
+
 /* Creates a new session for p with id (from session_new_id) and the keys; it becomes p->cur, the old current
  * one becomes p->prev (endpoint carried over) and any older one is freed. Returns NULL on failure. */
 struct gw_session *session_create(struct gw_registry *r, struct gw_peer *p, uint32_t id,
 				  const uint8_t tx_key[32], const uint8_t rx_key[32], uint64_t lifetime_ms);
 /* A fresh random session id not in use (never 0). */
 uint32_t session_new_id(const struct gw_registry *r);
-/* Frees one session (unlinks it from its peer and the id table). */
+/* Unlinks one session from its peer and the id table; it is freed when no worker can hold it. */
 void session_destroy(struct gw_registry *r, struct gw_session *s);
 /* Drops previous sessions past their grace period and sessions expired or silent for SL_SESSION_IDLE_MS.
  * Called from a periodic timer: O(peers) per call, never per packet. Returns how many were freed. */
 unsigned registry_reap(struct gw_registry *r, uint64_t now);
 /* Sum of a peer's counters: freed sessions + live ones. */
 void peer_counters(const struct gw_peer *p, struct dp_peer_counters *out);
+/* Sum of one session's counter slots. */
+void session_counters(const struct gw_session *s, struct dp_peer_counters *out);
+void counters_add(struct dp_peer_counters *to, const struct dp_peer_counters *from);

@@ -116,7 +116,7 @@ static void sup_got_auth(struct cl *c)
 		sup_failed(c, why);
 		return;
 	}
-	if (tls_export_keys(s->ssl, snap->s.session_id, c2s, s2c) || keystate_init(&snap->ks, c2s, s2c)) {
+	if (tls_export_keys(s->ssl, snap->s.session_id, c2s, s2c) || keystate_init(&snap->ks, c2s, s2c, c->n_w + 1)) {
 		OPENSSL_cleanse(c2s, sizeof(c2s));
 		OPENSSL_cleanse(s2c, sizeof(s2c));
 		free(snap);

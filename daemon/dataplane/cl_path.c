@@ -1,37 +1,50 @@
-/* cl_path: the client's per-packet path. One snapshot load per batch; nothing here caches a session id, key
- * or address. No allocation, lock or log; every drop is counted. */
+/* cl_path: the client's per-packet path, run by every data worker: each reads its own TUN queue, seals with
+ * its own context and sends on the shared UDP socket; worker 0 receives. One snapshot load per batch;
+ * nothing here caches a session id, key or address. No allocation, lock or log; every drop is counted in the
+ * worker's own counters. */
 #include <errno.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 #include "daemon/client.h"
 
 #define CL_TUN_BATCHES 4
 
-static inline void drop(struct cl *c, enum sl_drop why)
+static inline void drop(struct dp_worker *w, enum sl_drop why)
 {
-	c->st.drops[why]++;
-	c->pc.drops[why]++;
+	w->st.drops[why]++;
+	w->pc.drops[why]++;
 }
 
+/* Any thread that sent: the keepalive and reply timers read these. */
 static void note_tx(struct cl *c, uint64_t now, bool data)
 {
-	c->last_tx_ms = now;
-	if (data)
-		c->last_data_tx_ms = now;
-	if (!c->unanswered_since_ms)
-		c->unanswered_since_ms = now;
-	if (data && !c->probe_timer.due_ms)
-		loop_timer_set(&c->probe_timer, c->unanswered_since_ms + SL_REPLY_TIMEOUT_MS);
+	if (SL_RD(c->last_tx_ms) != now)
+		SL_WR(c->last_tx_ms, now);
+	if (!data)
+		return;
+	if (SL_RD(c->last_data_tx_ms) != now)
+		SL_WR(c->last_data_tx_ms, now);
+	if (!SL_RD(c->unanswered_since_ms)) {
+		uint64_t zero = 0;
+		__atomic_compare_exchange_n(&c->unanswered_since_ms, &zero, now, false, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED);
+	}
+	/* the reply timer is the control thread's: wake it once, it re-arms itself while data goes unanswered */
+	if (!atomic_load_explicit(&c->probe_armed, memory_order_relaxed) &&
+	    !atomic_exchange_explicit(&c->probe_armed, true, memory_order_acq_rel))
+		eventfd_write(c->probe_io.fd, 1);
 }
 
 void cl_on_tun(struct loop_io *io, uint32_t events)
 {
-	struct cl *c = (struct cl *)((char *)io - offsetof(struct cl, tun_io));
-	struct dp_batch *b = c->tx;
+	struct dp_worker *w = (struct dp_worker *)((char *)io - offsetof(struct dp_worker, tun_io));
+	struct cl *c = w->owner;
+	struct dp_batch *b = w->tx;
 	uint64_t now = now_ms();
 
 	/* segments of a super-packet already read are not in the fd any more: finish them before yielding */
-	for (int round = 0; round < CL_TUN_BATCHES || c->t.sp_len; round++) {
+	for (int round = 0; round < CL_TUN_BATCHES || w->t.sp_len; round++) {
 		struct cl_snap *snap = atomic_load_explicit(&c->cur, memory_order_acquire);
 		unsigned n = 0;
 		bool empty = false;
@@ -39,7 +52,7 @@ void cl_on_tun(struct loop_io *io, uint32_t events)
 
 		while (n < DP_BATCH) {
 			uint8_t *slot = b->buf[n];
-			ssize_t len = dp_tun_next(&c->t, slot + SLUICE_HDR_LEN, DP_SLOT_LEN - SLUICE_OVERHEAD);
+			ssize_t len = dp_tun_next(&w->t, slot + SLUICE_HDR_LEN, DP_SLOT_LEN - SLUICE_OVERHEAD);
 			int dl;
 
 			if (len == -1) {
@@ -47,34 +60,34 @@ void cl_on_tun(struct loop_io *io, uint32_t events)
 				break;
 			}
 			if (len < 0) {
-				c->st.tun_rx_packets++;
-				drop(c, SL_DROP_BAD_INNER);
+				w->st.tun_rx_packets++;
+				drop(w, SL_DROP_BAD_INNER);
 				continue;
 			}
 			if (!t0)
 				t0 = now_ns();
-			c->st.tun_rx_packets++;
-			c->st.tun_rx_bytes += (uint64_t)len;
-			if (!snap || snap->ks.tx_counter >= SL_COUNTER_REKEY) {
-				drop(c, SL_DROP_NO_ENDPOINT);
+			w->st.tun_rx_packets++;
+			w->st.tun_rx_bytes += (uint64_t)len;
+			if (!snap || keystate_sent(&snap->ks) >= SL_COUNTER_REKEY) {
+				drop(w, SL_DROP_NO_ENDPOINT);
 				continue;
 			}
 			if ((size_t)len > snap->s.mtu) {
-				drop(c, SL_DROP_OVERSIZE);
+				drop(w, SL_DROP_OVERSIZE);
 				continue;
 			}
 			if ((slot[SLUICE_HDR_LEN] >> 4) != 4) {
-				drop(c, SL_DROP_BAD_INNER); /* IPv4 tunnel: the kernel's IPv6 chatter stays here */
+				drop(w, SL_DROP_BAD_INNER); /* IPv4 tunnel: the kernel's IPv6 chatter stays here */
 				continue;
 			}
-			dl = dgram_seal(&snap->ks.tx, slot, (size_t)len, SL_TYPE_DATA, snap->s.session_id,
-					snap->ks.tx_counter++);
+			dl = dgram_seal(&snap->ks.tx[w->idx], slot, (size_t)len, SL_TYPE_DATA, snap->s.session_id,
+					keystate_next(&snap->ks));
 			if (dl < 0) {
-				drop(c, SL_DROP_QUEUE_OUT);
+				drop(w, SL_DROP_QUEUE_OUT);
 				continue;
 			}
-			c->pc.tx_packets++;
-			c->pc.tx_bytes += (uint64_t)len;
+			w->pc.tx_packets++;
+			w->pc.tx_bytes += (uint64_t)len;
 			b->iov[n].iov_len = (size_t)dl;
 			memcpy(&b->addr[n], &c->ep, c->ep_len);
 			b->msgs[n].msg_hdr.msg_namelen = c->ep_len;
@@ -82,8 +95,8 @@ void cl_on_tun(struct loop_io *io, uint32_t events)
 		}
 		if (n) {
 			note_tx(c, now, true);
-			dp_udp_send(&c->u, b, n, &c->st);
-			dp_latency_add(&c->st.lat_tun_udp, now_ns() - t0);
+			dp_udp_send(&w->u, b, n, &w->st);
+			dp_latency_add(&w->st.lat_tun_udp, now_ns() - t0);
 		}
 		if (empty)
 			break;
@@ -93,82 +106,89 @@ void cl_on_tun(struct loop_io *io, uint32_t events)
 void cl_send_keepalive(struct cl *c, uint64_t now)
 {
 	struct cl_snap *snap = atomic_load_explicit(&c->cur, memory_order_acquire);
+	struct dp_worker *w = &c->w[c->n_w]; /* the control thread's slot */
 	int dl;
 
 	if (!snap)
 		return;
-	dl = dgram_seal(&snap->ks.tx, c->ka_buf, 0, SL_TYPE_KEEPALIVE, snap->s.session_id,
-			snap->ks.tx_counter++);
-	if (dl < 0 || sendto(c->udp_io.fd, c->ka_buf, (size_t)dl, MSG_DONTWAIT, (struct sockaddr *)&c->ep,
+	dl = dgram_seal(&snap->ks.tx[w->idx], w->ka_buf, 0, SL_TYPE_KEEPALIVE, snap->s.session_id,
+			keystate_next(&snap->ks));
+	if (dl < 0 || sendto(c->udp_fd, w->ka_buf, (size_t)dl, MSG_DONTWAIT, (struct sockaddr *)&c->ep,
 			     c->ep_len) < 0) {
-		drop(c, SL_DROP_QUEUE_OUT);
+		drop(w, SL_DROP_QUEUE_OUT);
 		return;
 	}
-	c->st.udp_tx_datagrams++;
-	c->st.udp_tx_bytes += (uint64_t)dl;
+	w->st.udp_tx_datagrams++;
+	w->st.udp_tx_bytes += (uint64_t)dl;
 	note_tx(c, now, false);
 }
 
 /* Packets the kernel refused at a TUN write (one write may carry a coalesced train): queue_in drops. */
-static void tun_lost(struct cl *c, unsigned lost)
+static void tun_lost(struct dp_worker *w, unsigned lost)
 {
 	if (!lost)
 		return;
-	c->st.drops[SL_DROP_QUEUE_IN] += lost;
-	c->pc.drops[SL_DROP_QUEUE_IN] += lost;
-	c->st.tun_tx_packets -= lost;
+	w->st.drops[SL_DROP_QUEUE_IN] += lost;
+	w->pc.drops[SL_DROP_QUEUE_IN] += lost;
+	w->st.tun_tx_packets -= lost;
 }
 
-static void rx_one(struct cl *c, struct cl_snap *cur, uint8_t *buf, size_t len, uint64_t now)
+static void rx_one(struct dp_worker *w, struct cl_snap *cur, uint8_t *buf, size_t len, uint64_t now)
 {
-	struct cl_snap *snap = NULL;
+	struct cl *c = w->owner;
+	struct cl_snap *snap = NULL, *prev;
 	struct sl_hdr h;
 	int n;
 
-	c->st.udp_rx_datagrams++;
-	c->st.udp_rx_bytes += len;
+	w->st.udp_rx_datagrams++;
+	w->st.udp_rx_bytes += len;
 	if (wire_hdr_decode(buf, len, &h)) {
-		drop(c, SL_DROP_BAD_HEADER);
+		drop(w, SL_DROP_BAD_HEADER);
 		return;
 	}
-	if (cur && cur->s.session_id == h.session_id)
+	if (cur && cur->s.session_id == h.session_id) {
 		snap = cur;
-	else if (c->prev && c->prev->s.session_id == h.session_id && now < c->prev_until_ms)
-		snap = c->prev;
+	} else {
+		prev = atomic_load_explicit(&c->prev, memory_order_acquire);
+		if (prev && prev->s.session_id == h.session_id && now < SL_RD(c->prev_until_ms))
+			snap = prev;
+	}
 	if (!snap) {
-		drop(c, SL_DROP_UNKNOWN_SESSION);
+		drop(w, SL_DROP_UNKNOWN_SESSION);
 		return;
 	}
+	/* only worker 0 receives: the replay window and the opening context have one user */
 	if (!replay_check(&snap->ks.replay, h.counter)) {
-		drop(c, SL_DROP_REPLAY);
+		drop(w, SL_DROP_REPLAY);
 		return;
 	}
 	n = dgram_open(&snap->ks.rx, buf, len, &h);
 	if (n < 0) {
-		drop(c, SL_DROP_AUTH);
+		drop(w, SL_DROP_AUTH);
 		return;
 	}
 	if (!replay_update(&snap->ks.replay, h.counter)) {
-		drop(c, SL_DROP_REPLAY);
+		drop(w, SL_DROP_REPLAY);
 		return;
 	}
-	c->pc.last_rx_ms = now;
-	c->unanswered_since_ms = 0;
+	w->pc.last_rx_ms = now;
+	if (SL_RD(c->unanswered_since_ms))
+		SL_WR(c->unanswered_since_ms, 0);
 	if (h.type != SL_TYPE_DATA)
 		return;
 	if ((unsigned)n > snap->s.mtu) {
-		drop(c, SL_DROP_OVERSIZE);
+		drop(w, SL_DROP_OVERSIZE);
 		return;
 	}
-	tun_lost(c, dp_tun_put(&c->t, buf + SLUICE_HDR_LEN, (size_t)n));
-	c->st.tun_tx_packets++;
-	c->st.tun_tx_bytes += (uint64_t)n;
-	c->pc.rx_packets++;
-	c->pc.rx_bytes += (uint64_t)n;
+	tun_lost(w, dp_tun_put(&w->t, buf + SLUICE_HDR_LEN, (size_t)n));
+	w->st.tun_tx_packets++;
+	w->st.tun_tx_bytes += (uint64_t)n;
+	w->pc.rx_packets++;
+	w->pc.rx_bytes += (uint64_t)n;
 }
 
 struct rx_ctx {
-	struct cl *c;
+	struct dp_worker *w;
 	struct cl_snap *cur;
 	uint64_t now;
 };
@@ -177,17 +197,18 @@ static void rx_cb(void *arg, uint8_t *buf, size_t len, const struct sockaddr_sto
 {
 	struct rx_ctx *x = arg;
 
-	rx_one(x->c, x->cur, buf, len, x->now);
+	rx_one(x->w, x->cur, buf, len, x->now);
 }
 
 void cl_on_udp(struct loop_io *io, uint32_t events)
 {
-	struct cl *c = (struct cl *)((char *)io - offsetof(struct cl, udp_io));
-	struct rx_ctx x = {c, atomic_load_explicit(&c->cur, memory_order_acquire), now_ms()};
+	struct dp_worker *w = (struct dp_worker *)((char *)io - offsetof(struct dp_worker, udp_io));
+	struct cl *c = w->owner;
+	struct rx_ctx x = {w, atomic_load_explicit(&c->cur, memory_order_acquire), now_ms()};
 	uint64_t t0 = now_ns();
 
-	if (dp_udp_recv(&c->u, c->rx, rx_cb, &x) > 0) {
-		tun_lost(c, dp_tun_flush(&c->t)); /* the batch's last train */
-		dp_latency_add(&c->st.lat_udp_tun, now_ns() - t0);
+	if (dp_udp_recv(&w->u, w->rx, rx_cb, &x) > 0) {
+		tun_lost(w, dp_tun_flush(&w->t)); /* the batch's last train */
+		dp_latency_add(&w->st.lat_udp_tun, now_ns() - t0);
 	}
 }

@@ -1,8 +1,10 @@
-/* gw_path: the gateway's per-packet path.
+/* gw_path: the gateway's per-packet path, run by every data worker on its own TUN queue and UDP socket.
  *   TUN -> (inner dst -> peer -> current session, fresh endpoint, MTU) -> seal -> sendmmsg
  *   recvmmsg -> header -> session by id -> replay window -> open -> mark seen -> inner source is the
  *   session's -> roam endpoint -> TUN write
- * No allocation, lock or log here; every drop is counted under its cause. */
+ * No allocation or log here; every drop is counted under its cause, in the worker's own counters. The only
+ * shared writes: a session's transmit counter (one atomic add per datagram) and its receive side, under a
+ * per-session lock that is uncontended while the kernel keeps a client's address:port on one socket. */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,34 +12,36 @@
 
 #define GW_TUN_BATCHES 4 /* batches per wake-up before yielding to the other fds */
 
-static inline void drop(struct gw *g, struct gw_session *s, enum sl_drop why)
+static inline void drop(struct dp_worker *w, struct gw_session *s, enum sl_drop why)
 {
-	g->st.drops[why]++;
+	w->st.drops[why]++;
 	if (s)
-		s->c.drops[why]++;
+		s->c[w->idx].drops[why]++;
 }
 
 static bool endpoint_fresh(const struct gw_session *s, uint64_t now)
 {
-	return s->ep_seen_ms && now - s->ep_seen_ms <= SL_ENDPOINT_FRESH_MS;
+	uint64_t seen = SL_RD(s->ep_seen_ms);
+	return seen && now - seen <= SL_ENDPOINT_FRESH_MS;
 }
 
 void gw_on_tun(struct loop_io *io, uint32_t events)
 {
-	struct gw *g = (struct gw *)((char *)io - offsetof(struct gw, tun_io));
-	struct dp_batch *b = g->tx;
+	struct dp_worker *w = (struct dp_worker *)((char *)io - offsetof(struct dp_worker, tun_io));
+	struct gw *g = w->owner;
+	struct dp_batch *b = w->tx;
 	const unsigned mtu = g->cfg->mtu;
 	uint64_t now = now_ms();
 
 	/* segments of a super-packet already read are not in the fd any more: finish them before yielding */
-	for (int round = 0; round < GW_TUN_BATCHES || g->t.sp_len; round++) {
+	for (int round = 0; round < GW_TUN_BATCHES || w->t.sp_len; round++) {
 		unsigned n = 0;
 		bool empty = false;
 		uint64_t t0 = 0;
 
 		while (n < DP_BATCH) {
 			uint8_t *slot = b->buf[n];
-			ssize_t len = dp_tun_next(&g->t, slot + SLUICE_HDR_LEN, DP_SLOT_LEN - SLUICE_OVERHEAD);
+			ssize_t len = dp_tun_next(&w->t, slot + SLUICE_HDR_LEN, DP_SLOT_LEN - SLUICE_OVERHEAD);
 			uint32_t dst;
 			struct gw_peer *p;
 			struct gw_session *s;
@@ -48,151 +52,168 @@ void gw_on_tun(struct loop_io *io, uint32_t events)
 				break;
 			}
 			if (len < 0) {
-				g->st.tun_rx_packets++;
-				drop(g, NULL, SL_DROP_BAD_INNER);
+				w->st.tun_rx_packets++;
+				drop(w, NULL, SL_DROP_BAD_INNER);
 				continue;
 			}
 			if (!t0)
 				t0 = now_ns();
-			g->st.tun_rx_packets++;
-			g->st.tun_rx_bytes += (uint64_t)len;
+			w->st.tun_rx_packets++;
+			w->st.tun_rx_bytes += (uint64_t)len;
 			if (dp_ipv4_dst(slot + SLUICE_HDR_LEN, (size_t)len, &dst)) {
-				drop(g, NULL, SL_DROP_BAD_INNER);
+				drop(w, NULL, SL_DROP_BAD_INNER);
 				continue;
 			}
 			p = peer_by_addr(&g->reg, dst);
-			s = p ? p->cur : NULL;
+			s = p ? peer_cur(p) : NULL;
 			if (!s || !endpoint_fresh(s, now)) {
-				drop(g, s, SL_DROP_NO_ENDPOINT);
+				drop(w, s, SL_DROP_NO_ENDPOINT);
 				continue;
 			}
 			if ((size_t)len > mtu) {
-				drop(g, s, SL_DROP_OVERSIZE);
+				drop(w, s, SL_DROP_OVERSIZE);
 				continue;
 			}
-			dl = dgram_seal(&s->ks.tx, slot, (size_t)len, SL_TYPE_DATA, s->id, s->ks.tx_counter++);
+			dl = dgram_seal(&s->ks.tx[w->idx], slot, (size_t)len, SL_TYPE_DATA, s->id, keystate_next(&s->ks));
 			if (dl < 0) {
-				drop(g, s, SL_DROP_QUEUE_OUT);
+				drop(w, s, SL_DROP_QUEUE_OUT);
 				continue;
 			}
-			s->c.tx_packets++;
-			s->c.tx_bytes += (uint64_t)len;
-			s->last_tx_ms = now;
+			s->c[w->idx].tx_packets++;
+			s->c[w->idx].tx_bytes += (uint64_t)len;
+			if (SL_RD(s->last_tx_ms) != now)
+				SL_WR(s->last_tx_ms, now);
 			b->iov[n].iov_len = (size_t)dl;
-			memcpy(&b->addr[n], &s->ep, s->ep_len);
-			b->msgs[n].msg_hdr.msg_namelen = s->ep_len;
+			b->msgs[n].msg_hdr.msg_namelen = session_ep_read(s, &b->addr[n]);
 			n++;
 		}
 		if (n) {
-			dp_udp_send(&g->u, b, n, &g->st);
-			dp_latency_add(&g->st.lat_tun_udp, now_ns() - t0);
+			dp_udp_send(&w->u, b, n, &w->st);
+			dp_latency_add(&w->st.lat_tun_udp, now_ns() - t0);
 		}
 		if (empty)
 			break;
 	}
 }
 
-void gw_send_keepalive(struct gw *g, struct gw_session *s, uint64_t now)
+void gw_send_keepalive(struct dp_worker *w, struct gw_session *s, uint64_t now)
 {
-	int dl = dgram_seal(&s->ks.tx, g->ka_buf, 0, SL_TYPE_KEEPALIVE, s->id, s->ks.tx_counter++);
+	struct sockaddr_storage ep;
+	socklen_t ep_len = session_ep_read(s, &ep);
+	int dl = dgram_seal(&s->ks.tx[w->idx], w->ka_buf, 0, SL_TYPE_KEEPALIVE, s->id, keystate_next(&s->ks));
 
-	if (dl < 0 || sendto(g->udp_io.fd, g->ka_buf, (size_t)dl, MSG_DONTWAIT, (struct sockaddr *)&s->ep,
-			     s->ep_len) < 0) {
-		g->st.drops[SL_DROP_QUEUE_OUT]++;
+	if (dl < 0 || sendto(w->udp_io.fd, w->ka_buf, (size_t)dl, MSG_DONTWAIT, (struct sockaddr *)&ep, ep_len) < 0) {
+		w->st.drops[SL_DROP_QUEUE_OUT]++;
 		return;
 	}
-	g->st.udp_tx_datagrams++;
-	g->st.udp_tx_bytes += (uint64_t)dl;
-	s->last_tx_ms = now;
+	w->st.udp_tx_datagrams++;
+	w->st.udp_tx_bytes += (uint64_t)dl;
+	SL_WR(s->last_tx_ms, now);
 }
 
 /* Packets the kernel refused at a TUN write (one write may carry a coalesced train): counted as queue_in
  * drops and taken back out of the written counters. */
-static void tun_lost(struct gw *g, struct gw_session *s, unsigned lost)
+static void tun_lost(struct dp_worker *w, struct gw_session *s, unsigned lost)
 {
 	if (!lost)
 		return;
-	g->st.drops[SL_DROP_QUEUE_IN] += lost;
-	g->st.tun_tx_packets -= lost;
+	w->st.drops[SL_DROP_QUEUE_IN] += lost;
+	w->st.tun_tx_packets -= lost;
 	if (s)
-		s->c.drops[SL_DROP_QUEUE_IN] += lost;
+		s->c[w->idx].drops[SL_DROP_QUEUE_IN] += lost;
 }
 
 static bool same_endpoint(const struct gw_session *s, const struct sockaddr_storage *a, socklen_t len)
 {
-	return s->ep_len == len && !memcmp(&s->ep, a, len);
+	return s->ep_len == len && !memcmp(&s->ep, a, len); /* under rx_lock: the only writer is us */
 }
 
-/* One received datagram, in the order of DESIGN §3. */
-static void rx_one(struct gw *g, uint8_t *buf, size_t len, const struct sockaddr_storage *from,
-		   socklen_t from_len, uint64_t now)
+/* The part of a datagram's handling that uses the session's receive side: under its lock. Returns the inner
+ * length of an authenticated DATA packet, 0 for an authenticated KEEPALIVE/CONTROL, -1 for a drop. */
+static int rx_locked(struct dp_worker *w, struct gw_session *s, uint8_t *buf, size_t len, const struct sl_hdr *h,
+		     const struct sockaddr_storage *from, socklen_t from_len, uint64_t now)
 {
-	struct sl_hdr h;
-	struct gw_session *s;
 	uint32_t src;
 	int n;
 
-	g->st.udp_rx_datagrams++;
-	g->st.udp_rx_bytes += len;
+	if (!replay_check(&s->ks.replay, h->counter)) {
+		drop(w, s, SL_DROP_REPLAY);
+		return -1;
+	}
+	n = dgram_open(&s->ks.rx, buf, len, h);
+	if (n < 0) {
+		drop(w, s, SL_DROP_AUTH);
+		return -1;
+	}
+	if (!replay_update(&s->ks.replay, h->counter)) {
+		drop(w, s, SL_DROP_REPLAY);
+		return -1;
+	}
+	if (SL_RD(s->last_seen_ms) != now)
+		SL_WR(s->last_seen_ms, now);
+	s->c[w->idx].last_rx_ms = now;
+	if (h->type == SL_TYPE_DATA) {
+		const uint8_t *inner = buf + SLUICE_HDR_LEN;
+		if ((unsigned)n > ((const struct gw *)w->owner)->cfg->mtu) {
+			drop(w, s, SL_DROP_OVERSIZE);
+			return -1;
+		}
+		if (dp_ipv4_src(inner, (size_t)n, &src)) {
+			drop(w, s, SL_DROP_BAD_INNER);
+			return -1;
+		}
+		if (src != s->peer->addr.s_addr) {
+			drop(w, s, SL_DROP_SPOOFED);
+			return -1;
+		}
+	}
+	if (!same_endpoint(s, from, from_len))
+		session_ep_write(s, from, from_len); /* roaming: only ever after authentication */
+	if (SL_RD(s->ep_seen_ms) != now)
+		SL_WR(s->ep_seen_ms, now);
+	return h->type == SL_TYPE_DATA ? n : 0;
+}
+
+/* One received datagram, in the order of DESIGN §3. */
+static void rx_one(struct dp_worker *w, uint8_t *buf, size_t len, const struct sockaddr_storage *from,
+		   socklen_t from_len, uint64_t now)
+{
+	struct gw *g = w->owner;
+	struct sl_hdr h;
+	struct gw_session *s;
+	int n;
+
+	w->st.udp_rx_datagrams++;
+	w->st.udp_rx_bytes += len;
 	if (wire_hdr_decode(buf, len, &h)) {
-		drop(g, NULL, SL_DROP_BAD_HEADER);
+		drop(w, NULL, SL_DROP_BAD_HEADER);
 		return;
 	}
 	s = session_by_id(&g->reg, h.session_id);
 	if (!s) {
-		drop(g, NULL, SL_DROP_UNKNOWN_SESSION);
+		drop(w, NULL, SL_DROP_UNKNOWN_SESSION);
 		return;
 	}
-	if (!replay_check(&s->ks.replay, h.counter)) {
-		drop(g, s, SL_DROP_REPLAY);
+	session_rx_lock(s);
+	n = rx_locked(w, s, buf, len, &h, from, from_len, now);
+	session_rx_unlock(s);
+	if (n < 0)
 		return;
-	}
-	n = dgram_open(&s->ks.rx, buf, len, &h);
-	if (n < 0) {
-		drop(g, s, SL_DROP_AUTH);
-		return;
-	}
-	if (!replay_update(&s->ks.replay, h.counter)) {
-		drop(g, s, SL_DROP_REPLAY);
-		return;
-	}
-	s->last_seen_ms = now;
-	s->c.last_rx_ms = now;
 	if (h.type == SL_TYPE_DATA) {
-		const uint8_t *inner = buf + SLUICE_HDR_LEN;
-		if ((unsigned)n > g->cfg->mtu) {
-			drop(g, s, SL_DROP_OVERSIZE);
-			return;
-		}
-		if (dp_ipv4_src(inner, (size_t)n, &src)) {
-			drop(g, s, SL_DROP_BAD_INNER);
-			return;
-		}
-		if (src != s->peer->addr.s_addr) {
-			drop(g, s, SL_DROP_SPOOFED);
-			return;
-		}
-	}
-	if (!same_endpoint(s, from, from_len)) {
-		memcpy(&s->ep, from, from_len); /* roaming: only ever after authentication */
-		s->ep_len = from_len;
-	}
-	s->ep_seen_ms = now;
-	if (h.type == SL_TYPE_DATA) {
-		unsigned lost = dp_tun_put(&g->t, buf + SLUICE_HDR_LEN, (size_t)n);
-		g->st.tun_tx_packets++;
-		g->st.tun_tx_bytes += (uint64_t)n;
-		s->c.rx_packets++;
-		s->c.rx_bytes += (uint64_t)n;
-		tun_lost(g, s, lost);
+		unsigned lost = dp_tun_put(&w->t, buf + SLUICE_HDR_LEN, (size_t)n);
+		w->st.tun_tx_packets++;
+		w->st.tun_tx_bytes += (uint64_t)n;
+		s->c[w->idx].rx_packets++;
+		s->c[w->idx].rx_bytes += (uint64_t)n;
+		tun_lost(w, s, lost);
 	}
 	/* the client learns we are alive from any authenticated datagram: answer if we were silent */
-	if (now - s->last_tx_ms >= SL_PASSIVE_KEEPALIVE_MS)
-		gw_send_keepalive(g, s, now);
+	if (now - SL_RD(s->last_tx_ms) >= SL_PASSIVE_KEEPALIVE_MS)
+		gw_send_keepalive(w, s, now);
 }
 
 struct rx_ctx {
-	struct gw *g;
+	struct dp_worker *w;
 	uint64_t now;
 };
 
@@ -200,17 +221,17 @@ static void rx_cb(void *arg, uint8_t *buf, size_t len, const struct sockaddr_sto
 {
 	struct rx_ctx *x = arg;
 
-	rx_one(x->g, buf, len, from, from_len, x->now);
+	rx_one(x->w, buf, len, from, from_len, x->now);
 }
 
 void gw_on_udp(struct loop_io *io, uint32_t events)
 {
-	struct gw *g = (struct gw *)((char *)io - offsetof(struct gw, udp_io));
-	struct rx_ctx x = {g, now_ms()};
+	struct dp_worker *w = (struct dp_worker *)((char *)io - offsetof(struct dp_worker, udp_io));
+	struct rx_ctx x = {w, now_ms()};
 	uint64_t t0 = now_ns();
 
-	if (dp_udp_recv(&g->u, g->rx, rx_cb, &x) > 0) {
-		tun_lost(g, NULL, dp_tun_flush(&g->t)); /* the batch's last train */
-		dp_latency_add(&g->st.lat_udp_tun, now_ns() - t0);
+	if (dp_udp_recv(&w->u, w->rx, rx_cb, &x) > 0) {
+		tun_lost(w, NULL, dp_tun_flush(&w->t)); /* the batch's last train */
+		dp_latency_add(&w->st.lat_udp_tun, now_ns() - t0);
 	}
 }

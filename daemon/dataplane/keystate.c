@@ -4,24 +4,27 @@
 #include "daemon/dataplane/keystate.h"
 
 int keystate_init(struct keystate *ks, const uint8_t tx_key[SLUICE_KEY_LEN],
-		  const uint8_t rx_key[SLUICE_KEY_LEN])
+		  const uint8_t rx_key[SLUICE_KEY_LEN], unsigned n_tx)
 {
-	int ret;
+	int ret = 0;
 
 	memset(ks, 0, sizeof(*ks));
+	atomic_init(&ks->tx_counter, 0);
 	replay_init(&ks->replay);
-	ret = aead_init(&ks->tx, tx_key, true);
+	ks->n_tx = n_tx < 1 ? 1 : n_tx > SL_TX_SLOTS ? SL_TX_SLOTS : n_tx;
+	for (unsigned i = 0; i < ks->n_tx && !ret; i++)
+		ret = aead_init(&ks->tx[i], tx_key, true);
+	if (!ret)
+		ret = aead_init(&ks->rx, rx_key, false);
 	if (ret)
-		return ret;
-	ret = aead_init(&ks->rx, rx_key, false);
-	if (ret)
-		aead_free(&ks->tx);
+		keystate_free(ks);
 	return ret;
 }
 
 void keystate_free(struct keystate *ks)
 {
-	aead_free(&ks->tx);
+	for (unsigned i = 0; i < SL_TX_SLOTS; i++)
+		aead_free(&ks->tx[i]);
 	aead_free(&ks->rx);
 }
 

@@ -2,20 +2,38 @@
  * direction), the next transmit counter and the receive replay window — and the counters it keeps.
  * The control plane creates it from the exporter keys and frees it; only the data plane touches it in between. */
 #pragma once
+#include <stdatomic.h>
 #include <stdint.h>
 #include "daemon/dataplane/aead.h"
+#include "daemon/dataplane/qsbr.h"
 #include "daemon/dataplane/replay.h"
 #include "daemon/dataplane/wire.h"
 
 /* A key is retired (the client re-authenticates) long before its counter could wrap: at 2^60 packets. */
 #define SL_COUNTER_REKEY (1ull << 60)
 
+/* Sealing contexts: one per data worker plus one for the control thread's keepalives (EVP contexts are not
+ * shared between threads); the counter they draw from is one atomic, so every datagram of a key has its own. */
+#define SL_TX_SLOTS (SL_MAX_WORKERS + 1)
+
 struct keystate {
-	struct sl_aead tx;
-	struct sl_aead rx;
-	uint64_t tx_counter;
+	struct sl_aead tx[SL_TX_SLOTS];
+	unsigned n_tx;
+	_Atomic uint64_t tx_counter;
+	struct sl_aead rx; /* one receiver at a time (the gateway: under the session's rx lock) */
 	struct replay replay;
 };
+
+/* The next transmit counter (relaxed: only uniqueness matters; the receiver's window absorbs reordering). */
+static inline uint64_t keystate_next(struct keystate *ks)
+{
+	return atomic_fetch_add_explicit(&ks->tx_counter, 1, memory_order_relaxed);
+}
+
+static inline uint64_t keystate_sent(const struct keystate *ks)
+{
+	return atomic_load_explicit(&ks->tx_counter, memory_order_relaxed);
+}
 
 /* Per-session transfer counters (bytes are inner packet bytes). */
 struct dp_peer_counters {
@@ -53,6 +71,7 @@ struct dp_stats {
 	struct dp_latency lat_udp_tun; /* UDP receive -> TUN write */
 };
 
+/* n_tx: sealing contexts to make (workers + 1, at most SL_TX_SLOTS). */
 int keystate_init(struct keystate *ks, const uint8_t tx_key[SLUICE_KEY_LEN],
-		  const uint8_t rx_key[SLUICE_KEY_LEN]);
+		  const uint8_t rx_key[SLUICE_KEY_LEN], unsigned n_tx);
 void keystate_free(struct keystate *ks);

@@ -43,7 +43,12 @@ int dp_tun_init(struct dp_tun *t, int fd, bool vnet)
 		}
 		t->tso = true;
 	}
-	log_info("tun offloads: TCP segmentation (TSO) %s", t->tso ? "on" : "off");
+	{
+		static int said = -1; /* start-up only (one thread): each queue of the link gets the same */
+		if (said != t->tso)
+			log_info("tun offloads: TCP segmentation (TSO) %s", t->tso ? "on" : "off");
+		said = t->tso;
+	}
 	return 0;
 }
 

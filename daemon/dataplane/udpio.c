@@ -40,8 +40,14 @@ int dp_udp_init(struct dp_udp *u, int fd)
 			u->rmsgs[i].msg_hdr.msg_name = &u->raddr[i];
 		}
 	}
-	log_info("udp offloads: segmentation (GSO) %s, receive coalescing (GRO) %s", u->gso ? "on" : "off",
-		 u->gro ? "on" : "off");
+	{
+		static int said = -1; /* start-up only (one thread): each socket of a worker set gets the same */
+		int now = u->gso * 2 + u->gro;
+		if (said != now)
+			log_info("udp offloads: segmentation (GSO) %s, receive coalescing (GRO) %s",
+				 u->gso ? "on" : "off", u->gro ? "on" : "off");
+		said = now;
+	}
 	return 0;
 }
 

@@ -13,7 +13,7 @@
 #include "daemon/dataplane/batch.h"
 #include "daemon/dataplane/keystate.h"
 
-#define DP_GRO_MSGS 8           /* messages per recvmmsg with GRO (each up to 64 KiB: 512 KiB in all) */
+#define DP_GRO_MSGS 4           /* messages per recvmmsg with GRO (each up to 64 KiB: 256 KiB in all) */
 #define DP_GRO_LEN (65536 + 64) /* one coalesced message: at most 64 KiB */
 #define DP_GSO_MAX_BYTES 65000  /* payload of one GSO message (UDP's limit is 65507) */
 #define DP_GSO_MAX_SEGS 64      /* the kernel's UDP_MAX_SEGMENTS */

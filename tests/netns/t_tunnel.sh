@@ -33,10 +33,20 @@ cl_conf "$C2" "$GW"
 cl_conf "$C3" "$GW" # its key is not on the gateway
 start "$NS_G" "$GW"; GW_PID=$LAST_PID
 start "$NS_C" "$C1"; C1_PID=$LAST_PID
-start "$NS_C-2" "$C2"; C2_PID=$LAST_PID
+SLUICED_WRAP="env SLUICE_WORKERS=1" start "$NS_C-2" "$C2"; C2_PID=$LAST_PID
 wait_for 10 session_up "$C1" || fail "client 1 got no session"
 wait_for 10 session_up "$C2" || fail "client 2 got no session"
 ok "both clients authenticated"
+
+# --- data workers: one per CPU, each on its own TUN queue (the gateway and client 1); client 2 runs one
+nw=$(stat "$GW" workers); nw1=$(stat "$C1" workers); nw2=$(stat "$C2" workers)
+[ "$nw2" = 1 ] || fail "SLUICE_WORKERS=1 gave client 2 $nw2 workers"
+if [ "$(nproc)" -ge 2 ]; then
+	[ "$nw" -ge 2 ] && [ "$nw1" -ge 2 ] || fail "$(nproc) CPUs but $nw gateway / $nw1 client workers"
+	ip -n "$NS_G" -d link show "$GW" | grep -q multi_queue || fail "gateway TUN is not multi-queue"
+	ip -n "$NS_C" -d link show "$C1" | grep -q multi_queue || fail "client TUN is not multi-queue"
+	ok "$nw gateway and $nw1 client data workers on multi-queue TUNs; a 1-worker client alongside"
+fi
 
 # --- internet-side peers
 in_i python3 "$SLUICE_SRC/tests/netns/peer.py" tcp-echo $I_IP 8080 "$WORK/tcp-src.log" & PIDS+=($!)

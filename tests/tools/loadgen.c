@@ -170,8 +170,8 @@ static void send_one(struct lg_client *c, bool echo)
 {
 	uint8_t d[128];
 	size_t inner = echo ? build_echo(c, d + SLUICE_HDR_LEN) : 0;
-	int n = dgram_seal(&c->ks.tx, d, inner, echo ? SL_TYPE_DATA : SL_TYPE_KEEPALIVE, c->session_id,
-			   c->ks.tx_counter++);
+	int n = dgram_seal(&c->ks.tx[0], d, inner, echo ? SL_TYPE_DATA : SL_TYPE_KEEPALIVE, c->session_id,
+			   keystate_next(&c->ks));
 
 	if (n < 0)
 		die("seal failed");
@@ -297,7 +297,7 @@ static void hs_done(struct lg_hs *h)
 		hs_failures++;
 		return;
 	}
-	if (tls_export_keys(h->ssl, snap.session_id, c2s, s2c) || keystate_init(&c->ks, c2s, s2c))
+	if (tls_export_keys(h->ssl, snap.session_id, c2s, s2c) || keystate_init(&c->ks, c2s, s2c, 1))
 		die("key derivation failed");
 	c->session_id = snap.session_id;
 	c->addr = snap.addr;

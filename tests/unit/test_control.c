@@ -115,7 +115,7 @@ static void test_registry(void)
 	s1->ep.ss_family = AF_INET;
 	s1->ep_len = sizeof(struct sockaddr_in);
 	s1->ep_seen_ms = 42;
-	s1->c.rx_packets = 5;
+	s1->c[0].rx_packets = 5;
 	s2 = session_create(&r, p, session_new_id(&r), k1, k2, 60000);
 	CHECK(s2 && s2->id != s1->id && p->cur == s2 && p->prev == s1);
 	CHECK(s2->ep_seen_ms == 42); /* endpoint carried over until the client speaks under the new key */

@@ -1,0 +1,166 @@
+/* worker: data-plane threads (see worker.h). */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include "daemon/dataplane/worker.h"
+#include "daemon/log.h"
+
+#define WORKER_STACK (256u * 1024u)
+
+unsigned dp_workers_wanted(void)
+{
+	const char *env = getenv("SLUICE_WORKERS");
+	long n;
+
+	if (env && *env) {
+		char *end;
+		n = strtol(env, &end, 10);
+		if (*end || n < 1 || n > SL_MAX_WORKERS) {
+			log_warn("SLUICE_WORKERS=%s: not a number in 1..%d; using 1", env, SL_MAX_WORKERS);
+			return 1;
+		}
+		return (unsigned)n;
+	}
+	{
+		cpu_set_t set;
+		n = sched_getaffinity(0, sizeof(set), &set) ? sysconf(_SC_NPROCESSORS_ONLN) : CPU_COUNT(&set);
+	}
+	return n < 1 ? 1u : n > SL_MAX_WORKERS ? SL_MAX_WORKERS : (unsigned)n;
+}
+
+static void *worker_main(void *arg)
+{
+	struct dp_worker *w = arg;
+	struct epoll_event ev[4];
+
+	for (;;) {
+		int n;
+
+		qsbr_offline(w->q, w->idx);
+		n = epoll_wait(w->epfd, ev, 4, -1);
+		qsbr_online(w->q, w->idx);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("worker %u: epoll_wait: %s; this worker stops", w->idx, strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct loop_io *io = ev[i].data.ptr;
+			if (io == &w->stop_io) {
+				qsbr_offline(w->q, w->idx);
+				return NULL;
+			}
+			io->fn(io, ev[i].events);
+		}
+	}
+	qsbr_offline(w->q, w->idx);
+	return NULL;
+}
+
+static int watch(struct dp_worker *w, struct loop_io *io)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = io};
+
+	if (io->fd < 0)
+		return 0;
+	return epoll_ctl(w->epfd, EPOLL_CTL_ADD, io->fd, &ev) ? -errno : 0;
+}
+
+int dp_worker_start(struct dp_worker *w, int stopfd, struct sl_err *e)
+{
+	pthread_attr_t attr;
+	int ret;
+
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (w->epfd < 0)
+		return sl_errf(e, -errno, "worker %u: epoll: %s", w->idx, strerror(errno));
+	w->stop_io.fd = stopfd;
+	if ((ret = watch(w, &w->tun_io)) || (ret = watch(w, &w->udp_io)) || (ret = watch(w, &w->stop_io)))
+		return sl_errf(e, ret, "worker %u: epoll_ctl: %s", w->idx, strerror(-ret));
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, WORKER_STACK);
+	ret = pthread_create(&w->th, &attr, worker_main, w);
+	pthread_attr_destroy(&attr);
+	if (ret)
+		return sl_errf(e, -ret, "worker %u: cannot start a thread: %s", w->idx, strerror(ret));
+	w->started = true;
+	return 0;
+}
+
+void dp_workers_stop(struct dp_worker *w, unsigned n, int stopfd)
+{
+	if (stopfd >= 0 && eventfd_write(stopfd, 1))
+		log_err("workers: cannot signal stop: %s", strerror(errno));
+	for (unsigned i = 0; i < n; i++) {
+		if (w[i].started)
+			pthread_join(w[i].th, NULL);
+		w[i].started = false;
+	}
+}
+
+void dp_worker_free(struct dp_worker *w, bool own_udp)
+{
+	if (w->epfd > 0)
+		close(w->epfd);
+	if (own_udp && w->udp_io.fd >= 0)
+		close(w->udp_io.fd);
+	if (w->tun_io.fd >= 0)
+		close(w->tun_io.fd);
+	w->epfd = w->udp_io.fd = w->tun_io.fd = -1;
+	dp_udp_free(&w->u);
+	dp_tun_free(&w->t);
+	free(w->tx);
+	free(w->rx);
+	w->tx = w->rx = NULL;
+}
+
+static void lat_add(struct dp_latency *to, const struct dp_latency *from)
+{
+	uint64_t n = to->samples + from->samples;
+
+	if (n)
+		to->avg_ns = (to->avg_ns * to->samples + from->avg_ns * from->samples) / n;
+	to->samples = n;
+	for (int i = 0; i < DP_LAT_BUCKETS; i++)
+		to->hist[i] += from->hist[i];
+}
+
+void dp_stats_sum(const struct dp_worker *w, unsigned n, struct dp_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < n; i++) {
+		const struct dp_stats *s = &w[i].st;
+		out->tun_rx_packets += s->tun_rx_packets;
+		out->tun_rx_bytes += s->tun_rx_bytes;
+		out->tun_tx_packets += s->tun_tx_packets;
+		out->tun_tx_bytes += s->tun_tx_bytes;
+		out->udp_rx_datagrams += s->udp_rx_datagrams;
+		out->udp_rx_bytes += s->udp_rx_bytes;
+		out->udp_tx_datagrams += s->udp_tx_datagrams;
+		out->udp_tx_bytes += s->udp_tx_bytes;
+		for (int d = 0; d < SL_DROP__COUNT; d++)
+			out->drops[d] += s->drops[d];
+		lat_add(&out->lat_tun_udp, &s->lat_tun_udp);
+		lat_add(&out->lat_udp_tun, &s->lat_udp_tun);
+	}
+}
+
+void dp_peer_sum(const struct dp_worker *w, unsigned n, struct dp_peer_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < n; i++) {
+		const struct dp_peer_counters *c = &w[i].pc;
+		out->rx_bytes += c->rx_bytes;
+		out->rx_packets += c->rx_packets;
+		out->tx_bytes += c->tx_bytes;
+		out->tx_packets += c->tx_packets;
+		for (int d = 0; d < SL_DROP__COUNT; d++)
+			out->drops[d] += c->drops[d];
+		if (c->last_rx_ms > out->last_rx_ms)
+			out->last_rx_ms = c->last_rx_ms;
+	}
+}

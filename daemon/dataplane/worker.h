@@ -1,0 +1,45 @@
+/* worker: the data plane's threads. One worker per core (SLUICE_WORKERS overrides, 1..SL_MAX_WORKERS), each
+ * with its own TUN queue (IFF_MULTI_QUEUE: the kernel spreads flows over the queues by their hash, so a
+ * flow stays on one worker and is never reordered), its own batches, offload state and counters, and its own
+ * epoll set; on the gateway also its own UDP socket (SO_REUSEPORT: the kernel keeps one client address:port
+ * on one socket). The control thread (TLS, timers, control socket, netlink) never runs packets: a worker's
+ * time slice is forwarding only. Workers sleep in epoll_wait when idle and take part in reclamation
+ * (qsbr.h) around each wake-up. Counters are per worker and summed when read. */
+#pragma once
+#include <pthread.h>
+#include <stdbool.h>
+#include "daemon/common/errmsg.h"
+#include "daemon/dataplane/batch.h"
+#include "daemon/dataplane/keystate.h"
+#include "daemon/dataplane/qsbr.h"
+#include "daemon/dataplane/tunio.h"
+#include "daemon/dataplane/udpio.h"
+#include "daemon/loop.h"
+
+struct dp_worker {
+	unsigned idx; /* its sealing context and counter slot in every session */
+	void *owner;  /* struct gw or struct cl */
+	struct qsbr *q;
+	struct loop_io tun_io, udp_io, stop_io; /* fd -1: not watched by this worker */
+	int epfd;
+	struct dp_tun t;
+	struct dp_udp u;
+	struct dp_batch *rx, *tx;
+	struct dp_stats st;
+	struct dp_peer_counters pc; /* client: this worker's share of the session's counters */
+	uint8_t ka_buf[SLUICE_OVERHEAD + 8];
+	pthread_t th;
+	bool started;
+} __attribute__((aligned(64)));
+
+/* How many workers to run: SLUICE_WORKERS if set (1..SL_MAX_WORKERS), else the CPUs we may run on. */
+unsigned dp_workers_wanted(void);
+/* Starts w's thread watching tun_io / udp_io (those with fd >= 0) and stopfd. */
+int dp_worker_start(struct dp_worker *w, int stopfd, struct sl_err *e);
+/* Tells every started worker to stop (stopfd is an eventfd they all watch) and joins them. */
+void dp_workers_stop(struct dp_worker *w, unsigned n, int stopfd);
+/* Frees a worker's buffers and closes its TUN queue (and its UDP socket if `own_udp`). */
+void dp_worker_free(struct dp_worker *w, bool own_udp);
+/* Sums the interface counters / the session counters of n slots. */
+void dp_stats_sum(const struct dp_worker *w, unsigned n, struct dp_stats *out);
+void dp_peer_sum(const struct dp_worker *w, unsigned n, struct dp_peer_counters *out);
