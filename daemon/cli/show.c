@@ -298,6 +298,8 @@ static void pr_iface(struct pr *p, const struct st_iface *st)
 	}
 	snprintf(t, sizeof(t), "%" PRIu64, st_u64(b, "mtu"));
 	pr_num(p, "mtu", "mtu", (int64_t)st_u64(b, "mtu"), t);
+	snprintf(t, sizeof(t), "%" PRIu64, st_u64(b, "workers"));
+	pr_num(p, "workers", "data workers", (int64_t)st_u64(b, "workers"), t);
 	snprintf(t, sizeof(t), "%" PRIu64 " ok, %" PRIu64 " failed; %" PRIu64 " pings", st_u64(b, "handshakes_ok"),
 		 st_u64(b, "handshakes_failed"), st_u64(b, "pings"));
 	if (!p->json) {
@@ -559,6 +561,7 @@ static const struct metric iface_metrics[] = {
 	{"conns_ratelimited", "sluice_control_ratelimited_total", "counter",
 	 "Control connections closed at once: the source was over its handshake rate (gateway)."},
 	{"uptime", "sluice_uptime_seconds", "gauge", "Seconds since the daemon started."},
+	{"workers", "sluice_workers", "gauge", "Data worker threads (one TUN queue each)."},
 	{"lat_tun_udp_avg_ns", "sluice_latency_tun_to_udp_avg_nanoseconds", "gauge",
 	 "Moving average of the time from TUN read to UDP send."},
 	{"lat_tun_udp_p95_ns", "sluice_latency_tun_to_udp_p95_nanoseconds", "gauge",

@@ -119,18 +119,6 @@ uint32_t session_new_id(const struct gw_registry *r)
 	return id;
 }
 
-void counters_add(struct dp_peer_counters *to, const struct dp_peer_counters *from)
-{
-	to->rx_bytes += from->rx_bytes;
-	to->rx_packets += from->rx_packets;
-	to->tx_bytes += from->tx_bytes;
-	to->tx_packets += from->tx_packets;
-	for (int i = 0; i < SL_DROP__COUNT; i++)
-		to->drops[i] += from->drops[i];
-	if (from->last_rx_ms > to->last_rx_ms)
-		to->last_rx_ms = from->last_rx_ms;
-}
-
 struct gw_session *session_create(struct gw_registry *r, struct gw_peer *p, uint32_t id,
 				  const uint8_t tx_key[32], const uint8_t rx_key[32], uint64_t lifetime_ms)
 {

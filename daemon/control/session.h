@@ -163,4 +163,3 @@ unsigned registry_reap(struct gw_registry *r, uint64_t now);
 void peer_counters(const struct gw_peer *p, struct dp_peer_counters *out);
 /* Sum of one session's counter slots. */
 void session_counters(const struct gw_session *s, struct dp_peer_counters *out);
-void counters_add(struct dp_peer_counters *to, const struct dp_peer_counters *from);

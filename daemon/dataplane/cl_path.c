@@ -12,8 +12,8 @@
 
 static inline void drop(struct dp_worker *w, enum sl_drop why)
 {
-	w->st.drops[why]++;
-	w->pc.drops[why]++;
+	SL_ADD(w->st.drops[why], 1);
+	SL_ADD(w->pc.drops[why], 1);
 }
 
 /* Any thread that sent: the keepalive and reply timers read these. */
@@ -60,14 +60,14 @@ void cl_on_tun(struct loop_io *io, uint32_t events)
 				break;
 			}
 			if (len < 0) {
-				w->st.tun_rx_packets++;
+				SL_ADD(w->st.tun_rx_packets, 1);
 				drop(w, SL_DROP_BAD_INNER);
 				continue;
 			}
 			if (!t0)
 				t0 = now_ns();
-			w->st.tun_rx_packets++;
-			w->st.tun_rx_bytes += (uint64_t)len;
+			SL_ADD(w->st.tun_rx_packets, 1);
+			SL_ADD(w->st.tun_rx_bytes, (uint64_t)len);
 			if (!snap || keystate_sent(&snap->ks) >= SL_COUNTER_REKEY) {
 				drop(w, SL_DROP_NO_ENDPOINT);
 				continue;
@@ -86,8 +86,8 @@ void cl_on_tun(struct loop_io *io, uint32_t events)
 				drop(w, SL_DROP_QUEUE_OUT);
 				continue;
 			}
-			w->pc.tx_packets++;
-			w->pc.tx_bytes += (uint64_t)len;
+			SL_ADD(w->pc.tx_packets, 1);
+			SL_ADD(w->pc.tx_bytes, (uint64_t)len);
 			b->iov[n].iov_len = (size_t)dl;
 			memcpy(&b->addr[n], &c->ep, c->ep_len);
 			b->msgs[n].msg_hdr.msg_namelen = c->ep_len;
@@ -118,8 +118,8 @@ void cl_send_keepalive(struct cl *c, uint64_t now)
 		drop(w, SL_DROP_QUEUE_OUT);
 		return;
 	}
-	w->st.udp_tx_datagrams++;
-	w->st.udp_tx_bytes += (uint64_t)dl;
+	SL_ADD(w->st.udp_tx_datagrams, 1);
+	SL_ADD(w->st.udp_tx_bytes, (uint64_t)dl);
 	note_tx(c, now, false);
 }
 
@@ -128,9 +128,9 @@ static void tun_lost(struct dp_worker *w, unsigned lost)
 {
 	if (!lost)
 		return;
-	w->st.drops[SL_DROP_QUEUE_IN] += lost;
-	w->pc.drops[SL_DROP_QUEUE_IN] += lost;
-	w->st.tun_tx_packets -= lost;
+	SL_ADD(w->st.drops[SL_DROP_QUEUE_IN], lost);
+	SL_ADD(w->pc.drops[SL_DROP_QUEUE_IN], lost);
+	SL_SUB(w->st.tun_tx_packets, lost);
 }
 
 static void rx_one(struct dp_worker *w, struct cl_snap *cur, uint8_t *buf, size_t len, uint64_t now)
@@ -140,8 +140,8 @@ static void rx_one(struct dp_worker *w, struct cl_snap *cur, uint8_t *buf, size_
 	struct sl_hdr h;
 	int n;
 
-	w->st.udp_rx_datagrams++;
-	w->st.udp_rx_bytes += len;
+	SL_ADD(w->st.udp_rx_datagrams, 1);
+	SL_ADD(w->st.udp_rx_bytes, len);
 	if (wire_hdr_decode(buf, len, &h)) {
 		drop(w, SL_DROP_BAD_HEADER);
 		return;
@@ -171,7 +171,7 @@ static void rx_one(struct dp_worker *w, struct cl_snap *cur, uint8_t *buf, size_
 		drop(w, SL_DROP_REPLAY);
 		return;
 	}
-	w->pc.last_rx_ms = now;
+	SL_WR(w->pc.last_rx_ms, now);
 	if (SL_RD(c->unanswered_since_ms))
 		SL_WR(c->unanswered_since_ms, 0);
 	if (h.type != SL_TYPE_DATA)
@@ -181,10 +181,10 @@ static void rx_one(struct dp_worker *w, struct cl_snap *cur, uint8_t *buf, size_
 		return;
 	}
 	tun_lost(w, dp_tun_put(&w->t, buf + SLUICE_HDR_LEN, (size_t)n));
-	w->st.tun_tx_packets++;
-	w->st.tun_tx_bytes += (uint64_t)n;
-	w->pc.rx_packets++;
-	w->pc.rx_bytes += (uint64_t)n;
+	SL_ADD(w->st.tun_tx_packets, 1);
+	SL_ADD(w->st.tun_tx_bytes, (uint64_t)n);
+	SL_ADD(w->pc.rx_packets, 1);
+	SL_ADD(w->pc.rx_bytes, (uint64_t)n);
 }
 
 struct rx_ctx {

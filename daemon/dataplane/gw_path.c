@@ -14,9 +14,9 @@
 
 static inline void drop(struct dp_worker *w, struct gw_session *s, enum sl_drop why)
 {
-	w->st.drops[why]++;
+	SL_ADD(w->st.drops[why], 1);
 	if (s)
-		s->c[w->idx].drops[why]++;
+		SL_ADD(s->c[w->idx].drops[why], 1);
 }
 
 static bool endpoint_fresh(const struct gw_session *s, uint64_t now)
@@ -52,14 +52,14 @@ void gw_on_tun(struct loop_io *io, uint32_t events)
 				break;
 			}
 			if (len < 0) {
-				w->st.tun_rx_packets++;
+				SL_ADD(w->st.tun_rx_packets, 1);
 				drop(w, NULL, SL_DROP_BAD_INNER);
 				continue;
 			}
 			if (!t0)
 				t0 = now_ns();
-			w->st.tun_rx_packets++;
-			w->st.tun_rx_bytes += (uint64_t)len;
+			SL_ADD(w->st.tun_rx_packets, 1);
+			SL_ADD(w->st.tun_rx_bytes, (uint64_t)len);
 			if (dp_ipv4_dst(slot + SLUICE_HDR_LEN, (size_t)len, &dst)) {
 				drop(w, NULL, SL_DROP_BAD_INNER);
 				continue;
@@ -79,8 +79,8 @@ void gw_on_tun(struct loop_io *io, uint32_t events)
 				drop(w, s, SL_DROP_QUEUE_OUT);
 				continue;
 			}
-			s->c[w->idx].tx_packets++;
-			s->c[w->idx].tx_bytes += (uint64_t)len;
+			SL_ADD(s->c[w->idx].tx_packets, 1);
+			SL_ADD(s->c[w->idx].tx_bytes, (uint64_t)len);
 			if (SL_RD(s->last_tx_ms) != now)
 				SL_WR(s->last_tx_ms, now);
 			b->iov[n].iov_len = (size_t)dl;
@@ -103,11 +103,11 @@ void gw_send_keepalive(struct dp_worker *w, struct gw_session *s, uint64_t now)
 	int dl = dgram_seal(&s->ks.tx[w->idx], w->ka_buf, 0, SL_TYPE_KEEPALIVE, s->id, keystate_next(&s->ks));
 
 	if (dl < 0 || sendto(w->udp_io.fd, w->ka_buf, (size_t)dl, MSG_DONTWAIT, (struct sockaddr *)&ep, ep_len) < 0) {
-		w->st.drops[SL_DROP_QUEUE_OUT]++;
+		SL_ADD(w->st.drops[SL_DROP_QUEUE_OUT], 1);
 		return;
 	}
-	w->st.udp_tx_datagrams++;
-	w->st.udp_tx_bytes += (uint64_t)dl;
+	SL_ADD(w->st.udp_tx_datagrams, 1);
+	SL_ADD(w->st.udp_tx_bytes, (uint64_t)dl);
 	SL_WR(s->last_tx_ms, now);
 }
 
@@ -117,10 +117,10 @@ static void tun_lost(struct dp_worker *w, struct gw_session *s, unsigned lost)
 {
 	if (!lost)
 		return;
-	w->st.drops[SL_DROP_QUEUE_IN] += lost;
-	w->st.tun_tx_packets -= lost;
+	SL_ADD(w->st.drops[SL_DROP_QUEUE_IN], lost);
+	SL_SUB(w->st.tun_tx_packets, lost);
 	if (s)
-		s->c[w->idx].drops[SL_DROP_QUEUE_IN] += lost;
+		SL_ADD(s->c[w->idx].drops[SL_DROP_QUEUE_IN], lost);
 }
 
 static bool same_endpoint(const struct gw_session *s, const struct sockaddr_storage *a, socklen_t len)
@@ -151,7 +151,7 @@ static int rx_locked(struct dp_worker *w, struct gw_session *s, uint8_t *buf, si
 	}
 	if (SL_RD(s->last_seen_ms) != now)
 		SL_WR(s->last_seen_ms, now);
-	s->c[w->idx].last_rx_ms = now;
+	SL_WR(s->c[w->idx].last_rx_ms, now);
 	if (h->type == SL_TYPE_DATA) {
 		const uint8_t *inner = buf + SLUICE_HDR_LEN;
 		if ((unsigned)n > ((const struct gw *)w->owner)->cfg->mtu) {
@@ -183,8 +183,8 @@ static void rx_one(struct dp_worker *w, uint8_t *buf, size_t len, const struct s
 	struct gw_session *s;
 	int n;
 
-	w->st.udp_rx_datagrams++;
-	w->st.udp_rx_bytes += len;
+	SL_ADD(w->st.udp_rx_datagrams, 1);
+	SL_ADD(w->st.udp_rx_bytes, len);
 	if (wire_hdr_decode(buf, len, &h)) {
 		drop(w, NULL, SL_DROP_BAD_HEADER);
 		return;
@@ -201,10 +201,10 @@ static void rx_one(struct dp_worker *w, uint8_t *buf, size_t len, const struct s
 		return;
 	if (h.type == SL_TYPE_DATA) {
 		unsigned lost = dp_tun_put(&w->t, buf + SLUICE_HDR_LEN, (size_t)n);
-		w->st.tun_tx_packets++;
-		w->st.tun_tx_bytes += (uint64_t)n;
-		s->c[w->idx].rx_packets++;
-		s->c[w->idx].rx_bytes += (uint64_t)n;
+		SL_ADD(w->st.tun_tx_packets, 1);
+		SL_ADD(w->st.tun_tx_bytes, (uint64_t)n);
+		SL_ADD(s->c[w->idx].rx_packets, 1);
+		SL_ADD(s->c[w->idx].rx_bytes, (uint64_t)n);
 		tun_lost(w, s, lost);
 	}
 	/* the client learns we are alive from any authenticated datagram: answer if we were silent */

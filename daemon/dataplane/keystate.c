@@ -28,6 +28,21 @@ void keystate_free(struct keystate *ks)
 	aead_free(&ks->rx);
 }
 
+/* `from` may be a worker's live slot: relaxed loads (see SL_ADD). */
+void counters_add(struct dp_peer_counters *to, const struct dp_peer_counters *from)
+{
+	uint64_t last = SL_RD(from->last_rx_ms);
+
+	to->rx_bytes += SL_RD(from->rx_bytes);
+	to->rx_packets += SL_RD(from->rx_packets);
+	to->tx_bytes += SL_RD(from->tx_bytes);
+	to->tx_packets += SL_RD(from->tx_packets);
+	for (int i = 0; i < SL_DROP__COUNT; i++)
+		to->drops[i] += SL_RD(from->drops[i]);
+	if (last > to->last_rx_ms)
+		to->last_rx_ms = last;
+}
+
 uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -61,9 +76,9 @@ static uint64_t lat_bucket_top(unsigned b)
 
 void dp_latency_add(struct dp_latency *l, uint64_t ns)
 {
-	l->avg_ns = l->samples ? l->avg_ns + ns / 8 - l->avg_ns / 8 : ns;
-	l->samples++;
-	l->hist[lat_bucket(ns)]++;
+	SL_WR(l->avg_ns, l->samples ? l->avg_ns + ns / 8 - l->avg_ns / 8 : ns);
+	SL_ADD(l->samples, 1);
+	SL_ADD(l->hist[lat_bucket(ns)], 1);
 }
 
 uint64_t dp_latency_quantile(const struct dp_latency *l, double q)

@@ -55,6 +55,9 @@ struct dp_latency {
 	uint32_t hist[DP_LAT_BUCKETS];
 };
 
+/* Adds one counter block to another (`from` may be a worker's live slot: relaxed loads). */
+void counters_add(struct dp_peer_counters *to, const struct dp_peer_counters *from);
+
 void dp_latency_add(struct dp_latency *l, uint64_t ns);
 /* The q-quantile (0 < q < 1) in ns, 0 without samples; accurate to 1/8 of its power of two. */
 uint64_t dp_latency_quantile(const struct dp_latency *l, double q);

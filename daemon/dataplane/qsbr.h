@@ -17,6 +17,10 @@
 /* Relaxed loads and stores of fields one thread writes while others read (times, flags): no tearing. */
 #define SL_RD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define SL_WR(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+/* A counter only its own thread writes, read by the control thread when it sums: a plain load, add and
+ * store (no locked instruction), yet never a torn or undefined read. */
+#define SL_ADD(x, v) SL_WR((x), SL_RD(x) + (v))
+#define SL_SUB(x, v) SL_WR((x), SL_RD(x) - (v))
 #define QSBR_OFFLINE UINT64_MAX
 
 struct qsbr_node {

@@ -68,13 +68,13 @@ static void send_plain(int fd, struct mmsghdr *msgs, unsigned n, struct dp_stats
 			if (r < 0 && errno == EINTR)
 				continue;
 			/* EAGAIN (socket buffer full) or an ICMP error for one endpoint: skip that datagram */
-			st->drops[SL_DROP_QUEUE_OUT]++;
+			SL_ADD(st->drops[SL_DROP_QUEUE_OUT], 1);
 			done++;
 			continue;
 		}
 		for (int i = 0; i < r; i++) {
-			st->udp_tx_datagrams++;
-			st->udp_tx_bytes += msgs[done + i].msg_len;
+			SL_ADD(st->udp_tx_datagrams, 1);
+			SL_ADD(st->udp_tx_bytes, msgs[done + i].msg_len);
 		}
 		done += (unsigned)r;
 	}
@@ -127,8 +127,8 @@ void dp_udp_send(struct dp_udp *u, struct dp_batch *b, unsigned n, struct dp_sta
 		int r = sendmmsg(u->fd, u->gmsgs + done, k - done, MSG_DONTWAIT);
 		if (r > 0) {
 			for (int g = 0; g < r; g++) {
-				st->udp_tx_datagrams += count[done + g];
-				st->udp_tx_bytes += u->gmsgs[done + g].msg_len;
+				SL_ADD(st->udp_tx_datagrams, count[done + g]);
+				SL_ADD(st->udp_tx_bytes, u->gmsgs[done + g].msg_len);
 			}
 			done += (unsigned)r;
 			continue;
@@ -144,7 +144,7 @@ void dp_udp_send(struct dp_udp *u, struct dp_batch *b, unsigned n, struct dp_sta
 		if ((err == EIO || err == EINVAL || err == EMSGSIZE) && count[done] > 1)
 			send_plain(u->fd, b->msgs + first[done], count[done], st);
 		else
-			st->drops[SL_DROP_QUEUE_OUT] += count[done];
+			SL_ADD(st->drops[SL_DROP_QUEUE_OUT], count[done]);
 		done++;
 	}
 }

@@ -118,15 +118,16 @@ void dp_worker_free(struct dp_worker *w, bool own_udp)
 	w->tx = w->rx = NULL;
 }
 
+/* The readers below run on the control thread while workers count: relaxed loads (see SL_ADD). */
 static void lat_add(struct dp_latency *to, const struct dp_latency *from)
 {
-	uint64_t n = to->samples + from->samples;
+	uint64_t fs = SL_RD(from->samples), n = to->samples + fs;
 
 	if (n)
-		to->avg_ns = (to->avg_ns * to->samples + from->avg_ns * from->samples) / n;
+		to->avg_ns = (to->avg_ns * to->samples + SL_RD(from->avg_ns) * fs) / n;
 	to->samples = n;
 	for (int i = 0; i < DP_LAT_BUCKETS; i++)
-		to->hist[i] += from->hist[i];
+		to->hist[i] += SL_RD(from->hist[i]);
 }
 
 void dp_stats_sum(const struct dp_worker *w, unsigned n, struct dp_stats *out)
@@ -134,16 +135,16 @@ void dp_stats_sum(const struct dp_worker *w, unsigned n, struct dp_stats *out)
 	memset(out, 0, sizeof(*out));
 	for (unsigned i = 0; i < n; i++) {
 		const struct dp_stats *s = &w[i].st;
-		out->tun_rx_packets += s->tun_rx_packets;
-		out->tun_rx_bytes += s->tun_rx_bytes;
-		out->tun_tx_packets += s->tun_tx_packets;
-		out->tun_tx_bytes += s->tun_tx_bytes;
-		out->udp_rx_datagrams += s->udp_rx_datagrams;
-		out->udp_rx_bytes += s->udp_rx_bytes;
-		out->udp_tx_datagrams += s->udp_tx_datagrams;
-		out->udp_tx_bytes += s->udp_tx_bytes;
+		out->tun_rx_packets += SL_RD(s->tun_rx_packets);
+		out->tun_rx_bytes += SL_RD(s->tun_rx_bytes);
+		out->tun_tx_packets += SL_RD(s->tun_tx_packets);
+		out->tun_tx_bytes += SL_RD(s->tun_tx_bytes);
+		out->udp_rx_datagrams += SL_RD(s->udp_rx_datagrams);
+		out->udp_rx_bytes += SL_RD(s->udp_rx_bytes);
+		out->udp_tx_datagrams += SL_RD(s->udp_tx_datagrams);
+		out->udp_tx_bytes += SL_RD(s->udp_tx_bytes);
 		for (int d = 0; d < SL_DROP__COUNT; d++)
-			out->drops[d] += s->drops[d];
+			out->drops[d] += SL_RD(s->drops[d]);
 		lat_add(&out->lat_tun_udp, &s->lat_tun_udp);
 		lat_add(&out->lat_udp_tun, &s->lat_udp_tun);
 	}
@@ -152,15 +153,6 @@ void dp_stats_sum(const struct dp_worker *w, unsigned n, struct dp_stats *out)
 void dp_peer_sum(const struct dp_worker *w, unsigned n, struct dp_peer_counters *out)
 {
 	memset(out, 0, sizeof(*out));
-	for (unsigned i = 0; i < n; i++) {
-		const struct dp_peer_counters *c = &w[i].pc;
-		out->rx_bytes += c->rx_bytes;
-		out->rx_packets += c->rx_packets;
-		out->tx_bytes += c->tx_bytes;
-		out->tx_packets += c->tx_packets;
-		for (int d = 0; d < SL_DROP__COUNT; d++)
-			out->drops[d] += c->drops[d];
-		if (c->last_rx_ms > out->last_rx_ms)
-			out->last_rx_ms = c->last_rx_ms;
-	}
+	for (unsigned i = 0; i < n; i++)
+		counters_add(out, &w[i].pc);
 }
