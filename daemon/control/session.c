@@ -19,7 +19,7 @@ int registry_init_workers(struct gw_registry *r, unsigned workers)
 {
 	memset(r, 0, sizeof(*r));
 	qsbr_init(&r->q, workers);
-	r->n_slots = r->q.n + 1;
+	r->n_slots = r->q.n ? r->q.n : 1; /* the gateway seals on workers only: no control-thread slot */
 	if (h32_init(&r->by_id, REGISTRY_BUCKETS, &r->q) || h32_init(&r->by_addr, REGISTRY_BUCKETS, &r->q) ||
 	    h32_init(&r->by_key, REGISTRY_BUCKETS, &r->q)) {
 		registry_free(r);

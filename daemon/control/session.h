@@ -48,8 +48,8 @@ struct gw_session {
 	socklen_t ep_len;
 	uint64_t ep_seen_ms; /* 0: no endpoint yet */
 	uint64_t last_tx_ms; /* last datagram we sent under this session */
-	unsigned n_c;        /* counter slots: one per worker + the control thread's */
-	struct dp_peer_counters c[]; /* n_c + 1: the last is what was handed to the peer at unlinking */
+	unsigned n_c;        /* counter slots: one per worker */
+	struct dp_peer_counters c[]; /* n_c + 1: one per worker; the last is what went to the peer at unlinking */
 };
 
 struct gw_peer {
@@ -73,7 +73,7 @@ struct gw_registry {
 	struct h32 by_key;
 	struct gw_peer **peers;
 	size_t n_peers;
-	unsigned n_slots; /* counter slots and sealing contexts per session: workers + 1 */
+	unsigned n_slots; /* counter slots and sealing contexts per session: one per worker */
 	struct qsbr q;    /* sessions and peers unlinked, waiting for the workers to let go */
 };
 

@@ -12,8 +12,9 @@
 /* A key is retired (the client re-authenticates) long before its counter could wrap: at 2^60 packets. */
 #define SL_COUNTER_REKEY (1ull << 60)
 
-/* Sealing contexts: one per data worker plus one for the control thread's keepalives (EVP contexts are not
- * shared between threads); the counter they draw from is one atomic, so every datagram of a key has its own. */
+/* Sealing contexts: one per data worker, plus on a client one for the control thread's keepalives (EVP
+ * contexts are not shared between threads); the counter they draw from is one atomic, so every datagram of a
+ * key has its own. */
 #define SL_TX_SLOTS (SL_MAX_WORKERS + 1)
 
 struct keystate {
