@@ -1,10 +1,14 @@
 /* test_udpio: the data plane's UDP I/O over loopback, with and without the kernel's offloads. A batch of
  * datagrams — a run of equal sizes to one endpoint (one GSO group), a shorter one ending it, then two to a
  * second endpoint — must arrive as exactly those datagrams, in order, intact, each to its own socket; with
- * GRO on, a coalesced train is split back at the segment size. Counters add up; nothing is lost. */
+ * GRO on, a coalesced train is split back at the segment size. Counters add up; nothing is lost.
+ * Then the fallback when the kernel refuses a segmented send: the group goes out one datagram at a time,
+ * nothing is lost or counted as a drop. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/udp.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -129,9 +133,67 @@ static void run(bool offload)
 	close(f2);
 }
 
+#define FB_N 8
+
+/* The fallback: the kernel refuses a segmented send (here EINVAL: a socket with UDP checksums off, SO_NO_CHECK,
+ * cannot segment; EIO from a route that cannot — IPsec, or a link without checksum offload on kernels before
+ * 6.11 — takes the same path and also turns segmentation off). The group must go out one datagram at a time:
+ * all of them arrive, in order and intact, none is counted as a drop. */
+static void run_gso_fallback(void)
+{
+	static struct dp_batch tx, rx;
+	struct dp_udp us, ur;
+	struct dp_stats st = {0};
+	struct sockaddr_in as, ar;
+	struct got g = {0};
+	int fs = udp_bound(&as), fr = udp_bound(&ar), one = 1;
+
+	CHECK(fs >= 0 && fr >= 0);
+	CHECK(setsockopt(fs, SOL_SOCKET, SO_NO_CHECK, &one, sizeof(one)) == 0);
+	CHECK(dp_udp_init(&us, fs) == 0 && dp_udp_init(&ur, fr) == 0);
+	if (!us.gso) {
+		printf("test_udpio: skipped: this kernel has no UDP segmentation to fall back from\n");
+	} else {
+		/* the premise: this kernel refuses a segmented send on this socket (else nothing below falls back) */
+		char probe[2000] = {0}, cbuf[CMSG_SPACE(sizeof(uint16_t))] = {0};
+		struct iovec iov = {probe, sizeof(probe)};
+		struct msghdr m = {.msg_name = &ar, .msg_namelen = sizeof(ar), .msg_iov = &iov, .msg_iovlen = 1,
+				   .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+		cm->cmsg_level = SOL_UDP;
+		cm->cmsg_type = UDP_SEGMENT;
+		cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+		*(uint16_t *)(void *)CMSG_DATA(cm) = 1000;
+		CHECK(sendmsg(fs, &m, 0) < 0 && errno == EINVAL);
+		dp_batch_init(&tx);
+		dp_batch_init(&rx);
+		for (int r = 0; r < 2; r++) { /* twice: the second batch meets the same refusal */
+			for (int i = 0; i < FB_N; i++) { /* one group: same endpoint, same size */
+				memset(tx.buf[i], 'a' + i, 1000);
+				tx.iov[i].iov_len = 1000;
+				memcpy(&tx.addr[i], &ar, sizeof(ar));
+				tx.msgs[i].msg_hdr.msg_namelen = sizeof(ar);
+			}
+			dp_udp_send(&us, &tx, FB_N, &st);
+		}
+		CHECK_EQ_INT(st.udp_tx_datagrams, 2 * FB_N);
+		CHECK_EQ_INT(st.udp_tx_bytes, 2 * FB_N * 1000);
+		CHECK_EQ_INT(st.drops[SL_DROP_QUEUE_OUT], 0);
+		drain(&ur, &rx, &g, 2 * FB_N);
+		CHECK_EQ_INT(g.n, 2 * FB_N);
+		for (size_t i = 0; i < g.n && i < MAXGOT; i++)
+			CHECK(g.len[i] == 1000 && g.first[i] == 'a' + i % FB_N && g.last[i] == g.first[i]);
+	}
+	dp_udp_free(&us);
+	dp_udp_free(&ur);
+	close(fs);
+	close(fr);
+}
+
 int main(void)
 {
 	run(false);
 	run(true);
+	run_gso_fallback();
 	return check_done("test_udpio");
 }
