@@ -322,20 +322,11 @@ int cl_run(struct sl_config *cfg, void (*ready)(void))
 	c->udp_fd = c->stopfd = c->probe_io.fd = -1;
 	c->n_w = dp_workers_wanted();
 	qsbr_init(&c->q, c->n_w);
-	c->w = aligned_alloc(64, (c->n_w + 1) * sizeof(*c->w));
+	c->w = dp_workers_new(c->n_w, c, &c->q, cl_on_tun, cl_on_udp);
 	if (!c->w) {
 		log_err("out of memory");
 		free(c);
 		return 1;
-	}
-	memset(c->w, 0, (c->n_w + 1) * sizeof(*c->w));
-	for (unsigned i = 0; i <= c->n_w; i++) {
-		c->w[i].idx = i;
-		c->w[i].owner = c;
-		c->w[i].q = &c->q;
-		c->w[i].epfd = c->w[i].tun_io.fd = c->w[i].udp_io.fd = -1;
-		c->w[i].tun_io.fn = cl_on_tun;
-		c->w[i].udp_io.fn = cl_on_udp;
 	}
 	ret = loop_init(&c->loop);
 	if (ret) {
@@ -353,13 +344,11 @@ int cl_run(struct sl_config *cfg, void (*ready)(void))
 	}
 	if (privs_drop(false, false, 0, 0, &e))
 		log_warn("least privilege: %s (continuing with the capabilities we have)", e.msg);
-	for (unsigned i = 0; i < c->n_w; i++) {
-		if (dp_worker_start(&c->w[i], c->stopfd, &e)) {
-			log_err("%s", e.msg);
-			cl_teardown(c);
-			free(c);
-			return 1;
-		}
+	if (dp_workers_start(c->w, c->n_w, c->stopfd, &e)) {
+		log_err("%s", e.msg);
+		cl_teardown(c);
+		free(c);
+		return 1;
 	}
 	log_info("client %s up: server %s%s, %u data worker%s", cfg->ifname, sock_addr_str(&c->ep, a, sizeof(a)),
 		 cfg->killswitch ? ", kill switch on" : "", c->n_w, c->n_w == 1 ? "" : "s");

@@ -217,20 +217,11 @@ int gw_run(struct sl_config *cfg, void (*ready)(void))
 	g->cfg = cfg;
 	g->tcp_io.fd = g->stopfd = -1;
 	g->n_w = dp_workers_wanted();
-	g->w = aligned_alloc(64, (g->n_w + 1) * sizeof(*g->w));
+	g->w = dp_workers_new(g->n_w, g, &g->reg.q, gw_on_tun, gw_on_udp);
 	if (!g->w) {
 		log_err("out of memory");
 		free(g);
 		return 1;
-	}
-	memset(g->w, 0, (g->n_w + 1) * sizeof(*g->w));
-	for (unsigned i = 0; i <= g->n_w; i++) {
-		g->w[i].idx = i;
-		g->w[i].owner = g;
-		g->w[i].q = &g->reg.q;
-		g->w[i].epfd = g->w[i].tun_io.fd = g->w[i].udp_io.fd = -1;
-		g->w[i].tun_io.fn = gw_on_tun;
-		g->w[i].udp_io.fn = gw_on_udp;
 	}
 	g->nat.saved_ip_forward = -1;
 	ret = loop_init(&g->loop);
@@ -256,13 +247,11 @@ int gw_run(struct sl_config *cfg, void (*ready)(void))
 	}
 	if (!cfg->user[0] && privs_drop(sock_port(&cfg->listen) < 1024, false, 0, 0, &e))
 		log_warn("least privilege: %s (continuing with the capabilities we have)", e.msg);
-	for (unsigned i = 0; i < g->n_w; i++) {
-		if (dp_worker_start(&g->w[i], g->stopfd, &e)) {
-			log_err("%s", e.msg);
-			gw_teardown(g);
-			free(g);
-			return 1;
-		}
+	if (dp_workers_start(g->w, g->n_w, g->stopfd, &e)) {
+		log_err("%s", e.msg);
+		gw_teardown(g);
+		free(g);
+		return 1;
 	}
 	log_info("gateway %s up: listening on %s, %zu clients configured, %u data worker%s", cfg->ifname,
 		 sock_addr_str(&cfg->listen, a, sizeof(a)), cfg->n_clients, g->n_w, g->n_w == 1 ? "" : "s");

@@ -70,7 +70,25 @@ static int watch(struct dp_worker *w, struct loop_io *io)
 	return epoll_ctl(w->epfd, EPOLL_CTL_ADD, io->fd, &ev) ? -errno : 0;
 }
 
-int dp_worker_start(struct dp_worker *w, int stopfd, struct sl_err *e)
+struct dp_worker *dp_workers_new(unsigned n, void *owner, struct qsbr *q, loop_io_fn on_tun, loop_io_fn on_udp)
+{
+	struct dp_worker *w = aligned_alloc(64, (n + 1) * sizeof(*w));
+
+	if (!w)
+		return NULL;
+	memset(w, 0, (n + 1) * sizeof(*w));
+	for (unsigned i = 0; i <= n; i++) {
+		w[i].idx = i;
+		w[i].owner = owner;
+		w[i].q = q;
+		w[i].epfd = w[i].tun_io.fd = w[i].udp_io.fd = -1;
+		w[i].tun_io.fn = on_tun;
+		w[i].udp_io.fn = on_udp;
+	}
+	return w;
+}
+
+static int worker_start(struct dp_worker *w, int stopfd, struct sl_err *e)
 {
 	pthread_attr_t attr;
 	int ret;
@@ -88,6 +106,16 @@ int dp_worker_start(struct dp_worker *w, int stopfd, struct sl_err *e)
 	if (ret)
 		return sl_errf(e, -ret, "worker %u: cannot start a thread: %s", w->idx, strerror(ret));
 	w->started = true;
+	return 0;
+}
+
+int dp_workers_start(struct dp_worker *w, unsigned n, int stopfd, struct sl_err *e)
+{
+	for (unsigned i = 0; i < n; i++) {
+		int ret = worker_start(&w[i], stopfd, e);
+		if (ret)
+			return ret;
+	}
 	return 0;
 }
 

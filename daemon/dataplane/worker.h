@@ -34,8 +34,12 @@ struct dp_worker {
 
 /* How many workers to run: SLUICE_WORKERS if set (1..SL_MAX_WORKERS), else the CPUs we may run on. */
 unsigned dp_workers_wanted(void);
-/* Starts w's thread watching tun_io / udp_io (those with fd >= 0) and stopfd. */
-int dp_worker_start(struct dp_worker *w, int stopfd, struct sl_err *e);
+/* n workers and the control thread's slot after them (n + 1 in all), set up with no fd yet, their handlers
+ * and reclamation domain; free() it. NULL when out of memory. */
+struct dp_worker *dp_workers_new(unsigned n, void *owner, struct qsbr *q, loop_io_fn on_tun, loop_io_fn on_udp);
+/* Starts the n workers' threads, each watching its tun_io / udp_io (those with fd >= 0) and stopfd. On
+ * failure those started keep running until dp_workers_stop. */
+int dp_workers_start(struct dp_worker *w, unsigned n, int stopfd, struct sl_err *e);
 /* Tells every started worker to stop (stopfd is an eventfd they all watch) and joins them. */
 void dp_workers_stop(struct dp_worker *w, unsigned n, int stopfd);
 /* Frees a worker's buffers and closes its TUN queue (and its UDP socket if `own_udp`). */
