@@ -321,6 +321,8 @@ int cl_run(struct sl_config *cfg, void (*ready)(void))
 	c->cfg = cfg;
 	c->udp_fd = c->stopfd = c->probe_io.fd = -1;
 	c->n_w = dp_workers_wanted();
+	if (!c->n_w)
+		c->n_w = 1; /* not reached: main() refuses a bad SLUICE_WORKERS */
 	qsbr_init(&c->q, c->n_w);
 	c->w = dp_workers_new(c->n_w, c, &c->q, cl_on_tun, cl_on_udp);
 	if (!c->w) {
@@ -371,5 +373,5 @@ int cl_run(struct sl_config *cfg, void (*ready)(void))
 	log_info("client %s: shutting down", cfg->ifname);
 	cl_teardown(c);
 	free(c);
-	return ret ? 1 : 0;
+	return ret || dp_workers_faulted() ? 1 : 0;
 }

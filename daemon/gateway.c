@@ -217,6 +217,8 @@ int gw_run(struct sl_config *cfg, void (*ready)(void))
 	g->cfg = cfg;
 	g->tcp_io.fd = g->stopfd = -1;
 	g->n_w = dp_workers_wanted();
+	if (!g->n_w)
+		g->n_w = 1; /* not reached: main() refuses a bad SLUICE_WORKERS */
 	g->w = dp_workers_new(g->n_w, g, &g->reg.q, gw_on_tun, gw_on_udp);
 	if (!g->w) {
 		log_err("out of memory");
@@ -272,5 +274,5 @@ int gw_run(struct sl_config *cfg, void (*ready)(void))
 	log_info("gateway %s: shutting down", cfg->ifname);
 	gw_teardown(g);
 	free(g);
-	return ret ? 1 : 0;
+	return ret || dp_workers_faulted() ? 1 : 0;
 }

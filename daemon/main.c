@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include "daemon/dataplane/worker.h"
 #include "daemon/client.h"
 #include "daemon/config.h"
 #include "daemon/gateway.h"
@@ -128,6 +129,10 @@ int main(int argc, char **argv)
 	ret = config_load(path, &cfg, &e);
 	if (ret) {
 		fprintf(stderr, "sluiced: %s\n", e.msg);
+		return 2;
+	}
+	if (!dp_workers_wanted()) { /* said why */
+		config_free(&cfg);
 		return 2;
 	}
 	if (!foreground && detach()) {

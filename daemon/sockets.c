@@ -96,6 +96,8 @@ int sock_udp_listen_group(const struct sockaddr_storage *ss, socklen_t len, int 
 {
 	int fd;
 
+	for (unsigned i = 0; i < n; i++)
+		fds[i] = -1;
 	if (n == 1) {
 		fds[0] = udp_bind(ss, len, false, e);
 		return fds[0] < 0 ? fds[0] : 0;

@@ -1,6 +1,8 @@
 /* worker: data-plane threads (see worker.h). */
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -9,6 +11,13 @@
 #include "daemon/log.h"
 
 #define WORKER_STACK (256u * 1024u)
+
+static atomic_bool faulted;
+
+bool dp_workers_faulted(void)
+{
+	return atomic_load(&faulted);
+}
 
 unsigned dp_workers_wanted(void)
 {
@@ -19,8 +28,8 @@ unsigned dp_workers_wanted(void)
 		char *end;
 		n = strtol(env, &end, 10);
 		if (*end || n < 1 || n > SL_MAX_WORKERS) {
-			log_warn("SLUICE_WORKERS=%s: not a number in 1..%d; using 1", env, SL_MAX_WORKERS);
-			return 1;
+			log_err("SLUICE_WORKERS=%s: not a number of data workers in 1..%d", env, SL_MAX_WORKERS);
+			return 0;
 		}
 		return (unsigned)n;
 	}
@@ -45,7 +54,11 @@ static void *worker_main(void *arg)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			log_err("worker %u: epoll_wait: %s; this worker stops", w->idx, strerror(errno));
+			/* cannot happen with a valid epoll set; a worker that stopped alone would black-hole its
+			 * flows, so the whole daemon stops (exit status 1; systemd restarts it) */
+			log_err("worker %u: epoll_wait: %s; stopping the daemon", w->idx, strerror(errno));
+			atomic_store(&faulted, true);
+			kill(getpid(), SIGTERM);
 			break;
 		}
 		for (int i = 0; i < n; i++) {

@@ -32,8 +32,11 @@ struct dp_worker {
 	bool started;
 } __attribute__((aligned(64)));
 
-/* How many workers to run: SLUICE_WORKERS if set (1..SL_MAX_WORKERS), else the CPUs we may run on. */
+/* How many workers to run: SLUICE_WORKERS if set (1..SL_MAX_WORKERS), else the CPUs we may run on. 0 (and
+ * a logged error) when SLUICE_WORKERS is not such a number. */
 unsigned dp_workers_wanted(void);
+/* A worker hit an error it cannot go on from and asked the daemon to stop (SIGTERM): exit non-zero. */
+bool dp_workers_faulted(void);
 /* n workers and the control thread's slot after them (n + 1 in all), set up with no fd yet, their handlers
  * and reclamation domain; free() it. NULL when out of memory. */
 struct dp_worker *dp_workers_new(unsigned n, void *owner, struct qsbr *q, loop_io_fn on_tun, loop_io_fn on_udp);

@@ -31,6 +31,9 @@ add_client "$GW" phone "$C2"
 cl_conf "$C1" "$GW"
 cl_conf "$C2" "$GW"
 cl_conf "$C3" "$GW" # its key is not on the gateway
+rc=0; out=$(ip netns exec "$NS_G" env SLUICE_WORKERS=abc "$SLUICED" -f -c "$WORK/$GW.conf" 2>&1) || rc=$?
+[ "$rc" = 2 ] && grep -q "SLUICE_WORKERS=abc" <<< "$out" || fail "bad SLUICE_WORKERS: exit $rc, said: $out"
+ok "a bad SLUICE_WORKERS is refused at start (exit 2, named)"
 start "$NS_G" "$GW"; GW_PID=$LAST_PID
 start "$NS_C" "$C1"; C1_PID=$LAST_PID
 SLUICED_WRAP="env SLUICE_WORKERS=1" start "$NS_C-2" "$C2"; C2_PID=$LAST_PID
