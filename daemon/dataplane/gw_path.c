@@ -51,6 +51,10 @@ void gw_on_tun(struct loop_io *io, uint32_t events)
 				empty = true;
 				break;
 			}
+			if (len == -3) { /* the link is gone (deleted under us): nothing more will come */
+				dp_worker_fatal(w, "TUN read", errno);
+				return;
+			}
 			if (len < 0) {
 				SL_ADD(w->st.tun_rx_packets, 1);
 				drop(w, NULL, SL_DROP_BAD_INNER);

@@ -11,7 +11,7 @@
 #include "daemon/dataplane/tunio.h"
 #include "daemon/log.h"
 
-static bool offload_off(void)
+bool dp_offload_off(void)
 {
 	const char *off = getenv("SLUICE_NO_OFFLOAD");
 	return off && *off && strcmp(off, "0");
@@ -19,7 +19,7 @@ static bool offload_off(void)
 
 int dp_tun_open_flags(void)
 {
-	return offload_off() ? 0 : IFF_VNET_HDR;
+	return dp_offload_off() ? 0 : IFF_VNET_HDR;
 }
 
 int dp_tun_init(struct dp_tun *t, int fd, bool vnet)
@@ -101,7 +101,7 @@ int dp_csum_complete(uint8_t *pkt, size_t len, size_t start, size_t offset)
 		return -1;
 	/* the field holds the pseudo-header sum: summing the whole range with it in place gives the checksum */
 	c = (uint16_t)~dp_csum_fold(dp_csum_add(0, pkt + start, len - start));
-	if (c == 0 && pkt[9] == 17)
+	if (c == 0 && len > 9 && pkt[9] == 17)
 		c = 0xffff; /* UDP: 0 means "no checksum" */
 	put16(pkt + start + offset, c);
 	return 0;
@@ -195,7 +195,7 @@ ssize_t dp_tun_next(struct dp_tun *t, uint8_t *dst, size_t room)
 		return next_segment(t, dst, room);
 	if (!t->vnet) {
 		n = read(t->fd, dst, room);
-		return n < 0 ? -1 : n;
+		return n >= 0 ? n : errno == EAGAIN || errno == EINTR ? -1 : -3;
 	}
 	iov[0] = (struct iovec){.iov_base = &vh, .iov_len = sizeof(vh)};
 	iov[1] = (struct iovec){.iov_base = dst, .iov_len = room};
@@ -206,7 +206,7 @@ ssize_t dp_tun_next(struct dp_tun *t, uint8_t *dst, size_t room)
 	}
 	n = readv(t->fd, iov, cnt);
 	if (n < 0)
-		return -1;
+		return errno == EAGAIN || errno == EINTR ? -1 : -3;
 	if ((size_t)n < sizeof(vh))
 		return -2;
 	len = (size_t)n - sizeof(vh);
@@ -277,7 +277,8 @@ static bool continues(const struct dp_tun *t, const uint8_t *p, size_t len, size
 
 	return t->cb_len && t->cb_open && hdr == t->cb_hdr && len - hdr <= t->cb_mss &&
 	       t->cb_len + (len - hdr) <= 65535 && t->cb_segs < 64 && get32(p + 24) == t->cb_seq &&
-	       q[1] == p[1] && q[8] == p[8] && !memcmp(q + 12, p + 12, 8) && /* TOS, TTL, addresses */
+	       q[1] == p[1] && (q[6] & 0x40) == (p[6] & 0x40) && q[8] == p[8] && /* TOS, DF, TTL */
+	       !memcmp(q + 12, p + 12, 8) &&                                  /* addresses */
 	       !memcmp(q + 20, p + 20, 4) && !memcmp(q + 28, p + 28, 4) &&   /* ports, ack */
 	       q[32] == p[32] && !memcmp(q + 34, p + 34, 2) &&                /* offset, window */
 	       !memcmp(q + 40, p + 40, hdr - 40);                              /* options */

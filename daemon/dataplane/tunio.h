@@ -31,6 +31,8 @@ struct dp_tun {
 	bool cb_open;                /* can take more: no PSH yet, no short segment yet */
 };
 
+/* SLUICE_NO_OFFLOAD is set (and not "0"): use none of the kernel's offloads, TUN or UDP. */
+bool dp_offload_off(void);
 /* The flags for tun_open (IFF_VNET_HDR, unless SLUICE_NO_OFFLOAD=1). */
 int dp_tun_open_flags(void);
 /* After tun_open(.., dp_tun_open_flags(), ..): asks for the offloads, logs once what it got. 0 or -ENOMEM. */
@@ -38,8 +40,9 @@ int dp_tun_init(struct dp_tun *t, int fd, bool vnet);
 void dp_tun_free(struct dp_tun *t);
 
 /* The next IPv4 packet from the TUN, written at dst (room bytes): its length; -1 when nothing is waiting
- * (EAGAIN); -2 for a packet to drop as bad_inner (an offload we did not ask for, or a malformed one). A
- * super-packet yields one segment per call. */
+ * (EAGAIN); -2 for a packet to drop as bad_inner (an offload we did not ask for, or a malformed one); -3 when
+ * the read failed otherwise (errno kept: EBADFD once the link was deleted under us). A super-packet yields
+ * one segment per call. */
 ssize_t dp_tun_next(struct dp_tun *t, uint8_t *dst, size_t room);
 /* Writes the packet at pkt (len bytes). pkt - DP_VNET_HDR_LEN must be writable scratch (the datagram header
  * in front of every inner packet): with vnet headers the zeroed header goes there. 0 or -1. */

@@ -4,6 +4,7 @@
 #include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
+#include "daemon/dataplane/tunio.h"
 #include "daemon/dataplane/udpio.h"
 #include "daemon/log.h"
 
@@ -16,13 +17,12 @@
 
 int dp_udp_init(struct dp_udp *u, int fd)
 {
-	const char *off = getenv("SLUICE_NO_OFFLOAD");
 	int one = 1, v = 0;
 	socklen_t l = sizeof(v);
 
 	memset(u, 0, sizeof(*u));
 	u->fd = fd;
-	if (off && *off && strcmp(off, "0"))
+	if (dp_offload_off())
 		return 0;
 	u->gso = getsockopt(fd, SOL_UDP, UDP_SEGMENT, &v, &l) == 0;
 	if (!setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one))) {
@@ -67,7 +67,12 @@ static void send_plain(int fd, struct mmsghdr *msgs, unsigned n, struct dp_stats
 		if (r <= 0) {
 			if (r < 0 && errno == EINTR)
 				continue;
-			/* EAGAIN (socket buffer full) or an ICMP error for one endpoint: skip that datagram */
+			if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+				/* the socket buffer is full: the rest would meet the same, one failed call each */
+				SL_ADD(st->drops[SL_DROP_QUEUE_OUT], n - done);
+				return;
+			}
+			/* an error for this datagram alone (an ICMP error for its endpoint): skip it */
 			SL_ADD(st->drops[SL_DROP_QUEUE_OUT], 1);
 			done++;
 			continue;
@@ -141,10 +146,16 @@ void dp_udp_send(struct dp_udp *u, struct dp_batch *b, unsigned n, struct dp_sta
 			u->gso = false;
 			log_warn("udp offloads: the kernel refused a segmented send (EIO): segmentation off");
 		}
-		if ((err == EIO || err == EINVAL || err == EMSGSIZE) && count[done] > 1)
+		if ((err == EIO || err == EINVAL || err == EMSGSIZE) && count[done] > 1) {
 			send_plain(u->fd, b->msgs + first[done], count[done], st);
-		else
+		} else if (err == EAGAIN || err == EWOULDBLOCK) {
+			/* the socket buffer is full: the rest of the batch would meet the same */
+			for (; done < k; done++)
+				SL_ADD(st->drops[SL_DROP_QUEUE_OUT], count[done]);
+			return;
+		} else {
 			SL_ADD(st->drops[SL_DROP_QUEUE_OUT], count[done]);
+		}
 		done++;
 	}
 }

@@ -54,14 +54,10 @@ static void *worker_main(void *arg)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			/* cannot happen with a valid epoll set; a worker that stopped alone would black-hole its
-			 * flows, so the whole daemon stops (exit status 1; systemd restarts it) */
-			log_err("worker %u: epoll_wait: %s; stopping the daemon", w->idx, strerror(errno));
-			atomic_store(&faulted, true);
-			kill(getpid(), SIGTERM);
+			dp_worker_fatal(w, "epoll_wait", errno); /* cannot happen with a valid epoll set */
 			break;
 		}
-		for (int i = 0; i < n; i++) {
+		for (int i = 0; i < n && !w->fatal; i++) {
 			struct loop_io *io = ev[i].data.ptr;
 			if (io == &w->stop_io) {
 				qsbr_offline(w->q, w->idx);
@@ -69,9 +65,21 @@ static void *worker_main(void *arg)
 			}
 			io->fn(io, ev[i].events);
 		}
+		if (w->fatal)
+			break;
 	}
 	qsbr_offline(w->q, w->idx);
 	return NULL;
+}
+
+void dp_worker_fatal(struct dp_worker *w, const char *what, int err)
+{
+	/* a worker that stopped alone would black-hole its flows: the whole daemon stops (exit status 1;
+	 * systemd restarts it, and the start-up makes everything anew) */
+	log_err("worker %u: %s: %s; stopping the daemon", w->idx, what, strerror(err));
+	w->fatal = true;
+	atomic_store(&faulted, true);
+	kill(getpid(), SIGTERM);
 }
 
 static int watch(struct dp_worker *w, struct loop_io *io)

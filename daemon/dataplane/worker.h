@@ -30,12 +30,16 @@ struct dp_worker {
 	uint8_t ka_buf[SLUICE_OVERHEAD + 8];
 	pthread_t th;
 	bool started;
+	bool fatal; /* dp_worker_fatal was called: the thread ends */
 } __attribute__((aligned(64)));
 
 /* How many workers to run: SLUICE_WORKERS if set (1..SL_MAX_WORKERS), else the CPUs we may run on. 0 (and
  * a logged error) when SLUICE_WORKERS is not such a number. */
 unsigned dp_workers_wanted(void);
-/* A worker hit an error it cannot go on from and asked the daemon to stop (SIGTERM): exit non-zero. */
+/* From worker w's thread: an error it cannot go on from (`what` failed with err). Logs it, ends the thread
+ * after the current handler and stops the daemon (SIGTERM; it then exits with status 1). */
+void dp_worker_fatal(struct dp_worker *w, const char *what, int err);
+/* A worker called dp_worker_fatal: the daemon exits non-zero. */
 bool dp_workers_faulted(void);
 /* n workers and the control thread's slot after them (n + 1 in all), set up with no fd yet, their handlers
  * and reclamation domain; free() it. NULL when out of memory. */

@@ -167,4 +167,16 @@ in_g nft list tables | grep -q sluice && fail "nft table remains on the gateway"
 grep -q "nameserver 127.0.0.1" "/etc/netns/$NS_C/resolv.conf" || fail "client resolv.conf not restored"
 [ ! -e "/run/sluice/$GW.sock" ] && [ ! -e "/run/sluice/$C1.sock" ] || fail "control sockets remain"
 ok "clean after SIGTERM"
+
+# --- the TUN link deleted under a running gateway: it cannot forward any more, so it stops (status 1), says
+# why, and still removes what it made
+start "$NS_G" "$GW"; GW_PID=$LAST_PID
+in_g ip link del "$GW"
+wait_for 10 bash -c "! kill -0 $GW_PID 2>/dev/null" || fail "gateway still runs 10 s after its link was deleted"
+rc=0; wait "$GW_PID" || rc=$?
+[ "$rc" = 1 ] || fail "gateway exited with $rc after its link was deleted, expected 1"
+grep -q "TUN read: .*stopping the daemon" "$WORK/$GW.log" || fail "gateway did not say why it stopped"
+in_g nft list tables | grep -q sluice && fail "nft table remains after the gateway stopped"
+[ "$(in_g sysctl -n net.ipv4.ip_forward)" = "$fwd_before" ] || fail "ip_forward not restored"
+ok "link deleted under the gateway: exit 1, reason logged, NAT removed"
 echo "t_tunnel: all checks passed"
