@@ -831,8 +831,10 @@ int config_load(const char *path, struct sl_config *cfg, struct sl_err *e)
 	if (!ret && cfg->user[0]) {
 		struct passwd pw, *res = NULL;
 		char buf[4096];
-		if (getpwnam_r(cfg->user, &pw, buf, sizeof(buf), &res) || !res) {
-			sl_errf(e, -EINVAL, "%s:%d: User '%s': no such user", path, cfg->user_line, cfg->user);
+		int err = getpwnam_r(cfg->user, &pw, buf, sizeof(buf), &res);
+		if (err || !res) {
+			sl_errf(e, -EINVAL, "%s:%d: User '%s': %s", path, cfg->user_line, cfg->user,
+				err ? strerror(err) : "no such user");
 			config_free(cfg);
 			return -EINVAL;
 		}

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "daemon/control/pool.h"
+#include "daemon/log.h"
 
 #define LEASE_FILE_MAX (16u << 20)
 
@@ -149,10 +150,24 @@ static int load_one(void *arg, const uint8_t key[SL_KEY_LEN], struct in_addr a)
 
 	if (offset_of(p, a, &off) || off == 0 || off == p->size - 1 || p->net + off == p->gw)
 		return -ERANGE; /* not in this pool: the prefix changed; refuse rather than guess */
-	if (lease_find(p, key) || p->used[off] == USED_LEASE)
-		return -EEXIST;
+	struct pool_lease *old = lease_find(p, key);
+	uint32_t old_off;
+
+	if (old && old->addr.s_addr == a.s_addr)
+		return 0; /* the same line again */
+	if (p->used[off] == USED_LEASE)
+		return -EEXIST; /* another client's address */
 	if (p->used[off] == USED_FIXED)
 		return 0; /* the address is now fixed in the config: that client gets a new one */
+	if (old) {
+		/* a later line for the same client: it was given a new address after its old one became another
+		 * client's fixed address, and that one is free again now — the later assignment is the one it has */
+		if (!offset_of(p, old->addr, &old_off) && p->used[old_off] == USED_LEASE)
+			p->used[old_off] = 0;
+		old->addr = a;
+		p->used[off] = USED_LEASE;
+		return 0;
+	}
 	p->used[off] = USED_LEASE;
 	return lease_add(p, key, a);
 }
@@ -221,13 +236,19 @@ static int journal_open(struct pool *p, size_t good_len, bool exists, struct sl_
 		return sl_errf(e, -errno, "state: open %s: %s", p->path, strerror(errno));
 	if (exists) {
 		struct stat st;
-		if (fstat(p->fd, &st) == 0 && (size_t)st.st_size > good_len &&
-		    (ftruncate(p->fd, (off_t)good_len) || fsync(p->fd)))
-			return sl_errf(e, -errno, "state: cut torn line of %s: %s", p->path, strerror(errno));
+		if (fstat(p->fd, &st))
+			return sl_errf(e, -errno, "state: %s: %s", p->path, strerror(errno));
+		if ((size_t)st.st_size > good_len) {
+			if (ftruncate(p->fd, (off_t)good_len) || fsync(p->fd))
+				return sl_errf(e, -errno, "state: cut torn line of %s: %s", p->path, strerror(errno));
+			log_warn("state: %s: cut %zu bytes of an unfinished last line (no newline: never acknowledged)",
+				 p->path, (size_t)st.st_size - good_len);
+		}
 		return 0;
 	}
+	errno = 0; /* a short write sets none */
 	if (write(p->fd, hdr, sizeof(hdr) - 1) != (ssize_t)sizeof(hdr) - 1 || fsync(p->fd))
-		return sl_errf(e, -EIO, "state: write %s: %s", p->path, strerror(errno));
+		return sl_errf(e, -EIO, "state: write %s: %s", p->path, strerror(errno ? errno : EIO));
 	fsync_dir(p->path);
 	return 0;
 }
@@ -245,10 +266,11 @@ static int journal_append(struct pool *p, const struct pool_lease *l, struct sl_
 	n = snprintf(line, sizeof(line), "%s %s\n", kb, ab);
 	if (fstat(p->fd, &st))
 		return sl_errf(e, -errno, "state: %s: %s", p->path, strerror(errno));
+	errno = 0; /* a short write sets none */
 	if (write(p->fd, line, (size_t)n) != n || fdatasync(p->fd)) {
 		int err = errno ? errno : EIO;
-		if (ftruncate(p->fd, st.st_size)) {
-			/* cannot even cut it: the next start cuts or refuses it */
+		if (ftruncate(p->fd, st.st_size) || fdatasync(p->fd)) {
+			/* cannot even cut it: the caller keeps the address out of use until a restart reads the file */
 		}
 		return sl_errf(e, -err, "state: write %s: %s", p->path, strerror(err));
 	}
@@ -348,7 +370,8 @@ int pool_assign(struct pool *p, struct gw_registry *r, struct gw_peer *peer, str
 		return sl_errf(e, ret, "pool: out of memory");
 	ret = journal_append(p, &p->leases[p->n_leases - 1], e);
 	if (ret) {
-		lease_pop(p); /* not persisted: not given out */
+		lease_pop(p); /* not acknowledged: not given out */
+		p->used[off] = USED_LEASE; /* but the line may be on disk after all: nobody else gets it either */
 		return ret;
 	}
 	p->used[off] = USED_LEASE;

@@ -20,8 +20,13 @@ struct rate_bucket {
 static inline uint32_t rate_key(const struct sockaddr_storage *a)
 {
 	if (a->ss_family == AF_INET6) {
+		const struct in6_addr *in6 = &((const struct sockaddr_in6 *)a)->sin6_addr;
 		uint32_t w[2];
-		memcpy(w, &((const struct sockaddr_in6 *)a)->sin6_addr, sizeof(w));
+		if (IN6_IS_ADDR_V4MAPPED(in6)) { /* an IPv4 client of a dual-stack listener: its own address */
+			memcpy(w, &in6->s6_addr[12], sizeof(w[0]));
+			return w[0];
+		}
+		memcpy(w, in6, sizeof(w));
 		return h32_mix(w[0] ^ h32_mix(w[1]));
 	}
 	return ((const struct sockaddr_in *)a)->sin_addr.s_addr;

@@ -59,6 +59,8 @@ h0=$(stat "$CL" handshakes_ok)
 kill -USR1 $CL_PID
 wait_for 2 stat_cmp "$CL" handshakes_ok -gt "$h0" || fail "re-authentication took more than 2 s during the loop"
 wait $loop && fail "unknown keys authenticated"
+est=$(awk -F= '$1 == "established" { print $2 }' "$WORK/loop.out")
+[ "$est" = 0 ] || fail "unknown keys: established=${est:-(none)}, expected 0"
 secs=$(( ($(date +%s%N) - t0 + 999999999) / 1000000000 ))
 tried=$(awk -F= '$1 == "handshake_failures" { print $2 }' "$WORK/loop.out")
 failed=$(( $(stat "$GW" handshakes_failed) - f0 )); limited=$(( $(stat "$GW" conns_ratelimited) - l0 ))

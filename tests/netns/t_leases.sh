@@ -52,7 +52,7 @@ count() { wc -l < "$ASSIGNED"; }
 leases() { if [ -f "$LEASES" ]; then grep -vc '^#' "$LEASES" || true; else echo 0; fi; }
 : > "$ASSIGNED"
 for round in 1 2 3 4 5 6 7 8; do
-	start "$NS_G" "$GW" 2>/dev/null; gw=$LAST_PID
+	start "$NS_G" "$GW"; gw=$LAST_PID
 	# paced, and starting at the first client without a lease, so the kill lands among new leases
 	loadgen 60 --rate 20 --first "$(leases)"
 	target=$(( $(count) + 1 + (round * 37) % 20 ))

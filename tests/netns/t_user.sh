@@ -71,10 +71,10 @@ ok "SIGTERM as nobody: no TUN, no NAT table, no socket"
 
 # configuration errors
 sed -i 's/^User = nobody$/User = no-such-user-sluice/' "$WORK/$GW.conf"
-rc=0; in_g "$SLUICED" -f -c "$WORK/$GW.conf" > "$WORK/bad.out" 2>&1 || rc=$?
+rc=0; in_g timeout 10 "$SLUICED" -f -c "$WORK/$GW.conf" > "$WORK/bad.out" 2>&1 || rc=$? # accepted: 124
 [ "$rc" -eq 2 ] && grep -q "$GW.conf:[0-9]*: User 'no-such-user-sluice': no such user" "$WORK/bad.out" ||
 	fail "unknown user: exit $rc, $(cat "$WORK/bad.out")"
 sed -i '/^\[Server\]/i User = nobody' "$WORK/$C1.conf"
-rc=0; in_c "$SLUICED" -f -c "$WORK/$C1.conf" > "$WORK/bad.out" 2>&1 || rc=$?
+rc=0; in_c timeout 10 "$SLUICED" -f -c "$WORK/$C1.conf" > "$WORK/bad.out" 2>&1 || rc=$?
 [ "$rc" -eq 2 ] && grep -q "$C1.conf:[0-9]*: User" "$WORK/bad.out" || fail "User on a client: exit $rc, $(cat "$WORK/bad.out")"
 ok "unknown user and User on a client: exit 2 with file:line"

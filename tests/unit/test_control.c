@@ -204,7 +204,9 @@ static void test_pool(void)
 	snprintf(path, sizeof(path), "%s/slt0.leases", dir);
 	f = fopen(path, "a");
 	if (f) {
-		fprintf(f, "%.44s 10.66.0.2\n", strchr(text, '\n') ? strchr(text, '\n') + 1 : "");
+		/* the second lease's key (dyn2, 10.66.0.4) with the first one's address: two clients, one address */
+		const char *l1 = strchr(text, '\n') ? strchr(text, '\n') + 1 : "", *l2 = strchr(l1, '\n');
+		fprintf(f, "%.44s 10.66.0.2\n", l2 ? l2 + 1 : "");
 		fclose(f);
 	}
 	CHECK(registry_init(&r) == 0);
@@ -282,6 +284,32 @@ static void test_pool_journal(void)
 	len = file_text(path, text, sizeof(text));
 	CHECK(pool_parse_leases(text, len, path, count_lease, &n, &e) == 0 && n == 4);
 
+	/* b's fixed address leaves the config again: a has two lines now (10.66.0.2, then 10.66.0.5); the later
+	 * one is what it has, and the gateway starts */
+	CHECK(registry_init(&r) == 0);
+	make_client(&cc, "a", 1);
+	a = registry_add_peer(&r, &cc);
+	make_client(&cc, "b", 2);
+	b = registry_add_peer(&r, &cc);
+	CHECK(pool_init(&p, &pfx, dir, "slt1", &r, &e) == 0);
+	CHECK(a->addr.s_addr == ip("10.66.0.5").s_addr);
+	CHECK(b->addr.s_addr == ip("10.66.0.3").s_addr);
+	CHECK(pool_assign(&p, &r, b, &e) == 0 && b->addr.s_addr == ip("10.66.0.3").s_addr);
+	make_client(&cc, "d", 4);
+	c = registry_add_peer(&r, &cc);
+	CHECK(pool_assign(&p, &r, c, &e) == 0 && c->addr.s_addr == ip("10.66.0.2").s_addr); /* free again */
+	pool_free(&p);
+	registry_free(&r);
+	CHECK(registry_init(&r) == 0); /* and the file with all of that still loads, each where it was */
+	make_client(&cc, "a", 1);
+	a = registry_add_peer(&r, &cc);
+	make_client(&cc, "d", 4);
+	c = registry_add_peer(&r, &cc);
+	CHECK(pool_init(&p, &pfx, dir, "slt1", &r, &e) == 0);
+	CHECK(a->addr.s_addr == ip("10.66.0.5").s_addr && c->addr.s_addr == ip("10.66.0.2").s_addr);
+	pool_free(&p);
+	registry_free(&r);
+
 	/* 3000 clients: one appended line each; a restart gives each the same address */
 	unlink(path);
 	CHECK(registry_init(&r) == 0);
@@ -336,6 +364,15 @@ static void test_ratelimit(void)
 	CHECK(rate_key(&a6) == rate_key(&b6)); /* one /64, one budget */
 	inet_pton(AF_INET6, "2001:db8:1:3::1", &((struct sockaddr_in6 *)&b6)->sin6_addr);
 	CHECK(rate_key(&a6) != rate_key(&b6));
+	/* IPv4 clients of a dual-stack listener (::ffff:a.b.c.d): each its own budget, the same as over IPv4 */
+	inet_pton(AF_INET6, "::ffff:198.18.0.2", &((struct sockaddr_in6 *)&a6)->sin6_addr);
+	inet_pton(AF_INET6, "::ffff:198.18.0.3", &((struct sockaddr_in6 *)&b6)->sin6_addr);
+	CHECK(rate_key(&a6) != rate_key(&b6));
+	{
+		struct sockaddr_storage v4 = {.ss_family = AF_INET};
+		inet_pton(AF_INET, "198.18.0.2", &((struct sockaddr_in *)&v4)->sin_addr);
+		CHECK(rate_key(&a6) == rate_key(&v4));
+	}
 }
 
 int main(void)
