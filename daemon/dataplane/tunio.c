@@ -24,7 +24,7 @@ int dp_tun_open_flags(void)
 
 int dp_tun_init(struct dp_tun *t, int fd, bool vnet)
 {
-	int sz = DP_VNET_HDR_LEN;
+	int sz = DP_VNET_HDR_LEN, err = 0;
 
 	memset(t, 0, sizeof(*t));
 	t->fd = fd;
@@ -42,11 +42,14 @@ int dp_tun_init(struct dp_tun *t, int fd, bool vnet)
 			return -ENOMEM;
 		}
 		t->tso = true;
+	} else {
+		err = errno;
 	}
 	{
 		static int said = -1; /* start-up only (one thread): each queue of the link gets the same */
 		if (said != t->tso)
-			log_info("tun offloads: TCP segmentation (TSO) %s", t->tso ? "on" : "off");
+			log_info("tun offloads: TCP segmentation (TSO) %s%s%s", t->tso ? "on" : "off (",
+				 t->tso ? "" : strerror(err), t->tso ? "" : ")");
 		said = t->tso;
 	}
 	return 0;

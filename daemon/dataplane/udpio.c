@@ -17,7 +17,7 @@
 
 int dp_udp_init(struct dp_udp *u, int fd)
 {
-	int one = 1, v = 0;
+	int one = 1, v = 0, gso_err = 0, gro_err = 0;
 	socklen_t l = sizeof(v);
 
 	memset(u, 0, sizeof(*u));
@@ -25,7 +25,11 @@ int dp_udp_init(struct dp_udp *u, int fd)
 	if (dp_offload_off())
 		return 0;
 	u->gso = getsockopt(fd, SOL_UDP, UDP_SEGMENT, &v, &l) == 0;
-	if (!setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one))) {
+	if (!u->gso)
+		gso_err = errno;
+	if (setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one))) {
+		gro_err = errno;
+	} else {
 		u->rbuf = malloc((size_t)DP_GRO_MSGS * DP_GRO_LEN);
 		if (!u->rbuf) {
 			setsockopt(fd, SOL_UDP, UDP_GRO, &v, sizeof(v));
@@ -44,8 +48,9 @@ int dp_udp_init(struct dp_udp *u, int fd)
 		static int said = -1; /* start-up only (one thread): each socket of a worker set gets the same */
 		int now = u->gso * 2 + u->gro;
 		if (said != now)
-			log_info("udp offloads: segmentation (GSO) %s, receive coalescing (GRO) %s",
-				 u->gso ? "on" : "off", u->gro ? "on" : "off");
+			log_info("udp offloads: segmentation (GSO) %s%s%s, receive coalescing (GRO) %s%s%s",
+				 u->gso ? "on" : "off (", u->gso ? "" : strerror(gso_err), u->gso ? "" : ")",
+				 u->gro ? "on" : "off (", u->gro ? "" : strerror(gro_err), u->gro ? "" : ")");
 		said = now;
 	}
 	return 0;

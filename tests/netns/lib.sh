@@ -55,7 +55,7 @@ cleanup() {
 	done
 	for ifc in "${IFACES[@]}"; do rm -f "/run/sluice/$ifc.sock" "/run/sluice/$ifc.resolv.conf"; done
 	if [ "$rc" -ne 0 ]; then
-		for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 40 "$f"; }; done >&2
+		for f in "$WORK"/*.log "$WORK"/*.out; do [ -f "$f" ] && { echo "--- $f"; tail -n 40 "$f"; }; done >&2
 	fi
 	rm -rf "$WORK"
 	exit "$rc"
@@ -190,6 +190,10 @@ peer_stat() {
 
 # rss_kib PID / cpu_ticks PID (utime+stime in clock ticks) — for reports, never for pass/fail on timing.
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# leases FILE — how many leases a lease journal holds (0 when it does not exist yet)
+leases() { if [ -f "$1" ]; then grep -vc '^#' "$1" || true; else echo 0; fi; }
+# kv KEY FILE — the value of KEY=value in FILE (the load generator's report)
+kv() { awk -F= -v k="$1" '$1 == k { print $2 }' "$2"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 session_up() { [ "$(stat "$1" supervisor)" = up ]; }

@@ -21,8 +21,7 @@ cl_conf "$CL" "$GW"
 start "$NS_G" "$GW"; GW_PID=$LAST_PID
 start "$NS_C" "$CL"; CL_PID=$LAST_PID
 wait_for 10 session_up "$CL" || fail "no session"
-rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
-rss0=$(rss $GW_PID)
+rss0=$(rss_kib $GW_PID)
 
 in_c ping -q -c 120 -i 0.1 -W 1 $I_IP > "$WORK/ping.log" 2>&1 & ping_pid=$!
 in_i python3 "$SLUICE_SRC/tests/netns/abuse.py" $GE_IP $PORT 10 1000 50 50 > "$WORK/abuse.out" 2>&1 & abuse=$!
@@ -40,7 +39,7 @@ wait $abuse || fail "abuse tool failed: $(cat "$WORK/abuse.out")"
 wait $ping_pid || true
 loss=$(grep -oE '[0-9.]+% packet loss' "$WORK/ping.log" | cut -d% -f1)
 python3 -c "import sys; sys.exit(0 if float('$loss') <= 2.0 else 1)" || fail "ping loss $loss% during the abuse"
-rss1=$(rss $GW_PID)
+rss1=$(rss_kib $GW_PID)
 [ $((rss1 - rss0)) -lt 32768 ] || fail "gateway memory grew by $(( (rss1 - rss0) / 1024 )) MiB"
 lines=$(grep -c "auth:" "$WORK/$GW.log" || true)
 [ "$lines" -lt 40 ] || fail "gateway wrote $lines auth log lines: not rate-limited"
@@ -59,10 +58,10 @@ h0=$(stat "$CL" handshakes_ok)
 kill -USR1 $CL_PID
 wait_for 2 stat_cmp "$CL" handshakes_ok -gt "$h0" || fail "re-authentication took more than 2 s during the loop"
 wait $loop && fail "unknown keys authenticated"
-est=$(awk -F= '$1 == "established" { print $2 }' "$WORK/loop.out")
+est=$(kv established "$WORK/loop.out")
 [ "$est" = 0 ] || fail "unknown keys: established=${est:-(none)}, expected 0"
 secs=$(( ($(date +%s%N) - t0 + 999999999) / 1000000000 ))
-tried=$(awk -F= '$1 == "handshake_failures" { print $2 }' "$WORK/loop.out")
+tried=$(kv handshake_failures "$WORK/loop.out")
 failed=$(( $(stat "$GW" handshakes_failed) - f0 )); limited=$(( $(stat "$GW" conns_ratelimited) - l0 ))
 budget=$(( 100 + 50 * secs ))
 [ "$failed" -le "$budget" ] || fail "gateway ran $failed handshakes for one source in ${secs} s (budget $budget)"
@@ -72,7 +71,7 @@ ok "handshake loop: $tried tries in ${secs} s, $failed handshakes run (budget $b
 # known clients re-authenticating back to back for 6 s: their source gets the same budget; every AUTH replaces
 # the client's session (memory flat), and the real client is not slowed
 ip -n "$NS_I" addr add 198.19.0.4/24 dev i0
-ok0=$(stat "$GW" handshakes_ok); l0=$(stat "$GW" conns_ratelimited); rss2=$(rss $GW_PID)
+ok0=$(stat "$GW" handshakes_ok); l0=$(stat "$GW" conns_ratelimited); rss2=$(rss_kib $GW_PID)
 t0=$(date +%s%N)
 ip netns exec "$NS_I" "$LOADGEN" run --server "$GE_IP:$PORT" --server-key "$(pubkey "$WORK/$GW.key")" \
 	--count 8 --seed 7 --repeat 100000 --source 198.19.0.4 --deadline 6 > "$WORK/reauth.out" 2>&1 & loop=$!
@@ -86,7 +85,7 @@ secs=$(( ($(date +%s%N) - t0 + 999999999) / 1000000000 ))
 auths=$(( $(stat "$GW" handshakes_ok) - ok0 - 1 )) # minus the real client's
 budget=$(( 100 + 50 * secs ))
 [ "$auths" -gt 0 ] && [ "$auths" -le "$budget" ] || fail "$auths authentications of one source in ${secs} s (budget $budget)"
-rss3=$(rss $GW_PID)
+rss3=$(rss_kib $GW_PID)
 [ $((rss3 - rss2)) -lt 16384 ] || fail "gateway memory grew by $(( (rss3 - rss2) / 1024 )) MiB in the loop"
 ok "re-authentication loop: $auths sessions in ${secs} s (budget $budget), RSS +$(( (rss3 - rss2) )) KiB"
 echo "t_ctlabuse: all checks passed"

@@ -49,12 +49,11 @@ check_state() {
 }
 
 count() { wc -l < "$ASSIGNED"; }
-leases() { if [ -f "$LEASES" ]; then grep -vc '^#' "$LEASES" || true; else echo 0; fi; }
 : > "$ASSIGNED"
 for round in 1 2 3 4 5 6 7 8; do
 	start "$NS_G" "$GW"; gw=$LAST_PID
 	# paced, and starting at the first client without a lease, so the kill lands among new leases
-	loadgen 60 --rate 20 --first "$(leases)"
+	loadgen 60 --rate 20 --first "$(leases "$LEASES")"
 	target=$(( $(count) + 1 + (round * 37) % 20 ))
 	# block on the answers as they are written (tail -f: inotify), not on a polling interval
 	timeout 30 head -n "$target" < <(tail -n +1 -f --pid="$LG" "$ASSIGNED") > /dev/null || true
@@ -64,8 +63,8 @@ for round in 1 2 3 4 5 6 7 8; do
 	kill "$LG" 2>/dev/null || true; wait "$LG" 2>/dev/null || true
 	[ -f "$LEASES" ] || fail "no lease file after round $round"
 	check_state "$round"
-	log "round $round: killed after $(count) answers; $(leases) leases, all consistent"
-	[ "$(leases)" -lt "$N" ] || fail "round $round: all $N leased before the kill; the kill came too late"
+	log "round $round: killed after $(count) answers; $(leases "$LEASES") leases, all consistent"
+	[ "$(leases "$LEASES")" -lt "$N" ] || fail "round $round: all $N leased before the kill; the kill came too late"
 done
 ok "eight kill -9 during authentication: the lease file always parsed and never lost or duplicated an address"
 
@@ -74,6 +73,6 @@ start "$NS_G" "$GW"; gw=$LAST_PID
 loadgen 120
 wait "$LG" || { cat "$WORK/loadgen.log" >&2; fail "final run: not every client authenticated and got its echo"; }
 check_state final
-[ "$(leases)" -eq "$N" ] || fail "final lease file does not hold exactly $N leases"
+[ "$(leases "$LEASES")" -eq "$N" ] || fail "final lease file does not hold exactly $N leases"
 ok "final run: all $N clients kept their first address and got their own echo back"
 stop "$gw"

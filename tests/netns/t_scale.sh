@@ -28,12 +28,15 @@ ip netns exec "$NS_C" "$LOADGEN" run --server "$G_IP:$PORT" --server-key "$(pubk
 LG=$!
 PIDS+=("$LG")
 # the hold starts once every echo is in: CPU from then to the loadgen's end is the keepalive-only load
-wait_for 200 grep -q '^echo_ok=' "$WORK/loadgen.out" || fail "loadgen did not finish establishing"
+# (or the loadgen ended early: its report, printed below and on failure, says why)
+wait_for 200 bash -c "grep -q '^echo_ok=' '$WORK/loadgen.out' || ! kill -0 $LG 2>/dev/null" ||
+	fail "loadgen did not finish establishing"
+grep -q '^echo_ok=' "$WORK/loadgen.out" || fail "loadgen ended before establishing all clients"
 t0=$(date +%s%N); c0=$(cpu_ticks "$GW_PID"); rss1=$(rss_kib "$GW_PID")
 lg_rc=0; wait "$LG" || lg_rc=$?
 t1=$(date +%s%N); c1=$(cpu_ticks "$GW_PID")
 cat "$WORK/loadgen.out" >&2
-val() { awk -F= -v k="$1" '$1 == k { print $2 }' "$WORK/loadgen.out"; }
+val() { kv "$1" "$WORK/loadgen.out"; }
 
 [ "$lg_rc" -eq 0 ] || fail "loadgen exited $lg_rc"
 [ "$(val established)" -eq "$N" ] || fail "only $(val established) of $N clients authenticated"
@@ -47,7 +50,7 @@ ok "trickle during the hold: $got of $sent echoes came back, none to the wrong c
 
 live=$("$SLUICE" show -r "$GW" | grep -c '^peer_session_id=[0-9a-f]*[1-9a-f][0-9a-f]*$' || true)
 [ "$live" -eq "$N" ] || fail "gateway shows $live live sessions, expected $N"
-[ "$(grep -vc '^#' "$WORK/state/$GW.leases")" -eq "$N" ] || fail "lease file does not hold $N leases"
+[ "$(leases "$WORK/state/$GW.leases")" -eq "$N" ] || fail "lease file does not hold $N leases"
 [ "$(grep -v '^#' "$WORK/state/$GW.leases" | awk '{ print $2 }' | sort -u | wc -l)" -eq "$N" ] ||
 	fail "lease file has duplicate addresses"
 for d in unknown_session auth replay spoofed; do

@@ -57,7 +57,7 @@ ip -n "$NS_C-2" route add default via $G_IP
 cl_conf "$C2" "$GW"
 start "$NS_C-2" "$C2"; C2_PID=$LAST_PID
 wait_for 10 session_up "$C2" || fail "second client did not authenticate"
-[ "$(grep -vc '^#' "$WORK/state/$GW.leases")" -eq 2 ] || fail "the lease file does not hold both clients"
+[ "$(leases "$WORK/state/$GW.leases")" -eq 2 ] || fail "the lease file does not hold both clients"
 ok "SIGHUP as nobody added a client; its lease was written"
 
 stop "$C1_PID"; stop "$C2_PID"
