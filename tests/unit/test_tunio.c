@@ -130,6 +130,28 @@ static void test_csum_complete(void)
 		CHECK_EQ_INT(dp_csum_fold(dp_csum_add(0, p + 1, n)), ref_sum(p + 1, n, 0));
 }
 
+/* A TCPv4 super-packet of 52 header bytes (timestamps option) and PAYLOAD bytes, DF, ACK PSH, seq 1. */
+static void tcp_packet(uint8_t sp[52 + PAYLOAD])
+{
+	memset(sp, 0, 52);
+	sp[0] = 0x45;
+	sp[2] = (uint8_t)((52 + PAYLOAD) >> 8);
+	sp[3] = (uint8_t)(52 + PAYLOAD);
+	sp[6] = 0x40;
+	sp[8] = 64;
+	sp[9] = 6;
+	memcpy(sp + 12, "\x0a\x42\x00\x02\x0a\x42\x00\x01", 8);
+	sp[21] = 80;
+	sp[23] = 99;
+	sp[27] = 1;      /* seq 1 */
+	sp[32] = 0x80;   /* 32-byte TCP header: timestamps */
+	sp[33] = 0x18;   /* ACK PSH */
+	sp[34] = 0x01;   /* window */
+	memcpy(sp + 40, "\x01\x01\x08\x0a\x00\x00\x00\x01\x00\x00\x00\x02", 12);
+	for (size_t i = 0; i < PAYLOAD; i++)
+		sp[52 + i] = (uint8_t)(i * 13 + 1);
+}
+
 /* Segments of one super-packet fed back through dp_tun_put come out as ONE GSO write that carries the
  * original headers and payload; a packet of another kind in between splits the train and keeps the order. */
 static void test_coalesce(void)
@@ -152,23 +174,7 @@ static void test_coalesce(void)
 		close(sv[1]);
 		return;
 	}
-	memset(sp, 0, 52);
-	sp[0] = 0x45;
-	sp[2] = (uint8_t)(sizeof(sp) >> 8);
-	sp[3] = (uint8_t)sizeof(sp);
-	sp[6] = 0x40;
-	sp[8] = 64;
-	sp[9] = 6;
-	memcpy(sp + 12, "\x0a\x42\x00\x02\x0a\x42\x00\x01", 8);
-	sp[21] = 80;
-	sp[23] = 99;
-	sp[27] = 1;      /* seq 1 */
-	sp[32] = 0x80;   /* 32-byte TCP header: timestamps */
-	sp[33] = 0x18;   /* ACK PSH */
-	sp[34] = 0x01;   /* window */
-	memcpy(sp + 40, "\x01\x01\x08\x0a\x00\x00\x00\x01\x00\x00\x00\x02", 12);
-	for (size_t i = 0; i < PAYLOAD; i++)
-		sp[52 + i] = (uint8_t)(i * 13 + 1);
+	tcp_packet(sp);
 	for (unsigned k = 0; k < 4; k++)
 		len[k] = dp_tso_segment(sp, sizeof(sp), MSS, k, segs[k] + 16, 2048);
 
@@ -249,19 +255,7 @@ static void test_next(void)
 		return;
 	}
 	t.fd = sv[0];
-	memset(sp, 0, 52);
-	sp[0] = 0x45;
-	sp[2] = (uint8_t)(sizeof(sp) >> 8);
-	sp[3] = (uint8_t)sizeof(sp);
-	sp[8] = 64;
-	sp[9] = 6;
-	memcpy(sp + 12, "\x0a\x42\x00\x01\x0a\x42\x00\x02", 8);
-	sp[21] = 99;
-	sp[23] = 80;
-	sp[32] = 0x80;
-	sp[33] = 0x18;
-	for (size_t i = 0; i < PAYLOAD; i++)
-		sp[52 + i] = (uint8_t)(i * 11 + 5);
+	tcp_packet(sp);
 	vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
 	vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
 	vh.gso_size = MSS;
