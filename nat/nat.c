@@ -6,6 +6,7 @@
  *   forward (filter, hook forward, prio 0, policy accept)
  *     iifname TUN oifname EGRESS accept
  *     iifname EGRESS oifname TUN ct state established,related accept
+ *     oifname TUN drop                       nothing else enters the tunnel: no connection is opened inward
  *     iifname TUN drop                       nothing else leaves the tunnel
  *
  * One batch with the add/delete/add trick replaces a stale table atomically. ip_forward is switched
@@ -88,6 +89,12 @@ static void nat_rules(struct nft_batch *b, const struct nat_spec *spec)
 	nft_rule_ifname(b, r, NFT_META_OIFNAME, spec->tun_ifname);
 	nft_rule_ct_state(b, r, est_rel);
 	nft_rule_verdict(b, r, NF_ACCEPT);
+
+	/* the chain's policy is accept (the gateway's other forwarding is not ours), so a new connection from
+	 * the egress side towards the pool, routed here by a host that knows the prefix, needs its own drop */
+	r = nat_rule(b, "forward");
+	nft_rule_ifname(b, r, NFT_META_OIFNAME, spec->tun_ifname);
+	nft_rule_verdict(b, r, NF_DROP);
 
 	r = nat_rule(b, "forward");
 	nft_rule_ifname(b, r, NFT_META_IIFNAME, spec->tun_ifname);

@@ -306,7 +306,10 @@ static void test_nat(void)
 	CHECK_STR_CONTAINS(out, "iifname \"" TUN "\" oifname \"slv0\" accept");
 	CHECK_STR_CONTAINS(out, "iifname \"slv0\" oifname \"" TUN
 				"\" ct state established,related accept");
+	CHECK_STR_CONTAINS(out, "oifname \"" TUN "\" drop");
 	CHECK_STR_CONTAINS(out, "iifname \"" TUN "\" drop");
+	/* the inward drop comes after the accept of replies, or replies would be dropped too */
+	CHECK(strstr(out, "oifname \"" TUN "\" drop") > strstr(out, "established,related accept"));
 	CHECK_EQ_INT(count(out, "junk"), 0);
 
 	CHECK_EQ_INT(nat_remove(&st, &e), 0);
