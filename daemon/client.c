@@ -18,7 +18,7 @@
 static bool accept_server_key(void *arg, const uint8_t key[SL_KEY_LEN])
 {
 	struct cl *c = arg;
-	return !memcmp(key, c->cfg->server_pubkey, SL_KEY_LEN);
+	return !memcmp(key, c->cfg->servers[0].pubkey, SL_KEY_LEN);
 }
 
 void cl_snap_free(struct cl_snap *s)
@@ -215,7 +215,7 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	if (ret)
 		return ret;
 	c->cs_open = true;
-	ret = config_resolve_endpoint(cfg, &c->ep, &c->ep_len, e);
+	ret = config_resolve_server(&cfg->servers[0], &c->ep, &c->ep_len, e);
 	if (ret)
 		return ret;
 	if (cfg->killswitch) {

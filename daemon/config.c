@@ -181,6 +181,32 @@ static int split_host_port(const char *s, char *host, size_t n, uint16_t *port)
 	return 0;
 }
 
+/* A DNS host name: dot-separated labels of letters, digits, '-' and '_' (1..63 each, no '-' at either end),
+ * 253 characters at most, one trailing dot allowed. */
+static bool valid_hostname(const char *s)
+{
+	size_t n = strlen(s), label = 0;
+
+	if (n == 0 || n > 253 || s[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		if (ch == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)ch) && ch != '-' && ch != '_')
+			return false;
+		if (label == 0 && ch == '-')
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return s[n - 1] != '-';
+}
+
 static bool valid_ifname(const char *s)
 {
 	size_t n = strlen(s);
@@ -409,20 +435,32 @@ static int k_client_address(struct parse *p, const struct entry *en)
 	return 0;
 }
 
-/* ---- [Server] (client) */
+/* ---- [Server] (client; may repeat: tried in file order) */
+
+static struct sl_server_cfg *cur_server(struct parse *p, const struct entry *en)
+{
+	return &p->cfg->servers[en->sect_no];
+}
 
 static int k_endpoint(struct parse *p, const struct entry *en)
 {
-	struct sl_config *c = p->cfg;
+	struct sl_server_cfg *srv = cur_server(p, en);
+	struct sockaddr_storage ss;
+	socklen_t len;
 
-	if (split_host_port(en->val, c->endpoint_host, sizeof(c->endpoint_host), &c->endpoint_port))
+	if (split_host_port(en->val, srv->host, sizeof(srv->host), &srv->port))
 		return bad(p, en, "'%s' is not HOST:PORT (port 1..65535)", en->val);
+	if (en->val[0] == '[' && (!config_server_literal(srv, &ss, &len) || ss.ss_family != AF_INET6))
+		return bad(p, en, "'%s' is not an IPv6 address", srv->host);
+	if (!config_server_literal(srv, &ss, &len) && !valid_hostname(srv->host))
+		return bad(p, en, "'%s' is neither an IP address nor a host name", srv->host);
+	srv->endpoint_line = en->line;
 	return 0;
 }
 
 static int k_server_pubkey(struct parse *p, const struct entry *en)
 {
-	if (key_from_base64(en->val, p->cfg->server_pubkey))
+	if (key_from_base64(en->val, cur_server(p, en)->pubkey))
 		return bad(p, en, "'%s' is not a base64 public key (44 characters)", en->val);
 	return 0;
 }
@@ -435,7 +473,7 @@ static const struct key_def keys[] = {
 	{SECT_INTERFACE, "MTU", M_ANY, k_mtu},
 	{SECT_INTERFACE, "Egress", M_S, k_egress},
 	{SECT_INTERFACE, "DNS", M_ANY, k_dns},
-	{SECT_INTERFACE, "StateDir", M_S, k_state_dir},
+	{SECT_INTERFACE, "StateDir", M_ANY, k_state_dir},
 	{SECT_INTERFACE, "Name", M_ANY, k_name},
 	{SECT_INTERFACE, "KillSwitch", M_C, k_killswitch},
 	{SECT_INTERFACE, "KillSwitchAllowLAN", M_C, k_killswitch_lan},
@@ -474,15 +512,17 @@ static char *trim(char *s)
 
 /* Pass 1: lines into entries. */
 static int split_lines(const char *text, size_t len, const char *path, struct entry **out, size_t *n_out,
-		       int sect_lines[][2], int *n_clients, struct client_lines **cl_out, struct sl_err *e)
+		       int sect_lines[][2], int *n_clients, struct client_lines **cl_out, int srv_hdr[SL_MAX_SERVERS],
+		       int *n_servers, struct sl_err *e)
 {
 	struct client_lines *cl = NULL;
 	struct entry *en = NULL;
 	size_t n = 0, cap = 0, pos = 0;
 	enum sect sect = SECT_NONE;
-	int lineno = 0, n_if = 0, n_srv = 0, ret = 0;
+	int lineno = 0, n_if = 0, ret = 0;
 
 	*n_clients = 0;
+	*n_servers = 0;
 	while (pos < len) {
 		char line[CONFIG_LINE_MAX], *s, *eq;
 		size_t end = pos;
@@ -535,12 +575,14 @@ static int split_lines(const char *text, size_t len, const char *path, struct en
 				cl[*n_clients - 1].hdr = lineno;
 			} else if (!strcasecmp(s, "[Server]")) {
 				sect = SECT_SERVER;
-				if (n_srv++) {
-					ret = sl_errf(e, -EINVAL, "%s:%d: second [Server] section (first on line %d)",
-						      path, lineno, sect_lines[SECT_SERVER][0]);
+				if (*n_servers == SL_MAX_SERVERS) {
+					ret = sl_errf(e, -EINVAL, "%s:%d: too many [Server] sections (at most %d)", path,
+						      lineno, SL_MAX_SERVERS);
 					goto fail;
 				}
-				sect_lines[SECT_SERVER][0] = lineno;
+				srv_hdr[(*n_servers)++] = lineno;
+				if (!sect_lines[SECT_SERVER][0])
+					sect_lines[SECT_SERVER][0] = lineno;
 			} else {
 				ret = sl_errf(e, -EINVAL, "%s:%d: unknown section '%s'", path, lineno, s);
 				goto fail;
@@ -569,7 +611,7 @@ static int split_lines(const char *text, size_t len, const char *path, struct en
 		}
 		memset(&en[n], 0, sizeof(en[n]));
 		en[n].sect = sect;
-		en[n].sect_no = sect == SECT_CLIENT ? *n_clients - 1 : 0;
+		en[n].sect_no = sect == SECT_CLIENT ? *n_clients - 1 : sect == SECT_SERVER ? *n_servers - 1 : 0;
 		en[n].line = lineno;
 		if (strlen(trim(s)) >= sizeof(en[n].key)) {
 			ret = sl_errf(e, -EINVAL, "%s:%d: unknown key '%.40s…'", path, lineno, trim(s));
@@ -674,16 +716,26 @@ static int check_server(struct parse *p, int if_line, const struct client_lines 
 	return 0;
 }
 
-static int check_client(struct parse *p, int if_line, int srv_line)
+static int check_client(struct parse *p, int if_line, const int srv_hdr[SL_MAX_SERVERS], int n_servers)
 {
 	struct sl_config *c = p->cfg;
 
-	if (!srv_line)
+	if (!n_servers)
 		return sl_errf(p->e, -EINVAL, "%s:%d: a client needs a [Server] section", p->path, if_line);
-	if (!c->endpoint_port)
-		return sl_errf(p->e, -EINVAL, "%s:%d: [Server] needs Endpoint", p->path, srv_line);
-	if (!memcmp(c->server_pubkey, (uint8_t[SL_KEY_LEN]){0}, SL_KEY_LEN))
-		return sl_errf(p->e, -EINVAL, "%s:%d: [Server] needs PublicKey", p->path, srv_line);
+	c->n_servers = (unsigned)n_servers;
+	for (unsigned i = 0; i < c->n_servers; i++) {
+		struct sl_server_cfg *srv = &c->servers[i];
+		srv->line = srv_hdr[i];
+		if (!srv->port)
+			return sl_errf(p->e, -EINVAL, "%s:%d: [Server] needs Endpoint", p->path, srv->line);
+		if (!memcmp(srv->pubkey, (uint8_t[SL_KEY_LEN]){0}, SL_KEY_LEN))
+			return sl_errf(p->e, -EINVAL, "%s:%d: [Server] needs PublicKey", p->path, srv->line);
+		for (unsigned j = 0; j < i; j++)
+			if (c->servers[j].port == srv->port && !strcasecmp(c->servers[j].host, srv->host))
+				return sl_errf(p->e, -EINVAL,
+					       "%s:%d: Endpoint: duplicate of the [Server] on line %d", p->path,
+					       srv->endpoint_line, c->servers[j].line);
+	}
 	if (!c->n_routes) {
 		c->n_routes = 1; /* full tunnel */
 		c->routes[0].addr.s_addr = 0;
@@ -696,13 +748,13 @@ int config_parse(const char *text, size_t len, const char *path, bool load_key, 
 		 struct sl_err *e)
 {
 	struct parse p = {.path = path, .cfg = cfg, .e = e};
-	int sect_lines[4][2] = {{0}}, n_clients = 0, ret;
+	int sect_lines[4][2] = {{0}}, n_clients = 0, srv_hdr[SL_MAX_SERVERS] = {0}, n_servers = 0, ret;
 	struct client_lines *cl_lines = NULL;
 	struct entry *en = NULL;
 	size_t n = 0;
 
 	defaults(cfg, path);
-	ret = split_lines(text, len, path, &en, &n, sect_lines, &n_clients, &cl_lines, e);
+	ret = split_lines(text, len, path, &en, &n, sect_lines, &n_clients, &cl_lines, srv_hdr, &n_servers, e);
 	if (ret)
 		return ret;
 	if (!sect_lines[SECT_INTERFACE][0]) {
@@ -770,7 +822,7 @@ int config_parse(const char *text, size_t len, const char *path, bool load_key, 
 		goto out;
 	}
 	ret = cfg->mode == SL_MODE_SERVER ? check_server(&p, sect_lines[SECT_INTERFACE][0], cl_lines)
-					  : check_client(&p, sect_lines[SECT_INTERFACE][0], sect_lines[SECT_SERVER][0]);
+					  : check_client(&p, sect_lines[SECT_INTERFACE][0], srv_hdr, n_servers);
 	if (ret)
 		goto out;
 	if (load_key) {
@@ -857,17 +909,38 @@ bool config_full_tunnel(const struct sl_config *cfg)
 	return cfg->n_routes == 1 && cfg->routes[0].len == 0;
 }
 
-int config_resolve_endpoint(const struct sl_config *cfg, struct sockaddr_storage *ss, socklen_t *len,
-			    struct sl_err *e)
+bool config_server_literal(const struct sl_server_cfg *srv, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, srv->host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(srv->port);
+		*len = sizeof(*s4);
+		return true;
+	}
+	if (inet_pton(AF_INET6, srv->host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(srv->port);
+		*len = sizeof(*s6);
+		return true;
+	}
+	return false;
+}
+
+int config_resolve_server(const struct sl_server_cfg *srv, struct sockaddr_storage *ss, socklen_t *len,
+			  struct sl_err *e)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV}, *res, *pick = NULL;
 	char port[8];
 	int r;
 
-	snprintf(port, sizeof(port), "%u", cfg->endpoint_port);
-	r = getaddrinfo(cfg->endpoint_host, port, &hints, &res);
+	snprintf(port, sizeof(port), "%u", srv->port);
+	r = getaddrinfo(srv->host, port, &hints, &res);
 	if (r)
-		return sl_errf(e, -EHOSTUNREACH, "endpoint %s: %s", cfg->endpoint_host, gai_strerror(r));
+		return sl_errf(e, -EHOSTUNREACH, "endpoint %s: %s", srv->host, gai_strerror(r));
 	for (struct addrinfo *a = res; a; a = a->ai_next)
 		if (a->ai_family == AF_INET && !pick)
 			pick = a;
@@ -876,7 +949,7 @@ int config_resolve_endpoint(const struct sl_config *cfg, struct sockaddr_storage
 			pick = a;
 	if (!pick) {
 		freeaddrinfo(res);
-		return sl_errf(e, -EAFNOSUPPORT, "endpoint %s: no IPv4 or IPv6 address", cfg->endpoint_host);
+		return sl_errf(e, -EAFNOSUPPORT, "endpoint %s: no IPv4 or IPv6 address", srv->host);
 	}
 	memset(ss, 0, sizeof(*ss));
 	memcpy(ss, pick->ai_addr, pick->ai_addrlen);

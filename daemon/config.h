@@ -14,6 +14,8 @@
 #define SL_MAX_DNS 4
 #define SL_MAX_ROUTES 64
 #define SL_NAME_MAX 64
+#define SL_MAX_SERVERS 16 /* [Server] sections of a client */
+#define SL_HOST_MAX 254   /* a DNS name (253) + NUL */
 #define SL_PATH_MAX 4096
 
 #define SL_KEEPALIVE_DEFAULT 10          /* s, client */
@@ -41,6 +43,15 @@ struct sl_client_cfg {
 	int line;            /* line of its [Client] header, for messages */
 };
 
+/* One [Server] of a client, in file order (the order failover tries them). */
+struct sl_server_cfg {
+	char host[SL_HOST_MAX]; /* Endpoint host: a DNS name or a literal address (brackets removed) */
+	uint16_t port;
+	uint8_t pubkey[SL_KEY_LEN];
+	int line;          /* line of its [Server] header, for messages */
+	int endpoint_line; /* line of its Endpoint */
+};
+
 struct sl_config {
 	char path[SL_PATH_MAX];
 	char ifname[IFNAMSIZ]; /* Name =, default: file name without ".conf" */
@@ -58,7 +69,7 @@ struct sl_config {
 	socklen_t listen_len;
 	struct sl_prefix4 address;      /* Address = gateway tunnel address / pool prefix */
 	char egress[IFNAMSIZ];          /* Egress =, "" = interface of the default route */
-	char state_dir[SL_PATH_MAX];    /* StateDir = */
+	char state_dir[SL_PATH_MAX];    /* StateDir = (both modes: leases; the client's server address cache) */
 	unsigned session_lifetime;      /* SessionLifetime =, s */
 	char user[64];                  /* User =, "" = stay root (with only CAP_NET_ADMIN) */
 	int user_line;                  /* its line, for the "no such user" error of config_load */
@@ -72,9 +83,8 @@ struct sl_config {
 	bool killswitch_allow_lan;      /* KillSwitchAllowLAN = on|off */
 	struct sl_prefix4 routes[SL_MAX_ROUTES]; /* Routes =, default 0.0.0.0/0 */
 	unsigned n_routes;
-	char endpoint_host[256];        /* Endpoint = host:port ([v6]:port) */
-	uint16_t endpoint_port;
-	uint8_t server_pubkey[SL_KEY_LEN];
+	struct sl_server_cfg servers[SL_MAX_SERVERS]; /* [Server] sections, in file order (at least one) */
+	unsigned n_servers;
 	unsigned keepalive;             /* Keepalive =, s */
 	unsigned ping_interval;         /* PingInterval =, s */
 };
@@ -90,8 +100,11 @@ void config_free(struct sl_config *cfg);
 
 /* True when Routes is the full tunnel (one route 0.0.0.0/0). */
 bool config_full_tunnel(const struct sl_config *cfg);
-/* Resolves Endpoint (numeric, or a name through getaddrinfo). 0 or -errno/-EAI with e->msg set. */
-int config_resolve_endpoint(const struct sl_config *cfg, struct sockaddr_storage *ss, socklen_t *len,
-			    struct sl_err *e);
+/* True when the server's Endpoint host is a literal IPv4/IPv6 address: ss and len get it with the port.
+ * False for a DNS name (the daemon resolves those itself, at every attempt: control/resolve.c). */
+bool config_server_literal(const struct sl_server_cfg *srv, struct sockaddr_storage *ss, socklen_t *len);
+/* Resolves a server's Endpoint once (getaddrinfo). 0 or -errno with e->msg set. */
+int config_resolve_server(const struct sl_server_cfg *srv, struct sockaddr_storage *ss, socklen_t *len,
+			  struct sl_err *e);
 /* "/etc/sluice/IFACE.conf" for an interface name. */
 void config_default_path(const char *ifname, char *out, size_t n);

@@ -111,7 +111,7 @@ void status_dump_client(struct cl *c, struct strbuf *o)
 		inet_ntop(AF_INET, &s->s.addr, ip, sizeof(ip));
 	sb_printf(o, "interface=%s\nmode=client\n", c->cfg->ifname);
 	dump_key(o, "public_key", c->cfg->public_key);
-	dump_key(o, "server_public_key", c->cfg->server_pubkey);
+	dump_key(o, "server_public_key", c->cfg->servers[0].pubkey);
 	sb_printf(o, "endpoint=%s\nsupervisor=%s\n", sock_addr_str(&c->ep, a, sizeof(a)), sup_state(c));
 	sb_printf(o, "session_id=%08x\naddress=%s%s%u\nmtu=%u\n", s ? s->s.session_id : 0, ip, s ? "/" : "",
 		  s ? s->s.plen : 0, c->link_mtu);

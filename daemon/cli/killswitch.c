@@ -125,7 +125,7 @@ static int ks_on(const char *iface, const char *cfg_path, bool if_configured)
 		goto out;
 	}
 	snprintf(spec.tun_ifname, sizeof(spec.tun_ifname), "%s", iface ? iface : cfg->ifname);
-	if (config_resolve_endpoint(cfg, &spec.endpoint, &sslen, &e) < 0) {
+	if (config_resolve_server(&cfg->servers[0], &spec.endpoint, &sslen, &e) < 0) {
 		fprintf(stderr, "%s: killswitch: %s\n", SL_PROG, e.msg);
 		goto out;
 	}

@@ -76,8 +76,12 @@ static void test_client_good(void)
 	CHECK(parse(text, "sl0.conf", &c, &e) == 0);
 	CHECK(c.mode == SL_MODE_CLIENT && !strcmp(c.ifname, "sl0") && c.killswitch && c.killswitch_allow_lan);
 	CHECK(c.n_routes == 2 && c.routes[1].len == 24 && !config_full_tunnel(&c));
-	CHECK(c.keepalive == 15 && c.ping_interval == 25 && c.endpoint_port == 51900);
-	CHECK(!strcmp(c.endpoint_host, "vpn.example.net"));
+	CHECK(c.keepalive == 15 && c.ping_interval == 25 && c.n_servers == 1 && c.servers[0].port == 51900);
+	CHECK(!strcmp(c.servers[0].host, "vpn.example.net") && c.servers[0].line == 9);
+	CHECK(!strcmp(c.state_dir, SL_STATE_DIR_DEFAULT));
+	struct sockaddr_storage ss;
+	socklen_t len;
+	CHECK(!config_server_literal(&c.servers[0], &ss, &len)); /* a name: resolved by the daemon */
 	config_free(&c);
 
 	snprintf(text, sizeof(text),
@@ -86,10 +90,51 @@ static void test_client_good(void)
 		 keyfile);
 	CHECK(parse(text, "sl1.conf", &c, &e) == 0);
 	CHECK(config_full_tunnel(&c) && !c.killswitch && c.keepalive == SL_KEEPALIVE_DEFAULT);
-	CHECK(c.ping_interval == SL_PING_INTERVAL_DEFAULT && !strcmp(c.endpoint_host, "2001:db8::1"));
+	CHECK(c.ping_interval == SL_PING_INTERVAL_DEFAULT && !strcmp(c.servers[0].host, "2001:db8::1"));
+	CHECK(config_server_literal(&c.servers[0], &ss, &len) && ss.ss_family == AF_INET6 &&
+	      len == sizeof(struct sockaddr_in6) && ((struct sockaddr_in6 *)&ss)->sin6_port == htons(51900));
+	config_free(&c);
+}
+
+/* [Server] repeats: every one kept in file order with its own endpoint, key and lines; StateDir on a client */
+static void test_client_servers(void)
+{
+	char text[2048];
+	struct sl_config c;
+	struct sl_err e = {{0}};
 	struct sockaddr_storage ss;
 	socklen_t len;
-	CHECK(config_resolve_endpoint(&c, &ss, &len, &e) == 0 && ss.ss_family == AF_INET6);
+
+	snprintf(text, sizeof(text),
+		 "[Interface]\nMode = client\nPrivateKeyFile = %s\nStateDir = /tmp/cl-state\n"
+		 "[Server]\nEndpoint = vpn1.example.net:51900\nPublicKey = " K1 "\n"
+		 "# the second gateway\n[server]\nPublicKey = " K2 "\nEndpoint = 198.18.0.3:4242\n"
+		 "[Server]\nEndpoint = [2001:db8::7]:51900\nPublicKey = " K1 "\n",
+		 keyfile);
+	CHECK(parse(text, "sl0.conf", &c, &e) == 0);
+	CHECK(!strcmp(c.state_dir, "/tmp/cl-state") && c.n_servers == 3);
+	CHECK(!strcmp(c.servers[0].host, "vpn1.example.net") && c.servers[0].port == 51900);
+	CHECK(c.servers[0].line == 5 && c.servers[0].endpoint_line == 6);
+	CHECK(!strcmp(c.servers[1].host, "198.18.0.3") && c.servers[1].port == 4242 && c.servers[1].line == 9);
+	CHECK(c.servers[1].endpoint_line == 11 && c.servers[2].line == 12);
+	CHECK(!memcmp(c.servers[0].pubkey, c.servers[2].pubkey, SL_KEY_LEN));
+	CHECK(memcmp(c.servers[0].pubkey, c.servers[1].pubkey, SL_KEY_LEN));
+	CHECK(config_server_literal(&c.servers[1], &ss, &len) && ss.ss_family == AF_INET);
+	CHECK(((struct sockaddr_in *)&ss)->sin_port == htons(4242));
+	CHECK(config_server_literal(&c.servers[2], &ss, &len) && ss.ss_family == AF_INET6);
+	config_free(&c);
+
+	/* SL_MAX_SERVERS sections are fine, one more is an error on its header line */
+	size_t n = (size_t)snprintf(text, sizeof(text), "[Interface]\nMode = client\nPrivateKeyFile = %s\n",
+				    keyfile);
+	for (int i = 0; i <= SL_MAX_SERVERS; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "[Server]\nEndpoint = gw%d.example:1\nPublicKey = " K1 "\n",
+				      i);
+	CHECK(parse(text, "m.conf", &c, &e) == -EINVAL);
+	CHECK_STR_CONTAINS(e.msg, "m.conf:52: too many [Server] sections (at most 16)");
+	text[strlen(text) - strlen("[Server]\nEndpoint = gw16.example:1\nPublicKey = " K1 "\n")] = 0;
+	CHECK(parse(text, "m.conf", &c, &e) == 0);
+	CHECK(c.n_servers == SL_MAX_SERVERS && !strcmp(c.servers[15].host, "gw15.example"));
 	config_free(&c);
 }
 
@@ -143,6 +188,19 @@ static const struct bad_case bad[] = {
 	{CLI "[Server]\nPublicKey = " K1 "\n", "b.conf:4: [Server] needs Endpoint"},
 	{CLI "[Server]\nEndpoint = host\nPublicKey = " K1 "\n", "b.conf:5: Endpoint: 'host' is not HOST:PORT"},
 	{CLI, "b.conf:1: a client needs a [Server] section"},
+	{CLI SRVSECT "[Server]\nPublicKey = " K2 "\n", "b.conf:7: [Server] needs Endpoint"},
+	{CLI SRVSECT "[Server]\nEndpoint = 198.18.0.3:1\n", "b.conf:7: [Server] needs PublicKey"},
+	{CLI SRVSECT "[Server]\nPublicKey = " K2 "\nEndpoint = 198.18.0.1:51900\n",
+	 "b.conf:9: Endpoint: duplicate of the [Server] on line 4"},
+	{CLI SRVSECT "[Server]\nEndpoint = 198.18.0.3:1\nEndpoint = 198.18.0.4:1\n",
+	 "b.conf:9: duplicate key 'Endpoint' (first on line 8)"},
+	{CLI "[Server]\nEndpoint = vpn..example:1\nPublicKey = " K1 "\n",
+	 "b.conf:5: Endpoint: 'vpn..example' is neither an IP address nor a host name"},
+	{CLI "[Server]\nEndpoint = -vpn.example:1\nPublicKey = " K1 "\n",
+	 "b.conf:5: Endpoint: '-vpn.example' is neither an IP address nor a host name"},
+	{CLI "[Server]\nEndpoint = [vpn.example]:1\nPublicKey = " K1 "\n",
+	 "b.conf:5: Endpoint: 'vpn.example' is not an IPv6 address"},
+	{CLI "StateDir = state\n" SRVSECT, "b.conf:4: StateDir: 'state' is not an absolute path"},
 	{"Mode = client\n", "b.conf:1: key outside of any section"},
 	{SRV "MTU\n", "b.conf:6: expected 'Key = Value', got 'MTU'"},
 	{SRV "MTU = \n", "b.conf:6: MTU: empty value"},
@@ -232,6 +290,7 @@ int main(void)
 	chmod(keyfile, 0600);
 	test_server_good();
 	test_client_good();
+	test_client_servers();
 	test_bad();
 	test_key_files();
 	unlink(keyfile);
