@@ -24,6 +24,7 @@
 #include <libnftnl/common.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
+#include <libnftnl/set.h>
 #include <libnftnl/table.h>
 #include <libnftnl/udata.h>
 
@@ -37,7 +38,7 @@
 #define NFT_USERDATA_MAX 256
 
 struct nft_obj {
-	uint16_t msg; /* NFT_MSG_NEWTABLE, NFT_MSG_DELTABLE, NFT_MSG_NEWCHAIN or NFT_MSG_NEWRULE */
+	uint16_t msg; /* NFT_MSG_NEWTABLE, _DELTABLE, _NEWCHAIN, _NEWRULE, _NEWSET, _NEWSETELEM or _DELSETELEM */
 	bool acked;
 	void *obj;
 };
@@ -82,6 +83,11 @@ static void obj_free(uint16_t msg, void *obj)
 		break;
 	case NFT_MSG_NEWRULE:
 		nftnl_rule_free(obj);
+		break;
+	case NFT_MSG_NEWSET:
+	case NFT_MSG_NEWSETELEM:
+	case NFT_MSG_DELSETELEM:
+		nftnl_set_free(obj);
 		break;
 	}
 }
@@ -167,6 +173,17 @@ static void obj_what(const struct nft_obj *o, char *out, size_t n)
 			 nft_family_name(nftnl_rule_get_u32(o->obj, NFTNL_RULE_FAMILY)),
 			 nftnl_rule_get_str(o->obj, NFTNL_RULE_TABLE));
 		break;
+	case NFT_MSG_NEWSET:
+	case NFT_MSG_NEWSETELEM:
+	case NFT_MSG_DELSETELEM:
+		snprintf(out, n, "%s set %s of %s %s",
+			 o->msg == NFT_MSG_NEWSET	  ? "add"
+			 : o->msg == NFT_MSG_NEWSETELEM ? "add elements to"
+							  : "flush",
+			 nftnl_set_get_str(o->obj, NFTNL_SET_NAME),
+			 nft_family_name(nftnl_set_get_u32(o->obj, NFTNL_SET_FAMILY)),
+			 nftnl_set_get_str(o->obj, NFTNL_SET_TABLE));
+		break;
 	default:
 		snprintf(out, n, "message %u", o->msg);
 	}
@@ -195,6 +212,17 @@ static void obj_build(char *buf, const struct nft_obj *o, uint32_t seq)
 					    nftnl_rule_get_u32(o->obj, NFTNL_RULE_FAMILY),
 					    NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK, seq);
 		nftnl_rule_nlmsg_build_payload(nlh, o->obj);
+		break;
+	case NFT_MSG_NEWSET:
+		nlh = nftnl_nlmsg_build_hdr(buf, o->msg, nftnl_set_get_u32(o->obj, NFTNL_SET_FAMILY),
+					    NLM_F_CREATE | NLM_F_ACK, seq);
+		nftnl_set_nlmsg_build_payload(nlh, o->obj);
+		break;
+	case NFT_MSG_NEWSETELEM:
+	case NFT_MSG_DELSETELEM: /* without elements: every element (flush) */
+		nlh = nftnl_nlmsg_build_hdr(buf, o->msg, nftnl_set_get_u32(o->obj, NFTNL_SET_FAMILY),
+					    (o->msg == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0) | NLM_F_ACK, seq);
+		nftnl_set_elems_nlmsg_build_payload(nlh, o->obj);
 		break;
 	}
 }
@@ -612,6 +640,178 @@ int nft_table_delete(uint16_t family, const char *name, struct sl_err *e)
 	return ret == -ENOENT ? 0 : ret;
 }
 
+/* ---- sets ---- */
+
+void nft_batch_add_set(struct nft_batch *b, struct nftnl_set *s)
+{
+	batch_queue(b, NFT_MSG_NEWSET, s);
+}
+
+void nft_batch_add_elems(struct nft_batch *b, struct nftnl_set *s)
+{
+	batch_queue(b, NFT_MSG_NEWSETELEM, s);
+}
+
+void nft_batch_flush_set(struct nft_batch *b, struct nftnl_set *s)
+{
+	batch_queue(b, NFT_MSG_DELSETELEM, s);
+}
+
+struct nftnl_set *nft_set_new(uint16_t family, const char *table, const char *name, uint32_t key_type,
+			      uint32_t key_len, uint32_t id)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+
+	if (!s)
+		return NULL;
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, family);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, key_type);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, key_len);
+	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, 0);
+	if (nftnl_set_set_str(s, NFTNL_SET_TABLE, table) < 0 || nftnl_set_set_str(s, NFTNL_SET_NAME, name) < 0) {
+		nftnl_set_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+int nft_set_add_elem(struct nftnl_set *s, const void *key, uint32_t len)
+{
+	struct nftnl_set_elem *el;
+
+	if (!s)
+		return -ENOMEM;
+	el = nftnl_set_elem_alloc();
+	if (!el)
+		return -ENOMEM;
+	if (nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, key, len) < 0) {
+		nftnl_set_elem_free(el);
+		return -ENOMEM;
+	}
+	nftnl_set_elem_add(s, el);
+	return 0;
+}
+
+/* The answers to one dump request: each NEWSETELEM message parsed into `got`. */
+static int elems_recv(struct mnl_socket *nl, uint32_t seq, struct nftnl_set *got, const char *what,
+		      struct sl_err *e)
+{
+	char *buf = malloc(NFT_RECV_BUF);
+	uint32_t portid = mnl_socket_get_portid(nl);
+	int ret = -1;
+
+	if (!buf)
+		return sl_errf(e, -ENOMEM, "nftables: out of memory");
+	for (;;) {
+		ssize_t r = recv(mnl_socket_get_fd(nl), buf, NFT_RECV_BUF, MSG_DONTWAIT);
+		int len;
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				ret = wait_readable(nl);
+				if (ret < 0) {
+					sl_errf(e, ret, "nftables: %s: %s", what, strerror(-ret));
+					goto out;
+				}
+				continue;
+			}
+			ret = -errno;
+			sl_errf(e, ret, "nftables: %s: %s", what, strerror(-ret));
+			goto out;
+		}
+		len = (int)r;
+		for (const struct nlmsghdr *m = (const struct nlmsghdr *)buf; mnl_nlmsg_ok(m, len);
+		     m = mnl_nlmsg_next(m, &len)) {
+			char ext[256];
+			int err;
+
+			if (m->nlmsg_seq != seq || !mnl_nlmsg_portid_ok(m, portid))
+				continue;
+			if (m->nlmsg_type == ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM)) {
+				nftnl_set_elems_nlmsg_parse(m, got);
+				continue;
+			}
+			if (m->nlmsg_type == NLMSG_DONE) {
+				ret = 0;
+				goto out;
+			}
+			if (m->nlmsg_type != NLMSG_ERROR)
+				continue;
+			err = ack_parse(m, ext, sizeof(ext));
+			if (err == -ENOENT) {
+				ret = -ENOENT; /* no such table or set: not an error to report */
+				goto out;
+			}
+			if (err) {
+				ret = sl_errf(e, err, "nftables: %s: %s%s%s%s", what,
+					      err == -EPERM ? "are you root?" : strerror(-err), ext[0] ? " (" : "",
+					      ext, ext[0] ? ")" : "");
+				goto out;
+			}
+			ret = 0; /* the ACK after the dump */
+			goto out;
+		}
+	}
+out:
+	free(buf);
+	return ret;
+}
+
+int nft_set_list_elems(uint16_t family, const char *table, const char *set,
+		       void (*cb)(const void *key, uint32_t len, void *arg), void *arg, struct sl_err *e)
+{
+	struct nftnl_set *req = nftnl_set_alloc(), *got = nftnl_set_alloc();
+	struct nftnl_set_elems_iter *it = NULL;
+	struct mnl_socket *nl = NULL;
+	uint32_t seq = (uint32_t)time(NULL);
+	char buf[MNL_SOCKET_BUFFER_SIZE], what[160];
+	struct nlmsghdr *nlh;
+	int ret, n = 0;
+
+	snprintf(what, sizeof(what), "list set %s of %s %s", set, nft_family_name(family), table);
+	if (!req || !got || nftnl_set_set_str(req, NFTNL_SET_TABLE, table) < 0 ||
+	    nftnl_set_set_str(req, NFTNL_SET_NAME, set) < 0) {
+		ret = sl_errf(e, -ENOMEM, "nftables: out of memory");
+		goto out;
+	}
+	nftnl_set_set_u32(req, NFTNL_SET_FAMILY, family);
+	ret = nft_open(&nl, e);
+	if (ret < 0)
+		goto out;
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, family, NLM_F_DUMP | NLM_F_ACK, seq);
+	nftnl_set_elems_nlmsg_build_payload(nlh, req);
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+		ret = sl_errf(e, -errno, "nftables: %s: %s", what, strerror(errno));
+		goto out;
+	}
+	ret = elems_recv(nl, seq, got, what, e);
+	if (ret < 0)
+		goto out;
+	it = nftnl_set_elems_iter_create(got);
+	for (struct nftnl_set_elem *el = it ? nftnl_set_elems_iter_next(it) : NULL; el;
+	     el = nftnl_set_elems_iter_next(it)) {
+		uint32_t len = 0;
+		const void *key = nftnl_set_elem_get(el, NFTNL_SET_ELEM_KEY, &len);
+		if (key && cb)
+			cb(key, len, arg);
+		n++;
+	}
+	ret = n;
+out:
+	if (it)
+		nftnl_set_elems_iter_destroy(it);
+	if (nl)
+		mnl_socket_close(nl);
+	if (req)
+		nftnl_set_free(req);
+	if (got)
+		nftnl_set_free(got);
+	return ret;
+}
+
 /* ---- builders ---- */
 
 struct nftnl_table *nft_table_new(uint16_t family, const char *name, const char *comment)
@@ -836,4 +1036,45 @@ void nft_rule_verdict(struct nft_batch *b, struct nftnl_rule *r, int verdict)
 void nft_rule_masq(struct nft_batch *b, struct nftnl_rule *r)
 {
 	expr_add(b, r, expr_new(b, r, "masq"), true);
+}
+
+/* ---- set lookups: values loaded into 32-bit registers side by side (a concatenation), then looked up */
+
+void nft_rule_load_payload(struct nft_batch *b, struct nftnl_rule *r, uint32_t base, uint32_t offset,
+			   uint32_t len, uint32_t dreg)
+{
+	struct nftnl_expr *x = expr_new(b, r, "payload");
+
+	if (x) {
+		nftnl_expr_set_u32(x, NFTNL_EXPR_PAYLOAD_DREG, dreg);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_PAYLOAD_BASE, base);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_PAYLOAD_LEN, len);
+	}
+	expr_add(b, r, x, true);
+}
+
+void nft_rule_load_ct(struct nft_batch *b, struct nftnl_rule *r, uint32_t key, uint8_t dir, uint32_t dreg)
+{
+	struct nftnl_expr *x = expr_new(b, r, "ct");
+
+	if (x) {
+		nftnl_expr_set_u32(x, NFTNL_EXPR_CT_KEY, key);
+		nftnl_expr_set_u8(x, NFTNL_EXPR_CT_DIR, dir);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_CT_DREG, dreg);
+	}
+	expr_add(b, r, x, true);
+}
+
+void nft_rule_lookup(struct nft_batch *b, struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t set_id)
+{
+	struct nftnl_expr *x = expr_new(b, r, "lookup");
+	bool ok = true;
+
+	if (x) {
+		nftnl_expr_set_u32(x, NFTNL_EXPR_LOOKUP_SREG, sreg);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
+		ok = nftnl_expr_set_str(x, NFTNL_EXPR_LOOKUP_SET, set) == 0;
+	}
+	expr_add(b, r, x, ok);
 }

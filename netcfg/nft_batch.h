@@ -10,6 +10,7 @@
 struct nftnl_table;
 struct nftnl_chain;
 struct nftnl_rule;
+struct nftnl_set;
 struct nft_batch;
 
 /* Starts a batch; NULL on -ENOMEM. */
@@ -43,6 +44,25 @@ int nft_table_exists(uint16_t family, const char *name, char *userdata, size_t u
 void nft_batch_replace_table(struct nft_batch *b, struct nftnl_table *t);
 /* Deletes table family/name in a transaction of its own; 0 also when it did not exist. */
 int nft_table_delete(uint16_t family, const char *name, struct sl_err *e);
+
+/* ---- sets (named, updated in place: the kill switch's server addresses) ----
+ * A set object names its table and set; the batch takes ownership. nft_set_new: key_type is nft's type id
+ * (a concatenation: (TYPE_A << 6) | TYPE_B, e.g. ipv4_addr . inet_service = (7 << 6) | 13), key_len its
+ * length in bytes (each part padded to 4), id a number unique in the batch that rules added in the same batch
+ * use to refer to it. */
+struct nftnl_set *nft_set_new(uint16_t family, const char *table, const char *name, uint32_t key_type,
+			      uint32_t key_len, uint32_t id);
+/* Appends one element (key of the set's key_len) to a set object; 0 or -ENOMEM. */
+int nft_set_add_elem(struct nftnl_set *s, const void *key, uint32_t len);
+void nft_batch_add_set(struct nft_batch *b, struct nftnl_set *s);
+/* Adds the elements attached to s (an existing element is no error). */
+void nft_batch_add_elems(struct nft_batch *b, struct nftnl_set *s);
+/* Removes every element of the set s names (s carries no elements). */
+void nft_batch_flush_set(struct nft_batch *b, struct nftnl_set *s);
+/* Calls cb for each element's key; the number of elements, -ENOENT when the table or set does not exist,
+ * or -errno with e->msg. */
+int nft_set_list_elems(uint16_t family, const char *table, const char *set,
+		       void (*cb)(const void *key, uint32_t len, void *arg), void *arg, struct sl_err *e);
 
 /* ---- added: object builders (NULL on -ENOMEM) ---- */
 
@@ -79,6 +99,13 @@ void nft_rule_ct_cmp(struct nft_batch *b, struct nftnl_rule *r, uint32_t key, ui
 void nft_rule_verdict(struct nft_batch *b, struct nftnl_rule *r, int verdict);
 /* masquerade */
 void nft_rule_masq(struct nft_batch *b, struct nftnl_rule *r);
+/* Loads into register dreg (NFT_REG32_00…, for a concatenation) without comparing: payload at
+ * base + offset, len bytes; or ct DIR KEY. */
+void nft_rule_load_payload(struct nft_batch *b, struct nftnl_rule *r, uint32_t base, uint32_t offset,
+			   uint32_t len, uint32_t dreg);
+void nft_rule_load_ct(struct nft_batch *b, struct nftnl_rule *r, uint32_t key, uint8_t dir, uint32_t dreg);
+/* The value from register sreg on is in set `set` (set_id: its id when added in the same batch). */
+void nft_rule_lookup(struct nft_batch *b, struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t set_id);
 
 /* "ip", "ip6", "inet", … for messages. */
 const char *nft_family_name(uint16_t family);
