@@ -1,6 +1,8 @@
 /* client: client-mode start-up (kill switch -> TUN -> UDP -> supervisor), the snapshot swap with its host
- * configuration (address, routes, policy rules, DNS — applied once, rolled back on failure), the keepalive and
- * liveness timers, and reverse-order teardown. */
+ * configuration (address, routes, policy rules, DNS — applied once, then only what differs between the old
+ * and the new snapshot, e.g. after a failover to a gateway with another pool), the keepalive and liveness
+ * timers (DESIGN 10.4: a keepalive is a probe the gateway answers at once; two lost in a row mark the path
+ * down), and reverse-order teardown. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -15,10 +17,29 @@
 #include "daemon/status.h"
 #include "kill-switch/killswitch.h"
 
+/* The key of the server the exchange under way talks to (each [Server] pins its own). */
 static bool accept_server_key(void *arg, const uint8_t key[SL_KEY_LEN])
 {
 	struct cl *c = arg;
-	return !memcmp(key, c->cfg->servers[0].pubkey, SL_KEY_LEN);
+	return !memcmp(key, c->cfg->servers[c->sup.tls_srv].pubkey, SL_KEY_LEN);
+}
+
+socklen_t cl_udp_dest(const struct cl *c, const struct sockaddr_storage *a, struct sockaddr_storage *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (a->ss_family == AF_INET && c->udp_family == AF_INET6) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)a;
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)out;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = s4->sin_port;
+		s6->sin6_addr.s6_addr[10] = s6->sin6_addr.s6_addr[11] = 0xff; /* ::ffff:a.b.c.d */
+		memcpy(&s6->sin6_addr.s6_addr[12], &s4->sin_addr, 4);
+		return sizeof(*s6);
+	}
+	if (a->ss_family != c->udp_family)
+		return 0; /* an IPv6 server on a host without IPv6 */
+	memcpy(out, a, a->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+	return a->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 }
 
 void cl_snap_free(struct cl_snap *s)
@@ -75,12 +96,14 @@ static int apply_host(struct cl *c, const struct cl_snap *snap, struct sl_err *e
 	if (!c->addr_applied || c->applied_addr.s_addr != snap->s.addr.s_addr ||
 	    c->applied_plen != snap->s.plen) {
 		struct sl_err ignore;
-		if (c->addr_applied)
-			addr_del4(&c->nc, c->ifindex, c->applied_addr, c->applied_plen, &ignore);
-		c->addr_applied = false;
+		/* the new address first (a failover to a gateway with another pool): removing the link's last IPv4
+		 * address would make the kernel flush its routes — the full tunnel's among them — and let traffic
+		 * out around the tunnel */
 		ret = addr_add4(&c->nc, c->ifindex, snap->s.addr, snap->s.plen, e);
 		if (ret)
 			return ret;
+		if (c->addr_applied)
+			addr_del4(&c->nc, c->ifindex, c->applied_addr, c->applied_plen, &ignore);
 		c->addr_applied = true;
 		c->applied_addr = snap->s.addr;
 		c->applied_plen = snap->s.plen;
@@ -91,13 +114,78 @@ static int apply_host(struct cl *c, const struct cl_snap *snap, struct sl_err *e
 			return ret;
 		c->rules_applied = true;
 	}
-	if (!c->dns_applied && snap->s.n_dns) {
-		ret = dns_apply(c->cfg->ifname, snap->s.dns, snap->s.n_dns, e);
+	if (snap->s.n_dns && (!c->dns_applied || c->applied_n_dns != snap->s.n_dns ||
+			      memcmp(c->applied_dns, snap->s.dns, snap->s.n_dns * sizeof(snap->s.dns[0])))) {
+		ret = dns_apply(c->cfg->ifname, snap->s.dns, snap->s.n_dns, e); /* keeps the first saved original */
 		if (ret)
 			return ret;
 		c->dns_applied = true;
+		c->applied_n_dns = snap->s.n_dns;
+		memcpy(c->applied_dns, snap->s.dns, snap->s.n_dns * sizeof(snap->s.dns[0]));
+	} else if (!snap->s.n_dns && c->dns_applied) { /* the new gateway pushes none: the host's own again */
+		ret = dns_restore(c->cfg->ifname, e);
+		if (ret)
+			return ret;
+		c->dns_applied = false;
+		c->applied_n_dns = 0;
 	}
 	return 0;
+}
+
+size_t cl_known_addrs(const struct cl *c, struct sockaddr_storage *out, size_t max)
+{
+	size_t n = 0;
+
+	for (unsigned i = 0; i < c->cfg->n_servers; i++)
+		for (unsigned j = 0; j < c->srv_addrs[i].n && n < max; j++)
+			out[n++] = c->srv_addrs[i].a[j];
+	return n;
+}
+
+void cl_servers_changed(struct cl *c)
+{
+	struct sockaddr_storage all[SL_KS_MAX_SERVERS];
+	struct sl_err e = {{0}};
+	size_t n = cl_known_addrs(c, all, SL_KS_MAX_SERVERS);
+	int ret;
+
+	/* the kill switch's server sets: only while it is on and ours (`sluice killswitch off` may have
+	 * removed it; then there is nothing to open) */
+	ret = ks_set_servers(c->cfg->ifname, all, n, &e);
+	if (ret && ret != -ENOENT)
+		log_err("kill switch: server addresses not updated: %s", e.msg[0] ? e.msg : strerror(-ret));
+}
+
+/* Sends a keepalive the gateway must answer within SL_PROBE_WAIT_MS (none while one is waiting). */
+static void lv_probe(struct cl *c, uint64_t now)
+{
+	if (!atomic_load(&c->cur) || c->probe_sent_ms)
+		return;
+	cl_send_keepalive(c, now);
+	c->probe_sent_ms = now;
+	loop_timer_set(&c->lv_timer, now + SL_PROBE_WAIT_MS);
+}
+
+/* A probe's time is up: answered (anything authenticated since) — fine; lost — another at once, and the
+ * second lost in a row marks the path down. */
+static void on_liveness(struct loop_timer *t)
+{
+	struct cl *c = (struct cl *)((char *)t - offsetof(struct cl, lv_timer));
+	uint64_t sent = c->probe_sent_ms;
+
+	if (!sent)
+		return;
+	c->probe_sent_ms = 0;
+	if (cl_last_rx_ms(c) >= sent) {
+		c->probes_lost = 0;
+		return;
+	}
+	if (++c->probes_lost >= SL_PROBES_LOST_DOWN) {
+		c->probes_lost = 0;
+		sup_path_down(c, "keepalives unanswered");
+		return;
+	}
+	lv_probe(c, now_ms());
 }
 
 int cl_install(struct cl *c, struct cl_snap *snap)
@@ -105,9 +193,22 @@ int cl_install(struct cl *c, struct cl_snap *snap)
 	struct sl_err e = {{0}};
 	struct cl_snap *old;
 	uint64_t now = now_ms();
-	char ip[INET_ADDRSTRLEN];
+	char ip[INET_ADDRSTRLEN], a[64];
+	bool moved = c->sup.ever_up && snap->srv != c->sess_srv;
 	int ret;
 
+	c->sess_srv = snap->srv;
+	c->ep = c->sup.try_ep;
+	c->ep_len = c->sup.try_len;
+	c->path_up = true;
+	c->probe_sent_ms = 0; /* a probe of the previous session proves nothing about this one */
+	c->probes_lost = 0;
+	if (moved) {
+		c->failovers++;
+		log_warn("failover: now on server %u of %u, %s:%u (%s)", snap->srv + 1, c->cfg->n_servers,
+			 c->cfg->servers[snap->srv].host, c->cfg->servers[snap->srv].port,
+			 sock_addr_str(&c->ep, a, sizeof(a)));
+	}
 	old = atomic_exchange_explicit(&c->cur, snap, memory_order_acq_rel);
 	if (old) {
 		SL_WR(c->prev_until_ms, now + SL_CL_GRACE_MS);
@@ -115,7 +216,7 @@ int cl_install(struct cl *c, struct cl_snap *snap)
 		loop_timer_set(&c->grace_timer, c->prev_until_ms);
 	}
 	inet_ntop(AF_INET, &snap->s.addr, ip, sizeof(ip));
-	if (!c->sup.ever_up || !old)
+	if (!c->sup.ever_up || !old || moved)
 		log_info("session %08x up: address %s/%u, mtu %u", snap->s.session_id, ip, snap->s.plen,
 			 snap->s.mtu);
 	else
@@ -124,7 +225,7 @@ int cl_install(struct cl *c, struct cl_snap *snap)
 	ret = apply_host(c, snap, &e);
 	if (ret)
 		log_err("netcfg: %s", e.msg);
-	cl_send_keepalive(c, now); /* tells the gateway our endpoint at once */
+	lv_probe(c, now); /* tells the gateway our endpoint at once, and proves the UDP path */
 	return ret;
 }
 
@@ -135,14 +236,15 @@ static void on_keepalive(struct loop_timer *t)
 
 	uint64_t last = SL_RD(c->last_tx_ms);
 
-	if (atomic_load(&c->cur) && now - last >= ka)
-		cl_send_keepalive(c, now);
+	if (now - last >= ka)
+		lv_probe(c, now);
 	last = SL_RD(c->last_tx_ms);
 	loop_timer_set(t, (last > now - ka ? last : now) + ka);
 }
 
-/* Data went out and nothing authenticated came back for SL_REPLY_TIMEOUT_MS while traffic still flows: ask
- * the supervisor to check the session now rather than at the next ping. */
+/* Data went out and nothing authenticated came back for SL_REPLY_TIMEOUT_MS while traffic still flows: probe
+ * the server with a keepalive at once rather than at the next ping; while no server answers, the waiting
+ * traffic asks the supervisor for the next attempt (at most every SL_KICK_MIN_MS). */
 static void on_probe(struct loop_timer *t)
 {
 	struct cl *c = (struct cl *)((char *)t - offsetof(struct cl, probe_timer));
@@ -157,7 +259,10 @@ static void on_probe(struct loop_timer *t)
 		loop_timer_set(t, since + SL_REPLY_TIMEOUT_MS);
 		return;
 	}
-	sup_kick(c);
+	if (c->path_up)
+		lv_probe(c, now);
+	else
+		sup_kick(c);
 	loop_timer_set(t, now + SL_KICK_MIN_MS);
 }
 
@@ -215,13 +320,16 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	if (ret)
 		return ret;
 	c->cs_open = true;
-	ret = config_resolve_server(&cfg->servers[0], &c->ep, &c->ep_len, e);
-	if (ret)
-		return ret;
+	for (unsigned i = 0; i < cfg->n_servers; i++) {
+		socklen_t len;
+		if (config_server_literal(&cfg->servers[i], &c->srv_addrs[i].a[0], &len))
+			c->srv_addrs[i].n = 1;
+	}
 	if (cfg->killswitch) {
-		struct ks_spec ks = {.fwmark = SL_FWMARK, .allow_lan = cfg->killswitch_allow_lan};
+		struct sockaddr_storage all[SL_KS_MAX_SERVERS];
+		struct ks_spec ks = {.fwmark = SL_FWMARK, .allow_lan = cfg->killswitch_allow_lan, .servers = all};
 		snprintf(ks.tun_ifname, sizeof(ks.tun_ifname), "%s", cfg->ifname);
-		memcpy(&ks.endpoint, &c->ep, c->ep_len);
+		ks.n_servers = cl_known_addrs(c, all, SL_KS_MAX_SERVERS);
 		ret = ks_apply(&ks, e); /* before the TUN or any route exists; it outlives us on purpose */
 		if (ret)
 			return ret;
@@ -242,10 +350,17 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 		return ret;
 	c->link_mtu = cfg->mtu;
 
-	/* unconnected: the endpoint may be re-resolved later; SO_MARK lets it bypass our own routes */
+	/* unconnected: one socket for every server (a failover keeps it), dual-stack where the host has IPv6;
+	 * SO_MARK lets it bypass our own routes and through the kill switch */
 	{
-		struct sockaddr_storage any = {.ss_family = c->ep.ss_family};
-		fd = sock_udp_listen(&any, c->ep_len, e);
+		struct sockaddr_storage any = {.ss_family = AF_INET6};
+		fd = sock_udp_listen(&any, sizeof(struct sockaddr_in6), e);
+		c->udp_family = AF_INET6;
+		if (fd == -EAFNOSUPPORT) {
+			any.ss_family = AF_INET;
+			fd = sock_udp_listen(&any, sizeof(struct sockaddr_in), e);
+			c->udp_family = AF_INET;
+		}
 		if (fd < 0)
 			return fd;
 		c->udp_fd = fd;
@@ -271,6 +386,7 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	loop_timer_init(&c->loop, &c->probe_timer, on_probe);
 	loop_timer_init(&c->loop, &c->grace_timer, on_grace);
 	loop_timer_init(&c->loop, &c->stats_timer, on_stats);
+	loop_timer_init(&c->loop, &c->lv_timer, on_liveness);
 	loop_timer_set(&c->ka_timer, now_ms() + (uint64_t)cfg->keepalive * 1000u);
 	if (cfg->stats_interval)
 		loop_timer_set(&c->stats_timer, now_ms() + (uint64_t)cfg->stats_interval * 1000u);
@@ -352,8 +468,11 @@ int cl_run(struct sl_config *cfg, void (*ready)(void))
 		free(c);
 		return 1;
 	}
-	log_info("client %s up: server %s%s, %u data worker%s", cfg->ifname, sock_addr_str(&c->ep, a, sizeof(a)),
-		 cfg->killswitch ? ", kill switch on" : "", c->n_w, c->n_w == 1 ? "" : "s");
+	a[0] = 0;
+	if (cfg->n_servers > 1)
+		snprintf(a, sizeof(a), " (first of %u)", cfg->n_servers);
+	log_info("client %s up: server %s:%u%s%s, %u data worker%s", cfg->ifname, cfg->servers[0].host,
+		 cfg->servers[0].port, a, cfg->killswitch ? ", kill switch on" : "", c->n_w, c->n_w == 1 ? "" : "s");
 	if (ready)
 		ready();
 	while (!c->loop.got_term) {

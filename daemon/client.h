@@ -1,6 +1,8 @@
 /* client: the client mode of sluiced. Start once (kill switch -> TUN -> UDP -> supervisor), then never exit
- * until SIGTERM/SIGINT: the supervisor (control/supervisor.c) re-authenticates forever and swaps the session
- * snapshot whole; the TUN and UDP paths (dataplane/cl_path.c) only ever read the current snapshot. */
+ * until SIGTERM/SIGINT: the supervisor (control/supervisor.c) re-authenticates forever, moving through the
+ * configured servers in file order when one stops answering, and swaps the session snapshot whole; the TUN
+ * and UDP paths (dataplane/cl_path.c) only ever read the current snapshot, which names the server address
+ * the data goes to. The TUN link, the UDP socket, routes and the kill switch stay through every swap. */
 #pragma once
 #include <openssl/ssl.h>
 #include <stdatomic.h>
@@ -19,7 +21,9 @@
 #include "netcfg/netcfg.h"
 
 #define SL_CL_GRACE_MS 30000u        /* previous snapshot still decrypts this long after a swap */
-#define SL_REPLY_TIMEOUT_MS 2500u    /* sent data unanswered this long: ask the supervisor to check */
+#define SL_REPLY_TIMEOUT_MS 2000u    /* sent data unanswered this long: probe with a keepalive at once */
+#define SL_PROBE_WAIT_MS 2000u       /* a keepalive unanswered this long is lost (DESIGN 10.4) */
+#define SL_PROBES_LOST_DOWN 2u       /* lost keepalives in a row that mark the path down */
 #define SL_KICK_MIN_MS 1000u         /* demand-driven attempts at most this often */
 #define SL_CTL_OP_TIMEOUT_MS 5000u   /* one AUTH or PING exchange, connect included */
 #define SL_BACKOFF_MIN_MS 1000u
@@ -32,12 +36,16 @@
 struct cl_snap {
 	struct qsbr_node retire;
 	struct proto_snapshot s;
+	struct sockaddr_storage ep; /* the server address data goes to, in the UDP socket's family */
+	socklen_t ep_len;
+	unsigned srv;               /* index of its [Server] */
 	uint64_t created_ms, expires_ms;
 	struct keystate ks;
 };
 
 enum sup_phase {
 	SUP_IDLE,
+	SUP_RESOLVE, /* an AUTH attempt waits for its server's name */
 	SUP_CONNECT,
 	SUP_TLS,
 	SUP_WRITE,
@@ -52,7 +60,16 @@ struct supervisor {
 	struct loop_timer timer; /* next attempt when idle, deadline when busy */
 	uint64_t next_ms;
 	uint64_t backoff_ms;
-	unsigned failures;
+	unsigned failures;    /* failed exchanges since the last success */
+	bool backing_off;     /* a whole round of servers failed: waiting backoff_ms */
+	/* which server and address the next (or current) AUTH tries: a round starts at the current server (one
+	 * re-auth to it), then moves through every address of each server in file order; the backoff grows only
+	 * after a whole round failed */
+	unsigned srv, addr_i, round_tried;
+	unsigned tls_srv;                /* the server whose key the exchange under way must present */
+	bool resolve_failing[SL_MAX_SERVERS]; /* its name failed to resolve last time (logged once) */
+	struct sockaddr_storage try_ep;  /* the address of the exchange under way */
+	socklen_t try_len;
 	uint64_t last_attempt_ms;
 	uint64_t last_fail_log_ms;
 	uint64_t ping_at_ms, rekey_at_ms;
@@ -64,6 +81,13 @@ struct supervisor {
 	size_t wlen, woff;
 };
 
+/* The addresses of one server, port included, in the order to try them: a literal Endpoint's own, or what
+ * its name last resolved to. */
+struct cl_addrs {
+	struct sockaddr_storage a[SL_MAX_SERVER_ADDRS];
+	unsigned n;
+};
+
 struct cl {
 	struct sl_config *cfg;
 	struct loop loop;
@@ -71,8 +95,15 @@ struct cl {
 	int ifindex;
 	unsigned link_mtu;
 	SSL_CTX *tls;
-	struct sockaddr_storage ep;
+	struct cl_addrs srv_addrs[SL_MAX_SERVERS]; /* per [Server], in file order */
+	unsigned sess_srv;                         /* the server of the current session */
+	struct sockaddr_storage ep;                /* its address (the session's), as configured or resolved */
 	socklen_t ep_len;
+	int udp_family;                            /* AF_INET6 (dual-stack) or AF_INET (no IPv6 on the host) */
+	bool path_up;                              /* the session's server answers */
+	uint64_t probe_sent_ms;                    /* the keepalive awaiting an answer (0: none) */
+	unsigned probes_lost;                      /* keepalives in a row that got none */
+	struct loop_timer lv_timer;
 	_Atomic(struct cl_snap *) cur;
 	_Atomic(struct cl_snap *) prev;
 	uint64_t prev_until_ms;
@@ -89,11 +120,13 @@ struct cl {
 	bool addr_applied, rules_applied, dns_applied;
 	struct in_addr applied_addr;
 	uint8_t applied_plen;
+	struct in_addr applied_dns[SL_MAX_DNS];
+	unsigned applied_n_dns;
 	uint64_t last_tx_ms, last_data_tx_ms, unanswered_since_ms;
 	struct loop_timer ka_timer, probe_timer, grace_timer, stats_timer;
 	struct supervisor sup;
 	uint64_t last_handshake_wall;
-	uint64_t handshakes_ok, handshakes_failed, pings;
+	uint64_t handshakes_ok, handshakes_failed, pings, failovers;
 	uint64_t stats_last_sum;
 	struct ctlsock cs;
 	bool cs_open;
@@ -106,14 +139,26 @@ void cl_on_tun(struct loop_io *io, uint32_t events);
 void cl_on_udp(struct loop_io *io, uint32_t events);
 /* From the control thread (its own sealing context and counters). */
 void cl_send_keepalive(struct cl *c, uint64_t now);
+/* Monotonic ms of the latest authenticated datagram from the server (0: none yet). */
+uint64_t cl_last_rx_ms(const struct cl *c);
 
 /* Supervisor (control/supervisor.c). */
 void sup_init(struct cl *c);
 void sup_close(struct cl *c);
-/* Traffic is going unanswered: check the session now (bypasses backoff, at most every SL_KICK_MIN_MS). */
+/* Traffic waits while no server answers: start the next attempt now (bypasses the backoff, at most every
+ * SL_KICK_MIN_MS). */
 void sup_kick(struct cl *c);
+/* The session's server stopped answering (keepalives lost): re-authenticate, the same server first. */
+void sup_path_down(struct cl *c, const char *why);
 /* SIGUSR1: re-authenticate now (a new session and keys; the old one keeps decrypting for the grace period). */
 void sup_rekey(struct cl *c);
 /* Installs a new snapshot (supervisor -> client.c): swap, apply address/routes/DNS on first use. */
 int cl_install(struct cl *c, struct cl_snap *snap);
+/* Every known address of every server (for the kill switch's sets); how many were written. */
+size_t cl_known_addrs(const struct cl *c, struct sockaddr_storage *out, size_t max);
+/* A server's addresses changed (a name resolved to new ones): the kill switch's sets follow. */
+void cl_servers_changed(struct cl *c);
+/* A server address as the UDP socket sends to it (IPv4 mapped into IPv6 on a dual-stack socket); 0 when the
+ * socket cannot reach that family. */
+socklen_t cl_udp_dest(const struct cl *c, const struct sockaddr_storage *a, struct sockaddr_storage *out);
 void cl_snap_free(struct cl_snap *s);

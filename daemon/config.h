@@ -16,6 +16,7 @@
 #define SL_NAME_MAX 64
 #define SL_MAX_SERVERS 16 /* [Server] sections of a client */
 #define SL_HOST_MAX 254   /* a DNS name (253) + NUL */
+#define SL_MAX_SERVER_ADDRS 8 /* addresses of one server name that are kept and tried */
 #define SL_PATH_MAX 4096
 
 #define SL_KEEPALIVE_DEFAULT 10          /* s, client */

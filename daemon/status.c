@@ -1,6 +1,7 @@
 /* status: control-socket dumps and the periodic stats line. */
 #include <arpa/inet.h>
 #include <inttypes.h>
+#include <string.h>
 #include "daemon/client.h"
 #include "daemon/gateway.h"
 #include "daemon/sockets.h"
@@ -90,9 +91,9 @@ void status_dump_gateway(struct gw *g, struct strbuf *o)
 
 static const char *sup_state(const struct cl *c)
 {
-	if (c->sup.failures)
+	if (c->sup.backing_off)
 		return "backoff";
-	if (atomic_load(&c->cur))
+	if (atomic_load(&c->cur) && c->path_up)
 		return "up";
 	return "connecting";
 }
@@ -104,6 +105,7 @@ void status_dump_client(struct cl *c, struct strbuf *o)
 	uint64_t now = now_ms();
 	struct dp_stats st;
 	struct dp_peer_counters pc;
+	unsigned srv;
 
 	dp_stats_sum(c->w, c->n_w + 1, &st);
 	dp_peer_sum(c->w, c->n_w + 1, &pc);
@@ -111,8 +113,16 @@ void status_dump_client(struct cl *c, struct strbuf *o)
 		inet_ntop(AF_INET, &s->s.addr, ip, sizeof(ip));
 	sb_printf(o, "interface=%s\nmode=client\n", c->cfg->ifname);
 	dump_key(o, "public_key", c->cfg->public_key);
-	dump_key(o, "server_public_key", c->cfg->servers[0].pubkey);
-	sb_printf(o, "endpoint=%s\nsupervisor=%s\n", sock_addr_str(&c->ep, a, sizeof(a)), sup_state(c));
+	/* the server of the session, or (none yet) the one being tried */
+	srv = s ? c->sess_srv : c->sup.srv;
+	dump_key(o, "server_public_key", c->cfg->servers[srv].pubkey);
+	sb_printf(o, "endpoint=%s\nsupervisor=%s\n",
+		  s ? sock_addr_str(&c->ep, a, sizeof(a)) : c->sup.try_len ? sock_addr_str(&c->sup.try_ep, a, sizeof(a)) : "(none)",
+		  sup_state(c));
+	sb_printf(o, "server=%s%s%s:%u\nserver_index=%u\nservers=%u\nfailovers=%" PRIu64 "\n",
+		  strchr(c->cfg->servers[srv].host, ':') ? "[" : "", c->cfg->servers[srv].host,
+		  strchr(c->cfg->servers[srv].host, ':') ? "]" : "", c->cfg->servers[srv].port, srv + 1,
+		  c->cfg->n_servers, c->failovers);
 	sb_printf(o, "session_id=%08x\naddress=%s%s%u\nmtu=%u\n", s ? s->s.session_id : 0, ip, s ? "/" : "",
 		  s ? s->s.plen : 0, c->link_mtu);
 	sb_printf(o, "uptime=%" PRIu64 "\nlatest_handshake=%" PRIu64 "\nlast_rx_age_ms=%" PRId64 "\n",

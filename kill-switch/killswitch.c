@@ -1,24 +1,29 @@
 /* killswitch: the client's nftables lockdown, table `inet sluice_ks`
- * (kill-switch/killswitch.h, DESIGN §6).
+ * (kill-switch/killswitch.h, DESIGN §6, §9).
  *
+ *   set servers4 { type ipv4_addr . inet_service }    every address . port of every server
+ *   set servers6 { type ipv6_addr . inet_service }    (the daemon replaces the elements: ks_set_servers)
  *   output (filter, hook output, prio 0, policy drop)
  *     oifname "lo" accept
  *     oifname TUN accept
- *     meta mark FWMARK ip(6) daddr EP tcp dport PORT accept       control channel
- *     meta mark FWMARK ip(6) daddr EP udp dport PORT accept       data plane
+ *     meta mark FWMARK ip(6) daddr . tcp dport @servers4(6) accept    control channel
+ *     meta mark FWMARK ip(6) daddr . udp dport @servers4(6) accept    data plane
+ *     meta mark FWMARK udp/tcp dport 53 accept                         the daemon's own name lookups
  *     [allow_lan] udp/tcp dport 53 drop; udp sport 68 dport 67 accept; ip daddr LAN accept
  *   input (filter, hook input, prio 0, policy drop)
  *     iifname "lo" accept
  *     iifname TUN accept
- *     ip(6) saddr EP tcp/udp sport PORT ct state established,related accept
- *     ct state related ct original ip(6) daddr EP accept           ICMP errors (PMTU)
+ *     ip(6) saddr . tcp/udp sport @servers4(6) ct state established,related accept
+ *     ct state related ct original ip(6) daddr . proto-dst @servers4(6) accept   ICMP errors (PMTU)
+ *     udp/tcp sport 53 ct state established accept     answers to the marked lookups (nothing else can
+ *                                                       have opened such a connection past output)
  *     [allow_lan] udp/tcp sport 53 drop; udp sport 67 dport 68 accept; ip saddr LAN accept
  *   forward (filter, hook forward, prio 0, policy drop)
  *
- * Everything else — other processes reaching the endpoint, IPv6 outside the tunnel, DNS outside
+ * Everything else — other processes reaching a server or a resolver, IPv6 outside the tunnel, DNS outside
  * the tunnel — hits the drop policy. Applied as ONE batch with the add/delete/add trick, so
  * replacing never leaves a moment without rules; removed only by ks_remove. The table comment
- * records "iface=TUN endpoint=ADDR:PORT". */
+ * records "iface=TUN". */
 #include "kill-switch/killswitch.h"
 
 #include <arpa/inet.h>
@@ -31,6 +36,7 @@
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_conntrack_tuple_common.h>
 #include <linux/netfilter/nf_tables.h>
+#include <libnftnl/set.h>
 #include "netcfg/nft_batch.h"
 
 #define KS_FAMILY NFPROTO_INET
@@ -45,6 +51,19 @@
 #define IP6_DADDR_OFF 24
 #define L4_SPORT_OFF 0
 #define L4_DPORT_OFF 2
+#define KS_STR_(x) #x
+#define KS_STR(x) KS_STR_(x)
+#define KS_SET4 "servers4"
+#define KS_SET6 "servers6"
+#define KS_SET4_ID 1
+#define KS_SET6_ID 2
+/* nft's type ids, for `nft list` to show the sets: ipv4_addr 7, ipv6_addr 8, inet_service 13; a
+ * concatenation is (first << 6) | second */
+#define KS_TYPE_BITS 6
+#define KS_KEY4_TYPE ((7u << KS_TYPE_BITS) | 13u)
+#define KS_KEY6_TYPE ((8u << KS_TYPE_BITS) | 13u)
+#define KS_KEY4_LEN 8  /* address, port padded to 4 */
+#define KS_KEY6_LEN 20
 
 /* The endpoint as the rules match it. */
 struct ks_ep {
@@ -94,6 +113,70 @@ static void ep_format(const struct ks_ep *ep, char *out, size_t n)
 
 	inet_ntop(ep->nfproto == NFPROTO_IPV4 ? AF_INET : AF_INET6, ep->addr, a, sizeof(a));
 	snprintf(out, n, ep->nfproto == NFPROTO_IPV4 ? "%s:%u" : "[%s]:%u", a, ep->port);
+}
+
+/* The element key of an endpoint: address, then the port (network order) in a register of its own. */
+static uint32_t ep_key(const struct ks_ep *ep, uint8_t key[KS_KEY6_LEN])
+{
+	uint16_t port = htons(ep->port);
+
+	memset(key, 0, KS_KEY6_LEN);
+	memcpy(key, ep->addr, ep->alen);
+	memcpy(key + ep->alen, &port, sizeof(port));
+	return ep->alen + 4;
+}
+
+/* Set objects (both families) holding the elements of `servers`, and how many each got: 0, or -EINVAL for
+ * one that is no address with a port, -E2BIG, -ENOMEM. The caller owns s4/s6 (NULL-safe to free). */
+static int server_sets(const struct sockaddr_storage *servers, size_t n, struct nftnl_set **s4,
+		       struct nftnl_set **s6, size_t *n4, size_t *n6)
+{
+	*n4 = *n6 = 0;
+	*s4 = nft_set_new(KS_FAMILY, SL_KS_TABLE, KS_SET4, KS_KEY4_TYPE, KS_KEY4_LEN, KS_SET4_ID);
+	*s6 = nft_set_new(KS_FAMILY, SL_KS_TABLE, KS_SET6, KS_KEY6_TYPE, KS_KEY6_LEN, KS_SET6_ID);
+	if (!*s4 || !*s6)
+		return -ENOMEM;
+	if (n > SL_KS_MAX_SERVERS)
+		return -E2BIG;
+	for (size_t i = 0; i < n; i++) {
+		struct ks_ep ep;
+		uint8_t key[KS_KEY6_LEN];
+		uint32_t len;
+		int ret = ep_from_spec(&servers[i], &ep);
+		if (ret < 0)
+			return ret;
+		len = ep_key(&ep, key);
+		if (nft_set_add_elem(ep.nfproto == NFPROTO_IPV4 ? *s4 : *s6, key, len) < 0)
+			return -ENOMEM;
+		++*(ep.nfproto == NFPROTO_IPV4 ? n4 : n6);
+	}
+	return 0;
+}
+
+static void sets_free(struct nftnl_set *s4, struct nftnl_set *s6)
+{
+	if (s4)
+		nftnl_set_free(s4);
+	if (s6)
+		nftnl_set_free(s6);
+}
+
+static const char *sets_error(int err)
+{
+	if (err == -E2BIG)
+		return "more than " KS_STR(SL_KS_MAX_SERVERS) " server addresses";
+	if (err == -ENOMEM)
+		return strerror(ENOMEM);
+	return "a server must be an IPv4 or IPv6 address with a port";
+}
+
+/* Queues the elements (an empty element list is not a valid message: nothing then). */
+static void queue_elems(struct nft_batch *b, struct nftnl_set *s, size_t n)
+{
+	if (n)
+		nft_batch_add_elems(b, s);
+	else
+		nftnl_set_free(s);
 }
 
 /* IPv4 prefixes of the underlay links (up, not loopback, not the tunnel), de-duplicated. */
@@ -153,15 +236,20 @@ static void match_port(struct nft_batch *b, struct nftnl_rule *r, uint32_t off, 
 	nft_rule_payload_cmp(b, r, NFT_PAYLOAD_TRANSPORT_HEADER, off, &be, sizeof(be), 16);
 }
 
-/* meta nfproto X + ip(6) saddr/daddr == the endpoint */
-static void match_ep(struct nft_batch *b, struct nftnl_rule *r, const struct ks_ep *ep, bool dst)
+/* meta nfproto X meta l4proto P ip(6) saddr/daddr . th sport/dport @servers4(6) */
+static void match_servers(struct nft_batch *b, struct nftnl_rule *r, uint8_t nfproto, uint8_t l4proto,
+			  bool dst)
 {
-	uint32_t off = ep->nfproto == NFPROTO_IPV4 ? (dst ? IP4_DADDR_OFF : IP4_SADDR_OFF)
-						   : (dst ? IP6_DADDR_OFF : IP6_SADDR_OFF);
+	bool v4 = nfproto == NFPROTO_IPV4;
+	uint32_t alen = v4 ? 4 : 16;
+	uint32_t off = v4 ? (dst ? IP4_DADDR_OFF : IP4_SADDR_OFF) : (dst ? IP6_DADDR_OFF : IP6_SADDR_OFF);
 
-	match_nfproto(b, r, ep->nfproto);
-	nft_rule_payload_cmp(b, r, NFT_PAYLOAD_NETWORK_HEADER, off, ep->addr, ep->alen,
-			     ep->alen * 8);
+	match_nfproto(b, r, nfproto);
+	match_l4proto(b, r, l4proto);
+	nft_rule_load_payload(b, r, NFT_PAYLOAD_NETWORK_HEADER, off, alen, NFT_REG32_00);
+	nft_rule_load_payload(b, r, NFT_PAYLOAD_TRANSPORT_HEADER, dst ? L4_DPORT_OFF : L4_SPORT_OFF, 2,
+			      NFT_REG32_00 + alen / 4);
+	nft_rule_lookup(b, r, NFT_REG32_00, v4 ? KS_SET4 : KS_SET6, v4 ? KS_SET4_ID : KS_SET6_ID);
 }
 
 static void match_lan(struct nft_batch *b, struct nftnl_rule *r, const struct ks_lan *l, bool dst)
@@ -215,54 +303,72 @@ static void rules_lan(struct nft_batch *b, const char *chain, bool out, const st
 	}
 }
 
-static void rules_output(struct nft_batch *b, const struct ks_spec *spec, const struct ks_ep *ep,
-			 const struct ks_lan *lan, size_t n_lan)
-{
-	static const uint8_t protos[] = {IPPROTO_TCP,
-					 IPPROTO_UDP}; /* control channel, data plane */
+static const uint8_t ks_nfprotos[] = {NFPROTO_IPV4, NFPROTO_IPV6};
+static const uint8_t ks_l4protos[] = {IPPROTO_TCP, IPPROTO_UDP}; /* control channel, data plane */
 
+static void rules_output(struct nft_batch *b, const struct ks_spec *spec, const struct ks_lan *lan,
+			 size_t n_lan)
+{
 	rule_if_accept(b, "output", NFT_META_OIFNAME, "lo");
 	rule_if_accept(b, "output", NFT_META_OIFNAME, spec->tun_ifname);
-	for (size_t i = 0; i < sizeof(protos); i++) {
+	for (size_t f = 0; f < sizeof(ks_nfprotos); f++) {
+		for (size_t i = 0; i < sizeof(ks_l4protos); i++) {
+			struct nftnl_rule *r = ks_rule(b, "output");
+			/* the mark AND a server's address . port: no other process (no mark) and no other
+			 * destination can use it */
+			nft_rule_meta_cmp(b, r, NFT_META_MARK, &spec->fwmark, sizeof(spec->fwmark));
+			match_servers(b, r, ks_nfprotos[f], ks_l4protos[i], true);
+			nft_rule_verdict(b, r, NF_ACCEPT);
+		}
+	}
+	/* the daemon resolves server names itself, marked, through the host's resolvers: before the LAN
+	 * rules' DNS drop */
+	for (size_t i = 0; i < sizeof(ks_l4protos); i++) {
 		struct nftnl_rule *r = ks_rule(b, "output");
-		/* the mark AND the address/port: no other process (no mark) and no other
-		 * destination can use it */
 		nft_rule_meta_cmp(b, r, NFT_META_MARK, &spec->fwmark, sizeof(spec->fwmark));
-		match_ep(b, r, ep, true);
-		match_l4proto(b, r, protos[i]);
-		match_port(b, r, L4_DPORT_OFF, ep->port);
+		match_l4proto(b, r, ks_l4protos[i]);
+		match_port(b, r, L4_DPORT_OFF, DNS_PORT);
 		nft_rule_verdict(b, r, NF_ACCEPT);
 	}
 	if (spec->allow_lan)
 		rules_lan(b, "output", true, lan, n_lan);
 }
 
-static void rules_input(struct nft_batch *b, const struct ks_spec *spec, const struct ks_ep *ep,
-			const struct ks_lan *lan, size_t n_lan)
+static void rules_input(struct nft_batch *b, const struct ks_spec *spec, const struct ks_lan *lan,
+			size_t n_lan)
 {
-	static const uint8_t protos[] = {IPPROTO_TCP, IPPROTO_UDP};
 	const uint32_t est_rel =
 	    NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED);
 	struct nftnl_rule *r;
 
 	rule_if_accept(b, "input", NFT_META_IIFNAME, "lo");
 	rule_if_accept(b, "input", NFT_META_IIFNAME, spec->tun_ifname);
-	for (size_t i = 0; i < sizeof(protos); i++) {
-		/* replies only: the daemon's marked packets created these conntrack entries */
+	for (size_t f = 0; f < sizeof(ks_nfprotos); f++) {
+		bool v4 = ks_nfprotos[f] == NFPROTO_IPV4;
+		for (size_t i = 0; i < sizeof(ks_l4protos); i++) {
+			/* replies only: the daemon's marked packets created these conntrack entries */
+			r = ks_rule(b, "input");
+			match_servers(b, r, ks_nfprotos[f], ks_l4protos[i], false);
+			nft_rule_ct_state(b, r, est_rel);
+			nft_rule_verdict(b, r, NF_ACCEPT);
+		}
+		/* ICMP errors (fragmentation needed, unreachable) about connections to a server */
 		r = ks_rule(b, "input");
-		match_ep(b, r, ep, false);
-		match_l4proto(b, r, protos[i]);
-		match_port(b, r, L4_SPORT_OFF, ep->port);
-		nft_rule_ct_state(b, r, est_rel);
+		nft_rule_ct_state(b, r, NF_CT_STATE_BIT(IP_CT_RELATED));
+		match_nfproto(b, r, ks_nfprotos[f]);
+		nft_rule_load_ct(b, r, v4 ? NFT_CT_DST_IP : NFT_CT_DST_IP6, IP_CT_DIR_ORIGINAL, NFT_REG32_00);
+		nft_rule_load_ct(b, r, NFT_CT_PROTO_DST, IP_CT_DIR_ORIGINAL, NFT_REG32_00 + (v4 ? 1 : 4));
+		nft_rule_lookup(b, r, NFT_REG32_00, v4 ? KS_SET4 : KS_SET6, v4 ? KS_SET4_ID : KS_SET6_ID);
 		nft_rule_verdict(b, r, NF_ACCEPT);
 	}
-	/* ICMP errors (fragmentation needed, unreachable) about connections to the endpoint */
-	r = ks_rule(b, "input");
-	nft_rule_ct_state(b, r, NF_CT_STATE_BIT(IP_CT_RELATED));
-	match_nfproto(b, r, ep->nfproto);
-	nft_rule_ct_cmp(b, r, ep->nfproto == NFPROTO_IPV4 ? NFT_CT_DST_IP : NFT_CT_DST_IP6,
-			IP_CT_DIR_ORIGINAL, ep->addr, ep->alen);
-	nft_rule_verdict(b, r, NF_ACCEPT);
+	/* answers to the daemon's lookups: only its marked queries got past output to open these */
+	for (size_t i = 0; i < sizeof(ks_l4protos); i++) {
+		r = ks_rule(b, "input");
+		match_l4proto(b, r, ks_l4protos[i]);
+		match_port(b, r, L4_SPORT_OFF, DNS_PORT);
+		nft_rule_ct_state(b, r, NF_CT_STATE_BIT(IP_CT_ESTABLISHED));
+		nft_rule_verdict(b, r, NF_ACCEPT);
+	}
 	if (spec->allow_lan)
 		rules_lan(b, "input", false, lan, n_lan);
 }
@@ -270,38 +376,90 @@ static void rules_input(struct nft_batch *b, const struct ks_spec *spec, const s
 int ks_apply(const struct ks_spec *spec, struct sl_err *e)
 {
 	struct nft_batch *b = NULL;
+	struct nftnl_set *s4 = NULL, *s6 = NULL;
 	struct ks_lan lan[KS_MAX_LAN];
-	size_t n_lan = 0;
-	struct ks_ep ep;
-	char epstr[INET6_ADDRSTRLEN + 16], comment[IFNAMSIZ + sizeof(epstr) + 32];
+	size_t n_lan = 0, n4, n6;
+	char comment[IFNAMSIZ + 32];
 	int ret = -1;
 
 	if (!spec->tun_ifname[0] || strnlen(spec->tun_ifname, IFNAMSIZ) >= IFNAMSIZ)
 		return sl_errf(e, -EINVAL, "kill switch: no tunnel interface name");
 	if (spec->fwmark == 0) /* mark 0 is every unmarked packet: the hole would be open to all */
 		return sl_errf(e, -EINVAL, "kill switch: the daemon's fwmark must not be 0");
-	ret = ep_from_spec(&spec->endpoint, &ep);
-	if (ret < 0)
-		return sl_errf(e, ret,
-			       "kill switch: endpoint must be an IPv4 or IPv6 address with a port");
+	ret = server_sets(spec->servers, spec->n_servers, &s4, &s6, &n4, &n6);
+	if (ret < 0) {
+		sets_free(s4, s6);
+		return sl_errf(e, ret, "kill switch: %s", sets_error(ret));
+	}
 	if (spec->allow_lan) {
 		ret = lan_prefixes(spec->tun_ifname, lan, KS_MAX_LAN, &n_lan, e);
-		if (ret < 0)
+		if (ret < 0) {
+			sets_free(s4, s6);
 			return ret;
+		}
 	}
-	ep_format(&ep, epstr, sizeof(epstr));
-	snprintf(comment, sizeof(comment), "iface=%s endpoint=%s", spec->tun_ifname, epstr);
+	snprintf(comment, sizeof(comment), "iface=%s", spec->tun_ifname);
 
 	b = nft_batch_new();
 	nft_batch_replace_table(b, nft_table_new(KS_FAMILY, SL_KS_TABLE, comment));
+	/* the sets first (the rules refer to them), then their elements */
+	nft_batch_add_set(b, nft_set_new(KS_FAMILY, SL_KS_TABLE, KS_SET4, KS_KEY4_TYPE, KS_KEY4_LEN, KS_SET4_ID));
+	nft_batch_add_set(b, nft_set_new(KS_FAMILY, SL_KS_TABLE, KS_SET6, KS_KEY6_TYPE, KS_KEY6_LEN, KS_SET6_ID));
+	queue_elems(b, s4, n4);
+	queue_elems(b, s6, n6);
 	nft_batch_add_chain(b, nft_base_chain_new(KS_FAMILY, SL_KS_TABLE, "input", "filter",
 						  NF_INET_LOCAL_IN, KS_PRIO, NF_DROP));
 	nft_batch_add_chain(b, nft_base_chain_new(KS_FAMILY, SL_KS_TABLE, "output", "filter",
 						  NF_INET_LOCAL_OUT, KS_PRIO, NF_DROP));
 	nft_batch_add_chain(b, nft_base_chain_new(KS_FAMILY, SL_KS_TABLE, "forward", "filter",
 						  NF_INET_FORWARD, KS_PRIO, NF_DROP));
-	rules_output(b, spec, &ep, lan, n_lan);
-	rules_input(b, spec, &ep, lan, n_lan);
+	rules_output(b, spec, lan, n_lan);
+	rules_input(b, spec, lan, n_lan);
+	ret = nft_batch_commit(b, e);
+	nft_batch_free(b);
+	return ret;
+}
+
+/* The interface a table comment names ("iface=NAME[ ...]"); false for a table of another version. */
+static bool comment_iface(const char *comment, char *out, size_t n)
+{
+	size_t len;
+
+	if (strncmp(comment, "iface=", 6))
+		return false;
+	len = strcspn(comment + 6, " ");
+	if (len == 0 || len >= n)
+		return false;
+	memcpy(out, comment + 6, len);
+	out[len] = 0;
+	return true;
+}
+
+int ks_set_servers(const char *tun_ifname, const struct sockaddr_storage *servers, size_t n, struct sl_err *e)
+{
+	struct nftnl_set *s4 = NULL, *s6 = NULL;
+	char info[256], owner[IFNAMSIZ];
+	struct nft_batch *b;
+	size_t n4, n6;
+	int ret;
+
+	ret = nft_table_exists(KS_FAMILY, SL_KS_TABLE, info, sizeof(info), e);
+	if (ret < 0)
+		return ret;
+	if (ret == 0)
+		return -ENOENT;
+	if (!comment_iface(info, owner, sizeof(owner)) || strcmp(owner, tun_ifname))
+		return sl_errf(e, -EBUSY, "kill switch: the table is not %s's (%s)", tun_ifname, info);
+	ret = server_sets(servers, n, &s4, &s6, &n4, &n6);
+	if (ret < 0) {
+		sets_free(s4, s6);
+		return sl_errf(e, ret, "kill switch: %s", sets_error(ret));
+	}
+	b = nft_batch_new();
+	nft_batch_flush_set(b, nft_set_new(KS_FAMILY, SL_KS_TABLE, KS_SET4, KS_KEY4_TYPE, KS_KEY4_LEN, KS_SET4_ID));
+	nft_batch_flush_set(b, nft_set_new(KS_FAMILY, SL_KS_TABLE, KS_SET6, KS_KEY6_TYPE, KS_KEY6_LEN, KS_SET6_ID));
+	queue_elems(b, s4, n4);
+	queue_elems(b, s6, n6);
 	ret = nft_batch_commit(b, e);
 	nft_batch_free(b);
 	return ret;
@@ -312,7 +470,52 @@ int ks_remove(struct sl_err *e)
 	return nft_table_delete(KS_FAMILY, SL_KS_TABLE, e);
 }
 
+struct elems_out {
+	char *buf;
+	size_t n, len;
+	bool v6;
+};
+
+/* One element key (address . port) appended as "ADDR:PORT" / "[ADDR]:PORT", comma-separated. */
+static void elem_str(const void *key, uint32_t len, void *arg)
+{
+	struct elems_out *o = arg;
+	struct ks_ep ep = {.nfproto = o->v6 ? NFPROTO_IPV6 : NFPROTO_IPV4, .alen = o->v6 ? 16 : 4};
+	char one[INET6_ADDRSTRLEN + 16];
+	uint16_t port;
+
+	if (len < ep.alen + 2 || o->len + 1 >= o->n)
+		return;
+	memcpy(ep.addr, key, ep.alen);
+	memcpy(&port, (const uint8_t *)key + ep.alen, 2);
+	ep.port = ntohs(port);
+	ep_format(&ep, one, sizeof(one));
+	o->len += (size_t)snprintf(o->buf + o->len, o->n - o->len, "%s%s", o->buf[o->len - 1] == '=' ? "" : ",", one);
+	if (o->len >= o->n)
+		o->len = o->n - 1;
+}
+
 int ks_status(char *info, size_t n, struct sl_err *e)
 {
-	return nft_table_exists(KS_FAMILY, SL_KS_TABLE, info, n, e);
+	char comment[256], buf[2048];
+	struct elems_out o = {.buf = buf, .n = sizeof(buf)};
+	int ret, n4, n6;
+
+	ret = nft_table_exists(KS_FAMILY, SL_KS_TABLE, comment, sizeof(comment), e);
+	if (ret <= 0 || !info || !n)
+		return ret;
+	o.len = (size_t)snprintf(buf, sizeof(buf), "%s servers=", comment);
+	n4 = nft_set_list_elems(KS_FAMILY, SL_KS_TABLE, KS_SET4, elem_str, &o, e);
+	o.v6 = true;
+	n6 = nft_set_list_elems(KS_FAMILY, SL_KS_TABLE, KS_SET6, elem_str, &o, e);
+	if (n4 == -ENOENT && n6 == -ENOENT) /* a table of an older version: its comment says it all */
+		snprintf(buf, sizeof(buf), "%s", comment);
+	else if (n4 < 0 && n4 != -ENOENT)
+		return n4;
+	else if (n6 < 0 && n6 != -ENOENT)
+		return n6;
+	else if (n4 <= 0 && n6 <= 0)
+		snprintf(buf + o.len, sizeof(buf) - o.len, "none");
+	snprintf(info, n, "%s", buf);
+	return 1;
 }

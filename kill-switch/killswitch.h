@@ -1,10 +1,13 @@
-/* kill-switch: the client's nftables lockdown, table `inet sluice_ks` (DESIGN §6).
+/* kill-switch: the client's nftables lockdown, table `inet sluice_ks` (DESIGN §6, §9 "Kill switch, complete").
  *
  * Policy drop on input, output and forward. Accepted: loopback; the TUN link both ways; the daemon's own
- * underlay packets (meta mark == fwmark AND the endpoint address and port, TCP control + UDP data) and their
- * replies by conntrack state; optionally (allow_lan) the underlay LAN and DHCP. IPv6 only through the tunnel;
- * DNS only through the tunnel. Built or replaced in ONE batch (delete + add), removed only by ks_remove.
- * The table's user data records "iface=IFACE endpoint=ADDR:PORT" so status works without the daemon. */
+ * underlay packets (meta mark == fwmark AND an address . port of the named sets `servers4` / `servers6`: the
+ * control and data port of every address of every configured server) and their replies by conntrack state;
+ * the daemon's own marked DNS queries (port 53, any address: it resolves server names itself) and their
+ * replies; optionally (allow_lan) the underlay LAN and DHCP. IPv6 only through the tunnel; everybody else's
+ * DNS only through the tunnel. Built or replaced in ONE batch (delete + add), removed only by ks_remove; the
+ * running daemon replaces the sets' elements (ks_set_servers) when a server name resolves to new addresses.
+ * The table's user data records "iface=IFACE" so status works without the daemon. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -13,17 +16,25 @@
 #include "daemon/common/errmsg.h"
 
 #define SL_KS_TABLE "sluice_ks"
+#define SL_KS_MAX_SERVERS 128 /* addresses in the server sets (16 servers x 8 addresses) */
 
 struct ks_spec {
 	char tun_ifname[IFNAMSIZ];
-	struct sockaddr_storage endpoint; /* server address + port (IPv4 or IPv6) */
-	uint32_t fwmark;                  /* SL_FWMARK */
+	/* address + port of every known address of every server (IPv4, IPv6 or IPv4-mapped); may be none yet
+	 * (a name neither cached nor resolved: the daemon adds it) */
+	const struct sockaddr_storage *servers;
+	size_t n_servers;
+	uint32_t fwmark; /* SL_FWMARK */
 	bool allow_lan;
 };
 
 /* Builds (or atomically replaces) the table. */
 int ks_apply(const struct ks_spec *spec, struct sl_err *e);
+/* Replaces the elements of the server sets in one transaction. -ENOENT when the table is not there (the
+ * kill switch is off), -EBUSY when it is another interface's. */
+int ks_set_servers(const char *tun_ifname, const struct sockaddr_storage *servers, size_t n, struct sl_err *e);
 /* Deletes the table; 0 if it was not there. */
 int ks_remove(struct sl_err *e);
-/* 1 when on (and info, if given, gets the recorded "iface=… endpoint=…"), 0 when off, -errno on failure. */
+/* 1 when on (and info, if given, gets "iface=IFACE servers=ADDR:PORT,…" — "servers=none" while no address is
+ * known), 0 when off, -errno on failure. */
 int ks_status(char *info, size_t n, struct sl_err *e);

@@ -82,11 +82,11 @@ static void format_endpoint(const struct sockaddr_storage *ss, char *out, size_t
 static int ks_on(const char *iface, const char *cfg_path, bool if_configured)
 {
 	struct sl_config *cfg = calloc(1, sizeof(*cfg)); /* large (paths): not on the stack */
-	struct ks_spec spec = {.fwmark = SL_FWMARK};
+	struct sockaddr_storage servers[SL_KS_MAX_SERVERS];
+	struct ks_spec spec = {.fwmark = SL_FWMARK, .servers = servers};
 	char path[SL_PATH_MAX], ep[INET6_ADDRSTRLEN + 16];
 	char *text = NULL;
 	size_t len = 0;
-	socklen_t sslen = sizeof(spec.endpoint);
 	struct sl_err e = {{0}};
 	bool parsed = false;
 	int ret = 1, r;
@@ -125,18 +125,27 @@ static int ks_on(const char *iface, const char *cfg_path, bool if_configured)
 		goto out;
 	}
 	snprintf(spec.tun_ifname, sizeof(spec.tun_ifname), "%s", iface ? iface : cfg->ifname);
-	if (config_resolve_server(&cfg->servers[0], &spec.endpoint, &sslen, &e) < 0) {
-		fprintf(stderr, "%s: killswitch: %s\n", SL_PROG, e.msg);
-		goto out;
+	/* no name is resolved here: this runs at boot, before any network, and with the kill switch on DNS
+	 * would not answer anyway; the daemon adds a name's addresses once it resolves */
+	for (unsigned i = 0; i < cfg->n_servers && spec.n_servers < SL_KS_MAX_SERVERS; i++) {
+		socklen_t sl;
+		if (config_server_literal(&cfg->servers[i], &servers[spec.n_servers], &sl))
+			spec.n_servers++;
+		else
+			fprintf(stderr, "%s: killswitch: no address known yet for %s (the daemon adds it)\n", SL_PROG,
+				cfg->servers[i].host);
 	}
 	spec.allow_lan = cfg->killswitch_allow_lan;
 	if (ks_apply(&spec, &e) < 0) {
 		fprintf(stderr, "%s: killswitch: %s\n", SL_PROG, e.msg);
 		goto out;
 	}
-	format_endpoint(&spec.endpoint, ep, sizeof(ep));
-	printf("kill switch on: allowing %s and %s%s\n", spec.tun_ifname, ep,
-	       spec.allow_lan ? " (and the local network)" : "");
+	printf("kill switch on: allowing %s", spec.tun_ifname);
+	for (size_t i = 0; i < spec.n_servers; i++) {
+		format_endpoint(&servers[i], ep, sizeof(ep));
+		printf("%s%s", i ? ", " : " and ", ep);
+	}
+	printf("%s\n", spec.allow_lan ? " (and the local network)" : "");
 	ret = 0;
 out:
 	if (parsed)

@@ -276,6 +276,18 @@ static void pr_iface(struct pr *p, const struct st_iface *st)
 		int on = ks_status(ks, sizeof(ks), &e);
 		pr_str(p, "server_public_key", "server public key", st_get(b, "server_public_key"));
 		pr_str(p, "endpoint", "endpoint", st_get(b, "endpoint"));
+		/* the configured Endpoint of the session's server (the one being tried before any session) */
+		snprintf(t, sizeof(t), "%s (%" PRIu64 " of %" PRIu64 "), %" PRIu64 " failover%s",
+			 st_get(b, "server") ? st_get(b, "server") : "(none)", st_u64(b, "server_index"),
+			 st_u64(b, "servers"), st_u64(b, "failovers"), st_u64(b, "failovers") == 1 ? "" : "s");
+		pr_str(p, "server", NULL, st_get(b, "server"));
+		if (!p->json) {
+			pr_label(p, "server");
+			printf("%s\n", t);
+		}
+		pr_num(p, "server_index", NULL, (int64_t)st_u64(b, "server_index"), "");
+		pr_num(p, "servers", NULL, (int64_t)st_u64(b, "servers"), "");
+		pr_num(p, "failovers", NULL, (int64_t)st_u64(b, "failovers"), "");
 		pr_str(p, "state", "state", st_get(b, "supervisor"));
 		pr_str(p, "session_id", "session", st_get(b, "session_id"));
 		pr_str(p, "address", "address", st_get(b, "address"));
@@ -560,6 +572,8 @@ static const struct metric iface_metrics[] = {
 	 "Control connections closed at once: over the global or per-source cap (gateway)."},
 	{"conns_ratelimited", "sluice_control_ratelimited_total", "counter",
 	 "Control connections closed at once: the source was over its handshake rate (gateway)."},
+	{"failovers", "sluice_failovers_total", "counter",
+	 "Sessions moved to another [Server] after the previous one stopped answering (client)."},
 	{"uptime", "sluice_uptime_seconds", "gauge", "Seconds since the daemon started."},
 	{"workers", "sluice_workers", "gauge", "Data worker threads (one TUN queue each)."},
 	{"lat_tun_udp_avg_ns", "sluice_latency_tun_to_udp_avg_nanoseconds", "gauge",

@@ -1,8 +1,14 @@
 /* supervisor: the client's control plane. Authenticates (AUTH), checks the session (PING), re-authenticates
- * before expiry and after EXPIRED, and on failure backs off from 1 s doubling to 5 min with jitter — forever.
- * Each exchange is one non-blocking TLS connection driven by the event loop. A failing server is logged once
- * at warning, then rarely at info; recovery is logged once. */
+ * before expiry and after EXPIRED, and moves through the configured servers (DESIGN §9, 10.4). When the
+ * session's server stops answering — a failed PING or AUTH, or two lost keepalives (client.c) — the path is
+ * down: one re-auth to the same server, then every address of the next server in file order, round and
+ * round; a server that works is kept (no fail-back). The backoff (1 s doubling to 5 min, with jitter) grows
+ * only after a whole round failed, and traffic waiting for a server may start the next round early. A server
+ * given by name is resolved at every AUTH attempt to it; when that fails, its last good addresses are used.
+ * Each exchange is one non-blocking TLS connection driven by the event loop. Failing servers are logged
+ * once each at warning, then rarely at info; recovery is logged once. */
 #include <errno.h>
+#include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
@@ -11,6 +17,8 @@
 #include "daemon/client.h"
 #include "daemon/control/tls.h"
 #include "daemon/sockets.h"
+
+#define SL_RESOLVE_TIMEOUT_MS 5000u /* a name not resolved by then: its last good addresses are tried */
 
 static struct cl *sup_owner(struct supervisor *s)
 {
@@ -49,7 +57,7 @@ static void sup_schedule(struct cl *c)
 	struct supervisor *s = &c->sup;
 	bool have = atomic_load(&c->cur) != NULL;
 
-	if (s->failures)
+	if (s->backing_off)
 		s->next_ms = s->last_attempt_ms + jitter(s->backoff_ms);
 	else if (!have || s->need_auth)
 		s->next_ms = now_ms();
@@ -58,39 +66,103 @@ static void sup_schedule(struct cl *c)
 	loop_timer_set(&s->timer, s->next_ms ? s->next_ms : 1);
 }
 
-static void sup_failed(struct cl *c, const char *what)
+/* "198.18.0.1:51900", or "vpn.example.net:51900 (198.18.0.1:51900)" for a server given by name */
+static const char *target_str(struct cl *c, bool with_addr, char *buf, size_t n)
+{
+	const struct sl_server_cfg *srv = &c->cfg->servers[c->sup.tls_srv];
+	struct sockaddr_storage lit;
+	socklen_t len;
+	char a[64];
+
+	if (config_server_literal(srv, &lit, &len))
+		return sock_addr_str(&lit, buf, n);
+	if (with_addr)
+		snprintf(buf, n, "%s:%u (%s)", srv->host, srv->port, sock_addr_str(&c->sup.try_ep, a, sizeof(a)));
+	else
+		snprintf(buf, n, "%s:%u", srv->host, srv->port);
+	return buf;
+}
+
+/* Each server once in a streak of failures (the first round), then one line every SL_FAIL_LOG_EVERY_MS. */
+static void sup_log_failure(struct cl *c, const char *op, bool with_addr, const char *what)
 {
 	struct supervisor *s = &c->sup;
 	uint64_t now = now_ms();
-	char a[64];
+	char t[SL_HOST_MAX + 80];
+
+	s->failures++;
+	target_str(c, with_addr, t, sizeof(t));
+	if (s->failures <= c->cfg->n_servers + 1) {
+		log_warn("%s %s: %s; %s", op, t, what,
+			 c->cfg->n_servers > 1 ? "trying the next server" : "retrying with backoff");
+		s->last_fail_log_ms = now;
+	} else if (now - s->last_fail_log_ms >= SL_FAIL_LOG_EVERY_MS) {
+		log_info("no server reachable after %u attempts; latest: %s %s: %s", s->failures, op, t, what);
+		s->last_fail_log_ms = now;
+	}
+}
+
+/* The session's server is not answering: the next round starts with one re-auth to it. */
+static void sup_mark_down(struct cl *c)
+{
+	struct supervisor *s = &c->sup;
+
+	c->path_up = false;
+	s->need_auth = true;
+	s->srv = c->sess_srv;
+	s->addr_i = 0;
+	s->round_tried = 0;
+}
+
+/* Every address of this server failed: the next server; after a whole round, back off. */
+static void sup_next_server(struct cl *c)
+{
+	struct supervisor *s = &c->sup;
+
+	s->addr_i = 0;
+	s->srv = (s->srv + 1) % c->cfg->n_servers;
+	if (++s->round_tried >= c->cfg->n_servers) {
+		s->round_tried = 0;
+		s->backing_off = true;
+		s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : SL_BACKOFF_MIN_MS;
+		if (s->backoff_ms > SL_BACKOFF_MAX_MS)
+			s->backoff_ms = SL_BACKOFF_MAX_MS;
+	}
+	sup_schedule(c);
+}
+
+static void sup_failed(struct cl *c, const char *what)
+{
+	struct supervisor *s = &c->sup;
+	bool auth = s->op_auth;
 
 	sup_end_exchange(c);
 	c->handshakes_failed++; /* any failed exchange, AUTH or PING */
-	s->failures++;
-	s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : SL_BACKOFF_MIN_MS;
-	if (s->backoff_ms > SL_BACKOFF_MAX_MS)
-		s->backoff_ms = SL_BACKOFF_MAX_MS;
-	sock_addr_str(&c->ep, a, sizeof(a));
-	if (s->failures == 1) {
-		log_warn("%s %s: %s; retrying with backoff", s->op_auth ? "auth with" : "ping to", a, what);
-		s->last_fail_log_ms = now;
-	} else if (now - s->last_fail_log_ms >= SL_FAIL_LOG_EVERY_MS) {
-		log_info("server %s still failing after %u attempts: %s", a, s->failures, what);
-		s->last_fail_log_ms = now;
+	sup_log_failure(c, auth ? "auth with" : "ping to", true, what);
+	if (!auth || c->path_up) {
+		/* a PING, a rekey or the answer to EXPIRED failed: the path is down */
+		sup_mark_down(c);
+		sup_schedule(c);
+		return;
 	}
-	sup_schedule(c);
+	if (++s->addr_i < c->srv_addrs[s->srv].n)
+		sup_schedule(c); /* the server's next address, at once */
+	else
+		sup_next_server(c);
 }
 
 static void sup_succeeded(struct cl *c)
 {
 	struct supervisor *s = &c->sup;
-	char a[64];
+	char t[SL_HOST_MAX + 80];
 
 	if (s->failures)
-		log_info("server %s reachable again after %u failed attempts", sock_addr_str(&c->ep, a, sizeof(a)),
+		log_info("server %s reachable again after %u failed attempts", target_str(c, true, t, sizeof(t)),
 			 s->failures);
 	s->failures = 0;
 	s->backoff_ms = 0;
+	s->backing_off = false;
+	s->round_tried = 0;
 	s->ping_at_ms = now_ms() + jitter((uint64_t)c->cfg->ping_interval * 1000u);
 	sup_end_exchange(c);
 	sup_schedule(c);
@@ -116,6 +188,8 @@ static void sup_got_auth(struct cl *c)
 		sup_failed(c, why);
 		return;
 	}
+	snap->srv = s->tls_srv;
+	snap->ep_len = cl_udp_dest(c, &s->try_ep, &snap->ep);
 	if (tls_export_keys(s->ssl, snap->s.session_id, c2s, s2c) || keystate_init(&snap->ks, c2s, s2c, c->n_w + 1)) {
 		OPENSSL_cleanse(c2s, sizeof(c2s));
 		OPENSSL_cleanse(s2c, sizeof(s2c));
@@ -165,6 +239,7 @@ static void sup_drive(struct cl *c)
 
 		switch (s->ph) {
 		case SUP_IDLE:
+		case SUP_RESOLVE:
 			return;
 		case SUP_CONNECT: {
 			int soerr = 0;
@@ -233,12 +308,10 @@ static void sup_drive(struct cl *c)
 		if (s->ph == SUP_TLS) {
 			uint8_t key[SL_KEY_LEN];
 			bool rejected = false;
-			char buf[256], a[64];
+			char buf[256];
 			tls_peer_key(s->ssl, key, &rejected);
 			if (rejected) {
-				snprintf(buf, sizeof(buf), "server key mismatch for %s",
-					 sock_addr_str(&c->ep, a, sizeof(a)));
-				sup_failed(c, buf);
+				sup_failed(c, "server key mismatch (not the PublicKey of its [Server])");
 			} else {
 				char why[300];
 				snprintf(why, sizeof(why), "TLS handshake: %s", tls_error_string(buf, sizeof(buf)));
@@ -257,22 +330,14 @@ static void sup_event(struct loop_io *io, uint32_t events)
 	sup_drive(sup_owner(s));
 }
 
-static void sup_start(struct cl *c)
+/* A TCP connection to try_ep for the exchange in wbuf. */
+static void sup_connect(struct cl *c)
 {
 	struct supervisor *s = &c->sup;
-	struct cl_snap *cur = atomic_load(&c->cur);
 	struct sl_err e = {{0}};
-	uint64_t now = now_ms();
 	int fd;
 
-	s->op_auth = !cur || s->need_auth || now >= s->rekey_at_ms;
-	s->last_attempt_ms = now;
-	s->rlen = s->woff = 0;
-	if (s->op_auth)
-		s->wlen = (size_t)snprintf(s->wbuf, sizeof(s->wbuf), "AUTH\n");
-	else
-		s->wlen = (size_t)snprintf(s->wbuf, sizeof(s->wbuf), "PING %08x\n", cur->s.session_id);
-	fd = sock_tcp_connect(&c->ep, c->ep_len, SL_FWMARK, &e);
+	fd = sock_tcp_connect(&s->try_ep, s->try_len, SL_FWMARK, &e);
 	if (fd < 0) {
 		sup_failed(c, e.msg);
 		return;
@@ -283,7 +348,123 @@ static void sup_start(struct cl *c)
 		return;
 	}
 	s->ph = SUP_CONNECT;
-	loop_timer_set(&s->timer, now + SL_CTL_OP_TIMEOUT_MS);
+	loop_timer_set(&s->timer, now_ms() + SL_CTL_OP_TIMEOUT_MS);
+}
+
+/* AUTH to the current address of the current server. */
+static void sup_connect_auth(struct cl *c)
+{
+	struct supervisor *s = &c->sup;
+	const struct cl_addrs *a = &c->srv_addrs[s->srv];
+
+	s->ph = SUP_IDLE;
+	if (s->addr_i >= a->n) { /* a name that neither resolves nor is in the cache */
+		sup_log_failure(c, "auth with", false, "no address known for it");
+		sup_next_server(c);
+		return;
+	}
+	s->try_ep = a->a[s->addr_i];
+	s->try_len = s->try_ep.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	sup_connect(c);
+}
+
+static bool addrs_equal(const struct cl_addrs *x, const struct cl_addrs *y)
+{
+	if (x->n != y->n)
+		return false;
+	for (unsigned i = 0; i < x->n; i++)
+		if (memcmp(&x->a[i], &y->a[i], sizeof(x->a[i])))
+			return false;
+	return true;
+}
+
+/* The answer for the current server's name: fresh addresses replace the last good ones; a failure keeps
+ * them (a name that does not resolve is a transient failure, never a reason to give up). */
+static void sup_resolved(struct cl *c, const struct cl_addrs *got, const char *err)
+{
+	struct supervisor *s = &c->sup;
+	struct cl_addrs *have = &c->srv_addrs[s->srv];
+	const struct sl_server_cfg *srv = &c->cfg->servers[s->srv];
+	struct cl_addrs use = {.n = 0};
+	struct sockaddr_storage tmp;
+
+	for (unsigned i = 0; got && i < got->n; i++)
+		if (cl_udp_dest(c, &got->a[i], &tmp)) /* only what the UDP socket can reach */
+			use.a[use.n++] = got->a[i];
+	if (!err && !use.n)
+		err = "no usable address";
+	if (err) {
+		if (!s->resolve_failing[s->srv])
+			log_warn("resolve %s: %s; %s", srv->host, err,
+				 have->n ? "trying its last good addresses" : "no address known for it yet");
+		s->resolve_failing[s->srv] = true;
+	} else {
+		if (s->resolve_failing[s->srv])
+			log_info("resolve %s: answering again", srv->host);
+		s->resolve_failing[s->srv] = false;
+		if (!addrs_equal(have, &use)) {
+			char a[64];
+			log_info("server %s:%u resolves to %s%s", srv->host, srv->port,
+				 sock_addr_str(&use.a[0], a, sizeof(a)), use.n > 1 ? " and more" : "");
+			*have = use;
+			cl_servers_changed(c); /* before connecting: the kill switch must let us through */
+		}
+	}
+	sup_connect_auth(c);
+}
+
+/* Resolves the current server's name (blocking getaddrinfo for now). */
+static void sup_resolve(struct cl *c)
+{
+	const struct sl_server_cfg *srv = &c->cfg->servers[c->sup.srv];
+	struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV}, *res = NULL;
+	struct cl_addrs got = {.n = 0};
+	char port[8];
+	int r;
+
+	snprintf(port, sizeof(port), "%u", srv->port);
+	r = getaddrinfo(srv->host, port, &hints, &res);
+	if (r) {
+		sup_resolved(c, NULL, gai_strerror(r));
+		return;
+	}
+	for (struct addrinfo *ai = res; ai && got.n < SL_MAX_SERVER_ADDRS; ai = ai->ai_next) {
+		memset(&got.a[got.n], 0, sizeof(got.a[0]));
+		memcpy(&got.a[got.n++], ai->ai_addr, ai->ai_addrlen);
+	}
+	freeaddrinfo(res);
+	sup_resolved(c, &got, NULL);
+}
+
+static void sup_start(struct cl *c)
+{
+	struct supervisor *s = &c->sup;
+	struct cl_snap *cur = atomic_load(&c->cur);
+	struct sockaddr_storage lit;
+	socklen_t len;
+	uint64_t now = now_ms();
+
+	s->op_auth = !cur || s->need_auth || now >= s->rekey_at_ms;
+	s->last_attempt_ms = now;
+	s->backing_off = false;
+	s->rlen = s->woff = 0;
+	if (!s->op_auth) {
+		s->wlen = (size_t)snprintf(s->wbuf, sizeof(s->wbuf), "PING %08x\n", cur->s.session_id);
+		s->tls_srv = c->sess_srv;
+		s->try_ep = c->ep;
+		s->try_len = c->ep_len;
+		sup_connect(c);
+		return;
+	}
+	s->wlen = (size_t)snprintf(s->wbuf, sizeof(s->wbuf), "AUTH\n");
+	s->tls_srv = s->srv;
+	if (s->addr_i == 0 && !config_server_literal(&c->cfg->servers[s->srv], &lit, &len)) {
+		s->ph = SUP_RESOLVE; /* names are resolved at every attempt, never only once */
+		loop_timer_set(&s->timer, now + SL_RESOLVE_TIMEOUT_MS);
+		sup_resolve(c);
+		return;
+	}
+	sup_connect_auth(c);
 }
 
 static void sup_on_timer(struct loop_timer *t)
@@ -291,6 +472,10 @@ static void sup_on_timer(struct loop_timer *t)
 	struct supervisor *s = (struct supervisor *)((char *)t - offsetof(struct supervisor, timer));
 	struct cl *c = sup_owner(s);
 
+	if (s->ph == SUP_RESOLVE) {
+		sup_resolved(c, NULL, "timed out");
+		return;
+	}
 	if (s->ph != SUP_IDLE) {
 		sup_failed(c, "timed out");
 		return;
@@ -303,9 +488,25 @@ void sup_kick(struct cl *c)
 	struct supervisor *s = &c->sup;
 	uint64_t now = now_ms();
 
-	if (s->ph != SUP_IDLE || now - s->last_attempt_ms < SL_KICK_MIN_MS)
+	if (c->path_up || s->ph != SUP_IDLE || now - s->last_attempt_ms < SL_KICK_MIN_MS)
 		return;
 	sup_start(c);
+}
+
+void sup_path_down(struct cl *c, const char *why)
+{
+	struct supervisor *s = &c->sup;
+	char t[SL_HOST_MAX + 80];
+
+	if (!c->path_up)
+		return;
+	s->tls_srv = c->sess_srv;
+	s->try_ep = c->ep;
+	log_warn("server %s stopped answering (%s); re-authenticating", target_str(c, true, t, sizeof(t)), why);
+	sup_mark_down(c);
+	if (s->ph == SUP_IDLE)
+		sup_schedule(c);
+	/* else: the exchange under way ends first, then the need for AUTH is seen */
 }
 
 void sup_rekey(struct cl *c)

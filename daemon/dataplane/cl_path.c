@@ -1,6 +1,7 @@
 /* cl_path: the client's per-packet path, run by every data worker: each reads its own TUN queue, seals with
- * its own context and sends on the shared UDP socket; worker 0 receives. One snapshot load per batch;
- * nothing here caches a session id, key or address. No allocation, lock or log; every drop is counted in the
+ * its own context and sends on the shared UDP socket to the snapshot's server address; worker 0 receives.
+ * One snapshot load per batch; nothing here caches a session id, key or address (a failover to another
+ * server is a new snapshot). No allocation, lock or log; every drop is counted in the
  * worker's own counters. */
 #include <errno.h>
 #include <string.h>
@@ -93,8 +94,8 @@ void cl_on_tun(struct loop_io *io, uint32_t events)
 			SL_ADD(w->pc.tx_packets, 1);
 			SL_ADD(w->pc.tx_bytes, (uint64_t)len);
 			b->iov[n].iov_len = (size_t)dl;
-			memcpy(&b->addr[n], &c->ep, c->ep_len);
-			b->msgs[n].msg_hdr.msg_namelen = c->ep_len;
+			memcpy(&b->addr[n], &snap->ep, snap->ep_len);
+			b->msgs[n].msg_hdr.msg_namelen = snap->ep_len;
 			n++;
 		}
 		if (n) {
@@ -117,14 +118,26 @@ void cl_send_keepalive(struct cl *c, uint64_t now)
 		return;
 	dl = dgram_seal(&snap->ks.tx[w->idx], w->ka_buf, 0, SL_TYPE_KEEPALIVE, snap->s.session_id,
 			keystate_next(&snap->ks));
-	if (dl < 0 || sendto(c->udp_fd, w->ka_buf, (size_t)dl, MSG_DONTWAIT, (struct sockaddr *)&c->ep,
-			     c->ep_len) < 0) {
+	if (dl < 0 || sendto(c->udp_fd, w->ka_buf, (size_t)dl, MSG_DONTWAIT, (struct sockaddr *)&snap->ep,
+			     snap->ep_len) < 0) {
 		drop(w, SL_DROP_QUEUE_OUT);
 		return;
 	}
 	SL_ADD(w->st.udp_tx_datagrams, 1);
 	SL_ADD(w->st.udp_tx_bytes, (uint64_t)dl);
 	note_tx(c, now, false);
+}
+
+uint64_t cl_last_rx_ms(const struct cl *c)
+{
+	uint64_t last = 0;
+
+	for (unsigned i = 0; i <= c->n_w; i++) {
+		uint64_t t = SL_RD(c->w[i].pc.last_rx_ms);
+		if (t > last)
+			last = t;
+	}
+	return last;
 }
 
 /* Packets the kernel refused at a TUN write (one write may carry a coalesced train): queue_in drops. */

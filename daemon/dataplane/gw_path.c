@@ -211,8 +211,9 @@ static void rx_one(struct dp_worker *w, uint8_t *buf, size_t len, const struct s
 		SL_ADD(s->c[w->idx].rx_bytes, (uint64_t)n);
 		tun_lost(w, s, lost);
 	}
-	/* the client learns we are alive from any authenticated datagram: answer if we were silent */
-	if (now - SL_RD(s->last_tx_ms) >= SL_PASSIVE_KEEPALIVE_MS)
+	/* the client learns we are alive from any authenticated datagram: a KEEPALIVE is its liveness probe and
+	 * is answered at once (DESIGN 10.4); other traffic only if we were silent */
+	if (h.type == SL_TYPE_KEEPALIVE || now - SL_RD(s->last_tx_ms) >= SL_PASSIVE_KEEPALIVE_MS)
 		gw_send_keepalive(w, s, now);
 }
 

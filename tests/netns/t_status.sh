@@ -57,7 +57,8 @@ common = {"interface", "mode", "public_key", "mtu", "workers", "tun_rx_packets",
           "handshakes_ok", "handshakes_failed", "pings", "uptime", "drops", "lat_tun_udp_avg_ns",
           "lat_tun_udp_p95_ns", "lat_udp_tun_avg_ns", "lat_udp_tun_p95_ns"}
 client = common | {"server_public_key", "endpoint", "state", "session_id", "address", "latest_handshake",
-                   "last_rx_age_ms", "rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "killswitch"}
+                   "last_rx_age_ms", "rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "killswitch", "server",
+                   "server_index", "servers", "failovers"}
 server = common | {"listen", "address", "clients", "peers"}
 peer = {"name", "public_key", "endpoint", "address", "session_id", "latest_handshake", "last_rx_age_ms",
         "rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "drops"}

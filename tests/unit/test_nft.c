@@ -174,7 +174,8 @@ static void test_batch_errors(void)
 
 static void test_killswitch(void)
 {
-	struct ks_spec spec = {.tun_ifname = TUN, .fwmark = SL_FWMARK};
+	struct sockaddr_storage srv[3];
+	struct ks_spec spec = {.tun_ifname = TUN, .fwmark = SL_FWMARK, .servers = srv, .n_servers = 1};
 	struct sl_err e = {{0}};
 	char info[256] = "junk";
 	int ret;
@@ -186,16 +187,20 @@ static void test_killswitch(void)
 
 	/* a stale table (left by hand or by an older version) is replaced whole */
 	CHECK_EQ_INT(run("nft add table inet sluice_ks && nft add chain inet sluice_ks junk"), 0);
-	ep4(&spec.endpoint, "198.18.0.1", EP_PORT);
+	ep4(&srv[0], "198.18.0.1", EP_PORT);
 	ret = ks_apply(&spec, &e);
 	CHECK_EQ_INT(ret, 0);
 	if (ret)
 		fprintf(stderr, "ks_apply: %s\n", e.msg);
 	CHECK_EQ_INT(ks_status(info, sizeof(info), &e), 1);
-	CHECK(!strcmp(info, "iface=" TUN " endpoint=198.18.0.1:51900"));
+	CHECK(!strcmp(info, "iface=" TUN " servers=198.18.0.1:51900"));
 
 	CHECK_EQ_INT(run("nft list table inet sluice_ks"), 0);
-	CHECK_STR_CONTAINS(out, "comment \"iface=" TUN " endpoint=198.18.0.1:51900\"");
+	CHECK_STR_CONTAINS(out, "comment \"iface=" TUN "\"");
+	CHECK_STR_CONTAINS(out, "set servers4 {");
+	CHECK_STR_CONTAINS(out, "type ipv4_addr . inet_service");
+	CHECK_STR_CONTAINS(out, "type ipv6_addr . inet_service");
+	CHECK_STR_CONTAINS(out, "elements = { 198.18.0.1 . 51900 }");
 	CHECK_STR_CONTAINS(out, "type filter hook input priority filter; policy drop;");
 	CHECK_STR_CONTAINS(out, "type filter hook output priority filter; policy drop;");
 	CHECK_STR_CONTAINS(out, "type filter hook forward priority filter; policy drop;");
@@ -203,57 +208,80 @@ static void test_killswitch(void)
 	CHECK_STR_CONTAINS(out, "oifname \"" TUN "\" accept");
 	CHECK_STR_CONTAINS(out, "iifname \"lo\" accept");
 	CHECK_STR_CONTAINS(out, "iifname \"" TUN "\" accept");
-	CHECK_STR_CONTAINS(out, "meta mark 0x0000cabc ip daddr 198.18.0.1 tcp dport 51900 accept");
-	CHECK_STR_CONTAINS(out, "meta mark 0x0000cabc ip daddr 198.18.0.1 udp dport 51900 accept");
-	CHECK_STR_CONTAINS(
-	    out, "ip saddr 198.18.0.1 tcp sport 51900 ct state established,related accept");
-	CHECK_STR_CONTAINS(
-	    out, "ip saddr 198.18.0.1 udp sport 51900 ct state established,related accept");
-	CHECK_EQ_INT(count(out, "dport 53"), 0); /* no LAN exceptions unless asked */
+	CHECK_STR_CONTAINS(out, "meta mark 0x0000cabc ip daddr . tcp dport @servers4 accept");
+	CHECK_STR_CONTAINS(out, "meta mark 0x0000cabc ip daddr . udp dport @servers4 accept");
+	CHECK_STR_CONTAINS(out, "meta mark 0x0000cabc ip6 daddr . udp dport @servers6 accept");
+	CHECK_STR_CONTAINS(out, "ip saddr . tcp sport @servers4 ct state established,related accept");
+	CHECK_STR_CONTAINS(out, "ip saddr . udp sport @servers4 ct state established,related accept");
+	CHECK_STR_CONTAINS(out, "meta mark 0x0000cabc udp dport 53 accept");
+	CHECK_STR_CONTAINS(out, "meta mark 0x0000cabc tcp dport 53 accept");
+	CHECK_STR_CONTAINS(out, "udp sport 53 ct state established accept");
+	CHECK_EQ_INT(count(out, "dport 53 drop"), 0); /* no LAN exceptions unless asked */
 	CHECK_EQ_INT(count(out, "junk"), 0);
 
-	/* behaviour: only the daemon (mark) to the endpoint's port, the tunnel and loopback get out
-	 */
+	/* behaviour: only the daemon (mark) to a server's port, its DNS lookups, the tunnel and loopback */
 	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", EP_PORT, 0), -EPERM);    /* another process */
 	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", EP_PORT, SL_FWMARK), 0); /* the daemon */
 	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", EP_PORT + 1, SL_FWMARK),
 		     -EPERM);							   /* other port */
 	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.7", EP_PORT, SL_FWMARK), -EPERM); /* other host */
 	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", 53, 0), -EPERM); /* DNS outside the tunnel */
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.53", 53, SL_FWMARK), 0); /* the daemon resolving */
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.53", 53, SL_FWMARK + 1), -EPERM); /* another mark */
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.53", 5353, SL_FWMARK), -EPERM);   /* not DNS */
 	CHECK_EQ_INT(udp_send(AF_INET, "10.66.0.1", 53, 0), 0);	      /* DNS through the tunnel */
 	CHECK_EQ_INT(udp_send(AF_INET, "127.0.0.1", 9, 0), 0);	      /* loopback */
 	CHECK_EQ_INT(udp_send(AF_INET6, "fd00:5::1", EP_PORT, SL_FWMARK),
 		     -EPERM); /* IPv6 outside */
 
-	/* replace with another endpoint: still one table, the new endpoint, the old one gone */
-	ep4(&spec.endpoint, "198.18.0.9", 4242);
+	/* the daemon replaces the servers (a name resolved to new addresses): one transaction, only them */
+	ep4(&srv[0], "198.18.0.9", 4242);
+	ep6(&srv[1], "fd00:5::1", EP_PORT);
+	ret = ks_set_servers(TUN, srv, 2, &e);
+	CHECK_EQ_INT(ret, 0);
+	if (ret)
+		fprintf(stderr, "ks_set_servers: %s\n", e.msg);
+	CHECK_EQ_INT(ks_status(info, sizeof(info), &e), 1);
+	CHECK(!strcmp(info, "iface=" TUN " servers=198.18.0.9:4242,[fd00:5::1]:51900"));
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", EP_PORT, SL_FWMARK), -EPERM);
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.9", 4242, SL_FWMARK), 0);
+	CHECK_EQ_INT(udp_send(AF_INET6, "fd00:5::1", EP_PORT, SL_FWMARK), 0);
+	CHECK_EQ_INT(udp_send(AF_INET6, "fd00:5::1", EP_PORT, 0), -EPERM);
+	CHECK_EQ_INT(ks_set_servers("other0", srv, 2, &e), -EBUSY); /* not ours */
+	CHECK_EQ_INT(ks_set_servers(TUN, srv, 0, &e), 0);            /* none known */
+	CHECK_EQ_INT(ks_status(info, sizeof(info), &e), 1);
+	CHECK(!strcmp(info, "iface=" TUN " servers=none"));
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.9", 4242, SL_FWMARK), -EPERM);
+
+	/* replace with other servers (a v4-mapped one too): still one table, the old ones gone */
+	ep4(&srv[0], "198.18.0.9", 4242);
+	ep6(&srv[1], "::ffff:198.18.0.3", EP_PORT);
+	ep6(&srv[2], "fd00:5::1", EP_PORT);
+	spec.n_servers = 3;
 	CHECK_EQ_INT(ks_apply(&spec, &e), 0);
 	CHECK_EQ_INT(run("nft list tables"), 0);
 	CHECK_EQ_INT(count(out, "table inet sluice_ks"), 1);
 	CHECK_EQ_INT(run("nft list table inet sluice_ks"), 0);
-	CHECK_STR_CONTAINS(out, "ip daddr 198.18.0.9 udp dport 4242 accept");
-	CHECK_EQ_INT(count(out, "198.18.0.1"), 0);
+	CHECK_STR_CONTAINS(out, "198.18.0.9 . 4242");
+	CHECK_STR_CONTAINS(out, "198.18.0.3 . 51900");
+	CHECK_STR_CONTAINS(out, "fd00:5::1 . 51900");
+	CHECK_EQ_INT(count(out, "198.18.0.1 "), 0);
 	CHECK_EQ_INT(count(out, "policy drop"), 3);
 	CHECK_EQ_INT(ks_status(info, sizeof(info), &e), 1);
-	CHECK(!strcmp(info, "iface=" TUN " endpoint=198.18.0.9:4242"));
+	CHECK_STR_CONTAINS(info, "198.18.0.9:4242");
+	CHECK_STR_CONTAINS(info, "198.18.0.3:51900");
+	CHECK_STR_CONTAINS(info, "[fd00:5::1]:51900");
 	CHECK_EQ_INT(ks_status(info, 10, &e), 1); /* truncated, still a string */
 	CHECK(!strcmp(info, "iface=slt"));
-	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", EP_PORT, SL_FWMARK), -EPERM);
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.3", EP_PORT, SL_FWMARK), 0);
 	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.9", 4242, SL_FWMARK), 0);
-
-	/* IPv6 endpoint */
-	ep6(&spec.endpoint, "fd00:5::1", EP_PORT);
-	CHECK_EQ_INT(ks_apply(&spec, &e), 0);
-	CHECK_EQ_INT(ks_status(info, sizeof(info), &e), 1);
-	CHECK(!strcmp(info, "iface=" TUN " endpoint=[fd00:5::1]:51900"));
-	CHECK_EQ_INT(run("nft list table inet sluice_ks"), 0);
-	CHECK_STR_CONTAINS(out, "meta mark 0x0000cabc ip6 daddr fd00:5::1 udp dport 51900 accept");
 	CHECK_EQ_INT(udp_send(AF_INET6, "fd00:5::1", EP_PORT, SL_FWMARK), 0);
-	CHECK_EQ_INT(udp_send(AF_INET6, "fd00:5::1", EP_PORT, 0), -EPERM);
 
-	/* KillSwitchAllowLAN: the underlay's prefix and DHCP, but still no DNS outside the tunnel
+	/* KillSwitchAllowLAN: the underlay's prefix and DHCP, but still no DNS outside the tunnel — except
+	 * the daemon's own marked lookups
 	 */
-	ep4(&spec.endpoint, "198.18.0.1", EP_PORT);
+	ep4(&srv[0], "198.18.0.1", EP_PORT);
+	spec.n_servers = 1;
 	spec.allow_lan = true;
 	CHECK_EQ_INT(ks_apply(&spec, &e), 0);
 	CHECK_EQ_INT(run("nft list table inet sluice_ks"), 0);
@@ -264,17 +292,25 @@ static void test_killswitch(void)
 	CHECK_EQ_INT(count(out, "10.66.0.0/24"), 0); /* the tunnel's own prefix is not "LAN" */
 	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.7", 9, 0), 0);
 	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", 53, 0), -EPERM);
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", 53, SL_FWMARK), 0);
 	CHECK_EQ_INT(udp_send(AF_INET6, "fd00:5::1", 9, 0), -EPERM);
 
 	/* bad specs are refused before touching the kernel */
 	spec.fwmark = 0;
 	CHECK_EQ_INT(ks_apply(&spec, &e), -EINVAL);
 	spec.fwmark = SL_FWMARK;
+	srv[0].ss_family = AF_UNIX;
+	CHECK_EQ_INT(ks_apply(&spec, &e), -EAFNOSUPPORT);
+	spec.n_servers = 0; /* no server known yet (a name, nothing cached): locked down, the daemon adds it */
+	CHECK_EQ_INT(ks_apply(&spec, &e), 0);
+	CHECK_EQ_INT(ks_status(info, sizeof(info), &e), 1);
+	CHECK(!strcmp(info, "iface=" TUN " servers=none"));
 
 	CHECK_EQ_INT(ks_remove(&e), 0);
 	CHECK_EQ_INT(ks_status(info, sizeof(info), &e), 0);
 	CHECK(run("nft list table inet sluice_ks") != 0);
 	CHECK_EQ_INT(ks_remove(&e), 0);
+	CHECK_EQ_INT(ks_set_servers(TUN, srv, 0, &e), -ENOENT); /* off: nothing to update */
 	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", 53, 0), 0);
 }
 
