@@ -17,6 +17,8 @@
 #include "daemon/status.h"
 #include "kill-switch/killswitch.h"
 
+#define CL_RESOLV_CONF "/etc/resolv.conf"
+
 /* The key of the server the exchange under way talks to (each [Server] pins its own). */
 static bool accept_server_key(void *arg, const uint8_t key[SL_KEY_LEN])
 {
@@ -132,6 +134,15 @@ static int apply_host(struct cl *c, const struct cl_snap *snap, struct sl_err *e
 	return 0;
 }
 
+const char *cl_underlay_dns(struct cl *c)
+{
+	char now[RESOLVE_CSV_MAX];
+
+	if (!c->dns_applied && resolv_conf_servers(CL_RESOLV_CONF, now, sizeof(now)))
+		memcpy(c->underlay_dns, now, sizeof(now));
+	return c->underlay_dns;
+}
+
 size_t cl_known_addrs(const struct cl *c, struct sockaddr_storage *out, size_t max)
 {
 	size_t n = 0;
@@ -154,6 +165,23 @@ void cl_servers_changed(struct cl *c)
 	ret = ks_set_servers(c->cfg->ifname, all, n, &e);
 	if (ret && ret != -ENOENT)
 		log_err("kill switch: server addresses not updated: %s", e.msg[0] ? e.msg : strerror(-ret));
+}
+
+void cl_server_proven(struct cl *c, unsigned srv, const struct sockaddr_storage *addr)
+{
+	struct sl_addrs *fresh = &c->resolved[srv], *cached = &c->cached[srv];
+	struct sl_err e = {{0}};
+	bool same = fresh->n == cached->n;
+
+	if (!addrs_contain(fresh, addr))
+		return; /* a literal, or a cached address while the name answered otherwise: nothing new */
+	for (unsigned i = 0; same && i < fresh->n; i++)
+		same = addrs_contain(cached, &fresh->a[i]);
+	if (same)
+		return;
+	*cached = *fresh;
+	if (addrcache_save(c->cfg, c->cached, &e))
+		log_warn("%s (a start without DNS will not know these addresses)", e.msg);
 }
 
 /* Sends a keepalive the gateway must answer within SL_PROBE_WAIT_MS (none while one is waiting). */
@@ -320,10 +348,15 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	if (ret)
 		return ret;
 	c->cs_open = true;
+	/* what is known without DNS: literal endpoints, and the names' last good addresses */
+	if (addrcache_load(cfg, c->cached, e))
+		log_warn("%s (names are resolved afresh)", e->msg);
 	for (unsigned i = 0; i < cfg->n_servers; i++) {
 		socklen_t len;
 		if (config_server_literal(&cfg->servers[i], &c->srv_addrs[i].a[0], &len))
 			c->srv_addrs[i].n = 1;
+		else
+			c->srv_addrs[i] = c->cached[i];
 	}
 	if (cfg->killswitch) {
 		struct sockaddr_storage all[SL_KS_MAX_SERVERS];
@@ -339,6 +372,12 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 		return ret;
 	netcfg_cleanup_stale(&c->nc, cfg->ifname, e);
 	dns_restore(cfg->ifname, e); /* a crashed run's resolv.conf */
+	/* the underlay's resolvers, before we apply our own DNS: server names are looked up there */
+	resolv_conf_servers(CL_RESOLV_CONF, c->underlay_dns, sizeof(c->underlay_dns));
+	ret = resolver_init(&c->res, &c->loop, SL_FWMARK, e);
+	if (ret)
+		return ret;
+	c->res_open = true;
 	c->tls = tls_ctx_new(false, cfg->private_key, accept_server_key, c, e);
 	if (!c->tls)
 		return -EINVAL;
@@ -400,6 +439,8 @@ static void cl_teardown(struct cl *c)
 
 	dp_workers_stop(c->w, c->n_w, c->stopfd);
 	sup_close(c);
+	if (c->res_open)
+		resolver_close(&c->res);
 	if (c->cs_open)
 		ctlsock_close(&c->cs);
 	if (c->dns_applied && dns_restore(c->cfg->ifname, &e))

@@ -8,8 +8,10 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include "daemon/addrcache.h"
 #include "daemon/config.h"
 #include "daemon/control/proto.h"
+#include "daemon/control/resolve.h"
 #include "daemon/ctlsock.h"
 #include "daemon/dataplane/batch.h"
 #include "daemon/dataplane/keystate.h"
@@ -81,13 +83,6 @@ struct supervisor {
 	size_t wlen, woff;
 };
 
-/* The addresses of one server, port included, in the order to try them: a literal Endpoint's own, or what
- * its name last resolved to. */
-struct cl_addrs {
-	struct sockaddr_storage a[SL_MAX_SERVER_ADDRS];
-	unsigned n;
-};
-
 struct cl {
 	struct sl_config *cfg;
 	struct loop loop;
@@ -95,7 +90,14 @@ struct cl {
 	int ifindex;
 	unsigned link_mtu;
 	SSL_CTX *tls;
-	struct cl_addrs srv_addrs[SL_MAX_SERVERS]; /* per [Server], in file order */
+	/* per [Server], in file order: the addresses to try — a literal Endpoint's own; for a name what it
+	 * resolved to last, then its cached last good addresses not among them */
+	struct sl_addrs srv_addrs[SL_MAX_SERVERS];
+	struct sl_addrs resolved[SL_MAX_SERVERS]; /* a name's latest answer */
+	struct sl_addrs cached[SL_MAX_SERVERS];   /* a name's last good addresses (StateDir/IFACE.servers) */
+	struct resolver res;                       /* server names, marked, through the underlay's resolvers */
+	bool res_open;
+	char underlay_dns[RESOLVE_CSV_MAX];        /* those resolvers, recorded before we applied our DNS */
 	unsigned sess_srv;                         /* the server of the current session */
 	struct sockaddr_storage ep;                /* its address (the session's), as configured or resolved */
 	socklen_t ep_len;
@@ -154,10 +156,16 @@ void sup_path_down(struct cl *c, const char *why);
 void sup_rekey(struct cl *c);
 /* Installs a new snapshot (supervisor -> client.c): swap, apply address/routes/DNS on first use. */
 int cl_install(struct cl *c, struct cl_snap *snap);
+/* The resolvers to ask for server names: the host's own (re-read while our DNS is not applied, so a new
+ * network's resolvers are followed), else those recorded before it was. */
+const char *cl_underlay_dns(struct cl *c);
 /* Every known address of every server (for the kill switch's sets); how many were written. */
 size_t cl_known_addrs(const struct cl *c, struct sockaddr_storage *out, size_t max);
 /* A server's addresses changed (a name resolved to new ones): the kill switch's sets follow. */
 void cl_servers_changed(struct cl *c);
+/* An address of server srv authenticated: when it is one its name resolved to, that answer becomes the
+ * server's last good addresses (StateDir cache). */
+void cl_server_proven(struct cl *c, unsigned srv, const struct sockaddr_storage *addr);
 /* A server address as the UDP socket sends to it (IPv4 mapped into IPv6 on a dual-stack socket); 0 when the
  * socket cannot reach that family. */
 socklen_t cl_udp_dest(const struct cl *c, const struct sockaddr_storage *a, struct sockaddr_storage *out);

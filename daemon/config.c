@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -928,34 +927,6 @@ bool config_server_literal(const struct sl_server_cfg *srv, struct sockaddr_stor
 		return true;
 	}
 	return false;
-}
-
-int config_resolve_server(const struct sl_server_cfg *srv, struct sockaddr_storage *ss, socklen_t *len,
-			  struct sl_err *e)
-{
-	struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV}, *res, *pick = NULL;
-	char port[8];
-	int r;
-
-	snprintf(port, sizeof(port), "%u", srv->port);
-	r = getaddrinfo(srv->host, port, &hints, &res);
-	if (r)
-		return sl_errf(e, -EHOSTUNREACH, "endpoint %s: %s", srv->host, gai_strerror(r));
-	for (struct addrinfo *a = res; a; a = a->ai_next)
-		if (a->ai_family == AF_INET && !pick)
-			pick = a;
-	for (struct addrinfo *a = res; a && !pick; a = a->ai_next)
-		if (a->ai_family == AF_INET6)
-			pick = a;
-	if (!pick) {
-		freeaddrinfo(res);
-		return sl_errf(e, -EAFNOSUPPORT, "endpoint %s: no IPv4 or IPv6 address", srv->host);
-	}
-	memset(ss, 0, sizeof(*ss));
-	memcpy(ss, pick->ai_addr, pick->ai_addrlen);
-	*len = pick->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
 }
 
 void config_default_path(const char *ifname, char *out, size_t n)

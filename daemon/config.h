@@ -104,8 +104,5 @@ bool config_full_tunnel(const struct sl_config *cfg);
 /* True when the server's Endpoint host is a literal IPv4/IPv6 address: ss and len get it with the port.
  * False for a DNS name (the daemon resolves those itself, at every attempt: control/resolve.c). */
 bool config_server_literal(const struct sl_server_cfg *srv, struct sockaddr_storage *ss, socklen_t *len);
-/* Resolves a server's Endpoint once (getaddrinfo). 0 or -errno with e->msg set. */
-int config_resolve_server(const struct sl_server_cfg *srv, struct sockaddr_storage *ss, socklen_t *len,
-			  struct sl_err *e);
 /* "/etc/sluice/IFACE.conf" for an interface name. */
 void config_default_path(const char *ifname, char *out, size_t n);

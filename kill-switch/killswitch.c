@@ -17,6 +17,8 @@
  *     ct state related ct original ip(6) daddr . proto-dst @servers4(6) accept   ICMP errors (PMTU)
  *     udp/tcp sport 53 ct state established accept     answers to the marked lookups (nothing else can
  *                                                       have opened such a connection past output)
+ *     ct state related ct original protocol udp/tcp ct original proto-dst 53 accept
+ *                                                       ICMP errors about them (a resolver that is down)
  *     [allow_lan] udp/tcp sport 53 drop; udp sport 67 dport 68 accept; ip saddr LAN accept
  *   forward (filter, hook forward, prio 0, policy drop)
  *
@@ -367,6 +369,15 @@ static void rules_input(struct nft_batch *b, const struct ks_spec *spec, const s
 		match_l4proto(b, r, ks_l4protos[i]);
 		match_port(b, r, L4_SPORT_OFF, DNS_PORT);
 		nft_rule_ct_state(b, r, NF_CT_STATE_BIT(IP_CT_ESTABLISHED));
+		nft_rule_verdict(b, r, NF_ACCEPT);
+	}
+	/* and ICMP errors about them (a resolver that is down answers "port unreachable": fail fast) */
+	for (size_t i = 0; i < sizeof(ks_l4protos); i++) {
+		uint16_t dns = htons(DNS_PORT);
+		r = ks_rule(b, "input");
+		nft_rule_ct_state(b, r, NF_CT_STATE_BIT(IP_CT_RELATED));
+		nft_rule_ct_cmp(b, r, NFT_CT_PROTOCOL, IP_CT_DIR_ORIGINAL, &ks_l4protos[i], 1);
+		nft_rule_ct_cmp(b, r, NFT_CT_PROTO_DST, IP_CT_DIR_ORIGINAL, &dns, sizeof(dns));
 		nft_rule_verdict(b, r, NF_ACCEPT);
 	}
 	if (spec->allow_lan)

@@ -1,13 +1,15 @@
 /* killswitch: `sluice killswitch on|off|status [IFACE] [-c FILE]` — engages, releases or reports
  * the client kill switch (table inet sluice_ks) directly through nftables, so it works with the
  * daemon down. `on` reads the client config (no private key needed) for the tunnel name and the
- * server endpoint. */
+ * servers: literal endpoints, and for names the last good addresses the daemon cached in StateDir (no DNS:
+ * this runs at boot). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "daemon/cli/cli.h"
+#include "daemon/addrcache.h"
 #include "daemon/config.h"
 #include "kill-switch/killswitch.h"
 #include "netcfg/netcfg.h"
@@ -83,6 +85,7 @@ static int ks_on(const char *iface, const char *cfg_path, bool if_configured)
 {
 	struct sl_config *cfg = calloc(1, sizeof(*cfg)); /* large (paths): not on the stack */
 	struct sockaddr_storage servers[SL_KS_MAX_SERVERS];
+	struct sl_addrs cached[SL_MAX_SERVERS];
 	struct ks_spec spec = {.fwmark = SL_FWMARK, .servers = servers};
 	char path[SL_PATH_MAX], ep[INET6_ADDRSTRLEN + 16];
 	char *text = NULL;
@@ -126,14 +129,21 @@ static int ks_on(const char *iface, const char *cfg_path, bool if_configured)
 	}
 	snprintf(spec.tun_ifname, sizeof(spec.tun_ifname), "%s", iface ? iface : cfg->ifname);
 	/* no name is resolved here: this runs at boot, before any network, and with the kill switch on DNS
-	 * would not answer anyway; the daemon adds a name's addresses once it resolves */
+	 * would not answer anyway. A name's last good addresses come from the daemon's cache in StateDir; the
+	 * daemon adds what it resolves later */
+	if (addrcache_load(cfg, cached, &e))
+		fprintf(stderr, "%s: killswitch: %s\n", SL_PROG, e.msg);
 	for (unsigned i = 0; i < cfg->n_servers && spec.n_servers < SL_KS_MAX_SERVERS; i++) {
 		socklen_t sl;
-		if (config_server_literal(&cfg->servers[i], &servers[spec.n_servers], &sl))
+		if (config_server_literal(&cfg->servers[i], &servers[spec.n_servers], &sl)) {
 			spec.n_servers++;
-		else
+			continue;
+		}
+		if (!cached[i].n)
 			fprintf(stderr, "%s: killswitch: no address known yet for %s (the daemon adds it)\n", SL_PROG,
 				cfg->servers[i].host);
+		for (unsigned j = 0; j < cached[i].n && spec.n_servers < SL_KS_MAX_SERVERS; j++)
+			servers[spec.n_servers++] = cached[i].a[j];
 	}
 	spec.allow_lan = cfg->killswitch_allow_lan;
 	if (ks_apply(&spec, &e) < 0) {

@@ -8,7 +8,6 @@
  * Each exchange is one non-blocking TLS connection driven by the event loop. Failing servers are logged
  * once each at warning, then rarely at info; recovery is logged once. */
 #include <errno.h>
-#include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
@@ -18,7 +17,7 @@
 #include "daemon/control/tls.h"
 #include "daemon/sockets.h"
 
-#define SL_RESOLVE_TIMEOUT_MS 5000u /* a name not resolved by then: its last good addresses are tried */
+#define SL_RESOLVE_TIMEOUT_MS 4000u /* a name not resolved by then: its last good addresses are tried */
 
 static struct cl *sup_owner(struct supervisor *s)
 {
@@ -209,6 +208,7 @@ static void sup_got_auth(struct cl *c)
 		/* the session is fine, the host refused our routes: keep it, log, retry applying later */
 		log_err("session %08x up but host configuration failed; will retry", snap->s.session_id);
 	}
+	cl_server_proven(c, s->tls_srv, &s->try_ep);
 	sup_succeeded(c);
 }
 
@@ -355,9 +355,13 @@ static void sup_connect(struct cl *c)
 static void sup_connect_auth(struct cl *c)
 {
 	struct supervisor *s = &c->sup;
-	const struct cl_addrs *a = &c->srv_addrs[s->srv];
+	const struct sl_addrs *a = &c->srv_addrs[s->srv];
+
+	struct sockaddr_storage tmp;
 
 	s->ph = SUP_IDLE;
+	while (s->addr_i < a->n && !cl_udp_dest(c, &a->a[s->addr_i], &tmp))
+		s->addr_i++; /* an IPv6 address on a host without IPv6 */
 	if (s->addr_i >= a->n) { /* a name that neither resolves nor is in the cache */
 		sup_log_failure(c, "auth with", false, "no address known for it");
 		sup_next_server(c);
@@ -368,7 +372,7 @@ static void sup_connect_auth(struct cl *c)
 	sup_connect(c);
 }
 
-static bool addrs_equal(const struct cl_addrs *x, const struct cl_addrs *y)
+static bool addrs_equal(const struct sl_addrs *x, const struct sl_addrs *y)
 {
 	if (x->n != y->n)
 		return false;
@@ -378,62 +382,65 @@ static bool addrs_equal(const struct cl_addrs *x, const struct cl_addrs *y)
 	return true;
 }
 
-/* The answer for the current server's name: fresh addresses replace the last good ones; a failure keeps
- * them (a name that does not resolve is a transient failure, never a reason to give up). */
-static void sup_resolved(struct cl *c, const struct cl_addrs *got, const char *err)
+/* The answer for the current server's name: its addresses are tried first, then its last good (cached) ones
+ * not among them — a resolver that lies or fails costs a few attempts, never the server. A failure keeps the
+ * last good ones (a name that does not resolve is a transient failure, never a reason to give up). */
+static void sup_resolved(struct cl *c, const struct sl_addrs *got, const char *err)
 {
 	struct supervisor *s = &c->sup;
-	struct cl_addrs *have = &c->srv_addrs[s->srv];
-	const struct sl_server_cfg *srv = &c->cfg->servers[s->srv];
-	struct cl_addrs use = {.n = 0};
+	unsigned i = s->srv;
+	const struct sl_server_cfg *srv = &c->cfg->servers[i];
+	struct sl_addrs fresh = {.n = 0}, use;
 	struct sockaddr_storage tmp;
 
-	for (unsigned i = 0; got && i < got->n; i++)
-		if (cl_udp_dest(c, &got->a[i], &tmp)) /* only what the UDP socket can reach */
-			use.a[use.n++] = got->a[i];
-	if (!err && !use.n)
+	for (unsigned k = 0; got && k < got->n && fresh.n < SL_MAX_SERVER_ADDRS; k++)
+		if (cl_udp_dest(c, &got->a[k], &tmp) && !addrs_contain(&fresh, &got->a[k])) /* only what we can reach */
+			fresh.a[fresh.n++] = got->a[k];
+	if (!err && !fresh.n)
 		err = "no usable address";
 	if (err) {
-		if (!s->resolve_failing[s->srv])
+		if (!s->resolve_failing[i])
 			log_warn("resolve %s: %s; %s", srv->host, err,
-				 have->n ? "trying its last good addresses" : "no address known for it yet");
-		s->resolve_failing[s->srv] = true;
-	} else {
-		if (s->resolve_failing[s->srv])
-			log_info("resolve %s: answering again", srv->host);
-		s->resolve_failing[s->srv] = false;
-		if (!addrs_equal(have, &use)) {
-			char a[64];
-			log_info("server %s:%u resolves to %s%s", srv->host, srv->port,
-				 sock_addr_str(&use.a[0], a, sizeof(a)), use.n > 1 ? " and more" : "");
-			*have = use;
-			cl_servers_changed(c); /* before connecting: the kill switch must let us through */
-		}
+				 c->srv_addrs[i].n ? "trying its last good addresses" : "no address known for it yet");
+		s->resolve_failing[i] = true;
+		sup_connect_auth(c);
+		return;
+	}
+	if (s->resolve_failing[i])
+		log_info("resolve %s: answering again", srv->host);
+	s->resolve_failing[i] = false;
+	c->resolved[i] = fresh;
+	use = fresh;
+	for (unsigned k = 0; k < c->cached[i].n && use.n < SL_MAX_SERVER_ADDRS; k++)
+		if (!addrs_contain(&use, &c->cached[i].a[k]))
+			use.a[use.n++] = c->cached[i].a[k];
+	if (!addrs_equal(&c->srv_addrs[i], &use)) {
+		char a[64];
+		log_info("server %s:%u resolves to %s%s", srv->host, srv->port, sock_addr_str(&fresh.a[0], a, sizeof(a)),
+			 fresh.n > 1 ? " and more" : "");
+		c->srv_addrs[i] = use;
+		cl_servers_changed(c); /* before connecting: the kill switch must let us through */
 	}
 	sup_connect_auth(c);
 }
 
-/* Resolves the current server's name (blocking getaddrinfo for now). */
+static void sup_on_resolved(void *arg, const struct sl_addrs *addrs, const char *err)
+{
+	struct cl *c = arg;
+
+	if (c->sup.ph == SUP_RESOLVE)
+		sup_resolved(c, addrs, err);
+}
+
+/* Looks up the current server's name (marked, through the underlay's resolvers); sup_resolved follows. */
 static void sup_resolve(struct cl *c)
 {
 	const struct sl_server_cfg *srv = &c->cfg->servers[c->sup.srv];
-	struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV}, *res = NULL;
-	struct cl_addrs got = {.n = 0};
-	char port[8];
-	int r;
+	int ret = resolver_start(&c->res, srv->host, srv->port, cl_underlay_dns(c), sup_on_resolved, c);
 
-	snprintf(port, sizeof(port), "%u", srv->port);
-	r = getaddrinfo(srv->host, port, &hints, &res);
-	if (r) {
-		sup_resolved(c, NULL, gai_strerror(r));
-		return;
-	}
-	for (struct addrinfo *ai = res; ai && got.n < SL_MAX_SERVER_ADDRS; ai = ai->ai_next) {
-		memset(&got.a[got.n], 0, sizeof(got.a[0]));
-		memcpy(&got.a[got.n++], ai->ai_addr, ai->ai_addrlen);
-	}
-	freeaddrinfo(res);
-	sup_resolved(c, &got, NULL);
+	if (ret)
+		sup_resolved(c, NULL, ret == -EINVAL ? "the resolvers of /etc/resolv.conf are not usable"
+						     : strerror(-ret));
 }
 
 static void sup_start(struct cl *c)
@@ -473,6 +480,7 @@ static void sup_on_timer(struct loop_timer *t)
 	struct cl *c = sup_owner(s);
 
 	if (s->ph == SUP_RESOLVE) {
+		resolver_cancel(&c->res);
 		sup_resolved(c, NULL, "timed out");
 		return;
 	}
@@ -531,6 +539,8 @@ void sup_init(struct cl *c)
 
 void sup_close(struct cl *c)
 {
+	if (c->sup.ph == SUP_RESOLVE)
+		resolver_cancel(&c->res);
 	sup_end_exchange(c);
 	loop_timer_remove(&c->loop, &c->sup.timer);
 }

@@ -216,6 +216,7 @@ static void test_killswitch(void)
 	CHECK_STR_CONTAINS(out, "meta mark 0x0000cabc udp dport 53 accept");
 	CHECK_STR_CONTAINS(out, "meta mark 0x0000cabc tcp dport 53 accept");
 	CHECK_STR_CONTAINS(out, "udp sport 53 ct state established accept");
+	CHECK_STR_CONTAINS(out, "ct state related ct protocol udp ct original proto-dst"); /* nft cannot name it */
 	CHECK_EQ_INT(count(out, "dport 53 drop"), 0); /* no LAN exceptions unless asked */
 	CHECK_EQ_INT(count(out, "junk"), 0);
 
