@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include "daemon/control/reload.h"
 #include "daemon/control/tls.h"
 #include "daemon/dplink.h"
 #include "daemon/gateway.h"
@@ -45,11 +46,13 @@ static void dump(void *arg, struct strbuf *out)
 	status_dump_gateway(g, out);
 }
 
-/* SIGHUP: re-read the client list. Clients that remain keep their sessions; removed ones lose them. */
+/* SIGHUP: re-read the client list (control/reload.h). Clients that remain keep their sessions; removed ones
+ * lose them. */
 static void reload(struct gw *g)
 {
 	struct sl_config nc;
 	struct sl_err e = {{0}};
+	struct reload_stats st;
 
 	if (config_load(g->cfg->path, &nc, &e)) {
 		log_err("reload: %s (keeping the running configuration)", e.msg);
@@ -60,35 +63,9 @@ static void reload(struct gw *g)
 		config_free(&nc);
 		return;
 	}
-	for (size_t i = g->reg.n_peers; i-- > 0;) {
-		struct gw_peer *p = g->reg.peers[i];
-		bool keep = false;
-		for (size_t j = 0; j < nc.n_clients && !keep; j++)
-			keep = !memcmp(nc.clients[j].pubkey, p->pubkey, SL_KEY_LEN);
-		if (!keep) {
-			log_info("reload: client '%s' removed; its sessions end", p->name);
-			registry_remove_peer(&g->reg, p);
-		}
-	}
-	for (size_t j = 0; j < nc.n_clients; j++) {
-		struct gw_peer *p = peer_by_key(&g->reg, nc.clients[j].pubkey);
-		if (p) {
-			snprintf(p->name, sizeof(p->name), "%s", nc.clients[j].name);
-			continue;
-		}
-		if (nc.clients[j].has_addr && peer_by_addr(&g->reg, nc.clients[j].addr.s_addr)) {
-			log_err("reload: client '%s': address already in use; not added", nc.clients[j].name);
-			continue;
-		}
-		p = registry_add_peer(&g->reg, &nc.clients[j]);
-		if (!p) {
-			log_err("reload: out of memory adding client '%s'", nc.clients[j].name);
-			continue;
-		}
-		if (p->fixed_addr)
-			pool_reserve(&g->pool, p->addr);
-		log_info("reload: client '%s' added", p->name);
-	}
+	clients_reload(&g->reg, &g->pool, nc.clients, nc.n_clients, &st);
+	log_info("reload: %zu clients configured: %u added, %u removed, %u readdressed, %u refused", g->reg.n_peers,
+		 st.added, st.removed, st.readdressed, st.refused);
 	config_free(&nc);
 }
 
