@@ -120,6 +120,14 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	ret = nat_apply(&ns, &g->nat, e);
 	if (ret)
 		return ret;
+	/* after the table, so a failed start never forwards without it; shared with every sluice interface of
+	 * this namespace, restored when the last one stops (also after a crash of this one: it is in the list) */
+	ret = forwarding_ns_here(&g->fwd, e);
+	if (!ret)
+		ret = forwarding_raise(&g->fwd, cfg->ifname, getpid(), e);
+	if (ret < 0)
+		return sl_errf(e, ret, "forwarding: %s", e->msg);
+	g->fwd_pid = getpid();
 
 	{
 		int fds[SL_MAX_WORKERS];
@@ -167,6 +175,8 @@ static void gw_teardown(struct gw *g)
 		close(g->tcp_io.fd);
 	if (g->nat.applied && nat_remove(&g->nat, &e))
 		log_err("nat: %s", e.msg);
+	if (g->fwd_pid && !g->fwd_by_janitor && forwarding_release(&g->fwd, g->cfg->ifname, g->fwd_pid, &e) < 0)
+		log_err("forwarding: %s", e.msg);
 	for (unsigned i = 0; i < g->n_w; i++)
 		dp_worker_free(&g->w[i], true); /* the last TUN queue closed takes the link, address, routes */
 	if (g->stopfd >= 0)
@@ -178,6 +188,18 @@ static void gw_teardown(struct gw *g)
 	netcfg_close(&g->nc);
 	loop_close(&g->loop);
 	free(g->w);
+}
+
+/* In the root janitor of a `User =` gateway, once the daemon is gone: its hold on forwarding (the daemon may
+ * write neither /run/sluice nor, without root, be sure of /proc/sys), also after a kill -9. The pid keeps it
+ * from letting go of a newer run of the same interface that started meanwhile. */
+static void janitor_at_exit(void *arg)
+{
+	struct gw *g = arg;
+	struct sl_err e = {{0}};
+
+	if (g->fwd_pid && forwarding_release(&g->fwd, g->cfg->ifname, g->fwd_pid, &e) < 0)
+		log_err("janitor: forwarding: %s", e.msg);
 }
 
 int gw_run(struct sl_config *cfg, void (*ready)(void))
@@ -202,7 +224,6 @@ int gw_run(struct sl_config *cfg, void (*ready)(void))
 		free(g);
 		return 1;
 	}
-	g->nat.saved_ip_forward = -1;
 	ret = loop_init(&g->loop);
 	if (ret) {
 		log_err("event loop: %s", strerror(-ret));
@@ -217,12 +238,18 @@ int gw_run(struct sl_config *cfg, void (*ready)(void))
 		free(g);
 		return 1;
 	}
-	if (cfg->user[0] && (privs_janitor(g->cs.path, &e) ||
-			     privs_drop(sock_port(&cfg->listen) < 1024, true, cfg->uid, cfg->gid, &e))) {
-		log_err("User = %s: %s", cfg->user, e.msg); /* asked for and not possible: do not run as root */
-		gw_teardown(g);
-		free(g);
-		return 1;
+	if (cfg->user[0]) {
+		ret = privs_janitor(g->cs.path, janitor_at_exit, g, &e);
+		if (!ret) {
+			g->fwd_by_janitor = true; /* the user may not write the record: root's janitor lets go */
+			ret = privs_drop(sock_port(&cfg->listen) < 1024, true, cfg->uid, cfg->gid, &e);
+		}
+		if (ret) {
+			log_err("User = %s: %s", cfg->user, e.msg); /* asked for and not possible: do not run as root */
+			gw_teardown(g);
+			free(g);
+			return 1;
+		}
 	}
 	if (!cfg->user[0] && privs_drop(sock_port(&cfg->listen) < 1024, false, 0, 0, &e))
 		log_warn("least privilege: %s (continuing with the capabilities we have)", e.msg);

@@ -63,9 +63,9 @@ int rules_del(struct netcfg *nc, struct sl_err *e);
  * another process), the rules above, routes in SL_ROUTE_TABLE. Missing things are not errors. */
 int netcfg_cleanup_stale(struct netcfg *nc, const char *ifname, struct sl_err *e);
 
-/* net.ipv4.ip_forward: *old gets the previous value (0/1). */
-int sysctl_ip_forward_get(int *val, struct sl_err *e);
-int sysctl_ip_forward_set(int val, struct sl_err *e);
+/* One integer of a /proc/sys file (net.ipv4.ip_forward: netcfg/forwarding.h, shared by interfaces). */
+int sysctl_read_int(const char *path, int *val, struct sl_err *e);
+int sysctl_write_int(const char *path, int val, struct sl_err *e);
 /* net.ipv6.conf.IFACE.disable_ipv6 = 1: the tunnel is IPv4; the kernel's IPv6 chatter stays off it. */
 int sysctl_disable_ipv6(const char *ifname, struct sl_err *e);
 
