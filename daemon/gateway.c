@@ -122,12 +122,15 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 		return ret;
 	/* after the table, so a failed start never forwards without it; shared with every sluice interface of
 	 * this namespace, restored when the last one stops (also after a crash of this one: it is in the list) */
-	ret = forwarding_ns_here(&g->fwd, e);
-	if (!ret)
-		ret = forwarding_raise(&g->fwd, cfg->ifname, getpid(), e);
-	if (ret < 0)
-		return sl_errf(e, ret, "forwarding: %s", e->msg);
-	g->fwd_pid = getpid();
+	{
+		struct sl_err fe = {{0}};
+		ret = forwarding_ns_here(&g->fwd, &fe);
+		if (!ret)
+			ret = forwarding_raise(&g->fwd, cfg->ifname, getpid(), &fe);
+		if (ret < 0)
+			return sl_errf(e, ret, "forwarding: %s", fe.msg);
+		g->fwd_pid = getpid();
+	}
 
 	{
 		int fds[SL_MAX_WORKERS];

@@ -5,6 +5,7 @@
 # crash, and the restart found itself in it: no double count). Two gateways in one namespace: forwarding goes
 # off only after the second stops. A gateway in another namespace has a record of its own. Under `User =
 # nobody` the root janitor lets go (the user may not write /run/sluice): after SIGTERM, and after SIGKILL too.
+# A record sluice did not write stops the start (exit 1) with nothing applied.
 #
 #   (ns $NS_G: gateways $GW on :51900, $GW2 on :51901)     (ns $NS_I: gateway $GW3 on :51900)
 . "$(dirname "$0")/lib.sh"
@@ -68,6 +69,18 @@ fwd_is 1 "$NS_I" || fail "stopping $GW switched forwarding off in $NS_I"
 stop "$gw3"
 gone "$NS_I" "$REC_I" || fail "$NS_I: forwarding $(fwd "$NS_I"), record $(cat "$REC_I" 2>&1)"
 ok "a gateway in another namespace: a record of its own"
+
+# a record sluice did not write: the start fails naming it, and leaves forwarding, tables and link alone
+echo "garbage" > "$REC"
+rc=0; in_g timeout 10 "$SLUICED" -f -c "$WORK/$GW.conf" > "$WORK/bad.out" 2>&1 || rc=$?
+[ "$rc" -eq 1 ] && grep -q "forwarding: $REC:1: not a line of a sluice forwarding record" "$WORK/bad.out" ||
+	fail "a foreign record: exit $rc, $(cat "$WORK/bad.out")"
+fwd_is 0 || fail "a failed start left forwarding on"
+in_g nft list tables | grep -q sluice_nat && fail "a failed start left its NAT table"
+in_g ip link show "$GW" >/dev/null 2>&1 && fail "a failed start left its link"
+[ "$(cat "$REC")" = garbage ] || fail "a failed start rewrote the foreign record"
+rm -f "$REC"
+ok "a record sluice did not write: exit 1 naming it, nothing applied"
 
 # User = nobody: the root janitor lets go once the daemon is gone — after SIGTERM, and after SIGKILL
 if id nobody >/dev/null 2>&1; then
