@@ -110,10 +110,11 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	if (cfg->egress[0]) {
 		snprintf(ns.egress_ifname, sizeof(ns.egress_ifname), "%s", cfg->egress);
 	} else {
-		ret = route_default_ifname(&g->nc, ns.egress_ifname, e);
+		struct sl_err re = {{0}};
+		ret = route_default_ifname(&g->nc, ns.egress_ifname, &re);
 		if (ret)
 			return sl_errf(e, ret, "no Egress configured and no default route to find one (%s)",
-				       e->msg);
+				       re.msg);
 	}
 	ns.pool.s_addr = cfg->address.addr.s_addr & htonl(~0u << (32 - cfg->address.len));
 	ns.pool_len = cfg->address.len;
