@@ -68,9 +68,3 @@ int sysctl_ip_forward_get(int *val, struct sl_err *e);
 int sysctl_ip_forward_set(int val, struct sl_err *e);
 /* net.ipv6.conf.IFACE.disable_ipv6 = 1: the tunnel is IPv4; the kernel's IPv6 chatter stays off it. */
 int sysctl_disable_ipv6(const char *ifname, struct sl_err *e);
-
-/* DNS of the client: writes /etc/resolv.conf in place (it may be a bind mount, so no rename), after saving the
- * original under SL_RUN_DIR/IFACE.resolv.conf; dns_restore puts it back and removes the copy. dns_restore with
- * no saved copy is a no-op (0). A saved copy found at start (crash) is restored by dns_restore too. */
-int dns_apply(const char *ifname, const struct in_addr *servers, unsigned n, struct sl_err *e);
-int dns_restore(const char *ifname, struct sl_err *e);
