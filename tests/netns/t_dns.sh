@@ -113,3 +113,35 @@ in_c ip route get 198.19.0.53 | grep -q "dev $CL" || fail "the client's own serv
 stop "$CL_PID"
 cmp -s "$RESOLV" "$WORK/resolv.orig" || fail "resolv.conf not restored after DNS = list"
 ok "DNS = off leaves resolv.conf alone; DNS = 198.19.0.53 replaces the pushed server, routed into the tunnel"
+
+# --- (7) the resolvconf backend (forced: in a namespace the file backend is the right choice): a stand-in
+# `resolvconf` first in PATH records its arguments and standard input
+mkdir -p "$WORK/bin"
+cat > "$WORK/bin/resolvconf" <<STANDIN
+#!/bin/sh
+echo "\$*" >> "$WORK/resolvconf.calls"
+[ "\$1" = -a ] && cat > "$WORK/resolvconf.in"
+exit 0
+STANDIN
+chmod 755 "$WORK/bin/resolvconf"
+cl_conf "$CL" "$GW" "Routes = 10.99.0.0/16"
+RC_ENV="env SLUICE_DNS_BACKEND=resolvconf PATH=$WORK/bin:$PATH"
+SLUICED_WRAP=$RC_ENV start "$NS_C" "$CL"; CL_PID=$LAST_PID
+wait_for 10 test -s "$WORK/resolvconf.in" || fail "resolvconf was not run"
+grep -qx -- "-a tun.$CL -m 0 -x" "$WORK/resolvconf.calls" || fail "resolvconf called as: $(cat "$WORK/resolvconf.calls")"
+printf 'nameserver %s\nnameserver fd00::53\nsearch corp.example lab.example\n' $I_IP | cmp -s - "$WORK/resolvconf.in" ||
+	fail "resolvconf was given: $(cat "$WORK/resolvconf.in")"
+[ "$(stat "$CL" dns_backend)" = resolvconf ] || fail "backend is '$(stat "$CL" dns_backend)', expected resolvconf"
+cmp -s "$RESOLV" "$WORK/resolv.orig" || fail "the resolvconf backend wrote resolv.conf itself"
+stop "$CL_PID"
+[ "$(tail -n 1 "$WORK/resolvconf.calls")" = "-d tun.$CL -f" ] || fail "at exit: $(tail -n 1 "$WORK/resolvconf.calls")"
+SLUICED_WRAP=$RC_ENV start "$NS_C" "$CL"; CL_PID=$LAST_PID
+wait_for 10 grep -q "dns:.*(resolvconf)" "$WORK/$CL.log" || fail "resolvconf not applied after restart"
+kill -9 "$CL_PID"; wait "$CL_PID" 2>/dev/null || true
+: > "$WORK/resolvconf.calls"
+SLUICED_WRAP=$RC_ENV start "$NS_C" "$CL"; CL_PID=$LAST_PID
+wait_for 10 grep -q -- "-a tun.$CL" "$WORK/resolvconf.calls" || fail "resolvconf not applied after kill -9"
+[ "$(head -n 1 "$WORK/resolvconf.calls")" = "-d tun.$CL -f" ] ||
+	fail "after kill -9 the start did not remove the old record first: $(cat "$WORK/resolvconf.calls")"
+stop "$CL_PID"
+ok "resolvconf backend: -a tun.$CL -m 0 -x with servers and domains, -d at exit, -d first after kill -9"
