@@ -50,6 +50,8 @@ static int file_apply(const struct dns_target *t, const struct dns_config *dc, s
 	struct stat st;
 	int len, ret;
 
+	if (mkdir(t->state_dir, 0700) && errno != EEXIST)
+		return sl_errf(e, -errno, "dns: mkdir %s: %s", t->state_dir, strerror(errno));
 	saved_path(t->state_dir, t->ifname, saved, sizeof(saved));
 	if (stat(saved, &st)) {
 		char *orig = NULL;
