@@ -144,6 +144,7 @@ bool dns_resolved_answers(void)
 
 	if (sd_bus_open_system(&bus) < 0)
 		return false;
+	sd_bus_set_method_call_timeout(bus, RESOLVED_TIMEOUT_US); /* not sd-bus's 25 s default */
 	ret = sd_bus_call_method(bus, RESOLVE1_DEST, RESOLVE1_PATH, "org.freedesktop.DBus.Peer", "Ping", &err, NULL,
 				 "");
 	sd_bus_error_free(&err);
