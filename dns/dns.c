@@ -289,9 +289,18 @@ static bool config_eq(const struct dns_config *a, const struct dns_config *b)
 	return true;
 }
 
-/* Every IPv4 server into the tunnel: a /32 in the client's table, which every unmarked packet consults
- * (the full tunnel's 0.0.0.0/0 already covers them). IPv6 servers are written to the backend but not routed
- * here: IPv6 inside the tunnel is not implemented yet. Routes no longer wanted are removed. */
+/* Every IPv4 server into the tunnel, whatever Routes and the LAN say. Split tunnel: a /32 in the client's table,
+ * which rule SL_RULE_PRIO_TUNNEL makes every unmarked packet consult before the main table. Full tunnel: the
+ * table's 0.0.0.0/0 covers it, but the suppress rule lets a LAN route of the main table win; a rule
+ * "to SERVER/32 lookup SL_ROUTE_TABLE" ahead of it does not. IPv6 servers are written to the backend but not
+ * routed here: IPv6 inside the tunnel is not implemented yet. What is no longer wanted is removed. */
+static int route_one(struct netcfg *nc, int ifindex, bool full, struct in_addr a, bool add, struct sl_err *e)
+{
+	if (full)
+		return add ? rule_add_dns4(nc, a, e) : rule_del_dns4(nc, a, e);
+	return add ? route_add4(nc, ifindex, a, 32, SL_ROUTE_TABLE, e) : route_del4(nc, ifindex, a, 32, SL_ROUTE_TABLE, e);
+}
+
 static int route_servers(struct dns_client *d, struct netcfg *nc, int ifindex, const struct dns_config *want,
 			 struct sl_err *e)
 {
@@ -301,20 +310,18 @@ static int route_servers(struct dns_client *d, struct netcfg *nc, int ifindex, c
 
 	for (unsigned i = 0; i < d->n_routed; i++) {
 		bool still = false;
-		for (unsigned j = 0; j < want->n_servers && !full; j++)
+		for (unsigned j = 0; j < want->n_servers; j++)
 			if (want->servers[j].family == AF_INET && want->servers[j].v4.s_addr == d->routed[i].s_addr)
 				still = true;
 		if (still) {
 			keep[n_keep++] = d->routed[i];
 		} else {
 			struct sl_err ignore;
-			route_del4(nc, ifindex, d->routed[i], 32, SL_ROUTE_TABLE, &ignore);
+			route_one(nc, ifindex, full, d->routed[i], false, &ignore);
 		}
 	}
 	memcpy(d->routed, keep, sizeof(keep));
 	d->n_routed = n_keep;
-	if (full)
-		return 0;
 	for (unsigned j = 0; j < want->n_servers; j++) {
 		bool have = false;
 		int ret;
@@ -324,7 +331,7 @@ static int route_servers(struct dns_client *d, struct netcfg *nc, int ifindex, c
 			have |= d->routed[i].s_addr == want->servers[j].v4.s_addr;
 		if (have)
 			continue;
-		ret = route_add4(nc, ifindex, want->servers[j].v4, 32, SL_ROUTE_TABLE, e);
+		ret = route_one(nc, ifindex, full, want->servers[j].v4, true, e);
 		if (ret == -EEXIST) /* the same /32 is in Routes: the route is there, and not ours to remove */
 			continue;
 		if (ret)
@@ -346,6 +353,7 @@ int dns_client_update(struct dns_client *d, struct netcfg *nc, int ifindex, cons
 	if (d->backend && config_eq(&want, &d->cur))
 		return 0;
 	if (!want.n_servers) { /* the gateway stopped pushing any */
+		route_servers(d, nc, ifindex, &want, e);
 		ret = dns_client_revert(d, e);
 		memset(&d->cur, 0, sizeof(d->cur));
 		return ret;

@@ -55,7 +55,8 @@ struct dns_client {
 	const struct sl_config *cfg;
 	enum dns_backend backend; /* NONE until something was applied */
 	struct dns_config cur;
-	struct in_addr routed[SL_MAX_DNS]; /* /32 routes into the tunnel that we added */
+	struct in_addr routed[SL_MAX_DNS]; /* servers we routed into the tunnel: /32 routes (split tunnel) or
+					    * rules (full tunnel); the link and rules_del take them at exit */
 	unsigned n_routed;
 };
 

@@ -10,6 +10,9 @@
 #   (4) kill -9, then a new start restores the original first and applies again
 #   (5) kill -9, then `sluice dns restore` (the unit's ExecStopPost) restores it; refused while a daemon runs
 #   (6) DNS = off: resolv.conf untouched; DNS = <list>: the client's own servers instead of the pushed ones
+#   (7) the resolvconf backend, through a stand-in program
+#   (8) full tunnel, pushed server inside the client's own LAN prefix (the gateway's underlay address, where a
+#       dnsmasq listens): a rule sends it into the tunnel anyway, though the LAN route would win otherwise
 . "$(dirname "$0")/lib.sh"
 
 GW=slg$TAG; CL=slc$TAG
@@ -28,7 +31,7 @@ in_i dnsmasq -k -u root --no-resolv --no-hosts --bind-interfaces --listen-addres
 	--log-facility="$WORK/dnsmasq.out" --address=/probe.sluice.test/198.19.0.77 >/dev/null 2>&1 & PIDS+=($!)
 wait_for 5 in_i bash -c "ss -lun | grep -q '$I_IP:53 '" || fail "dnsmasq did not start"
 
-start "$NS_G" "$GW"
+start "$NS_G" "$GW"; GW_PID=$LAST_PID
 start "$NS_C" "$CL"; CL_PID=$LAST_PID
 wait_for 10 session_up "$CL" || fail "client got no session"
 dns_applied() { grep -q "^nameserver $I_IP\$" "$RESOLV"; }
@@ -145,3 +148,25 @@ wait_for 10 grep -q -- "-a tun.$CL" "$WORK/resolvconf.calls" || fail "resolvconf
 	fail "after kill -9 the start did not remove the old record first: $(cat "$WORK/resolvconf.calls")"
 stop "$CL_PID"
 ok "resolvconf backend: -a tun.$CL -m 0 -x with servers and domains, -d at exit, -d first after kill -9"
+
+# --- (8) full tunnel, the pushed server on the client's LAN: still through the tunnel
+in_g dnsmasq -k -u root --no-resolv --no-hosts --bind-interfaces --listen-address=$G_IP -p 53 --log-queries \
+	--log-facility="$WORK/dnsmasq-gw.out" --address=/lan.sluice.test/198.19.0.78 >/dev/null 2>&1 & PIDS+=($!)
+wait_for 5 in_g bash -c "ss -lun | grep -q '$G_IP:53 '" || fail "the gateway's dnsmasq did not start"
+stop "$GW_PID"
+gw_conf "$GW" "DNS = $G_IP"
+add_client "$GW" laptop "$CL"
+cl_conf "$CL" "$GW" # full tunnel
+start "$NS_G" "$GW"
+start "$NS_C" "$CL"; CL_PID=$LAST_PID
+wait_for 10 grep -q "^nameserver $G_IP\$" "$RESOLV" || fail "resolv.conf does not name $G_IP"
+in_c ip rule list | grep -q "^5189:.* to $G_IP .*lookup 51900" || fail "no DNS rule: $(in_c ip rule list)"
+ans=$(in_c getent hosts lan.sluice.test | awk '{print $1}')
+[ "$ans" = 198.19.0.78 ] || fail "the query to $G_IP answered '$ans'"
+grep -q "lan.sluice.test from 10.66.0." "$WORK/dnsmasq-gw.out" ||
+	fail "the query did not come through the tunnel: $(grep query "$WORK/dnsmasq-gw.out")"
+grep -q "from $C_IP" "$WORK/dnsmasq-gw.out" && fail "the query went over the LAN from $C_IP"
+stop "$CL_PID"
+in_c ip rule list | grep -q "^5189:" && fail "the DNS rule is left after exit"
+cmp -s "$RESOLV" "$WORK/resolv.orig" || fail "resolv.conf not restored (full tunnel)"
+ok "full tunnel: the pushed server on the client's LAN is reached through the tunnel (rule 5189), gone at exit"
