@@ -6,6 +6,8 @@
 #       /etc/resolv.conf is a bind mount of /etc/netns/NS/resolv.conf); `sluice show` / `-j` name them
 #   (2) the pushed server is routed into the tunnel: the query reaches dnsmasq from the gateway's address,
 #       never from the client's underlay address
+#   (2b) the gateway restarts pushing another server and domain: after re-authenticating, the client applies the
+#       difference (new server and its route, old route gone) and keeps the original saved copy
 #   (3) SIGTERM: the original resolv.conf is back byte for byte, nothing left in StateDir
 #   (4) kill -9, then a new start restores the original first and applies again
 #   (5) kill -9, then `sluice dns restore` (the unit's ExecStopPost) restores it; refused while a daemon runs
@@ -63,6 +65,24 @@ ans=$(in_c getent hosts probe.sluice.test | awk '{print $1}')
 grep -q "probe.sluice.test from $GE_IP" "$WORK/dnsmasq.out" || fail "dnsmasq did not see the query from $GE_IP"
 grep -q "from $C_IP" "$WORK/dnsmasq.out" && fail "dnsmasq saw a query from the client's own address $C_IP"
 ok "split tunnel: the query reached dnsmasq from $GE_IP (gateway), never from $C_IP"
+
+# --- (2b) a new snapshot with other DNS: the difference is applied
+stop "$GW_PID"
+cp "$WORK/$GW.conf" "$WORK/$GW.conf.first"
+sed -i "s/^DNS = .*/DNS = 198.19.0.54/; s/^Domains = .*/Domains = other.example/" "$WORK/$GW.conf"
+start "$NS_G" "$GW"; GW_PID=$LAST_PID
+new_dns() { grep -q '^nameserver 198.19.0.54$' "$RESOLV"; }
+wait_for 30 new_dns || fail "the client did not apply the new snapshot's DNS: $(cat "$RESOLV")"
+grep -q "nameserver $I_IP" "$RESOLV" && fail "the old server is still in resolv.conf"
+grep -q '^search other.example$' "$RESOLV" || fail "the new domain is not applied: $(cat "$RESOLV")"
+in_c ip route get 198.19.0.54 | grep -q "dev $CL" || fail "the new server is not routed into the tunnel"
+in_c ip route show table 51900 | grep -q "^$I_IP " && fail "the old server's route is left: $(in_c ip route show table 51900)"
+cmp -s "$STATE/$CL.resolv.conf" "$WORK/resolv.orig" || fail "the saved copy changed with the new snapshot"
+stop "$GW_PID"
+cp "$WORK/$GW.conf.first" "$WORK/$GW.conf"
+start "$NS_G" "$GW"; GW_PID=$LAST_PID
+wait_for 30 dns_applied || fail "the client did not go back to $I_IP"
+ok "a new snapshot's DNS replaces the old (servers, domains, routes); the saved original is kept"
 
 # --- (3) clean stop restores the original byte for byte
 stop "$CL_PID"
