@@ -16,6 +16,8 @@
 #   (8) full tunnel, pushed server inside the client's own LAN prefix (the gateway's underlay address, where a
 #       dnsmasq listens): a rule sends it into the tunnel anyway, though the LAN route would win otherwise
 . "$(dirname "$0")/lib.sh"
+# grep that reads to the end: `grep -q` would leave early, and pipefail would count the writer's SIGPIPE
+matches() { grep -c "$@" >/dev/null; }
 
 GW=slg$TAG; CL=slc$TAG
 RESOLV=/etc/netns/$NS_C/resolv.conf
@@ -58,8 +60,8 @@ assert d['dns_backend'] == 'file', d['dns_backend']" || fail "sluice show -j: dn
 ok "pushed v4 + v6 servers and domains in resolv.conf (file backend), shown by sluice show / -j"
 
 # --- (2) split tunnel: the pushed server is routed into the tunnel, the query leaves masqueraded
-in_c ip route get $I_IP | grep -q "dev $CL" || fail "$I_IP is not routed into the tunnel: $(in_c ip route get $I_IP)"
-in_c ip route get 198.19.0.99 | grep -q "dev $CL" && fail "Routes = 10.99.0.0/16 but 198.19.0.99 goes into the tunnel"
+in_c ip route get $I_IP | matches "dev $CL" || fail "$I_IP is not routed into the tunnel: $(in_c ip route get $I_IP)"
+in_c ip route get 198.19.0.99 | matches "dev $CL" && fail "Routes = 10.99.0.0/16 but 198.19.0.99 goes into the tunnel"
 ans=$(in_c getent hosts probe.sluice.test | awk '{print $1}')
 [ "$ans" = 198.19.0.77 ] || fail "the query through the tunnel answered '$ans'"
 grep -q "probe.sluice.test from $GE_IP" "$WORK/dnsmasq.out" || fail "dnsmasq did not see the query from $GE_IP"
@@ -75,8 +77,8 @@ new_dns() { grep -q '^nameserver 198.19.0.54$' "$RESOLV"; }
 wait_for 30 new_dns || fail "the client did not apply the new snapshot's DNS: $(cat "$RESOLV")"
 grep -q "nameserver $I_IP" "$RESOLV" && fail "the old server is still in resolv.conf"
 grep -q '^search other.example$' "$RESOLV" || fail "the new domain is not applied: $(cat "$RESOLV")"
-in_c ip route get 198.19.0.54 | grep -q "dev $CL" || fail "the new server is not routed into the tunnel"
-in_c ip route show table 51900 | grep -q "^$I_IP " && fail "the old server's route is left: $(in_c ip route show table 51900)"
+in_c ip route get 198.19.0.54 | matches "dev $CL" || fail "the new server is not routed into the tunnel"
+in_c ip route show table 51900 | matches "^$I_IP " && fail "the old server's route is left: $(in_c ip route show table 51900)"
 cmp -s "$STATE/$CL.resolv.conf" "$WORK/resolv.orig" || fail "the saved copy changed with the new snapshot"
 stop "$GW_PID"
 cp "$WORK/$GW.conf.first" "$WORK/$GW.conf"
@@ -116,7 +118,7 @@ wait_for 5 bash -c "! $SLUICE show -r $CL" || fail "the dead daemon's socket sti
 in_c "$SLUICE" dns restore "$CL" -c "$WORK/$CL.conf" > "$WORK/restore.out" 2>&1 || fail "restore: $(cat "$WORK/restore.out")"
 grep -q "DNS restored (file)" "$WORK/restore.out" || fail "restore says: $(cat "$WORK/restore.out")"
 cmp -s "$RESOLV" "$WORK/resolv.orig" || fail "sluice dns restore did not put the original back"
-in_c "$SLUICE" dns restore "$CL" -c "$WORK/$CL.conf" | grep -q "no DNS change to undo" || fail "a second restore is not a no-op"
+in_c "$SLUICE" dns restore "$CL" -c "$WORK/$CL.conf" | matches "no DNS change to undo" || fail "a second restore is not a no-op"
 ok "kill -9 then sluice dns restore: original back (refused while the daemon runs; a second run is a no-op)"
 
 # --- (6) DNS = off leaves it alone; DNS = list overrides the pushed servers
@@ -124,7 +126,7 @@ cl_conf "$CL" "$GW" "Routes = 10.99.0.0/16" "DNS = off"
 start "$NS_C" "$CL"; CL_PID=$LAST_PID
 wait_for 10 session_up "$CL" || fail "client got no session"
 [ "$(stat "$CL" dns_backend)" = off ] || fail "DNS = off shows backend '$(stat "$CL" dns_backend)'"
-"$SLUICE" show "$CL" | grep -q "dns: off" || fail "sluice show does not say dns: off"
+"$SLUICE" show "$CL" | matches "dns: off" || fail "sluice show does not say dns: off"
 cmp -s "$RESOLV" "$WORK/resolv.orig" || fail "DNS = off changed resolv.conf"
 stop "$CL_PID"
 cl_conf "$CL" "$GW" "Routes = 10.99.0.0/16" "DNS = 198.19.0.53"
@@ -132,7 +134,7 @@ start "$NS_C" "$CL"; CL_PID=$LAST_PID
 wait_for 10 grep -q '^nameserver 198.19.0.53$' "$RESOLV" || fail "DNS = 198.19.0.53 not applied: $(cat "$RESOLV")"
 grep -q "nameserver $I_IP" "$RESOLV" && fail "the pushed server is there despite the client's own list"
 grep -q '^search corp.example lab.example$' "$RESOLV" || fail "the pushed domains are gone with the client's list"
-in_c ip route get 198.19.0.53 | grep -q "dev $CL" || fail "the client's own server is not routed into the tunnel"
+in_c ip route get 198.19.0.53 | matches "dev $CL" || fail "the client's own server is not routed into the tunnel"
 stop "$CL_PID"
 cmp -s "$RESOLV" "$WORK/resolv.orig" || fail "resolv.conf not restored after DNS = list"
 ok "DNS = off leaves resolv.conf alone; DNS = 198.19.0.53 replaces the pushed server, routed into the tunnel"
@@ -180,13 +182,13 @@ cl_conf "$CL" "$GW" # full tunnel
 start "$NS_G" "$GW"
 start "$NS_C" "$CL"; CL_PID=$LAST_PID
 wait_for 10 grep -q "^nameserver $G_IP\$" "$RESOLV" || fail "resolv.conf does not name $G_IP"
-in_c ip rule list | grep -q "^5189:.* to $G_IP .*lookup 51900" || fail "no DNS rule: $(in_c ip rule list)"
+in_c ip rule list | matches "^5189:.* to $G_IP .*lookup 51900" || fail "no DNS rule: $(in_c ip rule list)"
 ans=$(in_c getent hosts lan.sluice.test | awk '{print $1}')
 [ "$ans" = 198.19.0.78 ] || fail "the query to $G_IP answered '$ans'"
 grep -q "lan.sluice.test from 10.66.0." "$WORK/dnsmasq-gw.out" ||
 	fail "the query did not come through the tunnel: $(grep query "$WORK/dnsmasq-gw.out")"
 grep -q "from $C_IP" "$WORK/dnsmasq-gw.out" && fail "the query went over the LAN from $C_IP"
 stop "$CL_PID"
-in_c ip rule list | grep -q "^5189:" && fail "the DNS rule is left after exit"
+in_c ip rule list | matches "^5189:" && fail "the DNS rule is left after exit"
 cmp -s "$RESOLV" "$WORK/resolv.orig" || fail "resolv.conf not restored (full tunnel)"
 ok "full tunnel: the pushed server on the client's LAN is reached through the tunnel (rule 5189), gone at exit"

@@ -12,6 +12,8 @@
 #       from the gateway's address, with a split tunnel whose Routes do not cover the server
 #   (3) SIGTERM: RevertLink, no record left; kill -9 then restart: the record is undone first, DNS applied again
 . "$(dirname "$0")/lib.sh"
+# grep that reads to the end: `grep -q` would leave early, and pipefail would count the writer's SIGPIPE
+matches() { grep -c "$@" >/dev/null; }
 
 # --- systemd-resolved, unpacked (never installed)
 RDIR=$SLUICE_BUILD/deps/systemd-resolved
@@ -80,21 +82,21 @@ wait_for 5 in_i bash -c "ss -lun | grep -q '$I_IP:53 '" || fail "dnsmasq did not
 start "$NS_G" "$GW"
 SLUICED_WRAP="env DBUS_SYSTEM_BUS_ADDRESS=$DBUS_SYSTEM_BUS_ADDRESS" start "$NS_C" "$CL"; CL_PID=$LAST_PID
 wait_for 10 session_up "$CL" || fail "client got no session"
-link_dns() { in_c "$RESOLVECTL" dns "$CL" 2>/dev/null | grep -q "$I_IP"; }
+link_dns() { in_c "$RESOLVECTL" dns "$CL" 2>/dev/null | matches "$I_IP"; }
 wait_for 10 link_dns || fail "resolved has no DNS server for $CL: $(in_c "$RESOLVECTL" status "$CL" 2>&1)"
 
 # --- (1) per-link server, domains + ~., default route
 [ "$(stat "$CL" dns_backend)" = resolved ] || fail "backend is '$(stat "$CL" dns_backend)', expected resolved"
-in_c "$RESOLVECTL" domain "$CL" | grep -q 'corp.example ~\.' || fail "domains: $(in_c "$RESOLVECTL" domain "$CL")"
-in_c "$RESOLVECTL" default-route "$CL" | grep -q yes || fail "no default route: $(in_c "$RESOLVECTL" default-route "$CL")"
-"$SLUICE" show "$CL" | grep -q "dns: $I_IP (resolved); search corp.example" || fail "sluice show: $("$SLUICE" show "$CL" | grep dns)"
+in_c "$RESOLVECTL" domain "$CL" | matches 'corp.example ~\.' || fail "domains: $(in_c "$RESOLVECTL" domain "$CL")"
+in_c "$RESOLVECTL" default-route "$CL" | matches yes || fail "no default route: $(in_c "$RESOLVECTL" default-route "$CL")"
+"$SLUICE" show "$CL" | matches "dns: $I_IP (resolved); search corp.example" || fail "sluice show: $("$SLUICE" show "$CL" | grep dns)"
 grep -q "$I_IP" "/etc/netns/$NS_C/resolv.conf" && fail "the resolved backend wrote resolv.conf"
 ok "resolved: $CL has $I_IP, domains corp.example ~., default route"
 
 # --- (2) queries through resolved go into the tunnel and leave from the gateway
 ans=$(in_c getent ahostsv4 probe.sluice.test | awk 'NR == 1 {print $1}')
 [ "$ans" = 198.19.0.77 ] || fail "getent through resolved's stub answered '$ans'"
-in_c "$RESOLVECTL" query --cache=no probe2.probe.sluice.test | grep -q 198.19.0.77 || fail "resolvectl query failed"
+in_c "$RESOLVECTL" query --cache=no probe2.probe.sluice.test | matches 198.19.0.77 || fail "resolvectl query failed"
 grep -q "from $GE_IP" "$WORK/dnsmasq.out" || fail "dnsmasq saw no query from $GE_IP"
 grep -q "from $C_IP" "$WORK/dnsmasq.out" && fail "dnsmasq saw a query from the client's own address $C_IP"
 ok "queries through resolved reach dnsmasq from $GE_IP only (split tunnel)"
