@@ -91,13 +91,13 @@ static int apply_host(struct cl *c, const struct cl_snap *snap, struct sl_err *e
 			return ret;
 		c->rules_applied = true;
 	}
-	if (!c->dns_applied && snap->s.n_dns) {
-		ret = dns_apply(c->cfg->ifname, snap->s.dns, snap->s.n_dns, e);
-		if (ret)
-			return ret;
-		c->dns_applied = true;
+	ret = dns_client_update(&c->dns, &c->nc, c->ifindex, &snap->s, e);
+	if (ret > 0) {
+		char sv[256];
+		dns_config_servers_str(&c->dns.cur, sv, sizeof(sv));
+		log_info("dns: %s (%s)", sv, dns_backend_name(c->dns.backend));
 	}
-	return 0;
+	return ret < 0 ? ret : 0;
 }
 
 int cl_install(struct cl *c, struct cl_snap *snap)
@@ -230,7 +230,14 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	if (ret)
 		return ret;
 	netcfg_cleanup_stale(&c->nc, cfg->ifname, e);
-	dns_restore(cfg->ifname, e); /* a crashed run's resolv.conf */
+	{ /* a crashed run's DNS */
+		const char *what;
+		c->dns.cfg = cfg;
+		if (dns_restore(cfg->state_dir, cfg->ifname, &what, e))
+			log_warn("%s", e->msg);
+		else if (what)
+			log_info("dns: restored what a previous run left (%s)", what);
+	}
 	c->tls = tls_ctx_new(false, cfg->private_key, accept_server_key, c, e);
 	if (!c->tls)
 		return -EINVAL;
@@ -286,8 +293,8 @@ static void cl_teardown(struct cl *c)
 	sup_close(c);
 	if (c->cs_open)
 		ctlsock_close(&c->cs);
-	if (c->dns_applied && dns_restore(c->cfg->ifname, &e))
-		log_err("dns: %s", e.msg);
+	if (dns_client_revert(&c->dns, &e))
+		log_err("%s", e.msg);
 	if (c->rules_applied && rules_del(&c->nc, &e))
 		log_err("netcfg: %s", e.msg);
 	for (unsigned i = 0; i < c->n_w; i++)

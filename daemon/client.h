@@ -16,6 +16,7 @@
 #include "daemon/dataplane/worker.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
+#include "dns/dns.h"
 #include "netcfg/netcfg.h"
 
 #define SL_CL_GRACE_MS 30000u        /* previous snapshot still decrypts this long after a swap */
@@ -86,7 +87,8 @@ struct cl {
 	 * the reply timeout; the timer re-arms itself while traffic goes unanswered */
 	struct loop_io probe_io;
 	atomic_bool probe_armed;
-	bool addr_applied, rules_applied, dns_applied;
+	bool addr_applied, rules_applied;
+	struct dns_client dns; /* servers, domains, backend, their routes (dns/) */
 	struct in_addr applied_addr;
 	uint8_t applied_plen;
 	uint64_t last_tx_ms, last_data_tx_ms, unanswered_since_ms;

@@ -146,6 +146,7 @@ cl_conf() {
 		echo "Mode = client"
 		echo "PrivateKeyFile = $WORK/$cl.key"
 		echo "PingInterval = 5"
+		echo "StateDir = $WORK/state-$cl" # DNS's saved copy and record: never the host's /var/lib/sluice
 		for l in "$@"; do echo "$l"; done
 		echo
 		echo "[Server]"
