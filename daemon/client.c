@@ -116,29 +116,20 @@ static int apply_host(struct cl *c, const struct cl_snap *snap, struct sl_err *e
 			return ret;
 		c->rules_applied = true;
 	}
-	if (snap->s.n_dns && (!c->dns_applied || c->applied_n_dns != snap->s.n_dns ||
-			      memcmp(c->applied_dns, snap->s.dns, snap->s.n_dns * sizeof(snap->s.dns[0])))) {
-		ret = dns_apply(c->cfg->ifname, snap->s.dns, snap->s.n_dns, e); /* keeps the first saved original */
-		if (ret)
-			return ret;
-		c->dns_applied = true;
-		c->applied_n_dns = snap->s.n_dns;
-		memcpy(c->applied_dns, snap->s.dns, snap->s.n_dns * sizeof(snap->s.dns[0]));
-	} else if (!snap->s.n_dns && c->dns_applied) { /* the new gateway pushes none: the host's own again */
-		ret = dns_restore(c->cfg->ifname, e);
-		if (ret)
-			return ret;
-		c->dns_applied = false;
-		c->applied_n_dns = 0;
+	ret = dns_client_update(&c->dns, &c->nc, c->ifindex, &snap->s, e);
+	if (ret > 0) {
+		char sv[256];
+		dns_config_servers_str(&c->dns.cur, sv, sizeof(sv));
+		log_info("dns: %s (%s)", sv, dns_backend_name(c->dns.backend));
 	}
-	return 0;
+	return ret < 0 ? ret : 0;
 }
 
 const char *cl_underlay_dns(struct cl *c)
 {
 	char now[RESOLVE_CSV_MAX];
 
-	if (!c->dns_applied && resolv_conf_servers(CL_RESOLV_CONF, now, sizeof(now)))
+	if (c->dns.backend == DNS_BACKEND_NONE && resolv_conf_servers(CL_RESOLV_CONF, now, sizeof(now)))
 		memcpy(c->underlay_dns, now, sizeof(now));
 	return c->underlay_dns;
 }
@@ -371,7 +362,14 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	if (ret)
 		return ret;
 	netcfg_cleanup_stale(&c->nc, cfg->ifname, e);
-	dns_restore(cfg->ifname, e); /* a crashed run's resolv.conf */
+	{ /* a crashed run's DNS */
+		const char *what;
+		c->dns.cfg = cfg;
+		if (dns_restore(cfg->state_dir, cfg->ifname, &what, e))
+			log_warn("%s", e->msg);
+		else if (what)
+			log_info("dns: restored what a previous run left (%s)", what);
+	}
 	/* the underlay's resolvers, before we apply our own DNS: server names are looked up there */
 	resolv_conf_servers(CL_RESOLV_CONF, c->underlay_dns, sizeof(c->underlay_dns));
 	ret = resolver_init(&c->res, &c->loop, SL_FWMARK, e);
@@ -443,8 +441,8 @@ static void cl_teardown(struct cl *c)
 		resolver_close(&c->res);
 	if (c->cs_open)
 		ctlsock_close(&c->cs);
-	if (c->dns_applied && dns_restore(c->cfg->ifname, &e))
-		log_err("dns: %s", e.msg);
+	if (dns_client_revert(&c->dns, &e))
+		log_err("%s", e.msg);
 	if (c->rules_applied && rules_del(&c->nc, &e))
 		log_err("netcfg: %s", e.msg);
 	for (unsigned i = 0; i < c->n_w; i++)

@@ -20,6 +20,7 @@
 #include "daemon/dataplane/worker.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
+#include "dns/dns.h"
 #include "netcfg/netcfg.h"
 
 #define SL_CL_GRACE_MS 30000u        /* previous snapshot still decrypts this long after a swap */
@@ -119,11 +120,10 @@ struct cl {
 	 * the reply timeout; the timer re-arms itself while traffic goes unanswered */
 	struct loop_io probe_io;
 	atomic_bool probe_armed;
-	bool addr_applied, rules_applied, dns_applied;
+	bool addr_applied, rules_applied;
+	struct dns_client dns; /* servers, domains, backend, their routes (dns/) */
 	struct in_addr applied_addr;
 	uint8_t applied_plen;
-	struct in_addr applied_dns[SL_MAX_DNS];
-	unsigned applied_n_dns;
 	uint64_t last_tx_ms, last_data_tx_ms, unanswered_since_ms;
 	struct loop_timer ka_timer, probe_timer, grace_timer, stats_timer;
 	struct supervisor sup;

@@ -300,23 +300,44 @@ static int k_egress(struct parse *p, const struct entry *en)
 
 static int k_dns(struct parse *p, const struct entry *en)
 {
-	char buf[CONFIG_LINE_MAX], *save = NULL;
 	struct sl_config *c = p->cfg;
+	char badtok[CONFIG_LINE_MAX];
+	int ret;
 
-	strcpy(buf, en->val);
-	c->n_dns = 0;
-	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		while (isspace((unsigned char)*tok))
-			tok++;
-		tok[strcspn(tok, " \t")] = 0;
-		if (c->n_dns == SL_MAX_DNS)
-			return bad(p, en, "more than %d servers", SL_MAX_DNS);
-		if (inet_pton(AF_INET, tok, &c->dns[c->n_dns]) != 1)
-			return bad(p, en, "'%s' is not an IPv4 address", tok);
-		c->n_dns++;
+	if (p->mode_bit == M_C && !strcasecmp(en->val, "on")) {
+		c->dns_mode = SL_DNS_ON;
+		return 0;
 	}
-	if (!c->n_dns)
-		return bad(p, en, "no address in '%s'", en->val);
+	if (p->mode_bit == M_C && !strcasecmp(en->val, "off")) {
+		c->dns_mode = SL_DNS_OFF;
+		return 0;
+	}
+	ret = addrlist_parse(en->val, c->dns, SL_MAX_DNS, &c->n_dns, badtok, sizeof(badtok));
+	if (ret == -E2BIG)
+		return bad(p, en, "more than %d servers", SL_MAX_DNS);
+	if (ret)
+		return bad(p, en, "'%s' is not an IPv4 or IPv6 address%s", badtok,
+			   p->mode_bit == M_C ? " (or on, off)" : "");
+	c->dns_mode = SL_DNS_LIST;
+	return 0;
+}
+
+static int k_domains(struct parse *p, const struct entry *en)
+{
+	struct sl_config *c = p->cfg;
+	char badtok[CONFIG_LINE_MAX];
+	size_t text = 0;
+	int ret;
+
+	ret = domainlist_parse(en->val, c->domains, SL_MAX_DOMAINS, &c->n_domains, badtok, sizeof(badtok));
+	if (ret == -E2BIG)
+		return bad(p, en, "more than %d domains", SL_MAX_DOMAINS);
+	if (ret)
+		return bad(p, en, "'%s' is not a domain name", badtok);
+	for (unsigned i = 0; i < c->n_domains; i++)
+		text += strlen(c->domains[i]) + 1;
+	if (text > SL_DOMAINS_TEXT_MAX)
+		return bad(p, en, "longer than %d characters in all", SL_DOMAINS_TEXT_MAX);
 	return 0;
 }
 
@@ -472,6 +493,7 @@ static const struct key_def keys[] = {
 	{SECT_INTERFACE, "MTU", M_ANY, k_mtu},
 	{SECT_INTERFACE, "Egress", M_S, k_egress},
 	{SECT_INTERFACE, "DNS", M_ANY, k_dns},
+	{SECT_INTERFACE, "Domains", M_S, k_domains},
 	{SECT_INTERFACE, "StateDir", M_ANY, k_state_dir},
 	{SECT_INTERFACE, "Name", M_ANY, k_name},
 	{SECT_INTERFACE, "KillSwitch", M_C, k_killswitch},

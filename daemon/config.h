@@ -10,8 +10,11 @@
 #include <sys/socket.h>
 #include "daemon/common/errmsg.h"
 #include "daemon/keys.h"
+#include "daemon/lists.h"
 
-#define SL_MAX_DNS 4
+#define SL_MAX_DNS 4         /* servers of both families together */
+#define SL_MAX_DOMAINS 6
+#define SL_DOMAINS_TEXT_MAX 256 /* the domains joined by commas: the snapshot line must stay short */
 #define SL_MAX_ROUTES 64
 #define SL_NAME_MAX 64
 #define SL_MAX_SERVERS 16 /* [Server] sections of a client */
@@ -25,6 +28,13 @@
 #define SL_STATE_DIR_DEFAULT "/var/lib/sluice"
 #define SL_CONFIG_DIR "/etc/sluice"
 #define SL_RUN_DIR "/run/sluice"
+
+/* client DNS = (DESIGN 10.3) */
+enum sl_dns_mode {
+	SL_DNS_ON = 0, /* default: apply the servers and domains the gateway pushes */
+	SL_DNS_OFF,    /* leave the host's DNS alone */
+	SL_DNS_LIST,   /* the addresses in dns[] instead of the pushed ones (pushed domains still apply) */
+};
 
 enum sl_mode {
 	SL_MODE_SERVER = 1,
@@ -61,8 +71,11 @@ struct sl_config {
 	uint8_t private_key[SL_KEY_LEN];
 	uint8_t public_key[SL_KEY_LEN];
 	unsigned mtu;           /* MTU =, default SLUICE_MTU_DEFAULT */
-	struct in_addr dns[SL_MAX_DNS];
+	struct sl_ipaddr dns[SL_MAX_DNS]; /* DNS = (server: pushed; client: with SL_DNS_LIST) */
 	unsigned n_dns;
+	enum sl_dns_mode dns_mode;        /* client */
+	char domains[SL_MAX_DOMAINS][SL_DOMAIN_MAX + 1]; /* Domains = (server: pushed search domains) */
+	unsigned n_domains;
 	unsigned stats_interval; /* StatsInterval =, s, 0 = off */
 
 	/* server */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include "daemon/control/reload.h"
 #include "daemon/control/tls.h"
 #include "daemon/dplink.h"
 #include "daemon/gateway.h"
@@ -45,11 +46,13 @@ static void dump(void *arg, struct strbuf *out)
 	status_dump_gateway(g, out);
 }
 
-/* SIGHUP: re-read the client list. Clients that remain keep their sessions; removed ones lose them. */
+/* SIGHUP: re-read the client list (control/reload.h). Clients that remain keep their sessions; removed ones
+ * lose them. */
 static void reload(struct gw *g)
 {
 	struct sl_config nc;
 	struct sl_err e = {{0}};
+	struct reload_stats st;
 
 	if (config_load(g->cfg->path, &nc, &e)) {
 		log_err("reload: %s (keeping the running configuration)", e.msg);
@@ -60,35 +63,9 @@ static void reload(struct gw *g)
 		config_free(&nc);
 		return;
 	}
-	for (size_t i = g->reg.n_peers; i-- > 0;) {
-		struct gw_peer *p = g->reg.peers[i];
-		bool keep = false;
-		for (size_t j = 0; j < nc.n_clients && !keep; j++)
-			keep = !memcmp(nc.clients[j].pubkey, p->pubkey, SL_KEY_LEN);
-		if (!keep) {
-			log_info("reload: client '%s' removed; its sessions end", p->name);
-			registry_remove_peer(&g->reg, p);
-		}
-	}
-	for (size_t j = 0; j < nc.n_clients; j++) {
-		struct gw_peer *p = peer_by_key(&g->reg, nc.clients[j].pubkey);
-		if (p) {
-			snprintf(p->name, sizeof(p->name), "%s", nc.clients[j].name);
-			continue;
-		}
-		if (nc.clients[j].has_addr && peer_by_addr(&g->reg, nc.clients[j].addr.s_addr)) {
-			log_err("reload: client '%s': address already in use; not added", nc.clients[j].name);
-			continue;
-		}
-		p = registry_add_peer(&g->reg, &nc.clients[j]);
-		if (!p) {
-			log_err("reload: out of memory adding client '%s'", nc.clients[j].name);
-			continue;
-		}
-		if (p->fixed_addr)
-			pool_reserve(&g->pool, p->addr);
-		log_info("reload: client '%s' added", p->name);
-	}
+	clients_reload(&g->reg, &g->pool, nc.clients, nc.n_clients, &st);
+	log_info("reload: %zu clients configured: %u added, %u removed, %u readdressed, %u refused", g->reg.n_peers,
+		 st.added, st.removed, st.readdressed, st.refused);
 	config_free(&nc);
 }
 
@@ -133,16 +110,28 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	if (cfg->egress[0]) {
 		snprintf(ns.egress_ifname, sizeof(ns.egress_ifname), "%s", cfg->egress);
 	} else {
-		ret = route_default_ifname(&g->nc, ns.egress_ifname, e);
+		struct sl_err re = {{0}};
+		ret = route_default_ifname(&g->nc, ns.egress_ifname, &re);
 		if (ret)
 			return sl_errf(e, ret, "no Egress configured and no default route to find one (%s)",
-				       e->msg);
+				       re.msg);
 	}
 	ns.pool.s_addr = cfg->address.addr.s_addr & htonl(~0u << (32 - cfg->address.len));
 	ns.pool_len = cfg->address.len;
 	ret = nat_apply(&ns, &g->nat, e);
 	if (ret)
 		return ret;
+	/* after the table, so a failed start never forwards without it; shared with every sluice interface of
+	 * this namespace, restored when the last one stops (also after a crash of this one: it is in the list) */
+	{
+		struct sl_err fe = {{0}};
+		ret = forwarding_ns_here(&g->fwd, &fe);
+		if (!ret)
+			ret = forwarding_raise(&g->fwd, cfg->ifname, getpid(), &fe);
+		if (ret < 0)
+			return sl_errf(e, ret, "forwarding: %s", fe.msg);
+		g->fwd_pid = getpid();
+	}
 
 	{
 		int fds[SL_MAX_WORKERS];
@@ -190,6 +179,8 @@ static void gw_teardown(struct gw *g)
 		close(g->tcp_io.fd);
 	if (g->nat.applied && nat_remove(&g->nat, &e))
 		log_err("nat: %s", e.msg);
+	if (g->fwd_pid && !g->fwd_by_janitor && forwarding_release(&g->fwd, g->cfg->ifname, g->fwd_pid, &e) < 0)
+		log_err("forwarding: %s", e.msg);
 	for (unsigned i = 0; i < g->n_w; i++)
 		dp_worker_free(&g->w[i], true); /* the last TUN queue closed takes the link, address, routes */
 	if (g->stopfd >= 0)
@@ -201,6 +192,18 @@ static void gw_teardown(struct gw *g)
 	netcfg_close(&g->nc);
 	loop_close(&g->loop);
 	free(g->w);
+}
+
+/* In the root janitor of a `User =` gateway, once the daemon is gone: its hold on forwarding (the daemon may
+ * write neither /run/sluice nor, without root, be sure of /proc/sys), also after a kill -9. The pid keeps it
+ * from letting go of a newer run of the same interface that started meanwhile. */
+static void janitor_at_exit(void *arg)
+{
+	struct gw *g = arg;
+	struct sl_err e = {{0}};
+
+	if (g->fwd_pid && forwarding_release(&g->fwd, g->cfg->ifname, g->fwd_pid, &e) < 0)
+		log_err("janitor: forwarding: %s", e.msg);
 }
 
 int gw_run(struct sl_config *cfg, void (*ready)(void))
@@ -225,7 +228,6 @@ int gw_run(struct sl_config *cfg, void (*ready)(void))
 		free(g);
 		return 1;
 	}
-	g->nat.saved_ip_forward = -1;
 	ret = loop_init(&g->loop);
 	if (ret) {
 		log_err("event loop: %s", strerror(-ret));
@@ -240,12 +242,18 @@ int gw_run(struct sl_config *cfg, void (*ready)(void))
 		free(g);
 		return 1;
 	}
-	if (cfg->user[0] && (privs_janitor(g->cs.path, &e) ||
-			     privs_drop(sock_port(&cfg->listen) < 1024, true, cfg->uid, cfg->gid, &e))) {
-		log_err("User = %s: %s", cfg->user, e.msg); /* asked for and not possible: do not run as root */
-		gw_teardown(g);
-		free(g);
-		return 1;
+	if (cfg->user[0]) {
+		ret = privs_janitor(g->cs.path, janitor_at_exit, g, &e);
+		if (!ret) {
+			g->fwd_by_janitor = true; /* the user may not write the record: root's janitor lets go */
+			ret = privs_drop(sock_port(&cfg->listen) < 1024, true, cfg->uid, cfg->gid, &e);
+		}
+		if (ret) {
+			log_err("User = %s: %s", cfg->user, e.msg); /* asked for and not possible: do not run as root */
+			gw_teardown(g);
+			free(g);
+			return 1;
+		}
 	}
 	if (!cfg->user[0] && privs_drop(sock_port(&cfg->listen) < 1024, false, 0, 0, &e))
 		log_warn("least privilege: %s (continuing with the capabilities we have)", e.msg);

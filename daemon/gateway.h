@@ -18,6 +18,7 @@
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "nat/nat.h"
+#include "netcfg/forwarding.h"
 #include "netcfg/netcfg.h"
 
 #define SL_CTL_DEADLINE_MS 5000u      /* a control connection's whole exchange */
@@ -47,6 +48,9 @@ struct gw {
 	struct pool pool;
 	bool pool_ready;
 	struct nat_state nat;
+	struct forwarding_ns fwd; /* net.ipv4.ip_forward, held while fwd_pid != 0 */
+	pid_t fwd_pid;            /* the daemon's pid in the forwarding record */
+	bool fwd_by_janitor;      /* User =: the root janitor lets go of it once the daemon is gone */
 	struct ctlsock cs;
 	bool cs_open;
 	struct ctl_stats cst;

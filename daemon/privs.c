@@ -50,7 +50,7 @@ int privs_drop(bool keep_bind_service, bool set_user, uid_t uid, gid_t gid, stru
 	return 0;
 }
 
-int privs_janitor(const char *path, struct sl_err *e)
+int privs_janitor(const char *path, void (*at_exit)(void *arg), void *arg, struct sl_err *e)
 {
 	struct stat st;
 	int p[2];
@@ -70,13 +70,13 @@ int privs_janitor(const char *path, struct sl_err *e)
 		close(p[0]); /* the daemon keeps the write end open for its whole life, never writes to it */
 		return 0;
 	}
-	/* the janitor: nothing of the daemon's but the read end */
+	/* the janitor: nothing of the daemon's but the read end and stderr (for a failure of at_exit) */
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	close(p[1]);
 	for (int fd = 0; fd < 1024; fd++)
-		if (fd != p[0])
+		if (fd != p[0] && fd != STDERR_FILENO)
 			close(fd);
 	prctl(PR_SET_NAME, "sluiced-janitor", 0, 0, 0);
 	for (;;) {
@@ -88,5 +88,7 @@ int privs_janitor(const char *path, struct sl_err *e)
 	struct stat now;
 	if (!stat(path, &now) && now.st_ino == st.st_ino && now.st_dev == st.st_dev)
 		unlink(path);
+	if (at_exit)
+		at_exit(arg);
 	_exit(0);
 }

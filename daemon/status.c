@@ -129,6 +129,13 @@ void status_dump_client(struct cl *c, struct strbuf *o)
 		  (now - start_ms) / 1000, c->last_handshake_wall, age_ms(pc.last_rx_ms, now));
 	sb_printf(o, "rx_bytes=%" PRIu64 "\nrx_packets=%" PRIu64 "\ntx_bytes=%" PRIu64 "\ntx_packets=%" PRIu64 "\n",
 		  pc.rx_bytes, pc.rx_packets, pc.tx_bytes, pc.tx_packets);
+	{
+		char sv[256], dm[SL_DOMAINS_TEXT_MAX + 8];
+		dns_config_servers_str(&c->dns.cur, sv, sizeof(sv));
+		dns_config_domains_str(&c->dns.cur, dm, sizeof(dm));
+		sb_printf(o, "dns=%s\ndns_domains=%s\ndns_backend=%s\n", sv, dm,
+			  c->cfg->dns_mode == SL_DNS_OFF ? "off" : dns_backend_name(c->dns.backend));
+	}
 	sb_printf(o, "workers=%u\n", c->n_w);
 	dump_stats(o, &st);
 	sb_printf(o, "handshakes_ok=%" PRIu64 "\nhandshakes_failed=%" PRIu64 "\npings=%" PRIu64 "\n",

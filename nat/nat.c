@@ -1,5 +1,5 @@
-/* nat: the gateway's NAT and forwarding, table `ip sluice_nat` (nat/nat.h, DESIGN §6), plus
- * net.ipv4.ip_forward.
+/* nat: the gateway's NAT and forwarding, table `ip sluice_nat` (nat/nat.h, DESIGN §6). net.ipv4.ip_forward,
+ * shared by every interface of the namespace, is netcfg/forwarding.h's.
  *
  *   postrouting (nat, hook postrouting, prio 100 = srcnat, policy accept)
  *     ip saddr POOL/LEN oifname EGRESS masquerade
@@ -9,9 +9,7 @@
  *     oifname TUN drop                       nothing else enters the tunnel: no connection is opened inward
  *     iifname TUN drop                       nothing else leaves the tunnel
  *
- * One batch with the add/delete/add trick replaces a stale table atomically. ip_forward is switched
- * on only after the batch succeeded (so a failure leaves it as it was) and restored at removal only
- * if we changed it. */
+ * One batch with the add/delete/add trick replaces a stale table atomically. */
 #include "nat/nat.h"
 
 #include <arpa/inet.h>
@@ -28,39 +26,6 @@
 #define NAT_PRIO_SRCNAT 100 /* NF_IP_PRI_NAT_SRC */
 #define NAT_PRIO_FILTER 0   /* NF_IP_PRI_FILTER */
 #define IP4_SADDR_OFF 12
-
-/* TEMPORARY: netcfg/sysctl.c (sysctl_ip_forward_get/set) was not written yet; switch to it once it
- * is. */
-#define IP_FORWARD_PATH "/proc/sys/net/ipv4/ip_forward"
-
-static int ip_forward_get(int *val, struct sl_err *e)
-{
-	FILE *f = fopen(IP_FORWARD_PATH, "re");
-	int ret = 0;
-
-	if (!f)
-		return sl_errf(e, -errno, "read %s: %s", IP_FORWARD_PATH, strerror(errno));
-	if (fscanf(f, "%d", val) != 1)
-		ret = sl_errf(e, -EIO, "read %s: not a number", IP_FORWARD_PATH);
-	fclose(f);
-	return ret;
-}
-
-static int ip_forward_set(int val, struct sl_err *e)
-{
-	FILE *f = fopen(IP_FORWARD_PATH, "we");
-	int ret = 0;
-
-	if (!f)
-		return sl_errf(e, -errno, "write %s: %s", IP_FORWARD_PATH, strerror(errno));
-	if (fprintf(f, "%d\n", val) < 0)
-		ret = -EIO;
-	if (fclose(f) != 0 && !ret)
-		ret = -errno;
-	if (ret)
-		return sl_errf(e, ret, "write %s: %s", IP_FORWARD_PATH, strerror(-ret));
-	return 0;
-}
 
 static struct nftnl_rule *nat_rule(struct nft_batch *b, const char *chain)
 {
@@ -121,49 +86,30 @@ static int nat_commit(const struct nat_spec *spec, struct sl_err *e)
 int nat_apply(const struct nat_spec *spec, struct nat_state *st, struct sl_err *e)
 {
 	struct nat_spec s = *spec;
-	struct sl_err ignored;
-	int old = -1, ret;
+	int ret;
 
 	st->applied = false;
-	st->saved_ip_forward = -1;
 	if (!s.tun_ifname[0] || !s.egress_ifname[0])
 		return sl_errf(e, -EINVAL, "nat: tunnel and egress interface names are required");
 	if (s.pool_len == 0 || s.pool_len > 32)
 		return sl_errf(e, -EINVAL, "nat: bad pool prefix length %u", s.pool_len);
 	s.pool.s_addr &= htonl(0xffffffffu << (32 - s.pool_len)); /* 10.66.0.1/24 -> 10.66.0.0/24 */
 
-	ret = ip_forward_get(&old, e);
-	if (ret < 0)
-		return ret;
 	ret = nat_commit(&s, e);
 	if (ret < 0)
 		return ret;
-	if (old != 1) {
-		ret = ip_forward_set(1, e);
-		if (ret < 0) { /* all or nothing: take the table back out */
-			nft_table_delete(NAT_FAMILY, SL_NAT_TABLE, &ignored);
-			return ret;
-		}
-		st->saved_ip_forward = old;
-	}
 	st->applied = true;
 	return 0;
 }
 
 int nat_remove(struct nat_state *st, struct sl_err *e)
 {
-	struct sl_err e2;
-	int ret, ret2 = 0;
+	int ret;
 
 	/* the table goes also when this process did not apply it (stale state of a crashed server)
 	 */
 	ret = nft_table_delete(NAT_FAMILY, SL_NAT_TABLE, e);
-	if (st->applied && st->saved_ip_forward >= 0) {
-		ret2 = ip_forward_set(st->saved_ip_forward, ret < 0 ? &e2 : e);
-		if (ret2 == 0)
-			st->saved_ip_forward = -1;
-	}
-	if (ret == 0 && ret2 == 0)
+	if (ret == 0)
 		st->applied = false;
-	return ret < 0 ? ret : ret2;
+	return ret;
 }

@@ -3,7 +3,7 @@
  *   forward (filter, policy accept): iifname TUN oifname EGRESS accept;
  *                                    iifname EGRESS oifname TUN ct state established,related accept;
  *                                    iifname TUN drop   (nothing else leaves the tunnel)
- * plus net.ipv4.ip_forward = 1, restored at removal if we changed it. */
+ * net.ipv4.ip_forward is not the table's: netcfg/forwarding.h (shared by every interface of a namespace). */
 #pragma once
 #include <net/if.h>
 #include <netinet/in.h>
@@ -22,10 +22,9 @@ struct nat_spec {
 
 struct nat_state {
 	bool applied;
-	int saved_ip_forward; /* -1: not changed by us */
 };
 
-/* Replaces any stale table and applies; sets ip_forward. On failure nothing is left applied. */
+/* Replaces any stale table and applies. On failure nothing is left applied. */
 int nat_apply(const struct nat_spec *spec, struct nat_state *st, struct sl_err *e);
-/* Removes the table and restores ip_forward if we changed it. */
+/* Removes the table. */
 int nat_remove(struct nat_state *st, struct sl_err *e);

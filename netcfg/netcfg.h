@@ -13,6 +13,7 @@
  * table; everything else is looked up in SL_ROUTE_TABLE first. */
 #define SL_FWMARK 51900u
 #define SL_ROUTE_TABLE 51900u
+#define SL_RULE_PRIO_DNS 5189u      /* to <DNS server>/32 not fwmark SL_FWMARK lookup SL_ROUTE_TABLE (full tunnel) */
 #define SL_RULE_PRIO_SUPPRESS 5190u /* lookup main suppress_prefixlength 0 (full tunnel only) */
 #define SL_RULE_PRIO_TUNNEL 5191u   /* not fwmark SL_FWMARK lookup SL_ROUTE_TABLE */
 
@@ -58,19 +59,18 @@ int route_default_ifname(struct netcfg *nc, char *ifname, struct sl_err *e);
  * those priorities that sluice could have left (no error if absent). */
 int rules_add(struct netcfg *nc, bool full_tunnel, struct sl_err *e);
 int rules_del(struct netcfg *nc, struct sl_err *e);
+/* prio SL_RULE_PRIO_DNS: to server/32 not fwmark SL_FWMARK lookup SL_ROUTE_TABLE — a full tunnel's DNS server
+ * goes into the tunnel even when a LAN route of the main table covers it (which the suppress rule lets win).
+ * rules_del removes these too. */
+int rule_add_dns4(struct netcfg *nc, struct in_addr server, struct sl_err *e);
+int rule_del_dns4(struct netcfg *nc, struct in_addr server, struct sl_err *e);
 
 /* Removes what a crashed client/server of this interface may have left: its link (if not a live TUN of
  * another process), the rules above, routes in SL_ROUTE_TABLE. Missing things are not errors. */
 int netcfg_cleanup_stale(struct netcfg *nc, const char *ifname, struct sl_err *e);
 
-/* net.ipv4.ip_forward: *old gets the previous value (0/1). */
-int sysctl_ip_forward_get(int *val, struct sl_err *e);
-int sysctl_ip_forward_set(int val, struct sl_err *e);
+/* One integer of a /proc/sys file (net.ipv4.ip_forward: netcfg/forwarding.h, shared by interfaces). */
+int sysctl_read_int(const char *path, int *val, struct sl_err *e);
+int sysctl_write_int(const char *path, int val, struct sl_err *e);
 /* net.ipv6.conf.IFACE.disable_ipv6 = 1: the tunnel is IPv4; the kernel's IPv6 chatter stays off it. */
 int sysctl_disable_ipv6(const char *ifname, struct sl_err *e);
-
-/* DNS of the client: writes /etc/resolv.conf in place (it may be a bind mount, so no rename), after saving the
- * original under SL_RUN_DIR/IFACE.resolv.conf; dns_restore puts it back and removes the copy. dns_restore with
- * no saved copy is a no-op (0). A saved copy found at start (crash) is restored by dns_restore too. */
-int dns_apply(const char *ifname, const struct in_addr *servers, unsigned n, struct sl_err *e);
-int dns_restore(const char *ifname, struct sl_err *e);

@@ -1,4 +1,6 @@
-/* rule: the client's two IPv4 policy rules (wg-quick style), and the clean-up of stale ones. */
+/* rule: the client's two IPv4 policy rules (wg-quick style), one rule per DNS server in a full tunnel, and the
+ * clean-up of stale ones. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
@@ -54,6 +56,48 @@ static int rule_add_suppress(struct netcfg *nc, struct sl_err *e)
 	return 0;
 }
 
+static struct nlmsghdr *dns_rule_msg(struct netcfg *nc, char *buf, uint16_t type, uint16_t flags,
+				     struct in_addr server)
+{
+	struct nlmsghdr *nlh = rule_msg(nc, buf, type, flags, SL_RULE_PRIO_DNS);
+	struct fib_rule_hdr *frh = mnl_nlmsg_get_payload(nlh);
+
+	frh->dst_len = 32;
+	mnl_attr_put(nlh, FRA_DST, sizeof(server), &server);
+	if (type == RTM_NEWRULE) {
+		frh->flags = FIB_RULE_INVERT;
+		mnl_attr_put_u32(nlh, FRA_FWMARK, SL_FWMARK);
+		mnl_attr_put_u32(nlh, FRA_FWMASK, 0xffffffffu);
+		mnl_attr_put_u32(nlh, FRA_TABLE, SL_ROUTE_TABLE);
+	}
+	return nlh;
+}
+
+int rule_add_dns4(struct netcfg *nc, struct in_addr server, struct sl_err *e)
+{
+	char buf[NL_BUF_SIZE], ext[256], why[320], a[INET_ADDRSTRLEN];
+	struct nlmsghdr *nlh = dns_rule_msg(nc, buf, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, server);
+	int ret = nl_talk(nc, nlh, NULL, NULL, ext, sizeof(ext));
+
+	if (ret)
+		return sl_errf(e, ret, "add rule %u: to %s not fwmark %u lookup %u: %s", SL_RULE_PRIO_DNS,
+			       inet_ntop(AF_INET, &server, a, sizeof(a)), SL_FWMARK, SL_ROUTE_TABLE,
+			       nl_why(ret, ext, why, sizeof(why)));
+	return 0;
+}
+
+int rule_del_dns4(struct netcfg *nc, struct in_addr server, struct sl_err *e)
+{
+	char buf[NL_BUF_SIZE], ext[256], why[320], a[INET_ADDRSTRLEN];
+	struct nlmsghdr *nlh = dns_rule_msg(nc, buf, RTM_DELRULE, 0, server);
+	int ret = nl_talk(nc, nlh, NULL, NULL, ext, sizeof(ext));
+
+	if (ret && ret != -ENOENT)
+		return sl_errf(e, ret, "delete rule %u: to %s: %s", SL_RULE_PRIO_DNS,
+			       inet_ntop(AF_INET, &server, a, sizeof(a)), nl_why(ret, ext, why, sizeof(why)));
+	return 0;
+}
+
 static int rules_del_prio(struct netcfg *nc, uint32_t prio, struct sl_err *e)
 {
 	for (int i = 0; i < RULES_DEL_MAX; i++) {
@@ -70,9 +114,10 @@ static int rules_del_prio(struct netcfg *nc, uint32_t prio, struct sl_err *e)
 
 int rules_del(struct netcfg *nc, struct sl_err *e)
 {
+	int r0 = rules_del_prio(nc, SL_RULE_PRIO_DNS, e);
 	int r1 = rules_del_prio(nc, SL_RULE_PRIO_SUPPRESS, e);
 	int r2 = rules_del_prio(nc, SL_RULE_PRIO_TUNNEL, e);
-	return r1 ? r1 : r2;
+	return r0 ? r0 : r1 ? r1 : r2;
 }
 
 int rules_add(struct netcfg *nc, bool full_tunnel, struct sl_err *e)

@@ -1,4 +1,5 @@
-/* sysctl: the few /proc/sys knobs sluice touches (per network namespace). */
+/* sysctl: the few /proc/sys knobs sluice touches (per network namespace); forwarding.c keeps the shared
+ * forwarding ones. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -6,9 +7,7 @@
 #include <unistd.h>
 #include "netcfg/netcfg.h"
 
-#define IP_FORWARD "/proc/sys/net/ipv4/ip_forward"
-
-static int proc_read_int(const char *path, int *val, struct sl_err *e)
+int sysctl_read_int(const char *path, int *val, struct sl_err *e)
 {
 	char buf[32] = "";
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -23,7 +22,7 @@ static int proc_read_int(const char *path, int *val, struct sl_err *e)
 	return 0;
 }
 
-static int proc_write_int(const char *path, int val, struct sl_err *e)
+int sysctl_write_int(const char *path, int val, struct sl_err *e)
 {
 	char buf[32];
 	int fd = open(path, O_WRONLY | O_CLOEXEC), len;
@@ -31,23 +30,14 @@ static int proc_write_int(const char *path, int val, struct sl_err *e)
 	if (fd < 0)
 		return sl_errf(e, -errno, "write %s: %s", path, strerror(errno));
 	len = snprintf(buf, sizeof(buf), "%d\n", val);
+	errno = 0; /* a short write sets none */
 	if (write(fd, buf, (size_t)len) != len) {
-		int err = errno;
+		int err = errno ? errno : EIO;
 		close(fd);
 		return sl_errf(e, -err, "write %d to %s: %s", val, path, strerror(err));
 	}
 	close(fd);
 	return 0;
-}
-
-int sysctl_ip_forward_get(int *val, struct sl_err *e)
-{
-	return proc_read_int(IP_FORWARD, val, e);
-}
-
-int sysctl_ip_forward_set(int val, struct sl_err *e)
-{
-	return proc_write_int(IP_FORWARD, val, e);
 }
 
 int sysctl_disable_ipv6(const char *ifname, struct sl_err *e)
@@ -57,5 +47,5 @@ int sysctl_disable_ipv6(const char *ifname, struct sl_err *e)
 	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifname);
 	if (access(path, F_OK))
 		return 0; /* no IPv6 in this kernel: nothing to disable */
-	return proc_write_int(path, 1, e);
+	return sysctl_write_int(path, 1, e);
 }

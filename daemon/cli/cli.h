@@ -10,3 +10,4 @@ int show_main(int argc, char **argv);
 int dump_main(int argc, char **argv);
 int metrics_main(int argc, char **argv);
 int killswitch_main(int argc, char **argv);
+int dns_main(int argc, char **argv);

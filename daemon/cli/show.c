@@ -253,6 +253,56 @@ static void pr_peer(struct pr *p, const struct st_block *b)
 	pr_close(p, '}');
 }
 
+/* "dns: 10.66.0.1, 2620:fe::fe (file); search corp.example" — JSON: dns (list), dns_domains (list), dns_backend */
+static void pr_dns(struct pr *p, const struct st_block *b)
+{
+	const char *sv = st_get(b, "dns"), *dm = st_get(b, "dns_domains"), *be = st_get(b, "dns_backend");
+
+	sv = sv ? sv : "";
+	dm = dm ? dm : "";
+	be = be ? be : "none";
+	if (p->json) {
+		const char *keys[] = {"dns", "dns_domains"}, *vals[] = {sv, dm};
+		for (int k = 0; k < 2; k++) {
+			const char *v = vals[k];
+			pr_key(p, keys[k]);
+			putchar('[');
+			while (*v) {
+				size_t n = strcspn(v, ",");
+				char item[SL_DOMAIN_MAX + 1];
+				snprintf(item, sizeof(item), "%.*s", (int)n, v);
+				if (v != vals[k])
+					putchar(',');
+				json_str(item);
+				v += n + (v[n] == ',');
+			}
+			putchar(']');
+			p->need_comma = true;
+		}
+		pr_str(p, "dns_backend", NULL, be);
+		return;
+	}
+	pr_label(p, "dns");
+	if (!strcmp(be, "off"))
+		printf("off (DNS = off)\n");
+	else if (!*sv)
+		printf("(none)\n");
+	else {
+		for (const char *c = sv; *c; c++)
+			if (*c == ',')
+				fputs(", ", stdout);
+			else
+				putchar(*c);
+		printf(" (%s)", be);
+		if (*dm) {
+			printf("; search ");
+			for (const char *c = dm; *c; c++)
+				putchar(*c == ',' ? ' ' : *c);
+		}
+		putchar('\n');
+	}
+}
+
 static const char *const iface_counters[] = {
 	"tun_rx_packets",   "tun_rx_bytes", "tun_tx_packets",   "tun_tx_bytes",      "udp_rx_datagrams",
 	"udp_rx_bytes",     "udp_tx_datagrams", "udp_tx_bytes", "handshakes_ok", "handshakes_failed",
@@ -295,6 +345,7 @@ static void pr_iface(struct pr *p, const struct st_iface *st)
 		pr_last_rx(p, b, "last_rx_age_ms");
 		pr_transfer(p, b, "");
 		pr_null_or_bool(p, "killswitch", "kill switch", on < 0 ? -1 : on);
+		pr_dns(p, b);
 	} else {
 		pr_str(p, "listen", "listening", st_get(b, "listen"));
 		pr_str(p, "address", "address", st_get(b, "address"));

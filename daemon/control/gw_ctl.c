@@ -120,6 +120,8 @@ static int answer_auth(struct gw_conn *c, struct gw_peer *p)
 	snap.lifetime = cfg->session_lifetime;
 	snap.n_dns = cfg->n_dns;
 	memcpy(snap.dns, cfg->dns, sizeof(snap.dns));
+	snap.n_domains = cfg->n_domains;
+	memcpy(snap.domains, cfg->domains, sizeof(snap.domains));
 	len = proto_format_snapshot(c->wbuf, sizeof(c->wbuf), &snap);
 	p->last_handshake_wall = wall_s();
 	p->handshakes++;

@@ -93,14 +93,54 @@ static int lease_add(struct pool *p, const uint8_t key[SL_KEY_LEN], struct in_ad
 	return 0;
 }
 
-/* Drops the newest lease again (it could not be persisted). */
-static void lease_pop(struct pool *p)
+/* The index slot that holds lease l. */
+static uint32_t idx_slot(const struct pool *p, const struct pool_lease *l)
 {
-	uint32_t n = (uint32_t)--p->n_leases;
+	uint32_t n = (uint32_t)(l - p->leases) + 1, i = key_hash(l->key) & (p->idx_cap - 1);
 
-	memset(p->idx, 0, p->idx_cap * sizeof(*p->idx));
-	for (uint32_t i = 0; i < n; i++)
-		idx_put(p, i);
+	while (p->idx[i] != n)
+		i = (i + 1) & (p->idx_cap - 1);
+	return i;
+}
+
+/* Empties slot i of the index by backward shift (linear probing: every later entry of the run that could have
+ * lived at i moves there), so no tombstones and every probe stays short. */
+static void idx_del(struct pool *p, uint32_t i)
+{
+	uint32_t mask = p->idx_cap - 1;
+
+	for (uint32_t j = i;;) {
+		j = (j + 1) & mask;
+		if (!p->idx[j])
+			break;
+		uint32_t home = key_hash(p->leases[p->idx[j] - 1].key) & mask;
+		if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
+			continue; /* its home lies after the hole: it stays */
+		p->idx[i] = p->idx[j];
+		i = j;
+	}
+	p->idx[i] = 0;
+}
+
+/* Forgets lease l (its address is not freed here): the last lease moves into its place. O(1). */
+static void lease_del(struct pool *p, struct pool_lease *l)
+{
+	struct pool_lease *last = &p->leases[p->n_leases - 1];
+
+	idx_del(p, idx_slot(p, l));
+	if (l != last) {
+		p->idx[idx_slot(p, last)] = (uint32_t)(l - p->leases) + 1;
+		*l = *last;
+	}
+	p->n_leases--;
+}
+
+static struct pool_lease *lease_at(struct pool *p, struct in_addr a)
+{
+	for (size_t i = 0; i < p->n_leases; i++) /* rare (a reload's fixed address): no index by address */
+		if (p->leases[i].addr.s_addr == a.s_addr)
+			return &p->leases[i];
+	return NULL;
 }
 
 int pool_parse_leases(const char *text, size_t len, const char *path,
@@ -157,17 +197,23 @@ static int load_one(void *arg, const uint8_t key[SL_KEY_LEN], struct in_addr a)
 		return 0; /* the same line again */
 	if (p->used[off] == USED_LEASE)
 		return -EEXIST; /* another client's address */
-	if (p->used[off] == USED_FIXED)
-		return 0; /* the address is now fixed in the config: that client gets a new one */
+	/* a later line for the same client: its assignment changed (its old address became another client's
+	 * fixed one, and it was given a new address). The latest line is what it has, so the old address is free
+	 * again — also when the latest one is fixed in the config now, or that client would keep an address
+	 * another one has been given since (a duplicate at the next start) */
 	if (old) {
-		/* a later line for the same client: it was given a new address after its old one became another
-		 * client's fixed address, and that one is free again now — the later assignment is the one it has */
 		if (!offset_of(p, old->addr, &old_off) && p->used[old_off] == USED_LEASE)
 			p->used[old_off] = 0;
+		if (p->used[off] == USED_FIXED) {
+			lease_del(p, old);
+			return 0;
+		}
 		old->addr = a;
 		p->used[off] = USED_LEASE;
 		return 0;
 	}
+	if (p->used[off] == USED_FIXED)
+		return 0; /* the address is now fixed in the config: that client gets a new one */
 	p->used[off] = USED_LEASE;
 	return lease_add(p, key, a);
 }
@@ -330,9 +376,33 @@ int pool_init(struct pool *p, const struct sl_prefix4 *prefix, const char *state
 	return ret;
 }
 
-void pool_reserve(struct pool *p, struct in_addr a)
+void pool_reserve_fixed(struct pool *p, const struct gw_peer *owner)
 {
-	mark(p, a);
+	struct pool_lease *l;
+	uint32_t off;
+
+	if (offset_of(p, owner->addr, &off))
+		return;
+	if (p->used[off] == USED_LEASE && (l = lease_at(p, owner->addr))) {
+		char kb[SL_KEY_B64_LEN + 1], ab[INET_ADDRSTRLEN];
+		key_to_base64(l->key, kb);
+		inet_ntop(AF_INET, &l->addr, ab, sizeof(ab));
+		if (memcmp(l->key, owner->pubkey, SL_KEY_LEN))
+			log_info("state: %s is now client '%s''s fixed address: the lease of client %s (no longer "
+				 "configured) is dropped; it gets a new address if it comes back",
+				 ab, owner->name, kb);
+		lease_del(p, l);
+	}
+	p->used[off] = USED_FIXED;
+}
+
+bool pool_lease_addr(const struct pool *p, const uint8_t key[SL_KEY_LEN], struct in_addr *a)
+{
+	const struct pool_lease *l = lease_find((struct pool *)p, key);
+
+	if (l)
+		*a = l->addr;
+	return l != NULL;
 }
 
 void pool_free(struct pool *p)
@@ -370,7 +440,7 @@ int pool_assign(struct pool *p, struct gw_registry *r, struct gw_peer *peer, str
 		return sl_errf(e, ret, "pool: out of memory");
 	ret = journal_append(p, &p->leases[p->n_leases - 1], e);
 	if (ret) {
-		lease_pop(p); /* not acknowledged: not given out */
+		lease_del(p, &p->leases[p->n_leases - 1]); /* not acknowledged: not given out */
 		p->used[off] = USED_LEASE; /* but the line may be on disk after all: nobody else gets it either */
 		return ret;
 	}

@@ -73,10 +73,18 @@ int proto_format_snapshot(char *buf, size_t n, const struct proto_snapshot *s)
 	inet_ntop(AF_INET, &s->gateway, g, sizeof(g));
 	len = snprintf(buf, n, "OK session=%08x address=%s/%u gateway=%s mtu=%u keepalive=%u lifetime=%u",
 		       s->session_id, a, s->plen, g, s->mtu, s->keepalive, s->lifetime);
-	for (unsigned i = 0; i < s->n_dns && len > 0 && (size_t)len < n; i++) {
-		inet_ntop(AF_INET, &s->dns[i], a, sizeof(a));
-		len += snprintf(buf + len, n - (size_t)len, "%s%s", i ? "," : " dns=", a);
+	for (int fam = 0; fam < 2; fam++) {
+		const char *field = fam ? " dns6=" : " dns=";
+		for (unsigned i = 0; i < s->n_dns && len > 0 && (size_t)len < n; i++) {
+			char ip[INET6_ADDRSTRLEN];
+			if (s->dns[i].family != (fam ? AF_INET6 : AF_INET))
+				continue;
+			len += snprintf(buf + len, n - (size_t)len, "%s%s", field, sl_ipaddr_str(&s->dns[i], ip, sizeof(ip)));
+			field = ",";
+		}
 	}
+	for (unsigned i = 0; i < s->n_domains && len > 0 && (size_t)len < n; i++)
+		len += snprintf(buf + len, n - (size_t)len, "%s%s", i ? "," : " domains=", s->domains[i]);
 	if (len > 0 && (size_t)len + 1 < n) {
 		buf[len++] = '\n';
 		buf[len] = 0;
@@ -85,14 +93,28 @@ int proto_format_snapshot(char *buf, size_t n, const struct proto_snapshot *s)
 	return -ENOSPC;
 }
 
-static int parse_dns(char *v, struct proto_snapshot *s)
+static int parse_dns(char *v, int family, struct proto_snapshot *s)
 {
 	char *save = NULL;
 
 	for (char *tok = strtok_r(v, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (s->n_dns >= SL_MAX_DNS || inet_pton(AF_INET, tok, &s->dns[s->n_dns]) != 1)
+		struct sl_ipaddr *a = &s->dns[s->n_dns];
+		if (s->n_dns >= SL_MAX_DNS || inet_pton(family, tok, family == AF_INET ? (void *)&a->v4 : &a->v6) != 1)
 			return -EINVAL;
+		a->family = (sa_family_t)family;
 		s->n_dns++;
+	}
+	return 0;
+}
+
+static int parse_domains(char *v, struct proto_snapshot *s)
+{
+	char *save = NULL;
+
+	for (char *tok = strtok_r(v, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (s->n_domains >= SL_MAX_DOMAINS || !domain_valid(tok))
+			return -EINVAL;
+		snprintf(s->domains[s->n_domains++], SL_DOMAIN_MAX + 1, "%s", tok);
 	}
 	return 0;
 }
@@ -132,7 +154,11 @@ static int parse_field(const char *k, char *v, struct proto_snapshot *s, unsigne
 		return parse_uint(v, 1, 604800 * 4, &s->lifetime);
 	}
 	if (!strcmp(k, "dns"))
-		return parse_dns(v, s);
+		return parse_dns(v, AF_INET, s);
+	if (!strcmp(k, "dns6"))
+		return parse_dns(v, AF_INET6, s);
+	if (!strcmp(k, "domains"))
+		return parse_domains(v, s);
 	return 0; /* unknown fields are skipped: newer servers may add some */
 }
 

@@ -1,10 +1,13 @@
 /* proto: the control-plane messages inside TLS. One request per connection, one line each way:
  *
  *   client: "AUTH\n"                     server: "OK session=<hex8> address=<ip>/<len> gateway=<ip> mtu=<n>
- *                                                  keepalive=<s> lifetime=<s>[ dns=<ip>[,<ip>…]]\n"
+ *                                                  keepalive=<s> lifetime=<s>[ dns=<ip>[,<ip>…]]
+ *                                                  [ dns6=<ip6>[,<ip6>…]][ domains=<name>[,<name>…]]\n"
  *   client: "PING <hex8>\n"              server: "OK\n" | "EXPIRED\n"
  *   any error                            server: "ERR <reason>\n"
  *
+ * IPv6 servers travel in their own field, so a client that only knows `dns=` (IPv4) skips them rather than
+ * refusing the line; pushed servers of both families keep their order within each family.
  * The data keys are not in the message: both sides derive them with the TLS exporter (tls_export_keys). */
 #pragma once
 #include <netinet/in.h>
@@ -12,7 +15,7 @@
 #include <stdint.h>
 #include "daemon/config.h"
 
-#define PROTO_LINE_MAX 512
+#define PROTO_LINE_MAX 1024
 
 enum proto_req {
 	PROTO_AUTH = 1,
@@ -27,8 +30,10 @@ struct proto_snapshot {
 	unsigned mtu;
 	unsigned keepalive;
 	unsigned lifetime;
-	struct in_addr dns[SL_MAX_DNS];
+	struct sl_ipaddr dns[SL_MAX_DNS];
 	unsigned n_dns;
+	char domains[SL_MAX_DOMAINS][SL_DOMAIN_MAX + 1];
+	unsigned n_domains;
 };
 
 /* Parses one request line (with or without the "\n"). 0 or -EINVAL. *session_id set for PING. */

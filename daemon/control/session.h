@@ -60,6 +60,7 @@ struct gw_peer {
 	uint8_t pubkey[SL_KEY_LEN];
 	struct in_addr addr; /* s_addr 0: not assigned yet */
 	bool fixed_addr;
+	bool listed; /* control thread, during a reload: in the new client list */
 	struct gw_session *cur, *prev;
 	uint64_t prev_until_ms;
 	uint64_t last_handshake_wall; /* seconds since the epoch, 0: never */

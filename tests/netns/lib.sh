@@ -50,6 +50,7 @@ cleanup() {
 	for ns in "$NS_C" "$NS_G" "$NS_I" "${EXTRA_NS[@]}"; do
 		for _ in $(seq 30); do [ -z "$(ip netns pids "$ns" 2>/dev/null)" ] && break; sleep 0.1; done
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+		rm -f "$(fwd_record "$ns")" # a gateway killed for good holds forwarding there for ever
 		ip netns del "$ns" 2>/dev/null
 		rm -rf "/etc/netns/$ns"
 	done
@@ -62,6 +63,10 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# fwd_record NS — the forwarding record of namespace NS (netcfg/forwarding.h: keyed by its inode; `command`:
+# stat is the status helper below)
+fwd_record() { echo "/run/sluice/forwarding.$(command stat -c %i "/run/netns/$1" 2>/dev/null || echo none)"; }
 
 # Polls `cmd` until it succeeds or `secs` pass (readiness by polling, never by sleeping).
 wait_for() {
@@ -141,6 +146,7 @@ cl_conf() {
 		echo "Mode = client"
 		echo "PrivateKeyFile = $WORK/$cl.key"
 		echo "PingInterval = 5"
+		echo "StateDir = $WORK/state-$cl" # DNS's saved copy and record: never the host's /var/lib/sluice
 		for l in "$@"; do echo "$l"; done
 		echo
 		echo "[Server]"

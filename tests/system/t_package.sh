@@ -55,7 +55,7 @@ ok "man pages render without warnings"
 (cd "$WORK/build" && cpack -G DEB >/dev/null) || fail "cpack failed"
 deb=$(ls "$WORK"/build/sluice_*.deb)
 dpkg-deb -I "$deb" > "$WORK/info"
-for d in libssl3 libmnl0 libnftnl11 libnl-3-200 libnl-route-3-200 libc-ares2; do
+for d in libssl3 libmnl0 libnftnl11 libnl-3-200 libnl-route-3-200 libsystemd0 libc-ares2; do
 	grep -E "^ Depends:.*\b$d\b" "$WORK/info" >/dev/null || fail "Depends lacks $d"
 done
 dpkg-deb -c "$deb" | awk '{print $6}' > "$WORK/contents"

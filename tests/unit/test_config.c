@@ -32,7 +32,8 @@ static void test_server_good(void)
 
 	snprintf(text, sizeof(text),
 		 "# gateway\n[Interface]\nmode = Server\nPrivateKeyFile = %s  # key\nListen = 0.0.0.0:51900\n"
-		 "Address = 10.66.0.1/24\nMTU = 1400\nEgress = eth0\nDNS = 9.9.9.9, 1.1.1.1\nStateDir = /tmp/st\n"
+		 "Address = 10.66.0.1/24\nMTU = 1400\nEgress = eth0\nDNS = 9.9.9.9, 2620:fe::fe ,1.1.1.1\nStateDir = /tmp/st\n"
+		 "Domains = corp.example, lab.corp.example\n"
 		 "SessionLifetime = 600\nStatsInterval = 30\n\n[client]\nName = laptop\nPublicKey = " K1 "\n"
 		 "Address = 10.66.0.7\n[Client]\nName = phone\nPublicKey = " K2 "\n",
 		 keyfile);
@@ -42,7 +43,9 @@ static void test_server_good(void)
 	CHECK(c.mode == SL_MODE_SERVER && !strcmp(c.ifname, "gw0") && c.mtu == 1400);
 	CHECK(c.listen.ss_family == AF_INET && ntohs(((struct sockaddr_in *)&c.listen)->sin_port) == 51900);
 	CHECK(c.address.len == 24 && c.address.addr.s_addr == inet_addr("10.66.0.1"));
-	CHECK(!strcmp(c.egress, "eth0") && c.n_dns == 2 && c.dns[1].s_addr == inet_addr("1.1.1.1"));
+	CHECK(!strcmp(c.egress, "eth0") && c.n_dns == 3 && c.dns[2].family == AF_INET &&
+	      c.dns[2].v4.s_addr == inet_addr("1.1.1.1") && c.dns[1].family == AF_INET6 && c.dns[1].v6.s6_addr[15] == 0xfe);
+	CHECK(c.n_domains == 2 && !strcmp(c.domains[1], "lab.corp.example"));
 	CHECK(!strcmp(c.state_dir, "/tmp/st") && c.session_lifetime == 600 && c.stats_interval == 30);
 	CHECK(c.n_clients == 2 && !strcmp(c.clients[0].name, "laptop") && c.clients[0].has_addr);
 	CHECK(c.clients[0].addr.s_addr == inet_addr("10.66.0.7") && !c.clients[1].has_addr);
@@ -93,6 +96,7 @@ static void test_client_good(void)
 	CHECK(c.ping_interval == SL_PING_INTERVAL_DEFAULT && !strcmp(c.servers[0].host, "2001:db8::1"));
 	CHECK(config_server_literal(&c.servers[0], &ss, &len) && ss.ss_family == AF_INET6 &&
 	      len == sizeof(struct sockaddr_in6) && ((struct sockaddr_in6 *)&ss)->sin6_port == htons(51900));
+	CHECK(c.dns_mode == SL_DNS_ON && !strcmp(c.state_dir, SL_STATE_DIR_DEFAULT));
 	config_free(&c);
 }
 
@@ -136,6 +140,20 @@ static void test_client_servers(void)
 	CHECK(parse(text, "m.conf", &c, &e) == 0);
 	CHECK(c.n_servers == SL_MAX_SERVERS && !strcmp(c.servers[15].host, "gw15.example"));
 	config_free(&c);
+
+	/* client DNS: on | off | a list that overrides the pushed servers; StateDir in both modes */
+	const char *modes[] = {"on", "OFF", "10.0.0.53, fd00::53"};
+	const enum sl_dns_mode want[] = {SL_DNS_ON, SL_DNS_OFF, SL_DNS_LIST};
+	for (int i = 0; i < 3; i++) {
+		snprintf(text, sizeof(text),
+			 "[Interface]\nMode = client\nPrivateKeyFile = %s\nDNS = %s\nStateDir = /tmp/cs\n"
+			 "[Server]\nEndpoint = 198.18.0.1:51900\nPublicKey = " K1 "\n",
+			 keyfile, modes[i]);
+		CHECK(parse(text, "sl2.conf", &c, &e) == 0);
+		CHECK(c.dns_mode == want[i] && !strcmp(c.state_dir, "/tmp/cs"));
+		CHECK(i < 2 || (c.n_dns == 2 && c.dns[1].family == AF_INET6));
+		config_free(&c);
+	}
 }
 
 struct bad_case {
@@ -167,7 +185,16 @@ static const struct bad_case bad[] = {
 	 "b.conf:5: Address: 10.66.0.0/24 is the network or broadcast address"},
 	{SRV "MTU = 99999\n", "b.conf:6: MTU: 99999 is out of range (576..9000)"},
 	{SRV "MTU = 1400x\n", "b.conf:6: MTU: '1400x' is not a number"},
-	{SRV "DNS = 9.9.9.9, nine\n", "b.conf:6: DNS: 'nine' is not an IPv4 address"},
+	{SRV "DNS = 9.9.9.9, nine\n", "b.conf:6: DNS: 'nine' is not an IPv4 or IPv6 address"},
+	{SRV "DNS = 9.9.9.9 1.1.1.1\n", "b.conf:6: DNS: '9.9.9.9 1.1.1.1' is not an IPv4 or IPv6 address"},
+	{SRV "DNS = 9.9.9.9,,1.1.1.1\n", "b.conf:6: DNS: '' is not an IPv4 or IPv6 address"},
+	{SRV "DNS = off\n", "b.conf:6: DNS: 'off' is not an IPv4 or IPv6 address"},
+	{SRV "DNS = 1.1.1.1,1.1.1.2,1.1.1.3,1.1.1.4,::1\n", "b.conf:6: DNS: more than 4 servers"},
+	{CLI "DNS = maybe\n" SRVSECT, "b.conf:4: DNS: 'maybe' is not an IPv4 or IPv6 address (or on, off)"},
+	{SRV "Domains = corp..example\n", "b.conf:6: Domains: 'corp..example' is not a domain name"},
+	{SRV "Domains = a.example, b c\n", "b.conf:6: Domains: 'b c' is not a domain name"},
+	{SRV "Domains = a,b,c,d,e,f,g\n", "b.conf:6: Domains: more than 6 domains"},
+	{CLI "Domains = corp.example\n" SRVSECT, "b.conf:4: Domains is not a key of a client"},
 	{CLI "Routes = 10.0.0.1/8\n" SRVSECT, "b.conf:4: Routes: '10.0.0.1/8' has host bits set"},
 	{CLI "Routes = 10.0.0.0/33\n" SRVSECT, "b.conf:4: Routes: '10.0.0.0/33' is not an IPv4 prefix"},
 	{SRV "[Client]\nName = a\nPublicKey = " K1 "\n[Client]\nName = b\nPublicKey = " K1 "\n",

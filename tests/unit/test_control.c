@@ -39,18 +39,30 @@ static void test_snapshot_roundtrip(void)
 {
 	struct proto_snapshot s = {.session_id = 0xdeadbeef, .addr = ip("10.66.0.7"), .plen = 24,
 				   .gateway = ip("10.66.0.1"), .mtu = 1420, .keepalive = 10, .lifetime = 7200,
-				   .dns = {ip("9.9.9.9"), ip("1.1.1.1")}, .n_dns = 2};
+				   .n_dns = 3, .n_domains = 2, .domains = {"corp.example", "lab.example"}};
+	s.dns[0] = (struct sl_ipaddr){.family = AF_INET, .v4 = ip("9.9.9.9")};
+	s.dns[1] = (struct sl_ipaddr){.family = AF_INET6};
+	inet_pton(AF_INET6, "2620:fe::fe", &s.dns[1].v6);
+	s.dns[2] = (struct sl_ipaddr){.family = AF_INET, .v4 = ip("1.1.1.1")};
 	struct proto_snapshot t;
 	char buf[PROTO_LINE_MAX], err[64];
 	int len = proto_format_snapshot(buf, sizeof(buf), &s);
 
 	CHECK(len > 0);
 	CHECK_STR_CONTAINS(buf, "OK session=deadbeef address=10.66.0.7/24 gateway=10.66.0.1 mtu=1420");
-	CHECK_STR_CONTAINS(buf, " dns=9.9.9.9,1.1.1.1\n");
+	/* IPv6 servers in their own field: a client that knows only dns= skips them, not the line */
+	CHECK_STR_CONTAINS(buf, " dns=9.9.9.9,1.1.1.1 dns6=2620:fe::fe domains=corp.example,lab.example\n");
 	CHECK(proto_parse_snapshot(buf, (size_t)len, &t, err, sizeof(err)) == 0);
 	CHECK(t.session_id == s.session_id && t.addr.s_addr == s.addr.s_addr && t.plen == 24);
 	CHECK(t.gateway.s_addr == s.gateway.s_addr && t.mtu == 1420 && t.keepalive == 10 && t.lifetime == 7200);
-	CHECK(t.n_dns == 2 && t.dns[1].s_addr == s.dns[1].s_addr);
+	CHECK(t.n_dns == 3 && t.dns[1].family == AF_INET && t.dns[1].v4.s_addr == s.dns[2].v4.s_addr);
+	CHECK(t.dns[2].family == AF_INET6 && !memcmp(&t.dns[2].v6, &s.dns[1].v6, 16));
+	CHECK(t.n_domains == 2 && !strcmp(t.domains[1], "lab.example"));
+	/* an older gateway's line (no dns6, no domains) still parses; unknown fields are skipped */
+	const char *old = "OK session=deadbeef address=10.66.0.7/24 gateway=10.66.0.1 mtu=1420 keepalive=10 "
+			  "lifetime=7200 dns=9.9.9.9 future=1\n";
+	CHECK(proto_parse_snapshot(old, strlen(old), &t, err, sizeof(err)) == 0);
+	CHECK(t.n_dns == 1 && t.n_domains == 0);
 
 	CHECK(proto_parse_snapshot("ERR no address available\n", 25, &t, err, sizeof(err)) == -EACCES);
 	CHECK(!strcmp(err, "no address available"));
@@ -61,6 +73,12 @@ static void test_snapshot_roundtrip(void)
 		"OK session=deadbeef address=10.66.0.7/24 gateway=x mtu=1420 keepalive=10 lifetime=1\n",
 		("OK session=deadbeef address=10.66.0.7/24 gateway=10.66.0.1 mtu=1420 keepalive=10 lifetime=1 "
 		 "dns=1.1.1.1,2.2.2.2,3.3.3.3,4.4.4.4,5.5.5.5\n"),
+		("OK session=deadbeef address=10.66.0.7/24 gateway=10.66.0.1 mtu=1420 keepalive=10 lifetime=1 "
+		 "dns=1.1.1.1,2.2.2.2,3.3.3.3 dns6=::1,::2\n"), /* more than SL_MAX_DNS of both families */
+		("OK session=deadbeef address=10.66.0.7/24 gateway=10.66.0.1 mtu=1420 keepalive=10 lifetime=1 "
+		 "dns6=1.1.1.1\n"),
+		("OK session=deadbeef address=10.66.0.7/24 gateway=10.66.0.1 mtu=1420 keepalive=10 lifetime=1 "
+		 "domains=a..b\n"),
 		"KO\n",
 		"OK session=deadbeef =x address=10.66.0.7/24 gateway=10.66.0.1 mtu=1420 keepalive=10 lifetime=1\n",
 	};

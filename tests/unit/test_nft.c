@@ -333,8 +333,7 @@ static void test_nat(void)
 	if (ret)
 		fprintf(stderr, "nat_apply: %s\n", e.msg);
 	CHECK(st.applied);
-	CHECK_EQ_INT(st.saved_ip_forward, 0);
-	CHECK_EQ_INT(read_ip_forward(), 1);
+	CHECK_EQ_INT(read_ip_forward(), 0); /* not the table's: netcfg/forwarding.h, shared by interfaces */
 	CHECK_EQ_INT(nft_table_exists(NFPROTO_IPV4, SL_NAT_TABLE, NULL, 0, &e), 1);
 	CHECK_EQ_INT(run("nft list table ip sluice_nat"), 0);
 	CHECK_STR_CONTAINS(out, "type nat hook postrouting priority srcnat; policy accept;");
@@ -354,10 +353,9 @@ static void test_nat(void)
 	CHECK_EQ_INT(read_ip_forward(), 0);
 	CHECK(!st.applied);
 
-	/* forwarding already on: left on at removal */
+	/* forwarding on: left on at removal */
 	write_ip_forward(1);
 	CHECK_EQ_INT(nat_apply(&spec, &st, &e), 0);
-	CHECK_EQ_INT(st.saved_ip_forward, -1);
 	CHECK_EQ_INT(nat_remove(&st, &e), 0);
 	CHECK_EQ_INT(read_ip_forward(), 1);
 

@@ -1,0 +1,417 @@
+/* dns: the choice of backend, the record of what was applied (StateDir/IFACE.dns), the client's DNS state and
+ * its routes into the tunnel. The backends themselves are resolved.c, resolvconf.c and file.c. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "dns/dns.h"
+
+#define DNS_FILE_MAX (1u << 20)
+
+static const struct dns_backend_ops *ops_of(enum dns_backend b)
+{
+	switch (b) {
+	case DNS_BACKEND_RESOLVED:
+		return &dns_resolved_ops;
+	case DNS_BACKEND_RESOLVCONF:
+		return &dns_resolvconf_ops;
+	case DNS_BACKEND_FILE:
+		return &dns_file_ops;
+	default:
+		return NULL;
+	}
+}
+
+const char *dns_backend_name(enum dns_backend b)
+{
+	const struct dns_backend_ops *o = ops_of(b);
+	return o ? o->name : "none";
+}
+
+static enum dns_backend backend_by_name(const char *s)
+{
+	for (enum dns_backend b = DNS_BACKEND_RESOLVED; b <= DNS_BACKEND_FILE; b++)
+		if (!strcmp(s, ops_of(b)->name))
+			return b;
+	return DNS_BACKEND_NONE;
+}
+
+/* ---- files */
+
+int dns_read_file(const char *path, char **out, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t got = 0;
+	char *buf;
+
+	if (fd < 0)
+		return -errno;
+	buf = malloc(DNS_FILE_MAX + 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf + got, DNS_FILE_MAX - got);
+		if (n < 0) {
+			int err = errno;
+			close(fd);
+			free(buf);
+			return -err;
+		}
+		if (n == 0 || (got += (size_t)n) == DNS_FILE_MAX)
+			break;
+	}
+	close(fd);
+	buf[got] = 0;
+	*out = buf;
+	*len = got;
+	return 0;
+}
+
+int dns_write_atomic(const char *path, const char *data, size_t len)
+{
+	char tmp[PATH_MAX];
+	size_t done = 0;
+	int fd, ret = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	while (done < len && !ret) {
+		ssize_t n = write(fd, data + done, len - done);
+		if (n < 0)
+			ret = -errno;
+		else
+			done += (size_t)n;
+	}
+	if (!ret && fsync(fd))
+		ret = -errno;
+	if (close(fd) && !ret)
+		ret = -errno;
+	if (!ret && rename(tmp, path))
+		ret = -errno;
+	if (ret)
+		unlink(tmp);
+	return ret;
+}
+
+static void record_path(const char *state_dir, const char *ifname, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s/%s.dns", state_dir, ifname);
+}
+
+static int record_write(const char *state_dir, const char *ifname, enum dns_backend b, struct sl_err *e)
+{
+	char path[PATH_MAX], text[64];
+	int ret;
+
+	if (mkdir(state_dir, 0700) && errno != EEXIST)
+		return sl_errf(e, -errno, "dns: mkdir %s: %s", state_dir, strerror(errno));
+	record_path(state_dir, ifname, path, sizeof(path));
+	snprintf(text, sizeof(text), "backend=%s\n", dns_backend_name(b));
+	ret = dns_write_atomic(path, text, strlen(text));
+	if (ret)
+		return sl_errf(e, ret, "dns: write %s: %s", path, strerror(-ret));
+	return 0;
+}
+
+/* ---- choice */
+
+/* Our own /etc/resolv.conf (a namespace's bind mount included) names resolved's stub or is its file. */
+static bool resolv_conf_is_resolved(void)
+{
+	char link[PATH_MAX], *text = NULL, *save = NULL;
+	ssize_t n = readlink("/etc/resolv.conf", link, sizeof(link) - 1);
+	size_t len;
+	bool stub = false;
+
+	if (n > 0) {
+		link[n] = 0;
+		if (strstr(link, "/run/systemd/resolve/"))
+			return true;
+	}
+	if (dns_read_file("/etc/resolv.conf", &text, &len))
+		return false;
+	for (char *l = strtok_r(text, "\n", &save); l && !stub; l = strtok_r(NULL, "\n", &save)) {
+		char ns[64];
+		if (sscanf(l, " nameserver %63s", ns) == 1 && !strcmp(ns, "127.0.0.53"))
+			stub = true;
+	}
+	free(text);
+	return stub;
+}
+
+/* /etc/resolv.conf is a mount point: `ip netns exec` bound /etc/netns/NS/resolv.conf over it. A resolvconf
+ * would manage the host's file instead, so that namespace's DNS is its own file. */
+static bool resolv_conf_is_bind_mount(void)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char mnt[PATH_MAX];
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1 && !strcmp(mnt, "/etc/resolv.conf"))
+			found = true;
+	}
+	fclose(f);
+	return found;
+}
+
+static bool program_in_path(const char *prog)
+{
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	if (!path || !*path)
+		path = "/usr/sbin:/usr/bin:/sbin:/bin";
+	while (*path) {
+		size_t len = strcspn(path, ":");
+		if (len && snprintf(buf, sizeof(buf), "%.*s/%s", (int)len, path, prog) < (int)sizeof(buf) &&
+		    !access(buf, X_OK))
+			return true;
+		path += len + (path[len] == ':');
+	}
+	return false;
+}
+
+enum dns_backend dns_backend_pick(void)
+{
+	const char *force = getenv("SLUICE_DNS_BACKEND");
+
+	if (force && *force) {
+		enum dns_backend b = backend_by_name(force);
+		if (b)
+			return b;
+	}
+	if (resolv_conf_is_resolved() && dns_resolved_answers())
+		return DNS_BACKEND_RESOLVED;
+	if (!resolv_conf_is_bind_mount() && program_in_path("resolvconf"))
+		return DNS_BACKEND_RESOLVCONF;
+	return DNS_BACKEND_FILE;
+}
+
+/* ---- text */
+
+int dns_format_resolv_conf(const struct dns_config *dc, const char *header, char *buf, size_t n)
+{
+	size_t len = 0;
+	int r;
+
+#define ADD(...)                                                                                                     \
+	do {                                                                                                         \
+		r = snprintf(buf + len, n - len, __VA_ARGS__);                                                       \
+		if (r < 0 || (size_t)r >= n - len)                                                                   \
+			return -ENOSPC;                                                                              \
+		len += (size_t)r;                                                                                    \
+	} while (0)
+	if (header)
+		ADD("%s", header);
+	for (unsigned i = 0; i < dc->n_servers; i++) {
+		char ip[INET6_ADDRSTRLEN];
+		ADD("nameserver %s\n", sl_ipaddr_str(&dc->servers[i], ip, sizeof(ip)));
+	}
+	for (unsigned i = 0; i < dc->n_domains; i++)
+		ADD("%s%s", i ? " " : "search ", dc->domains[i]);
+	if (dc->n_domains)
+		ADD("\n");
+#undef ADD
+	return (int)len;
+}
+
+void dns_config_servers_str(const struct dns_config *dc, char *buf, size_t n)
+{
+	size_t len = 0;
+
+	buf[0] = 0;
+	for (unsigned i = 0; i < dc->n_servers && len < n; i++) {
+		char ip[INET6_ADDRSTRLEN];
+		int r = snprintf(buf + len, n - len, "%s%s", i ? "," : "", sl_ipaddr_str(&dc->servers[i], ip, sizeof(ip)));
+		if (r < 0)
+			break;
+		len += (size_t)r;
+	}
+}
+
+void dns_config_domains_str(const struct dns_config *dc, char *buf, size_t n)
+{
+	size_t len = 0;
+
+	buf[0] = 0;
+	for (unsigned i = 0; i < dc->n_domains && len < n; i++) {
+		int r = snprintf(buf + len, n - len, "%s%s", i ? "," : "", dc->domains[i]);
+		if (r < 0)
+			break;
+		len += (size_t)r;
+	}
+}
+
+/* ---- the client */
+
+void dns_config_want(const struct sl_config *cfg, const struct proto_snapshot *s, struct dns_config *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (cfg->dns_mode == SL_DNS_OFF)
+		return;
+	if (cfg->dns_mode == SL_DNS_LIST) {
+		memcpy(out->servers, cfg->dns, sizeof(out->servers));
+		out->n_servers = cfg->n_dns;
+	} else if (s) {
+		memcpy(out->servers, s->dns, sizeof(out->servers));
+		out->n_servers = s->n_dns;
+	}
+	if (s && out->n_servers) {
+		memcpy(out->domains, s->domains, sizeof(out->domains));
+		out->n_domains = s->n_domains;
+	}
+}
+
+static bool config_eq(const struct dns_config *a, const struct dns_config *b)
+{
+	if (a->n_servers != b->n_servers || a->n_domains != b->n_domains)
+		return false;
+	for (unsigned i = 0; i < a->n_servers; i++)
+		if (!sl_ipaddr_eq(&a->servers[i], &b->servers[i]))
+			return false;
+	for (unsigned i = 0; i < a->n_domains; i++)
+		if (strcmp(a->domains[i], b->domains[i]))
+			return false;
+	return true;
+}
+
+/* Every IPv4 server into the tunnel, whatever Routes and the LAN say. Split tunnel: a /32 in the client's table,
+ * which rule SL_RULE_PRIO_TUNNEL makes every unmarked packet consult before the main table. Full tunnel: the
+ * table's 0.0.0.0/0 covers it, but the suppress rule lets a LAN route of the main table win; a rule
+ * "to SERVER/32 lookup SL_ROUTE_TABLE" ahead of it does not. IPv6 servers are written to the backend but not
+ * routed here: IPv6 inside the tunnel is not implemented yet. What is no longer wanted is removed. */
+static int route_one(struct netcfg *nc, int ifindex, bool full, struct in_addr a, bool add, struct sl_err *e)
+{
+	if (full)
+		return add ? rule_add_dns4(nc, a, e) : rule_del_dns4(nc, a, e);
+	return add ? route_add4(nc, ifindex, a, 32, SL_ROUTE_TABLE, e) : route_del4(nc, ifindex, a, 32, SL_ROUTE_TABLE, e);
+}
+
+static int route_servers(struct dns_client *d, struct netcfg *nc, int ifindex, const struct dns_config *want,
+			 struct sl_err *e)
+{
+	struct in_addr keep[SL_MAX_DNS];
+	unsigned n_keep = 0;
+	bool full = config_full_tunnel(d->cfg);
+
+	for (unsigned i = 0; i < d->n_routed; i++) {
+		bool still = false;
+		for (unsigned j = 0; j < want->n_servers; j++)
+			if (want->servers[j].family == AF_INET && want->servers[j].v4.s_addr == d->routed[i].s_addr)
+				still = true;
+		if (still) {
+			keep[n_keep++] = d->routed[i];
+		} else {
+			struct sl_err ignore;
+			route_one(nc, ifindex, full, d->routed[i], false, &ignore);
+		}
+	}
+	memcpy(d->routed, keep, sizeof(keep));
+	d->n_routed = n_keep;
+	for (unsigned j = 0; j < want->n_servers; j++) {
+		bool have = false;
+		int ret;
+		if (want->servers[j].family != AF_INET)
+			continue;
+		for (unsigned i = 0; i < d->n_routed; i++)
+			have |= d->routed[i].s_addr == want->servers[j].v4.s_addr;
+		if (have)
+			continue;
+		ret = route_one(nc, ifindex, full, want->servers[j].v4, true, e);
+		if (ret == -EEXIST) /* the same /32 is in Routes: the route is there, and not ours to remove */
+			continue;
+		if (ret)
+			return ret;
+		d->routed[d->n_routed++] = want->servers[j].v4;
+	}
+	return 0;
+}
+
+int dns_client_update(struct dns_client *d, struct netcfg *nc, int ifindex, const struct proto_snapshot *s,
+		      struct sl_err *e)
+{
+	struct dns_config want;
+	struct dns_target t = {.ifname = d->cfg->ifname, .ifindex = ifindex, .state_dir = d->cfg->state_dir};
+	enum dns_backend b;
+	int ret;
+
+	dns_config_want(d->cfg, s, &want);
+	if (d->backend && config_eq(&want, &d->cur))
+		return 0;
+	if (!want.n_servers) { /* the gateway stopped pushing any */
+		route_servers(d, nc, ifindex, &want, e);
+		ret = dns_client_revert(d, e);
+		memset(&d->cur, 0, sizeof(d->cur));
+		return ret;
+	}
+	ret = route_servers(d, nc, ifindex, &want, e);
+	if (ret)
+		return ret;
+	b = d->backend ? d->backend : dns_backend_pick();
+	ret = record_write(t.state_dir, t.ifname, b, e);
+	if (ret)
+		return ret;
+	d->backend = b; /* recorded: from here on a failure is undone by revert or the next start */
+	ret = ops_of(b)->apply(&t, &want, e);
+	if (ret)
+		return ret;
+	d->cur = want;
+	return 1;
+}
+
+int dns_client_revert(struct dns_client *d, struct sl_err *e)
+{
+	const char *what;
+
+	if (!d->backend)
+		return 0;
+	d->backend = DNS_BACKEND_NONE;
+	return dns_restore(d->cfg->state_dir, d->cfg->ifname, &what, e);
+}
+
+int dns_restore(const char *state_dir, const char *ifname, const char **what, struct sl_err *e)
+{
+	char path[PATH_MAX], *text = NULL, name[32] = "";
+	struct dns_target t = {.ifname = ifname, .ifindex = link_index(ifname), .state_dir = state_dir};
+	enum dns_backend b = DNS_BACKEND_NONE;
+	size_t len;
+	int ret;
+
+	if (what)
+		*what = NULL;
+	if (t.ifindex < 0)
+		t.ifindex = 0;
+	record_path(state_dir, ifname, path, sizeof(path));
+	ret = dns_read_file(path, &text, &len);
+	if (ret && ret != -ENOENT)
+		return sl_errf(e, ret, "dns: read %s: %s", path, strerror(-ret));
+	if (!ret) {
+		if (sscanf(text, "backend=%31s", name) == 1)
+			b = backend_by_name(name);
+		free(text);
+	}
+	/* the file backend's saved copy alone (a crash between saving it and writing the record, or a copy of
+	 * an older version under /run/sluice) is restored too: its revert is a no-op without one */
+	if (!b)
+		b = DNS_BACKEND_FILE;
+	ret = ops_of(b)->revert(&t, e);
+	if (ret < 0)
+		return ret;
+	if ((unlink(path) == 0 || ret > 0) && what)
+		*what = dns_backend_name(b);
+	return 0;
+}

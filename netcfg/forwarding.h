@@ -1,0 +1,46 @@
+/* forwarding: net.ipv4.ip_forward, shared by every sluice interface of a network namespace (DESIGN §10.13).
+ *
+ * Sysctls are per network namespace, /run is one for the whole host (a reboot resets both), so the record is
+ * keyed by the namespace: SL_RUN_DIR/forwarding.NSINODE (the inode of /proc/self/ns/net), replaced whole
+ * (write-temp + fsync + rename) and only under an exclusive flock of SL_RUN_DIR:
+ *
+ *   # sluice: net.ipv4.ip_forward raised for the interfaces below; restored when the last one stops
+ *   netns-cookie 8201          the namespace's SO_NETNS_COOKIE (never reused while the host runs)
+ *   ip_forward 0               the value before the first sluice interface raised it
+ *   holder gw0 1234            each interface that raised it, with its daemon's pid
+ *
+ * The first raiser saves the original value; a crashed interface's next start finds itself in the list (its
+ * pid is updated: no double count, the original kept); the last holder to stop restores the original and
+ * removes the record. A record whose cookie is not this namespace's was left by a deleted namespace whose inode
+ * number came round again: it is stale and replaced. The record is written before the sysctl, so a crash at
+ * any point leaves the original value on disk. Nothing here logs; 0 or -errno with e->msg. */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "daemon/common/errmsg.h"
+
+#define SL_FORWARDING_RECORD "forwarding"
+#define SL_IP_FORWARD_SYSCTL "/proc/sys/net/ipv4/ip_forward"
+
+/* Where a namespace's record and sysctl are (the unit tests point them at a temp dir and a plain file). */
+struct forwarding_ns {
+	char dir[128];
+	char sysctl[128];
+	uint64_t ino;
+	uint64_t cookie; /* 0: unknown (a kernel before 5.14), not compared */
+};
+
+/* The calling process's namespace: SL_RUN_DIR and the real sysctl. */
+int forwarding_ns_here(struct forwarding_ns *ns, struct sl_err *e);
+void forwarding_record_path(const struct forwarding_ns *ns, char *buf, size_t n);
+
+/* ip_forward = 1 for interface `ifname`, daemon `pid`. Returns 1 when this set it (it was 0), 0 when it was on
+ * already, -errno on failure — with the record as it was. */
+int forwarding_raise(const struct forwarding_ns *ns, const char *ifname, pid_t pid, struct sl_err *e);
+/* ifname (held by daemon `pid`; 0: by any) lets go. Returns 1 when it was the last holder and the original
+ * value is back, 0 when nothing was to do (others still hold it; ifname never raised it or was released
+ * already; a newer run of ifname holds it now), -errno when the original could not be written back — the
+ * record then stays without holders, so the next raise keeps that original value and the next last holder
+ * retries. */
+int forwarding_release(const struct forwarding_ns *ns, const char *ifname, pid_t pid, struct sl_err *e);

@@ -1,0 +1,241 @@
+/* test_forwarding: the reference-counted net.ipv4.ip_forward record (netcfg/forwarding.h, issue #14, DESIGN
+ * §10.13) against a temp directory and a plain file standing in for the sysctl — no root, nothing of the
+ * host's touched. A crashed run's restart keeps the original; the last of several interfaces restores it; an
+ * old janitor never lets go of a newer run; a stale record of a deleted namespace is replaced; a failed write
+ * of the sysctl leaves the record as it was; eight processes raising and releasing at once. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "netcfg/forwarding.h"
+#include "netcfg/netcfg.h"
+#include "tests/unit/check.h"
+
+static struct forwarding_ns ns;
+static char record[300];
+
+static int get(void)
+{
+	int v = -1;
+	return sysctl_read_int(ns.sysctl, &v, NULL) ? -1 : v;
+}
+
+static void set(int v)
+{
+	FILE *f = fopen(ns.sysctl, "w");
+	if (f) {
+		fprintf(f, "%d\n", v);
+		fclose(f);
+	}
+}
+
+static size_t text(char *buf, size_t n)
+{
+	FILE *f = fopen(record, "r");
+	size_t len = f ? fread(buf, 1, n - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	buf[len] = 0;
+	return len;
+}
+
+static bool exists(void)
+{
+	return access(record, F_OK) == 0;
+}
+
+static int holders(void)
+{
+	char buf[4096];
+	int n = 0;
+
+	text(buf, sizeof(buf));
+	for (char *p = buf; (p = strstr(p, "\nholder ")); p++)
+		n++;
+	return n;
+}
+
+static void put(const char *s)
+{
+	FILE *f = fopen(record, "w");
+	if (f) {
+		fputs(s, f);
+		fclose(f);
+	}
+}
+
+static void test_sequence(void)
+{
+	struct sl_err e = {{0}};
+	char buf[4096];
+
+	/* the issue's case: forwarding was 0; the gateway raises it, is killed (no release), starts again, stops */
+	set(0);
+	CHECK_EQ_INT(forwarding_raise(&ns, "gw0", 100, &e), 1);
+	CHECK_EQ_INT(get(), 1);
+	text(buf, sizeof(buf));
+	CHECK_STR_CONTAINS(buf, "\nip_forward 0\nholder gw0 100\n");
+	CHECK_EQ_INT(forwarding_raise(&ns, "gw0", 101, &e), 0); /* after kill -9: it finds itself */
+	CHECK_EQ_INT(holders(), 1);
+	text(buf, sizeof(buf));
+	CHECK_STR_CONTAINS(buf, "\nip_forward 0\nholder gw0 101\n"); /* the original kept, no double count */
+	CHECK_EQ_INT(forwarding_release(&ns, "gw0", 101, &e), 1);
+	CHECK_EQ_INT(get(), 0);
+	CHECK(!exists());
+	CHECK_EQ_INT(forwarding_release(&ns, "gw0", 101, &e), 0); /* once only */
+
+	/* two interfaces: the last one restores; the janitor of a crashed run never lets go of its successor */
+	CHECK_EQ_INT(forwarding_raise(&ns, "gw0", 100, &e), 1);
+	CHECK_EQ_INT(forwarding_raise(&ns, "gw1", 200, &e), 0);
+	CHECK_EQ_INT(holders(), 2);
+	CHECK_EQ_INT(forwarding_raise(&ns, "gw0", 102, &e), 0);
+	CHECK_EQ_INT(forwarding_release(&ns, "gw0", 100, &e), 0); /* the old run's janitor, late */
+	CHECK_EQ_INT(holders(), 2);
+	CHECK_EQ_INT(forwarding_release(&ns, "gw0", 102, &e), 0);
+	CHECK_EQ_INT(get(), 1);
+	CHECK_EQ_INT(holders(), 1);
+	CHECK_EQ_INT(forwarding_release(&ns, "gw9", 0, &e), 0); /* never raised it */
+	CHECK_EQ_INT(forwarding_release(&ns, "gw1", 0, &e), 1);
+	CHECK_EQ_INT(get(), 0);
+	CHECK(!exists());
+
+	/* forwarding on before sluice: on after */
+	set(1);
+	CHECK_EQ_INT(forwarding_raise(&ns, "gw0", 100, &e), 0);
+	CHECK_EQ_INT(forwarding_release(&ns, "gw0", 100, &e), 1);
+	CHECK_EQ_INT(get(), 1);
+	CHECK(!exists());
+	/* switched off by hand while held: on again at the next raise, and the original is still the first */
+	set(0);
+	CHECK_EQ_INT(forwarding_raise(&ns, "gw0", 100, &e), 1);
+	set(0);
+	CHECK_EQ_INT(forwarding_raise(&ns, "gw1", 200, &e), 1);
+	CHECK_EQ_INT(forwarding_release(&ns, "gw0", 100, &e), 0);
+	CHECK_EQ_INT(forwarding_release(&ns, "gw1", 200, &e), 1);
+	CHECK_EQ_INT(get(), 0);
+}
+
+static void test_bad_records(void)
+{
+	struct forwarding_ns other = ns;
+	struct sl_err e = {{0}};
+	char buf[4096], expect[400];
+
+	/* a deleted namespace's record under our inode number: replaced, the original read afresh */
+	set(0);
+	put("netns-cookie 999999\nip_forward 1\nholder gwx 5\n");
+	CHECK_EQ_INT(forwarding_release(&ns, "gwx", 5, &e), 0); /* not ours to restore */
+	CHECK_EQ_INT(get(), 0);
+	CHECK_EQ_INT(forwarding_raise(&ns, "gw0", 100, &e), 1);
+	text(buf, sizeof(buf));
+	snprintf(expect, sizeof(expect), "netns-cookie %llu\nip_forward 0\nholder gw0 100\n",
+		 (unsigned long long)ns.cookie);
+	CHECK_STR_CONTAINS(buf, expect);
+	CHECK(!strstr(buf, "gwx"));
+	CHECK_EQ_INT(forwarding_release(&ns, "gw0", 100, &e), 1);
+	CHECK_EQ_INT(get(), 0);
+
+	/* a record sluice did not write: refused with its line, nothing changed */
+	put("ip_forward 0\nholder gw0 100\nsomething else\n");
+	CHECK_EQ_INT(forwarding_raise(&ns, "gw0", 100, &e), -EINVAL);
+	snprintf(expect, sizeof(expect), "%s:3:", record);
+	CHECK_STR_CONTAINS(e.msg, expect);
+	CHECK_EQ_INT(get(), 0);
+	put("holder gw0 100\n");
+	CHECK_EQ_INT(forwarding_raise(&ns, "gw0", 100, &e), -EINVAL);
+	CHECK_STR_CONTAINS(e.msg, "no ip_forward line");
+	put("ip_forward 0\nholder gw0 100\nholder gw0 101\n");
+	CHECK_EQ_INT(forwarding_release(&ns, "gw0", 100, &e), -EINVAL);
+	unlink(record);
+
+	/* the original cannot be written back: the record stays, without holders, and keeps it */
+	CHECK_EQ_INT(forwarding_raise(&ns, "gw0", 100, &e), 1);
+	snprintf(other.sysctl, sizeof(other.sysctl), "%s", ns.dir); /* a directory: no write */
+	CHECK(forwarding_release(&other, "gw0", 100, &e) < 0);
+	CHECK(exists() && holders() == 0 && get() == 1);
+	CHECK_EQ_INT(forwarding_raise(&ns, "gw1", 200, &e), 0);
+	text(buf, sizeof(buf));
+	CHECK_STR_CONTAINS(buf, "\nip_forward 0\nholder gw1 200\n");
+	CHECK_EQ_INT(forwarding_release(&ns, "gw1", 200, &e), 1);
+	CHECK(get() == 0 && !exists());
+
+	/* the sysctl cannot be written at a raise: the record is as it was (here: none). /proc/self/stat reads
+	 * as a number (our pid), and takes no write */
+	snprintf(other.sysctl, sizeof(other.sysctl), "/proc/self/stat");
+	CHECK(forwarding_raise(&other, "gw0", 100, &e) < 0);
+	CHECK(!exists());
+	CHECK_EQ_INT(forwarding_raise(&ns, "gw1", 200, &e), 1);
+	CHECK(forwarding_raise(&other, "gw0", 100, &e) < 0);
+	CHECK_EQ_INT(holders(), 1); /* gw1's record back, without gw0 */
+	CHECK_EQ_INT(forwarding_release(&ns, "gw1", 200, &e), 1);
+	CHECK(!exists());
+}
+
+/* Eight daemons of eight interfaces starting and stopping at once, 40 times each: while one holds it
+ * forwarding is on; at the end the original is back and no record is left. */
+static void test_concurrent(void)
+{
+	pid_t pids[8];
+	int bad = 0;
+
+	set(0);
+	for (int i = 0; i < 8; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			char ifname[16];
+			struct sl_err e;
+			int fails = 0;
+			snprintf(ifname, sizeof(ifname), "gw%d", i);
+			for (int k = 0; k < 40; k++) {
+				fails += forwarding_raise(&ns, ifname, getpid(), &e) < 0;
+				fails += get() != 1;
+				fails += forwarding_release(&ns, ifname, getpid(), &e) < 0;
+			}
+			_exit(fails ? 1 : 0);
+		}
+	}
+	for (int i = 0; i < 8; i++) {
+		int status = 0;
+		bad += pids[i] < 0 || waitpid(pids[i], &status, 0) != pids[i] || !WIFEXITED(status) ||
+		       WEXITSTATUS(status);
+	}
+	CHECK_EQ_INT(bad, 0);
+	CHECK_EQ_INT(get(), 0);
+	CHECK(!exists());
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/sluice-fwd-XXXXXX", tmp[320];
+	struct forwarding_ns here;
+	struct stat st;
+	struct sl_err e = {{0}};
+
+	/* the real namespace's identity (read only) */
+	CHECK_EQ_INT(forwarding_ns_here(&here, &e), 0);
+	CHECK(stat("/proc/self/ns/net", &st) == 0 && here.ino == (uint64_t)st.st_ino);
+	CHECK(!strcmp(here.sysctl, "/proc/sys/net/ipv4/ip_forward") && !strcmp(here.dir, "/run/sluice"));
+
+	CHECK(mkdtemp(dir) != NULL);
+	ns = here;
+	snprintf(ns.dir, sizeof(ns.dir), "%s/run", dir);
+	snprintf(ns.sysctl, sizeof(ns.sysctl), "%s/ip_forward", dir);
+	if (!ns.cookie)
+		ns.cookie = 4242; /* a kernel without SO_NETNS_COOKIE: the comparison is still tested */
+	forwarding_record_path(&ns, record, sizeof(record));
+	set(0);
+	test_sequence();
+	test_bad_records();
+	test_concurrent();
+	unlink(ns.sysctl);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", record);
+	CHECK(access(tmp, F_OK) != 0); /* no temp file left */
+	rmdir(ns.dir);
+	CHECK(rmdir(dir) == 0); /* nothing else left */
+	return check_done("test_forwarding");
+}
