@@ -92,8 +92,7 @@ static void sup_log_failure(struct cl *c, const char *op, bool with_addr, const 
 	s->failures++;
 	target_str(c, with_addr, t, sizeof(t));
 	if (s->failures <= c->cfg->n_servers + 1) {
-		log_warn("%s %s: %s; %s", op, t, what,
-			 c->cfg->n_servers > 1 ? "trying the next server" : "retrying with backoff");
+		log_warn("%s %s: %s%s", op, t, what, c->cfg->n_servers > 1 ? "" : "; retrying with backoff");
 		s->last_fail_log_ms = now;
 	} else if (now - s->last_fail_log_ms >= SL_FAIL_LOG_EVERY_MS) {
 		log_info("no server reachable after %u attempts; latest: %s %s: %s", s->failures, op, t, what);
