@@ -71,18 +71,24 @@ static void conn_log(struct gw_conn *c, const char *fmt, const char *what)
 static void conn_fail_handshake(struct gw_conn *c)
 {
 	uint8_t key[SL_KEY_LEN];
-	bool rejected = false;
+	const char *why;
 	char buf[256];
 
 	c->g->cst.handshakes_failed++;
-	tls_peer_key(c->ssl, key, &rejected);
-	if (rejected) {
+	switch (tls_peer(c->ssl, key, &why)) {
+	case TLS_PEER_UNKNOWN_KEY: {
 		char kb[SL_KEY_B64_LEN + 1];
 		key_to_base64(key, kb);
 		ERR_clear_error();
 		conn_log(c, "handshake refused", "unknown client key");
 		log_debug("auth: unknown client key %s", kb);
-	} else {
+		break;
+	}
+	case TLS_PEER_BAD_CERT:
+		ERR_clear_error();
+		conn_log(c, "handshake refused", why);
+		break;
+	default:
 		conn_log(c, "handshake failed", tls_error_string(buf, sizeof(buf)));
 	}
 	conn_free(c);
@@ -155,7 +161,7 @@ static void conn_answer(struct gw_conn *c)
 	uint32_t id = 0;
 	int len;
 
-	if (tls_peer_key(c->ssl, key, NULL))
+	if (tls_peer(c->ssl, key, NULL) == TLS_PEER_ACCEPTED)
 		p = peer_by_key(&c->g->reg, key);
 	if (!p) /* removed by a reload during the handshake */
 		len = snprintf(c->wbuf, sizeof(c->wbuf), "ERR unknown client\n");
