@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include "daemon/config.h"
 #include "daemon/control/pool.h"
+#include "daemon/control/preauth.h"
 #include "daemon/control/ratelimit.h"
 #include "daemon/control/session.h"
 #include "daemon/ctlsock.h"
@@ -22,8 +23,8 @@
 #include "netcfg/netcfg.h"
 
 #define SL_CTL_DEADLINE_MS 5000u      /* a control connection's whole exchange */
-#define SL_CTL_MAX_CONNS 256u         /* concurrent control connections (unauthenticated included) */
-#define SL_CTL_MAX_PER_SOURCE 8u      /* … from one source address */
+/* pre-authentication connections: PREAUTH_SLOTS at once, PREAUTH_PER_SOURCE per source (control/preauth.h) */
+#define SL_CTL_MAX_AUTHED 256u        /* connections past the handshake (configured keys), at once */
 #define SL_CTL_RATE_PER_SOURCE 50u    /* new control connections (TLS handshakes) per second per source … */
 #define SL_CTL_RATE_BURST 100u        /* … after a burst of this many: 1,000 clients behind one NAT pinging */
 #define SL_CTL_RATE_BUCKETS 4096u     /* sources tracked at once (a fixed table) */
@@ -34,7 +35,14 @@ struct gw_conn;
 
 /* Control-plane counters. */
 struct ctl_stats {
-	uint64_t handshakes_ok, handshakes_failed, pings, conns_refused, conns_ratelimited;
+	uint64_t handshakes_ok, handshakes_failed, pings;
+	uint64_t handshakes_unknown_key; /* of the failed: one certificate, a key not configured */
+	uint64_t handshakes_bad_cert;    /* of the failed: refused for its shape (tls.h) */
+	uint64_t conns_refused;          /* closed at once, over a cap: the source's, or SL_CTL_MAX_AUTHED */
+	uint64_t conns_refused_source;   /* of those: the source held PREAUTH_PER_SOURCE pre-auth slots */
+	uint64_t conns_ratelimited;      /* closed at once, over the source's handshake rate */
+	uint64_t conns_evicted;          /* pre-auth connections closed to make room (all slots taken) */
+	uint64_t conns_timed_out;        /* closed at SL_CTL_DEADLINE_MS */
 };
 
 struct gw {
@@ -58,7 +66,9 @@ struct gw {
 	unsigned n_w;
 	int stopfd;
 	struct gw_conn *conns; /* control connections, doubly linked */
+	struct gw_conn *buried; /* closed for another connection, freed by the next sweep (gw_ctl.c) */
 	unsigned n_conns;
+	struct preauth pa;     /* which of them are pre-authentication, and from where */
 	struct loop_timer reap_timer, conn_timer, stats_timer;
 	struct log_limit ll_auth, ll_io, ll_limit;
 	struct rate_bucket src_rate[SL_CTL_RATE_BUCKETS];
@@ -76,6 +86,7 @@ void gw_on_udp(struct loop_io *io, uint32_t events);
 void gw_send_keepalive(struct dp_worker *w, struct gw_session *s, uint64_t now);
 
 /* Control plane (control/gw_ctl.c). */
+void gw_conns_init(struct gw *g);
 void gw_on_accept(struct loop_io *io, uint32_t events);
 void gw_conns_sweep(struct loop_timer *t);
 void gw_conns_close_all(struct gw *g);

@@ -83,8 +83,13 @@ void status_dump_gateway(struct gw *g, struct strbuf *o)
 	dump_stats(o, &st);
 	sb_printf(o, "handshakes_ok=%" PRIu64 "\nhandshakes_failed=%" PRIu64 "\npings=%" PRIu64 "\n",
 		  g->cst.handshakes_ok, g->cst.handshakes_failed, g->cst.pings);
-	sb_printf(o, "conns_refused=%" PRIu64 "\nconns_ratelimited=%" PRIu64 "\n", g->cst.conns_refused,
-		  g->cst.conns_ratelimited);
+	sb_printf(o, "handshakes_unknown_key=%" PRIu64 "\nhandshakes_bad_cert=%" PRIu64 "\n",
+		  g->cst.handshakes_unknown_key, g->cst.handshakes_bad_cert);
+	sb_printf(o, "conns_preauth=%u\n", g->pa.n);
+	sb_printf(o, "conns_refused=%" PRIu64 "\nconns_refused_source=%" PRIu64 "\nconns_ratelimited=%" PRIu64 "\n",
+		  g->cst.conns_refused, g->cst.conns_refused_source, g->cst.conns_ratelimited);
+	sb_printf(o, "conns_evicted=%" PRIu64 "\nconns_timed_out=%" PRIu64 "\n", g->cst.conns_evicted,
+		  g->cst.conns_timed_out);
 	for (size_t i = 0; i < g->reg.n_peers; i++)
 		dump_peer(o, g->reg.peers[i], now);
 }

@@ -13,7 +13,8 @@
  * table; everything else is looked up in SL_ROUTE_TABLE first. */
 #define SL_FWMARK 51900u
 #define SL_ROUTE_TABLE 51900u
-#define SL_RULE_PRIO_DNS 5189u      /* to <DNS server>/32 not fwmark SL_FWMARK lookup SL_ROUTE_TABLE (full tunnel) */
+#define SL_RULE_PRIO_MARKED 5188u   /* fwmark SL_FWMARK lookup main (full tunnel: the daemon's own sockets) */
+#define SL_RULE_PRIO_DNS 5189u      /* to <DNS server>/32 lookup SL_ROUTE_TABLE (full tunnel) */
 #define SL_RULE_PRIO_SUPPRESS 5190u /* lookup main suppress_prefixlength 0 (full tunnel only) */
 #define SL_RULE_PRIO_TUNNEL 5191u   /* not fwmark SL_FWMARK lookup SL_ROUTE_TABLE */
 

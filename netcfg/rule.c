@@ -56,6 +56,9 @@ static int rule_add_suppress(struct netcfg *nc, struct sl_err *e)
 	return 0;
 }
 
+/* to SERVER lookup SL_ROUTE_TABLE. A rule's "not" inverts its whole selector, so "to SERVER not fwmark" would
+ * send everything that is not a marked packet to SERVER into the tunnel — the daemon's own datagrams to its
+ * gateway included. The daemon's packets skip these rules by the one before them (SL_RULE_PRIO_MARKED). */
 static struct nlmsghdr *dns_rule_msg(struct netcfg *nc, char *buf, uint16_t type, uint16_t flags,
 				     struct in_addr server)
 {
@@ -64,13 +67,26 @@ static struct nlmsghdr *dns_rule_msg(struct netcfg *nc, char *buf, uint16_t type
 
 	frh->dst_len = 32;
 	mnl_attr_put(nlh, FRA_DST, sizeof(server), &server);
-	if (type == RTM_NEWRULE) {
-		frh->flags = FIB_RULE_INVERT;
-		mnl_attr_put_u32(nlh, FRA_FWMARK, SL_FWMARK);
-		mnl_attr_put_u32(nlh, FRA_FWMASK, 0xffffffffu);
+	if (type == RTM_NEWRULE)
 		mnl_attr_put_u32(nlh, FRA_TABLE, SL_ROUTE_TABLE);
-	}
 	return nlh;
+}
+
+/* fwmark SL_FWMARK lookup main: the daemon's own sockets never enter the tunnel through a DNS rule */
+static int rule_add_marked(struct netcfg *nc, struct sl_err *e)
+{
+	char buf[NL_BUF_SIZE], ext[256], why[320];
+	struct nlmsghdr *nlh = rule_msg(nc, buf, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, SL_RULE_PRIO_MARKED);
+	int ret;
+
+	mnl_attr_put_u32(nlh, FRA_FWMARK, SL_FWMARK);
+	mnl_attr_put_u32(nlh, FRA_FWMASK, 0xffffffffu);
+	mnl_attr_put_u32(nlh, FRA_TABLE, RT_TABLE_MAIN);
+	ret = nl_talk(nc, nlh, NULL, NULL, ext, sizeof(ext));
+	if (ret)
+		return sl_errf(e, ret, "add rule %u: fwmark %u lookup main: %s", SL_RULE_PRIO_MARKED, SL_FWMARK,
+			       nl_why(ret, ext, why, sizeof(why)));
+	return 0;
 }
 
 int rule_add_dns4(struct netcfg *nc, struct in_addr server, struct sl_err *e)
@@ -80,8 +96,8 @@ int rule_add_dns4(struct netcfg *nc, struct in_addr server, struct sl_err *e)
 	int ret = nl_talk(nc, nlh, NULL, NULL, ext, sizeof(ext));
 
 	if (ret)
-		return sl_errf(e, ret, "add rule %u: to %s not fwmark %u lookup %u: %s", SL_RULE_PRIO_DNS,
-			       inet_ntop(AF_INET, &server, a, sizeof(a)), SL_FWMARK, SL_ROUTE_TABLE,
+		return sl_errf(e, ret, "add rule %u: to %s lookup %u: %s", SL_RULE_PRIO_DNS,
+			       inet_ntop(AF_INET, &server, a, sizeof(a)), SL_ROUTE_TABLE,
 			       nl_why(ret, ext, why, sizeof(why)));
 	return 0;
 }
@@ -114,10 +130,11 @@ static int rules_del_prio(struct netcfg *nc, uint32_t prio, struct sl_err *e)
 
 int rules_del(struct netcfg *nc, struct sl_err *e)
 {
+	int rm = rules_del_prio(nc, SL_RULE_PRIO_MARKED, e);
 	int r0 = rules_del_prio(nc, SL_RULE_PRIO_DNS, e);
 	int r1 = rules_del_prio(nc, SL_RULE_PRIO_SUPPRESS, e);
 	int r2 = rules_del_prio(nc, SL_RULE_PRIO_TUNNEL, e);
-	return r0 ? r0 : r1 ? r1 : r2;
+	return rm ? rm : r0 ? r0 : r1 ? r1 : r2;
 }
 
 int rules_add(struct netcfg *nc, bool full_tunnel, struct sl_err *e)
@@ -127,8 +144,12 @@ int rules_add(struct netcfg *nc, bool full_tunnel, struct sl_err *e)
 
 	if (ret || !full_tunnel)
 		return ret;
-	ret = rule_add_suppress(nc, e);
-	if (ret)
-		rules_del_prio(nc, SL_RULE_PRIO_TUNNEL, &ignore); /* both or neither */
+	ret = rule_add_marked(nc, e);
+	if (!ret)
+		ret = rule_add_suppress(nc, e);
+	if (ret) { /* all or none */
+		rules_del_prio(nc, SL_RULE_PRIO_MARKED, &ignore);
+		rules_del_prio(nc, SL_RULE_PRIO_TUNNEL, &ignore);
+	}
 	return ret;
 }

@@ -310,6 +310,29 @@ static const char *const iface_counters[] = {
 	"lat_udp_tun_p95_ns",
 };
 
+static const char *const control_counters[] = {
+	"handshakes_unknown_key", "handshakes_bad_cert", "conns_preauth",   "conns_refused",
+	"conns_refused_source",   "conns_ratelimited",   "conns_evicted",   "conns_timed_out",
+};
+
+/* The gateway's control port: what it holds and what it refused, and why (a line only once there is any). */
+static void pr_control(struct pr *p, const struct st_block *b)
+{
+	uint64_t v[sizeof(control_counters) / sizeof(control_counters[0])], any = 0;
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		v[i] = st_u64(b, control_counters[i]);
+		any |= i >= 2 ? v[i] : 0; /* the handshake ones are on the handshakes line */
+		pr_num(p, control_counters[i], NULL, (int64_t)v[i], "");
+	}
+	if (p->json || !any)
+		return;
+	pr_label(p, "control");
+	printf("%" PRIu64 " pre-auth open; refused %" PRIu64 " over the caps (%" PRIu64 " at the source's), %" PRIu64
+	       " over the rate; %" PRIu64 " evicted, %" PRIu64 " timed out\n",
+	       v[2], v[3], v[4], v[5], v[6], v[7]);
+}
+
 static void pr_iface(struct pr *p, const struct st_iface *st)
 {
 	const struct st_block *b = &st->main;
@@ -351,20 +374,21 @@ static void pr_iface(struct pr *p, const struct st_iface *st)
 		pr_str(p, "address", "address", st_get(b, "address"));
 		snprintf(t, sizeof(t), "%" PRIu64, st_u64(b, "clients"));
 		pr_num(p, "clients", "clients", (int64_t)st_u64(b, "clients"), t);
-		if (!p->json && (st_u64(b, "conns_refused") || st_u64(b, "conns_ratelimited"))) {
-			pr_label(p, "refused connections");
-			printf("%" PRIu64 " over the caps, %" PRIu64 " over the rate\n", st_u64(b, "conns_refused"),
-			       st_u64(b, "conns_ratelimited"));
-		}
-		pr_num(p, "conns_refused", NULL, (int64_t)st_u64(b, "conns_refused"), "");
-		pr_num(p, "conns_ratelimited", NULL, (int64_t)st_u64(b, "conns_ratelimited"), "");
+		pr_control(p, b);
 	}
 	snprintf(t, sizeof(t), "%" PRIu64, st_u64(b, "mtu"));
 	pr_num(p, "mtu", "mtu", (int64_t)st_u64(b, "mtu"), t);
 	snprintf(t, sizeof(t), "%" PRIu64, st_u64(b, "workers"));
 	pr_num(p, "workers", "data workers", (int64_t)st_u64(b, "workers"), t);
-	snprintf(t, sizeof(t), "%" PRIu64 " ok, %" PRIu64 " failed; %" PRIu64 " pings", st_u64(b, "handshakes_ok"),
-		 st_u64(b, "handshakes_failed"), st_u64(b, "pings"));
+	if (st_u64(b, "handshakes_unknown_key") || st_u64(b, "handshakes_bad_cert"))
+		snprintf(t, sizeof(t),
+			 "%" PRIu64 " ok, %" PRIu64 " failed (%" PRIu64 " unknown key, %" PRIu64 " bad certificate); %" PRIu64
+			 " pings",
+			 st_u64(b, "handshakes_ok"), st_u64(b, "handshakes_failed"), st_u64(b, "handshakes_unknown_key"),
+			 st_u64(b, "handshakes_bad_cert"), st_u64(b, "pings"));
+	else
+		snprintf(t, sizeof(t), "%" PRIu64 " ok, %" PRIu64 " failed; %" PRIu64 " pings",
+			 st_u64(b, "handshakes_ok"), st_u64(b, "handshakes_failed"), st_u64(b, "pings"));
 	if (!p->json) {
 		pr_label(p, "handshakes");
 		printf("%s\n", t);
@@ -619,10 +643,25 @@ static const struct metric iface_metrics[] = {
 	{"handshakes_ok", "sluice_handshakes_ok_total", "counter", "Successful authentications."},
 	{"handshakes_failed", "sluice_handshakes_failed_total", "counter", "Failed control exchanges."},
 	{"pings", "sluice_pings_total", "counter", "Session pings answered."},
+	{"handshakes_unknown_key", "sluice_handshakes_unknown_key_total", "counter",
+	 "Failed handshakes: one certificate, its key not a configured client's (gateway)."},
+	{"handshakes_bad_cert", "sluice_handshakes_bad_cert_total", "counter",
+	 "Failed handshakes: the certificate refused for its shape before any key check: more than one, "
+	 "a list over the size cap, not Ed25519 (gateway)."},
+	{"conns_preauth", "sluice_control_preauth_connections", "gauge",
+	 "Control connections open and not yet authenticated (gateway)."},
 	{"conns_refused", "sluice_control_refused_total", "counter",
-	 "Control connections closed at once: over the global or per-source cap (gateway)."},
+	 "Control connections closed at once: over a cap (the source's, or that on authenticated ones) (gateway)."},
+	{"conns_refused_source", "sluice_control_refused_source_total", "counter",
+	 "Control connections closed at once: the source (IPv4 address, IPv6 /64) held its pre-authentication "
+	 "cap (gateway)."},
 	{"conns_ratelimited", "sluice_control_ratelimited_total", "counter",
 	 "Control connections closed at once: the source was over its handshake rate (gateway)."},
+	{"conns_evicted", "sluice_control_evicted_total", "counter",
+	 "Pre-authentication connections closed to make room for a new one: all slots were taken, theirs the "
+	 "oldest of the busiest source (gateway)."},
+	{"conns_timed_out", "sluice_control_timed_out_total", "counter",
+	 "Control connections closed at their deadline (gateway)."},
 	{"failovers", "sluice_failovers_total", "counter",
 	 "Sessions moved to another [Server] after the previous one stopped answering (client)."},
 	{"uptime", "sluice_uptime_seconds", "gauge", "Seconds since the daemon started."},

@@ -1,12 +1,18 @@
 /* gw_ctl: the gateway's control connections — TLS 1.3 accept, one request (AUTH or PING), one answer, close.
- * Non-blocking throughout; every connection has a deadline, and their number is capped globally and per
- * source, and each source's rate of new connections (each a TLS handshake) is limited by a token bucket, so a
- * slow, silent, hostile or looping peer never blocks the loop, grows memory or eats the CPU without bound. */
+ * Non-blocking throughout; every connection has a deadline. Until its handshake has proven a configured key a
+ * connection holds one of the pre-authentication slots (control/preauth.h): capped per source, and when all
+ * are taken the oldest connection of the busiest source of the busiest group makes room for the newcomer, so
+ * no number of silent connections from a few sources or one IPv6 /64 keeps a client out. Each source's rate of
+ * new connections (each a TLS handshake) is limited by a token bucket, and a peer's certificate is refused
+ * for its shape before anything costly (control/tls.h). So a slow, silent, hostile or looping peer never
+ * blocks the loop, grows memory or eats the CPU without bound. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include "daemon/control/proto.h"
 #include "daemon/control/tls.h"
@@ -28,6 +34,8 @@ struct gw_conn {
 	struct gw_conn *prev, *next;
 	SSL *ssl;
 	enum conn_state state;
+	int slot;  /* pre-authentication slot (g->pa); -1 once the handshake is done */
+	bool dead; /* closed for another connection (evicted), freed by the next sweep */
 	uint64_t deadline_ms;
 	struct sockaddr_storage peer;
 	char rbuf[PROTO_LINE_MAX];
@@ -36,13 +44,17 @@ struct gw_conn {
 	size_t wlen, woff;
 };
 
-static void conn_free(struct gw_conn *c)
+/* Closes c and releases all it holds but its own memory. */
+static void conn_close(struct gw_conn *c)
 {
 	struct gw *g = c->g;
 
 	loop_del(&g->loop, &c->io);
 	close(c->io.fd);
 	tls_free(c->ssl);
+	c->ssl = NULL;
+	preauth_del(&g->pa, c->slot);
+	c->slot = -1;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -50,7 +62,27 @@ static void conn_free(struct gw_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	g->n_conns--;
+}
+
+/* From c's own event or a timer. */
+static void conn_free(struct gw_conn *c)
+{
+	conn_close(c);
 	free(c);
+}
+
+/* From another connection's event: an event of c may still wait in the loop's current batch, so its memory
+ * is kept (marked dead, its event ignored) until the next sweep, which runs before the next epoll_wait. */
+static void conn_bury(struct gw_conn *c)
+{
+	struct gw *g = c->g;
+
+	conn_close(c);
+	c->dead = true;
+	c->prev = NULL;
+	c->next = g->buried;
+	g->buried = c;
+	loop_timer_set(&g->conn_timer, now_ms());
 }
 
 /* One rate-limited line for things a remote peer can cause at will. */
@@ -71,18 +103,26 @@ static void conn_log(struct gw_conn *c, const char *fmt, const char *what)
 static void conn_fail_handshake(struct gw_conn *c)
 {
 	uint8_t key[SL_KEY_LEN];
-	bool rejected = false;
+	const char *why;
 	char buf[256];
 
 	c->g->cst.handshakes_failed++;
-	tls_peer_key(c->ssl, key, &rejected);
-	if (rejected) {
+	switch (tls_peer(c->ssl, key, &why)) {
+	case TLS_PEER_UNKNOWN_KEY: {
 		char kb[SL_KEY_B64_LEN + 1];
+		c->g->cst.handshakes_unknown_key++;
 		key_to_base64(key, kb);
 		ERR_clear_error();
 		conn_log(c, "handshake refused", "unknown client key");
 		log_debug("auth: unknown client key %s", kb);
-	} else {
+		break;
+	}
+	case TLS_PEER_BAD_CERT:
+		c->g->cst.handshakes_bad_cert++;
+		ERR_clear_error();
+		conn_log(c, "handshake refused", why);
+		break;
+	default:
 		conn_log(c, "handshake failed", tls_error_string(buf, sizeof(buf)));
 	}
 	conn_free(c);
@@ -155,7 +195,7 @@ static void conn_answer(struct gw_conn *c)
 	uint32_t id = 0;
 	int len;
 
-	if (tls_peer_key(c->ssl, key, NULL))
+	if (tls_peer(c->ssl, key, NULL) == TLS_PEER_ACCEPTED)
 		p = peer_by_key(&c->g->reg, key);
 	if (!p) /* removed by a reload during the handshake */
 		len = snprintf(c->wbuf, sizeof(c->wbuf), "ERR unknown client\n");
@@ -178,8 +218,25 @@ static void conn_drive(struct gw_conn *c)
 
 		switch (c->state) {
 		case CONN_HANDSHAKE:
+			if (!c->ssl) {
+				/* no TLS state (some 40 KiB with its buffers) until the peer has sent something: a
+				 * silent connection costs its slot, its fd and this struct */
+				char b;
+				ssize_t n = recv(c->io.fd, &b, 1, MSG_PEEK);
+				if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+					return;
+				if (n <= 0 || !(c->ssl = tls_new(c->g->tls, c->io.fd)))
+					goto close; /* closed before a byte: nothing to count */
+			}
 			r = SSL_accept(c->ssl);
 			if (r == 1) {
+				/* a configured key: the connection leaves its pre-authentication slot */
+				if (c->g->n_conns - c->g->pa.n >= SL_CTL_MAX_AUTHED) {
+					c->g->cst.conns_refused++;
+					goto close;
+				}
+				preauth_del(&c->g->pa, c->slot);
+				c->slot = -1;
 				c->state = CONN_READ;
 				continue;
 			}
@@ -229,25 +286,10 @@ close:
 
 static void conn_event(struct loop_io *io, uint32_t events)
 {
-	conn_drive((struct gw_conn *)io);
-}
+	struct gw_conn *c = (struct gw_conn *)io;
 
-static unsigned conns_from(const struct gw *g, const struct sockaddr_storage *a)
-{
-	unsigned n = 0;
-
-	/* bounded by SL_CTL_MAX_CONNS; runs per accepted connection, never per packet */
-	for (const struct gw_conn *c = g->conns; c; c = c->next) {
-		if (a->ss_family == AF_INET && c->peer.ss_family == AF_INET &&
-		    ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-			    ((const struct sockaddr_in *)&c->peer)->sin_addr.s_addr)
-			n++;
-		else if (a->ss_family == AF_INET6 && c->peer.ss_family == AF_INET6 &&
-			 !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-				 &((const struct sockaddr_in6 *)&c->peer)->sin6_addr, sizeof(struct in6_addr)))
-			n++;
-	}
-	return n;
+	if (!c->dead)
+		conn_drive(c);
 }
 
 /* A source over its handshake rate: counted, and logged at most LOG_BURST times per LOG_INTERVAL_MS. */
@@ -264,6 +306,24 @@ static void limited(struct gw *g, const struct sockaddr_storage *peer)
 		 SL_CTL_RATE_PER_SOURCE, suppressed);
 }
 
+/* All pre-authentication slots are taken: closes the connection preauth_victim names for a newcomer from peer. */
+static void evict_for(struct gw *g, const struct sockaddr_storage *peer)
+{
+	struct gw_conn *v = preauth_victim(&g->pa, peer);
+	uint32_t suppressed = 0;
+	char a[64], b[64];
+
+	if (!v)
+		return;
+	g->cst.conns_evicted++;
+	if (log_limit_ok(&g->ll_limit, now_ms(), LOG_BURST, LOG_INTERVAL_MS, &suppressed))
+		log_warn("auth: all %u pre-authentication slots taken: closed the oldest of the busiest source, %s, "
+			 "for %s (%u similar messages suppressed)",
+			 PREAUTH_SLOTS, sock_addr_str(&v->peer, a, sizeof(a)), sock_addr_str(peer, b, sizeof(b)),
+			 suppressed);
+	conn_bury(v);
+}
+
 void gw_on_accept(struct loop_io *io, uint32_t events)
 {
 	struct gw *g = (struct gw *)((char *)io - offsetof(struct gw, tcp_io));
@@ -276,8 +336,10 @@ void gw_on_accept(struct loop_io *io, uint32_t events)
 
 		if (fd < 0)
 			return;
-		if (g->n_conns >= SL_CTL_MAX_CONNS || conns_from(g, &peer) >= SL_CTL_MAX_PER_SOURCE) {
+		/* cheapest first: the source's cap and rate cost a lookup each; only then may it evict */
+		if (preauth_source_full(&g->pa, &peer)) {
 			g->cst.conns_refused++;
+			g->cst.conns_refused_source++;
 			close(fd);
 			continue;
 		}
@@ -287,8 +349,10 @@ void gw_on_accept(struct loop_io *io, uint32_t events)
 			close(fd);
 			continue;
 		}
+		if (g->pa.n >= PREAUTH_SLOTS)
+			evict_for(g, &peer);
 		c = calloc(1, sizeof(*c));
-		if (!c || !(c->ssl = tls_new(g->tls, fd))) {
+		if (!c || (c->slot = preauth_add(&g->pa, &peer, c)) < 0) { /* a slot was free or made free */
 			free(c);
 			close(fd);
 			continue;
@@ -316,11 +380,19 @@ void gw_conns_sweep(struct loop_timer *t)
 {
 	struct gw *g = (struct gw *)((char *)t - offsetof(struct gw, conn_timer));
 	uint64_t now = now_ms(), next = 0;
-	struct gw_conn *c = g->conns, *nx;
+	struct gw_conn *c, *nx;
+
+	for (c = g->buried; c; c = nx) {
+		nx = c->next;
+		free(c);
+	}
+	g->buried = NULL;
+	c = g->conns;
 
 	for (; c; c = nx) {
 		nx = c->next;
 		if (now >= c->deadline_ms) {
+			g->cst.conns_timed_out++;
 			if (c->state == CONN_HANDSHAKE) {
 				g->cst.handshakes_failed++;
 				conn_log(c, "handshake failed", "timed out");
@@ -333,8 +405,21 @@ void gw_conns_sweep(struct loop_timer *t)
 	loop_timer_set(&g->conn_timer, next);
 }
 
+void gw_conns_init(struct gw *g)
+{
+	uint32_t seed = 0;
+
+	RAND_bytes((unsigned char *)&seed, sizeof(seed)); /* unguessable: addresses cannot be chosen to collide */
+	preauth_init(&g->pa, seed);
+}
+
 void gw_conns_close_all(struct gw *g)
 {
 	while (g->conns)
 		conn_free(g->conns);
+	while (g->buried) {
+		struct gw_conn *c = g->buried;
+		g->buried = c->next;
+		free(c);
+	}
 }

@@ -306,11 +306,14 @@ static void sup_drive(struct cl *c)
 		}
 		if (s->ph == SUP_TLS) {
 			uint8_t key[SL_KEY_LEN];
-			bool rejected = false;
+			const char *bad;
 			char buf[256];
-			tls_peer_key(s->ssl, key, &rejected);
-			if (rejected) {
+			enum tls_verdict v = tls_peer(s->ssl, key, &bad);
+			if (v == TLS_PEER_UNKNOWN_KEY) {
 				sup_failed(c, "server key mismatch (not the PublicKey of its [Server])");
+			} else if (v == TLS_PEER_BAD_CERT) {
+				snprintf(buf, sizeof(buf), "server certificate refused: %s", bad);
+				sup_failed(c, buf);
 			} else {
 				char why[300];
 				snprintf(why, sizeof(why), "TLS handshake: %s", tls_error_string(buf, sizeof(buf)));

@@ -6,6 +6,8 @@
 #include "daemon/control/tls.h"
 
 #define CERT_VALID_DAYS 3650
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 struct tls_ctx_data {
 	tls_accept_fn accept;
@@ -14,8 +16,8 @@ struct tls_ctx_data {
 
 struct tls_conn_data {
 	uint8_t key[SL_KEY_LEN];
-	bool accepted;
-	bool rejected;
+	enum tls_verdict verdict;
+	const char *why; /* a refusal's reason */
 };
 
 static int ctx_idx = -1, conn_idx = -1;
@@ -41,32 +43,45 @@ fail:
 	return NULL;
 }
 
-/* Called for each certificate of the peer's chain; only the leaf (depth 0) decides. A self-signed leaf fails
- * OpenSSL's chain checks by design: we ignore `preverify` and pin the key instead. */
-static int verify_cb(int preverify, X509_STORE_CTX *store)
+/* The whole verification of the peer's certificate (SSL_CTX_set_cert_verify_callback: OpenSSL's chain building
+ * and signature checks never run). TLS itself proves that the peer holds the private key of its leaf (the
+ * CertificateVerify signature, checked after this); all that is left to decide is whether that key is
+ * acceptable — so a chain is never verified, only refused: exactly one certificate, an Ed25519 key, then the
+ * pin. The list reached us already capped in size (SL_TLS_MAX_CERT_LIST) and parsed; nothing here costs more
+ * than a compare. */
+static int verify_peer(X509_STORE_CTX *store, void *arg)
 {
 	SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
-	struct tls_ctx_data *cd = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_idx);
-	struct tls_conn_data *conn = SSL_get_ex_data(ssl, conn_idx);
-	X509 *cert = X509_STORE_CTX_get_current_cert(store);
+	struct tls_ctx_data *cd = arg;
+	struct tls_conn_data *conn = ssl ? SSL_get_ex_data(ssl, conn_idx) : NULL;
+	STACK_OF(X509) *chain = X509_STORE_CTX_get0_untrusted(store); /* as sent, the leaf first */
+	X509 *leaf = X509_STORE_CTX_get0_cert(store);
 	EVP_PKEY *pk;
 	size_t len = SL_KEY_LEN;
 
-	if (X509_STORE_CTX_get_error_depth(store) != 0)
-		return 1;
-	if (!cert || !conn || !cd)
+	if (!conn || !cd || !leaf)
 		return 0;
-	pk = X509_get0_pubkey(cert);
+	if (!chain || sk_X509_num(chain) != 1) {
+		conn->verdict = TLS_PEER_BAD_CERT;
+		conn->why = "more than one certificate";
+		X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_CHAIN_TOO_LONG);
+		return 0;
+	}
+	pk = X509_get0_pubkey(leaf);
 	if (!pk || EVP_PKEY_get_id(pk) != EVP_PKEY_ED25519 ||
 	    EVP_PKEY_get_raw_public_key(pk, conn->key, &len) != 1 || len != SL_KEY_LEN) {
-		conn->rejected = true;
+		conn->verdict = TLS_PEER_BAD_CERT;
+		conn->why = "not an Ed25519 key";
+		X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REJECTED);
 		return 0;
 	}
 	if (!cd->accept(cd->arg, conn->key)) {
-		conn->rejected = true;
+		conn->verdict = TLS_PEER_UNKNOWN_KEY;
+		conn->why = "unknown key";
+		X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REJECTED);
 		return 0;
 	}
-	conn->accepted = true;
+	conn->verdict = TLS_PEER_ACCEPTED;
 	return 1;
 }
 
@@ -106,7 +121,13 @@ SSL_CTX *tls_ctx_new(bool server, const uint8_t priv[SL_KEY_LEN], tls_accept_fn 
 		sl_errf(e, -EINVAL, "tls: certificate set-up failed: %s", tls_error_string(buf, sizeof(buf)));
 		goto fail;
 	}
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	SSL_CTX_set_cert_verify_callback(ctx, verify_peer, SSL_CTX_get_ex_data(ctx, ctx_idx));
+	/* a longer certificate message is refused as it arrives, before it is parsed */
+	SSL_CTX_set_max_cert_list(ctx, SL_TLS_MAX_CERT_LIST);
+#ifdef SSL_OP_NO_RX_CERTIFICATE_COMPRESSION
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RX_CERTIFICATE_COMPRESSION); /* the cap is on what we must parse */
+#endif
 	SSL_CTX_set_num_tickets(ctx, 0); /* one request per connection: no resumption */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
@@ -146,16 +167,27 @@ void tls_free(SSL *ssl)
 		SSL_free(ssl); /* frees the conn data through free_ctx_data */
 }
 
-bool tls_peer_key(SSL *ssl, uint8_t key[SL_KEY_LEN], bool *rejected)
+enum tls_verdict tls_peer(SSL *ssl, uint8_t key[SL_KEY_LEN], const char **why)
 {
 	struct tls_conn_data *conn = SSL_get_ex_data(ssl, conn_idx);
+	OSSL_HANDSHAKE_STATE st = SSL_get_state(ssl);
+	unsigned long err = ERR_peek_last_error();
 
-	if (rejected)
-		*rejected = conn && conn->rejected;
-	if (!conn || (!conn->accepted && !conn->rejected))
-		return false;
-	memcpy(key, conn->key, SL_KEY_LEN);
-	return conn->accepted;
+	if (why)
+		*why = NULL;
+	if (!conn)
+		return TLS_PEER_NONE;
+	if (conn->verdict == TLS_PEER_NONE && (st == TLS_ST_SR_CERT || st == TLS_ST_CR_CERT) &&
+	    ERR_GET_LIB(err) == ERR_LIB_SSL && ERR_GET_REASON(err) == SSL_R_EXCESSIVE_MESSAGE_SIZE) {
+		/* refused by the size cap while the certificate message was arriving: never parsed, no key */
+		conn->verdict = TLS_PEER_BAD_CERT;
+		conn->why = "certificate list over " STR(SL_TLS_MAX_CERT_LIST) " bytes";
+	}
+	if (why)
+		*why = conn->why;
+	if (conn->verdict == TLS_PEER_ACCEPTED || conn->verdict == TLS_PEER_UNKNOWN_KEY)
+		memcpy(key, conn->key, SL_KEY_LEN);
+	return conn->verdict;
 }
 
 int tls_export_keys(SSL *ssl, uint32_t session_id, uint8_t c2s[32], uint8_t s2c[32])

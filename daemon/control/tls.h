@@ -1,7 +1,10 @@
 /* tls: TLS 1.3 with pinned Ed25519 keys and no CA (DESIGN §1). Each side makes a self-signed certificate from
- * its key at start-up; the verify callback accepts the peer's certificate only when its public key is the
- * pinned one (client) or one of the configured clients (server), and remembers that key for the connection.
- * Both sides then derive the data keys with the TLS exporter, so keys never travel. */
+ * its key at start-up. The peer's certificate is never verified as a chain (no CA, nothing to build or check
+ * signatures against): the peer must present exactly one certificate, in a certificate message of at most
+ * SL_TLS_MAX_CERT_LIST bytes, with an Ed25519 key that is the pinned one (client) or one of the configured
+ * clients (server); that key is remembered for the connection. TLS proves the peer holds its private key.
+ * The limits are the same on both ends. Both sides then derive the data keys with the TLS exporter, so keys
+ * never travel. */
 #pragma once
 #include <openssl/ssl.h>
 #include <stdbool.h>
@@ -10,6 +13,18 @@
 #include "daemon/keys.h"
 
 #define SL_TLS_EXPORT_LABEL "EXPORTER-sluice-data-keys"
+/* The largest certificate message accepted from a peer (OpenSSL's default is 100 KiB). Ours is about 300
+ * bytes: one self-signed Ed25519 certificate. */
+#define SL_TLS_MAX_CERT_LIST 2048
+
+/* What the peer's certificate came to. */
+enum tls_verdict {
+	TLS_PEER_NONE,        /* the handshake ended before a certificate was examined */
+	TLS_PEER_ACCEPTED,    /* one Ed25519 certificate with an acceptable key */
+	TLS_PEER_UNKNOWN_KEY, /* one Ed25519 certificate, its key not acceptable */
+	TLS_PEER_BAD_CERT,    /* refused for its shape, before any key was looked at: more than one certificate,
+			       * a certificate message over SL_TLS_MAX_CERT_LIST bytes, not an Ed25519 key */
+};
 
 /* Decides whether a peer key is acceptable. */
 typedef bool (*tls_accept_fn)(void *arg, const uint8_t key[SL_KEY_LEN]);
@@ -18,12 +33,13 @@ SSL_CTX *tls_ctx_new(bool server, const uint8_t priv[SL_KEY_LEN], tls_accept_fn 
 		     struct sl_err *e);
 void tls_ctx_free(SSL_CTX *ctx);
 
-/* A new connection object on fd. The peer key seen by the verify callback is available afterwards through
- * tls_peer_key. */
+/* A new connection object on fd. What became of the peer's certificate is available through tls_peer. */
 SSL *tls_new(SSL_CTX *ctx, int fd);
 void tls_free(SSL *ssl);
-/* true if the verify callback saw and accepted a key (copied to key); *seen tells if any key was presented. */
-bool tls_peer_key(SSL *ssl, uint8_t key[SL_KEY_LEN], bool *rejected);
+/* The verdict on the peer's certificate; the key is copied out for ACCEPTED and UNKNOWN_KEY, and *why (if
+ * given) points at a refusal's reason ("more than one certificate", …) or is NULL. Call it before the error
+ * queue is cleared: a certificate message over the size cap is known from the error OpenSSL left there. */
+enum tls_verdict tls_peer(SSL *ssl, uint8_t key[SL_KEY_LEN], const char **why);
 
 /* Data keys for a session: client->server and server->client, bound to the session id. 0 or -EIO. */
 int tls_export_keys(SSL *ssl, uint32_t session_id, uint8_t c2s[32], uint8_t s2c[32]);

@@ -107,7 +107,8 @@ genkey() { (umask 077; "$SLUICE" genkey > "$1"); }
 pubkey() { "$SLUICE" pubkey < "$1"; }
 
 # gw_conf IFACE [extra [Interface] lines] — writes $WORK/IFACE.conf; clients are appended with add_client.
-# GW_ADDRESS overrides the gateway's Address (pool prefix), 10.66.0.1/24 by default.
+# GW_ADDRESS overrides the gateway's Address (pool prefix), 10.66.0.1/24 by default; GW_LISTEN the address it
+# listens on, 0.0.0.0 by default ('[::]' for a dual-stack listener).
 gw_conf() {
 	local ifc=$1; shift
 	genkey "$WORK/$ifc.key"
@@ -116,7 +117,7 @@ gw_conf() {
 		echo "[Interface]"
 		echo "Mode = server"
 		echo "PrivateKeyFile = $WORK/$ifc.key"
-		echo "Listen = 0.0.0.0:$PORT"
+		echo "Listen = ${GW_LISTEN:-0.0.0.0}:$PORT"
 		echo "Address = ${GW_ADDRESS:-10.66.0.1/24}"
 		echo "Egress = g1"
 		echo "StateDir = $WORK/state"

@@ -19,6 +19,18 @@ ip -n "$NS_I" addr add 2001:db8:2::2/64 dev i0 nodad
 ip -n "$NS_C" -6 route add default via 2001:db8:1::1
 ip -n "$NS_I" -6 route add 2001:db8:1::/64 via 2001:db8:2::1
 in_g sysctl -qw net.ipv6.conf.all.forwarding=1
+# `nodad` covers only the addresses above: every link also gets a link-local address when its carrier comes up,
+# and that one is "tentative" for 1-2 s (a random delay up to 1 s, then 1 s of duplicate address detection).
+# The gateway solicits the internet host's neighbour entry for a forwarded packet from g1's link-local address,
+# so until that address is valid the kernel sends no solicitation at all: the client's first IPv6 packet waits
+# for the next try, 1 s later (dropped after three), and may reach the recorder after the probe window closed.
+# Ready: every underlay link has a valid link-local address and no address is tentative.
+ipv6_tentative() { local ns; for ns in "$NS_C" "$NS_G" "$NS_I"; do ip -n "$ns" -6 addr show tentative; done; }
+ll_valid() { ip -n "$1" -6 addr show dev "$2" scope link -tentative | grep -q inet6; }
+ipv6_settled() {
+	ll_valid "$NS_C" c0 && ll_valid "$NS_G" g0 && ll_valid "$NS_G" g1 && ll_valid "$NS_I" i0 &&
+		[ -z "$(ipv6_tentative)" ]
+}
 
 gw_conf "$GW" "DNS = $I_IP"
 add_client "$GW" laptop "$CL"
@@ -58,10 +70,20 @@ expect_nothing() {
 	ok "$1: nothing arrived"
 }
 
+# the IPv6 path is ready once no address is tentative and one echo goes through (neighbour entries resolved)
+wait_for 10 ipv6_settled ||
+	fail "(0) IPv6 set-up: a link has no valid link-local address after 10 s; tentative:"$'\n'"$(ipv6_tentative)"
+wait_for 5 in_c ping -6 -c 1 -W 1 2001:db8:2::2 ||
+	fail "(0) IPv6 set-up: no echo reply from 2001:db8:2::2 through the gateway:"$'\n'"$(in_g ip -6 neigh show)"
+
 # (0) baseline: without the kill switch the client's own addresses reach the internet host
 m=$(mark); probe
-since "$m" | grep -q "198.18.0.2" || fail "(0) baseline: no direct IPv4 seen: the recorder is blind"
-since "$m" | grep -q "2001:db8:1::2" || fail "(0) baseline: no direct IPv6 seen"
+got=$(since "$m")
+echo "$got" | grep -qE "IP 198\.18\.0\.2[ .]" ||
+	fail "(0) baseline: no direct IPv4 from 198.18.0.2 recorded: the recorder is blind; recorded:"$'\n'"$got"
+echo "$got" | grep -q "IP6 2001:db8:1::2 > 2001:db8:2::2: ICMP6, echo request" ||
+	fail "(0) baseline: the client's ICMPv6 echo request 2001:db8:1::2 > 2001:db8:2::2 was not recorded;" \
+		"recorded:"$'\n'"$got"
 ok "(0) baseline: direct traffic is visible"
 
 # (4) boot lockdown: kill switch on, no daemon ever started

@@ -59,7 +59,9 @@ common = {"interface", "mode", "public_key", "mtu", "workers", "tun_rx_packets",
 client = common | {"server_public_key", "endpoint", "state", "session_id", "address", "latest_handshake",
                    "last_rx_age_ms", "rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "killswitch", "server",
                    "server_index", "servers", "failovers"}
-server = common | {"listen", "address", "clients", "peers"}
+server = common | {"listen", "address", "clients", "peers", "handshakes_unknown_key", "handshakes_bad_cert",
+                   "conns_preauth", "conns_refused", "conns_refused_source", "conns_ratelimited", "conns_evicted",
+                   "conns_timed_out"}
 peer = {"name", "public_key", "endpoint", "address", "session_id", "latest_handshake", "last_rx_age_ms",
         "rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "drops"}
 assert client <= set(c), client - set(c)

@@ -5,7 +5,7 @@
  *       key is SHA-256("sluice-loadgen" || S || I), so `conf` and `run` agree without sharing files.
  *   loadgen run --server ADDR:PORT --server-key B64 --count N [--seed S] --source ADDR [--sources K]
  *               [--hold SECONDS] [--interval SECONDS] [--deadline SECONDS] [--assign-log FILE]
- *               [--rate HANDSHAKES_PER_S] [--first I] [--repeat K]
+ *               [--rate HANDSHAKES_PER_S] [--first I] [--repeat K] [--chain N]
  *
  * `run` speaks the real protocol: per client a TLS 1.3 connection with its own key, AUTH, the snapshot, the
  * exporter keys — from K source addresses (ADDR, ADDR+1, …; the gateway limits connections per source), a few
@@ -19,6 +19,8 @@
  * --assign-log appends "I ADDRESS" for each answer as it arrives (flushed), for the state-safety test, which
  * also paces the handshakes (--rate) and starts at client I (--first) to aim its kills at new leases.
  * --repeat K authenticates each client K times back to back (the re-authentication loop of the abuse test).
+ * --chain N presents each client's key under a chain of N more certificates (Ed25519, each issuing the one
+ * below, the leaf issued by the first): the long-chain attack, which a gateway must refuse for any N > 0.
  * Targets outside 127.0.0.0/8 and 198.18.0.0/15 are refused. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,6 +45,7 @@
 #include "daemon/dataplane/tunio.h"
 #include "daemon/keys.h"
 #include "daemon/loop.h"
+#include "tests/tools/certchain.h"
 #include "tests/tools/target.h"
 
 #define LG_MAX_CLIENTS 100000
@@ -51,6 +54,7 @@
 #define LG_IN_FLIGHT 192 /* in all: below the gateway's global cap on control connections */
 #define LG_HS_TIMEOUT_MS 5000
 #define LG_ECHO_MAGIC 0x4c47454fu /* "LGEO" */
+#define LG_MAX_CHAIN 1000
 
 struct lg_client {
 	uint32_t idx;
@@ -81,7 +85,7 @@ static struct {
 	struct sockaddr_in server;
 	uint8_t server_key[SL_KEY_LEN];
 	struct in_addr src0;
-	unsigned hold_s, interval_s, deadline_s, rate, first, repeat;
+	unsigned hold_s, interval_s, deadline_s, rate, first, repeat, chain;
 	FILE *assign_log;
 } opt = {.seed = 1, .n_src = 1, .interval_s = 5, .deadline_s = 120};
 
@@ -112,6 +116,53 @@ static void client_key(uint32_t idx, uint8_t priv[SL_KEY_LEN])
 static bool accept_server(void *arg, const uint8_t key[SL_KEY_LEN])
 {
 	return !memcmp(key, opt.server_key, SL_KEY_LEN);
+}
+
+/* ---- --chain: certificate chains, built once; the leaf per handshake */
+
+static X509 *chain_cert[LG_MAX_CHAIN];
+static EVP_PKEY *chain_key[LG_MAX_CHAIN];
+
+static void chain_build(void)
+{
+	char subj[32], issuer[32];
+
+	for (unsigned k = 0; k < opt.chain; k++)
+		if (!(chain_key[k] = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")))
+			die("ed25519 keygen failed");
+	for (unsigned k = 0; k < opt.chain; k++) { /* the last one is self-signed: the "root" */
+		unsigned up = k + 1 < opt.chain ? k + 1 : k;
+		snprintf(subj, sizeof(subj), "sluice-chain-%u", k);
+		snprintf(issuer, sizeof(issuer), "sluice-chain-%u", up);
+		if (!(chain_cert[k] = cert_issue(chain_key[k], subj, issuer, chain_key[up], 0)))
+			die("cannot build a certificate chain");
+	}
+}
+
+/* Replaces the self-signed certificate of ctx (key priv) by one issued by the chain, and adds the chain. */
+static void chain_apply(SSL_CTX *ctx, const uint8_t priv[SL_KEY_LEN])
+{
+	EVP_PKEY *pk = key_evp_private(priv);
+	X509 *leaf;
+
+	if (!pk)
+		die("key failed");
+	leaf = cert_issue(pk, "sluice", "sluice-chain-0", chain_key[0], 0);
+	if (!leaf || SSL_CTX_use_certificate(ctx, leaf) != 1 || SSL_CTX_use_PrivateKey(ctx, pk) != 1)
+		die("cannot use the chained certificate");
+	for (unsigned k = 0; k < opt.chain; k++)
+		if (SSL_CTX_add1_chain_cert(ctx, chain_cert[k]) != 1)
+			die("cannot add a chain certificate");
+	X509_free(leaf);
+	EVP_PKEY_free(pk);
+}
+
+static void chain_free(void)
+{
+	for (unsigned k = 0; k < opt.chain; k++) {
+		X509_free(chain_cert[k]);
+		EVP_PKEY_free(chain_key[k]);
+	}
 }
 
 static struct lg_client *client_by_id(uint32_t id)
@@ -261,11 +312,13 @@ static int hs_start(struct lg_client *c)
 	in_flight[c->src]++;
 	client_key(c->idx, priv);
 	h->ctx = tls_ctx_new(false, priv, accept_server, NULL, &e);
-	OPENSSL_cleanse(priv, sizeof(priv));
 	if (!h->ctx) {
 		fprintf(stderr, "loadgen: tls: %s\n", e.msg);
 		die("cannot make a TLS context");
 	}
+	if (opt.chain)
+		chain_apply(h->ctx, priv);
+	OPENSSL_cleanse(priv, sizeof(priv));
 	src.sin_addr.s_addr = htonl(ntohl(opt.src0.s_addr) + c->src);
 	h->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (h->fd < 0 || bind(h->fd, (struct sockaddr *)&src, sizeof(src)) ||
@@ -464,7 +517,7 @@ static void usage(void)
 	fprintf(stderr, "usage: loadgen conf --count N [--seed S]\n"
 			"       loadgen run --server ADDR:PORT --server-key B64 --count N [--seed S] --source ADDR\n"
 			"                   [--sources K] [--hold S] [--interval S] [--deadline S] [--assign-log FILE]\n"
-			"                   [--rate R] [--first I] [--repeat K]\n");
+			"                   [--rate R] [--first I] [--repeat K] [--chain N]\n");
 	exit(2);
 }
 
@@ -500,6 +553,7 @@ static int run(void)
 	if (!clients || !by_id)
 		die("out of memory");
 	ep = epoll_create1(EPOLL_CLOEXEC);
+	chain_build();
 	for (uint32_t s = 0; s < opt.n_src; s++) {
 		struct sockaddr_in src = {.sin_family = AF_INET};
 		int buf = 8 << 20;
@@ -520,8 +574,10 @@ static int run(void)
 	printf("established=%u\nestablish_ms=%" PRIu64 "\nhandshake_failures=%" PRIu64 "\nrefused=%" PRIu64 "\n",
 	       established, now_ms() - t0, hs_failures, hs_refused);
 	fflush(stdout);
-	if (established < opt.count)
+	if (established < opt.count) {
+		chain_free();
 		return 1;
+	}
 
 	addrs = malloc(sizeof(*addrs) * opt.count);
 	if (!addrs)
@@ -591,6 +647,7 @@ static int run(void)
 		keystate_free(&clients[i].ks);
 	free(clients);
 	free(by_id);
+	chain_free();
 	return distinct == opt.count && echo_ok == opt.count ? 0 : 1;
 }
 
@@ -601,7 +658,7 @@ int main(int argc, char **argv)
 		{"server-key", 1, 0, 'k'}, {"source", 1, 0, 'a'},	  {"sources", 1, 0, 'K'},
 		{"hold", 1, 0, 'h'},	 {"interval", 1, 0, 'i'}, {"deadline", 1, 0, 'd'},
 		{"assign-log", 1, 0, 'l'}, {"rate", 1, 0, 'r'},	  {"first", 1, 0, 'f'},
-		{"repeat", 1, 0, 'R'},	 {0, 0, 0, 0},
+		{"repeat", 1, 0, 'R'},	 {"chain", 1, 0, 'C'},	  {0, 0, 0, 0},
 	};
 	const char *cmd = argc > 1 ? argv[1] : "";
 	bool have_server = false, have_key = false, have_src = false;
@@ -633,6 +690,7 @@ int main(int argc, char **argv)
 		case 'd': opt.deadline_s = (unsigned)num(optarg, 1, 3600); break;
 		case 'r': opt.rate = (unsigned)num(optarg, 1, 1000000); break;
 		case 'R': opt.repeat = (unsigned)num(optarg, 1, 1000000); break;
+		case 'C': opt.chain = (unsigned)num(optarg, 0, LG_MAX_CHAIN); break;
 		case 'f': opt.first = (unsigned)num(optarg, 0, LG_MAX_CLIENTS); break;
 		case 'l':
 			if (!(opt.assign_log = fopen(optarg, "a")))

@@ -1,5 +1,5 @@
 /* test_control: the control plane's pure pieces — AUTH/PING lines, the session registry and its O(1) tables,
- * the address pool and its crash-safe lease file. */
+ * the address pool and its crash-safe lease file, the handshake rate limit, the pre-authentication slots. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "daemon/control/pool.h"
+#include "daemon/control/preauth.h"
 #include "daemon/control/proto.h"
 #include "daemon/control/ratelimit.h"
 #include "daemon/control/session.h"
@@ -393,6 +394,208 @@ static void test_ratelimit(void)
 	}
 }
 
+static struct sockaddr_storage sa(const char *s)
+{
+	struct sockaddr_storage a = {0};
+
+	if (strchr(s, ':')) {
+		a.ss_family = AF_INET6;
+		inet_pton(AF_INET6, s, &((struct sockaddr_in6 *)&a)->sin6_addr);
+	} else {
+		a.ss_family = AF_INET;
+		inet_pton(AF_INET, s, &((struct sockaddr_in *)&a)->sin_addr);
+	}
+	return a;
+}
+
+/* owners for the slots: any distinct pointers */
+static char owners[100000];
+
+static void test_preauth_keys(void)
+{
+	struct preauth_key s1, g1, s2, g2;
+	struct sockaddr_storage a, b;
+
+	a = sa("198.18.7.9"), b = sa("::ffff:198.18.7.9");
+	preauth_keys(&a, &s1, &g1);
+	preauth_keys(&b, &s2, &g2);
+	CHECK(!memcmp(&s1, &s2, sizeof(s1)) && !memcmp(&g1, &g2, sizeof(g1))); /* mapped IPv4 is IPv4 */
+	CHECK(s1.plen == 32 && g1.plen == 24 && memcmp(&s1, &g1, sizeof(s1)));
+	b = sa("198.18.7.200");
+	preauth_keys(&b, &s2, &g2);
+	CHECK(memcmp(&s1, &s2, sizeof(s1)) && !memcmp(&g1, &g2, sizeof(g1))); /* one /24, two sources */
+	a = sa("2001:db8:1:2::1"), b = sa("2001:db8:1:2:ffff:1:2:3");
+	preauth_keys(&a, &s1, &g1);
+	preauth_keys(&b, &s2, &g2);
+	CHECK(!memcmp(&s1, &s2, sizeof(s1)) && s1.plen == 64 && g1.plen == 48); /* one /64, one source */
+	b = sa("2001:db8:1:3::1");
+	preauth_keys(&b, &s2, &g2);
+	CHECK(memcmp(&s1, &s2, sizeof(s1)) && !memcmp(&g1, &g2, sizeof(g1))); /* another /64 of the /48 */
+	b = sa("2001:db8:2:2::1");
+	preauth_keys(&b, &s2, &g2);
+	CHECK(memcmp(&g1, &g2, sizeof(g1)));
+}
+
+/* Counts against a brute-force model through many admissions and releases (the chains stay intact). */
+static void test_preauth_counts(void)
+{
+	static struct preauth pa;
+	static int slot_of[PREAUTH_SLOTS];
+	static struct sockaddr_storage addr[PREAUTH_SLOTS];
+	int live = 0;
+	uint32_t rnd = 12345;
+
+	preauth_init(&pa, 7);
+	for (int step = 0; step < 20000; step++) {
+		rnd = rnd * 1103515245u + 12345u;
+		if (live < (int)PREAUTH_SLOTS && (live == 0 || (rnd >> 16) % 3)) {
+			char a[64];
+			if ((rnd >> 8) & 1)
+				snprintf(a, sizeof(a), "198.%u.%u.%u", 18 + (rnd >> 20) % 2, (rnd >> 12) % 4, (rnd >> 4) % 6);
+			else
+				snprintf(a, sizeof(a), "2001:db8:%x:%x::%x", (rnd >> 20) % 3, (rnd >> 12) % 3, (rnd >> 4) % 5);
+			addr[live] = sa(a);
+			slot_of[live] = preauth_add(&pa, &addr[live], &owners[step]);
+			CHECK(slot_of[live] >= 0);
+			live++;
+		} else {
+			int k = (int)((rnd >> 16) % (unsigned)live);
+			preauth_del(&pa, slot_of[k]);
+			slot_of[k] = slot_of[live - 1];
+			addr[k] = addr[live - 1];
+			live--;
+		}
+		if (step % 97)
+			continue;
+		for (int k = 0; k < live; k++) {
+			struct preauth_key s, g, s2, g2;
+			unsigned ns = 0, ng = 0;
+			preauth_keys(&addr[k], &s, &g);
+			for (int j = 0; j < live; j++) {
+				preauth_keys(&addr[j], &s2, &g2);
+				ns += !memcmp(&s, &s2, sizeof(s));
+				ng += !memcmp(&g, &g2, sizeof(g));
+			}
+			CHECK_EQ_INT(preauth_held(&pa, &s), ns);
+			CHECK_EQ_INT(preauth_held(&pa, &g), ng);
+		}
+		CHECK_EQ_INT(pa.n, live);
+	}
+	while (live)
+		preauth_del(&pa, slot_of[--live]);
+	CHECK(pa.n == 0 && pa.n_free == PREAUTH_SLOTS);
+	for (unsigned b = 0; b < PREAUTH_BUCKETS; b++)
+		CHECK(pa.bucket[b] == -1);
+}
+
+/* Fills every slot from `n_src` sources (a /24 each) round robin, as the gateway would: a source at its cap is
+ * refused, a full table evicts. Returns the number evicted; *refused counts refusals. */
+static unsigned flood(struct preauth *pa, unsigned n_src, unsigned arrivals, unsigned *refused, void *keep,
+		      bool *kept)
+{
+	unsigned evicted = 0;
+
+	for (unsigned i = 0; i < arrivals; i++) {
+		char a[32];
+		struct sockaddr_storage s;
+		void *v;
+		snprintf(a, sizeof(a), "198.19.%u.1", i % n_src);
+		s = sa(a);
+		if (preauth_source_full(pa, &s)) {
+			(*refused)++;
+			continue;
+		}
+		if ((v = preauth_victim(pa, &s))) {
+			if (v == keep)
+				*kept = false;
+			for (int k = 0; k < (int)PREAUTH_SLOTS; k++)
+				if (pa->slot[k].owner == v)
+					preauth_del(pa, k);
+			evicted++;
+		}
+		CHECK(preauth_add(pa, &s, &owners[1000 + i % 90000]) >= 0);
+	}
+	return evicted;
+}
+
+static void test_preauth_eviction(void)
+{
+	static struct preauth pa;
+	struct sockaddr_storage me = sa("::ffff:198.18.0.2"), s;
+	unsigned refused = 0;
+	bool kept = true;
+	void *v;
+
+	preauth_init(&pa, 99);
+	/* one source: its cap, then refusals; the table never fills */
+	CHECK(flood(&pa, 1, 100, &refused, NULL, &kept) == 0 && refused == 100 - PREAUTH_PER_SOURCE);
+	CHECK(pa.n == PREAUTH_PER_SOURCE);
+	/* one IPv6 /64 of many addresses is one source */
+	for (unsigned i = 0; i < 64; i++) {
+		char a[64];
+		snprintf(a, sizeof(a), "2001:db8:66::%x", i + 1);
+		s = sa(a);
+		if (!preauth_source_full(&pa, &s))
+			CHECK(preauth_add(&pa, &s, &owners[500 + i]) >= 0);
+	}
+	CHECK(pa.n == 2 * PREAUTH_PER_SOURCE);
+
+	/* 64 sources in 64 /24s: the table fills, then each arrival evicts; the counts never pass the caps */
+	preauth_init(&pa, 99);
+	refused = 0;
+	CHECK(flood(&pa, 64, 5000, &refused, NULL, &kept) > 0);
+	CHECK(pa.n == PREAUTH_SLOTS);
+	/* a quiet client arrives: the victim is the busiest source's oldest, never a slot of its own group */
+	v = preauth_victim(&pa, &me);
+	CHECK(v != NULL);
+	for (int k = 0; k < (int)PREAUTH_SLOTS; k++)
+		if (pa.slot[k].owner == v)
+			preauth_del(&pa, k);
+	CHECK(preauth_add(&pa, &me, &owners[0]) >= 0);
+	/* … and survives any number of arrivals from the 64 */
+	CHECK(flood(&pa, 64, 20000, &refused, &owners[0], &kept) > 0);
+	CHECK(kept);
+
+	/* busiest source within the busiest group: one host with 8 of a /24's 16 goes first */
+	preauth_init(&pa, 5);
+	for (unsigned i = 0; i < 8; i++) {
+		char a[32];
+		snprintf(a, sizeof(a), "198.19.9.%u", 10 + i);
+		s = sa(a);
+		CHECK(preauth_add(&pa, &s, &owners[10 + i]) >= 0); /* the oldest: 8 hosts, one each */
+	}
+	s = sa("198.19.9.200");
+	for (unsigned i = 0; i < 8; i++)
+		CHECK(preauth_add(&pa, &s, &owners[20 + i]) >= 0);
+	for (unsigned i = 16; i < PREAUTH_SLOTS; i++) { /* the rest: 240 other /24s, one each */
+		char a[32];
+		snprintf(a, sizeof(a), "198.%u.%u.1", 20 + i / 200, i % 200);
+		s = sa(a);
+		CHECK(preauth_add(&pa, &s, &owners[100 + i]) >= 0);
+	}
+	CHECK(preauth_victim(&pa, &me) == &owners[20]);
+
+	/* more groups than slots, one connection each: only then is the quiet client reachable, and it goes as
+	 * the oldest of equals — after PREAUTH_SLOTS - 1 newer arrivals */
+	preauth_init(&pa, 6);
+	CHECK(preauth_add(&pa, &me, &owners[0]) >= 0);
+	for (unsigned i = 1; i < PREAUTH_SLOTS + 300; i++) {
+		char a[32];
+		snprintf(a, sizeof(a), "198.%u.%u.1", 20 + i / 250, i % 250);
+		s = sa(a);
+		v = preauth_victim(&pa, &s);
+		if (v == &owners[0]) {
+			CHECK_EQ_INT(i, PREAUTH_SLOTS);
+			break;
+		}
+		if (v)
+			for (int k = 0; k < (int)PREAUTH_SLOTS; k++)
+				if (pa.slot[k].owner == v)
+					preauth_del(&pa, k);
+		CHECK(preauth_add(&pa, &s, &owners[100 + i]) >= 0);
+	}
+}
+
 int main(void)
 {
 	test_requests();
@@ -401,5 +604,8 @@ int main(void)
 	test_pool();
 	test_pool_journal();
 	test_ratelimit();
+	test_preauth_keys();
+	test_preauth_counts();
+	test_preauth_eviction();
 	return check_done("test_control");
 }
