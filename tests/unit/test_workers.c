@@ -8,11 +8,13 @@
  *   - the endpoint sequence lock: readers never see half of one endpoint and half of another. */
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include "daemon/common/hash32.h"
 #include "daemon/control/session.h"
+#include "daemon/loop.h"
 #include "daemon/dataplane/keystate.h"
 #include "daemon/dataplane/qsbr.h"
 #include "tests/unit/check.h"
@@ -137,6 +139,10 @@ static void test_concurrent_table(void)
 		}
 		qsbr_reclaim(&tq);
 	}
+	/* on a busy machine the readers may not have run at all yet: let them (the live transients stay), up to
+	 * 10 s, so the checks below see lookups that really raced the writer, not an empty run */
+	for (uint64_t t0 = now_ms(); now_ms() - t0 < 10000 && !atomic_load(&found_transient);)
+		sched_yield();
 	atomic_store(&stop, true);
 	for (unsigned i = 0; i < READERS; i++)
 		pthread_join(th[i], NULL);
