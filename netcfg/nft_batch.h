@@ -70,6 +70,20 @@ void nft_rule_ifname(struct nft_batch *b, struct nftnl_rule *r, uint32_t key, co
  * data's (prefix_bits == len * 8: an exact match). */
 void nft_rule_payload_cmp(struct nft_batch *b, struct nftnl_rule *r, uint32_t base, uint32_t offset,
 			  const void *data, uint32_t len, uint32_t prefix_bits);
+/* payload at base + offset, `len` bytes (at most 16), within [from, to] (big-endian values, as on
+ * the wire): e.g. icmpv6 type 133-136. */
+void nft_rule_payload_range(struct nft_batch *b, struct nftnl_rule *r, uint32_t base,
+			    uint32_t offset, const void *from, const void *to, uint32_t len);
+/* payload at base + offset, `len` bytes: (payload & mask) != 0 — one of the mask's bits is set
+ * (e.g. tcp flags & syn). */
+void nft_rule_payload_any_bit(struct nft_batch *b, struct nftnl_rule *r, uint32_t base,
+			      uint32_t offset, const void *mask, uint32_t len);
+/* tcp option KIND: its field at `offset` (from the option's start), `len` bytes, set to `data`
+ * (network order). The kernel rewrites the checksum; for maxseg (kind 2, offset 2, len 2) it only
+ * ever lowers the value — a larger one would let the peer send segments the path cannot carry. A
+ * packet without the option is left alone. */
+void nft_rule_tcpopt_set(struct nft_batch *b, struct nftnl_rule *r, uint8_t kind, uint32_t offset,
+			 const void *data, uint32_t len);
 /* ct state & mask != 0 (mask of NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | …). */
 void nft_rule_ct_state(struct nft_batch *b, struct nftnl_rule *r, uint32_t mask);
 /* ct DIR KEY == data (e.g. ct original ip daddr: NFT_CT_DST_IP, IP_CT_DIR_ORIGINAL). */
