@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 #include <net/if.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
@@ -35,6 +37,10 @@
  * silently. */
 #define NFT_ACK_TIMEOUT_MS 5000
 #define NFT_USERDATA_MAX 256
+#define TCP_FLAGS_OFF 13 /* byte of the TCP header with CWR…FIN */
+#define TCP_FLAG_SYN 0x02
+#define TCPOPT_MAXSEG_KIND 2 /* kind 2, length 4, then the 16-bit MSS */
+#define TCPOPT_MAXSEG_VALUE_OFF 2
 
 struct nft_obj {
 	uint16_t msg; /* NFT_MSG_NEWTABLE, NFT_MSG_DELTABLE, NFT_MSG_NEWCHAIN or NFT_MSG_NEWRULE */
@@ -864,6 +870,16 @@ void nft_rule_tcpopt_set(struct nft_batch *b, struct nftnl_rule *r, uint8_t kind
 		nftnl_expr_set_u32(x, NFTNL_EXPR_EXTHDR_LEN, len);
 	}
 	expr_add(b, r, x, true);
+}
+
+void nft_rule_tcp_mss_clamp(struct nft_batch *b, struct nftnl_rule *r, uint16_t mss)
+{
+	const uint8_t tcp = IPPROTO_TCP, syn = TCP_FLAG_SYN;
+	const uint16_t be = htons(mss);
+
+	nft_rule_meta_cmp(b, r, NFT_META_L4PROTO, &tcp, sizeof(tcp));
+	nft_rule_payload_any_bit(b, r, NFT_PAYLOAD_TRANSPORT_HEADER, TCP_FLAGS_OFF, &syn, 1);
+	nft_rule_tcpopt_set(b, r, TCPOPT_MAXSEG_KIND, TCPOPT_MAXSEG_VALUE_OFF, &be, sizeof(be));
 }
 
 void nft_rule_ct_state(struct nft_batch *b, struct nftnl_rule *r, uint32_t mask)

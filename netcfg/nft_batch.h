@@ -84,6 +84,13 @@ void nft_rule_payload_any_bit(struct nft_batch *b, struct nftnl_rule *r, uint32_
  * packet without the option is left alone. */
 void nft_rule_tcpopt_set(struct nft_batch *b, struct nftnl_rule *r, uint8_t kind, uint32_t offset,
 			 const void *data, uint32_t len);
+/* TCP MSS that fits a link MTU: the MTU less an IPv4 (20) or IPv6 (40) header and a TCP header (20).
+ */
+#define NFT_MSS4(mtu) ((mtu)-40u)
+#define NFT_MSS6(mtu) ((mtu)-60u)
+/* meta l4proto tcp, tcp flags & syn: a SYN or SYN-ACK — then tcp option maxseg size set `mss` (only
+ * ever lowered, see nft_rule_tcpopt_set). */
+void nft_rule_tcp_mss_clamp(struct nft_batch *b, struct nftnl_rule *r, uint16_t mss);
 /* ct state & mask != 0 (mask of NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | …). */
 void nft_rule_ct_state(struct nft_batch *b, struct nftnl_rule *r, uint32_t mask);
 /* ct DIR KEY == data (e.g. ct original ip daddr: NFT_CT_DST_IP, IP_CT_DIR_ORIGINAL). */
