@@ -16,6 +16,7 @@
 #include "daemon/dataplane/worker.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
+#include "daemon/mtu.h"
 #include "dns/dns.h"
 #include "netcfg/netcfg.h"
 
@@ -32,7 +33,8 @@
  * is fixed when it is published. */
 struct cl_snap {
 	struct qsbr_node retire;
-	struct proto_snapshot s;
+	struct proto_snapshot s; /* as the gateway sent it (s.mtu: the gateway's MTU, what it may send us) */
+	unsigned mtu;            /* effective: the smaller of s.mtu and ours — what we send at most */
 	uint64_t created_ms, expires_ms;
 	struct keystate ks;
 };
@@ -70,7 +72,11 @@ struct cl {
 	struct loop loop;
 	struct netcfg nc;
 	int ifindex;
-	unsigned link_mtu;
+	unsigned link_mtu;             /* the TUN link's MTU: the effective MTU of the current session */
+	unsigned own_mtu;              /* MTU =, else derived from the route to the endpoint (daemon/mtu.h) */
+	enum mtu_source mtu_source;
+	bool clt_applied;              /* inet sluice_cl_IFACE (MSS clamping) is ours to remove */
+	unsigned clt_mtu;              /* … clamping for this MTU */
 	SSL_CTX *tls;
 	struct sockaddr_storage ep;
 	socklen_t ep_len;
