@@ -178,6 +178,20 @@ int cl_install(struct cl *c, struct cl_snap *snap)
 	return ret;
 }
 
+void cl_mtu_check(struct cl *c)
+{
+	struct cl_snap *s = atomic_load(&c->cur);
+	struct sl_err e = {{0}};
+	unsigned mtu;
+
+	derive_own_mtu(c);
+	if (!s)
+		return;
+	mtu = mtu_effective(s->mtu, c->own_mtu); /* never above what the session was installed with */
+	if (mtu != c->link_mtu && apply_mtu(c, mtu, &e))
+		log_err("netcfg: %s", e.msg);
+}
+
 static void on_keepalive(struct loop_timer *t)
 {
 	struct cl *c = (struct cl *)((char *)t - offsetof(struct cl, ka_timer));

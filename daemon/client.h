@@ -124,4 +124,7 @@ void sup_kick(struct cl *c);
 void sup_rekey(struct cl *c);
 /* Installs a new snapshot (supervisor -> client.c): swap, apply address/routes/DNS on first use. */
 int cl_install(struct cl *c, struct cl_snap *snap);
+/* After each good PING: the route to the server may have narrowed (a path MTU the kernel learned from an
+ * underlay router's ICMP) or widened again; the TUN link and the MSS clamp follow, within the session's MTU. */
+void cl_mtu_check(struct cl *c);
 void cl_snap_free(struct cl_snap *s);

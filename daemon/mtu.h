@@ -8,7 +8,8 @@
  *   effective:   client: the smaller of the gateway's pushed MTU and its own
  *
  * Derived values are kept within SLUICE_MTU_MIN..SLUICE_MTU_MAX. Control plane only: netlink lookups at
- * start and at each (re-)authentication, never per packet. */
+ * start, at each (re-)authentication and after each PING (a path MTU the kernel learned from an underlay
+ * router's ICMP shows there as the route's MTU), never per packet. */
 #pragma once
 #include <stdbool.h>
 #include <sys/socket.h>

@@ -15,6 +15,12 @@
 #       override works and the counters would have caught the old default
 #   (4) a 1280-byte hop (the client's link): the client derives 1196 (the gateway keeps 1416 and is told
 #       nothing), its MSS clamp keeps TCP within it: iperf3 both ways and full-size DF pings, no fragment
+#   (5) the 1280-byte hop further away, behind a router (the client's own route says 1500): the first
+#       full-size datagram meets it, the router answers "fragmentation needed", the client's kernel learns
+#       the path MTU, and the client follows it at its next PING — down to 1196; then TCP both ways and DF
+#       pings with no fragment anywhere
+#
+#   client c1 198.18.2.2 ---- r0 router r1 ==1280== g2 198.18.3.2 gateway         (5)
 # Every step that must fail is written so that its success fails the test.
 . "$(dirname "$0")/lib.sh"
 command -v iperf3 >/dev/null || { log "skip: no iperf3"; exit 77; }
@@ -44,11 +50,11 @@ frag_creates() {
 		}
 		END { print n + 0 }' /proc/net/snmp /proc/net/snmp6
 }
-frags_all() { echo "$(frag_creates "$NS_C") $(frag_creates "$NS_G") $(frag_creates "$NS_I")"; }
+frags_all() { local ns; for ns in "$NS_C" "$NS_G" "$NS_I" "${EXTRA_NS[@]}"; do printf '%s ' "$(frag_creates "$ns")"; done; }
 # no_new_frags LABEL BEFORE: no namespace made a fragment since BEFORE (frags_all's output)
 no_new_frags() {
 	local now; now=$(frags_all)
-	[ "$now" = "$2" ] || fail "$1: fragments were made (client gateway internet: $2 -> $now)"
+	[ "$now" = "$2" ] || fail "$1: fragments were made (client gateway internet [router]: $2 -> $now)"
 }
 
 # full-size DF pings through the tunnel pass both ways (the reply is as large); one byte more never leaves
@@ -189,6 +195,37 @@ df_pings "(4)" 1196
 iperf_both "(4)"
 no_new_frags "(4)" "$before"
 ok "(4) 1280-byte hop: client MTU 1196 under the gateway's 1416; TCP both ways and DF pings, no fragment"
+down
+
+# --- (5) the narrow hop behind a router: learned from its ICMP, followed at the next PING
+NS_R="slr-$TAG"; ns_add "$NS_R"
+in_c ip link set c0 mtu 1500; in_g ip link set g0 mtu 1500
+ip link add c1 netns "$NS_C" type veth peer name r0 netns "$NS_R"
+ip link add r1 netns "$NS_R" type veth peer name g2 netns "$NS_G"
+ip -n "$NS_C" addr add 198.18.2.2/24 dev c1; ip -n "$NS_R" addr add 198.18.2.1/24 dev r0
+ip -n "$NS_R" addr add 198.18.3.1/24 dev r1; ip -n "$NS_G" addr add 198.18.3.2/24 dev g2
+ip -n "$NS_R" link set r1 mtu 1280; ip -n "$NS_G" link set g2 mtu 1280
+for l in "$NS_C c1" "$NS_R r0" "$NS_R r1" "$NS_G g2"; do ip -n ${l% *} link set ${l#* } up; done
+ip -n "$NS_C" route add 198.18.3.0/24 via 198.18.2.1
+ip -n "$NS_G" route add 198.18.2.0/24 via 198.18.3.1
+ip netns exec "$NS_R" sysctl -qw net.ipv4.ip_forward=1
+gw_conf "$GW"
+add_client "$GW" laptop "$CL"
+CL_ENDPOINT="198.18.3.2:$PORT" cl_conf "$CL" "$GW"
+up
+expect_mtu "(5)" "$CL" 1416 route # the route knows nothing of the hop yet
+in_c ping -c 1 -W 2 -M do -s $((1416 - 28)) $I_IP >/dev/null 2>&1 || true # 1500 bytes meet the 1280-byte hop
+in_c ip route get 198.18.3.2 mark $PORT >"$WORK/route.out"
+grep -q "mtu 1280" "$WORK/route.out" || fail "(5) the client's kernel did not learn the path MTU: $(cat "$WORK/route.out")"
+wait_for 20 stat_cmp "$CL" mtu -eq 1196 || fail "(5) the client did not follow the path MTU (mtu $(stat "$CL" mtu))"
+[ "$(link_mtu "$NS_C" "$CL")" = 1196 ] || fail "(5) TUN link MTU $(link_mtu "$NS_C" "$CL")"
+in_c nft list table inet "sluice_cl_$CL" >"$WORK/cl.nft"
+grep -q "maxseg size set 1156" "$WORK/cl.nft" || fail "(5) client MSS clamp did not follow"
+before=$(frags_all)
+df_pings "(5)" 1196
+iperf_both "(5)"
+no_new_frags "(5)" "$before"
+ok "(5) 1280-byte hop behind a router: path MTU learned, client followed to 1196; TCP and DF pings, no fragment"
 down
 in_c nft list tables >"$WORK/c.tables"; in_g nft list tables >"$WORK/g.tables"
 grep -q "sluice_cl_$CL" "$WORK/c.tables" && fail "client table left after the client stopped"
