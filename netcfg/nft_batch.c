@@ -3,8 +3,8 @@
  * is drained: each object message carries NLM_F_ACK and its own sequence number, so an error is
  * mapped back to the object that caused it ("nftables: add rule to chain output of inet sluice_ks:
  * Operation not supported"). The kernel applies the whole batch or nothing. Also the table lookup,
- * and the small builders kill-switch/ and nat/ share (tables, base chains, rule expressions). Never
- * logs or exits. */
+ * and the small builders kill-switch/, nat/ and client-table/ share (tables, base chains, rule
+ * expressions, the MSS clamp). Never logs or exits. */
 #include "netcfg/nft_batch.h"
 
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* nft_batch: one nftables transaction over netlink (libmnl + libnftnl): begin … objects … end, ONE
  * send, every ACK drained and mapped back by sequence number. It fully applies or not at all.
- * Shared by kill-switch/ and nat/, together with the small object/expression builders they both
- * need. */
+ * Shared by kill-switch/, nat/ and client-table/, together with the small object/expression
+ * builders they all need. */
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -84,8 +84,7 @@ void nft_rule_payload_any_bit(struct nft_batch *b, struct nftnl_rule *r, uint32_
  * packet without the option is left alone. */
 void nft_rule_tcpopt_set(struct nft_batch *b, struct nftnl_rule *r, uint8_t kind, uint32_t offset,
 			 const void *data, uint32_t len);
-/* TCP MSS that fits a link MTU: the MTU less an IPv4 (20) or IPv6 (40) header and a TCP header (20).
- */
+/* TCP MSS that fits a link MTU: less an IPv4 (20) or IPv6 (40) header and a TCP header (20). */
 #define NFT_MSS4(mtu) ((mtu)-40u)
 #define NFT_MSS6(mtu) ((mtu)-60u)
 /* meta l4proto tcp, tcp flags & syn: a SYN or SYN-ACK — then tcp option maxseg size set `mss` (only
