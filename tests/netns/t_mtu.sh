@@ -9,7 +9,8 @@
 #       pass, one byte more never leaves the client; iperf3 both ways; both MSS clamps in place and the
 #       gateway's at work on a SYN-ACK; no fragment made in any namespace
 #   (2) an oversize packet (the TUN's MTU raised behind sluice's back) is answered with ICMP "fragmentation
-#       needed" carrying the tunnel MTU, and counted
+#       needed" carrying the tunnel MTU, and counted — on the client (to its own ping) and on the gateway (to
+#       the internet host's DF reply, through the NAT: the internet host learns the path MTU)
 #   (3) IPv6-only underlay (Endpoint = [2001:db8:1::1]:PORT): the same pings and iperf3, no IPv6 fragment;
 #       then with MTU = 1420 (the old default: 1420 + 84 = 1504) every full-size datagram fragments — the
 #       override works and the counters would have caught the old default
@@ -37,6 +38,7 @@ in_g sysctl -qw net.ipv6.conf.all.forwarding=1
 
 in_i iperf3 -s -B $I_IP -p 5201 >"$WORK/iperf-srv.log" 2>&1 & PIDS+=($!)
 in_i python3 "$SLUICE_SRC/tests/netns/peer.py" tcp-echo $I_IP 8080 "$WORK/tcp.log" & PIDS+=($!)
+in_i python3 "$SLUICE_SRC/tests/netns/peer.py" udp-echo $I_IP 5353 "$WORK/udp.log" & PIDS+=($!)
 wait_for 5 in_i bash -c "ss -ltn | grep -q ':5201 '" || fail "iperf3 server did not start"
 wait_for 5 in_i bash -c "ss -ltn | grep -q ':8080 '" || fail "tcp echo server did not start"
 
@@ -145,6 +147,17 @@ grep -q "mtu 1416" "$WORK/route.out" || fail "(2) the sender did not learn the p
 grep -q "too big: 1 answered with ICMP fragmentation needed" "$WORK/show.out" || fail "(2) show: no 'too big' line"
 in_c ip link set "$CL" mtu 1416
 ok "(2) oversize packet answered with ICMP fragmentation needed (mtu 1416), counted; the sender learned it"
+# the gateway: its TUN's MTU raised too; the client sends a 1428-byte UDP datagram (fragmented into the tunnel),
+# the internet host echoes it whole with DF, and the gateway's daemon reads it from its TUN
+o0=$(stat "$GW" drop_oversize); i0=$(stat "$GW" icmp_too_big)
+in_g ip link set "$GW" mtu 1500
+in_c python3 "$SLUICE_SRC/tests/netns/peer.py" send $I_IP 5353 "$(head -c 1400 /dev/zero | od -An -v -tx1 | tr -d ' \n')"
+wait_for 5 stat_cmp "$GW" icmp_too_big -ge $((i0 + 1)) || fail "(2) the gateway did not answer the oversize reply"
+[ "$(stat "$GW" drop_oversize)" -ge $((o0 + 1)) ] || fail "(2) the gateway did not count the oversize reply"
+in_i ip route get 198.19.0.1 >"$WORK/route-i.out"
+grep -q "mtu 1416" "$WORK/route-i.out" || fail "(2) the internet host did not learn the path MTU: $(cat "$WORK/route-i.out")"
+in_g ip link set "$GW" mtu 1416
+ok "(2) the gateway answered the internet host's oversize DF reply through the NAT; it learned mtu 1416"
 down
 
 # --- (3) IPv6-only underlay
