@@ -16,6 +16,7 @@
 #include "daemon/dataplane/worker.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
+#include "daemon/mtu.h"
 #include "dns/dns.h"
 #include "netcfg/netcfg.h"
 
@@ -32,7 +33,8 @@
  * is fixed when it is published. */
 struct cl_snap {
 	struct qsbr_node retire;
-	struct proto_snapshot s;
+	struct proto_snapshot s; /* as the gateway sent it (s.mtu: the gateway's MTU, what it may send us) */
+	unsigned mtu;            /* effective: the smaller of s.mtu and ours — what we send at most */
 	uint64_t created_ms, expires_ms;
 	struct keystate ks;
 };
@@ -70,7 +72,11 @@ struct cl {
 	struct loop loop;
 	struct netcfg nc;
 	int ifindex;
-	unsigned link_mtu;
+	unsigned link_mtu;             /* the TUN link's MTU: the effective MTU of the current session */
+	unsigned own_mtu;              /* MTU =, else derived from the route to the endpoint (daemon/mtu.h) */
+	enum mtu_source mtu_source;
+	bool clt_applied;              /* inet sluice_cl_IFACE (MSS clamping) is ours to remove */
+	unsigned clt_mtu;              /* … clamping for this MTU */
 	SSL_CTX *tls;
 	struct sockaddr_storage ep;
 	socklen_t ep_len;
@@ -118,4 +124,7 @@ void sup_kick(struct cl *c);
 void sup_rekey(struct cl *c);
 /* Installs a new snapshot (supervisor -> client.c): swap, apply address/routes/DNS on first use. */
 int cl_install(struct cl *c, struct cl_snap *snap);
+/* After each good PING: the route to the server may have narrowed (a path MTU the kernel learned from an
+ * underlay router's ICMP) or widened again; the TUN link and the MSS clamp follow, within the session's MTU. */
+void cl_mtu_check(struct cl *c);
 void cl_snap_free(struct cl_snap *s);

@@ -2,7 +2,8 @@
  *
  * Policy drop on input, output and forward. Accepted: loopback; the TUN link both ways; the daemon's own
  * underlay packets (meta mark == fwmark AND the endpoint address and port, TCP control + UDP data) and their
- * replies by conntrack state; optionally (allow_lan) the underlay LAN and DHCP. IPv6 only through the tunnel;
+ * replies by conntrack state; IPv6 neighbour/router discovery (ICMPv6 133-136, hop limit 255) and the DHCP /
+ * DHCPv6 client on every link; optionally (allow_lan) the underlay LAN. Other IPv6 only through the tunnel;
  * DNS only through the tunnel. Built or replaced in ONE batch (delete + add), removed only by ks_remove.
  * The table's user data records "iface=IFACE endpoint=ADDR:PORT" so status works without the daemon. */
 #pragma once
