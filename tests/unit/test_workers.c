@@ -149,7 +149,9 @@ static void test_concurrent_table(void)
 	fprintf(stderr, "test_workers: %lu lookups, %lu transient hits, %d freed, %u buckets\n",
 		(unsigned long)atomic_load(&lookups), (unsigned long)atomic_load(&found_transient), freed,
 		tab.t->mask + 1);
-	CHECK(tab.t->mask + 1 >= 4096); /* it grew many times under the readers */
+	/* it grew under the readers: at least twice, the second time only after every reader had passed a quiescent
+	 * point (how often depends on how the readers were scheduled: 4096 and more on an idle machine) */
+	CHECK(tab.t->mask + 1 >= 64);
 	CHECK_EQ_INT(atomic_load(&misses), 0);
 	CHECK_EQ_INT(atomic_load(&bad), 0);
 	CHECK(atomic_load(&lookups) > 0 && atomic_load(&found_transient) > 0);
