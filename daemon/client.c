@@ -15,6 +15,7 @@
 #include "daemon/dplink.h"
 #include "daemon/sockets.h"
 #include "daemon/status.h"
+#include "client-table/cltable.h"
 #include "kill-switch/killswitch.h"
 
 #define CL_RESOLV_CONF "/etc/resolv.conf"
@@ -64,6 +65,56 @@ static void snap_retire(struct cl *c, struct cl_snap *s)
 		qsbr_retire(&c->q, &s->retire, snap_free_node);
 }
 
+/* Our own MTU: MTU =, else the route to the endpoint's (looked up as our datagrams are routed: with the
+ * fwmark, never through the tunnel) less 84. Kept as it was when there is no route now (boot, link down). */
+static void derive_own_mtu(struct cl *c)
+{
+	struct sl_err e = {{0}};
+	char ifname[IFNAMSIZ], a[64];
+	unsigned underlay, mtu;
+
+	if (c->cfg->mtu) {
+		c->own_mtu = c->cfg->mtu;
+		c->mtu_source = MTU_SRC_CONFIG;
+		return;
+	}
+	if (mtu_underlay_to(&c->nc, &c->ep, SL_FWMARK, &underlay, ifname, &e)) {
+		if (!c->own_mtu) {
+			c->own_mtu = SLUICE_MTU_DEFAULT;
+			c->mtu_source = MTU_SRC_DEFAULT;
+			log_warn("mtu: %s; using %u until a route appears", e.msg, c->own_mtu);
+		}
+		return;
+	}
+	mtu = mtu_from_underlay(underlay);
+	if (mtu != c->own_mtu)
+		log_info("mtu %u: the route to %s leaves by %s, which carries %u", mtu,
+			 sock_addr_str(&c->ep, a, sizeof(a)), ifname, underlay);
+	c->own_mtu = mtu;
+	c->mtu_source = MTU_SRC_ROUTE;
+}
+
+/* The TUN link's MTU and the MSS clamping of the client table follow the effective MTU. */
+static int apply_mtu(struct cl *c, unsigned mtu, struct sl_err *e)
+{
+	int ret;
+
+	if (mtu != c->link_mtu) {
+		ret = link_set_mtu_up(&c->nc, c->ifindex, mtu, e);
+		if (ret)
+			return ret;
+		c->link_mtu = mtu;
+	}
+	if (!c->clt_applied || mtu != c->clt_mtu) {
+		ret = clt_apply(c->cfg->ifname, mtu, e); /* replaces a crashed run's table too */
+		if (ret)
+			return ret;
+		c->clt_applied = true;
+		c->clt_mtu = mtu;
+	}
+	return 0;
+}
+
 static int apply_routes(struct cl *c, struct sl_err *e)
 {
 	struct sl_config *cfg = c->cfg;
@@ -89,12 +140,9 @@ static int apply_host(struct cl *c, const struct cl_snap *snap, struct sl_err *e
 {
 	int ret;
 
-	if (snap->s.mtu != c->link_mtu) {
-		ret = link_set_mtu_up(&c->nc, c->ifindex, snap->s.mtu, e);
-		if (ret)
-			return ret;
-		c->link_mtu = snap->s.mtu;
-	}
+	ret = apply_mtu(c, snap->mtu, e);
+	if (ret)
+		return ret;
 	if (!c->addr_applied || c->applied_addr.s_addr != snap->s.addr.s_addr ||
 	    c->applied_plen != snap->s.plen) {
 		struct sl_err ignore;
@@ -228,6 +276,8 @@ int cl_install(struct cl *c, struct cl_snap *snap)
 			 c->cfg->servers[snap->srv].host, c->cfg->servers[snap->srv].port,
 			 sock_addr_str(&c->ep, a, sizeof(a)));
 	}
+	derive_own_mtu(c); /* the route to the server may have changed since the last session */
+	snap->mtu = mtu_effective(snap->s.mtu, c->own_mtu);
 	old = atomic_exchange_explicit(&c->cur, snap, memory_order_acq_rel);
 	if (old) {
 		SL_WR(c->prev_until_ms, now + SL_CL_GRACE_MS);
@@ -236,8 +286,8 @@ int cl_install(struct cl *c, struct cl_snap *snap)
 	}
 	inet_ntop(AF_INET, &snap->s.addr, ip, sizeof(ip));
 	if (!c->sup.ever_up || !old || moved)
-		log_info("session %08x up: address %s/%u, mtu %u", snap->s.session_id, ip, snap->s.plen,
-			 snap->s.mtu);
+		log_info("session %08x up: address %s/%u, mtu %u (gateway %u, ours %u)", snap->s.session_id, ip,
+			 snap->s.plen, snap->mtu, snap->s.mtu, c->own_mtu);
 	else
 		log_debug("rekeyed: session %08x", snap->s.session_id);
 	c->sup.ever_up = true;
@@ -246,6 +296,20 @@ int cl_install(struct cl *c, struct cl_snap *snap)
 		log_err("netcfg: %s", e.msg);
 	lv_probe(c, now); /* tells the gateway our endpoint at once, and proves the UDP path */
 	return ret;
+}
+
+void cl_mtu_check(struct cl *c)
+{
+	struct cl_snap *s = atomic_load(&c->cur);
+	struct sl_err e = {{0}};
+	unsigned mtu;
+
+	derive_own_mtu(c);
+	if (!s)
+		return;
+	mtu = mtu_effective(s->mtu, c->own_mtu); /* never above what the session was installed with */
+	if (mtu != c->link_mtu && apply_mtu(c, mtu, &e))
+		log_err("netcfg: %s", e.msg);
 }
 
 static void on_keepalive(struct loop_timer *t)
@@ -376,16 +440,23 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	if (ret)
 		return ret;
 	c->res_open = true;
+	/* the MTU of the route to the first server we know an address of, until a session names its own */
+	for (unsigned i = 0; i < cfg->n_servers && !c->ep_len; i++) {
+		if (c->srv_addrs[i].n) {
+			c->ep = c->srv_addrs[i].a[0];
+			c->ep_len = c->ep.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+		}
+	}
+	derive_own_mtu(c);
 	c->tls = tls_ctx_new(false, cfg->private_key, accept_server_key, c, e);
 	if (!c->tls)
 		return -EINVAL;
 	c->ifindex = dp_link_open(cfg->ifname, c->w, c->n_w, e);
 	if (c->ifindex < 0)
 		return c->ifindex;
-	ret = link_set_mtu_up(&c->nc, c->ifindex, cfg->mtu, e);
+	ret = apply_mtu(c, c->own_mtu, e);
 	if (ret)
 		return ret;
-	c->link_mtu = cfg->mtu;
 
 	/* unconnected: one socket for every server (a failover keeps it), dual-stack where the host has IPv6;
 	 * SO_MARK lets it bypass our own routes and through the kill switch */
@@ -447,6 +518,8 @@ static void cl_teardown(struct cl *c)
 		log_err("netcfg: %s", e.msg);
 	for (unsigned i = 0; i < c->n_w; i++)
 		dp_worker_free(&c->w[i], false); /* the last TUN queue takes the link, its address and routes */
+	if (c->clt_applied && clt_remove(c->cfg->ifname, &e))
+		log_err("client table: %s", e.msg);
 	if (c->udp_fd >= 0)
 		close(c->udp_fd);
 	if (c->stopfd >= 0)

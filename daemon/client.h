@@ -20,6 +20,7 @@
 #include "daemon/dataplane/worker.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
+#include "daemon/mtu.h"
 #include "dns/dns.h"
 #include "netcfg/netcfg.h"
 
@@ -38,7 +39,8 @@
  * is fixed when it is published. */
 struct cl_snap {
 	struct qsbr_node retire;
-	struct proto_snapshot s;
+	struct proto_snapshot s; /* as the gateway sent it (s.mtu: the gateway's MTU, what it may send us) */
+	unsigned mtu;            /* effective: the smaller of s.mtu and ours — what we send at most */
 	struct sockaddr_storage ep; /* the server address data goes to, in the UDP socket's family */
 	socklen_t ep_len;
 	unsigned srv;               /* index of its [Server] */
@@ -89,7 +91,11 @@ struct cl {
 	struct loop loop;
 	struct netcfg nc;
 	int ifindex;
-	unsigned link_mtu;
+	unsigned link_mtu;             /* the TUN link's MTU: the effective MTU of the current session */
+	unsigned own_mtu;              /* MTU =, else derived from the route to the endpoint (daemon/mtu.h) */
+	enum mtu_source mtu_source;
+	bool clt_applied;              /* inet sluice_cl_IFACE (MSS clamping) is ours to remove */
+	unsigned clt_mtu;              /* … clamping for this MTU */
 	SSL_CTX *tls;
 	/* per [Server], in file order: the addresses to try — a literal Endpoint's own; for a name what it
 	 * resolved to last, then its cached last good addresses not among them */
@@ -169,4 +175,7 @@ void cl_server_proven(struct cl *c, unsigned srv, const struct sockaddr_storage 
 /* A server address as the UDP socket sends to it (IPv4 mapped into IPv6 on a dual-stack socket); 0 when the
  * socket cannot reach that family. */
 socklen_t cl_udp_dest(const struct cl *c, const struct sockaddr_storage *a, struct sockaddr_storage *out);
+/* After each good PING: the route to the server may have narrowed (a path MTU the kernel learned from an
+ * underlay router's ICMP) or widened again; the TUN link and the MSS clamp follow, within the session's MTU. */
+void cl_mtu_check(struct cl *c);
 void cl_snap_free(struct cl_snap *s);

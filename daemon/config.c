@@ -683,7 +683,6 @@ static void defaults(struct sl_config *c, const char *path)
 		len -= 5;
 	if (len < IFNAMSIZ)
 		snprintf(c->ifname, sizeof(c->ifname), "%.*s", (int)len, base);
-	c->mtu = SLUICE_MTU_DEFAULT;
 	c->session_lifetime = SL_SESSION_LIFETIME_DEFAULT;
 	c->keepalive = SL_KEEPALIVE_DEFAULT;
 	c->ping_interval = SL_PING_INTERVAL_DEFAULT;

@@ -70,7 +70,8 @@ struct sl_config {
 	char private_key_file[SL_PATH_MAX];
 	uint8_t private_key[SL_KEY_LEN];
 	uint8_t public_key[SL_KEY_LEN];
-	unsigned mtu;           /* MTU =, default SLUICE_MTU_DEFAULT */
+	unsigned mtu;           /* MTU =; 0 (default): derived from the underlay (daemon/mtu.h). A gateway
+				 * writes the MTU it derived here at start, for everything that reads it */
 	struct sl_ipaddr dns[SL_MAX_DNS]; /* DNS = (server: pushed; client: with SL_DNS_LIST) */
 	unsigned n_dns;
 	enum sl_dns_mode dns_mode;        /* client */

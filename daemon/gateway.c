@@ -10,6 +10,7 @@
 #include "daemon/control/tls.h"
 #include "daemon/dplink.h"
 #include "daemon/gateway.h"
+#include "daemon/mtu.h"
 #include "daemon/privs.h"
 #include "daemon/sockets.h"
 #include "daemon/status.h"
@@ -69,6 +70,28 @@ static void reload(struct gw *g)
 	config_free(&nc);
 }
 
+/* MTU = unset: the egress link's MTU - 84, written into the running configuration (everything that pushes or
+ * checks the MTU reads it there). An unreadable egress falls back to the default, with a warning. */
+static void gw_derive_mtu(struct gw *g, const char *egress)
+{
+	struct sl_err e = {{0}};
+	unsigned underlay;
+
+	if (g->cfg->mtu) {
+		g->mtu_source = MTU_SRC_CONFIG;
+		return;
+	}
+	if (mtu_underlay_link(&g->nc, egress, &underlay, &e)) {
+		g->cfg->mtu = SLUICE_MTU_DEFAULT;
+		g->mtu_source = MTU_SRC_DEFAULT;
+		log_warn("mtu: %s; using %u", e.msg, g->cfg->mtu);
+		return;
+	}
+	g->cfg->mtu = mtu_from_underlay(underlay);
+	g->mtu_source = MTU_SRC_EGRESS;
+	log_info("mtu %u: egress %s carries %u", g->cfg->mtu, egress, underlay);
+}
+
 static int gw_setup(struct gw *g, struct sl_err *e)
 {
 	struct sl_config *cfg = g->cfg;
@@ -97,15 +120,6 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	g->tls = tls_ctx_new(true, cfg->private_key, accept_client_key, g, e);
 	if (!g->tls)
 		return -EINVAL;
-	g->ifindex = dp_link_open(cfg->ifname, g->w, g->n_w, e);
-	if (g->ifindex < 0)
-		return g->ifindex;
-	ret = addr_add4(&g->nc, g->ifindex, cfg->address.addr, cfg->address.len, e);
-	if (!ret)
-		ret = link_set_mtu_up(&g->nc, g->ifindex, cfg->mtu, e);
-	if (ret)
-		return ret;
-
 	snprintf(ns.tun_ifname, sizeof(ns.tun_ifname), "%s", cfg->ifname);
 	if (cfg->egress[0]) {
 		snprintf(ns.egress_ifname, sizeof(ns.egress_ifname), "%s", cfg->egress);
@@ -116,6 +130,17 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 			return sl_errf(e, ret, "no Egress configured and no default route to find one (%s)",
 				       re.msg);
 	}
+	gw_derive_mtu(g, ns.egress_ifname);
+	g->ifindex = dp_link_open(cfg->ifname, g->w, g->n_w, e);
+	if (g->ifindex < 0)
+		return g->ifindex;
+	ret = addr_add4(&g->nc, g->ifindex, cfg->address.addr, cfg->address.len, e);
+	if (!ret)
+		ret = link_set_mtu_up(&g->nc, g->ifindex, cfg->mtu, e);
+	if (ret)
+		return ret;
+
+	ns.mtu = cfg->mtu;
 	ns.pool.s_addr = cfg->address.addr.s_addr & htonl(~0u << (32 - cfg->address.len));
 	ns.pool_len = cfg->address.len;
 	ret = nat_apply(&ns, &g->nat, e);

@@ -18,6 +18,7 @@
 #include "daemon/dataplane/worker.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
+#include "daemon/mtu.h"
 #include "nat/nat.h"
 #include "netcfg/forwarding.h"
 #include "netcfg/netcfg.h"
@@ -50,6 +51,7 @@ struct gw {
 	struct loop loop;
 	struct netcfg nc;
 	int ifindex;
+	enum mtu_source mtu_source; /* of cfg->mtu: configured, from the egress link, or the default */
 	struct loop_io tcp_io;
 	SSL_CTX *tls;
 	struct gw_registry reg;

@@ -22,10 +22,12 @@ static int ready_fd = -1;
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: sluiced -c FILE [-f] [-v]\n"
-		   "  -c FILE  configuration file (e.g. /etc/sluice/sl0.conf)\n"
-		   "  -f       stay in the foreground (default: detach once the tunnel is up)\n"
-		   "  -v       verbose (debug) logging\n"
-		   "  -V       print the version\n"
+		   "       sluiced -V | -h\n"
+		   "  -c, --config FILE  configuration file (e.g. /etc/sluice/sl0.conf)\n"
+		   "  -f, --foreground   stay in the foreground (default: detach once the tunnel is up)\n"
+		   "  -v, --verbose      verbose (debug) logging\n"
+		   "  -V, --version      print the version\n"
+		   "  -h, --help         print this help\n"
 		   "Exit status: 0 stopped cleanly, 1 start-up failure, 2 usage or configuration error.\n");
 }
 
@@ -99,7 +101,13 @@ int main(int argc, char **argv)
 	struct sl_config cfg;
 	struct sl_err e = {{0}};
 
-	while ((opt = getopt(argc, argv, "c:fvVh")) != -1) {
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'}, {"foreground", no_argument, NULL, 'f'},
+		{"verbose", no_argument, NULL, 'v'},      {"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	};
+
+	while ((opt = getopt_long(argc, argv, "c:fvVh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			path = optarg;

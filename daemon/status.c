@@ -32,6 +32,7 @@ static void dump_stats(struct strbuf *o, const struct dp_stats *st)
 		  st->udp_tx_bytes);
 	for (int i = 0; i < SL_DROP__COUNT; i++)
 		sb_printf(o, "drop_%s=%" PRIu64 "\n", wire_drop_name(i), st->drops[i]);
+	sb_printf(o, "icmp_too_big=%" PRIu64 "\n", st->icmp_too_big);
 	sb_printf(o, "lat_tun_udp_avg_ns=%" PRIu64 "\nlat_tun_udp_p95_ns=%" PRIu64 "\n", st->lat_tun_udp.avg_ns,
 		  dp_latency_quantile(&st->lat_tun_udp, 0.95));
 	sb_printf(o, "lat_udp_tun_avg_ns=%" PRIu64 "\nlat_udp_tun_p95_ns=%" PRIu64 "\n", st->lat_udp_tun.avg_ns,
@@ -76,8 +77,8 @@ void status_dump_gateway(struct gw *g, struct strbuf *o)
 	inet_ntop(AF_INET, &g->cfg->address.addr, ip, sizeof(ip));
 	sb_printf(o, "interface=%s\nmode=server\n", g->cfg->ifname);
 	dump_key(o, "public_key", g->cfg->public_key);
-	sb_printf(o, "listen=%s\naddress=%s/%u\nmtu=%u\n", sock_addr_str(&g->cfg->listen, a, sizeof(a)), ip,
-		  g->cfg->address.len, g->cfg->mtu);
+	sb_printf(o, "listen=%s\naddress=%s/%u\nmtu=%u\nmtu_source=%s\n", sock_addr_str(&g->cfg->listen, a, sizeof(a)),
+		  ip, g->cfg->address.len, g->cfg->mtu, mtu_source_name(g->mtu_source));
 	sb_printf(o, "uptime=%" PRIu64 "\nclients=%zu\n", (now - start_ms) / 1000, g->reg.n_peers);
 	sb_printf(o, "workers=%u\n", g->n_w);
 	dump_stats(o, &st);
@@ -130,6 +131,8 @@ void status_dump_client(struct cl *c, struct strbuf *o)
 		  c->cfg->n_servers, c->failovers);
 	sb_printf(o, "session_id=%08x\naddress=%s%s%u\nmtu=%u\n", s ? s->s.session_id : 0, ip, s ? "/" : "",
 		  s ? s->s.plen : 0, c->link_mtu);
+	sb_printf(o, "mtu_source=%s\nmtu_own=%u\nmtu_gateway=%u\n", mtu_source_name(c->mtu_source), c->own_mtu,
+		  s ? s->s.mtu : 0);
 	sb_printf(o, "uptime=%" PRIu64 "\nlatest_handshake=%" PRIu64 "\nlast_rx_age_ms=%" PRId64 "\n",
 		  (now - start_ms) / 1000, c->last_handshake_wall, age_ms(pc.last_rx_ms, now));
 	sb_printf(o, "rx_bytes=%" PRIu64 "\nrx_packets=%" PRIu64 "\ntx_bytes=%" PRIu64 "\ntx_packets=%" PRIu64 "\n",

@@ -1,12 +1,14 @@
 /* status: the daemon's state as "key=value" lines for the control socket (read by `sluice show`, `dump`,
  * `metrics`), and the periodic StatsInterval log line. Built from counters the data plane already keeps.
  *
- * Interface keys: interface, mode, public_key, listen | endpoint, address, mtu, tun_rx_packets, tun_rx_bytes,
- * tun_tx_packets, tun_tx_bytes, udp_rx_datagrams, udp_rx_bytes, udp_tx_datagrams, udp_tx_bytes,
- * drop_<cause> (wire_drop_name), handshakes_ok, handshakes_failed, pings, uptime, and the time packets
+ * Interface keys: interface, mode, public_key, listen | endpoint, address, mtu (in use), mtu_source (config |
+ * egress | route | default: daemon/mtu.h), tun_rx_packets, tun_rx_bytes, tun_tx_packets, tun_tx_bytes,
+ * udp_rx_datagrams, udp_rx_bytes, udp_tx_datagrams, udp_tx_bytes, drop_<cause> (wire_drop_name),
+ * icmp_too_big (oversize packets answered with ICMP "fragmentation needed"), handshakes_ok, handshakes_failed, pings, uptime, and the time packets
  * spend inside the daemon: lat_tun_udp_avg_ns, lat_tun_udp_p95_ns, lat_udp_tun_avg_ns, lat_udp_tun_p95_ns.
  * Client only: session_id, latest_handshake (unix s, 0 never), last_rx_age_ms (-1 never), rx_bytes,
- * rx_packets, tx_bytes, tx_packets, server_public_key, supervisor (up|connecting|backoff).
+ * rx_packets, tx_bytes, tx_packets, server_public_key, supervisor (up|connecting|backoff), mtu_own (ours:
+ * MTU = or derived from the route to the server), mtu_gateway (the session's pushed MTU, 0 without one).
  * Gateway only: clients; the control port's handshakes_unknown_key and handshakes_bad_cert (of the failed:
  * refused for the key, or for the certificate's shape), conns_preauth (pre-authentication connections open
  * now), conns_refused (closed at once over a cap), conns_refused_source (of those: the source's pre-auth

@@ -6,26 +6,33 @@
  *   output (filter, hook output, prio 0, policy drop)
  *     oifname "lo" accept
  *     oifname TUN accept
+ *     icmpv6 type 133-136 ip6 hoplimit 255 accept                  neighbour/router discovery
+ *     udp sport 68 dport 67 accept; udp sport 546 dport 547 accept  DHCP / DHCPv6 client
  *     meta mark FWMARK ip(6) daddr . tcp dport @servers4(6) accept    control channel
  *     meta mark FWMARK ip(6) daddr . udp dport @servers4(6) accept    data plane
  *     meta mark FWMARK udp/tcp dport 53 accept                         the daemon's own name lookups
- *     [allow_lan] udp/tcp dport 53 drop; udp sport 68 dport 67 accept; ip daddr LAN accept
+ *     [allow_lan] udp/tcp dport 53 drop; ip daddr LAN accept
  *   input (filter, hook input, prio 0, policy drop)
  *     iifname "lo" accept
  *     iifname TUN accept
+ *     icmpv6 type 133-136 ip6 hoplimit 255 accept
+ *     udp sport 67 dport 68 accept; udp sport 547 dport 546 accept
  *     ip(6) saddr . tcp/udp sport @servers4(6) ct state established,related accept
  *     ct state related ct original ip(6) daddr . proto-dst @servers4(6) accept   ICMP errors (PMTU)
  *     udp/tcp sport 53 ct state established accept     answers to the marked lookups (nothing else can
  *                                                       have opened such a connection past output)
  *     ct state related ct original protocol udp/tcp ct original proto-dst 53 accept
  *                                                       ICMP errors about them (a resolver that is down)
- *     [allow_lan] udp/tcp sport 53 drop; udp sport 67 dport 68 accept; ip saddr LAN accept
+ *     [allow_lan] udp/tcp sport 53 drop; ip saddr LAN accept
  *   forward (filter, hook forward, prio 0, policy drop)
  *
- * Everything else — other processes reaching a server or a resolver, IPv6 outside the tunnel, DNS outside
- * the tunnel — hits the drop policy. Applied as ONE batch with the add/delete/add trick, so
- * replacing never leaves a moment without rules; removed only by ks_remove. The table comment
- * records "iface=TUN". */
+ * Neighbour discovery and DHCP stay open on every link (DESIGN §9, §10.7): without them an IPv6
+ * underlay cannot resolve the next hop to a server, and an address lease cannot be renewed —
+ * the tunnel would go down behind the lockdown for good. Hop limit 255 means the packet was not
+ * routed: it can only come from (or go to) the local link. Everything else — other processes
+ * reaching a server or a resolver, IPv6 outside the tunnel, DNS outside the tunnel — hits the drop
+ * policy. Applied as ONE batch with the add/delete/add trick, so replacing never leaves a moment
+ * without rules; removed only by ks_remove. The table comment records "iface=TUN". */
 #include "kill-switch/killswitch.h"
 
 #include <arpa/inet.h>
@@ -47,6 +54,13 @@
 #define DNS_PORT 53
 #define DHCP_SERVER_PORT 67
 #define DHCP_CLIENT_PORT 68
+#define DHCP6_CLIENT_PORT 546
+#define DHCP6_SERVER_PORT 547
+#define ND_TYPE_FIRST 133 /* router solicitation (134 router adv., 135/136 neighbour sol./adv.) */
+#define ND_TYPE_LAST 136
+#define ND_HOPLIMIT 255 /* RFC 4861: anything less was routed, and is not ND */
+#define IP6_HOPLIMIT_OFF 7
+#define ICMP6_TYPE_OFF 0
 #define IP4_SADDR_OFF 12
 #define IP4_DADDR_OFF 16
 #define IP6_SADDR_OFF 8
@@ -281,22 +295,44 @@ static void rule_port(struct nft_batch *b, const char *chain, uint8_t proto, uin
 	nft_rule_verdict(b, r, verdict);
 }
 
-/* DNS only through the tunnel (drop before the LAN accepts), DHCP, then the LAN prefixes. */
+/* IPv6 neighbour and router discovery, on-link only (hop limit 255), and the DHCP / DHCPv6 client's
+ * exchanges: always open, in both directions. */
+static void rules_link(struct nft_batch *b, const char *chain, bool out)
+{
+	static const struct {
+		uint8_t nfproto;
+		uint16_t client, server;
+	} dhcp[] = {{NFPROTO_IPV4, DHCP_CLIENT_PORT, DHCP_SERVER_PORT},
+		    {NFPROTO_IPV6, DHCP6_CLIENT_PORT, DHCP6_SERVER_PORT}};
+	const uint8_t first = ND_TYPE_FIRST, last = ND_TYPE_LAST, hops = ND_HOPLIMIT;
+	struct nftnl_rule *r = ks_rule(b, chain);
+
+	match_nfproto(b, r, NFPROTO_IPV6);
+	match_l4proto(b, r, IPPROTO_ICMPV6);
+	nft_rule_payload_range(b, r, NFT_PAYLOAD_TRANSPORT_HEADER, ICMP6_TYPE_OFF, &first, &last,
+			       1);
+	nft_rule_payload_cmp(b, r, NFT_PAYLOAD_NETWORK_HEADER, IP6_HOPLIMIT_OFF, &hops, 1, 8);
+	nft_rule_verdict(b, r, NF_ACCEPT);
+	for (size_t i = 0; i < sizeof(dhcp) / sizeof(dhcp[0]); i++) {
+		r = ks_rule(b, chain);
+		match_nfproto(b, r, dhcp[i].nfproto);
+		match_l4proto(b, r, IPPROTO_UDP);
+		match_port(b, r, L4_SPORT_OFF, out ? dhcp[i].client : dhcp[i].server);
+		match_port(b, r, L4_DPORT_OFF, out ? dhcp[i].server : dhcp[i].client);
+		nft_rule_verdict(b, r, NF_ACCEPT);
+	}
+}
+
+/* DNS only through the tunnel (drop before the LAN accepts), then the LAN prefixes. */
 static void rules_lan(struct nft_batch *b, const char *chain, bool out, const struct ks_lan *lan,
 		      size_t n)
 {
 	static const uint8_t protos[] = {IPPROTO_UDP, IPPROTO_TCP};
+	struct nftnl_rule *r;
 
 	for (size_t i = 0; i < sizeof(protos); i++)
 		rule_port(b, chain, protos[i], out ? L4_DPORT_OFF : L4_SPORT_OFF, DNS_PORT,
 			  NF_DROP);
-
-	struct nftnl_rule *r = ks_rule(b, chain);
-	match_nfproto(b, r, NFPROTO_IPV4);
-	match_l4proto(b, r, IPPROTO_UDP);
-	match_port(b, r, L4_SPORT_OFF, out ? DHCP_CLIENT_PORT : DHCP_SERVER_PORT);
-	match_port(b, r, L4_DPORT_OFF, out ? DHCP_SERVER_PORT : DHCP_CLIENT_PORT);
-	nft_rule_verdict(b, r, NF_ACCEPT);
 
 	for (size_t i = 0; i < n; i++) {
 		r = ks_rule(b, chain);
@@ -313,6 +349,7 @@ static void rules_output(struct nft_batch *b, const struct ks_spec *spec, const 
 {
 	rule_if_accept(b, "output", NFT_META_OIFNAME, "lo");
 	rule_if_accept(b, "output", NFT_META_OIFNAME, spec->tun_ifname);
+	rules_link(b, "output", true);
 	for (size_t f = 0; f < sizeof(ks_nfprotos); f++) {
 		for (size_t i = 0; i < sizeof(ks_l4protos); i++) {
 			struct nftnl_rule *r = ks_rule(b, "output");
@@ -345,6 +382,7 @@ static void rules_input(struct nft_batch *b, const struct ks_spec *spec, const s
 
 	rule_if_accept(b, "input", NFT_META_IIFNAME, "lo");
 	rule_if_accept(b, "input", NFT_META_IIFNAME, spec->tun_ifname);
+	rules_link(b, "input", false);
 	for (size_t f = 0; f < sizeof(ks_nfprotos); f++) {
 		bool v4 = ks_nfprotos[f] == NFPROTO_IPV4;
 		for (size_t i = 0; i < sizeof(ks_l4protos); i++) {

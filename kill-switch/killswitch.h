@@ -4,7 +4,8 @@
  * underlay packets (meta mark == fwmark AND an address . port of the named sets `servers4` / `servers6`: the
  * control and data port of every address of every configured server) and their replies by conntrack state;
  * the daemon's own marked DNS queries (port 53, any address: it resolves server names itself) and their
- * replies; optionally (allow_lan) the underlay LAN and DHCP. IPv6 only through the tunnel; everybody else's
+ * replies; IPv6 neighbour/router discovery (ICMPv6 133-136, hop limit 255) and the DHCP / DHCPv6 client on
+ * every link; optionally (allow_lan) the underlay LAN. Other IPv6 only through the tunnel; everybody else's
  * DNS only through the tunnel. Built or replaced in ONE batch (delete + add), removed only by ks_remove; the
  * running daemon replaces the sets' elements (ks_set_servers) when a server name resolves to new addresses.
  * The table's user data records "iface=IFACE" so status works without the daemon. */

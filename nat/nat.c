@@ -9,7 +9,13 @@
  *     oifname TUN drop                       nothing else enters the tunnel: no connection is opened inward
  *     iifname TUN drop                       nothing else leaves the tunnel
  *
- * One batch with the add/delete/add trick replaces a stale table atomically. */
+ * One batch with the add/delete/add trick replaces a stale table atomically.
+ *
+ *   mss (filter, hook forward, prio mangle = -150, policy accept)   DESIGN §3
+ *     iifname TUN meta l4proto tcp tcp flags & syn tcp option maxseg size set MTU - 40
+ *     oifname TUN meta l4proto tcp tcp flags & syn tcp option maxseg size set MTU - 40
+ * A chain of its own: it only rewrites (the kernel only ever lowers an MSS this way), never decides,
+ * and runs before the forward filter whatever that one does. */
 #include "nat/nat.h"
 
 #include <arpa/inet.h>
@@ -25,11 +31,24 @@
 #define NAT_FAMILY NFPROTO_IPV4
 #define NAT_PRIO_SRCNAT 100 /* NF_IP_PRI_NAT_SRC */
 #define NAT_PRIO_FILTER 0   /* NF_IP_PRI_FILTER */
+#define NAT_PRIO_MANGLE (-150) /* NF_IP_PRI_MANGLE */
 #define IP4_SADDR_OFF 12
 
 static struct nftnl_rule *nat_rule(struct nft_batch *b, const char *chain)
 {
 	return nft_batch_new_rule(b, NAT_FAMILY, SL_NAT_TABLE, chain);
+}
+
+/* TCP SYNs into or out of the tunnel: MSS at most what the tunnel MTU carries. */
+static void nat_mss_rules(struct nft_batch *b, const struct nat_spec *spec)
+{
+	static const uint32_t keys[] = {NFT_META_IIFNAME, NFT_META_OIFNAME};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		struct nftnl_rule *r = nat_rule(b, "mss");
+		nft_rule_ifname(b, r, keys[i], spec->tun_ifname);
+		nft_rule_tcp_mss_clamp(b, r, (uint16_t)NFT_MSS4(spec->mtu));
+	}
 }
 
 static void nat_rules(struct nft_batch *b, const struct nat_spec *spec)
@@ -78,6 +97,11 @@ static int nat_commit(const struct nat_spec *spec, struct sl_err *e)
 	nft_batch_add_chain(b, nft_base_chain_new(NAT_FAMILY, SL_NAT_TABLE, "forward", "filter",
 						  NF_INET_FORWARD, NAT_PRIO_FILTER, NF_ACCEPT));
 	nat_rules(b, spec);
+	if (spec->mtu) {
+		nft_batch_add_chain(b, nft_base_chain_new(NAT_FAMILY, SL_NAT_TABLE, "mss", "filter",
+							  NF_INET_FORWARD, NAT_PRIO_MANGLE, NF_ACCEPT));
+		nat_mss_rules(b, spec);
+	}
 	ret = nft_batch_commit(b, e);
 	nft_batch_free(b);
 	return ret;

@@ -3,6 +3,8 @@
  *   forward (filter, policy accept): iifname TUN oifname EGRESS accept;
  *                                    iifname EGRESS oifname TUN ct state established,related accept;
  *                                    iifname TUN drop   (nothing else leaves the tunnel)
+ *   mss (filter, hook forward, prio mangle): iifname/oifname TUN tcp flags & syn
+ *                                            tcp option maxseg size set MTU - 40
  * net.ipv4.ip_forward is not the table's: netcfg/forwarding.h (shared by every interface of a namespace). */
 #pragma once
 #include <net/if.h>
@@ -18,6 +20,7 @@ struct nat_spec {
 	char egress_ifname[IFNAMSIZ];
 	struct in_addr pool;
 	uint8_t pool_len;
+	unsigned mtu; /* tunnel MTU (576..9000): the "mss" chain clamps SYNs crossing the tunnel; 0: none */
 };
 
 struct nat_state {

@@ -5,6 +5,7 @@
  * Nothing here logs or exits. IPv4 tunnel addressing only. */
 #pragma once
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include "daemon/common/errmsg.h"
@@ -38,6 +39,9 @@ int tun_open(const char *ifname, int extra_flags, struct sl_err *e);
 int link_index(const char *ifname);
 /* Sets MTU and brings the link up. */
 int link_set_mtu_up(struct netcfg *nc, int ifindex, unsigned mtu, struct sl_err *e);
+/* The MTU of a link; for `family` AF_INET6 the link's IPv6 MTU when that is lower (a router advertisement's
+ * MTU option lowers it). */
+int link_get_mtu(struct netcfg *nc, int ifindex, int family, unsigned *mtu, struct sl_err *e);
 /* Deletes a link by name; -ENODEV if it does not exist. */
 int link_delete(struct netcfg *nc, const char *ifname, struct sl_err *e);
 
@@ -52,6 +56,12 @@ int route_del4(struct netcfg *nc, int ifindex, struct in_addr dst, uint8_t plen,
 	       struct sl_err *e);
 /* Interface of the IPv4 default route of the main table into ifname (IFNAMSIZ), or -ENOENT. */
 int route_default_ifname(struct netcfg *nc, char *ifname, struct sl_err *e);
+/* The route the kernel would use to dst (IPv4 or IPv6) for a packet carrying fwmark `mark` (0: none — our
+ * own sockets carry SL_FWMARK, so their route is not the tunnel's): its outgoing interface and the route's
+ * MTU (*mtu = 0 when it has none: then the interface's applies). A path MTU the kernel learned from an ICMP
+ * "fragmentation needed" / "packet too big" shows as the route's MTU until it expires. */
+int route_get(struct netcfg *nc, const struct sockaddr_storage *dst, uint32_t mark, int *oif, unsigned *mtu,
+	      struct sl_err *e);
 
 /* The client's policy rules (IPv4):
  *   prio SL_RULE_PRIO_SUPPRESS: lookup main suppress_prefixlength 0        (only when full_tunnel)

@@ -3,8 +3,8 @@
  * is drained: each object message carries NLM_F_ACK and its own sequence number, so an error is
  * mapped back to the object that caused it ("nftables: add rule to chain output of inet sluice_ks:
  * Operation not supported"). The kernel applies the whole batch or nothing. Also the table lookup,
- * and the small builders kill-switch/ and nat/ share (tables, base chains, rule expressions). Never
- * logs or exits. */
+ * and the small builders kill-switch/, nat/ and client-table/ share (tables, base chains, rule
+ * expressions, the MSS clamp). Never logs or exits. */
 #include "netcfg/nft_batch.h"
 
 #include <errno.h>
@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 #include <net/if.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
@@ -36,6 +38,10 @@
  * silently. */
 #define NFT_ACK_TIMEOUT_MS 5000
 #define NFT_USERDATA_MAX 256
+#define TCP_FLAGS_OFF 13 /* byte of the TCP header with CWR…FIN */
+#define TCP_FLAG_SYN 0x02
+#define TCPOPT_MAXSEG_KIND 2 /* kind 2, length 4, then the 16-bit MSS */
+#define TCPOPT_MAXSEG_VALUE_OFF 2
 
 struct nft_obj {
 	uint16_t msg; /* NFT_MSG_NEWTABLE, _DELTABLE, _NEWCHAIN, _NEWRULE, _NEWSET, _NEWSETELEM or _DELSETELEM */
@@ -963,19 +969,12 @@ void nft_rule_ifname(struct nft_batch *b, struct nftnl_rule *r, uint32_t key, co
 	nft_rule_meta_cmp(b, r, key, name, sizeof(name));
 }
 
-void nft_rule_payload_cmp(struct nft_batch *b, struct nftnl_rule *r, uint32_t base, uint32_t offset,
-			  const void *data, uint32_t len, uint32_t prefix_bits)
+/* reg1 = payload[base + offset .. + len) */
+static void rule_payload(struct nft_batch *b, struct nftnl_rule *r, uint32_t base, uint32_t offset,
+			 uint32_t len)
 {
 	struct nftnl_expr *x = expr_new(b, r, "payload");
-	uint8_t mask[16] = {0}, val[16] = {0};
 
-	if (len > sizeof(val) || prefix_bits > len * 8) {
-		if (x)
-			nftnl_expr_free(x);
-		if (b && !b->err)
-			b->err = -EINVAL;
-		return;
-	}
 	if (x) {
 		nftnl_expr_set_u32(x, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
 		nftnl_expr_set_u32(x, NFTNL_EXPR_PAYLOAD_BASE, base);
@@ -983,6 +982,29 @@ void nft_rule_payload_cmp(struct nft_batch *b, struct nftnl_rule *r, uint32_t ba
 		nftnl_expr_set_u32(x, NFTNL_EXPR_PAYLOAD_LEN, len);
 	}
 	expr_add(b, r, x, true);
+}
+
+/* A length the register expressions cannot take fails the batch (-EINVAL) instead. */
+static bool len_ok(struct nft_batch *b, uint32_t len)
+{
+	if (len && len <= 16)
+		return true;
+	if (b && !b->err)
+		b->err = -EINVAL;
+	return false;
+}
+
+void nft_rule_payload_cmp(struct nft_batch *b, struct nftnl_rule *r, uint32_t base, uint32_t offset,
+			  const void *data, uint32_t len, uint32_t prefix_bits)
+{
+	uint8_t mask[16] = {0}, val[16] = {0};
+
+	if (!len_ok(b, len) || prefix_bits > len * 8) {
+		if (b && !b->err)
+			b->err = -EINVAL;
+		return;
+	}
+	rule_payload(b, r, base, offset, len);
 	memcpy(val, data, len);
 	if (prefix_bits < len * 8) {
 		for (uint32_t i = 0; i < prefix_bits; i++)
@@ -992,6 +1014,72 @@ void nft_rule_payload_cmp(struct nft_batch *b, struct nftnl_rule *r, uint32_t ba
 		rule_bitwise(b, r, mask, len);
 	}
 	rule_cmp(b, r, NFT_CMP_EQ, val, len);
+}
+
+void nft_rule_payload_range(struct nft_batch *b, struct nftnl_rule *r, uint32_t base,
+			    uint32_t offset, const void *from, const void *to, uint32_t len)
+{
+	struct nftnl_expr *x;
+	bool ok = true;
+
+	if (!len_ok(b, len))
+		return;
+	rule_payload(b, r, base, offset, len);
+	x = expr_new(b, r, "range");
+	if (x) {
+		nftnl_expr_set_u32(x, NFTNL_EXPR_RANGE_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_RANGE_OP, NFT_RANGE_EQ);
+		ok = nftnl_expr_set(x, NFTNL_EXPR_RANGE_FROM_DATA, from, len) == 0 &&
+		     nftnl_expr_set(x, NFTNL_EXPR_RANGE_TO_DATA, to, len) == 0;
+	}
+	expr_add(b, r, x, ok);
+}
+
+void nft_rule_payload_any_bit(struct nft_batch *b, struct nftnl_rule *r, uint32_t base,
+			      uint32_t offset, const void *mask, uint32_t len)
+{
+	static const uint8_t zero[16];
+
+	if (!len_ok(b, len))
+		return;
+	rule_payload(b, r, base, offset, len);
+	rule_bitwise(b, r, mask, len);
+	rule_cmp(b, r, NFT_CMP_NEQ, zero, len);
+}
+
+void nft_rule_tcpopt_set(struct nft_batch *b, struct nftnl_rule *r, uint8_t kind, uint32_t offset,
+			 const void *data, uint32_t len)
+{
+	struct nftnl_expr *x;
+	bool ok = true;
+
+	if (!len_ok(b, len))
+		return;
+	x = expr_new(b, r, "immediate"); /* reg1 = data */
+	if (x) {
+		nftnl_expr_set_u32(x, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
+		ok = nftnl_expr_set(x, NFTNL_EXPR_IMM_DATA, data, len) == 0;
+	}
+	expr_add(b, r, x, ok);
+	x = expr_new(b, r, "exthdr");
+	if (x) {
+		nftnl_expr_set_u32(x, NFTNL_EXPR_EXTHDR_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_EXTHDR_OP, NFT_EXTHDR_OP_TCPOPT);
+		nftnl_expr_set_u8(x, NFTNL_EXPR_EXTHDR_TYPE, kind);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_EXTHDR_OFFSET, offset);
+		nftnl_expr_set_u32(x, NFTNL_EXPR_EXTHDR_LEN, len);
+	}
+	expr_add(b, r, x, true);
+}
+
+void nft_rule_tcp_mss_clamp(struct nft_batch *b, struct nftnl_rule *r, uint16_t mss)
+{
+	const uint8_t tcp = IPPROTO_TCP, syn = TCP_FLAG_SYN;
+	const uint16_t be = htons(mss);
+
+	nft_rule_meta_cmp(b, r, NFT_META_L4PROTO, &tcp, sizeof(tcp));
+	nft_rule_payload_any_bit(b, r, NFT_PAYLOAD_TRANSPORT_HEADER, TCP_FLAGS_OFF, &syn, 1);
+	nft_rule_tcpopt_set(b, r, TCPOPT_MAXSEG_KIND, TCPOPT_MAXSEG_VALUE_OFF, &be, sizeof(be));
 }
 
 void nft_rule_ct_state(struct nft_batch *b, struct nftnl_rule *r, uint32_t mask)

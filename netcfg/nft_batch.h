@@ -1,7 +1,7 @@
 /* nft_batch: one nftables transaction over netlink (libmnl + libnftnl): begin … objects … end, ONE
  * send, every ACK drained and mapped back by sequence number. It fully applies or not at all.
- * Shared by kill-switch/ and nat/, together with the small object/expression builders they both
- * need. */
+ * Shared by kill-switch/, nat/ and client-table/, together with the small object/expression
+ * builders they all need. */
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -90,6 +90,26 @@ void nft_rule_ifname(struct nft_batch *b, struct nftnl_rule *r, uint32_t key, co
  * data's (prefix_bits == len * 8: an exact match). */
 void nft_rule_payload_cmp(struct nft_batch *b, struct nftnl_rule *r, uint32_t base, uint32_t offset,
 			  const void *data, uint32_t len, uint32_t prefix_bits);
+/* payload at base + offset, `len` bytes (at most 16), within [from, to] (big-endian values, as on
+ * the wire): e.g. icmpv6 type 133-136. */
+void nft_rule_payload_range(struct nft_batch *b, struct nftnl_rule *r, uint32_t base,
+			    uint32_t offset, const void *from, const void *to, uint32_t len);
+/* payload at base + offset, `len` bytes: (payload & mask) != 0 — one of the mask's bits is set
+ * (e.g. tcp flags & syn). */
+void nft_rule_payload_any_bit(struct nft_batch *b, struct nftnl_rule *r, uint32_t base,
+			      uint32_t offset, const void *mask, uint32_t len);
+/* tcp option KIND: its field at `offset` (from the option's start), `len` bytes, set to `data`
+ * (network order). The kernel rewrites the checksum; for maxseg (kind 2, offset 2, len 2) it only
+ * ever lowers the value — a larger one would let the peer send segments the path cannot carry. A
+ * packet without the option is left alone. */
+void nft_rule_tcpopt_set(struct nft_batch *b, struct nftnl_rule *r, uint8_t kind, uint32_t offset,
+			 const void *data, uint32_t len);
+/* TCP MSS that fits a link MTU: less an IPv4 (20) or IPv6 (40) header and a TCP header (20). */
+#define NFT_MSS4(mtu) ((mtu)-40u)
+#define NFT_MSS6(mtu) ((mtu)-60u)
+/* meta l4proto tcp, tcp flags & syn: a SYN or SYN-ACK — then tcp option maxseg size set `mss` (only
+ * ever lowered, see nft_rule_tcpopt_set). */
+void nft_rule_tcp_mss_clamp(struct nft_batch *b, struct nftnl_rule *r, uint16_t mss);
 /* ct state & mask != 0 (mask of NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | …). */
 void nft_rule_ct_state(struct nft_batch *b, struct nftnl_rule *r, uint32_t mask);
 /* ct DIR KEY == data (e.g. ct original ip daddr: NFT_CT_DST_IP, IP_CT_DIR_ORIGINAL). */

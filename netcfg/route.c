@@ -1,4 +1,5 @@
-/* route: IPv4 unicast routes through a link in a table; the default route's interface. */
+/* route: IPv4 unicast routes through a link in a table; the default route's interface; the route the kernel
+ * picks to a destination (either family) and its MTU. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/rtnetlink.h>
@@ -106,5 +107,70 @@ int route_default_ifname(struct netcfg *nc, char *ifname, struct sl_err *e)
 		return sl_errf(e, ret, "list routes: %s", nl_why(ret, ext, why, sizeof(why)));
 	if (!w.found || !if_indextoname(w.oif, ifname))
 		return sl_errf(e, -ENOENT, "no IPv4 default route in the main table");
+	return 0;
+}
+
+struct route_get {
+	uint32_t oif;
+	uint32_t mtu; /* RTAX_MTU: a route's own mtu, or a learned path MTU (a cached exception) */
+};
+
+static int metrics_cb(const struct nlattr *attr, void *data)
+{
+	struct route_get *g = data;
+
+	if (mnl_attr_get_type(attr) == RTAX_MTU && mnl_attr_validate(attr, MNL_TYPE_U32) >= 0)
+		g->mtu = mnl_attr_get_u32(attr);
+	return MNL_CB_OK;
+}
+
+static int route_get_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct route_get *g = data;
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[RTA_MAX + 1] = {0};
+
+	if (nlh->nlmsg_type != RTM_NEWROUTE)
+		return MNL_CB_OK;
+	mnl_attr_parse(nlh, sizeof(*rtm), attr_cb, tb);
+	if (tb[RTA_OIF])
+		g->oif = mnl_attr_get_u32(tb[RTA_OIF]);
+	if (tb[RTA_METRICS])
+		mnl_attr_parse_nested(tb[RTA_METRICS], metrics_cb, g);
+	return MNL_CB_OK;
+}
+
+int route_get(struct netcfg *nc, const struct sockaddr_storage *dst, uint32_t mark, int *oif, unsigned *mtu,
+	      struct sl_err *e)
+{
+	char buf[NL_BUF_SIZE], ext[256], why[320], a[INET6_ADDRSTRLEN] = "?";
+	struct nlmsghdr *nlh = nl_msg(nc, buf, RTM_GETROUTE, 0);
+	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	struct route_get g = {0};
+	const void *addr;
+	int ret;
+
+	if (dst->ss_family == AF_INET) {
+		addr = &((const struct sockaddr_in *)dst)->sin_addr;
+		mnl_attr_put(nlh, RTA_DST, 4, addr);
+		rtm->rtm_dst_len = 32;
+	} else if (dst->ss_family == AF_INET6) {
+		addr = &((const struct sockaddr_in6 *)dst)->sin6_addr;
+		mnl_attr_put(nlh, RTA_DST, 16, addr);
+		rtm->rtm_dst_len = 128;
+	} else {
+		return sl_errf(e, -EAFNOSUPPORT, "route lookup: not an IPv4 or IPv6 address");
+	}
+	rtm->rtm_family = (unsigned char)dst->ss_family;
+	inet_ntop(dst->ss_family, addr, a, sizeof(a));
+	if (mark)
+		mnl_attr_put_u32(nlh, RTA_MARK, mark);
+	ret = nl_talk(nc, nlh, route_get_cb, &g, ext, sizeof(ext));
+	if (ret)
+		return sl_errf(e, ret, "route to %s: %s", a, nl_why(ret, ext, why, sizeof(why)));
+	if (!g.oif)
+		return sl_errf(e, -ENETUNREACH, "route to %s: no outgoing interface", a);
+	*oif = (int)g.oif;
+	*mtu = g.mtu;
 	return 0;
 }

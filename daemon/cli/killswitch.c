@@ -23,10 +23,11 @@ static void usage(FILE *f)
 		"Usage: %s killswitch on|off|status [IFACE] [-c FILE] [--if-configured]\n"
 		"  on      drop all traffic except loopback, the tunnel IFACE and the daemon's own "
 		"packets to the\n"
-		"          server endpoint of FILE (default %s/IFACE.conf; IFACE defaults to the "
-		"config's name)\n"
+		"          servers of FILE (default %s/IFACE.conf; IFACE defaults to the config's name):\n"
+		"          numeric endpoints, and names at the last good addresses the daemon cached\n"
+		"          in StateDir (nothing is resolved here)\n"
 		"  off     remove the kill switch\n"
-		"  status  print \"on (iface=... endpoint=...)\" (exit 0) or \"off\" (exit %d)\n"
+		"  status  print \"on (iface=... servers=ADDR:PORT,...)\" (exit 0) or \"off\" (exit %d)\n"
 		"  --if-configured  with on: do nothing unless the config says KillSwitch = on (boot unit)\n",
 		SL_PROG, SL_CONFIG_DIR, KS_EXIT_OFF);
 }

@@ -303,11 +303,42 @@ static void pr_dns(struct pr *p, const struct st_block *b)
 	}
 }
 
+/* "1416 (from the egress link)"; a client: "1196 (ours, from the route to the server; the gateway's 1416)" */
+static void pr_mtu(struct pr *p, const struct st_block *b, bool client)
+{
+	static const struct {
+		const char *source, *text;
+	} why[] = {{"config", "configured"},
+		   {"egress", "from the egress link"},
+		   {"route", "from the route to the server"},
+		   {"default", "default: no underlay MTU known"}};
+	const char *src = st_get(b, "mtu_source") ? st_get(b, "mtu_source") : "", *how = src;
+	uint64_t mtu = st_u64(b, "mtu"), own = st_u64(b, "mtu_own"), gw = st_u64(b, "mtu_gateway");
+	char t[160];
+
+	for (size_t i = 0; i < sizeof(why) / sizeof(why[0]); i++)
+		if (!strcmp(src, why[i].source))
+			how = why[i].text;
+	if (!client)
+		snprintf(t, sizeof(t), "%" PRIu64 " (%s)", mtu, how);
+	else if (gw)
+		snprintf(t, sizeof(t), "%" PRIu64 " (ours %" PRIu64 ", %s; the gateway's %" PRIu64 ")", mtu, own, how,
+			 gw);
+	else
+		snprintf(t, sizeof(t), "%" PRIu64 " (%s)", mtu, how);
+	pr_num(p, "mtu", "mtu", (int64_t)mtu, t);
+	pr_str(p, "mtu_source", NULL, src);
+	if (client) {
+		pr_num(p, "mtu_own", NULL, (int64_t)own, "");
+		pr_num(p, "mtu_gateway", NULL, (int64_t)gw, "");
+	}
+}
+
 static const char *const iface_counters[] = {
 	"tun_rx_packets",   "tun_rx_bytes", "tun_tx_packets",   "tun_tx_bytes",      "udp_rx_datagrams",
 	"udp_rx_bytes",     "udp_tx_datagrams", "udp_tx_bytes", "handshakes_ok", "handshakes_failed",
 	"pings",            "uptime", "lat_tun_udp_avg_ns", "lat_tun_udp_p95_ns", "lat_udp_tun_avg_ns",
-	"lat_udp_tun_p95_ns",
+	"lat_udp_tun_p95_ns", "icmp_too_big",
 };
 
 static const char *const control_counters[] = {
@@ -376,8 +407,7 @@ static void pr_iface(struct pr *p, const struct st_iface *st)
 		pr_num(p, "clients", "clients", (int64_t)st_u64(b, "clients"), t);
 		pr_control(p, b);
 	}
-	snprintf(t, sizeof(t), "%" PRIu64, st_u64(b, "mtu"));
-	pr_num(p, "mtu", "mtu", (int64_t)st_u64(b, "mtu"), t);
+	pr_mtu(p, b, client);
 	snprintf(t, sizeof(t), "%" PRIu64, st_u64(b, "workers"));
 	pr_num(p, "workers", "data workers", (int64_t)st_u64(b, "workers"), t);
 	if (st_u64(b, "handshakes_unknown_key") || st_u64(b, "handshakes_bad_cert"))
@@ -400,6 +430,10 @@ static void pr_iface(struct pr *p, const struct st_iface *st)
 	for (size_t i = 0; i < sizeof(iface_counters) / sizeof(iface_counters[0]); i++)
 		pr_num(p, iface_counters[i], NULL, (int64_t)st_u64(b, iface_counters[i]), "");
 	pr_drops(p, b, "");
+	if (!p->json && st_u64(b, "icmp_too_big")) {
+		pr_label(p, "too big");
+		printf("%" PRIu64 " answered with ICMP fragmentation needed\n", st_u64(b, "icmp_too_big"));
+	}
 	if (!client) {
 		pr_open(p, "peers", '[');
 		for (size_t i = 0; i < st->n_peers; i++)
@@ -664,6 +698,9 @@ static const struct metric iface_metrics[] = {
 	 "Control connections closed at their deadline (gateway)."},
 	{"failovers", "sluice_failovers_total", "counter",
 	 "Sessions moved to another [Server] after the previous one stopped answering (client)."},
+	{"icmp_too_big", "sluice_icmp_too_big_total", "counter",
+	 "Packets above the tunnel MTU answered with ICMP fragmentation needed."},
+	{"mtu", "sluice_mtu", "gauge", "Tunnel MTU in use."},
 	{"uptime", "sluice_uptime_seconds", "gauge", "Seconds since the daemon started."},
 	{"workers", "sluice_workers", "gauge", "Data worker threads (one TUN queue each)."},
 	{"lat_tun_udp_avg_ns", "sluice_latency_tun_to_udp_avg_nanoseconds", "gauge",

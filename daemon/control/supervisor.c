@@ -218,6 +218,7 @@ static void sup_got_ping(struct cl *c)
 	c->pings++;
 	if (s->rlen >= 3 && !memcmp(s->rbuf, "OK\n", 3)) {
 		sup_succeeded(c);
+		cl_mtu_check(c);
 		return;
 	}
 	if (s->rlen >= 8 && !memcmp(s->rbuf, "EXPIRED\n", 8)) {

@@ -77,8 +77,10 @@ void cl_on_tun(struct loop_io *io, uint32_t events)
 				drop(w, SL_DROP_NO_ENDPOINT);
 				continue;
 			}
-			if ((size_t)len > snap->s.mtu) {
+			if ((size_t)len > snap->mtu) { /* the effective MTU: what the path to the gateway carries */
 				drop(w, SL_DROP_OVERSIZE);
+				dp_answer_too_big(w, slot + SLUICE_HDR_LEN, (size_t)len, snap->mtu,
+						  snap->s.gateway.s_addr, now);
 				continue;
 			}
 			if ((slot[SLUICE_HDR_LEN] >> 4) != 4) {
@@ -193,7 +195,7 @@ static void rx_one(struct dp_worker *w, struct cl_snap *cur, uint8_t *buf, size_
 		SL_WR(c->unanswered_since_ms, 0);
 	if (h.type != SL_TYPE_DATA)
 		return;
-	if ((unsigned)n > snap->s.mtu) {
+	if ((unsigned)n > snap->s.mtu) { /* the gateway's own MTU: it never sends more */
 		drop(w, SL_DROP_OVERSIZE);
 		return;
 	}

@@ -1,5 +1,6 @@
 /* gw_path: the gateway's per-packet path, run by every data worker on its own TUN queue and UDP socket.
- *   TUN -> (inner dst -> peer -> current session, fresh endpoint, MTU) -> seal -> sendmmsg
+ *   TUN -> (inner dst -> peer -> current session, fresh endpoint, MTU: above it "fragmentation needed"
+ *   back into the TUN, dataplane/icmp.h) -> seal -> sendmmsg
  *   recvmmsg -> header -> session by id -> replay window -> open -> mark seen -> inner source is the
  *   session's -> roam endpoint -> TUN write
  * No allocation or log here; every drop is counted under its cause, in the worker's own counters. The only
@@ -75,7 +76,9 @@ void gw_on_tun(struct loop_io *io, uint32_t events)
 				continue;
 			}
 			if ((size_t)len > mtu) {
+				/* from the client's side of the tunnel: not an address of ours (a martian here) */
 				drop(w, s, SL_DROP_OVERSIZE);
+				dp_answer_too_big(w, slot + SLUICE_HDR_LEN, (size_t)len, mtu, dst, now);
 				continue;
 			}
 			dl = dgram_seal(&s->ks.tx[w->idx], slot, (size_t)len, SL_TYPE_DATA, s->id, keystate_next(&s->ks));

@@ -15,7 +15,12 @@
 #define SLUICE_KEY_LEN 32
 #define SLUICE_NONCE_LEN 12
 
-#define SLUICE_MTU_DEFAULT 1420
+/* What a datagram adds to an inner packet at most: our 36 bytes, UDP 8, an IPv6 header 40 (IPv4: 20). The
+ * default tunnel MTU is the underlay's less this for either family, so a full-size packet never fragments,
+ * and a client keeps its MTU when it fails over between an IPv4 and an IPv6 address of its server. */
+#define SLUICE_UNDERLAY_OVERHEAD (SLUICE_OVERHEAD + 8 + 40)
+/* The tunnel MTU when no underlay MTU can be read (no route to the endpoint yet): a 1500-byte underlay's. */
+#define SLUICE_MTU_DEFAULT (1500 - SLUICE_UNDERLAY_OVERHEAD)
 #define SLUICE_MTU_MIN 576
 #define SLUICE_MTU_MAX 9000
 /* Largest datagram we ever build or accept: max inner packet + overhead. */

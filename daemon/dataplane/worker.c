@@ -194,6 +194,7 @@ void dp_stats_sum(const struct dp_worker *w, unsigned n, struct dp_stats *out)
 		out->udp_tx_bytes += SL_RD(s->udp_tx_bytes);
 		for (int d = 0; d < SL_DROP__COUNT; d++)
 			out->drops[d] += SL_RD(s->drops[d]);
+		out->icmp_too_big += SL_RD(s->icmp_too_big);
 		lat_add(&out->lat_tun_udp, &s->lat_tun_udp);
 		lat_add(&out->lat_udp_tun, &s->lat_udp_tun);
 	}

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include "daemon/common/errmsg.h"
 #include "daemon/dataplane/batch.h"
+#include "daemon/dataplane/icmp.h"
 #include "daemon/dataplane/keystate.h"
 #include "daemon/dataplane/qsbr.h"
 #include "daemon/dataplane/tunio.h"
@@ -28,6 +29,9 @@ struct dp_worker {
 	struct dp_stats st;
 	struct dp_peer_counters pc; /* client: this worker's share of the session's counters */
 	uint8_t ka_buf[SLUICE_OVERHEAD + 8];
+	uint8_t icmp_buf[DP_VNET_HDR_LEN + DP_ICMP_MAX]; /* "fragmentation needed" answers (icmp.h) */
+	uint64_t icmp_window_ms;                          /* their rate: start of the window … */
+	unsigned icmp_in_window;                          /* … and the answers sent in it */
 	pthread_t th;
 	bool started;
 	bool fatal; /* dp_worker_fatal was called: the thread ends */

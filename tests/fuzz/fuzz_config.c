@@ -9,7 +9,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sl_err e;
 
 	if (config_parse((const char *)data, size, "/etc/sluice/fuzz0.conf", false, &cfg, &e) == 0) {
-		if (!cfg.ifname[0] || cfg.mtu < 576 || cfg.mtu > 9000 ||
+		if (!cfg.ifname[0] || (cfg.mtu && (cfg.mtu < 576 || cfg.mtu > 9000)) ||
 		    (cfg.mode == SL_MODE_CLIENT && (cfg.n_routes == 0 || cfg.n_clients)) ||
 		    (cfg.mode == SL_MODE_SERVER && (cfg.address.len < 8 || cfg.address.len > 30)))
 			__builtin_trap();

@@ -138,7 +138,8 @@ add_client() {
 	} >> "$WORK/$gw.conf"
 }
 
-# cl_conf CLIENT_IFACE GW_IFACE [extra [Interface] lines]
+# cl_conf CLIENT_IFACE GW_IFACE [extra [Interface] lines] — CL_ENDPOINT overrides the Endpoint ($G_IP:$PORT;
+# e.g. [2001:db8:1::1]:$PORT for an IPv6 underlay).
 cl_conf() {
 	local cl=$1 gw=$2; shift 2
 	[ -f "$WORK/$cl.key" ] || genkey "$WORK/$cl.key"
@@ -151,7 +152,7 @@ cl_conf() {
 		for l in "$@"; do echo "$l"; done
 		echo
 		echo "[Server]"
-		echo "Endpoint = $G_IP:$PORT"
+		echo "Endpoint = ${CL_ENDPOINT:-$G_IP:$PORT}"
 		echo "PublicKey = $(pubkey "$WORK/$gw.key")"
 	} > "$WORK/$cl.conf"
 }

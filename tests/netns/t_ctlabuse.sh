@@ -53,7 +53,7 @@ t0=$(date +%s%N)
 ip netns exec "$NS_I" "$LOADGEN" run --server "$GE_IP:$PORT" --server-key "$(pubkey "$WORK/$GW.key")" \
 	--count 400 --seed 99 --source 198.19.0.3 --deadline 6 > "$WORK/loop.out" 2>&1 & loop=$!
 PIDS+=("$loop")
-wait_for 5 stat_cmp "$GW" conns_ratelimited -gt "$l0" || fail "no handshake was rate-limited"
+wait_for 5 stat_cmp "$GW" handshakes_failed -gt "$f0" || fail "the handshake loop did not reach the gateway"
 h0=$(stat "$CL" handshakes_ok)
 kill -USR1 $CL_PID
 wait_for 2 stat_cmp "$CL" handshakes_ok -gt "$h0" || fail "re-authentication took more than 2 s during the loop"
@@ -65,8 +65,24 @@ tried=$(kv handshake_failures "$WORK/loop.out")
 failed=$(( $(stat "$GW" handshakes_failed) - f0 )); limited=$(( $(stat "$GW" conns_ratelimited) - l0 ))
 budget=$(( 100 + 50 * secs ))
 [ "$failed" -le "$budget" ] || fail "gateway ran $failed handshakes for one source in ${secs} s (budget $budget)"
-[ "$limited" -gt 0 ] && [ "$tried" -gt "$budget" ] || fail "the loop did not exceed the budget: $tried tries"
+# how fast the loop tries depends on how fast this (shared) machine runs handshakes: when it went over the
+# budget, the excess must have been refused at once; the limit itself is proven below without handshakes
+[ "$tried" -le "$budget" ] || [ "$limited" -gt 0 ] || fail "$tried tries over a budget of $budget, none refused"
 ok "handshake loop: $tried tries in ${secs} s, $failed handshakes run (budget $budget), $limited refused at once"
+
+# the rate limit itself, independent of handshake speed: 300 bare connects from one new source in well under
+# 2 s (a burst of 100, then 50/s) must be refused in part, at once, and counted
+ip -n "$NS_I" addr add 198.19.0.5/24 dev i0
+l1=$(stat "$GW" conns_ratelimited)
+in_i timeout 20 python3 -c "
+import socket
+for i in range(300):
+    try:
+        socket.create_connection(('$GE_IP', $PORT), timeout=2, source_address=('198.19.0.5', 0)).close()
+    except OSError:
+        pass"
+wait_for 5 stat_cmp "$GW" conns_ratelimited -gt "$l1" || fail "300 connects from one source: none rate-limited"
+ok "300 bare connects from one source: $(( $(stat "$GW" conns_ratelimited) - l1 )) refused by the rate limit"
 
 # known clients re-authenticating back to back for 6 s: their source gets the same budget; every AUTH replaces
 # the client's session (memory flat), and the real client is not slowed
@@ -76,7 +92,8 @@ t0=$(date +%s%N)
 ip netns exec "$NS_I" "$LOADGEN" run --server "$GE_IP:$PORT" --server-key "$(pubkey "$WORK/$GW.key")" \
 	--count 8 --seed 7 --repeat 100000 --source 198.19.0.4 --deadline 6 > "$WORK/reauth.out" 2>&1 & loop=$!
 PIDS+=("$loop")
-wait_for 5 stat_cmp "$GW" conns_ratelimited -gt "$l0" || fail "the re-authentication loop was not rate-limited"
+# (whether it goes over the budget depends on how fast this machine runs handshakes: the budget is what holds)
+wait_for 5 stat_cmp "$GW" handshakes_ok -gt "$ok0" || fail "the re-authentication loop did not authenticate"
 h0=$(stat "$CL" handshakes_ok)
 kill -USR1 $CL_PID
 wait_for 2 stat_cmp "$CL" handshakes_ok -gt "$h0" || fail "re-authentication took more than 2 s during the loop"

@@ -128,11 +128,13 @@ counted=$((dd[drop_bad_header] + dd[drop_unknown_session] + dd[drop_auth] + dd[d
 # each garbage datagram read is counted exactly once, under one of the four names (keepalives are the slack)
 [ $((garbage - counted)) -le 50 ] && [ $((counted - garbage)) -le 50 ] ||
 	fail "gateway read $garbage garbage datagrams but counted $counted drops"
-# the kernel delivered most of the flood
-[ $((garbage * 100)) -ge $((total * 70)) ] || fail "only $garbage of $total flood datagrams reached the gateway"
-check_kind() { # NAME DELTA SENT: counted at least 70 % of what was sent, never more than sent
+# the flood really hit the gateway. How much of it the kernel delivers depends on how busy the two shared cores
+# are (a full socket buffer drops the excess before the daemon sees it: 95 % alone, under 70 % seen under load);
+# the exact accounting above is the invariant, these floors only prove the flood was real
+[ $((garbage * 100)) -ge $((total * 25)) ] || fail "only $garbage of $total flood datagrams reached the gateway"
+check_kind() { # NAME DELTA SENT: counted at least 25 % of what was sent, never more than sent
 	[ "$2" -le "$3" ] || fail "$1: counted $2 > sent $3"
-	[ $(($2 * 100)) -ge $(($3 * 70)) ] || fail "$1: counted $2 of $3 sent"
+	[ $(($2 * 100)) -ge $(($3 * 25)) ] || fail "$1: counted $2 of $3 sent"
 }
 check_kind bad_header "${dd[drop_bad_header]}" $((sent[random] + sent[short]))
 check_kind unknown_session "${dd[drop_unknown_session]}" "${sent[badsession]}"

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <net/if.h>
 #include <linux/netfilter.h>
 #include <libnftnl/rule.h>
 #include "kill-switch/killswitch.h"
@@ -97,6 +98,56 @@ static int udp_send(int family, const char *addr, uint16_t port, uint32_t mark)
 	ret = sendto(fd, "x", 1, 0, (struct sockaddr *)&ss,
 		     family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
 	ret = ret < 0 ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+/* One UDP datagram from local port `sport` (DHCP client ports): 0 if it passed the output hook. */
+static int udp_send_from(int family, uint16_t sport, const char *addr, uint16_t port)
+{
+	struct sockaddr_storage src, dst;
+	socklen_t len =
+	    family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	int fd, ret, one = 1;
+
+	if (family == AF_INET) {
+		ep4(&src, "0.0.0.0", sport);
+		ep4(&dst, addr, port);
+	} else {
+		ep6(&src, "::", sport);
+		ep6(&dst, addr, port);
+	}
+	fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	ret = bind(fd, (struct sockaddr *)&src, len) < 0 ||
+		      sendto(fd, "x", 1, 0, (struct sockaddr *)&dst, len) < 0
+		  ? -errno
+		  : 0;
+	close(fd);
+	return ret;
+}
+
+/* One ICMPv6 message of `type` to addr with hop limit `hops` out of slv0: 0 if it passed the output
+ * hook. */
+static int icmp6_send(const char *addr, uint8_t type, int hops)
+{
+	struct sockaddr_storage dst;
+	uint8_t msg[24] = {type}; /* type, code 0, checksum (the kernel's), then a target address */
+	int fd, ret;
+
+	ep6(&dst, addr, 0);
+	((struct sockaddr_in6 *)&dst)->sin6_scope_id = if_nametoindex("slv0");
+	fd = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &hops, sizeof(hops));
+	setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof(hops));
+	ret = sendto(fd, msg, sizeof(msg), 0, (struct sockaddr *)&dst,
+		     sizeof(struct sockaddr_in6)) < 0
+		  ? -errno
+		  : 0;
 	close(fd);
 	return ret;
 }
@@ -234,6 +285,25 @@ static void test_killswitch(void)
 	CHECK_EQ_INT(udp_send(AF_INET, "127.0.0.1", 9, 0), 0);	      /* loopback */
 	CHECK_EQ_INT(udp_send(AF_INET6, "fd00:5::1", EP_PORT, SL_FWMARK),
 		     -EPERM); /* IPv6 outside */
+
+	/* always open on the underlay: IPv6 neighbour/router discovery (on-link: hop limit 255
+	 * only) and the DHCP / DHCPv6 client — without them an IPv6 underlay or a lease renewal
+	 * dies behind the lockdown */
+	CHECK_STR_CONTAINS(out, "icmpv6 type 133-136 ip6 hoplimit 255 accept");
+	CHECK_STR_CONTAINS(out, "meta nfproto ipv4 udp sport 68 udp dport 67 accept");
+	CHECK_STR_CONTAINS(out, "meta nfproto ipv4 udp sport 67 udp dport 68 accept");
+	CHECK_STR_CONTAINS(out, "meta nfproto ipv6 udp sport 546 udp dport 547 accept");
+	CHECK_STR_CONTAINS(out, "meta nfproto ipv6 udp sport 547 udp dport 546 accept");
+	CHECK_EQ_INT(icmp6_send("ff02::1:ff00:1", 135, 255), 0);     /* neighbour solicitation */
+	CHECK_EQ_INT(icmp6_send("fd00:5::1", 136, 255), 0);	     /* neighbour advertisement */
+	CHECK_EQ_INT(icmp6_send("ff02::2", 133, 255), 0);	     /* router solicitation */
+	CHECK_EQ_INT(icmp6_send("ff02::1:ff00:1", 135, 64), -EPERM); /* routed: not ND */
+	CHECK_EQ_INT(icmp6_send("fd00:5::1", 128, 255), -EPERM);     /* echo request */
+	CHECK_EQ_INT(icmp6_send("fd00:5::1", 137, 255), -EPERM);     /* redirect: not in 133-136 */
+	CHECK_EQ_INT(udp_send_from(AF_INET, 68, "198.18.0.1", 67), 0);
+	CHECK_EQ_INT(udp_send_from(AF_INET6, 546, "fd00:5::1", 547), 0);
+	CHECK_EQ_INT(udp_send_from(AF_INET, 69, "198.18.0.1", 67), -EPERM);
+	CHECK_EQ_INT(udp_send_from(AF_INET6, 546, "fd00:5::1", 548), -EPERM);
 
 	/* the daemon replaces the servers (a name resolved to new addresses): one transaction, only them */
 	ep4(&srv[0], "198.18.0.9", 4242);

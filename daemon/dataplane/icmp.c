@@ -1,0 +1,90 @@
+/* icmp: "fragmentation needed" for inner packets above the tunnel MTU (daemon/dataplane/icmp.h). */
+#include <string.h>
+#include "daemon/dataplane/icmp.h"
+#include "daemon/dataplane/worker.h"
+
+#define IP4_HDR 20
+#define ICMP_HDR 8
+#define IP_DF 0x4000
+#define IP_OFFMASK 0x1fff
+#define IPPROTO_ICMP_ 1
+#define ICMP_DEST_UNREACH 3
+#define ICMP_FRAG_NEEDED 4
+#define ICMP_TTL 64
+#define ICMP_TOS 0xc0 /* precedence "internetwork control", as routers send their errors */
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+/* An ICMP message that reports an error: never answered with another (RFC 1122 3.2.2). */
+static bool icmp_is_error(uint8_t type)
+{
+	return type == 3 || type == 4 || type == 5 || type == 11 || type == 12;
+}
+
+/* A source we may answer: not 0/8, loopback, multicast, class E or broadcast. */
+static bool unicast_source(const uint8_t *a)
+{
+	return a[0] != 0 && a[0] != 127 && a[0] < 224;
+}
+
+size_t dp_icmp_too_big(const uint8_t *pkt, size_t len, unsigned mtu, uint32_t src_be, uint8_t *out, size_t room)
+{
+	size_t ihl, quote, total;
+	uint8_t *icmp;
+
+	if (room < DP_ICMP_MAX || len < IP4_HDR || (pkt[0] >> 4) != 4 || mtu > 0xffff)
+		return 0;
+	ihl = (size_t)(pkt[0] & 0xf) * 4;
+	if (ihl < IP4_HDR || ihl > len || !(get16(pkt + 6) & IP_DF) || (get16(pkt + 6) & IP_OFFMASK) ||
+	    !unicast_source(pkt + 12))
+		return 0;
+	if (pkt[9] == IPPROTO_ICMP_ && (len <= ihl || icmp_is_error(pkt[ihl])))
+		return 0;
+	/* as much of the original as fits (its header and at least 8 bytes: the ports the sender looks up) */
+	quote = len < DP_ICMP_MAX - IP4_HDR - ICMP_HDR ? len : DP_ICMP_MAX - IP4_HDR - ICMP_HDR;
+	total = IP4_HDR + ICMP_HDR + quote;
+	memset(out, 0, IP4_HDR + ICMP_HDR);
+	out[0] = 0x45;
+	out[1] = ICMP_TOS;
+	put16(out + 2, (uint16_t)total);
+	out[8] = ICMP_TTL;
+	out[9] = IPPROTO_ICMP_;
+	memcpy(out + 12, &src_be, 4);
+	memcpy(out + 16, pkt + 12, 4); /* to the packet's sender */
+	put16(out + 10, (uint16_t)~dp_csum_fold(dp_csum_add(0, out, IP4_HDR)));
+	icmp = out + IP4_HDR;
+	icmp[0] = ICMP_DEST_UNREACH;
+	icmp[1] = ICMP_FRAG_NEEDED;
+	put16(icmp + 6, (uint16_t)mtu); /* next-hop MTU */
+	memcpy(icmp + ICMP_HDR, pkt, quote);
+	put16(icmp + 2, (uint16_t)~dp_csum_fold(dp_csum_add(0, icmp, ICMP_HDR + quote)));
+	return total;
+}
+
+void dp_answer_too_big(struct dp_worker *w, const uint8_t *pkt, size_t len, unsigned mtu, uint32_t src_be,
+		       uint64_t now_ms)
+{
+	uint8_t *out = w->icmp_buf + DP_VNET_HDR_LEN; /* room for the vnet header in front, as every write */
+	size_t n;
+
+	if (now_ms - w->icmp_window_ms >= DP_ICMP_WINDOW_MS) {
+		w->icmp_window_ms = now_ms;
+		w->icmp_in_window = 0;
+	}
+	if (w->icmp_in_window >= DP_ICMP_BURST)
+		return;
+	n = dp_icmp_too_big(pkt, len, mtu, src_be, out, sizeof(w->icmp_buf) - DP_VNET_HDR_LEN);
+	if (!n || dp_tun_write(&w->t, out, n))
+		return;
+	w->icmp_in_window++;
+	SL_ADD(w->st.icmp_too_big, 1);
+}
