@@ -193,6 +193,38 @@ static bool valid_ifname(const char *s)
 	return true;
 }
 
+/* A numeric IPv4 / IPv6 address, or a DNS name (RFC 1123 labels of 1..63 letters, digits and inner hyphens,
+ * 253 characters at most, one trailing dot allowed): what can be resolved later, checked now. Inside brackets
+ * only an IPv6 address. */
+static bool valid_host(const char *s, bool bracketed)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+	size_t n = strlen(s), label = 0;
+
+	if (inet_pton(AF_INET6, s, a) == 1)
+		return true;
+	if (bracketed)
+		return false;
+	if (inet_pton(AF_INET, s, a) == 1)
+		return true;
+	if (n && s[n - 1] == '.')
+		n--;
+	if (n == 0 || n > 253)
+		return false;
+	for (size_t i = 0; i <= n; i++) {
+		if (i == n || s[i] == '.') {
+			if (label == 0 || label > 63 || s[i - 1] == '-')
+				return false;
+			label = 0;
+		} else if (isalnum((unsigned char)s[i]) || (s[i] == '-' && label > 0)) {
+			label++;
+		} else {
+			return false;
+		}
+	}
+	return true;
+}
+
 /* ---- [Interface] */
 
 static int k_mode(struct parse *p, const struct entry *en)
@@ -438,6 +470,8 @@ static int k_endpoint(struct parse *p, const struct entry *en)
 
 	if (split_host_port(en->val, c->endpoint_host, sizeof(c->endpoint_host), &c->endpoint_port))
 		return bad(p, en, "'%s' is not HOST:PORT (port 1..65535)", en->val);
+	if (!valid_host(c->endpoint_host, en->val[0] == '['))
+		return bad(p, en, "'%s' is neither an IP address nor a host name", c->endpoint_host);
 	return 0;
 }
 
