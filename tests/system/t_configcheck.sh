@@ -82,6 +82,7 @@ check_bad cl9 's/^Endpoint = .*/Endpoint = vpn_1.example.net:51999/' "8: Endpoin
 check_bad cl9 's/^Endpoint = .*/Endpoint = vpn.example.net/' "8: Endpoint: 'vpn.example.net' is not HOST:PORT"
 check_bad cl9 's/^Routes = .*/Routes = 10.0.0.1\/8/' "5: Routes: '10.0.0.1/8' has host bits set"
 check_bad cl9 's/^KillSwitch = .*/KillSwitch = perhaps/' "4: KillSwitch: 'perhaps' is not on or off"
+check_bad cl9 's/^KillSwitch = .*/MetricsListen = [::1]:99999/' "4: MetricsListen: '[::1]:99999' is not ADDRESS:PORT"
 cp "$WORK/gw9.key" "$WORK/open.key" && chmod 0644 "$WORK/open.key"
 check_bad gw9 's/^PrivateKeyFile = .*/PrivateKeyFile = open.key/' "3: PrivateKeyFile"
 echo "not a key" > "$WORK/junk.key" && chmod 0600 "$WORK/junk.key"
