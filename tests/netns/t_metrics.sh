@@ -76,7 +76,8 @@ wait $ping_pid || { cat "$WORK/ping.out"; fail "pings through the tunnel lost du
 [ "$(kv opened "$WORK/slow2.out")" -gt 40 ] || fail "no slow client was ever closed: $(tr '\n' ' ' < "$WORK/slow2.out")"
 [ $((max_fds - fds0)) -le $MAX_CONNS ] || fail "the daemon held $((max_fds - fds0)) more fds (cap $MAX_CONNS)"
 [ "$scrapes" -ge 10 ] || fail "only $scrapes scrapes in 6 s"
-ok "40 slow clients ($(kv opened "$WORK/slow2.out") connections): at most $((max_fds - fds0)) held, $scrapes scrapes, show and 25 pings all fine"
+ok "40 slow clients ($(kv opened "$WORK/slow2.out") connections): at most $((max_fds - fds0)) held," \
+	"$scrapes scrapes, show and 25 pings all fine"
 
 # --- gone with the daemons
 stop $CL_PID

@@ -5,20 +5,23 @@
 #      printed and kept in $SLUICE_BUILD/sandbox-exposure.txt with the full table); both units pass
 #      systemd-analyze verify;
 #   2. a gateway and a kill-switch client with pushed DNS run under strace in network namespaces through
-#      what they do in service: start-up, authentication, traffic, `sluice show`, a rekey, a reload, the
-#      config check ExecReload runs, SIGTERM. Every system call they made must pass the unit's
-#      SystemCallFilter (expanded with systemd-analyze syscall-filter), every file they wrote must lie in what
-#      the unit leaves writable, and every device they opened must exist in its private /dev.
+#      what they do in service: start-up, authentication, traffic, `sluice show`, a /metrics scrape, a
+#      rekey, a reload, the config check ExecReload runs, SIGTERM. Every system call they made must pass the
+#      unit's SystemCallFilter (expanded with systemd-analyze syscall-filter), every file they wrote must be
+#      writable in the unit, and every device they opened must exist in its private /dev.
 # Uses an unsanitised build (ASan's runtime makes calls of its own): SLUICE_PLAIN_BUILD, or one made here.
 . "$(dirname "$0")/../netns/lib.sh"
-for t in systemd-analyze strace python3; do command -v "$t" >/dev/null || fail "$t missing (scripts/deps --test)"; done
+for t in systemd-analyze strace python3 curl; do
+	command -v "$t" >/dev/null || fail "$t missing (scripts/deps --test)"
+done
 UNIT=$SLUICE_BUILD/dist/sluiced@.service
 MAX_EXPOSURE=2.5
 
 # --- 1. the score, and verify
 mkdir "$WORK/units"
 cp "$UNIT" "$WORK/units/sluiced@.service"
-(cd "$WORK/units" && systemd-analyze security --offline=yes --no-pager ./sluiced@.service) > "$WORK/security.out" 2>&1 ||
+(cd "$WORK/units" && systemd-analyze security --offline=yes --no-pager ./sluiced@.service) \
+	> "$WORK/security.out" 2>&1 ||
 	{ cat "$WORK/security.out"; fail "systemd-analyze security"; }
 exposure=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\) .*/\1/p' "$WORK/security.out")
 [ -n "$exposure" ] || { cat "$WORK/security.out"; fail "no exposure level in the analysis"; }
@@ -48,7 +51,7 @@ fi
 GW=sbg$TAG; CL=sbc$TAG
 topo_up
 in_g sysctl -qw net.ipv4.ip_forward=0 # the gateway raises it (and restores it at exit)
-gw_conf "$GW" "DNS = 198.19.0.2"
+gw_conf "$GW" "DNS = 198.19.0.2" "MetricsListen = 127.0.0.1:9586"
 add_client "$GW" laptop "$CL"
 cl_conf "$CL" "$GW" "KillSwitch = on"
 traced() { # NS IFACE: sluiced under strace, every thread, in the background
@@ -64,6 +67,7 @@ traced "$NS_C" "$CL"
 wait_for 30 session_up "$CL" || fail "no session under strace"
 in_c ping -c 5 -i 0.1 -W 2 $I_IP >/dev/null || fail "no traffic under strace"
 "$SLUICE" show "$GW" >/dev/null && "$SLUICE" show -j "$CL" >/dev/null || fail "sluice show"
+in_g curl -sS --max-time 2 -o /dev/null http://127.0.0.1:9586/metrics || fail "GET /metrics under strace"
 h0=$(stat "$CL" handshakes_ok)
 kill -USR1 "$(daemon_pid "$CL")"
 wait_for 20 stat_cmp "$CL" handshakes_ok -gt "$h0" || fail "no rekey under strace"
