@@ -6,14 +6,15 @@
 # examples under /usr/share/doc/sluice/examples, /etc/sluice 0700, nothing under /usr/local) are right; the man
 # pages render without warnings. Then package_root.sh installs, upgrades over itself, removes and purges it in a
 # clean root of its own and checks what remains after each step (the installed units pass systemd-analyze verify
-# there).
+# there), and package_boot.sh boots another clean root with the package under systemd (systemd-nspawn) and runs
+# a gateway and a client through their units, sandbox and all.
 set -euo pipefail
 : "${SLUICE_SRC:?}"
 WORK=$(mktemp -d /tmp/sluice-pkg.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok: $*" >&2; }
-for t in dpkg-buildpackage dh lintian systemd-analyze man file unshare; do
+for t in dpkg-buildpackage dh lintian systemd-analyze systemd-nspawn man file unshare; do
 	command -v "$t" >/dev/null || fail "$t missing (scripts/deps --test installs it)"
 done
 
@@ -86,4 +87,8 @@ ok "man pages render without warnings"
 
 # --- install, upgrade, remove, purge in a clean root of its own
 unshare --mount --pid --fork --net --uts --ipc -- bash "$SLUICE_SRC/tests/system/package_root.sh" "$deb" "$WORK"
+
+# --- the installed units under a real systemd: a clean root with the package, booted by systemd-nspawn
+unshare --mount --pid --fork --mount-proc -- bash "$SLUICE_SRC/tests/system/package_boot.sh" "$deb" "$WORK" ||
+	{ [ -f "$WORK/probe.out" ] && cat "$WORK/probe.out"; exit 1; }
 echo "t_package: all checks passed"

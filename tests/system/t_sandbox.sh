@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# t_sandbox: the sandbox of sluiced@.service, and proof that it takes no feature away. No systemd runs as PID 1
-# here, so the unit itself cannot be started; instead:
+# t_sandbox: the sandbox of sluiced@.service, and proof that it takes no feature away. (t_package also boots the
+# installed package under systemd-nspawn and runs both modes through the unit; this test looks closer:)
 #   1. systemd-analyze security --offline=yes rates the unit as installed: exposure <= 2.5 (the figure is
 #      printed and kept in $SLUICE_BUILD/sandbox-exposure.txt with the full table); both units pass
 #      systemd-analyze verify;
