@@ -6,8 +6,9 @@
 # /probe.out, then powers the container off. This script then checks it: both daemons up and authenticated
 # inside the sandbox (seccomp filter, no_new_privs, bounded capabilities, a private /dev holding the TUN
 # device, /proc/sys read-only but for what the daemon writes), the kernel tunables it writes written, the
-# metrics endpoint answering, a good reload done, a broken one refused with the daemon still running, and
-# everything removed again by `systemctl stop` (the forwarding sysctl restored, no link, no table).
+# client's DNS written to /etc/resolv.conf and restored, the metrics endpoint answering, a good reload done,
+# a broken one refused with the daemon still running, and everything removed again by `systemctl stop` (the
+# forwarding sysctl restored, no link, no table).
 set -euo pipefail
 DEB=$1
 WORK=$2
@@ -45,7 +46,7 @@ rm -f "$R/etc/machine-id" && : > "$R/etc/machine-id" # a machine id of its own, 
 
 mount -t tmpfs -o mode=0755 tmpfs /run # what systemd-nspawn keeps under /run stays in this namespace
 timeout 150 systemd-nspawn -q -D "$R" -b --private-network --register=no --keep-unit --link-journal=no \
-	--console=pipe > "$WORK/boot-console.log" 2>&1 < /dev/null || true
+	--resolv-conf=off --console=pipe > "$WORK/boot-console.log" 2>&1 < /dev/null || true
 P=$R/probe.out
 [ -f "$P" ] || { tail -n 30 "$WORK/boot-console.log"; fail "the container did not run the probe"; }
 cp "$P" "$WORK/probe.out"
@@ -63,14 +64,16 @@ want "proc/sys gw0 ro"
 want "ip_forward gw0 rw"
 want "ip_forward 1"
 want "disable_ipv6 1 1"
+want "dns written yes"
 want "metrics 200 text/plain; version=0.0.4; charset=utf-8"
 want "reload good 0"
 want "reload broken 1"
 want "after broken reload active"
 want "stop 0"
+want "dns restored after stop yes"
 want "ip_forward after stop 0"
 want "links after stop lo"
 want "tables after stop 0"
 ok "boot: sluiced@gw0 and @sl0 up under systemd in their sandbox (seccomp, no_new_privs, CAP_NET_ADMIN +" \
-	"NET_BIND_SERVICE, private /dev with the TUN, /proc/sys read-only but ip_forward); reload checks first;" \
-	"stop leaves nothing"
+	"NET_BIND_SERVICE, private /dev with the TUN, /proc/sys read-only but ip_forward); DNS and metrics work;" \
+	"reload checks first; stop leaves nothing"

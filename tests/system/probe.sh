@@ -16,6 +16,7 @@ Listen = 127.0.0.1:51900
 Address = 10.66.0.1/24
 Egress = lo
 MetricsListen = 127.0.0.1:9586
+DNS = 10.66.0.1
 
 [Client]
 Name = sl0
@@ -32,6 +33,7 @@ Endpoint = 127.0.0.1:51900
 PublicKey = $(sluice pubkey < gw0.key)
 EOF
 sysctl -qw net.ipv4.ip_forward=0
+resolv_before=$(md5sum < /etc/resolv.conf)
 poll() { i=0; while [ $i -lt 200 ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; i=$((i + 1)); done; return 1; }
 up() { [ "$(sluice show -r "$1" 2>/dev/null | sed -n 's/^supervisor=//p')" = up ]; }
 
@@ -55,6 +57,8 @@ echo "proc/sys gw0 $(awk '$5 == "/proc/sys" { split($6, o, ","); print o[1] }' /
 echo "ip_forward gw0 $(awk '$5 == "/proc/sys/net/ipv4/ip_forward" { split($6, o, ","); print o[1] }' /proc/$pid/mountinfo | tail -n 1)"
 echo "ip_forward $(cat /proc/sys/net/ipv4/ip_forward)"
 echo "disable_ipv6 $(cat /proc/sys/net/ipv6/conf/gw0/disable_ipv6 /proc/sys/net/ipv6/conf/sl0/disable_ipv6 | tr '\n' ' ' | sed 's/ $//')"
+grep -q '^nameserver 10.66.0.1$' /etc/resolv.conf && r=yes || r=no
+echo "dns written $r"
 echo "metrics $(curl -s -o /dev/null -w '%{http_code} %{content_type}' http://127.0.0.1:9586/metrics)"
 systemctl reload sluiced@gw0.service
 echo "reload good $?"
@@ -64,6 +68,8 @@ echo "reload broken $?"
 echo "after broken reload $(systemctl is-active sluiced@gw0.service)"
 systemctl stop sluiced@sl0.service sluiced@gw0.service
 echo "stop $?"
+[ "$(md5sum < /etc/resolv.conf)" = "$resolv_before" ] && r=yes || r=no
+echo "dns restored after stop $r"
 echo "ip_forward after stop $(cat /proc/sys/net/ipv4/ip_forward)"
 echo "links after stop $(ip -o link show | awk -F': ' '{print $2}' | tr '\n' ' ' | sed 's/ $//')"
 echo "tables after stop $(nft list tables | wc -l)"

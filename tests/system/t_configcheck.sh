@@ -74,7 +74,7 @@ check_bad() { # file-content-transform expected-message
 check_bad gw9 's/^Listen = .*/Listen = 0.0.0.0:0/' "4: Listen: '0.0.0.0:0' is not ADDRESS:PORT"
 check_bad gw9 's/^Address = 10.99.0.1\/24/Address = 10.99.0.0\/24/' "5: Address: 10.99.0.0/24 is the network"
 check_bad gw9 's/^Address = 10.99.0.7/Address = 10.98.0.7/' "11: [Client] 'laptop': Address 10.98.0.7 is not"
-check_bad gw9 's/^DNS = .*/DNS = nine/' "6: DNS: 'nine' is not an IPv4 address"
+check_bad gw9 's/^DNS = .*/DNS = nine/' "6: DNS: 'nine' is not an IPv4 or IPv6 address"
 check_bad gw9 's/^PublicKey = .*/PublicKey = abc/' "10: PublicKey: 'abc' is not a base64 public key"
 check_bad gw9 's/^PrivateKeyFile = .*/PrivateKeyFile = missing.key/' "3: PrivateKeyFile"
 check_bad gw9 's/^Mode = server/Mode = server\nUser = no-such-user-here/' "3: User 'no-such-user-here'"

@@ -6,9 +6,11 @@
 #      systemd-analyze verify;
 #   2. a gateway and a kill-switch client with pushed DNS run under strace in network namespaces through
 #      what they do in service: start-up, authentication, traffic, `sluice show`, a /metrics scrape, a
-#      rekey, a reload, the config check ExecReload runs, SIGTERM. Every system call they made must pass the
-#      unit's SystemCallFilter (expanded with systemd-analyze syscall-filter), every file they wrote must be
-#      writable in the unit, and every device they opened must exist in its private /dev.
+#      rekey, a reload, the config check ExecReload runs, SIGTERM, the DNS restore ExecStopPost runs. Every
+#      system call they made must pass the unit's SystemCallFilter (expanded with systemd-analyze
+#      syscall-filter), every file they wrote must be writable in the unit, and every device they opened must
+#      exist in its private /dev. (The client has a split tunnel: the file DNS backend is what it exercises;
+#      resolvconf and systemd-resolved are not run here.)
 # Uses an unsanitised build (ASan's runtime makes calls of its own): SLUICE_PLAIN_BUILD, or one made here.
 . "$(dirname "$0")/../netns/lib.sh"
 for t in systemd-analyze strace python3 curl; do
@@ -45,7 +47,7 @@ if [ -n "${SLUICE_PLAIN_BUILD:-}" ] && [ -x "$SLUICE_PLAIN_BUILD/daemon/sluiced"
 else
 	log "building an unsanitised sluiced (no SLUICE_PLAIN_BUILD)"
 	cmake -S "$SLUICE_SRC" -B "$WORK/plain" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_TESTS=OFF >/dev/null
-	cmake --build "$WORK/plain" -j"$(nproc)" --target sluiced >/dev/null
+	cmake --build "$WORK/plain" -j"$(nproc)" --target sluiced sluice >/dev/null
 	PLAIN=$WORK/plain
 fi
 GW=sbg$TAG; CL=sbc$TAG
@@ -53,9 +55,9 @@ topo_up
 in_g sysctl -qw net.ipv4.ip_forward=0 # the gateway raises it (and restores it at exit)
 gw_conf "$GW" "DNS = 198.19.0.2" "MetricsListen = 127.0.0.1:9586"
 add_client "$GW" laptop "$CL"
-cl_conf "$CL" "$GW" "KillSwitch = on"
+cl_conf "$CL" "$GW" "KillSwitch = on" "Routes = 198.19.0.0/24" # (a full tunnel with pushed DNS loops: see the report)
 traced() { # NS IFACE: sluiced under strace, every thread, in the background
-	ip netns exec "$1" strace -f -qq -o "$WORK/$2.trace" "$PLAIN/daemon/sluiced" -f -c "$WORK/$2.conf" \
+	ip netns exec "$1" strace -f -qq -y -o "$WORK/$2.trace" "$PLAIN/daemon/sluiced" -f -c "$WORK/$2.conf" \
 		>> "$WORK/$2.log" 2>&1 &
 	PIDS+=("$!")
 	IFACES+=("$2")
@@ -71,7 +73,7 @@ in_g curl -sS --max-time 2 -o /dev/null http://127.0.0.1:9586/metrics || fail "G
 h0=$(stat "$CL" handshakes_ok)
 kill -USR1 "$(daemon_pid "$CL")"
 wait_for 20 stat_cmp "$CL" handshakes_ok -gt "$h0" || fail "no rekey under strace"
-ip netns exec "$NS_G" strace -f -qq -o "$WORK/check.trace" "$PLAIN/daemon/sluiced" -t -c "$WORK/$GW.conf" >/dev/null ||
+ip netns exec "$NS_G" strace -f -qq -y -o "$WORK/check.trace" "$PLAIN/daemon/sluiced" -t -c "$WORK/$GW.conf" >/dev/null ||
 	fail "sluiced -t"
 kill -HUP "$(daemon_pid "$GW")"
 in_c ping -c 3 -i 0.1 -W 2 $I_IP >/dev/null || fail "no traffic after the reload"
@@ -81,8 +83,11 @@ for ifc in "$CL" "$GW"; do
 	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 	! kill -0 "$pid" 2>/dev/null || fail "$ifc did not stop"
 done
+# what the unit's ExecStopPost runs after the client
+ip netns exec "$NS_C" strace -f -qq -y -o "$WORK/restore.trace" "$PLAIN/daemon/cli/sluice" dns restore "$CL" \
+	-c "$WORK/$CL.conf" >/dev/null || fail "sluice dns restore"
 ip netns exec "$NS_C" "$SLUICE" killswitch off >/dev/null
-for f in "$WORK/$GW.trace" "$WORK/$CL.trace" "$WORK/check.trace"; do
+for f in "$WORK/$GW.trace" "$WORK/$CL.trace" "$WORK/check.trace" "$WORK/restore.trace"; do
 	grep -q 'exit_group\|+++ exited' "$f" || fail "$f: the trace did not end with the daemon"
 done
 
@@ -90,7 +95,8 @@ done
 # systemd-analyze; what it leaves writable (ReadWritePaths, RuntimeDirectory, StateDirectory: the test's
 # StateDir stands for /var/lib/sluice); the devices of its private /dev plus what it binds in. Then the calls,
 # written paths and opened devices of the traces against them.
-python3 - "$UNIT" "$WORK/state" "$WORK/$GW.trace" "$WORK/$CL.trace" "$WORK/check.trace" <<'PY' ||
+python3 - "$UNIT" "$WORK/state:$WORK/state-$CL" "$WORK/$GW.trace" "$WORK/$CL.trace" "$WORK/check.trace" \
+	"$WORK/restore.trace" <<'PY' ||
 import re, subprocess, sys
 
 def expand(name):
@@ -129,7 +135,7 @@ for line in unit.get('SystemCallFilter', []):
 assert unit.get('ProtectSystem') == ['strict'], 'the check assumes ProtectSystem=strict'
 writable = [p.lstrip('-') for v in unit.get('ReadWritePaths', []) for p in v.split()]
 writable += ['/run/' + d for v in unit.get('RuntimeDirectory', []) for d in v.split()]
-writable += [sys.argv[2] for v in unit.get('StateDirectory', [])]
+writable += [d for v in unit.get('StateDirectory', []) for d in sys.argv[2].split(':')]
 assert unit.get('PrivateDevices') == ['yes'], 'the check assumes PrivateDevices=yes'
 devices = ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty', '/dev/ptmx',
            '/dev/pts', '/dev/shm', '/dev/mqueue', '/dev/hugepages', '/dev/log', '/dev/stdin', '/dev/stdout',
@@ -140,26 +146,39 @@ writable += devices
 def under(path, roots):
     return any(path == r or path.startswith(r.rstrip('/') + '/') for r in roots)
 
+# strace -y: an fd argument is "N<path>", so a path relative to a directory fd can be made whole
+FD = r'(?:AT_FDCWD|\d+)(?:<(?P<dir>[^>]*)>)?'
 call_re = re.compile(r'^\d+\s+(?:<\.\.\. )?([a-z_0-9]+)[( ]')
-open_re = re.compile(r'^\d+\s+(open|openat|creat)\((?:AT_FDCWD, |\d+, )?"([^"]*)", ([A-Z_|0-9]+)')
-path_re = re.compile(r'^\d+\s+(mkdir|mkdirat|unlink|unlinkat|rename|renameat2?|rmdir|truncate|symlink|link|'
-                     r'chmod|fchmodat|bind)\((?:AT_FDCWD, |\d+, )?\{?(?:sa_family=AF_UNIX, sun_path=)?"([^"]*)"')
+open_re = re.compile(r'^\d+\s+(?:open|openat|creat)\((?:' + FD + r', )?"(?P<path>[^"]*)", (?P<flags>[A-Z_|0-9]+)')
+path_re = re.compile(r'^\d+\s+(?P<call>mkdir|mkdirat|unlink|unlinkat|rename|renameat2?|rmdir|truncate|symlink|link|'
+                     r'chmod|fchmodat|bind)\((?:' + FD + r', )?\{?(?:sa_family=AF_UNIX, sun_path=)?"(?P<path>[^"]*)"')
+rename_re = re.compile(r'^\d+\s+renameat2?\(' + FD + r', "[^"]*", ' + FD.replace('dir', 'dir2') + r', "(?P<to>[^"]*)"')
+
+def whole(m, key='path', dirkey='dir'):
+    path, d = m.group(key), m.group(dirkey)
+    return path if path.startswith('/') or not d else d.rstrip('/') + '/' + path
+
 bad, used, written = [], set(), set()
 for trace in sys.argv[3:]:
     for line in open(trace):
         m = call_re.match(line)
         if m:
             used.add(m.group(1))
+        if re.match(r'^\d+\s+(open|openat|creat)\(', line) and not open_re.match(line):
+            bad.append(f'{trace}: cannot read {line.strip()}')
         m = open_re.match(line)
         if m:
-            path, flags = m.group(2), m.group(3)
+            path = whole(m)
             if path.startswith('/dev/') and not under(path, devices):
                 bad.append(f'{trace}: opens {path}, not in the private /dev')
-            if re.search(r'O_WRONLY|O_RDWR|O_CREAT|O_TRUNC', flags):
+            if re.search(r'O_WRONLY|O_RDWR|O_CREAT|O_TRUNC', m.group('flags')):
                 written.add(path)
         m = path_re.match(line)
-        if m and m.group(2).startswith('/'):
-            written.add(m.group(2))
+        if m and (m.group('call') != 'bind' or m.group('path').startswith('/') or m.group('dir')):
+            written.add(whole(m))
+        m = rename_re.match(line)
+        if m:
+            written.add(whole(m, 'to', 'dir2'))
 for path in sorted(written):
     if not under(path, writable):
         bad.append(f'writes {path}: read-only in the unit')
@@ -173,5 +192,6 @@ if not bad:
 sys.exit(1 if bad else 0)
 PY
 	fail "the sandbox would take a feature away (above)"
-ok "every system call, written file and device of a gateway, a kill-switch client and a config check is allowed"
+ok "every system call, written file and device of a gateway, a kill-switch client, a config check and a DNS" \
+	"restore is allowed"
 echo "t_sandbox: all checks passed"
