@@ -210,22 +210,40 @@ static void sweep(struct loop_timer *t)
 	arm_sweep(mh);
 }
 
-/* A free place, else the oldest connection still sending its request (closed for the newcomer),
- * else NULL. */
+/* A free place, else the oldest connection still sending its request (closed for the newcomer), else NULL.
+ * Connections past METRICS_HTTP_GRACE_MS go first, so a scraper just accepted, whose request is on its way,
+ * is not pushed out by the next burst; and what the one chosen has already sent is read first: a complete
+ * request is answered, never evicted. */
 static struct metrics_http_conn *conn_slot(struct metrics_http *mh)
 {
-	struct metrics_http_conn *oldest = NULL;
+	uint64_t now = now_ms();
 
-	for (int i = 0; i < METRICS_HTTP_MAX_CONNS; i++) {
-		struct metrics_http_conn *c = &mh->conns[i];
-		if (!c->in_use)
-			return c;
-		if (!c->out.s && !c->out.oom && (!oldest || c->accepted_ms < oldest->accepted_ms))
-			oldest = c;
+	for (int tries = 0; tries <= METRICS_HTTP_MAX_CONNS; tries++) {
+		struct metrics_http_conn *oldest = NULL;
+		bool oldest_in_grace = true;
+
+		for (int i = 0; i < METRICS_HTTP_MAX_CONNS; i++) {
+			struct metrics_http_conn *c = &mh->conns[i];
+			bool in_grace = now < c->accepted_ms + METRICS_HTTP_GRACE_MS;
+			if (!c->in_use)
+				return c;
+			if (c->out.s || c->out.oom)
+				continue;
+			if (!oldest || (oldest_in_grace && !in_grace) ||
+			    (oldest_in_grace == in_grace && c->seq < oldest->seq)) {
+				oldest = c;
+				oldest_in_grace = in_grace;
+			}
+		}
+		if (!oldest)
+			return NULL;
+		conn_event(&oldest->io, EPOLLIN);
+		if (oldest->in_use && !oldest->out.s && !oldest->out.oom) {
+			conn_close(oldest);
+			return oldest;
+		}
 	}
-	if (oldest)
-		conn_close(oldest);
-	return oldest;
+	return NULL;
 }
 
 static void on_accept(struct loop_io *io, uint32_t events)
@@ -233,7 +251,8 @@ static void on_accept(struct loop_io *io, uint32_t events)
 	struct metrics_http *mh =
 	    (struct metrics_http *)((char *)io - offsetof(struct metrics_http, io));
 
-	for (;;) {
+	/* a burst is taken a table's worth at a time, so the requests of those already in are read in between */
+	for (int n = 0; n < METRICS_HTTP_MAX_CONNS; n++) {
 		int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct metrics_http_conn *c;
 
@@ -247,6 +266,7 @@ static void on_accept(struct loop_io *io, uint32_t events)
 		memset(c, 0, sizeof(*c));
 		c->mh = mh;
 		c->accepted_ms = now_ms();
+		c->seq = ++mh->accepted;
 		c->in_use = true;
 		if (loop_add(mh->loop, &c->io, fd, EPOLLIN, conn_event)) {
 			close(fd);

@@ -21,6 +21,7 @@
 #define METRICS_HTTP_MAX_CONNS 8
 #define METRICS_HTTP_REQ_MAX 2048
 #define METRICS_HTTP_DEADLINE_MS 3000
+#define METRICS_HTTP_GRACE_MS 100 /* a connection this young is evicted only when all are */
 
 struct metrics_http;
 
@@ -28,6 +29,7 @@ struct metrics_http_conn {
 	struct loop_io io;
 	struct metrics_http *mh;
 	uint64_t accepted_ms;
+	uint64_t seq; /* order of acceptance: the oldest is evicted first */
 	char req[METRICS_HTTP_REQ_MAX + 1];
 	size_t req_len;
 	struct strbuf out; /* the whole reply once the request is complete */
@@ -42,6 +44,7 @@ struct metrics_http {
 	void *arg;
 	struct metrics_http_conn conns[METRICS_HTTP_MAX_CONNS];
 	struct loop_timer sweep;
+	uint64_t accepted; /* connections accepted so far */
 	bool open;
 };
 

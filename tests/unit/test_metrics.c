@@ -242,10 +242,32 @@ static void test_listener(void)
 	CHECK(read_all(slow[0], buf, sizeof(buf), 500) ==
 	      0); /* evicted: closed without an answer */
 	CHECK(scrape_ok());
-	/* the deadline closes the rest */
-	spin(METRICS_HTTP_DEADLINE_MS + 500, -1);
+	spin(METRICS_HTTP_DEADLINE_MS + 500, -1); /* the deadline closes them all */
 	CHECK_EQ_INT(in_use(), 0);
 	CHECK(read_all(slow[sizeof(slow) / sizeof(slow[0]) - 1], buf, sizeof(buf), 500) == 0);
+	for (size_t i = 0; i < sizeof(slow) / sizeof(slow[0]); i++)
+		close(slow[i]);
+
+	/* a scraper whose whole request waits unread when a burst fills the table: answered, not evicted */
+	{
+		const char *req = "GET /metrics HTTP/1.1\r\n\r\n";
+		int scraper = connect_srv();
+		CHECK(scraper >= 0);
+		for (int i = 0; i < METRICS_HTTP_MAX_CONNS - 1; i++) {
+			slow[i] = connect_srv();
+			CHECK(slow[i] >= 0 && send(slow[i], "G", 1, 0) == 1);
+		}
+		/* a burst first (the loop does not run: the listener is the first ready), then the request */
+		for (int i = METRICS_HTTP_MAX_CONNS - 1; i < (int)(sizeof(slow) / sizeof(slow[0])); i++) {
+			slow[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			CHECK(connect(slow[i], (struct sockaddr *)&srv, sizeof(srv)) == 0);
+		}
+		CHECK(send(scraper, req, strlen(req), 0) == (ssize_t)strlen(req));
+		CHECK(read_all(scraper, buf, sizeof(buf), 2000) > 0);
+		CHECK(!strncmp(buf, "HTTP/1.1 200 OK\r\n", 17));
+		close(scraper);
+		CHECK(in_use() <= METRICS_HTTP_MAX_CONNS);
+	}
 	for (size_t i = 0; i < sizeof(slow) / sizeof(slow[0]); i++)
 		close(slow[i]);
 
