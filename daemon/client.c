@@ -279,6 +279,9 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	if (ret)
 		return ret;
 	c->cs_open = true;
+	if (cfg->metrics_listen_len &&
+	    (ret = metrics_http_open(&c->metrics, &c->loop, &cfg->metrics_listen, cfg->metrics_listen_len, dump, c, e)))
+		return ret;
 	ret = config_resolve_endpoint(cfg, &c->ep, &c->ep_len, e);
 	if (ret)
 		return ret;
@@ -355,6 +358,7 @@ static void cl_teardown(struct cl *c)
 
 	dp_workers_stop(c->w, c->n_w, c->stopfd);
 	sup_close(c);
+	metrics_http_close(&c->metrics);
 	if (c->cs_open)
 		ctlsock_close(&c->cs);
 	if (dns_client_revert(&c->dns, &e))
