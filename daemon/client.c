@@ -413,6 +413,9 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 		else
 			c->srv_addrs[i] = c->cached[i];
 	}
+	if (cfg->metrics_listen_len &&
+	    (ret = metrics_http_open(&c->metrics, &c->loop, &cfg->metrics_listen, cfg->metrics_listen_len, dump, c, e)))
+		return ret;
 	if (cfg->killswitch) {
 		struct sockaddr_storage all[SL_KS_MAX_SERVERS];
 		struct ks_spec ks = {.fwmark = SL_FWMARK, .allow_lan = cfg->killswitch_allow_lan, .servers = all};
@@ -510,6 +513,7 @@ static void cl_teardown(struct cl *c)
 	sup_close(c);
 	if (c->res_open)
 		resolver_close(&c->res);
+	metrics_http_close(&c->metrics);
 	if (c->cs_open)
 		ctlsock_close(&c->cs);
 	if (dns_client_revert(&c->dns, &e))

@@ -13,6 +13,7 @@
 #include "daemon/control/proto.h"
 #include "daemon/control/resolve.h"
 #include "daemon/ctlsock.h"
+#include "daemon/metrics_http.h"
 #include "daemon/dataplane/batch.h"
 #include "daemon/dataplane/keystate.h"
 #include "daemon/dataplane/tunio.h"
@@ -138,6 +139,7 @@ struct cl {
 	uint64_t stats_last_sum;
 	struct ctlsock cs;
 	bool cs_open;
+	struct metrics_http metrics; /* MetricsListen: GET /metrics */
 };
 
 int cl_run(struct sl_config *cfg, void (*ready)(void));

@@ -180,32 +180,6 @@ static int split_host_port(const char *s, char *host, size_t n, uint16_t *port)
 	return 0;
 }
 
-/* A DNS host name: dot-separated labels of letters, digits, '-' and '_' (1..63 each, no '-' at either end),
- * 253 characters at most, one trailing dot allowed. */
-static bool valid_hostname(const char *s)
-{
-	size_t n = strlen(s), label = 0;
-
-	if (n == 0 || n > 253 || s[0] == '.')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		if (ch == '.') {
-			if (label == 0 || s[i - 1] == '-')
-				return false;
-			label = 0;
-			continue;
-		}
-		if (!isalnum((unsigned char)ch) && ch != '-' && ch != '_')
-			return false;
-		if (label == 0 && ch == '-')
-			return false;
-		if (++label > 63)
-			return false;
-	}
-	return s[n - 1] != '-';
-}
-
 static bool valid_ifname(const char *s)
 {
 	size_t n = strlen(s);
@@ -215,6 +189,38 @@ static bool valid_ifname(const char *s)
 	for (size_t i = 0; i < n; i++)
 		if (s[i] == '/' || s[i] == ':' || isspace((unsigned char)s[i]) || !isprint((unsigned char)s[i]))
 			return false;
+	return true;
+}
+
+/* A numeric IPv4 / IPv6 address, or a DNS name (RFC 1123 labels of 1..63 letters, digits and inner hyphens,
+ * 253 characters at most, one trailing dot allowed): what can be resolved later, checked now. Inside brackets
+ * only an IPv6 address. */
+static bool valid_host(const char *s, bool bracketed)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+	size_t n = strlen(s), label = 0;
+
+	if (inet_pton(AF_INET6, s, a) == 1)
+		return true;
+	if (bracketed)
+		return false;
+	if (inet_pton(AF_INET, s, a) == 1)
+		return true;
+	if (n && s[n - 1] == '.')
+		n--;
+	if (n == 0 || n > 253)
+		return false;
+	for (size_t i = 0; i <= n; i++) {
+		if (i == n || s[i] == '.') {
+			if (label == 0 || label > 63 || s[i - 1] == '-')
+				return false;
+			label = 0;
+		} else if (isalnum((unsigned char)s[i]) || (s[i] == '-' && label > 0)) {
+			label++;
+		} else {
+			return false;
+		}
+	}
 	return true;
 }
 
@@ -246,29 +252,40 @@ static int k_private_key_file(struct parse *p, const struct entry *en)
 	return 0;
 }
 
-static int k_listen(struct parse *p, const struct entry *en)
+/* "a.b.c.d:port" or "[v6]:port", numeric, into a socket address (Listen, MetricsListen). */
+static int parse_listen_addr(struct parse *p, const struct entry *en, struct sockaddr_storage *ss,
+			     socklen_t *len)
 {
-	struct sl_config *c = p->cfg;
 	char host[INET6_ADDRSTRLEN + 1];
 	uint16_t port;
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&c->listen;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&c->listen;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
 
 	if (split_host_port(en->val, host, sizeof(host), &port))
 		return bad(p, en, "'%s' is not ADDRESS:PORT (port 1..65535)", en->val);
-	memset(&c->listen, 0, sizeof(c->listen));
+	memset(ss, 0, sizeof(*ss));
 	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons(port);
-		c->listen_len = sizeof(*s4);
+		*len = sizeof(*s4);
 	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
 		s6->sin6_family = AF_INET6;
 		s6->sin6_port = htons(port);
-		c->listen_len = sizeof(*s6);
+		*len = sizeof(*s6);
 	} else {
 		return bad(p, en, "'%s' is not an IP address", host);
 	}
 	return 0;
+}
+
+static int k_listen(struct parse *p, const struct entry *en)
+{
+	return parse_listen_addr(p, en, &p->cfg->listen, &p->cfg->listen_len);
+}
+
+static int k_metrics_listen(struct parse *p, const struct entry *en)
+{
+	return parse_listen_addr(p, en, &p->cfg->metrics_listen, &p->cfg->metrics_listen_len);
 }
 
 static int k_address_gw(struct parse *p, const struct entry *en)
@@ -465,14 +482,12 @@ static struct sl_server_cfg *cur_server(struct parse *p, const struct entry *en)
 static int k_endpoint(struct parse *p, const struct entry *en)
 {
 	struct sl_server_cfg *srv = cur_server(p, en);
-	struct sockaddr_storage ss;
-	socklen_t len;
 
 	if (split_host_port(en->val, srv->host, sizeof(srv->host), &srv->port))
 		return bad(p, en, "'%s' is not HOST:PORT (port 1..65535)", en->val);
-	if (en->val[0] == '[' && (!config_server_literal(srv, &ss, &len) || ss.ss_family != AF_INET6))
+	if (en->val[0] == '[' && !valid_host(srv->host, true))
 		return bad(p, en, "'%s' is not an IPv6 address", srv->host);
-	if (!config_server_literal(srv, &ss, &len) && !valid_hostname(srv->host))
+	if (!valid_host(srv->host, false))
 		return bad(p, en, "'%s' is neither an IP address nor a host name", srv->host);
 	srv->endpoint_line = en->line;
 	return 0;
@@ -504,6 +519,7 @@ static const struct key_def keys[] = {
 	{SECT_INTERFACE, "SessionLifetime", M_S, k_session_lifetime},
 	{SECT_INTERFACE, "StatsInterval", M_ANY, k_stats_interval},
 	{SECT_INTERFACE, "User", M_S, k_user},
+	{SECT_INTERFACE, "MetricsListen", M_ANY, k_metrics_listen},
 	{SECT_CLIENT, "Name", M_S, k_client_name},
 	{SECT_CLIENT, "PublicKey", M_S, k_client_pubkey},
 	{SECT_CLIENT, "Address", M_S, k_client_address},

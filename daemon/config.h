@@ -78,6 +78,8 @@ struct sl_config {
 	char domains[SL_MAX_DOMAINS][SL_DOMAIN_MAX + 1]; /* Domains = (server: pushed search domains) */
 	unsigned n_domains;
 	unsigned stats_interval; /* StatsInterval =, s, 0 = off */
+	struct sockaddr_storage metrics_listen; /* MetricsListen = (Prometheus /metrics over HTTP) */
+	socklen_t metrics_listen_len;           /* 0: no endpoint */
 
 	/* server */
 	struct sockaddr_storage listen; /* Listen = (IPv4 or [IPv6]:port) */

@@ -103,6 +103,9 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	if (ret)
 		return ret;
 	g->cs_open = true;
+	if (cfg->metrics_listen_len &&
+	    (ret = metrics_http_open(&g->metrics, &g->loop, &cfg->metrics_listen, cfg->metrics_listen_len, dump, g, e)))
+		return ret;
 	ret = netcfg_open(&g->nc, e);
 	if (ret)
 		return ret;
@@ -199,6 +202,7 @@ static void gw_teardown(struct gw *g)
 
 	dp_workers_stop(g->w, g->n_w, g->stopfd);
 	gw_conns_close_all(g);
+	metrics_http_close(&g->metrics);
 	if (g->cs_open)
 		ctlsock_close(&g->cs);
 	if (g->tcp_io.fd > 0)

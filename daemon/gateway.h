@@ -11,6 +11,7 @@
 #include "daemon/control/ratelimit.h"
 #include "daemon/control/session.h"
 #include "daemon/ctlsock.h"
+#include "daemon/metrics_http.h"
 #include "daemon/dataplane/batch.h"
 #include "daemon/dataplane/keystate.h"
 #include "daemon/dataplane/tunio.h"
@@ -63,6 +64,7 @@ struct gw {
 	bool fwd_by_janitor;      /* User =: the root janitor lets go of it once the daemon is gone */
 	struct ctlsock cs;
 	bool cs_open;
+	struct metrics_http metrics; /* MetricsListen: GET /metrics */
 	struct ctl_stats cst;
 	struct dp_worker *w; /* n_w data workers, then the control thread's slot (counters only) */
 	unsigned n_w;

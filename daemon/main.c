@@ -22,8 +22,10 @@ static int ready_fd = -1;
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: sluiced -c FILE [-f] [-v]\n"
+		   "       sluiced -t -c FILE\n"
 		   "       sluiced -V | -h\n"
 		   "  -c, --config FILE  configuration file (e.g. /etc/sluice/sl0.conf)\n"
+		   "  -t, --check        check the configuration and its key file, touching nothing else; exit 0 or 2\n"
 		   "  -f, --foreground   stay in the foreground (default: detach once the tunnel is up)\n"
 		   "  -v, --verbose      verbose (debug) logging\n"
 		   "  -V, --version      print the version\n"
@@ -96,7 +98,7 @@ static int detach(void)
 int main(int argc, char **argv)
 {
 	const char *path = NULL;
-	bool foreground = false;
+	bool foreground = false, check_only = false;
 	int verbose = 0, opt, ret;
 	struct sl_config cfg;
 	struct sl_err e = {{0}};
@@ -104,16 +106,20 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'}, {"foreground", no_argument, NULL, 'f'},
 		{"verbose", no_argument, NULL, 'v'},      {"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+		{"help", no_argument, NULL, 'h'},         {"check", no_argument, NULL, 't'},
+		{NULL, 0, NULL, 0},
 	};
 
-	while ((opt = getopt_long(argc, argv, "c:fvVh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:ftvVh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			path = optarg;
 			break;
 		case 'f':
 			foreground = true;
+			break;
+		case 't':
+			check_only = true;
 			break;
 		case 'v':
 			verbose++;
@@ -142,6 +148,12 @@ int main(int argc, char **argv)
 	if (!dp_workers_wanted()) { /* said why */
 		config_free(&cfg);
 		return 2;
+	}
+	if (check_only) { /* everything above reads files only: no socket, link, netlink or nftables yet */
+		printf("%s: configuration ok (%s %s)\n", path, cfg.mode == SL_MODE_SERVER ? "gateway" : "client",
+		       cfg.ifname);
+		config_free(&cfg);
+		return 0;
 	}
 	if (!foreground && detach()) {
 		fprintf(stderr, "sluiced: fork: %s\n", strerror(errno));

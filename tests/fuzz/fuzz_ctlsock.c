@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "daemon/cli/status_model.h"
+#include "daemon/status_model.h"
 #include "daemon/ctlsock.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,92 +1,94 @@
 #!/usr/bin/env bash
-# t_package: sluice as a system package (issue "Ship it as a system daemon"): cmake --install into a DESTDIR
-# gives the expected file list; the systemd units pass systemd-analyze verify; the .deb built by cpack has the
-# right dependencies and contents, installs with dpkg -i, works (sluice --version, genkey), and dpkg -r leaves
-# nothing behind; the man pages render without warnings.
+# t_package: sluice as a Debian package, the way an administrator meets it. debian/ builds with
+# `dpkg-buildpackage -us -uc -b` from a copy of the tree; lintian reports no error and no warning (an override
+# only with a one-line reason above it); the package's fields (library dependencies from the binaries, an
+# extended description, a real maintainer address) and contents (stripped binaries, compressed man pages,
+# examples under /usr/share/doc/sluice/examples, /etc/sluice 0700, nothing under /usr/local) are right; the man
+# pages render without warnings. Then package_root.sh installs, upgrades over itself, removes and purges it in a
+# clean root of its own and checks what remains after each step (the installed units pass systemd-analyze verify
+# there), and package_boot.sh boots another clean root with the package under systemd (systemd-nspawn) and runs
+# a gateway and a client through their units, sandbox and all.
 set -euo pipefail
 : "${SLUICE_SRC:?}"
 WORK=$(mktemp -d /tmp/sluice-pkg.XXXXXX)
-installed=0
-cleanup() {
-	local rc=$?
-	set +e
-	[ "$installed" -eq 1 ] && dpkg -r sluice >/dev/null 2>&1
-	rm -rf "$WORK"
-	exit $rc
-}
-trap cleanup EXIT
+trap 'rm -rf "$WORK"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok: $*" >&2; }
-dpkg-query -W -f='${Status}' sluice 2>/dev/null | grep -q "install ok installed" &&
-	fail "a sluice package is already installed on this machine; not touching it"
+for t in dpkg-buildpackage dh lintian systemd-analyze systemd-nspawn man file unshare; do
+	command -v "$t" >/dev/null || fail "$t missing (scripts/deps --test installs it)"
+done
 
-# --- a /usr build, installed into a DESTDIR
-cmake -S "$SLUICE_SRC" -B "$WORK/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
-	-DSLUICE_TESTS=OFF >/dev/null
-cmake --build "$WORK/build" -j"$(nproc)" >/dev/null
-DESTDIR="$WORK/dest" cmake --install "$WORK/build" >/dev/null
-(cd "$WORK/dest" && find . -type f | sort) > "$WORK/files"
+# --- build from a copy of the tree (dpkg-buildpackage writes into debian/ and next to the tree)
+mkdir "$WORK/src"
+if git -C "$SLUICE_SRC" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+	(cd "$SLUICE_SRC" && git ls-files -co --exclude-standard -z | tar --null -cf - -T -) | tar -xf - -C "$WORK/src"
+else
+	tar -C "$SLUICE_SRC" --exclude='./build*' -cf - . | tar -xf - -C "$WORK/src"
+fi
+(cd "$WORK/src" && dpkg-buildpackage -us -uc -b -j"$(nproc)") > "$WORK/build.log" 2>&1 ||
+	{ tail -n 40 "$WORK/build.log"; fail "dpkg-buildpackage -us -uc -b"; }
+version=$(cd "$WORK/src" && dpkg-parsechangelog -S Version)
+cmake_version=$(sed -n 's/^project(sluice VERSION \([0-9.]*\).*/\1/p' "$SLUICE_SRC/CMakeLists.txt")
+[ "${version%%-*}" = "$cmake_version" ] || fail "debian/changelog $version, CMakeLists.txt $cmake_version"
+deb=$WORK/sluice_${version}_$(dpkg --print-architecture).deb
+[ -f "$deb" ] || fail "no $deb"
+ok "dpkg-buildpackage: $(basename "$deb")"
+
+# --- lintian: no error, no warning; every override says why on the line above it
+lintian --fail-on error,warning "$WORK"/sluice_"${version}"_*.changes > "$WORK/lintian.log" 2>&1 ||
+	{ cat "$WORK/lintian.log"; fail "lintian"; }
+! grep -E '^[EW]: ' "$WORK/lintian.log" || fail "lintian reported the above"
+for o in "$SLUICE_SRC"/debian/*lintian-overrides; do
+	[ -e "$o" ] || continue
+	awk '/^#/ {why = 1; next} /^[[:space:]]*$/ {why = 0; next} !why {print FILENAME ": no reason above: " $0; bad = 1}
+	     {why = 0} END {exit bad}' "$o" || fail "lintian override without a reason"
+done
+ok "lintian: no error, no warning"
+
+# --- fields and contents
+dpkg-deb -f "$deb" Depends > "$WORK/depends"
+for d in libc6 libssl3 libmnl0 libnftnl11 libc-ares2; do
+	grep -Eq "(^|, )$d \(>= [^)]+\)" "$WORK/depends" || fail "Depends lacks a versioned $d: $(cat "$WORK/depends")"
+done
+[ "$(dpkg-deb -f "$deb" Description | wc -l)" -ge 5 ] || fail "no extended description"
+dpkg-deb -f "$deb" Maintainer | grep -vq 'localhost' || fail "placeholder maintainer"
+dpkg-deb -c "$deb" | awk '{print $1, substr($6, 2)}' | sed 's|/$||' | grep -v ' $' | sort -k2 > "$WORK/contents"
 cat > "$WORK/want" <<'LIST'
-./usr/bin/sluice
-./usr/lib/systemd/system/sluice-killswitch@.service
-./usr/lib/systemd/system/sluiced@.service
-./usr/sbin/sluiced
-./usr/share/bash-completion/completions/sluice
-./usr/share/doc/sluice/examples/gw0.conf
-./usr/share/doc/sluice/examples/sl0.conf
-./usr/share/man/man5/sluice.conf.5
-./usr/share/man/man8/sluice.8
-./usr/share/man/man8/sluiced.8
+drwx------ /etc/sluice
+-rw-r--r-- /lib/systemd/system/sluice-killswitch@.service
+-rw-r--r-- /lib/systemd/system/sluiced@.service
+-rwxr-xr-x /usr/bin/sluice
+-rwxr-xr-x /usr/sbin/sluiced
+-rw-r--r-- /usr/share/bash-completion/completions/sluice
+-rw-r--r-- /usr/share/doc/sluice/changelog.gz
+-rw-r--r-- /usr/share/doc/sluice/copyright
+-rw-r--r-- /usr/share/doc/sluice/examples/gw0.conf
+-rw-r--r-- /usr/share/doc/sluice/examples/sl0.conf
+-rw-r--r-- /usr/share/lintian/overrides/sluice
+-rw-r--r-- /usr/share/man/man5/sluice.conf.5.gz
+-rw-r--r-- /usr/share/man/man8/sluice.8.gz
+-rw-r--r-- /usr/share/man/man8/sluiced.8.gz
 LIST
-diff -u "$WORK/want" "$WORK/files" || fail "installed file list differs"
-[ -d "$WORK/dest/etc/sluice" ] || fail "/etc/sluice not created"
-grep -q "ExecStart=/usr/sbin/sluiced -f -c /etc/sluice/%i.conf" "$WORK/dest/usr/lib/systemd/system/sluiced@.service" ||
-	fail "unit does not point at the installed daemon"
-ok "cmake --install: $(wc -l < "$WORK/files") files where they belong"
+grep -v '^d' "$WORK/contents" | cat - <(grep ' /etc/sluice$' "$WORK/contents") | sort -k2 | diff -u "$WORK/want" - ||
+	fail "package contents differ"
+mkdir "$WORK/x"
+dpkg-deb -x "$deb" "$WORK/x"
+for b in usr/sbin/sluiced usr/bin/sluice; do
+	file -b "$WORK/x/$b" | grep -q ', stripped' || fail "$b not stripped: $(file -b "$WORK/x/$b")"
+done
+ok "fields (shlibs Depends: $(cat "$WORK/depends")) and contents"
 
-# --- man pages
-for m in sluiced.8 sluice.8 sluice.conf.5; do
-	out=$(MANWIDTH=80 man --warnings -l "$SLUICE_SRC/docs/$m" 2>&1 >/dev/null)
-	[ -z "$out" ] || fail "man $m: $out"
+# --- man pages as installed
+for m in "$WORK"/x/usr/share/man/man*/*.gz; do
+	out=$(MANWIDTH=80 man --warnings -l "$m" 2>&1 >/dev/null)
+	[ -z "$out" ] || fail "man $(basename "$m"): $out"
 done
 ok "man pages render without warnings"
 
-# --- the .deb
-(cd "$WORK/build" && cpack -G DEB >/dev/null) || fail "cpack failed"
-deb=$(ls "$WORK"/build/sluice_*.deb)
-dpkg-deb -I "$deb" > "$WORK/info"
-for d in libssl3 libmnl0 libnftnl11 libnl-3-200 libnl-route-3-200 libsystemd0 libc-ares2; do
-	grep -E "^ Depends:.*\b$d\b" "$WORK/info" >/dev/null || fail "Depends lacks $d"
-done
-dpkg-deb -c "$deb" | awk '{print $6}' > "$WORK/contents"
-for f in ./usr/sbin/sluiced ./usr/bin/sluice ./usr/lib/systemd/system/sluiced@.service ./usr/share/man/man8/sluiced.8; do
-	grep -qx "$f" "$WORK/contents" || fail ".deb lacks $f"
-done
-ok ".deb: dependencies and contents"
+# --- install, upgrade, remove, purge in a clean root of its own
+unshare --mount --pid --fork --net --uts --ipc -- bash "$SLUICE_SRC/tests/system/package_root.sh" "$deb" "$WORK"
 
-# --- install, use, verify the units, remove
-dpkg -i "$deb" >/dev/null || fail "dpkg -i failed"
-installed=1
-/usr/bin/sluice --version | grep -q "^sluice " || fail "sluice --version"
-/usr/bin/sluice genkey > "$WORK/k" && [ "$(wc -c < "$WORK/k")" -eq 45 ] || fail "sluice genkey"
-[ "$(stat -c %a "$WORK/k")" = 600 ] || fail "genkey output not mode 0600"
-/usr/sbin/sluiced -V | grep -q "^sluiced " || fail "sluiced -V"
-if command -v systemd-analyze >/dev/null; then
-	mkdir -p "$WORK/units"
-	cp /usr/lib/systemd/system/sluiced@.service "$WORK/units/sluiced@sl0.service"
-	cp /usr/lib/systemd/system/sluice-killswitch@.service "$WORK/units/sluice-killswitch@sl0.service"
-	out=$(cd "$WORK/units" && SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no \
-		./sluiced@sl0.service ./sluice-killswitch@sl0.service 2>&1 |
-		grep -v -e "Failed to prepare filename" -e "Unit .* not found" -e "ConditionPathExists" || true)
-	[ -z "$out" ] || fail "systemd-analyze verify: $out"
-	ok "units pass systemd-analyze verify"
-else
-	fail "systemd-analyze missing (scripts/deps --test installs systemd)"
-fi
-dpkg -r sluice >/dev/null || fail "dpkg -r failed"
-installed=0
-for f in /usr/sbin/sluiced /usr/bin/sluice /usr/lib/systemd/system/sluiced@.service /etc/sluice /var/lib/sluice; do
-	[ ! -e "$f" ] || fail "$f left after dpkg -r"
-done
-ok "dpkg -i / use / dpkg -r leaves nothing"
+# --- the installed units under a real systemd: a clean root with the package, booted by systemd-nspawn
+unshare --mount --pid --fork --mount-proc -- bash "$SLUICE_SRC/tests/system/package_boot.sh" "$deb" "$WORK" ||
+	{ [ -f "$WORK/probe.out" ] && cat "$WORK/probe.out"; exit 1; }
 echo "t_package: all checks passed"

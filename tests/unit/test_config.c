@@ -34,7 +34,8 @@ static void test_server_good(void)
 		 "# gateway\n[Interface]\nmode = Server\nPrivateKeyFile = %s  # key\nListen = 0.0.0.0:51900\n"
 		 "Address = 10.66.0.1/24\nMTU = 1400\nEgress = eth0\nDNS = 9.9.9.9, 2620:fe::fe ,1.1.1.1\nStateDir = /tmp/st\n"
 		 "Domains = corp.example, lab.corp.example\n"
-		 "SessionLifetime = 600\nStatsInterval = 30\n\n[client]\nName = laptop\nPublicKey = " K1 "\n"
+		 "SessionLifetime = 600\nStatsInterval = 30\nMetricsListen = 127.0.0.1:9586\n\n[client]\nName = laptop\n"
+		 "PublicKey = " K1 "\n"
 		 "Address = 10.66.0.7\n[Client]\nName = phone\nPublicKey = " K2 "\n",
 		 keyfile);
 	CHECK(parse(text, "gw0.conf", &c, &e) == 0);
@@ -47,6 +48,8 @@ static void test_server_good(void)
 	      c.dns[2].v4.s_addr == inet_addr("1.1.1.1") && c.dns[1].family == AF_INET6 && c.dns[1].v6.s6_addr[15] == 0xfe);
 	CHECK(c.n_domains == 2 && !strcmp(c.domains[1], "lab.corp.example"));
 	CHECK(!strcmp(c.state_dir, "/tmp/st") && c.session_lifetime == 600 && c.stats_interval == 30);
+	CHECK(c.metrics_listen_len == sizeof(struct sockaddr_in) && c.metrics_listen.ss_family == AF_INET &&
+	      ntohs(((struct sockaddr_in *)&c.metrics_listen)->sin_port) == 9586);
 	CHECK(c.n_clients == 2 && !strcmp(c.clients[0].name, "laptop") && c.clients[0].has_addr);
 	CHECK(c.clients[0].addr.s_addr == inet_addr("10.66.0.7") && !c.clients[1].has_addr);
 	uint8_t zero[SL_KEY_LEN] = {0};
@@ -61,7 +64,7 @@ static void test_server_good(void)
 	CHECK(parse(text, "x.conf", &c, &e) == 0);
 	CHECK(!strcmp(c.ifname, "vpn7") && c.mtu == 0 /* derived */ && c.listen.ss_family == AF_INET6);
 	CHECK(!strcmp(c.state_dir, SL_STATE_DIR_DEFAULT) && c.session_lifetime == SL_SESSION_LIFETIME_DEFAULT);
-	CHECK(c.n_clients == 0 && c.egress[0] == 0 && c.stats_interval == 0);
+	CHECK(c.n_clients == 0 && c.egress[0] == 0 && c.stats_interval == 0 && c.metrics_listen_len == 0);
 	config_free(&c);
 }
 
@@ -214,6 +217,13 @@ static const struct bad_case bad[] = {
 	{"[Interface]\nMode = bridge\nPrivateKeyFile = %s\n", "b.conf:2: Mode: 'bridge' is neither server nor client"},
 	{CLI "[Server]\nPublicKey = " K1 "\n", "b.conf:4: [Server] needs Endpoint"},
 	{CLI "[Server]\nEndpoint = host\nPublicKey = " K1 "\n", "b.conf:5: Endpoint: 'host' is not HOST:PORT"},
+	{CLI "[Server]\nEndpoint = vpn_1.example:5\nPublicKey = " K1 "\n",
+	 "b.conf:5: Endpoint: 'vpn_1.example' is neither an IP address nor a host name"},
+	{CLI "[Server]\nEndpoint = -vpn.example:5\nPublicKey = " K1 "\n", "b.conf:5: Endpoint: '-vpn.example' is"},
+	{CLI "[Server]\nEndpoint = vpn..example:5\nPublicKey = " K1 "\n", "b.conf:5: Endpoint: 'vpn..example' is"},
+	{CLI "[Server]\nEndpoint = [vpn.example]:5\nPublicKey = " K1 "\n", "b.conf:5: Endpoint: 'vpn.example' is"},
+	{SRV "MetricsListen = localhost:9586\n", "b.conf:6: MetricsListen: 'localhost' is not an IP address"},
+	{CLI "MetricsListen = 127.0.0.1\n" SRVSECT, "b.conf:4: MetricsListen: '127.0.0.1' is not ADDRESS:PORT"},
 	{CLI, "b.conf:1: a client needs a [Server] section"},
 	{CLI SRVSECT "[Server]\nPublicKey = " K2 "\n", "b.conf:7: [Server] needs Endpoint"},
 	{CLI SRVSECT "[Server]\nEndpoint = 198.18.0.3:1\n", "b.conf:7: [Server] needs PublicKey"},

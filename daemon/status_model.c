@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include "daemon/cli/status_model.h"
+#include "daemon/status_model.h"
 
 static int block_add(struct st_block *b, char *k, char *v)
 {

@@ -1,5 +1,6 @@
 /* status_model: the daemon's "key=value" status (daemon/status.h) parsed into an interface and its peers, for
- * the views of `sluice show`, `dump` and `metrics`. Values stay strings; numbers are read on demand. */
+ * the views of `sluice show`, `dump` and `metrics`, and for the daemon's own /metrics endpoint (metrics.h).
+ * Values stay strings; numbers are read on demand. */
 #pragma once
 #include <stddef.h>
 #include <stdint.h>

@@ -1,0 +1,147 @@
+/* metrics: status models into the Prometheus text format. Families are never split across
+ * interfaces: each HELP/TYPE pair is followed by the samples of every interface. A label value is
+ * escaped as the format asks. */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include "daemon/dataplane/wire.h"
+#include "daemon/metrics.h"
+
+struct metric {
+	const char *key;  /* status key */
+	const char *name; /* metric name */
+	const char *type;
+	const char *help;
+};
+
+static const struct metric iface_metrics[] = {
+	{"tun_rx_packets", "sluice_tun_rx_packets_total", "counter", "Packets read from the TUN link."},
+	{"tun_rx_bytes", "sluice_tun_rx_bytes_total", "counter", "Bytes read from the TUN link."},
+	{"tun_tx_packets", "sluice_tun_tx_packets_total", "counter", "Packets written to the TUN link."},
+	{"tun_tx_bytes", "sluice_tun_tx_bytes_total", "counter", "Bytes written to the TUN link."},
+	{"udp_rx_datagrams", "sluice_udp_rx_datagrams_total", "counter", "Datagrams received."},
+	{"udp_rx_bytes", "sluice_udp_rx_bytes_total", "counter", "Datagram bytes received."},
+	{"udp_tx_datagrams", "sluice_udp_tx_datagrams_total", "counter", "Datagrams sent."},
+	{"udp_tx_bytes", "sluice_udp_tx_bytes_total", "counter", "Datagram bytes sent."},
+	{"handshakes_ok", "sluice_handshakes_ok_total", "counter", "Successful authentications."},
+	{"handshakes_failed", "sluice_handshakes_failed_total", "counter", "Failed control exchanges."},
+	{"pings", "sluice_pings_total", "counter", "Session pings answered."},
+	{"handshakes_unknown_key", "sluice_handshakes_unknown_key_total", "counter",
+	 "Failed handshakes: one certificate, its key not a configured client's (gateway)."},
+	{"handshakes_bad_cert", "sluice_handshakes_bad_cert_total", "counter",
+	 "Failed handshakes: the certificate refused for its shape before any key check: more than one, "
+	 "a list over the size cap, not Ed25519 (gateway)."},
+	{"conns_preauth", "sluice_control_preauth_connections", "gauge",
+	 "Control connections open and not yet authenticated (gateway)."},
+	{"conns_refused", "sluice_control_refused_total", "counter",
+	 "Control connections closed at once: over a cap (the source's, or that on authenticated ones) (gateway)."},
+	{"conns_refused_source", "sluice_control_refused_source_total", "counter",
+	 "Control connections closed at once: the source (IPv4 address, IPv6 /64) held its pre-authentication "
+	 "cap (gateway)."},
+	{"conns_ratelimited", "sluice_control_ratelimited_total", "counter",
+	 "Control connections closed at once: the source was over its handshake rate (gateway)."},
+	{"conns_evicted", "sluice_control_evicted_total", "counter",
+	 "Pre-authentication connections closed to make room for a new one: all slots were taken, theirs the "
+	 "oldest of the busiest source (gateway)."},
+	{"conns_timed_out", "sluice_control_timed_out_total", "counter",
+	 "Control connections closed at their deadline (gateway)."},
+	{"failovers", "sluice_failovers_total", "counter",
+	 "Sessions moved to another [Server] after the previous one stopped answering (client)."},
+	{"icmp_too_big", "sluice_icmp_too_big_total", "counter",
+	 "Packets above the tunnel MTU answered with ICMP fragmentation needed."},
+	{"mtu", "sluice_mtu", "gauge", "Tunnel MTU in use."},
+	{"uptime", "sluice_uptime_seconds", "gauge", "Seconds since the daemon started."},
+	{"workers", "sluice_workers", "gauge", "Data worker threads (one TUN queue each)."},
+	{"lat_tun_udp_avg_ns", "sluice_latency_tun_to_udp_avg_nanoseconds", "gauge",
+	 "Moving average of the time from TUN read to UDP send."},
+	{"lat_tun_udp_p95_ns", "sluice_latency_tun_to_udp_p95_nanoseconds", "gauge",
+	 "95th percentile of the time from TUN read to UDP send."},
+	{"lat_udp_tun_avg_ns", "sluice_latency_udp_to_tun_avg_nanoseconds", "gauge",
+	 "Moving average of the time from UDP receive to TUN write."},
+	{"lat_udp_tun_p95_ns", "sluice_latency_udp_to_tun_p95_nanoseconds", "gauge",
+	 "95th percentile of the time from UDP receive to TUN write."},
+};
+
+static const struct metric peer_metrics[] = {
+	{"peer_rx_bytes", "sluice_peer_rx_bytes_total", "counter", "Inner bytes received from a client."},
+	{"peer_tx_bytes", "sluice_peer_tx_bytes_total", "counter", "Inner bytes sent to a client."},
+	{"peer_rx_packets", "sluice_peer_rx_packets_total", "counter", "Inner packets received from a client."},
+	{"peer_tx_packets", "sluice_peer_tx_packets_total", "counter", "Inner packets sent to a client."},
+	{"peer_latest_handshake", "sluice_peer_latest_handshake_seconds", "gauge",
+	 "Unix time of the client's latest authentication (0: never)."},
+};
+
+static void label_value(struct strbuf *out, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			sb_printf(out, "\\%c", *s);
+		else if (*s == '\n')
+			sb_printf(out, "\\n");
+		else
+			sb_printf(out, "%c", *s);
+	}
+}
+
+static void sample_iface(struct strbuf *out, const struct st_iface *st, const char *name,
+			 const char *extra, uint64_t v)
+{
+	sb_printf(out, "%s{interface=\"", name);
+	label_value(out, st_get(&st->main, "interface"));
+	sb_printf(out, "\"%s} %" PRIu64 "\n", extra, v);
+}
+
+/* Every family once (HELP, TYPE), with the samples of every interface under it. */
+static void metrics_ifaces(struct strbuf *out, const struct st_iface *sts, size_t n)
+{
+	sb_printf(out, "# HELP sluice_up 1 when the daemon answered.\n# TYPE sluice_up gauge\n");
+	for (size_t i = 0; i < n; i++)
+		sample_iface(out, &sts[i], "sluice_up", "", 1);
+	for (size_t m = 0; m < sizeof(iface_metrics) / sizeof(iface_metrics[0]); m++) {
+		const struct metric *me = &iface_metrics[m];
+		sb_printf(out, "# HELP %s %s\n# TYPE %s %s\n", me->name, me->help, me->name,
+			  me->type);
+		for (size_t i = 0; i < n; i++)
+			sample_iface(out, &sts[i], me->name, "", st_u64(&sts[i].main, me->key));
+	}
+	sb_printf(out, "# HELP sluice_drops_total Packets and datagrams dropped, by cause.\n"
+		       "# TYPE sluice_drops_total counter\n");
+	for (size_t i = 0; i < n; i++) {
+		for (int d = 0; d < SL_DROP__COUNT; d++) {
+			char k[64], extra[64];
+			snprintf(k, sizeof(k), "drop_%s", wire_drop_name(d));
+			snprintf(extra, sizeof(extra), ",cause=\"%s\"", wire_drop_name(d));
+			sample_iface(out, &sts[i], "sluice_drops_total", extra,
+				     st_u64(&sts[i].main, k));
+		}
+	}
+}
+
+static void metrics_peers(struct strbuf *out, const struct st_iface *st, const struct metric *m)
+{
+	for (size_t j = 0; j < st->n_peers; j++) {
+		sb_printf(out, "%s{interface=\"", m->name);
+		label_value(out, st_get(&st->main, "interface"));
+		sb_printf(out, "\",peer=\"");
+		label_value(out, st_get(&st->peers[j], "peer"));
+		sb_printf(out, "\"} %" PRIu64 "\n", st_u64(&st->peers[j], m->key));
+	}
+}
+
+void metrics_text(const struct st_iface *sts, size_t n, struct strbuf *out)
+{
+	if (!n)
+		return;
+	metrics_ifaces(out, sts, n);
+	for (size_t f = 0; f < sizeof(peer_metrics) / sizeof(peer_metrics[0]); f++) {
+		bool any = false;
+		for (size_t i = 0; i < n; i++)
+			any |= sts[i].n_peers > 0;
+		if (!any)
+			continue;
+		sb_printf(out, "# HELP %s %s\n# TYPE %s %s\n", peer_metrics[f].name,
+			  peer_metrics[f].help, peer_metrics[f].name, peer_metrics[f].type);
+		for (size_t i = 0; i < n; i++)
+			metrics_peers(out, &sts[i], &peer_metrics[f]);
+	}
+}
