@@ -245,6 +245,9 @@ static void on_liveness(struct loop_timer *t)
 	c->probe_sent_ms = 0;
 	if (cl_last_rx_ms(c) >= sent) {
 		c->probes_lost = 0;
+		if (!c->path_up) /* the session's server answers again (an outage ended): re-authenticate now rather
+				  * than when the backoff runs out */
+			sup_kick(c);
 		return;
 	}
 	if (++c->probes_lost >= SL_PROBES_LOST_DOWN) {

@@ -49,6 +49,9 @@ sleep 90 # the scenario: 90 s outage
 pingable && fail "(b) traffic passed during the outage"
 in_c nft delete table inet sltest_cut
 wait_for 15 pingable || fail "(b) traffic did not resume after the outage"
+# the old session came back with the path: the next answered keepalive starts the re-authentication at once,
+# not when a backoff grown through the outage runs out
+wait_for 15 session_up "$CL" || fail "(b) the client is still '$(stat "$CL" supervisor)' after the outage"
 kill -0 $CL_PID || fail "(b) client died"
 lines=$(( $(wc -l < "$WORK/$CL.log") - lines0 ))
 [ "$lines" -lt 10 ] || fail "(f) client wrote $lines log lines during the outage"
