@@ -40,7 +40,7 @@ static void dump_stats(struct strbuf *o, const struct dp_stats *st)
 
 static int64_t age_ms(uint64_t t, uint64_t now)
 {
-	return t ? (int64_t)(now - t) : -1;
+	return t ? (int64_t)ms_since(t, now) : -1;
 }
 
 static void dump_peer(struct strbuf *o, const struct gw_peer *p, uint64_t now)

@@ -208,9 +208,10 @@ unsigned registry_reap(struct gw_registry *r, uint64_t now)
 			log_info("client '%s': session %08x ended: expired", p->name, p->cur->id);
 			session_destroy(r, p->cur);
 			n++;
-		} else if (p->cur && now - SL_RD(p->cur->last_seen_ms) >= SL_SESSION_IDLE_MS) {
+		} else if (p->cur && ms_since(SL_RD(p->cur->last_seen_ms), now) >= SL_SESSION_IDLE_MS) {
+			/* last_seen_ms is a worker's clock: it may be ahead of `now` (ms_since) */
 			log_info("client '%s': session %08x ended: silent for %" PRIu64 " ms", p->name, p->cur->id,
-				 now - SL_RD(p->cur->last_seen_ms));
+				 ms_since(SL_RD(p->cur->last_seen_ms), now));
 			session_destroy(r, p->cur);
 			n++;
 		}
