@@ -69,6 +69,7 @@ struct lg_client {
 	bool established, echo_ok;
 	uint16_t src;
 	uint64_t retry_at_ms; /* after a failure: not before this */
+	uint64_t ka_due_ms;   /* while the others still authenticate: its next keepalive */
 	unsigned auths;       /* successful authentications (--repeat) */
 	uint16_t seq;
 	uint32_t hold_sent, hold_ok; /* trickle echoes */
@@ -437,6 +438,28 @@ static void live_del(struct lg_hs *h)
 	live[h->slot]->slot = h->slot;
 }
 
+/* Clients already established keep their sessions alive, as real clients do, while the others authenticate
+ * (10,000 handshakes can take longer than the gateway's idle limit): a keepalive every --interval, in the
+ * order they were established (a ring, so each call costs only what is due). */
+static uint32_t *ka_ring, ka_head, ka_len;
+
+static void keepalives_due(uint64_t now)
+{
+	bool sent = false;
+
+	while (ka_len && clients[ka_ring[ka_head]].ka_due_ms <= now) {
+		struct lg_client *c = &clients[ka_ring[ka_head]];
+		ka_head = (ka_head + 1) % opt.count;
+		ka_len--;
+		send_one(c, false);
+		sent = true;
+		c->ka_due_ms = now + opt.interval_s * 1000ull;
+		ka_ring[(ka_head + ka_len++) % opt.count] = c->idx;
+	}
+	if (sent)
+		drain_udp(); /* their answers */
+}
+
 /* Authenticates every client; returns how many are established when all are, or the deadline passes. A
  * failed client is retried after 250 ms (a restarting or refusing gateway is not hammered). */
 static uint32_t establish_all(uint64_t deadline_ms)
@@ -486,6 +509,8 @@ static uint32_t establish_all(uint64_t deadline_ms)
 				qlen++;
 			} else if (h->c->established) {
 				done++;
+				h->c->ka_due_ms = now_ms() + opt.interval_s * 1000ull;
+				ka_ring[(ka_head + ka_len++) % opt.count] = h->c->idx;
 			} else {
 				h->c->retry_at_ms = now_ms() + 250;
 				queue[(qhead + qlen) % opt.count] = h->c->idx;
@@ -495,6 +520,7 @@ static uint32_t establish_all(uint64_t deadline_ms)
 			hs_free(h);
 		}
 		now = now_ms();
+		keepalives_due(now);
 		for (unsigned k = 0; k < n_live; k++) { /* at most LG_PER_SOURCE per source */
 			struct lg_hs *h = live[k];
 			if (h->deadline_ms > now)
@@ -584,7 +610,8 @@ static int run(void)
 		;
 	by_id = calloc(by_id_mask, sizeof(*by_id));
 	by_id_mask--;
-	if (!clients || !by_id)
+	ka_ring = calloc(opt.count, sizeof(*ka_ring));
+	if (!clients || !by_id || !ka_ring)
 		die("out of memory");
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	chain_build();
@@ -704,6 +731,7 @@ static int run(void)
 	for (uint32_t i = 0; i < opt.count; i++)
 		keystate_free(&clients[i].ks);
 	tls_ctx_free(tls);
+	free(ka_ring);
 	free(clients);
 	free(by_id);
 	chain_free();
