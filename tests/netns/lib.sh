@@ -207,3 +207,31 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 session_up() { [ "$(stat "$1" supervisor)" = up ]; }
 # for wait_for, which must re-read the value on every try: stat_cmp IFACE KEY OP N (OP: -eq -ge -gt)
 stat_cmp() { local v; v=$(stat "$1" "$2"); [ -n "$v" ] && [ "$v" "$3" "$4" ]; }
+
+# missing_sessions TABLE STATUS LOG — for every client of a load generator's --sessions TABLE ("NAME SESSION
+# ADDRESS SOURCE") that a gateway's raw STATUS (`sluice show -r`) lacks, or lists without the session the
+# client holds: one line with what the client holds and what the gateway shows, then (first five clients) the
+# gateway's LOG lines naming it. Prints nothing when every client is there with its session. Meant for the
+# failure message of a short count.
+missing_sessions() {
+	local names
+	names=$(awk '
+		FNR == NR { want[$1] = $2 " " $3 " " $4; order[++n] = $1; next }
+		/^peer=/ { name = substr($0, 6); seen[name] = 1; next }
+		/^peer_session_id=/ { sid[name] = substr($0, 17); next }
+		/^peer_endpoint=/ { ep[name] = substr($0, 15); next }
+		END {
+			for (i = 1; i <= n; i++) {
+				c = order[i]
+				if ((c in seen) && sid[c] !~ /^0+$/) continue
+				split(want[c], w, " ")
+				printf "%s: the client holds session %s, address %s, from %s; the gateway %s\n", c, w[1], w[2],
+					w[3], (c in seen) ? "lists it with session " sid[c] ", endpoint " ep[c] : "does not list it"
+			}
+		}' "$1" "$2")
+	[ -n "$names" ] || return 0
+	echo "$names"
+	for c in $(echo "$names" | awk -F: '{ print $1 }' | head -n 5); do
+		grep -F "'$c'" "$3" | tail -n 5 | sed 's/^/    gateway log: /'
+	done
+}
