@@ -123,10 +123,14 @@ static void conn_event(struct loop_io *io, uint32_t events)
 		if (n <= 0 || strchr(c->req, '\n') || c->req_len == sizeof(c->req) - 1)
 			break;
 	}
-	if (ctlsock_parse_request(c->req, c->req_len) == CTLSOCK_REQ_GET)
+	if (ctlsock_parse_request(c->req, c->req_len) == CTLSOCK_REQ_GET) {
+		if (sb_reserve(&c->out, c->cs->last_len + c->cs->last_len / 8 + 4096))
+			sb_free(&c->out); /* only a hint: grown as needed after all */
 		c->cs->dump(c->cs->arg, &c->out);
-	else
+		c->cs->last_len = c->out.len;
+	} else {
 		sb_printf(&c->out, "error=unknown request\n");
+	}
 	ctlsock_seal(&c->out);
 	if (!c->out.s) {
 		conn_close(c);

@@ -42,6 +42,7 @@ struct ctlsock {
 	void *arg;
 	struct ctlsock_conn conns[CTLSOCK_MAX_CONNS];
 	struct loop_timer sweep;
+	size_t last_len; /* the previous answer's size: the next one is built in one buffer, not grown into */
 };
 
 /* Creates SL_RUN_DIR if needed and binds IFACE.sock (replacing a stale socket of a dead daemon; refusing if a

@@ -1,6 +1,7 @@
 /* strbuf: a growable text buffer for replies built off the hot path (control socket dumps). */
 #pragma once
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,27 @@ static inline void __attribute__((format(printf, 2, 3))) sb_printf(struct strbuf
 		if (sb_reserve(b, b->len + (size_t)n + 1))
 			return;
 	}
+}
+
+/* "PREKEY=V\n" without printf: a gateway's status has about 15 of these per client, 150,000 for 10,000. */
+static inline void sb_kv_u64(struct strbuf *b, const char *pre, const char *key, uint64_t v)
+{
+	size_t lp = strlen(pre), lk = strlen(key), nd = 0;
+	char d[20];
+
+	do
+		d[nd++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	if (sb_reserve(b, b->len + lp + lk + nd + 3))
+		return;
+	memcpy(b->s + b->len, pre, lp);
+	memcpy(b->s + b->len + lp, key, lk);
+	b->len += lp + lk;
+	b->s[b->len++] = '=';
+	while (nd)
+		b->s[b->len++] = d[--nd];
+	b->s[b->len++] = '\n';
+	b->s[b->len] = 0;
 }
 
 /* n bytes as they are (NULs included), kept NUL-terminated. */

@@ -1,6 +1,7 @@
 /* test_ctlsock: a status answer is whole or an error, never silently short (issue #25).
  *   - the end line: a sealed answer unseals to exactly what was sealed; cut at any byte, or with a count
- *     that does not agree, it is refused; an answer that ran out of memory becomes an error, never a cut.
+ *     that does not agree, it is refused; an answer that ran out of memory becomes an error, never a cut;
+ *     the numbers the dumps append without printf.
  *   - the real socket (root: it lives in /run/sluice): an answer of 12 MB (a gateway with ~20,000 clients)
  *     arrives whole through the daemon's non-blocking writes; an unknown request gets an error answer. */
 #include <errno.h>
@@ -80,6 +81,12 @@ static void test_end_line(void)
 	sb_printf(&b, "b=2\n");
 	sb_append(&b, "c=3\n", 4);
 	CHECK(b.len == 4 && !strcmp(b.s, "a=1\n"));
+	sb_free(&b);
+	/* the dumps' printf-free numbers */
+	sb_kv_u64(&b, "peer_", "rx_bytes", 0);
+	sb_kv_u64(&b, "", "x", UINT64_MAX);
+	sb_kv_u64(&b, "peer_drop_", "auth", 1234567890);
+	CHECK(b.s && !strcmp(b.s, "peer_rx_bytes=0\nx=18446744073709551615\npeer_drop_auth=1234567890\n"));
 	sb_free(&b);
 }
 
