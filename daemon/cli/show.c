@@ -712,10 +712,12 @@ int metrics_main(int argc, char **argv)
 	if (ok) {
 		struct strbuf text = {0};
 		metrics_text(sts, ok, &text);
-		if (text.oom)
+		if (text.oom) { /* whole or not at all, like the status it is made from */
+			fprintf(stderr, "%s: metrics: out of memory\n", SL_PROG);
 			status = 1;
-		if (text.s)
+		} else if (text.s) {
 			fwrite(text.s, 1, text.len, stdout);
+		}
 		sb_free(&text);
 	}
 	for (size_t i = 0; i < ok; i++) {
