@@ -322,7 +322,7 @@ static void on_keepalive(struct loop_timer *t)
 
 	uint64_t last = SL_RD(c->last_tx_ms);
 
-	if (now - last >= ka)
+	if (ms_since(last, now) >= ka) /* a worker's stamp may be ahead of `now` */
 		lv_probe(c, now);
 	last = SL_RD(c->last_tx_ms);
 	loop_timer_set(t, (last > now - ka ? last : now) + ka);
@@ -336,12 +336,12 @@ static void on_probe(struct loop_timer *t)
 	struct cl *c = (struct cl *)((char *)t - offsetof(struct cl, probe_timer));
 	uint64_t now = now_ms(), since = SL_RD(c->unanswered_since_ms);
 
-	if (!since || now - SL_RD(c->last_data_tx_ms) >= SL_REPLY_TIMEOUT_MS) {
+	if (!since || ms_since(SL_RD(c->last_data_tx_ms), now) >= SL_REPLY_TIMEOUT_MS) {
 		/* answered, or no traffic waiting: the next data packet wakes us again */
 		atomic_store_explicit(&c->probe_armed, false, memory_order_release);
 		return;
 	}
-	if (now - since < SL_REPLY_TIMEOUT_MS) {
+	if (ms_since(since, now) < SL_REPLY_TIMEOUT_MS) { /* workers stamp both: possibly ahead of `now` */
 		loop_timer_set(t, since + SL_REPLY_TIMEOUT_MS);
 		return;
 	}

@@ -1,4 +1,5 @@
 /* ctlsock: the daemon side and the client side of /run/sluice/IFACE.sock. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -26,6 +27,52 @@ int ctlsock_parse_request(const char *req, size_t len)
 	return n == 3 && !memcmp(req, "get", 3) ? CTLSOCK_REQ_GET : -1;
 }
 
+void ctlsock_seal(struct strbuf *out)
+{
+	size_t len;
+
+	if (out->oom) { /* a cut answer would look whole: say so instead */
+		sb_free(out);
+		sb_printf(out, "error=out of memory\n");
+	}
+	len = out->len;
+	sb_printf(out, CTLSOCK_END_KEY "=%zu\n", len);
+	if (out->oom)
+		sb_free(out);
+}
+
+int ctlsock_unseal(char *text, size_t *len)
+{
+	static const char key[] = CTLSOCK_END_KEY "=";
+	size_t n = *len, start;
+	unsigned long long v = 0;
+
+	if (!text || n < 2 || text[n - 1] != '\n')
+		return -EBADMSG;
+	for (start = n - 1; start > 0 && text[start - 1] != '\n'; start--)
+		;
+	if (n - 1 - start <= sizeof(key) - 1 || memcmp(text + start, key, sizeof(key) - 1))
+		return -EBADMSG;
+	for (size_t i = start + sizeof(key) - 1; i < n - 1; i++) {
+		if (!isdigit((unsigned char)text[i]) || v > (SIZE_MAX - 9) / 10)
+			return -EBADMSG;
+		v = v * 10 + (unsigned)(text[i] - '0');
+	}
+	if (v != start)
+		return -EBADMSG;
+	text[start] = 0;
+	*len = start;
+	return 0;
+}
+
+/* The next step's deadline: CTLSOCK_DEADLINE_MS from now, never past the connection's last moment. */
+static void conn_step(struct ctlsock_conn *c)
+{
+	uint64_t d = now_ms() + CTLSOCK_DEADLINE_MS;
+
+	c->deadline_ms = d < c->max_ms ? d : c->max_ms;
+}
+
 static void conn_close(struct ctlsock_conn *c)
 {
 	loop_del(c->cs->loop, &c->io);
@@ -36,11 +83,15 @@ static void conn_close(struct ctlsock_conn *c)
 
 static void conn_write(struct ctlsock_conn *c)
 {
+	size_t before = c->out_off;
+
 	while (c->out_off < c->out.len) {
 		ssize_t n = send(c->io.fd, c->out.s + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
 				loop_mod(c->cs->loop, &c->io, EPOLLOUT);
+				if (c->out_off > before)
+					conn_step(c); /* the reader keeps reading: a big answer is not cut */
 				return;
 			}
 			break;
@@ -72,10 +123,15 @@ static void conn_event(struct loop_io *io, uint32_t events)
 		if (n <= 0 || strchr(c->req, '\n') || c->req_len == sizeof(c->req) - 1)
 			break;
 	}
-	if (ctlsock_parse_request(c->req, c->req_len) == CTLSOCK_REQ_GET)
+	if (ctlsock_parse_request(c->req, c->req_len) == CTLSOCK_REQ_GET) {
+		if (sb_reserve(&c->out, c->cs->last_len + c->cs->last_len / 8 + 4096))
+			sb_free(&c->out); /* only a hint: grown as needed after all */
 		c->cs->dump(c->cs->arg, &c->out);
-	else
+		c->cs->last_len = c->out.len;
+	} else {
 		sb_printf(&c->out, "error=unknown request\n");
+	}
+	ctlsock_seal(&c->out);
 	if (!c->out.s) {
 		conn_close(c);
 		return;
@@ -120,7 +176,8 @@ static void on_accept(struct loop_io *io, uint32_t events)
 		memset(c, 0, sizeof(*c));
 		c->cs = cs;
 		c->in_use = true;
-		c->deadline_ms = now_ms() + CTLSOCK_DEADLINE_MS;
+		c->max_ms = now_ms() + CTLSOCK_MAX_MS;
+		conn_step(c);
 		if (loop_add(cs->loop, &c->io, fd, EPOLLIN, conn_event)) {
 			close(fd);
 			c->in_use = false;
@@ -206,7 +263,7 @@ int ctlsock_query(const char *ifname, const char *req, int timeout_ms, struct st
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd, ret = 0;
-	char buf[4096];
+	char buf[65536];
 
 	if (sock_path(ifname, sa.sun_path, sizeof(sa.sun_path)))
 		return -ENAMETOOLONG;
@@ -240,8 +297,14 @@ int ctlsock_query(const char *ifname, const char *req, int timeout_ms, struct st
 		}
 		if (n == 0)
 			break;
-		sb_printf(out, "%.*s", (int)n, buf);
+		sb_append(out, buf, (size_t)n);
 	}
+	if (!ret && out->oom)
+		ret = -ENOMEM;
+	else if (!ret && !out->len)
+		ret = -ENODATA;
+	else if (!ret)
+		ret = ctlsock_unseal(out->s, &out->len);
 out:
 	close(fd);
 	return ret;

@@ -42,6 +42,15 @@ struct loop {
 uint64_t now_ms(void);
 uint64_t wall_s(void);
 
+/* Milliseconds from `then` to `now`, 0 if `then` is later. Every time another thread stamped (a data worker's
+ * last_seen_ms, ep_seen_ms, last_tx_ms…) may be a millisecond ahead of the `now` this thread read a moment
+ * ago: a plain `now - then` would wrap to about 2^64 ms, and a session just heard from would look silent for
+ * ever (issue #25: the reaper ended live sessions). */
+static inline uint64_t ms_since(uint64_t then, uint64_t now)
+{
+	return now > then ? now - then : 0;
+}
+
 /* Creates the epoll set and a signalfd for SIGTERM, SIGINT, SIGHUP, SIGUSR1 (blocked for the thread). */
 int loop_init(struct loop *l);
 void loop_close(struct loop *l);

@@ -34,12 +34,16 @@ int st_parse(char *text, struct st_iface *out)
 		}
 		*eq = 0;
 		if (!strcmp(line, "peer")) {
-			struct st_block *p = realloc(out->peers, (out->n_peers + 1) * sizeof(*p));
-			if (!p) {
-				st_free(out);
-				return -ENOMEM;
+			if (out->n_peers == out->cap_peers) { /* doubling: 10,000 clients are not 10,000 copies */
+				size_t cap = out->cap_peers ? out->cap_peers * 2 : 16;
+				struct st_block *p = realloc(out->peers, cap * sizeof(*p));
+				if (!p) {
+					st_free(out);
+					return -ENOMEM;
+				}
+				out->peers = p;
+				out->cap_peers = cap;
 			}
-			out->peers = p;
 			cur = &out->peers[out->n_peers++];
 			memset(cur, 0, sizeof(*cur));
 		}

@@ -18,7 +18,7 @@ struct st_block {
 struct st_iface {
 	struct st_block main;
 	struct st_block *peers; /* gateway: one block per client, starting with "peer" */
-	size_t n_peers;
+	size_t n_peers, cap_peers;
 };
 
 /* Parses text (modified in place; must stay alive as long as the model). 0 or -ENOMEM/-EINVAL. */

@@ -79,7 +79,9 @@ int dns_main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (ctlsock_query(cfg->ifname, "get", 1000, &sb) == 0) {
+	/* anything but "nobody there" means a daemon may hold the interface: an older one (no end line, -EBADMSG),
+	 * a busy one (-ETIMEDOUT, -ENODATA) as much as one that answers */
+	if (ctlsock_query(cfg->ifname, "get", 1000, &sb) != -ENOENT) {
 		fprintf(stderr, "%s: dns: sluiced is running %s and owns its DNS; stop it first\n", SL_PROG, cfg->ifname);
 		ret = 1;
 	} else if (dns_restore(cfg->state_dir, cfg->ifname, &what, &e)) {

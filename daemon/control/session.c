@@ -1,9 +1,11 @@
 /* session: peers and sessions of the gateway, their hash tables and their life cycle. */
 #include <errno.h>
+#include <inttypes.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 #include "daemon/control/session.h"
+#include "daemon/log.h"
 #include "daemon/loop.h"
 
 #define REGISTRY_BUCKETS 1024u
@@ -202,8 +204,14 @@ unsigned registry_reap(struct gw_registry *r, uint64_t now)
 			session_destroy(r, p->prev);
 			n++;
 		}
-		if (p->cur && (now >= p->cur->expires_ms + SL_SESSION_GRACE_MS ||
-			       now - SL_RD(p->cur->last_seen_ms) >= SL_SESSION_IDLE_MS)) {
+		if (p->cur && now >= p->cur->expires_ms + SL_SESSION_GRACE_MS) {
+			log_info("client '%s': session %08x ended: expired", p->name, p->cur->id);
+			session_destroy(r, p->cur);
+			n++;
+		} else if (p->cur && ms_since(SL_RD(p->cur->last_seen_ms), now) >= SL_SESSION_IDLE_MS) {
+			/* last_seen_ms is a worker's clock: it may be ahead of `now` (ms_since) */
+			log_info("client '%s': session %08x ended: silent for %" PRIu64 " ms", p->name, p->cur->id,
+				 ms_since(SL_RD(p->cur->last_seen_ms), now));
 			session_destroy(r, p->cur);
 			n++;
 		}

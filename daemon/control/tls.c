@@ -142,6 +142,18 @@ fail:
 	return NULL;
 }
 
+int tls_use_key(SSL *ssl, const uint8_t priv[SL_KEY_LEN])
+{
+	EVP_PKEY *pkey = key_evp_private(priv);
+	X509 *cert = pkey ? self_signed(pkey) : NULL;
+	int ok = cert && SSL_use_certificate(ssl, cert) == 1 && SSL_use_PrivateKey(ssl, pkey) == 1 &&
+		 SSL_check_private_key(ssl) == 1;
+
+	X509_free(cert);
+	EVP_PKEY_free(pkey);
+	return ok ? 0 : -EINVAL;
+}
+
 void tls_ctx_free(SSL_CTX *ctx)
 {
 	SSL_CTX_free(ctx);

@@ -35,6 +35,10 @@ void tls_ctx_free(SSL_CTX *ctx);
 
 /* A new connection object on fd. What became of the peer's certificate is available through tls_peer. */
 SSL *tls_new(SSL_CTX *ctx, int fd);
+/* This connection presents its own key (and a certificate made from it) instead of its context's: for the load
+ * generator, where thousands of client keys share one context (a context costs milliseconds to make, a
+ * certificate far less). 0 or -EINVAL. */
+int tls_use_key(SSL *ssl, const uint8_t priv[SL_KEY_LEN]);
 void tls_free(SSL *ssl);
 /* The verdict on the peer's certificate; the key is copied out for ACCEPTED and UNKNOWN_KEY, and *why (if
  * given) points at a refusal's reason ("more than one certificate", …) or is NULL. Call it before the error

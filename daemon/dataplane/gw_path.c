@@ -23,7 +23,7 @@ static inline void drop(struct dp_worker *w, struct gw_session *s, enum sl_drop 
 static bool endpoint_fresh(const struct gw_session *s, uint64_t now)
 {
 	uint64_t seen = SL_RD(s->ep_seen_ms);
-	return seen && now - seen <= SL_ENDPOINT_FRESH_MS;
+	return seen && ms_since(seen, now) <= SL_ENDPOINT_FRESH_MS; /* another worker's `now` may be ahead */
 }
 
 void gw_on_tun(struct loop_io *io, uint32_t events)
@@ -216,7 +216,7 @@ static void rx_one(struct dp_worker *w, uint8_t *buf, size_t len, const struct s
 	}
 	/* the client learns we are alive from any authenticated datagram: a KEEPALIVE is its liveness probe and
 	 * is answered at once (DESIGN 10.4); other traffic only if we were silent */
-	if (h.type == SL_TYPE_KEEPALIVE || now - SL_RD(s->last_tx_ms) >= SL_PASSIVE_KEEPALIVE_MS)
+	if (h.type == SL_TYPE_KEEPALIVE || ms_since(SL_RD(s->last_tx_ms), now) >= SL_PASSIVE_KEEPALIVE_MS)
 		gw_send_keepalive(w, s, now);
 }
 

@@ -1,6 +1,6 @@
-/* fuzz_ctlsock: both ends of the control socket — the daemon's request parser, and the status parser `sluice
- * show`, `dump` and `metrics` read the daemon's answer with (an answer is outside input to the CLI: any local
- * process could listen on a stale socket path). */
+/* fuzz_ctlsock: both ends of the control socket — the daemon's request parser, and the end-line check and
+ * status parser `sluice show`, `dump` and `metrics` read the daemon's answer with (an answer is outside input
+ * to the CLI: any local process could listen on a stale socket path). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(text, data, size);
 	text[size] = 0;
+	size_t len = size;
+	if (ctlsock_unseal(text, &len) == 0 && (len >= size || text[len] != 0 || memcmp(text, data, len)))
+		__builtin_trap(); /* accepted: only the end line is cut off */
 	if (st_parse(text, &st) == 0) {
 		/* every block's keys can be looked up and read as numbers */
 		for (size_t i = 0; i < st.main.n; i++)

@@ -20,6 +20,7 @@ WORK=$(mktemp -d "/tmp/sluice-test-$TAG.XXXXXX")
 PIDS=()
 EXTRA_NS=()
 IFACES=()
+DIRS=() # directories outside $WORK the cleanup removes too (a state directory on tmpfs)
 PORT=51900
 C_IP=198.18.0.2
 G_IP=198.18.0.1
@@ -58,7 +59,7 @@ cleanup() {
 	if [ "$rc" -ne 0 ]; then
 		for f in "$WORK"/*.log "$WORK"/*.out; do [ -f "$f" ] && { echo "--- $f"; tail -n 40 "$f"; }; done >&2
 	fi
-	rm -rf "$WORK"
+	rm -rf "$WORK" "${DIRS[@]}"
 	exit "$rc"
 }
 trap cleanup EXIT
@@ -108,11 +109,11 @@ pubkey() { "$SLUICE" pubkey < "$1"; }
 
 # gw_conf IFACE [extra [Interface] lines] — writes $WORK/IFACE.conf; clients are appended with add_client.
 # GW_ADDRESS overrides the gateway's Address (pool prefix), 10.66.0.1/24 by default; GW_LISTEN the address it
-# listens on, 0.0.0.0 by default ('[::]' for a dual-stack listener).
+# listens on, 0.0.0.0 by default ('[::]' for a dual-stack listener); STATE_DIR its StateDir, $WORK/state by default.
 gw_conf() {
 	local ifc=$1; shift
 	genkey "$WORK/$ifc.key"
-	mkdir -p "$WORK/state"
+	mkdir -p "${STATE_DIR:-$WORK/state}"
 	{
 		echo "[Interface]"
 		echo "Mode = server"
@@ -120,7 +121,7 @@ gw_conf() {
 		echo "Listen = ${GW_LISTEN:-0.0.0.0}:$PORT"
 		echo "Address = ${GW_ADDRESS:-10.66.0.1/24}"
 		echo "Egress = g1"
-		echo "StateDir = $WORK/state"
+		echo "StateDir = ${STATE_DIR:-$WORK/state}"
 		for l in "$@"; do echo "$l"; done
 	} > "$WORK/$ifc.conf"
 }
@@ -207,3 +208,31 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 session_up() { [ "$(stat "$1" supervisor)" = up ]; }
 # for wait_for, which must re-read the value on every try: stat_cmp IFACE KEY OP N (OP: -eq -ge -gt)
 stat_cmp() { local v; v=$(stat "$1" "$2"); [ -n "$v" ] && [ "$v" "$3" "$4" ]; }
+
+# missing_sessions TABLE STATUS LOG — for every client of a load generator's --sessions TABLE ("NAME SESSION
+# ADDRESS SOURCE") that a gateway's raw STATUS (`sluice show -r`) lacks, or lists without the session the
+# client holds: one line with what the client holds and what the gateway shows, then (first five clients) the
+# gateway's LOG lines naming it. Prints nothing when every client is there with its session. Meant for the
+# failure message of a short count.
+missing_sessions() {
+	local names
+	names=$(awk '
+		FNR == NR { want[$1] = $2 " " $3 " " $4; order[++n] = $1; next }
+		/^peer=/ { name = substr($0, 6); seen[name] = 1; next }
+		/^peer_session_id=/ { sid[name] = substr($0, 17); next }
+		/^peer_endpoint=/ { ep[name] = substr($0, 15); next }
+		END {
+			for (i = 1; i <= n; i++) {
+				c = order[i]
+				split(want[c], w, " ")
+				if ((c in seen) && sid[c] == w[1]) continue
+				printf "%s: the client holds session %s, address %s, from %s; the gateway %s\n", c, w[1], w[2],
+					w[3], (c in seen) ? "lists it with session " sid[c] ", endpoint " ep[c] : "does not list it"
+			}
+		}' "$1" "$2")
+	[ -n "$names" ] || return 0
+	echo "$names"
+	for c in $(echo "$names" | awk -F: '{ print $1 }' | head -n 5); do
+		grep -F "'$c'" "$3" | tail -n 5 | sed 's/^/    gateway log: /'
+	done
+}

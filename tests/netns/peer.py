@@ -8,6 +8,8 @@
   peer.py capture IFACE PORT OUT [READY]  sniff one sluice DATA datagram to PORT on IFACE, write its payload
                                        hex to OUT; creates the file READY once it listens
   peer.py send ADDR PORT HEX [FLIPBIT]  send one UDP datagram (optionally with one bit flipped)
+  peer.py ctl-answer PATH FILE READY  a fake daemon: answers every connection to the control socket PATH with
+                                       FILE's bytes as they are (whole, cut, wrong), then closes; creates READY
 Servers stop by themselves after 120 s (every load is bounded in time)."""
 import os, select, socket, struct, sys, time
 
@@ -123,7 +125,30 @@ def send(addr, port, hexdata, flipbit=None):
     s.sendto(bytes(d), (addr, int(port)))
 
 
+def ctl_answer(path, answer, ready):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    s.listen(16)
+    open(ready, "w").close()
+    s.settimeout(1)
+    end = time.time() + LIFETIME
+    while time.time() < end:
+        try:
+            c, _ = s.accept()
+        except socket.timeout:
+            continue
+        req = b""
+        while b"\n" not in req:  # the whole request: closing on unread bytes would reset the connection
+            b = c.recv(64)
+            if not b:
+                break
+            req += b
+        with open(answer, "rb") as f:
+            c.sendall(f.read())  # read at each connection: the test changes it between requests
+        c.close()
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     {"tcp-echo": tcp_echo, "udp-echo": udp_echo, "tcp-xfer": tcp_xfer, "udp-xfer": udp_xfer,
-     "capture": capture, "send": send}[cmd](*args)
+     "capture": capture, "send": send, "ctl-answer": ctl_answer}[cmd](*args)

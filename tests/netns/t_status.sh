@@ -2,7 +2,8 @@
 # t_status: `sluice show`, `show -j`, `dump` and `metrics` against live daemons (issue "Status and
 # observability"): counters account for a known amount of traffic on both ends, JSON has every documented field,
 # dump has its 12 columns, metrics pass a strict exposition-format check, garbage / replay / spoofed inner
-# source each raise their own drop counter by the number sent, a missing interface exits 1.
+# source each raise their own drop counter by the number sent, a missing interface exits 1, and an answer that
+# is not whole (cut short, a client block missing, an error) is reported and exits 1, never shown in part.
 . "$(dirname "$0")/lib.sh"
 
 GW=slg$TAG; CL=slc$TAG
@@ -14,6 +15,10 @@ start "$NS_G" "$GW"; start "$NS_C" "$CL"
 wait_for 10 session_up "$CL" || fail "no session"
 in_i python3 "$SLUICE_SRC/tests/netns/peer.py" tcp-echo $I_IP 8080 "$WORK/src.log" & PIDS+=($!)
 wait_for 5 in_i bash -c "ss -ltn | grep -q ':8080 '" || fail "echo server did not start"
+
+# views of every interface: other daemons on this host (another test's, another build's) need not answer as ours
+# do, and any that fails makes the exit status 1; only ours are checked, and neither may be the one that failed
+all_ifaces() { "$SLUICE" "$@" 2> "$WORK/all.err" || true; ! grep -E "'($GW|$CL)'" "$WORK/all.err" >&2; }
 
 # --- a known amount of traffic: 200 pings of 100 bytes and 1 MB echoed
 c_tx0=$(stat "$CL" tx_packets); g_rx0=$(peer_stat "$GW" laptop peer_rx_packets)
@@ -39,13 +44,13 @@ done
 for l in "interface: $GW" "mode: server" "listening: 0.0.0.0:$PORT" "client: laptop" "endpoint: $C_IP:"; do
 	grep -q "$l" "$WORK/show-g.txt" || fail "gateway show lacks '$l'"
 done
-"$SLUICE" show > "$WORK/show-all.txt" || fail "show all"
+all_ifaces show > "$WORK/show-all.txt" || fail "show all"
 grep -q "interface: $CL" "$WORK/show-all.txt" && grep -q "interface: $GW" "$WORK/show-all.txt" || fail "show all"
 ok "human output"
 
 # --- JSON: valid, every documented field, raw numbers
 "$SLUICE" show -j "$GW" > "$WORK/g.json"; "$SLUICE" show -j "$CL" > "$WORK/c.json"
-"$SLUICE" show -j > "$WORK/all.json"
+all_ifaces show -j > "$WORK/all.json" || fail "show -j all"
 python3 - "$WORK" <<'PY' || fail "JSON check"
 import json, sys
 w = sys.argv[1]
@@ -84,7 +89,7 @@ awk -F'\t' 'NF != 12 || $2 != "server" { exit 1 } END { if (NR != 1) exit 1 }' "
 ok "dump has 12 columns"
 
 # --- metrics: strict exposition-format check
-"$SLUICE" metrics > "$WORK/metrics"
+all_ifaces metrics > "$WORK/metrics" || fail "metrics of all"
 python3 - "$WORK/metrics" <<'PY' || fail "metrics format"
 import re, sys
 name = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
@@ -132,4 +137,43 @@ ok "periodic stats line only when something changed"
 rc=0; "$SLUICE" show sl9none >/dev/null 2>"$WORK/err" || rc=$?
 [ "$rc" -eq 1 ] && grep -q "no sluice interface 'sl9none'" "$WORK/err" || fail "missing interface: rc $rc"
 ok "missing interface reported, exit 1"
+
+# --- a status is whole or not shown (issue #25): a fake daemon on a socket of its own answers what we say
+FAKE=slf$TAG
+IFACES+=("$FAKE")
+"$SLUICE" show -r "$GW" > "$WORK/whole" # a real gateway's answer (the end line is not part of it)
+fake_answer() { # fake_answer TEXT-FILE [END-COUNT] — what the fake daemon sends next: the text and its end line
+	{ cat "$1"; [ $# -lt 2 ] || echo "end=$2"; } > "$WORK/answer"
+}
+fake_answer "$WORK/whole" "$(wc -c < "$WORK/whole")"
+python3 "$SLUICE_SRC/tests/netns/peer.py" ctl-answer "/run/sluice/$FAKE.sock" "$WORK/answer" "$WORK/fake.ready" &
+PIDS+=($!)
+wait_for 10 test -e "$WORK/fake.ready" || fail "the fake daemon did not start"
+"$SLUICE" show "$FAKE" > "$WORK/fake.txt" && grep -q "client: laptop" "$WORK/fake.txt" ||
+	fail "a whole answer with its end line was not shown"
+expect_refused() { # expect_refused WHAT MESSAGE — every view exits 1, says MESSAGE and shows nothing of it
+	local v rc
+	for v in "show" "show -j" "show -r" "dump" "metrics"; do
+		rc=0
+		# shellcheck disable=SC2086
+		"$SLUICE" $v "$FAKE" > "$WORK/out" 2> "$WORK/err" || rc=$?
+		[ "$rc" -eq 1 ] && grep -q "$2" "$WORK/err" && ! grep -q laptop "$WORK/out" ||
+			fail "$1: sluice $v exited $rc, said '$(cat "$WORK/err")', printed $(wc -c < "$WORK/out") bytes"
+	done
+}
+head -c $(( $(wc -c < "$WORK/whole") - 40 )) "$WORK/whole" > "$WORK/cut"
+fake_answer "$WORK/cut"
+expect_refused "an answer cut short" "incomplete status"
+fake_answer "$WORK/cut" "$(wc -c < "$WORK/whole")"
+expect_refused "an end line whose count is not the length" "incomplete status"
+sed 's/^clients=1$/clients=2/' "$WORK/whole" > "$WORK/more"
+fake_answer "$WORK/more" "$(wc -c < "$WORK/more")"
+expect_refused "a client block missing" "lists 1 of its 2 clients"
+printf 'error=out of memory\n' > "$WORK/error"
+fake_answer "$WORK/error" "$(wc -c < "$WORK/error")"
+expect_refused "an error answer" "answered: out of memory"
+rc=0; "$SLUICE" show > "$WORK/out" 2> "$WORK/err" || rc=$?
+[ "$rc" -eq 1 ] && grep -q "interface: $GW" "$WORK/out" && grep -q "'$FAKE' answered" "$WORK/err" ||
+	fail "show of every interface: exit $rc, the broken one not reported or the good ones not shown"
+ok "a status cut short, missing a client, or an error is reported and exits 1, never shown in part"
 echo "t_status: all checks passed"

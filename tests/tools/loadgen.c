@@ -5,17 +5,22 @@
  *       key is SHA-256("sluice-loadgen" || S || I), so `conf` and `run` agree without sharing files.
  *   loadgen run --server ADDR:PORT --server-key B64 --count N [--seed S] --source ADDR [--sources K]
  *               [--hold SECONDS] [--interval SECONDS] [--deadline SECONDS] [--assign-log FILE]
- *               [--rate HANDSHAKES_PER_S] [--first I] [--repeat K] [--chain N]
+ *               [--rate HANDSHAKES_PER_S] [--first I] [--repeat K] [--chain N] [--sessions FILE]
  *
  * `run` speaks the real protocol: per client a TLS 1.3 connection with its own key, AUTH, the snapshot, the
  * exporter keys — from K source addresses (ADDR, ADDR+1, …; the gateway limits connections per source), a few
  * handshakes in flight per source, failed ones retried until the deadline. Then every client sends an ICMP
  * echo from its tunnel address to the gateway's through the tunnel and must get its own reply back (demuxed by
- * session id, checked by address and payload). Then, for --hold seconds, each client sends a KEEPALIVE or an
- * echo (alternately) every --interval seconds — the trickle while the gateway's CPU is measured from outside.
+ * session id, checked by address and payload). Then, for --hold seconds, each client sends an echo or a
+ * KEEPALIVE (alternately, echoes first) every --interval seconds — the trickle while the gateway's CPU is measured from outside;
+ * every client sends exactly hold/interval datagrams (SIGUSR1 ends the hold early: a test that reads the
+ * gateway while the trickle flows says when it is done).
  *
  * Prints key=value results (established, establish_ms, distinct_addresses, echo_ok, hold_echo_sent,
- * hold_echo_ok, …). Exit 0 only if every client authenticated, got a distinct address and its echo back.
+ * hold_echo_ok, hold_echo_missing: the names of up to 10 clients whose trickle echo did not come back, …).
+ * Exit 0 only if every client authenticated, got a distinct address and its echo back. --sessions writes
+ * "NAME SESSION_ID ADDRESS SOURCE" per client once all are established, so a test can name what the gateway
+ * should hold for a client it finds missing.
  * --assign-log appends "I ADDRESS" for each answer as it arrives (flushed), for the state-safety test, which
  * also paces the handshakes (--rate) and starts at client I (--first) to aim its kills at new leases.
  * --repeat K authenticates each client K times back to back (the re-authentication loop of the abuse test).
@@ -64,13 +69,14 @@ struct lg_client {
 	bool established, echo_ok;
 	uint16_t src;
 	uint64_t retry_at_ms; /* after a failure: not before this */
+	uint64_t ka_due_ms;   /* while the others still authenticate: its next keepalive */
 	unsigned auths;       /* successful authentications (--repeat) */
 	uint16_t seq;
+	uint32_t hold_sent, hold_ok; /* trickle echoes */
 };
 
 struct lg_hs { /* one control connection in flight */
 	int fd;
-	SSL_CTX *ctx;
 	SSL *ssl;
 	struct lg_client *c;
 	int phase; /* 0 connect, 1 tls, 2 write, 3 read */
@@ -87,6 +93,7 @@ static struct {
 	struct in_addr src0;
 	unsigned hold_s, interval_s, deadline_s, rate, first, repeat, chain;
 	FILE *assign_log;
+	const char *sessions;
 } opt = {.seed = 1, .n_src = 1, .interval_s = 5, .deadline_s = 120};
 
 static struct lg_client *clients;
@@ -94,6 +101,7 @@ static uint32_t *by_id; /* open addressing: client index + 1 by session id; 0 em
 static uint32_t by_id_mask;
 static int udp_fd[LG_MAX_SOURCES];
 static int ep;
+static SSL_CTX *tls; /* one for all clients: each connection presents its own client's key (tls_use_key) */
 
 static void die(const char *what)
 {
@@ -139,8 +147,8 @@ static void chain_build(void)
 	}
 }
 
-/* Replaces the self-signed certificate of ctx (key priv) by one issued by the chain, and adds the chain. */
-static void chain_apply(SSL_CTX *ctx, const uint8_t priv[SL_KEY_LEN])
+/* Gives one connection the key priv under a certificate issued by the chain, and the chain. */
+static void chain_apply(SSL *ssl, const uint8_t priv[SL_KEY_LEN])
 {
 	EVP_PKEY *pk = key_evp_private(priv);
 	X509 *leaf;
@@ -148,10 +156,10 @@ static void chain_apply(SSL_CTX *ctx, const uint8_t priv[SL_KEY_LEN])
 	if (!pk)
 		die("key failed");
 	leaf = cert_issue(pk, "sluice", "sluice-chain-0", chain_key[0], 0);
-	if (!leaf || SSL_CTX_use_certificate(ctx, leaf) != 1 || SSL_CTX_use_PrivateKey(ctx, pk) != 1)
+	if (!leaf || SSL_use_certificate(ssl, leaf) != 1 || SSL_use_PrivateKey(ssl, pk) != 1)
 		die("cannot use the chained certificate");
 	for (unsigned k = 0; k < opt.chain; k++)
-		if (SSL_CTX_add1_chain_cert(ctx, chain_cert[k]) != 1)
+		if (SSL_add1_chain_cert(ssl, chain_cert[k]) != 1)
 			die("cannot add a chain certificate");
 	X509_free(leaf);
 	EVP_PKEY_free(pk);
@@ -274,6 +282,7 @@ static void drain_udp(void)
 				continue;
 			}
 			c->echo_ok = true;
+			c->hold_ok++; /* counted only during the hold (reset when it starts) */
 			echo_replies++;
 		}
 	}
@@ -291,8 +300,6 @@ static void hs_free(struct lg_hs *h)
 	in_flight[h->c->src]--;
 	if (h->ssl)
 		tls_free(h->ssl);
-	if (h->ctx)
-		tls_ctx_free(h->ctx);
 	if (h->fd >= 0)
 		close(h->fd); /* also leaves the epoll set */
 	free(h);
@@ -303,22 +310,11 @@ static int hs_start(struct lg_client *c)
 	struct lg_hs *h = calloc(1, sizeof(*h));
 	struct sockaddr_in src = {.sin_family = AF_INET};
 	struct epoll_event ev = {.events = EPOLLOUT};
-	uint8_t priv[SL_KEY_LEN];
-	struct sl_err e = {{0}};
 
 	if (!h)
 		die("out of memory");
 	h->c = c;
 	in_flight[c->src]++;
-	client_key(c->idx, priv);
-	h->ctx = tls_ctx_new(false, priv, accept_server, NULL, &e);
-	if (!h->ctx) {
-		fprintf(stderr, "loadgen: tls: %s\n", e.msg);
-		die("cannot make a TLS context");
-	}
-	if (opt.chain)
-		chain_apply(h->ctx, priv);
-	OPENSSL_cleanse(priv, sizeof(priv));
 	src.sin_addr.s_addr = htonl(ntohl(opt.src0.s_addr) + c->src);
 	h->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (h->fd < 0 || bind(h->fd, (struct sockaddr *)&src, sizeof(src)) ||
@@ -375,14 +371,24 @@ static bool hs_drive(struct lg_hs *h)
 		struct epoll_event ev = {.data.ptr = h};
 
 		switch (h->phase) {
-		case 0:
+		case 0: {
+			uint8_t priv[SL_KEY_LEN];
 			getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &soerr, &l);
 			if (soerr)
 				return hs_failures++, true;
-			if (!(h->ssl = tls_new(h->ctx, h->fd)))
+			if (!(h->ssl = tls_new(tls, h->fd)))
 				die("out of memory");
+			client_key(h->c->idx, priv);
+			if (opt.chain)
+				chain_apply(h->ssl, priv);
+			else
+				r = tls_use_key(h->ssl, priv);
+			OPENSSL_cleanse(priv, sizeof(priv));
+			if (r)
+				die("cannot give a connection its client's key");
 			h->phase = 1;
 			continue;
+		}
 		case 1:
 			r = SSL_connect(h->ssl);
 			if (r == 1) {
@@ -430,6 +436,28 @@ static void live_del(struct lg_hs *h)
 {
 	live[h->slot] = live[--n_live];
 	live[h->slot]->slot = h->slot;
+}
+
+/* Clients already established keep their sessions alive, as real clients do, while the others authenticate
+ * (10,000 handshakes can take longer than the gateway's idle limit): a keepalive every --interval, in the
+ * order they were established (a ring, so each call costs only what is due). */
+static uint32_t *ka_ring, ka_head, ka_len;
+
+static void keepalives_due(uint64_t now)
+{
+	bool sent = false;
+
+	while (ka_len && clients[ka_ring[ka_head]].ka_due_ms <= now) {
+		struct lg_client *c = &clients[ka_ring[ka_head]];
+		ka_head = (ka_head + 1) % opt.count;
+		ka_len--;
+		send_one(c, false);
+		sent = true;
+		c->ka_due_ms = now + opt.interval_s * 1000ull;
+		ka_ring[(ka_head + ka_len++) % opt.count] = c->idx;
+	}
+	if (sent)
+		drain_udp(); /* their answers */
 }
 
 /* Authenticates every client; returns how many are established when all are, or the deadline passes. A
@@ -481,6 +509,8 @@ static uint32_t establish_all(uint64_t deadline_ms)
 				qlen++;
 			} else if (h->c->established) {
 				done++;
+				h->c->ka_due_ms = now_ms() + opt.interval_s * 1000ull;
+				ka_ring[(ka_head + ka_len++) % opt.count] = h->c->idx;
 			} else {
 				h->c->retry_at_ms = now_ms() + 250;
 				queue[(qhead + qlen) % opt.count] = h->c->idx;
@@ -490,6 +520,7 @@ static uint32_t establish_all(uint64_t deadline_ms)
 			hs_free(h);
 		}
 		now = now_ms();
+		keepalives_due(now);
 		for (unsigned k = 0; k < n_live; k++) { /* at most LG_PER_SOURCE per source */
 			struct lg_hs *h = live[k];
 			if (h->deadline_ms > now)
@@ -517,7 +548,7 @@ static void usage(void)
 	fprintf(stderr, "usage: loadgen conf --count N [--seed S]\n"
 			"       loadgen run --server ADDR:PORT --server-key B64 --count N [--seed S] --source ADDR\n"
 			"                   [--sources K] [--hold S] [--interval S] [--deadline S] [--assign-log FILE]\n"
-			"                   [--rate R] [--first I] [--repeat K] [--chain N]\n");
+			"                   [--rate R] [--first I] [--repeat K] [--chain N] [--sessions FILE]\n");
 	exit(2);
 }
 
@@ -533,6 +564,34 @@ static unsigned long num(const char *s, unsigned long lo, unsigned long hi)
 	return v;
 }
 
+static volatile sig_atomic_t end_hold;
+
+static void on_usr1(int sig)
+{
+	end_hold = 1;
+}
+
+static void src_str(const struct lg_client *c, char *buf, size_t n)
+{
+	struct in_addr a = {.s_addr = htonl(ntohl(opt.src0.s_addr) + c->src)};
+	inet_ntop(AF_INET, &a, buf, (socklen_t)n);
+}
+
+static void write_sessions(void)
+{
+	FILE *f = fopen(opt.sessions, "w");
+
+	if (!f)
+		die("cannot write --sessions");
+	for (uint32_t i = 0; i < opt.count; i++) {
+		char src[INET_ADDRSTRLEN];
+		src_str(&clients[i], src, sizeof(src));
+		fprintf(f, "lg%u %08x %s %s\n", i, clients[i].session_id, inet_ntoa(clients[i].addr), src);
+	}
+	if (fclose(f))
+		die("cannot write --sessions");
+}
+
 static int cmp_u32(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -544,16 +603,29 @@ static int run(void)
 	uint64_t t0 = now_ms(), deadline = t0 + opt.deadline_s * 1000ull;
 	uint32_t established, distinct = 0, echo_ok = 0, *addrs;
 	uint64_t hold_sent = 0, hold_replies;
+	unsigned missing_named = 0;
 
 	clients = calloc(opt.count, sizeof(*clients));
 	for (by_id_mask = 1; by_id_mask < opt.count * 2; by_id_mask <<= 1)
 		;
 	by_id = calloc(by_id_mask, sizeof(*by_id));
 	by_id_mask--;
-	if (!clients || !by_id)
+	ka_ring = calloc(opt.count, sizeof(*ka_ring));
+	if (!clients || !by_id || !ka_ring)
 		die("out of memory");
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	chain_build();
+	{
+		uint8_t priv[SL_KEY_LEN];
+		struct sl_err e = {{0}};
+		client_key(0, priv); /* the context's own key is never presented: each connection gets its client's */
+		tls = tls_ctx_new(false, priv, accept_server, NULL, &e);
+		OPENSSL_cleanse(priv, sizeof(priv));
+		if (!tls) {
+			fprintf(stderr, "loadgen: tls: %s\n", e.msg);
+			die("cannot make a TLS context");
+		}
+	}
 	for (uint32_t s = 0; s < opt.n_src; s++) {
 		struct sockaddr_in src = {.sin_family = AF_INET};
 		int buf = 8 << 20;
@@ -578,6 +650,8 @@ static int run(void)
 		chain_free();
 		return 1;
 	}
+	if (opt.sessions)
+		write_sessions();
 
 	addrs = malloc(sizeof(*addrs) * opt.count);
 	if (!addrs)
@@ -616,18 +690,21 @@ static int run(void)
 
 	/* the hold: keepalives and a trickle of echoes, spread evenly over each interval */
 	hold_replies = echo_replies;
+	for (uint32_t i = 0; i < opt.count; i++)
+		clients[i].hold_ok = 0;
 	if (opt.hold_s) {
-		uint64_t start = now_ms(), end = start + opt.hold_s * 1000ull, per = opt.interval_s * 1000ull;
-		uint64_t tick = 0;
-		while (now_ms() < end) {
+		uint64_t start = now_ms(), per = opt.interval_s * 1000ull;
+		/* every client fires hold/interval times: client i at (tick*count + i) * per / count */
+		uint64_t tick = 0, ticks = opt.hold_s * 1000ull * opt.count / per;
+		while (tick < ticks && !end_hold) {
 			uint64_t t = now_ms() - start;
-			/* clients due by now: client i fires at (tick*count + i) * per / count */
 			uint64_t due = t * opt.count / per;
-			while (tick < due) {
+			while (tick < due && tick < ticks) {
 				struct lg_client *c = &clients[tick % opt.count];
-				bool echo = (tick / opt.count) % 2;
+				bool echo = (tick / opt.count) % 2 == 0; /* echoes first: a short hold has some */
 				send_one(c, echo);
 				hold_sent += echo;
+				c->hold_sent += echo;
 				tick++;
 			}
 			drain_udp();
@@ -641,10 +718,20 @@ static int run(void)
 		}
 	}
 	printf("hold_echo_sent=%" PRIu64 "\nhold_echo_ok=%" PRIu64 "\nsent=%" PRIu64 "\nsend_errors=%" PRIu64
-	       "\nbad_replies=%" PRIu64 "\n",
+	       "\nbad_replies=%" PRIu64 "\nhold_echo_missing=",
 	       hold_sent, echo_replies - hold_replies, sent_dgrams, send_errors, bad_replies);
+	for (uint32_t i = 0; i < opt.count && missing_named < 10; i++) {
+		char src[INET_ADDRSTRLEN];
+		if (clients[i].hold_ok >= clients[i].hold_sent)
+			continue;
+		src_str(&clients[i], src, sizeof(src));
+		printf("%slg%u(session %08x from %s)", missing_named++ ? "," : "", i, clients[i].session_id, src);
+	}
+	printf("\n");
 	for (uint32_t i = 0; i < opt.count; i++)
 		keystate_free(&clients[i].ks);
+	tls_ctx_free(tls);
+	free(ka_ring);
 	free(clients);
 	free(by_id);
 	chain_free();
@@ -658,7 +745,8 @@ int main(int argc, char **argv)
 		{"server-key", 1, 0, 'k'}, {"source", 1, 0, 'a'},	  {"sources", 1, 0, 'K'},
 		{"hold", 1, 0, 'h'},	 {"interval", 1, 0, 'i'}, {"deadline", 1, 0, 'd'},
 		{"assign-log", 1, 0, 'l'}, {"rate", 1, 0, 'r'},	  {"first", 1, 0, 'f'},
-		{"repeat", 1, 0, 'R'},	 {"chain", 1, 0, 'C'},	  {0, 0, 0, 0},
+		{"repeat", 1, 0, 'R'},	 {"chain", 1, 0, 'C'},	  {"sessions", 1, 0, 'o'},
+		{0, 0, 0, 0},
 	};
 	const char *cmd = argc > 1 ? argv[1] : "";
 	bool have_server = false, have_key = false, have_src = false;
@@ -692,6 +780,7 @@ int main(int argc, char **argv)
 		case 'R': opt.repeat = (unsigned)num(optarg, 1, 1000000); break;
 		case 'C': opt.chain = (unsigned)num(optarg, 0, LG_MAX_CHAIN); break;
 		case 'f': opt.first = (unsigned)num(optarg, 0, LG_MAX_CLIENTS); break;
+		case 'o': opt.sessions = optarg; break;
 		case 'l':
 			if (!(opt.assign_log = fopen(optarg, "a")))
 				die("cannot open --assign-log");
@@ -717,5 +806,6 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "run") || !have_server || !have_key || !have_src)
 		usage();
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGUSR1, on_usr1);
 	return run();
 }

@@ -146,6 +146,11 @@ static void test_registry(void)
 	peer_counters(p, &pc);
 	CHECK(pc.rx_packets == 5); /* counters of freed sessions survive */
 	CHECK(registry_reap(&r, now_ms()) == 0);
+	/* issue #25: a worker stamps last_seen_ms with its own clock, a millisecond ahead of the `now` the reaper
+	 * read before its loop: the session was just heard from, not silent for 2^64 ms */
+	s3->last_seen_ms = now_ms() + 1;
+	CHECK(registry_reap(&r, s3->last_seen_ms - 1) == 0 && p->cur == s3);
+	CHECK(ms_since(10, 5) == 0 && ms_since(5, 10) == 5);
 	CHECK(registry_reap(&r, p->prev_until_ms) == 1 && p->prev == NULL && p->cur == s3);
 	CHECK(registry_reap(&r, s3->last_seen_ms + SL_SESSION_IDLE_MS) == 1 && p->cur == NULL);
 	registry_remove_peer(&r, p);
