@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "daemon/atomic_file.h"
 #include "daemon/addrcache.h"
 
 #define ADDRCACHE_MAX (64u << 10) /* 16 names with 8 addresses each need ~10 KiB */
@@ -207,29 +208,14 @@ int addrcache_load(const struct sl_config *cfg, struct sl_addrs *out, struct sl_
 	return 0;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len) {
-		ssize_t w = write(fd, data, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? -errno : -EIO;
-		data += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 int addrcache_save(const struct sl_config *cfg, const struct sl_addrs *addrs, struct sl_err *e)
 {
-	char path[SL_PATH_MAX + 64], tmp[SL_PATH_MAX + 80], *buf = malloc(ADDRCACHE_MAX);
-	int fd = -1, dfd, len, ret;
+	char path[SL_PATH_MAX + 64], *buf = malloc(ADDRCACHE_MAX);
+	int len, ret;
 
 	if (!buf)
 		return sl_errf(e, -ENOMEM, "server address cache: out of memory");
 	addrcache_path(cfg, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	len = addrcache_format(cfg, addrs, buf, ADDRCACHE_MAX);
 	if (len < 0) {
 		ret = sl_errf(e, len, "server address cache %s: too large", path);
@@ -239,28 +225,10 @@ int addrcache_save(const struct sl_config *cfg, const struct sl_addrs *addrs, st
 		ret = sl_errf(e, -errno, "server address cache: mkdir %s: %s", cfg->state_dir, strerror(errno));
 		goto out;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		ret = sl_errf(e, -errno, "server address cache %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	ret = write_all(fd, buf, (size_t)len);
-	if (!ret && fsync(fd))
-		ret = -errno;
-	if (close(fd) && !ret)
-		ret = -errno;
-	fd = -1;
-	if (!ret && rename(tmp, path))
-		ret = -errno;
+	ret = file_write_atomic(path, buf, (size_t)len, 0600);
 	if (ret) {
-		unlink(tmp);
 		ret = sl_errf(e, ret, "server address cache %s: %s", path, strerror(-ret));
 		goto out;
-	}
-	dfd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* the rename itself durable */
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
 	}
 	ret = 0;
 out:

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "daemon/atomic_file.h"
 #include "dns/dns.h"
 
 #define DNS_FILE_MAX (1u << 20)
@@ -74,35 +75,6 @@ int dns_read_file(const char *path, char **out, size_t *len)
 	return 0;
 }
 
-int dns_write_atomic(const char *path, const char *data, size_t len)
-{
-	char tmp[PATH_MAX];
-	size_t done = 0;
-	int fd, ret = 0;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	while (done < len && !ret) {
-		ssize_t n = write(fd, data + done, len - done);
-		if (n < 0)
-			ret = -errno;
-		else
-			done += (size_t)n;
-	}
-	if (!ret && fsync(fd))
-		ret = -errno;
-	if (close(fd) && !ret)
-		ret = -errno;
-	if (!ret && rename(tmp, path))
-		ret = -errno;
-	if (ret)
-		unlink(tmp);
-	return ret;
-}
-
 static void record_path(const char *state_dir, const char *ifname, char *buf, size_t n)
 {
 	snprintf(buf, n, "%s/%s.dns", state_dir, ifname);
@@ -117,7 +89,7 @@ static int record_write(const char *state_dir, const char *ifname, enum dns_back
 		return sl_errf(e, -errno, "dns: mkdir %s: %s", state_dir, strerror(errno));
 	record_path(state_dir, ifname, path, sizeof(path));
 	snprintf(text, sizeof(text), "backend=%s\n", dns_backend_name(b));
-	ret = dns_write_atomic(path, text, strlen(text));
+	ret = file_write_atomic(path, text, strlen(text), 0600);
 	if (ret)
 		return sl_errf(e, ret, "dns: write %s: %s", path, strerror(-ret));
 	return 0;

@@ -85,6 +85,5 @@ void dns_config_domains_str(const struct dns_config *dc, char *buf, size_t n);
 /* resolved.c: the system bus answers for org.freedesktop.resolve1 (Peer.Ping). */
 bool dns_resolved_answers(void);
 
-/* Small file helpers the backends share (atomic: write-temp + fsync + rename). */
-int dns_write_atomic(const char *path, const char *data, size_t len);
+/* Small file helper the backends share (writes go through daemon/atomic_file.h). */
 int dns_read_file(const char *path, char **out, size_t *len);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "daemon/atomic_file.h"
 #include "dns/dns.h"
 
 #define RESOLV_CONF "/etc/resolv.conf"
@@ -59,7 +60,7 @@ static int file_apply(const struct dns_target *t, const struct dns_config *dc, s
 		ret = dns_read_file(RESOLV_CONF, &orig, &olen);
 		if (ret && ret != -ENOENT)
 			return sl_errf(e, ret, "dns: read %s: %s", RESOLV_CONF, strerror(-ret));
-		ret = dns_write_atomic(saved, orig ? orig : "", olen);
+		ret = file_write_atomic(saved, orig ? orig : "", olen, 0600);
 		free(orig);
 		if (ret)
 			return sl_errf(e, ret, "dns: save %s to %s: %s", RESOLV_CONF, saved, strerror(-ret));
