@@ -25,7 +25,7 @@ struct ks_spec {
 	 * (a name neither cached nor resolved: the daemon adds it) */
 	const struct sockaddr_storage *servers;
 	size_t n_servers;
-	uint32_t fwmark; /* SL_FWMARK */
+	uint32_t fwmark; /* the owner's sl_ids_for(tun_ifname).mark (netcfg.h) */
 	bool allow_lan;
 };
 

@@ -87,7 +87,7 @@ static int ks_on(const char *iface, const char *cfg_path, bool if_configured)
 	struct sl_config *cfg = calloc(1, sizeof(*cfg)); /* large (paths): not on the stack */
 	struct sockaddr_storage servers[SL_KS_MAX_SERVERS];
 	struct sl_addrs cached[SL_MAX_SERVERS];
-	struct ks_spec spec = {.fwmark = SL_FWMARK, .servers = servers};
+	struct ks_spec spec = {.servers = servers};
 	char path[SL_PATH_MAX], ep[INET6_ADDRSTRLEN + 16];
 	char *text = NULL;
 	size_t len = 0;
@@ -129,6 +129,11 @@ static int ks_on(const char *iface, const char *cfg_path, bool if_configured)
 		goto out;
 	}
 	snprintf(spec.tun_ifname, sizeof(spec.tun_ifname), "%s", iface ? iface : cfg->ifname);
+	{ /* the mark the interface's daemon gives its sockets: the same function, no daemon needed */
+		struct sl_ids ids;
+		sl_ids_for(spec.tun_ifname, &ids);
+		spec.fwmark = ids.mark;
+	}
 	/* no name is resolved here: this runs at boot, before any network, and with the kill switch on DNS
 	 * would not answer anyway. A name's last good addresses come from the daemon's cache in StateDir; the
 	 * daemon adds what it resolves later */
