@@ -421,7 +421,7 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 		return ret;
 	if (cfg->killswitch) {
 		struct sockaddr_storage all[SL_KS_MAX_SERVERS];
-		struct ks_spec ks = {.fwmark = c->ids.mark, .allow_lan = cfg->killswitch_allow_lan, .servers = all};
+		struct ks_spec ks = {.allow_lan = cfg->killswitch_allow_lan, .servers = all};
 		snprintf(ks.tun_ifname, sizeof(ks.tun_ifname), "%s", cfg->ifname);
 		ks.n_servers = cl_known_addrs(c, all, SL_KS_MAX_SERVERS);
 		ret = ks_apply(&ks, e); /* before the TUN or any route exists; it outlives us on purpose */

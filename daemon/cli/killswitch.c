@@ -129,11 +129,6 @@ static int ks_on(const char *iface, const char *cfg_path, bool if_configured)
 		goto out;
 	}
 	snprintf(spec.tun_ifname, sizeof(spec.tun_ifname), "%s", iface ? iface : cfg->ifname);
-	{ /* the mark the interface's daemon gives its sockets: the same function, no daemon needed */
-		struct sl_ids ids;
-		sl_ids_for(spec.tun_ifname, &ids);
-		spec.fwmark = ids.mark;
-	}
 	/* no name is resolved here: this runs at boot, before any network, and with the kill switch on DNS
 	 * would not answer anyway. A name's last good addresses come from the daemon's cache in StateDir; the
 	 * daemon adds what it resolves later */

@@ -227,7 +227,7 @@ static void test_batch_errors(void)
 static void test_killswitch(void)
 {
 	struct sockaddr_storage srv[3];
-	struct ks_spec spec = {.tun_ifname = TUN, .fwmark = MARK, .servers = srv, .n_servers = 1};
+	struct ks_spec spec = {.tun_ifname = TUN, .servers = srv, .n_servers = 1};
 	struct sl_err e = {{0}};
 	char info[256] = "junk";
 	int ret;
@@ -260,13 +260,13 @@ static void test_killswitch(void)
 	CHECK_STR_CONTAINS(out, "oifname \"" TUN "\" accept");
 	CHECK_STR_CONTAINS(out, "iifname \"lo\" accept");
 	CHECK_STR_CONTAINS(out, "iifname \"" TUN "\" accept");
-	CHECK_STR_CONTAINS(out, "meta mark 0x51909556 ip daddr . tcp dport @servers4 accept");
-	CHECK_STR_CONTAINS(out, "meta mark 0x51909556 ip daddr . udp dport @servers4 accept");
-	CHECK_STR_CONTAINS(out, "meta mark 0x51909556 ip6 daddr . udp dport @servers6 accept");
+	CHECK_STR_CONTAINS(out, "meta mark 0x51900000/16 ip daddr . tcp dport @servers4 accept");
+	CHECK_STR_CONTAINS(out, "meta mark 0x51900000/16 ip daddr . udp dport @servers4 accept");
+	CHECK_STR_CONTAINS(out, "meta mark 0x51900000/16 ip6 daddr . udp dport @servers6 accept");
 	CHECK_STR_CONTAINS(out, "ip saddr . tcp sport @servers4 ct state established,related accept");
 	CHECK_STR_CONTAINS(out, "ip saddr . udp sport @servers4 ct state established,related accept");
-	CHECK_STR_CONTAINS(out, "meta mark 0x51909556 udp dport 53 accept");
-	CHECK_STR_CONTAINS(out, "meta mark 0x51909556 tcp dport 53 accept");
+	CHECK_STR_CONTAINS(out, "meta mark 0x51900000/16 udp dport 53 accept");
+	CHECK_STR_CONTAINS(out, "meta mark 0x51900000/16 tcp dport 53 accept");
 	CHECK_STR_CONTAINS(out, "udp sport 53 ct state established accept");
 	CHECK_STR_CONTAINS(out, "ct state related ct protocol udp ct original proto-dst"); /* nft cannot name it */
 	CHECK_EQ_INT(count(out, "dport 53 drop"), 0); /* no LAN exceptions unless asked */
@@ -280,7 +280,9 @@ static void test_killswitch(void)
 	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.7", EP_PORT, MARK), -EPERM); /* other host */
 	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", 53, 0), -EPERM); /* DNS outside the tunnel */
 	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.53", 53, MARK), 0); /* the daemon resolving */
-	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.53", 53, MARK + 1), -EPERM); /* another mark */
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.53", 53, 0x51901234), 0);  /* a co-located sluice daemon */
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.53", 53, 0x51910000), -EPERM); /* a mark outside the range */
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.53", 53, 0xcabc), -EPERM);     /* the old fixed mark */
 	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.53", 5353, MARK), -EPERM);   /* not DNS */
 	CHECK_EQ_INT(udp_send(AF_INET, "10.66.0.1", 53, 0), 0);	      /* DNS through the tunnel */
 	CHECK_EQ_INT(udp_send(AF_INET, "127.0.0.1", 9, 0), 0);	      /* loopback */
@@ -368,9 +370,6 @@ static void test_killswitch(void)
 	CHECK_EQ_INT(udp_send(AF_INET6, "fd00:5::1", 9, 0), -EPERM);
 
 	/* bad specs are refused before touching the kernel */
-	spec.fwmark = 0;
-	CHECK_EQ_INT(ks_apply(&spec, &e), -EINVAL);
-	spec.fwmark = MARK;
 	srv[0].ss_family = AF_UNIX;
 	CHECK_EQ_INT(ks_apply(&spec, &e), -EAFNOSUPPORT);
 	spec.n_servers = 0; /* no server known yet (a name, nothing cached): locked down, the daemon adds it */
