@@ -78,7 +78,7 @@ static void derive_own_mtu(struct cl *c)
 		c->mtu_source = MTU_SRC_CONFIG;
 		return;
 	}
-	if (mtu_underlay_to(&c->nc, &c->ep, SL_FWMARK, &underlay, ifname, &e)) {
+	if (mtu_underlay_to(&c->nc, &c->ep, c->ids.mark, &underlay, ifname, &e)) {
 		if (!c->own_mtu) {
 			c->own_mtu = SLUICE_MTU_DEFAULT;
 			c->mtu_source = MTU_SRC_DEFAULT;
@@ -122,13 +122,13 @@ static int apply_routes(struct cl *c, struct sl_err *e)
 	int ret = 0;
 
 	for (i = 0; i < cfg->n_routes && !ret; i++)
-		ret = route_add4(&c->nc, c->ifindex, cfg->routes[i].addr, cfg->routes[i].len, SL_ROUTE_TABLE, e);
+		ret = route_add4(&c->nc, c->ifindex, cfg->routes[i].addr, cfg->routes[i].len, c->ids.table, e);
 	if (!ret)
-		ret = rules_add(&c->nc, config_full_tunnel(cfg), e);
+		ret = rules_add(&c->nc, &c->ids, config_full_tunnel(cfg), e);
 	if (ret) {
 		struct sl_err ignore;
 		while (i-- > 0)
-			route_del4(&c->nc, c->ifindex, cfg->routes[i].addr, cfg->routes[i].len, SL_ROUTE_TABLE,
+			route_del4(&c->nc, c->ifindex, cfg->routes[i].addr, cfg->routes[i].len, c->ids.table,
 				   &ignore);
 	}
 	return ret;
@@ -421,7 +421,7 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 		return ret;
 	if (cfg->killswitch) {
 		struct sockaddr_storage all[SL_KS_MAX_SERVERS];
-		struct ks_spec ks = {.fwmark = SL_FWMARK, .allow_lan = cfg->killswitch_allow_lan, .servers = all};
+		struct ks_spec ks = {.allow_lan = cfg->killswitch_allow_lan, .servers = all};
 		snprintf(ks.tun_ifname, sizeof(ks.tun_ifname), "%s", cfg->ifname);
 		ks.n_servers = cl_known_addrs(c, all, SL_KS_MAX_SERVERS);
 		ret = ks_apply(&ks, e); /* before the TUN or any route exists; it outlives us on purpose */
@@ -432,6 +432,9 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	if (ret)
 		return ret;
 	netcfg_cleanup_stale(&c->nc, cfg->ifname, e);
+	ret = rules_check_free(&c->nc, &c->ids, e); /* another tunnel whose name hashes like ours: refuse now */
+	if (ret)
+		return ret;
 	{ /* a crashed run's DNS */
 		const char *what;
 		c->dns.cfg = cfg;
@@ -442,7 +445,7 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	}
 	/* the underlay's resolvers, before we apply our own DNS: server names are looked up there */
 	resolv_conf_servers(CL_RESOLV_CONF, c->underlay_dns, sizeof(c->underlay_dns));
-	ret = resolver_init(&c->res, &c->loop, SL_FWMARK, e);
+	ret = resolver_init(&c->res, &c->loop, c->ids.mark, e);
 	if (ret)
 		return ret;
 	c->res_open = true;
@@ -478,7 +481,7 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 		if (fd < 0)
 			return fd;
 		c->udp_fd = fd;
-		uint32_t mark = SL_FWMARK;
+		uint32_t mark = c->ids.mark;
 		if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)))
 			return sl_errf(e, -errno, "set fwmark %u on the udp socket: %s", mark, strerror(errno));
 		for (unsigned i = 0; i < c->n_w; i++)
@@ -521,7 +524,7 @@ static void cl_teardown(struct cl *c)
 		ctlsock_close(&c->cs);
 	if (dns_client_revert(&c->dns, &e))
 		log_err("%s", e.msg);
-	if (c->rules_applied && rules_del(&c->nc, &e))
+	if (c->rules_applied && rules_del(&c->nc, &c->ids, &e))
 		log_err("netcfg: %s", e.msg);
 	for (unsigned i = 0; i < c->n_w; i++)
 		dp_worker_free(&c->w[i], false); /* the last TUN queue takes the link, its address and routes */
@@ -554,6 +557,7 @@ int cl_run(struct sl_config *cfg, void (*ready)(void))
 		return 1;
 	}
 	c->cfg = cfg;
+	sl_ids_for(cfg->ifname, &c->ids); /* mark, table, rule priorities: this interface's */
 	c->udp_fd = c->stopfd = c->probe_io.fd = -1;
 	c->n_w = dp_workers_wanted();
 	if (!c->n_w)

@@ -91,6 +91,7 @@ struct cl {
 	struct sl_config *cfg;
 	struct loop loop;
 	struct netcfg nc;
+	struct sl_ids ids; /* sl_ids_for(cfg->ifname): never a constant */
 	int ifindex;
 	unsigned link_mtu;             /* the TUN link's MTU: the effective MTU of the current session */
 	unsigned own_mtu;              /* MTU =, else derived from the route to the endpoint (daemon/mtu.h) */

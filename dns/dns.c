@@ -262,15 +262,16 @@ static bool config_eq(const struct dns_config *a, const struct dns_config *b)
 }
 
 /* Every IPv4 server into the tunnel, whatever Routes and the LAN say. Split tunnel: a /32 in the client's table,
- * which rule SL_RULE_PRIO_TUNNEL makes every unmarked packet consult before the main table. Full tunnel: the
+ * which the interface's tunnel rule (netcfg.h) makes every unmarked packet consult before the main table. Full tunnel: the
  * table's 0.0.0.0/0 covers it, but the suppress rule lets a LAN route of the main table win; a rule
- * "to SERVER/32 lookup SL_ROUTE_TABLE" ahead of it does not. IPv6 servers are written to the backend but not
+ * "to SERVER/32 lookup TABLE" ahead of it does not. IPv6 servers are written to the backend but not
  * routed here: IPv6 inside the tunnel is not implemented yet. What is no longer wanted is removed. */
-static int route_one(struct netcfg *nc, int ifindex, bool full, struct in_addr a, bool add, struct sl_err *e)
+static int route_one(struct netcfg *nc, const struct sl_ids *ids, int ifindex, bool full, struct in_addr a,
+		     bool add, struct sl_err *e)
 {
 	if (full)
-		return add ? rule_add_dns4(nc, a, e) : rule_del_dns4(nc, a, e);
-	return add ? route_add4(nc, ifindex, a, 32, SL_ROUTE_TABLE, e) : route_del4(nc, ifindex, a, 32, SL_ROUTE_TABLE, e);
+		return add ? rule_add_dns4(nc, ids, a, e) : rule_del_dns4(nc, ids, a, e);
+	return add ? route_add4(nc, ifindex, a, 32, ids->table, e) : route_del4(nc, ifindex, a, 32, ids->table, e);
 }
 
 static int route_servers(struct dns_client *d, struct netcfg *nc, int ifindex, const struct dns_config *want,
@@ -279,7 +280,9 @@ static int route_servers(struct dns_client *d, struct netcfg *nc, int ifindex, c
 	struct in_addr keep[SL_MAX_DNS];
 	unsigned n_keep = 0;
 	bool full = config_full_tunnel(d->cfg);
+	struct sl_ids ids;
 
+	sl_ids_for(d->cfg->ifname, &ids);
 	for (unsigned i = 0; i < d->n_routed; i++) {
 		bool still = false;
 		for (unsigned j = 0; j < want->n_servers; j++)
@@ -289,7 +292,7 @@ static int route_servers(struct dns_client *d, struct netcfg *nc, int ifindex, c
 			keep[n_keep++] = d->routed[i];
 		} else {
 			struct sl_err ignore;
-			route_one(nc, ifindex, full, d->routed[i], false, &ignore);
+			route_one(nc, &ids, ifindex, full, d->routed[i], false, &ignore);
 		}
 	}
 	memcpy(d->routed, keep, sizeof(keep));
@@ -303,7 +306,7 @@ static int route_servers(struct dns_client *d, struct netcfg *nc, int ifindex, c
 			have |= d->routed[i].s_addr == want->servers[j].v4.s_addr;
 		if (have)
 			continue;
-		ret = route_one(nc, ifindex, full, want->servers[j].v4, true, e);
+		ret = route_one(nc, &ids, ifindex, full, want->servers[j].v4, true, e);
 		if (ret == -EEXIST) /* the same /32 is in Routes: the route is there, and not ours to remove */
 			continue;
 		if (ret)

@@ -8,9 +8,13 @@
  *     oifname TUN accept
  *     icmpv6 type 133-136 ip6 hoplimit 255 accept                  neighbour/router discovery
  *     udp sport 68 dport 67 accept; udp sport 546 dport 547 accept  DHCP / DHCPv6 client
- *     meta mark FWMARK ip(6) daddr . tcp dport @servers4(6) accept    control channel
- *     meta mark FWMARK ip(6) daddr . udp dport @servers4(6) accept    data plane
- *     meta mark FWMARK udp/tcp dport 53 accept                         the daemon's own name lookups
+ *     meta mark & MASK == BASE ip(6) daddr . tcp dport @servers4(6) accept    control channel
+ *     meta mark & MASK == BASE ip(6) daddr . udp dport @servers4(6) accept    data plane
+ *     meta mark & MASK == BASE udp/tcp dport 53 accept             the daemons' own name lookups
+ * (BASE/MASK: SL_MARK_BASE/SL_MARK_MASK, netcfg.h — the range every sluice daemon's fwmark lies in, so the
+ * sockets of a co-located tunnel's daemon pass too, DESIGN 10.6. Only a process with CAP_NET_ADMIN can set a
+ * mark, as it could remove this table. The TUN link accepted is the owner's alone: link names are free, so a
+ * name pattern could let any link through; a second tunnel's inner traffic stays locked down.)
  *     [allow_lan] udp/tcp dport 53 drop; ip daddr LAN accept
  *   input (filter, hook input, prio 0, policy drop)
  *     iifname "lo" accept
@@ -46,6 +50,7 @@
 #include <linux/netfilter/nf_conntrack_tuple_common.h>
 #include <linux/netfilter/nf_tables.h>
 #include <libnftnl/set.h>
+#include "netcfg/netcfg.h"
 #include "netcfg/nft_batch.h"
 
 #define KS_FAMILY NFPROTO_INET
@@ -341,6 +346,14 @@ static void rules_lan(struct nft_batch *b, const char *chain, bool out, const st
 	}
 }
 
+/* meta mark & SL_MARK_MASK == SL_MARK_BASE: a socket of any sluice daemon (netcfg.h) */
+static void match_sluice_mark(struct nft_batch *b, struct nftnl_rule *r)
+{
+	const uint32_t mask = SL_MARK_MASK, base = SL_MARK_BASE;
+
+	nft_rule_meta_masked_cmp(b, r, NFT_META_MARK, &mask, &base, sizeof(base));
+}
+
 static const uint8_t ks_nfprotos[] = {NFPROTO_IPV4, NFPROTO_IPV6};
 static const uint8_t ks_l4protos[] = {IPPROTO_TCP, IPPROTO_UDP}; /* control channel, data plane */
 
@@ -355,7 +368,7 @@ static void rules_output(struct nft_batch *b, const struct ks_spec *spec, const 
 			struct nftnl_rule *r = ks_rule(b, "output");
 			/* the mark AND a server's address . port: no other process (no mark) and no other
 			 * destination can use it */
-			nft_rule_meta_cmp(b, r, NFT_META_MARK, &spec->fwmark, sizeof(spec->fwmark));
+			match_sluice_mark(b, r);
 			match_servers(b, r, ks_nfprotos[f], ks_l4protos[i], true);
 			nft_rule_verdict(b, r, NF_ACCEPT);
 		}
@@ -364,7 +377,7 @@ static void rules_output(struct nft_batch *b, const struct ks_spec *spec, const 
 	 * rules' DNS drop */
 	for (size_t i = 0; i < sizeof(ks_l4protos); i++) {
 		struct nftnl_rule *r = ks_rule(b, "output");
-		nft_rule_meta_cmp(b, r, NFT_META_MARK, &spec->fwmark, sizeof(spec->fwmark));
+		match_sluice_mark(b, r);
 		match_l4proto(b, r, ks_l4protos[i]);
 		match_port(b, r, L4_DPORT_OFF, DNS_PORT);
 		nft_rule_verdict(b, r, NF_ACCEPT);
@@ -433,8 +446,6 @@ int ks_apply(const struct ks_spec *spec, struct sl_err *e)
 
 	if (!spec->tun_ifname[0] || strnlen(spec->tun_ifname, IFNAMSIZ) >= IFNAMSIZ)
 		return sl_errf(e, -EINVAL, "kill switch: no tunnel interface name");
-	if (spec->fwmark == 0) /* mark 0 is every unmarked packet: the hole would be open to all */
-		return sl_errf(e, -EINVAL, "kill switch: the daemon's fwmark must not be 0");
 	ret = server_sets(spec->servers, spec->n_servers, &s4, &s6, &n4, &n6);
 	if (ret < 0) {
 		sets_free(s4, s6);

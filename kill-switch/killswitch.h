@@ -1,7 +1,7 @@
 /* kill-switch: the client's nftables lockdown, table `inet sluice_ks` (DESIGN §6, §9 "Kill switch, complete").
  *
  * Policy drop on input, output and forward. Accepted: loopback; the TUN link both ways; the daemon's own
- * underlay packets (meta mark == fwmark AND an address . port of the named sets `servers4` / `servers6`: the
+ * underlay packets (a mark in sluice's range, netcfg.h SL_MARK_BASE/MASK, AND an address . port of the named sets `servers4` / `servers6`: the
  * control and data port of every address of every configured server) and their replies by conntrack state;
  * the daemon's own marked DNS queries (port 53, any address: it resolves server names itself) and their
  * replies; IPv6 neighbour/router discovery (ICMPv6 133-136, hop limit 255) and the DHCP / DHCPv6 client on
@@ -25,7 +25,6 @@ struct ks_spec {
 	 * (a name neither cached nor resolved: the daemon adds it) */
 	const struct sockaddr_storage *servers;
 	size_t n_servers;
-	uint32_t fwmark; /* SL_FWMARK */
 	bool allow_lan;
 };
 

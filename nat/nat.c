@@ -1,8 +1,9 @@
-/* nat: the gateway's NAT and forwarding, table `ip sluice_nat` (nat/nat.h, DESIGN §6). net.ipv4.ip_forward,
+/* nat: the gateway's NAT and forwarding, table `inet sluice_nat_IFACE` (nat/nat.h, DESIGN §6, 9). net.ipv4.ip_forward,
  * shared by every interface of the namespace, is netcfg/forwarding.h's.
  *
  *   postrouting (nat, hook postrouting, prio 100 = srcnat, policy accept)
- *     ip saddr POOL/LEN oifname EGRESS masquerade
+ *     meta nfproto ipv4 ip saddr POOL/LEN oifname EGRESS masquerade
+ *                          (inet family: a payload match at the network header needs the family first)
  *   forward (filter, hook forward, prio 0, policy accept)
  *     iifname TUN oifname EGRESS accept
  *     iifname EGRESS oifname TUN ct state established,related accept
@@ -12,8 +13,8 @@
  * One batch with the add/delete/add trick replaces a stale table atomically.
  *
  *   mss (filter, hook forward, prio mangle = -150, policy accept)   DESIGN §3
- *     iifname TUN meta l4proto tcp tcp flags & syn tcp option maxseg size set MTU - 40
- *     oifname TUN meta l4proto tcp tcp flags & syn tcp option maxseg size set MTU - 40
+ *     iifname TUN meta nfproto ipv4 meta l4proto tcp tcp flags & syn tcp option maxseg size set MTU - 40
+ *     oifname TUN meta nfproto ipv4 meta l4proto tcp tcp flags & syn tcp option maxseg size set MTU - 40
  * A chain of its own: it only rewrites (the kernel only ever lowers an MSS this way), never decides,
  * and runs before the forward filter whatever that one does. */
 #include "nat/nat.h"
@@ -28,47 +29,61 @@
 #include "netcfg/netcfg.h"
 #include "netcfg/nft_batch.h"
 
-#define NAT_FAMILY NFPROTO_IPV4
+#define NAT_FAMILY NFPROTO_INET
 #define NAT_PRIO_SRCNAT 100 /* NF_IP_PRI_NAT_SRC */
 #define NAT_PRIO_FILTER 0   /* NF_IP_PRI_FILTER */
 #define NAT_PRIO_MANGLE (-150) /* NF_IP_PRI_MANGLE */
 #define IP4_SADDR_OFF 12
 
-static struct nftnl_rule *nat_rule(struct nft_batch *b, const char *chain)
+void nat_table_name(const char *tun_ifname, char *name)
 {
-	return nft_batch_new_rule(b, NAT_FAMILY, SL_NAT_TABLE, chain);
+	snprintf(name, SL_NAT_TABLE_MAX, SL_NAT_TABLE_PREFIX "%s", tun_ifname);
+}
+
+static struct nftnl_rule *nat_rule(struct nft_batch *b, const char *table, const char *chain)
+{
+	return nft_batch_new_rule(b, NAT_FAMILY, table, chain);
+}
+
+static void nat_rule_ipv4(struct nft_batch *b, struct nftnl_rule *r)
+{
+	const uint8_t v4 = NFPROTO_IPV4;
+
+	nft_rule_meta_cmp(b, r, NFT_META_NFPROTO, &v4, sizeof(v4));
 }
 
 /* TCP SYNs into or out of the tunnel: MSS at most what the tunnel MTU carries. */
-static void nat_mss_rules(struct nft_batch *b, const struct nat_spec *spec)
+static void nat_mss_rules(struct nft_batch *b, const char *table, const struct nat_spec *spec)
 {
 	static const uint32_t keys[] = {NFT_META_IIFNAME, NFT_META_OIFNAME};
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		struct nftnl_rule *r = nat_rule(b, "mss");
+		struct nftnl_rule *r = nat_rule(b, table, "mss");
 		nft_rule_ifname(b, r, keys[i], spec->tun_ifname);
+		nat_rule_ipv4(b, r); /* NFT_MSS4: the IPv4 MSS */
 		nft_rule_tcp_mss_clamp(b, r, (uint16_t)NFT_MSS4(spec->mtu));
 	}
 }
 
-static void nat_rules(struct nft_batch *b, const struct nat_spec *spec)
+static void nat_rules(struct nft_batch *b, const char *table, const struct nat_spec *spec)
 {
 	const uint32_t est_rel =
 	    NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED);
 	struct nftnl_rule *r;
 
-	r = nat_rule(b, "postrouting");
+	r = nat_rule(b, table, "postrouting");
+	nat_rule_ipv4(b, r);
 	nft_rule_payload_cmp(b, r, NFT_PAYLOAD_NETWORK_HEADER, IP4_SADDR_OFF, &spec->pool,
 			     sizeof(spec->pool), spec->pool_len);
 	nft_rule_ifname(b, r, NFT_META_OIFNAME, spec->egress_ifname);
 	nft_rule_masq(b, r);
 
-	r = nat_rule(b, "forward");
+	r = nat_rule(b, table, "forward");
 	nft_rule_ifname(b, r, NFT_META_IIFNAME, spec->tun_ifname);
 	nft_rule_ifname(b, r, NFT_META_OIFNAME, spec->egress_ifname);
 	nft_rule_verdict(b, r, NF_ACCEPT);
 
-	r = nat_rule(b, "forward");
+	r = nat_rule(b, table, "forward");
 	nft_rule_ifname(b, r, NFT_META_IIFNAME, spec->egress_ifname);
 	nft_rule_ifname(b, r, NFT_META_OIFNAME, spec->tun_ifname);
 	nft_rule_ct_state(b, r, est_rel);
@@ -76,31 +91,31 @@ static void nat_rules(struct nft_batch *b, const struct nat_spec *spec)
 
 	/* the chain's policy is accept (the gateway's other forwarding is not ours), so a new connection from
 	 * the egress side towards the pool, routed here by a host that knows the prefix, needs its own drop */
-	r = nat_rule(b, "forward");
+	r = nat_rule(b, table, "forward");
 	nft_rule_ifname(b, r, NFT_META_OIFNAME, spec->tun_ifname);
 	nft_rule_verdict(b, r, NF_DROP);
 
-	r = nat_rule(b, "forward");
+	r = nat_rule(b, table, "forward");
 	nft_rule_ifname(b, r, NFT_META_IIFNAME, spec->tun_ifname);
 	nft_rule_verdict(b, r, NF_DROP);
 }
 
-static int nat_commit(const struct nat_spec *spec, struct sl_err *e)
+static int nat_commit(const char *table, const struct nat_spec *spec, struct sl_err *e)
 {
 	struct nft_batch *b = nft_batch_new();
 	int ret;
 
-	nft_batch_replace_table(b, nft_table_new(NAT_FAMILY, SL_NAT_TABLE, NULL));
+	nft_batch_replace_table(b, nft_table_new(NAT_FAMILY, table, NULL));
 	nft_batch_add_chain(b,
-			    nft_base_chain_new(NAT_FAMILY, SL_NAT_TABLE, "postrouting", "nat",
+			    nft_base_chain_new(NAT_FAMILY, table, "postrouting", "nat",
 					       NF_INET_POST_ROUTING, NAT_PRIO_SRCNAT, NF_ACCEPT));
-	nft_batch_add_chain(b, nft_base_chain_new(NAT_FAMILY, SL_NAT_TABLE, "forward", "filter",
+	nft_batch_add_chain(b, nft_base_chain_new(NAT_FAMILY, table, "forward", "filter",
 						  NF_INET_FORWARD, NAT_PRIO_FILTER, NF_ACCEPT));
-	nat_rules(b, spec);
+	nat_rules(b, table, spec);
 	if (spec->mtu) {
-		nft_batch_add_chain(b, nft_base_chain_new(NAT_FAMILY, SL_NAT_TABLE, "mss", "filter",
+		nft_batch_add_chain(b, nft_base_chain_new(NAT_FAMILY, table, "mss", "filter",
 							  NF_INET_FORWARD, NAT_PRIO_MANGLE, NF_ACCEPT));
-		nat_mss_rules(b, spec);
+		nat_mss_rules(b, table, spec);
 	}
 	ret = nft_batch_commit(b, e);
 	nft_batch_free(b);
@@ -119,7 +134,8 @@ int nat_apply(const struct nat_spec *spec, struct nat_state *st, struct sl_err *
 		return sl_errf(e, -EINVAL, "nat: bad pool prefix length %u", s.pool_len);
 	s.pool.s_addr &= htonl(0xffffffffu << (32 - s.pool_len)); /* 10.66.0.1/24 -> 10.66.0.0/24 */
 
-	ret = nat_commit(&s, e);
+	nat_table_name(s.tun_ifname, st->table);
+	ret = nat_commit(st->table, &s, e);
 	if (ret < 0)
 		return ret;
 	st->applied = true;
@@ -132,7 +148,7 @@ int nat_remove(struct nat_state *st, struct sl_err *e)
 
 	/* the table goes also when this process did not apply it (stale state of a crashed server)
 	 */
-	ret = nft_table_delete(NAT_FAMILY, SL_NAT_TABLE, e);
+	ret = nft_table_delete(NAT_FAMILY, st->table, e);
 	if (ret == 0)
 		st->applied = false;
 	return ret;

@@ -1,5 +1,6 @@
-/* nat: the gateway's nftables table `ip sluice_nat` (DESIGN §6), in ONE batch:
- *   postrouting (nat, srcnat): ip saddr POOL oifname EGRESS masquerade
+/* nat: the gateway's nftables table `inet sluice_nat_IFACE` (DESIGN §6, 9: one per interface, so gateways of
+ * several interfaces in one namespace never touch each other's), in ONE batch:
+ *   postrouting (nat, srcnat): meta nfproto ipv4 ip saddr POOL oifname EGRESS masquerade
  *   forward (filter, policy accept): iifname TUN oifname EGRESS accept;
  *                                    iifname EGRESS oifname TUN ct state established,related accept;
  *                                    iifname TUN drop   (nothing else leaves the tunnel)
@@ -13,7 +14,11 @@
 #include <stdint.h>
 #include "daemon/common/errmsg.h"
 
-#define SL_NAT_TABLE "sluice_nat"
+#define SL_NAT_TABLE_PREFIX "sluice_nat_" /* + the TUN interface's name */
+#define SL_NAT_TABLE_MAX (sizeof(SL_NAT_TABLE_PREFIX) + IFNAMSIZ)
+
+/* "sluice_nat_" IFNAME into name (SL_NAT_TABLE_MAX bytes). */
+void nat_table_name(const char *tun_ifname, char *name);
 
 struct nat_spec {
 	char tun_ifname[IFNAMSIZ];
@@ -25,9 +30,10 @@ struct nat_spec {
 
 struct nat_state {
 	bool applied;
+	char table[SL_NAT_TABLE_MAX]; /* nat_table_name(): set by nat_apply, or by the caller for a stale one */
 };
 
 /* Replaces any stale table and applies. On failure nothing is left applied. */
 int nat_apply(const struct nat_spec *spec, struct nat_state *st, struct sl_err *e);
-/* Removes the table. */
+/* Removes the table st->table (that interface's only). */
 int nat_remove(struct nat_state *st, struct sl_err *e);

@@ -1,7 +1,7 @@
 /* netcfg: the kernel state sluice owns, through rtnetlink (libmnl) — never by running `ip`.
  * Every call returns 0 or -errno and, on failure, fills e->msg with what failed, with what and why (the
  * kernel's extended-ACK text when it gave one), e.g.
- *   "add route 0.0.0.0/0 dev sl0 table 51900: File exists".
+ *   "add route 0.0.0.0/0 dev sl0 table 1368429910: File exists".
  * Nothing here logs or exits. IPv4 tunnel addressing only. */
 #pragma once
 #include <netinet/in.h>
@@ -10,14 +10,36 @@
 #include <stdint.h>
 #include "daemon/common/errmsg.h"
 
-/* Policy routing of the client (wg-quick style): the daemon's own sockets carry SL_FWMARK and so use the main
- * table; everything else is looked up in SL_ROUTE_TABLE first. */
-#define SL_FWMARK 51900u
-#define SL_ROUTE_TABLE 51900u
-#define SL_RULE_PRIO_MARKED 5188u   /* fwmark SL_FWMARK lookup main (full tunnel: the daemon's own sockets) */
-#define SL_RULE_PRIO_DNS 5189u      /* to <DNS server>/32 lookup SL_ROUTE_TABLE (full tunnel) */
-#define SL_RULE_PRIO_SUPPRESS 5190u /* lookup main suppress_prefixlength 0 (full tunnel only) */
-#define SL_RULE_PRIO_TUNNEL 5191u   /* not fwmark SL_FWMARK lookup SL_ROUTE_TABLE */
+/* Policy routing of the client (wg-quick style): the daemon's own sockets carry its interface's mark and so use
+ * the main table; everything else is looked up in the interface's table first. Several tunnels on one host
+ * (DESIGN 9, 10.6): every number is per interface, derived from its name by sl_ids_for() — the one place —
+ * and never a constant.
+ *   mark   SL_MARK_BASE | 16 bits of the name's hash: every sluice mark is in SL_MARK_BASE/SL_MARK_MASK, so one
+ *          rule (and the kill switch) can pass the sockets of every sluice daemon of the host
+ *   table  SL_TABLE_BASE | the same 16 bits (far from 0 and 253-255)
+ *   prio   a block of SL_RULE_PRIO_PER_IFACE priorities in SL_RULE_PRIO_MIN..SL_RULE_PRIO_MAX:
+ *            prio + SL_RULE_MARKED    fwmark MARK lookup main                  (full tunnel: the daemon's sockets)
+ *            prio + SL_RULE_DNS       to <DNS server>/32 lookup TABLE          (full tunnel)
+ *            prio + SL_RULE_SUPPRESS  not fwmark MARK lookup main suppress_prefixlength 0   (full tunnel)
+ *            prio + SL_RULE_TUNNEL    not fwmark SL_MARK_BASE/SL_MARK_MASK lookup TABLE
+ * Two names that hash alike are refused at start (rules_add: a rule at our priorities that is not ours, or
+ * one elsewhere that uses our table). */
+#define SL_MARK_BASE 0x51900000u
+#define SL_MARK_MASK 0xffff0000u
+#define SL_TABLE_BASE 0x51900000u
+#define SL_RULE_PRIO_MIN 10000u
+#define SL_RULE_PRIO_PER_IFACE 4u
+#define SL_RULE_PRIO_BLOCKS 5000u /* 10000..29999 */
+#define SL_RULE_PRIO_MAX (SL_RULE_PRIO_MIN + SL_RULE_PRIO_BLOCKS * SL_RULE_PRIO_PER_IFACE - 1)
+enum { SL_RULE_MARKED, SL_RULE_DNS, SL_RULE_SUPPRESS, SL_RULE_TUNNEL };
+
+struct sl_ids {
+	uint32_t mark;  /* SO_MARK of the daemon's sockets */
+	uint32_t table; /* the client's routing table */
+	uint32_t prio;  /* first of its SL_RULE_PRIO_PER_IFACE rule priorities */
+};
+
+void sl_ids_for(const char *ifname, struct sl_ids *ids);
 
 struct mnl_socket;
 
@@ -57,27 +79,31 @@ int route_del4(struct netcfg *nc, int ifindex, struct in_addr dst, uint8_t plen,
 /* Interface of the IPv4 default route of the main table into ifname (IFNAMSIZ), or -ENOENT. */
 int route_default_ifname(struct netcfg *nc, char *ifname, struct sl_err *e);
 /* The route the kernel would use to dst (IPv4 or IPv6) for a packet carrying fwmark `mark` (0: none — our
- * own sockets carry SL_FWMARK, so their route is not the tunnel's): its outgoing interface and the route's
+ * own sockets carry their mark, so their route is not the tunnel's): its outgoing interface and the route's
  * MTU (*mtu = 0 when it has none: then the interface's applies). A path MTU the kernel learned from an ICMP
  * "fragmentation needed" / "packet too big" shows as the route's MTU until it expires. */
 int route_get(struct netcfg *nc, const struct sockaddr_storage *dst, uint32_t mark, int *oif, unsigned *mtu,
 	      struct sl_err *e);
 
-/* The client's policy rules (IPv4):
- *   prio SL_RULE_PRIO_SUPPRESS: lookup main suppress_prefixlength 0        (only when full_tunnel)
- *   prio SL_RULE_PRIO_TUNNEL:   not fwmark SL_FWMARK lookup SL_ROUTE_TABLE
- * rules_add applies both or neither (rolls back the first on failure). rules_del removes every rule with
- * those priorities that sluice could have left (no error if absent). */
-int rules_add(struct netcfg *nc, bool full_tunnel, struct sl_err *e);
-int rules_del(struct netcfg *nc, struct sl_err *e);
-/* prio SL_RULE_PRIO_DNS: to server/32 not fwmark SL_FWMARK lookup SL_ROUTE_TABLE — a full tunnel's DNS server
- * goes into the tunnel even when a LAN route of the main table covers it (which the suppress rule lets win).
- * rules_del removes these too. */
-int rule_add_dns4(struct netcfg *nc, struct in_addr server, struct sl_err *e);
-int rule_del_dns4(struct netcfg *nc, struct in_addr server, struct sl_err *e);
+/* The client's policy rules (IPv4), at the priorities of `ids` (above):
+ *   prio + SL_RULE_MARKED, SL_RULE_SUPPRESS   (only when full_tunnel)
+ *   prio + SL_RULE_TUNNEL
+ * rules_add first refuses (-EADDRINUSE, naming it) a rule of another owner at our priorities or one elsewhere
+ * using our table (two interface names that hash alike), then applies all or none. rules_del removes only
+ * rules that are ours: our priority AND our table or mark (no error if absent) — never a co-located tunnel's. */
+int rules_add(struct netcfg *nc, const struct sl_ids *ids, bool full_tunnel, struct sl_err *e);
+/* The check rules_add makes first, alone: the client runs it at start (after its own stale rules are gone) and
+ * refuses to start rather than find the conflict when the first session comes up. */
+int rules_check_free(struct netcfg *nc, const struct sl_ids *ids, struct sl_err *e);
+int rules_del(struct netcfg *nc, const struct sl_ids *ids, struct sl_err *e);
+/* prio + SL_RULE_DNS: to server/32 lookup TABLE — a full tunnel's DNS server goes into the tunnel even when a
+ * LAN route of the main table covers it (which the suppress rule lets win). rules_del removes these too. */
+int rule_add_dns4(struct netcfg *nc, const struct sl_ids *ids, struct in_addr server, struct sl_err *e);
+int rule_del_dns4(struct netcfg *nc, const struct sl_ids *ids, struct in_addr server, struct sl_err *e);
 
 /* Removes what a crashed client/server of this interface may have left: its link (if not a live TUN of
- * another process), the rules above, routes in SL_ROUTE_TABLE. Missing things are not errors. */
+ * another process) and its own rules (sl_ids_for(ifname)); nothing of another interface. Missing things are
+ * not errors. */
 int netcfg_cleanup_stale(struct netcfg *nc, const char *ifname, struct sl_err *e);
 
 /* One integer of a /proc/sys file (net.ipv4.ip_forward: netcfg/forwarding.h, shared by interfaces). */

@@ -960,6 +960,14 @@ void nft_rule_meta_cmp(struct nft_batch *b, struct nftnl_rule *r, uint32_t key, 
 	rule_cmp(b, r, NFT_CMP_EQ, data, len);
 }
 
+void nft_rule_meta_masked_cmp(struct nft_batch *b, struct nftnl_rule *r, uint32_t key, const void *mask,
+			      const void *data, uint32_t len)
+{
+	rule_meta(b, r, key);
+	rule_bitwise(b, r, mask, len);
+	rule_cmp(b, r, NFT_CMP_EQ, data, len);
+}
+
 void nft_rule_ifname(struct nft_batch *b, struct nftnl_rule *r, uint32_t key, const char *ifname)
 {
 	char name[IFNAMSIZ] = {

@@ -85,6 +85,9 @@ struct nftnl_rule *nft_batch_new_rule(struct nft_batch *b, uint16_t family, cons
 void nft_rule_meta_cmp(struct nft_batch *b, struct nftnl_rule *r, uint32_t key, const void *data,
 		       uint32_t len);
 /* iifname / oifname (key NFT_META_IIFNAME / NFT_META_OIFNAME) == ifname. */
+/* meta KEY & mask == data (e.g. NFT_META_MARK in a range: "meta mark and 0xffff0000 == 0x51900000"). */
+void nft_rule_meta_masked_cmp(struct nft_batch *b, struct nftnl_rule *r, uint32_t key, const void *mask,
+			      const void *data, uint32_t len);
 void nft_rule_ifname(struct nft_batch *b, struct nftnl_rule *r, uint32_t key, const char *ifname);
 /* payload at base (NFT_PAYLOAD_*_HEADER) + offset, `len` bytes: the first `prefix_bits` bits equal
  * data's (prefix_bits == len * 8: an exact match). */

@@ -1,5 +1,6 @@
-/* rule: the client's two IPv4 policy rules (wg-quick style), one rule per DNS server in a full tunnel, and the
- * clean-up of stale ones. */
+/* rule: the client's IPv4 policy rules (wg-quick style) at its interface's own priorities (netcfg.h: sl_ids),
+ * one rule per DNS server in a full tunnel, the detection of a co-located tunnel whose name hashes alike, and
+ * the clean-up of our own stale rules — only ours: every delete names our priority AND our table or mark. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/fib_rules.h>
@@ -8,7 +9,7 @@
 #include <string.h>
 #include "netcfg/nl.h"
 
-#define RULES_DEL_MAX 16 /* more leftovers than this at one priority would not be ours */
+#define RULES_DEL_MAX 64 /* DNS rules of a full tunnel share a priority */
 
 static struct nlmsghdr *rule_msg(struct netcfg *nc, char *buf, uint16_t type, uint16_t flags, uint32_t prio)
 {
@@ -21,135 +22,221 @@ static struct nlmsghdr *rule_msg(struct netcfg *nc, char *buf, uint16_t type, ui
 	return nlh;
 }
 
-/* not fwmark SL_FWMARK lookup SL_ROUTE_TABLE */
-static int rule_add_tunnel(struct netcfg *nc, struct sl_err *e)
+/* Each rule's whole identity; a delete built from it matches only this rule (the kernel compares every
+ * attribute the request carries), never a co-located tunnel's. */
+static struct nlmsghdr *tunnel_msg(struct netcfg *nc, char *buf, uint16_t type, uint16_t flags,
+				   const struct sl_ids *ids)
 {
-	char buf[NL_BUF_SIZE], ext[256], why[320];
-	struct nlmsghdr *nlh = rule_msg(nc, buf, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, SL_RULE_PRIO_TUNNEL);
+	/* not fwmark SL_MARK_BASE/SL_MARK_MASK lookup TABLE: the sockets of EVERY sluice daemon of the host skip
+	 * our table — another tunnel's datagrams never enter ours */
+	struct nlmsghdr *nlh = rule_msg(nc, buf, type, flags, ids->prio + SL_RULE_TUNNEL);
 	struct fib_rule_hdr *frh = mnl_nlmsg_get_payload(nlh);
-	int ret;
 
 	frh->flags = FIB_RULE_INVERT;
-	mnl_attr_put_u32(nlh, FRA_FWMARK, SL_FWMARK);
-	mnl_attr_put_u32(nlh, FRA_FWMASK, 0xffffffffu);
-	mnl_attr_put_u32(nlh, FRA_TABLE, SL_ROUTE_TABLE);
-	ret = nl_talk(nc, nlh, NULL, NULL, ext, sizeof(ext));
-	if (ret)
-		return sl_errf(e, ret, "add rule %u: not fwmark %u lookup %u: %s", SL_RULE_PRIO_TUNNEL, SL_FWMARK,
-			       SL_ROUTE_TABLE, nl_why(ret, ext, why, sizeof(why)));
-	return 0;
-}
-
-/* lookup main suppress_prefixlength 0: the main table's more specific routes (the LAN) still win */
-static int rule_add_suppress(struct netcfg *nc, struct sl_err *e)
-{
-	char buf[NL_BUF_SIZE], ext[256], why[320];
-	struct nlmsghdr *nlh = rule_msg(nc, buf, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, SL_RULE_PRIO_SUPPRESS);
-	int ret;
-
-	mnl_attr_put_u32(nlh, FRA_TABLE, RT_TABLE_MAIN);
-	mnl_attr_put_u32(nlh, FRA_SUPPRESS_PREFIXLEN, 0);
-	ret = nl_talk(nc, nlh, NULL, NULL, ext, sizeof(ext));
-	if (ret)
-		return sl_errf(e, ret, "add rule %u: lookup main suppress_prefixlength 0: %s",
-			       SL_RULE_PRIO_SUPPRESS, nl_why(ret, ext, why, sizeof(why)));
-	return 0;
-}
-
-/* to SERVER lookup SL_ROUTE_TABLE. A rule's "not" inverts its whole selector, so "to SERVER not fwmark" would
- * send everything that is not a marked packet to SERVER into the tunnel — the daemon's own datagrams to its
- * gateway included. The daemon's packets skip these rules by the one before them (SL_RULE_PRIO_MARKED). */
-static struct nlmsghdr *dns_rule_msg(struct netcfg *nc, char *buf, uint16_t type, uint16_t flags,
-				     struct in_addr server)
-{
-	struct nlmsghdr *nlh = rule_msg(nc, buf, type, flags, SL_RULE_PRIO_DNS);
-	struct fib_rule_hdr *frh = mnl_nlmsg_get_payload(nlh);
-
-	frh->dst_len = 32;
-	mnl_attr_put(nlh, FRA_DST, sizeof(server), &server);
-	if (type == RTM_NEWRULE)
-		mnl_attr_put_u32(nlh, FRA_TABLE, SL_ROUTE_TABLE);
+	mnl_attr_put_u32(nlh, FRA_FWMARK, SL_MARK_BASE);
+	mnl_attr_put_u32(nlh, FRA_FWMASK, SL_MARK_MASK);
+	mnl_attr_put_u32(nlh, FRA_TABLE, ids->table);
 	return nlh;
 }
 
-/* fwmark SL_FWMARK lookup main: the daemon's own sockets never enter the tunnel through a DNS rule */
-static int rule_add_marked(struct netcfg *nc, struct sl_err *e)
+/* fwmark MARK lookup main: the daemon's own sockets never enter the tunnel through a DNS rule */
+static struct nlmsghdr *marked_msg(struct netcfg *nc, char *buf, uint16_t type, uint16_t flags,
+				   const struct sl_ids *ids)
 {
-	char buf[NL_BUF_SIZE], ext[256], why[320];
-	struct nlmsghdr *nlh = rule_msg(nc, buf, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, SL_RULE_PRIO_MARKED);
-	int ret;
+	struct nlmsghdr *nlh = rule_msg(nc, buf, type, flags, ids->prio + SL_RULE_MARKED);
 
-	mnl_attr_put_u32(nlh, FRA_FWMARK, SL_FWMARK);
+	mnl_attr_put_u32(nlh, FRA_FWMARK, ids->mark);
 	mnl_attr_put_u32(nlh, FRA_FWMASK, 0xffffffffu);
 	mnl_attr_put_u32(nlh, FRA_TABLE, RT_TABLE_MAIN);
-	ret = nl_talk(nc, nlh, NULL, NULL, ext, sizeof(ext));
+	return nlh;
+}
+
+/* not fwmark MARK lookup main suppress_prefixlength 0: the main table's more specific routes (the LAN) still
+ * win. The selector only names the rule as ours (our marked packets took the rule before it already). */
+static struct nlmsghdr *suppress_msg(struct netcfg *nc, char *buf, uint16_t type, uint16_t flags,
+				     const struct sl_ids *ids)
+{
+	struct nlmsghdr *nlh = rule_msg(nc, buf, type, flags, ids->prio + SL_RULE_SUPPRESS);
+	struct fib_rule_hdr *frh = mnl_nlmsg_get_payload(nlh);
+
+	frh->flags = FIB_RULE_INVERT;
+	mnl_attr_put_u32(nlh, FRA_FWMARK, ids->mark);
+	mnl_attr_put_u32(nlh, FRA_FWMASK, 0xffffffffu);
+	mnl_attr_put_u32(nlh, FRA_TABLE, RT_TABLE_MAIN);
+	if (type == RTM_NEWRULE)
+		mnl_attr_put_u32(nlh, FRA_SUPPRESS_PREFIXLEN, 0);
+	return nlh;
+}
+
+/* to SERVER lookup TABLE (server NULL: any of ours, for the clean-up). A rule's "not" inverts its whole
+ * selector, so "to SERVER not fwmark" would send everything that is not a marked packet to SERVER into the
+ * tunnel — the daemon's own datagrams to its gateway included. The daemon's packets skip these rules by the one
+ * before them (SL_RULE_MARKED). */
+static struct nlmsghdr *dns_msg(struct netcfg *nc, char *buf, uint16_t type, uint16_t flags,
+				const struct sl_ids *ids, const struct in_addr *server)
+{
+	struct nlmsghdr *nlh = rule_msg(nc, buf, type, flags, ids->prio + SL_RULE_DNS);
+	struct fib_rule_hdr *frh = mnl_nlmsg_get_payload(nlh);
+
+	if (server) {
+		frh->dst_len = 32;
+		mnl_attr_put(nlh, FRA_DST, sizeof(*server), server);
+	}
+	mnl_attr_put_u32(nlh, FRA_TABLE, ids->table);
+	return nlh;
+}
+
+static int rule_talk(struct netcfg *nc, struct nlmsghdr *nlh, const char *what, uint32_t prio, struct sl_err *e)
+{
+	char ext[256], why[320];
+	int ret = nl_talk(nc, nlh, NULL, NULL, ext, sizeof(ext));
+
 	if (ret)
-		return sl_errf(e, ret, "add rule %u: fwmark %u lookup main: %s", SL_RULE_PRIO_MARKED, SL_FWMARK,
+		return sl_errf(e, ret, "%s rule %u: %s: %s",
+			       nlh->nlmsg_type == RTM_NEWRULE ? "add" : "delete", prio, what,
 			       nl_why(ret, ext, why, sizeof(why)));
 	return 0;
 }
 
-int rule_add_dns4(struct netcfg *nc, struct in_addr server, struct sl_err *e)
+int rule_add_dns4(struct netcfg *nc, const struct sl_ids *ids, struct in_addr server, struct sl_err *e)
 {
-	char buf[NL_BUF_SIZE], ext[256], why[320], a[INET_ADDRSTRLEN];
-	struct nlmsghdr *nlh = dns_rule_msg(nc, buf, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, server);
-	int ret = nl_talk(nc, nlh, NULL, NULL, ext, sizeof(ext));
+	char buf[NL_BUF_SIZE], what[64], a[INET_ADDRSTRLEN];
 
-	if (ret)
-		return sl_errf(e, ret, "add rule %u: to %s lookup %u: %s", SL_RULE_PRIO_DNS,
-			       inet_ntop(AF_INET, &server, a, sizeof(a)), SL_ROUTE_TABLE,
-			       nl_why(ret, ext, why, sizeof(why)));
-	return 0;
+	snprintf(what, sizeof(what), "to %s lookup %u", inet_ntop(AF_INET, &server, a, sizeof(a)), ids->table);
+	return rule_talk(nc, dns_msg(nc, buf, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, ids, &server), what,
+			 ids->prio + SL_RULE_DNS, e);
 }
 
-int rule_del_dns4(struct netcfg *nc, struct in_addr server, struct sl_err *e)
+int rule_del_dns4(struct netcfg *nc, const struct sl_ids *ids, struct in_addr server, struct sl_err *e)
 {
-	char buf[NL_BUF_SIZE], ext[256], why[320], a[INET_ADDRSTRLEN];
-	struct nlmsghdr *nlh = dns_rule_msg(nc, buf, RTM_DELRULE, 0, server);
-	int ret = nl_talk(nc, nlh, NULL, NULL, ext, sizeof(ext));
+	char buf[NL_BUF_SIZE], what[64], a[INET_ADDRSTRLEN];
+	int ret;
 
-	if (ret && ret != -ENOENT)
-		return sl_errf(e, ret, "delete rule %u: to %s: %s", SL_RULE_PRIO_DNS,
-			       inet_ntop(AF_INET, &server, a, sizeof(a)), nl_why(ret, ext, why, sizeof(why)));
-	return 0;
+	snprintf(what, sizeof(what), "to %s", inet_ntop(AF_INET, &server, a, sizeof(a)));
+	ret = rule_talk(nc, dns_msg(nc, buf, RTM_DELRULE, 0, ids, &server), what, ids->prio + SL_RULE_DNS, e);
+	return ret == -ENOENT ? 0 : ret;
 }
 
-static int rules_del_prio(struct netcfg *nc, uint32_t prio, struct sl_err *e)
+typedef struct nlmsghdr *(*rule_builder)(struct netcfg *, char *, uint16_t, uint16_t, const struct sl_ids *);
+
+static struct nlmsghdr *dns_any_msg(struct netcfg *nc, char *buf, uint16_t type, uint16_t flags,
+				    const struct sl_ids *ids)
+{
+	return dns_msg(nc, buf, type, flags, ids, NULL);
+}
+
+/* Deletes every rule `build` describes (ours), until there is none. */
+static int rules_del_one(struct netcfg *nc, rule_builder build, const struct sl_ids *ids, unsigned which,
+			 struct sl_err *e)
 {
 	for (int i = 0; i < RULES_DEL_MAX; i++) {
-		char buf[NL_BUF_SIZE], ext[256], why[320];
-		struct nlmsghdr *nlh = rule_msg(nc, buf, RTM_DELRULE, 0, prio);
-		int ret = nl_talk(nc, nlh, NULL, NULL, ext, sizeof(ext));
+		char buf[NL_BUF_SIZE];
+		int ret = rule_talk(nc, build(nc, buf, RTM_DELRULE, 0, ids), "ours", ids->prio + which, e);
 		if (ret == -ENOENT)
 			return 0;
 		if (ret)
-			return sl_errf(e, ret, "delete rule %u: %s", prio, nl_why(ret, ext, why, sizeof(why)));
+			return ret;
 	}
 	return 0;
 }
 
-int rules_del(struct netcfg *nc, struct sl_err *e)
+int rules_del(struct netcfg *nc, const struct sl_ids *ids, struct sl_err *e)
 {
-	int rm = rules_del_prio(nc, SL_RULE_PRIO_MARKED, e);
-	int r0 = rules_del_prio(nc, SL_RULE_PRIO_DNS, e);
-	int r1 = rules_del_prio(nc, SL_RULE_PRIO_SUPPRESS, e);
-	int r2 = rules_del_prio(nc, SL_RULE_PRIO_TUNNEL, e);
+	int rm = rules_del_one(nc, marked_msg, ids, SL_RULE_MARKED, e);
+	int r0 = rules_del_one(nc, dns_any_msg, ids, SL_RULE_DNS, e);
+	int r1 = rules_del_one(nc, suppress_msg, ids, SL_RULE_SUPPRESS, e);
+	int r2 = rules_del_one(nc, tunnel_msg, ids, SL_RULE_TUNNEL, e);
 	return rm ? rm : r0 ? r0 : r1 ? r1 : r2;
 }
 
-int rules_add(struct netcfg *nc, bool full_tunnel, struct sl_err *e)
-{
-	struct sl_err ignore;
-	int ret = rule_add_tunnel(nc, e);
+struct rule_walk {
+	const struct sl_ids *ids;
+	uint32_t prio, table; /* the first rule that is in our way */
+	bool conflict;
+};
 
+static int rule_attr_cb(const struct nlattr *attr, void *data)
+{
+	const struct nlattr **tb = data;
+	int type = mnl_attr_get_type(attr);
+
+	if (mnl_attr_type_valid(attr, FRA_MAX) < 0)
+		return MNL_CB_OK;
+	if ((type == FRA_PRIORITY || type == FRA_TABLE || type == FRA_FWMARK) &&
+	    mnl_attr_validate(attr, MNL_TYPE_U32) < 0)
+		return MNL_CB_OK;
+	tb[type] = attr;
+	return MNL_CB_OK;
+}
+
+/* In our way: a rule at one of our priorities that uses neither our table nor our mark (another owner), or
+ * any rule elsewhere that uses our table (another interface whose name hashes like ours). */
+static int rule_walk_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct rule_walk *w = data;
+	const struct fib_rule_hdr *frh = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[FRA_MAX + 1] = {0};
+	uint32_t prio, table, mark;
+	bool at_ours, uses_ours;
+
+	if (w->conflict || frh->family != AF_INET)
+		return MNL_CB_OK;
+	mnl_attr_parse(nlh, sizeof(*frh), rule_attr_cb, tb);
+	prio = tb[FRA_PRIORITY] ? mnl_attr_get_u32(tb[FRA_PRIORITY]) : 0;
+	table = tb[FRA_TABLE] ? mnl_attr_get_u32(tb[FRA_TABLE]) : frh->table;
+	mark = tb[FRA_FWMARK] ? mnl_attr_get_u32(tb[FRA_FWMARK]) : 0;
+	at_ours = prio >= w->ids->prio && prio < w->ids->prio + SL_RULE_PRIO_PER_IFACE;
+	uses_ours = table == w->ids->table || mark == w->ids->mark;
+	if ((at_ours && !uses_ours) || (!at_ours && table == w->ids->table)) {
+		w->conflict = true;
+		w->prio = prio;
+		w->table = table;
+	}
+	return MNL_CB_OK;
+}
+
+int rules_check_free(struct netcfg *nc, const struct sl_ids *ids, struct sl_err *e)
+{
+	char buf[NL_BUF_SIZE], ext[256], why[320];
+	struct nlmsghdr *nlh = nl_msg(nc, buf, RTM_GETRULE, NLM_F_DUMP);
+	struct fib_rule_hdr *frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
+	struct rule_walk w = {.ids = ids};
+	int ret;
+
+	frh->family = AF_INET;
+	ret = nl_talk(nc, nlh, rule_walk_cb, &w, ext, sizeof(ext));
+	if (ret)
+		return sl_errf(e, ret, "list rules: %s", nl_why(ret, ext, why, sizeof(why)));
+	if (w.conflict)
+		return sl_errf(e, -EADDRINUSE,
+			       "rule %u lookup %u is in the way of this interface's (priorities %u-%u, table %u): "
+			       "another tunnel whose interface name hashes alike? rename one",
+			       w.prio, w.table, ids->prio, ids->prio + SL_RULE_PRIO_PER_IFACE - 1, ids->table);
+	return 0;
+}
+
+int rules_add(struct netcfg *nc, const struct sl_ids *ids, bool full_tunnel, struct sl_err *e)
+{
+	char buf[NL_BUF_SIZE], what[96];
+	struct sl_err ignore;
+	int ret = rules_check_free(nc, ids, e);
+
+	if (ret)
+		return ret;
+	snprintf(what, sizeof(what), "not fwmark 0x%x/0x%x lookup %u", SL_MARK_BASE, SL_MARK_MASK, ids->table);
+	ret = rule_talk(nc, tunnel_msg(nc, buf, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, ids), what,
+			ids->prio + SL_RULE_TUNNEL, e);
 	if (ret || !full_tunnel)
 		return ret;
-	ret = rule_add_marked(nc, e);
-	if (!ret)
-		ret = rule_add_suppress(nc, e);
-	if (ret) { /* all or none */
-		rules_del_prio(nc, SL_RULE_PRIO_MARKED, &ignore);
-		rules_del_prio(nc, SL_RULE_PRIO_TUNNEL, &ignore);
+	snprintf(what, sizeof(what), "fwmark 0x%x lookup main", ids->mark);
+	ret = rule_talk(nc, marked_msg(nc, buf, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, ids), what,
+			ids->prio + SL_RULE_MARKED, e);
+	if (!ret) {
+		snprintf(what, sizeof(what), "not fwmark 0x%x lookup main suppress_prefixlength 0", ids->mark);
+		ret = rule_talk(nc, suppress_msg(nc, buf, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, ids), what,
+				ids->prio + SL_RULE_SUPPRESS, e);
 	}
+	if (ret) /* all or none */
+		rules_del(nc, ids, &ignore);
 	return ret;
 }

@@ -25,7 +25,11 @@ static bool tun_persistent(const char *ifname)
 
 int netcfg_cleanup_stale(struct netcfg *nc, const char *ifname, struct sl_err *e)
 {
-	int ret = rules_del(nc, e);
+	struct sl_ids ids;
+	int ret;
+
+	sl_ids_for(ifname, &ids);
+	ret = rules_del(nc, &ids, e);
 
 	if (tun_persistent(ifname)) {
 		int r = link_delete(nc, ifname, e);

@@ -87,7 +87,7 @@ static int ks_on(const char *iface, const char *cfg_path, bool if_configured)
 	struct sl_config *cfg = calloc(1, sizeof(*cfg)); /* large (paths): not on the stack */
 	struct sockaddr_storage servers[SL_KS_MAX_SERVERS];
 	struct sl_addrs cached[SL_MAX_SERVERS];
-	struct ks_spec spec = {.fwmark = SL_FWMARK, .servers = servers};
+	struct ks_spec spec = {.servers = servers};
 	char path[SL_PATH_MAX], ep[INET6_ADDRSTRLEN + 16];
 	char *text = NULL;
 	size_t len = 0;

@@ -340,7 +340,7 @@ static void sup_connect(struct cl *c)
 	struct sl_err e = {{0}};
 	int fd;
 
-	fd = sock_tcp_connect(&s->try_ep, s->try_len, SL_FWMARK, &e);
+	fd = sock_tcp_connect(&s->try_ep, s->try_len, c->ids.mark, &e);
 	if (fd < 0) {
 		sup_failed(c, e.msg);
 		return;

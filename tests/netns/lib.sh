@@ -104,6 +104,20 @@ topo_up() {
 	in_g sysctl -qw net.ipv4.ip_forward=1
 }
 
+# sl_ids IFACE — sets SL_MARK, SL_TABLE and SL_PRIO (the first of the interface's 4 rule priorities) as
+# netcfg/ids.c derives them from the name (FNV-1a; tests/unit/test_ids.c pins the values for "sl0").
+sl_ids() {
+	local s=$1 h=2166136261 i c low
+	for ((i = 0; i < ${#s}; i++)); do
+		printf -v c '%d' "'${s:i:1}"
+		h=$((((h ^ c) * 16777619) & 0xffffffff))
+	done
+	low=$(((h ^ (h >> 16)) & 0xffff))
+	SL_MARK=$((0x51900000 | low))
+	SL_TABLE=$SL_MARK
+	SL_PRIO=$((10000 + (h % 5000) * 4))
+}
+
 genkey() { (umask 077; "$SLUICE" genkey > "$1"); }
 pubkey() { "$SLUICE" pubkey < "$1"; }
 

@@ -20,6 +20,7 @@
 matches() { grep -c "$@" >/dev/null; }
 
 GW=slg$TAG; CL=slc$TAG
+sl_ids "$CL" # SL_TABLE, SL_PRIO: the client's routing table and rule priorities
 RESOLV=/etc/netns/$NS_C/resolv.conf
 STATE=$WORK/state-$CL
 topo_up
@@ -78,7 +79,7 @@ wait_for 30 new_dns || fail "the client did not apply the new snapshot's DNS: $(
 grep -q "nameserver $I_IP" "$RESOLV" && fail "the old server is still in resolv.conf"
 grep -q '^search other.example$' "$RESOLV" || fail "the new domain is not applied: $(cat "$RESOLV")"
 in_c ip route get 198.19.0.54 | matches "dev $CL" || fail "the new server is not routed into the tunnel"
-in_c ip route show table 51900 | matches "^$I_IP " && fail "the old server's route is left: $(in_c ip route show table 51900)"
+in_c ip route show table $SL_TABLE | matches "^$I_IP " && fail "the old server's route is left: $(in_c ip route show table $SL_TABLE)"
 cmp -s "$STATE/$CL.resolv.conf" "$WORK/resolv.orig" || fail "the saved copy changed with the new snapshot"
 stop "$GW_PID"
 cp "$WORK/$GW.conf.first" "$WORK/$GW.conf"
@@ -182,7 +183,7 @@ cl_conf "$CL" "$GW" # full tunnel
 start "$NS_G" "$GW"
 start "$NS_C" "$CL"; CL_PID=$LAST_PID
 wait_for 10 grep -q "^nameserver $G_IP\$" "$RESOLV" || fail "resolv.conf does not name $G_IP"
-in_c ip rule list | matches "^5189:.* to $G_IP .*lookup 51900" || fail "no DNS rule: $(in_c ip rule list)"
+in_c ip rule list | matches "^$((SL_PRIO + 1)):.* to $G_IP .*lookup $SL_TABLE" || fail "no DNS rule: $(in_c ip rule list)"
 ans=$(in_c getent hosts lan.sluice.test | awk '{print $1}')
 [ "$ans" = 198.19.0.78 ] || fail "the query to $G_IP answered '$ans'"
 grep -q "lan.sluice.test from 10.66.0." "$WORK/dnsmasq-gw.out" ||

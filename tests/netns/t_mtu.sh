@@ -114,8 +114,8 @@ grep -q "^sluice_icmp_too_big_total{interface=\"$CL\"} 0" "$WORK/metrics.out" ||
 in_c nft list table inet "sluice_cl_$CL" >"$WORK/cl.nft" || fail "(1) no client table inet sluice_cl_$CL"
 grep -q "oifname \"$CL\" meta nfproto ipv4 tcp flags syn tcp option maxseg size set 1376" "$WORK/cl.nft" ||
 	fail "(1) client MSS clamp: $(cat "$WORK/cl.nft")"
-in_g nft list chain ip sluice_nat mss >"$WORK/gw.nft" || fail "(1) no mss chain in the gateway's NAT table"
-grep -q "iifname \"$GW\" tcp flags syn tcp option maxseg size set 1376" "$WORK/gw.nft" || fail "(1) gateway MSS clamp"
+in_g nft list chain inet "sluice_nat_$GW" mss >"$WORK/gw.nft" || fail "(1) no mss chain in the gateway's NAT table"
+grep -q "iifname \"$GW\" meta nfproto ipv4 tcp flags syn tcp option maxseg size set 1376" "$WORK/gw.nft" || fail "(1) gateway MSS clamp"
 ok "(1) IPv4 underlay: MTU 1416 derived on both ends, TUN links, show/JSON/metrics, both MSS clamps"
 
 # the gateway's clamp at work: the internet host answers with MSS 1460; it reaches the client's TUN as 1376

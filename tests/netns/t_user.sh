@@ -66,7 +66,7 @@ for _ in $(seq 50); do kill -0 "$janitor" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$janitor" 2>/dev/null && fail "the janitor outlived the gateway"
 [ ! -e "/run/sluice/$GW.sock" ] || fail "control socket left behind"
 in_g ip link show "$GW" >/dev/null 2>&1 && fail "TUN link left behind"
-in_g nft list table ip sluice_nat >/dev/null 2>&1 && fail "NAT table left behind"
+in_g nft list table inet "sluice_nat_$GW" >/dev/null 2>&1 && fail "NAT table left behind"
 ok "SIGTERM as nobody: no TUN, no NAT table, no socket"
 
 # configuration errors

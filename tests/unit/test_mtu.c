@@ -248,14 +248,14 @@ static void test_route_mtu(void)
 	/* the client's full tunnel (policy routing): unmarked traffic to the endpoint would take the tunnel;
 	 * the daemon's own datagrams carry the mark, and that is the route to measure */
 	CHECK_EQ_INT(run("ip tuntap add slmtu9 mode tun && ip link set slmtu9 mtu 9000 up && "
-			 "ip route add default dev slmtu9 table 51900 && "
-			 "ip rule add not fwmark 51900 lookup 51900 prio 5191"),
+			 "ip route add default dev slmtu9 table 1368429910 && "
+			 "ip rule add not fwmark 0x51900000/0xffff0000 lookup 1368429910 prio 23403"),
 		     0);
 	CHECK_EQ_INT(underlay(&nc, "198.18.0.1", 0, ifn), 9000);
 	CHECK(!strcmp(ifn, "slmtu9"));
-	CHECK_EQ_INT(underlay(&nc, "198.18.0.1", SL_FWMARK, ifn), 1500);
+	CHECK_EQ_INT(underlay(&nc, "198.18.0.1", 0x51909556 /* sl0's */, ifn), 1500);
 	CHECK(!strcmp(ifn, "slv0"));
-	CHECK_EQ_INT(run("ip rule del prio 5191 && ip link del slmtu9 && ip route del 203.0.113.0/24"), 0);
+	CHECK_EQ_INT(run("ip rule del prio 23403 && ip link del slmtu9 && ip route del 203.0.113.0/24"), 0);
 	netcfg_close(&nc);
 }
 
@@ -447,16 +447,16 @@ static void test_clamp(void)
 	CHECK_EQ_INT(ret, 0);
 	if (ret)
 		fprintf(stderr, "nat_apply: %s\n", e.msg);
-	CHECK_EQ_INT(run("nft list chain ip sluice_nat mss"), 0);
+	CHECK_EQ_INT(run("nft list chain inet sluice_nat_" TUN " mss"), 0);
 	CHECK_STR_CONTAINS(out, "type filter hook forward priority mangle; policy accept;");
-	CHECK_STR_CONTAINS(out, "iifname \"" TUN "\" tcp flags syn tcp option maxseg size set 1260");
-	CHECK_STR_CONTAINS(out, "oifname \"" TUN "\" tcp flags syn tcp option maxseg size set 1260");
+	CHECK_STR_CONTAINS(out, "iifname \"" TUN "\" meta nfproto ipv4 tcp flags syn tcp option maxseg size set 1260");
+	CHECK_STR_CONTAINS(out, "oifname \"" TUN "\" meta nfproto ipv4 tcp flags syn tcp option maxseg size set 1260");
 	CHECK_EQ_INT(forwarded_mss(tun, cap, false, 1460), 1260);
 	CHECK_EQ_INT(forwarded_mss(tun, cap, false, 1200), 1200);
 	CHECK_EQ_INT(nat_remove(&st, &e), 0);
 	ns.mtu = 0; /* no MTU: no chain */
 	CHECK_EQ_INT(nat_apply(&ns, &st, &e), 0);
-	CHECK(run("nft list chain ip sluice_nat mss") != 0);
+	CHECK(run("nft list chain inet sluice_nat_" TUN " mss") != 0);
 	CHECK_EQ_INT(nat_remove(&st, &e), 0);
 	close(cap);
 	close(tun);

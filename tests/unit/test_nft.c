@@ -1,4 +1,4 @@
-/* test_nft: the kill switch (inet sluice_ks), the NAT table (ip sluice_nat) and the nftables batch
+/* test_nft: the kill switch (inet sluice_ks), the NAT tables (inet sluice_nat_IFACE) and the nftables batch
  * under them, against the real kernel — but only inside a private network namespace made by
  * unshare(CLONE_NEWNET) at the start, never the host's. Needs root: otherwise prints "skipped:
  * needs root" and returns 77. The ruleset is checked independently with the `nft` CLI (fine in
@@ -26,6 +26,7 @@
 #define SKIP 77
 #define TUN "sltest0"
 #define EP_PORT 51900
+#define MARK 0x51909556u /* sl_ids_for("sl0").mark */
 
 static char out[65536];
 
@@ -226,7 +227,7 @@ static void test_batch_errors(void)
 static void test_killswitch(void)
 {
 	struct sockaddr_storage srv[3];
-	struct ks_spec spec = {.tun_ifname = TUN, .fwmark = SL_FWMARK, .servers = srv, .n_servers = 1};
+	struct ks_spec spec = {.tun_ifname = TUN, .servers = srv, .n_servers = 1};
 	struct sl_err e = {{0}};
 	char info[256] = "junk";
 	int ret;
@@ -259,13 +260,13 @@ static void test_killswitch(void)
 	CHECK_STR_CONTAINS(out, "oifname \"" TUN "\" accept");
 	CHECK_STR_CONTAINS(out, "iifname \"lo\" accept");
 	CHECK_STR_CONTAINS(out, "iifname \"" TUN "\" accept");
-	CHECK_STR_CONTAINS(out, "meta mark 0x0000cabc ip daddr . tcp dport @servers4 accept");
-	CHECK_STR_CONTAINS(out, "meta mark 0x0000cabc ip daddr . udp dport @servers4 accept");
-	CHECK_STR_CONTAINS(out, "meta mark 0x0000cabc ip6 daddr . udp dport @servers6 accept");
+	CHECK_STR_CONTAINS(out, "meta mark 0x51900000/16 ip daddr . tcp dport @servers4 accept");
+	CHECK_STR_CONTAINS(out, "meta mark 0x51900000/16 ip daddr . udp dport @servers4 accept");
+	CHECK_STR_CONTAINS(out, "meta mark 0x51900000/16 ip6 daddr . udp dport @servers6 accept");
 	CHECK_STR_CONTAINS(out, "ip saddr . tcp sport @servers4 ct state established,related accept");
 	CHECK_STR_CONTAINS(out, "ip saddr . udp sport @servers4 ct state established,related accept");
-	CHECK_STR_CONTAINS(out, "meta mark 0x0000cabc udp dport 53 accept");
-	CHECK_STR_CONTAINS(out, "meta mark 0x0000cabc tcp dport 53 accept");
+	CHECK_STR_CONTAINS(out, "meta mark 0x51900000/16 udp dport 53 accept");
+	CHECK_STR_CONTAINS(out, "meta mark 0x51900000/16 tcp dport 53 accept");
 	CHECK_STR_CONTAINS(out, "udp sport 53 ct state established accept");
 	CHECK_STR_CONTAINS(out, "ct state related ct protocol udp ct original proto-dst"); /* nft cannot name it */
 	CHECK_EQ_INT(count(out, "dport 53 drop"), 0); /* no LAN exceptions unless asked */
@@ -273,17 +274,19 @@ static void test_killswitch(void)
 
 	/* behaviour: only the daemon (mark) to a server's port, its DNS lookups, the tunnel and loopback */
 	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", EP_PORT, 0), -EPERM);    /* another process */
-	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", EP_PORT, SL_FWMARK), 0); /* the daemon */
-	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", EP_PORT + 1, SL_FWMARK),
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", EP_PORT, MARK), 0); /* the daemon */
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", EP_PORT + 1, MARK),
 		     -EPERM);							   /* other port */
-	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.7", EP_PORT, SL_FWMARK), -EPERM); /* other host */
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.7", EP_PORT, MARK), -EPERM); /* other host */
 	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", 53, 0), -EPERM); /* DNS outside the tunnel */
-	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.53", 53, SL_FWMARK), 0); /* the daemon resolving */
-	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.53", 53, SL_FWMARK + 1), -EPERM); /* another mark */
-	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.53", 5353, SL_FWMARK), -EPERM);   /* not DNS */
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.53", 53, MARK), 0); /* the daemon resolving */
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.53", 53, 0x51901234), 0);  /* a co-located sluice daemon */
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.53", 53, 0x51910000), -EPERM); /* a mark outside the range */
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.53", 53, 0xcabc), -EPERM);     /* the old fixed mark */
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.53", 5353, MARK), -EPERM);   /* not DNS */
 	CHECK_EQ_INT(udp_send(AF_INET, "10.66.0.1", 53, 0), 0);	      /* DNS through the tunnel */
 	CHECK_EQ_INT(udp_send(AF_INET, "127.0.0.1", 9, 0), 0);	      /* loopback */
-	CHECK_EQ_INT(udp_send(AF_INET6, "fd00:5::1", EP_PORT, SL_FWMARK),
+	CHECK_EQ_INT(udp_send(AF_INET6, "fd00:5::1", EP_PORT, MARK),
 		     -EPERM); /* IPv6 outside */
 
 	/* always open on the underlay: IPv6 neighbour/router discovery (on-link: hop limit 255
@@ -314,15 +317,15 @@ static void test_killswitch(void)
 		fprintf(stderr, "ks_set_servers: %s\n", e.msg);
 	CHECK_EQ_INT(ks_status(info, sizeof(info), &e), 1);
 	CHECK(!strcmp(info, "iface=" TUN " servers=198.18.0.9:4242,[fd00:5::1]:51900"));
-	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", EP_PORT, SL_FWMARK), -EPERM);
-	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.9", 4242, SL_FWMARK), 0);
-	CHECK_EQ_INT(udp_send(AF_INET6, "fd00:5::1", EP_PORT, SL_FWMARK), 0);
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", EP_PORT, MARK), -EPERM);
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.9", 4242, MARK), 0);
+	CHECK_EQ_INT(udp_send(AF_INET6, "fd00:5::1", EP_PORT, MARK), 0);
 	CHECK_EQ_INT(udp_send(AF_INET6, "fd00:5::1", EP_PORT, 0), -EPERM);
 	CHECK_EQ_INT(ks_set_servers("other0", srv, 2, &e), -EBUSY); /* not ours */
 	CHECK_EQ_INT(ks_set_servers(TUN, srv, 0, &e), 0);            /* none known */
 	CHECK_EQ_INT(ks_status(info, sizeof(info), &e), 1);
 	CHECK(!strcmp(info, "iface=" TUN " servers=none"));
-	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.9", 4242, SL_FWMARK), -EPERM);
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.9", 4242, MARK), -EPERM);
 
 	/* replace with other servers (a v4-mapped one too): still one table, the old ones gone */
 	ep4(&srv[0], "198.18.0.9", 4242);
@@ -344,9 +347,9 @@ static void test_killswitch(void)
 	CHECK_STR_CONTAINS(info, "[fd00:5::1]:51900");
 	CHECK_EQ_INT(ks_status(info, 10, &e), 1); /* truncated, still a string */
 	CHECK(!strcmp(info, "iface=slt"));
-	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.3", EP_PORT, SL_FWMARK), 0);
-	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.9", 4242, SL_FWMARK), 0);
-	CHECK_EQ_INT(udp_send(AF_INET6, "fd00:5::1", EP_PORT, SL_FWMARK), 0);
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.3", EP_PORT, MARK), 0);
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.9", 4242, MARK), 0);
+	CHECK_EQ_INT(udp_send(AF_INET6, "fd00:5::1", EP_PORT, MARK), 0);
 
 	/* KillSwitchAllowLAN: the underlay's prefix and DHCP, but still no DNS outside the tunnel — except
 	 * the daemon's own marked lookups
@@ -363,13 +366,10 @@ static void test_killswitch(void)
 	CHECK_EQ_INT(count(out, "10.66.0.0/24"), 0); /* the tunnel's own prefix is not "LAN" */
 	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.7", 9, 0), 0);
 	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", 53, 0), -EPERM);
-	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", 53, SL_FWMARK), 0);
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.1", 53, MARK), 0);
 	CHECK_EQ_INT(udp_send(AF_INET6, "fd00:5::1", 9, 0), -EPERM);
 
 	/* bad specs are refused before touching the kernel */
-	spec.fwmark = 0;
-	CHECK_EQ_INT(ks_apply(&spec, &e), -EINVAL);
-	spec.fwmark = SL_FWMARK;
 	srv[0].ss_family = AF_UNIX;
 	CHECK_EQ_INT(ks_apply(&spec, &e), -EAFNOSUPPORT);
 	spec.n_servers = 0; /* no server known yet (a name, nothing cached): locked down, the daemon adds it */
@@ -396,7 +396,7 @@ static void test_nat(void)
 	write_ip_forward(0);
 	CHECK_EQ_INT(read_ip_forward(), 0);
 	/* a stale table of a crashed server, with a chain the new ruleset does not have */
-	CHECK_EQ_INT(run("nft add table ip sluice_nat && nft add chain ip sluice_nat junk"), 0);
+	CHECK_EQ_INT(run("nft add table inet sluice_nat_" TUN " && nft add chain inet sluice_nat_" TUN " junk"), 0);
 
 	ret = nat_apply(&spec, &st, &e);
 	CHECK_EQ_INT(ret, 0);
@@ -404,10 +404,12 @@ static void test_nat(void)
 		fprintf(stderr, "nat_apply: %s\n", e.msg);
 	CHECK(st.applied);
 	CHECK_EQ_INT(read_ip_forward(), 0); /* not the table's: netcfg/forwarding.h, shared by interfaces */
-	CHECK_EQ_INT(nft_table_exists(NFPROTO_IPV4, SL_NAT_TABLE, NULL, 0, &e), 1);
-	CHECK_EQ_INT(run("nft list table ip sluice_nat"), 0);
+	CHECK_EQ_INT(nft_table_exists(NFPROTO_INET, "sluice_nat_" TUN, NULL, 0, &e), 1);
+	CHECK_EQ_INT(run("nft list table inet sluice_nat_" TUN), 0);
 	CHECK_STR_CONTAINS(out, "type nat hook postrouting priority srcnat; policy accept;");
+	/* nft shows "ip saddr" (not a raw "@nh,96,24") only when the rule matches nfproto ipv4 first */
 	CHECK_STR_CONTAINS(out, "ip saddr 10.66.0.0/24 oifname \"slv0\" masquerade");
+	CHECK_EQ_INT(count(out, "@nh"), 0);
 	CHECK_STR_CONTAINS(out, "type filter hook forward priority filter; policy accept;");
 	CHECK_STR_CONTAINS(out, "iifname \"" TUN "\" oifname \"slv0\" accept");
 	CHECK_STR_CONTAINS(out, "iifname \"slv0\" oifname \"" TUN
@@ -418,8 +420,23 @@ static void test_nat(void)
 	CHECK(strstr(out, "oifname \"" TUN "\" drop") > strstr(out, "established,related accept"));
 	CHECK_EQ_INT(count(out, "junk"), 0);
 
+	/* a second gateway interface in the same namespace: its own table; either goes alone */
+	{
+		struct nat_spec s2 = spec;
+		struct nat_state st2 = {0};
+		snprintf(s2.tun_ifname, sizeof(s2.tun_ifname), "sltest1");
+		inet_pton(AF_INET, "10.67.0.1", &s2.pool);
+		CHECK_EQ_INT(nat_apply(&s2, &st2, &e), 0);
+		CHECK_EQ_INT(run("nft list table inet sluice_nat_sltest1"), 0);
+		CHECK_STR_CONTAINS(out, "ip saddr 10.67.0.0/24 oifname \"slv0\" masquerade");
+		CHECK_EQ_INT(count(out, TUN), 0);
+		CHECK_EQ_INT(nat_remove(&st2, &e), 0);
+		CHECK_EQ_INT(nft_table_exists(NFPROTO_INET, "sluice_nat_sltest1", NULL, 0, &e), 0);
+		CHECK_EQ_INT(nft_table_exists(NFPROTO_INET, "sluice_nat_" TUN, NULL, 0, &e), 1);
+	}
+
 	CHECK_EQ_INT(nat_remove(&st, &e), 0);
-	CHECK_EQ_INT(nft_table_exists(NFPROTO_IPV4, SL_NAT_TABLE, NULL, 0, &e), 0);
+	CHECK_EQ_INT(nft_table_exists(NFPROTO_INET, "sluice_nat_" TUN, NULL, 0, &e), 0);
 	CHECK_EQ_INT(read_ip_forward(), 0);
 	CHECK(!st.applied);
 
@@ -434,7 +451,7 @@ static void test_nat(void)
 	spec.pool_len = 0;
 	CHECK(nat_apply(&spec, &st, &e) < 0);
 	CHECK_EQ_INT(read_ip_forward(), 0);
-	CHECK_EQ_INT(nft_table_exists(NFPROTO_IPV4, SL_NAT_TABLE, NULL, 0, &e), 0);
+	CHECK_EQ_INT(nft_table_exists(NFPROTO_INET, "sluice_nat_" TUN, NULL, 0, &e), 0);
 }
 
 int main(void)
