@@ -6,6 +6,7 @@
  *   output (filter, hook output, prio 0, policy drop)
  *     oifname "lo" accept
  *     oifname TUN accept
+ *     oifgroup SL_LINK_GROUP accept                                 every sluice TUN link (DESIGN 10.6)
  *     icmpv6 type 133-136 ip6 hoplimit 255 accept                  neighbour/router discovery
  *     udp sport 68 dport 67 accept; udp sport 546 dport 547 accept  DHCP / DHCPv6 client
  *     meta mark & MASK == BASE ip(6) daddr . tcp dport @servers4(6) accept    control channel
@@ -13,12 +14,17 @@
  *     meta mark & MASK == BASE udp/tcp dport 53 accept             the daemons' own name lookups
  * (BASE/MASK: SL_MARK_BASE/SL_MARK_MASK, netcfg.h — the range every sluice daemon's fwmark lies in, so the
  * sockets of a co-located tunnel's daemon pass too, DESIGN 10.6. Only a process with CAP_NET_ADMIN can set a
- * mark, as it could remove this table. The TUN link accepted is the owner's alone: link names are free, so a
- * name pattern could let any link through; a second tunnel's inner traffic stays locked down.)
+ * mark, as it could remove this table.)
+ * (SL_LINK_GROUP, netcfg.h: the device group link_set_mtu_up gives every sluice TUN link, so a co-located
+ * tunnel's inner traffic passes too. Not a name pattern: link names are free, any process making a link could
+ * match one. Setting a link's group needs CAP_NET_ADMIN, which could remove this table anyway. The owner's
+ * name match stays: it is a sluice link itself, and it covers the owner's link before its group is set — a
+ * link an older sluiced brought up — so it widens nothing.)
  *     [allow_lan] udp/tcp dport 53 drop; ip daddr LAN accept
  *   input (filter, hook input, prio 0, policy drop)
  *     iifname "lo" accept
  *     iifname TUN accept
+ *     iifgroup SL_LINK_GROUP accept
  *     icmpv6 type 133-136 ip6 hoplimit 255 accept
  *     udp sport 67 dport 68 accept; udp sport 547 dport 546 accept
  *     ip(6) saddr . tcp/udp sport @servers4(6) ct state established,related accept
@@ -289,6 +295,16 @@ static void rule_if_accept(struct nft_batch *b, const char *chain, uint32_t key,
 	nft_rule_verdict(b, r, NF_ACCEPT);
 }
 
+/* iifgroup/oifgroup SL_LINK_GROUP accept (key NFT_META_IIFGROUP / NFT_META_OIFGROUP): every sluice TUN link */
+static void rule_group_accept(struct nft_batch *b, const char *chain, uint32_t key)
+{
+	const uint32_t group = SL_LINK_GROUP;
+	struct nftnl_rule *r = ks_rule(b, chain);
+
+	nft_rule_meta_cmp(b, r, key, &group, sizeof(group));
+	nft_rule_verdict(b, r, NF_ACCEPT);
+}
+
 /* meta l4proto P th sport/dport PORT verdict */
 static void rule_port(struct nft_batch *b, const char *chain, uint8_t proto, uint32_t off,
 		      uint16_t port, int verdict)
@@ -362,6 +378,7 @@ static void rules_output(struct nft_batch *b, const struct ks_spec *spec, const 
 {
 	rule_if_accept(b, "output", NFT_META_OIFNAME, "lo");
 	rule_if_accept(b, "output", NFT_META_OIFNAME, spec->tun_ifname);
+	rule_group_accept(b, "output", NFT_META_OIFGROUP);
 	rules_link(b, "output", true);
 	for (size_t f = 0; f < sizeof(ks_nfprotos); f++) {
 		for (size_t i = 0; i < sizeof(ks_l4protos); i++) {
@@ -395,6 +412,7 @@ static void rules_input(struct nft_batch *b, const struct ks_spec *spec, const s
 
 	rule_if_accept(b, "input", NFT_META_IIFNAME, "lo");
 	rule_if_accept(b, "input", NFT_META_IIFNAME, spec->tun_ifname);
+	rule_group_accept(b, "input", NFT_META_IIFGROUP);
 	rules_link(b, "input", false);
 	for (size_t f = 0; f < sizeof(ks_nfprotos); f++) {
 		bool v4 = ks_nfprotos[f] == NFPROTO_IPV4;

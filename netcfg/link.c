@@ -34,9 +34,10 @@ int link_set_mtu_up(struct netcfg *nc, int ifindex, unsigned mtu, struct sl_err 
 	ifi->ifi_flags = IFF_UP;
 	ifi->ifi_change = IFF_UP;
 	mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
+	mnl_attr_put_u32(nlh, IFLA_GROUP, SL_LINK_GROUP); /* what the kill switch accepts (netcfg.h) */
 	ret = nl_talk(nc, nlh, NULL, NULL, ext, sizeof(ext));
 	if (ret)
-		return sl_errf(e, ret, "set mtu %u and up on %s: %s", mtu, link_name(ifindex, name),
+		return sl_errf(e, ret, "set mtu %u, group and up on %s: %s", mtu, link_name(ifindex, name),
 			       nl_why(ret, ext, why, sizeof(why)));
 	return 0;
 }

@@ -33,6 +33,13 @@
 #define SL_RULE_PRIO_MAX (SL_RULE_PRIO_MIN + SL_RULE_PRIO_BLOCKS * SL_RULE_PRIO_PER_IFACE - 1)
 enum { SL_RULE_MARKED, SL_RULE_DNS, SL_RULE_SUPPRESS, SL_RULE_TUNNEL };
 
+/* The network device group (IFLA_GROUP, `ip link ... group`) of every sluice TUN link, client's and gateway's:
+ * link_set_mtu_up sets it in the same message that brings the link up. The kill switch accepts the links of this
+ * group (meta oifgroup / iifgroup), so a co-located tunnel's inner traffic passes the owner's lockdown (DESIGN
+ * 10.6) without a match on link names, which are free. Only CAP_NET_ADMIN can set a link's group — the same
+ * power that could delete inet sluice_ks. `nft` and `ip link` print it in decimal: 20880. */
+#define SL_LINK_GROUP 0x5190u
+
 struct sl_ids {
 	uint32_t mark;  /* SO_MARK of the daemon's sockets */
 	uint32_t table; /* the client's routing table */
@@ -59,7 +66,7 @@ int tun_open(const char *ifname, int extra_flags, struct sl_err *e);
 
 /* ifindex of a link, or -ENODEV. */
 int link_index(const char *ifname);
-/* Sets MTU and brings the link up. */
+/* Sets MTU and the device group SL_LINK_GROUP and brings the link up (one message). */
 int link_set_mtu_up(struct netcfg *nc, int ifindex, unsigned mtu, struct sl_err *e);
 /* The MTU of a link; for `family` AF_INET6 the link's IPv6 MTU when that is lower (a router advertisement's
  * MTU option lowers it). */

@@ -81,7 +81,7 @@ struct nftnl_chain *nft_base_chain_new(uint16_t family, const char *table, const
  * network order, as on the wire. */
 struct nftnl_rule *nft_batch_new_rule(struct nft_batch *b, uint16_t family, const char *table,
 				      const char *chain);
-/* meta KEY == data (NFT_META_MARK: 4 bytes, NFT_META_NFPROTO / L4PROTO: 1 byte). */
+/* meta KEY == data (NFT_META_MARK, NFT_META_IIFGROUP / OIFGROUP: 4 bytes, NFT_META_NFPROTO / L4PROTO: 1 byte). */
 void nft_rule_meta_cmp(struct nft_batch *b, struct nftnl_rule *r, uint32_t key, const void *data,
 		       uint32_t len);
 /* iifname / oifname (key NFT_META_IIFNAME / NFT_META_OIFNAME) == ifname. */

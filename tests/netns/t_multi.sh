@@ -125,3 +125,32 @@ rc=0; out=$(in_c timeout 10 "$SLUICED" -f -c "$WORK/$CA.conf" 2>&1) || rc=$?
 [ "$(rules_at "$A_PRIO" | wc -l)" = 1 ] || fail "the refused start touched the foreign rule: $(in_c ip rule)"
 in_c ip rule del prio "$A_PRIO" lookup 100
 ok "a foreign rule at $CA's priorities: start refused, named, the rule left alone"
+
+# --- one client's kill switch, a second tunnel beside it (DESIGN 10.6): $CA owns inet sluice_ks, $CB has
+# KillSwitch = off. $CB's inner traffic leaves and enters by $CB's TUN link, which the lockdown accepts only by its
+# device group (SL_LINK_GROUP = 20880, given to every sluice TUN link when it comes up), never by its name. $CB's
+# own datagrams carry a sluice mark and go to a server in the owner's sets: the sets hold every server of the
+# owner's config, so $GB's endpoint is a second [Server] of $CA's (not used while $GA answers).
+cl_conf "$CA" "$GA" "DNS = off" "KillSwitch = on"
+printf '\n[Server]\nEndpoint = %s\nPublicKey = %s\n' "$G_IP:51901" "$(pubkey "$WORK/$GB.key")" >> "$WORK/$CA.conf"
+start "$NS_G" "$GA"; GA_PID=$LAST_PID
+start "$NS_G" "$GB"; GB_PID=$LAST_PID
+start "$NS_C" "$CA"; CA_PID=$LAST_PID
+wait_for 10 session_up "$CA" || fail "client $CA (kill switch on) got no session"
+ks=$(in_c nft list table inet sluice_ks)
+grep -q 'oifgroup 20880 accept' <<< "$ks" && grep -q 'iifgroup 20880 accept' <<< "$ks" || fail "no group rules: $ks"
+start "$NS_C" "$CB"; CB_PID=$LAST_PID
+wait_for 10 session_up "$CB" || fail "client $CB got no session behind $CA's kill switch"
+in_c ip -d link show "$CB" | grep -q ' group 20880 ' || fail "$CB's link not in group 20880: $(in_c ip -d link show "$CB")"
+through "$GB" $I2_IP || fail "$I2_IP not through $CB with $CA's kill switch on"
+through "$GA" $I_IP || fail "$I_IP not through $CA with its kill switch on"
+in_c ping -c 1 -W 1 -I c0 $G_IP >/dev/null 2>&1 && fail "the underlay is open outside the tunnels"
+ok "$CA's kill switch on: $CB's tunnel (link group 20880) carries, the underlay stays locked"
+# the group is what lets it through: out of the group, $CB's inner traffic is locked down again
+in_c ip link set "$CB" group default
+through "$GB" $I2_IP && fail "$CB's link passes $CA's kill switch without the sluice group"
+in_c ip link set "$CB" group 20880
+through "$GB" $I2_IP || fail "$I2_IP not through $CB back in the group"
+ok "$CB's link out of the group: locked down; back in it: carries"
+stop "$CB_PID"; stop "$CA_PID"; stop "$GB_PID"; stop "$GA_PID"
+in_c "$SLUICE" killswitch off || fail "killswitch off"

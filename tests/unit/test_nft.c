@@ -224,6 +224,39 @@ static void test_batch_errors(void)
 	CHECK_EQ_INT(nft_table_delete(NFPROTO_INET, "sluice_t", &e), 0);
 }
 
+/* TUN2: a second TUN link (another sluice interface's), routed 10.68.0.0/24, group default at first. */
+#define TUN2 "sltest1"
+static void test_link_group(void)
+{
+	struct netcfg nc;
+	struct sl_err e = {{0}};
+	int idx, ret;
+
+	CHECK_EQ_INT(run("set -e; ip tuntap add " TUN2 " mode tun; ip addr add 10.68.0.2/24 dev " TUN2
+			 "; ip link set " TUN2 " up; ip -d link show " TUN2),
+		     0);
+	CHECK_STR_CONTAINS(out, "group default");
+	CHECK_EQ_INT(udp_send(AF_INET, "10.68.0.9", 9, 0), -EPERM); /* not a sluice link: dropped */
+	CHECK_EQ_INT(netcfg_open(&nc, &e), 0);
+	idx = link_index(TUN2);
+	CHECK(idx > 0);
+	ret = link_set_mtu_up(&nc, idx, 1400, &e);
+	CHECK_EQ_INT(ret, 0);
+	if (ret)
+		fprintf(stderr, "link_set_mtu_up: %s\n", e.msg);
+	netcfg_close(&nc);
+	CHECK_EQ_INT(run("ip -d link show " TUN2), 0);
+	CHECK_STR_CONTAINS(out, "mtu 1400 ");
+	CHECK_STR_CONTAINS(out, "group 20880 "); /* SL_LINK_GROUP, applied */
+	CHECK_EQ_INT(SL_LINK_GROUP, 20880);
+	CHECK_EQ_INT(udp_send(AF_INET, "10.68.0.9", 9, 0), 0);	  /* a sluice link: any process, inside it */
+	CHECK_EQ_INT(udp_send(AF_INET, "198.18.0.7", 9, 0), -EPERM); /* the underlay stays locked down */
+	/* the group alone opens it: back to the default group, dropped again */
+	CHECK_EQ_INT(run("ip link set " TUN2 " group default"), 0);
+	CHECK_EQ_INT(udp_send(AF_INET, "10.68.0.9", 9, 0), -EPERM);
+	CHECK_EQ_INT(run("ip link del " TUN2), 0);
+}
+
 static void test_killswitch(void)
 {
 	struct sockaddr_storage srv[3];
@@ -260,6 +293,8 @@ static void test_killswitch(void)
 	CHECK_STR_CONTAINS(out, "oifname \"" TUN "\" accept");
 	CHECK_STR_CONTAINS(out, "iifname \"lo\" accept");
 	CHECK_STR_CONTAINS(out, "iifname \"" TUN "\" accept");
+	CHECK_STR_CONTAINS(out, "oifgroup 20880 accept"); /* SL_LINK_GROUP 0x5190: every sluice TUN link */
+	CHECK_STR_CONTAINS(out, "iifgroup 20880 accept");
 	CHECK_STR_CONTAINS(out, "meta mark 0x51900000/16 ip daddr . tcp dport @servers4 accept");
 	CHECK_STR_CONTAINS(out, "meta mark 0x51900000/16 ip daddr . udp dport @servers4 accept");
 	CHECK_STR_CONTAINS(out, "meta mark 0x51900000/16 ip6 daddr . udp dport @servers6 accept");
@@ -307,6 +342,10 @@ static void test_killswitch(void)
 	CHECK_EQ_INT(udp_send_from(AF_INET6, 546, "fd00:5::1", 547), 0);
 	CHECK_EQ_INT(udp_send_from(AF_INET, 69, "198.18.0.1", 67), -EPERM);
 	CHECK_EQ_INT(udp_send_from(AF_INET6, 546, "fd00:5::1", 548), -EPERM);
+
+	/* a co-located tunnel's TUN link (DESIGN 10.6): locked down until link_set_mtu_up gives it SL_LINK_GROUP,
+	 * as the daemons do when they bring their link up; then it passes — by its group, never by its name */
+	test_link_group();
 
 	/* the daemon replaces the servers (a name resolved to new addresses): one transaction, only them */
 	ep4(&srv[0], "198.18.0.9", 4242);
