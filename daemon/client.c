@@ -424,7 +424,9 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 		struct ks_spec ks = {.allow_lan = cfg->killswitch_allow_lan, .servers = all};
 		snprintf(ks.tun_ifname, sizeof(ks.tun_ifname), "%s", cfg->ifname);
 		ks.n_servers = cl_known_addrs(c, all, SL_KS_MAX_SERVERS);
-		ret = ks_apply(&ks, e); /* before the TUN or any route exists; it outlives us on purpose */
+		ret = ks_check_owner(cfg->ifname, e); /* never take another client's kill switch over */
+		if (!ret)
+			ret = ks_apply(&ks, e); /* before the TUN or any route exists; it outlives us on purpose */
 		if (ret)
 			return ret;
 	}

@@ -513,6 +513,21 @@ static bool comment_iface(const char *comment, char *out, size_t n)
 	return true;
 }
 
+int ks_check_owner(const char *tun_ifname, struct sl_err *e)
+{
+	char info[256], owner[IFNAMSIZ];
+	int ret = nft_table_exists(KS_FAMILY, SL_KS_TABLE, info, sizeof(info), e);
+
+	if (ret <= 0)
+		return ret;
+	if (!comment_iface(info, owner, sizeof(owner)) || !strcmp(owner, tun_ifname))
+		return 0;
+	return sl_errf(e, -EBUSY,
+		       "kill switch: inet %s belongs to %s, and one client interface owns it (stop %s and run "
+		       "`sluice killswitch off`, or set KillSwitch = off for %s)",
+		       SL_KS_TABLE, owner, owner, tun_ifname);
+}
+
 int ks_set_servers(const char *tun_ifname, const struct sockaddr_storage *servers, size_t n, struct sl_err *e)
 {
 	struct nftnl_set *s4 = NULL, *s6 = NULL;

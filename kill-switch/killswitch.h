@@ -33,6 +33,10 @@ int ks_apply(const struct ks_spec *spec, struct sl_err *e);
 /* Replaces the elements of the server sets in one transaction. -ENOENT when the table is not there (the
  * kill switch is off), -EBUSY when it is another interface's. */
 int ks_set_servers(const char *tun_ifname, const struct sockaddr_storage *servers, size_t n, struct sl_err *e);
+/* Only one client interface owns the kill switch (DESIGN 9): 0 when the table is off or already TUN_IFNAME's (a
+ * crashed run of the same interface, or a table of an older version that names no owner), -EBUSY naming the
+ * owner when another interface holds it, -errno when it cannot be read. */
+int ks_check_owner(const char *tun_ifname, struct sl_err *e);
 /* Deletes the table; 0 if it was not there. */
 int ks_remove(struct sl_err *e);
 /* 1 when on (and info, if given, gets "iface=IFACE servers=ADDR:PORT,…" — "servers=none" while no address is

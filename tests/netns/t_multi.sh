@@ -139,6 +139,15 @@ start "$NS_C" "$CA"; CA_PID=$LAST_PID
 wait_for 10 session_up "$CA" || fail "client $CA (kill switch on) got no session"
 ks=$(in_c nft list table inet sluice_ks)
 grep -q 'oifgroup 20880 accept' <<< "$ks" && grep -q 'iifgroup 20880 accept' <<< "$ks" || fail "no group rules: $ks"
+# a second KillSwitch = on client is refused at start, naming the owner, and takes nothing over (DESIGN 9)
+mkdir -p "$WORK/ks"
+sed 's/^\[Interface\]$/[Interface]\nKillSwitch = on/' "$WORK/$CB.conf" > "$WORK/ks/$CB.conf"
+rc=0; out=$(in_c timeout 10 "$SLUICED" -f -c "$WORK/ks/$CB.conf" 2>&1) || rc=$?
+[ "$rc" != 0 ] && grep -q "belongs to $CA" <<< "$out" || fail "second kill switch owner: exit $rc, said: $out"
+rc=0; out=$(in_c "$SLUICE" killswitch on "$CB" -c "$WORK/ks/$CB.conf" 2>&1) || rc=$?
+[ "$rc" != 0 ] && grep -q "belongs to $CA" <<< "$out" || fail "killswitch on for $CB: exit $rc, said: $out"
+in_c "$SLUICE" killswitch status | grep -q "iface=$CA " || fail "the kill switch changed hands: $(in_c "$SLUICE" killswitch status)"
+ok "a second KillSwitch = on client ($CB) and \`sluice killswitch on $CB\` are refused, naming $CA"
 start "$NS_C" "$CB"; CB_PID=$LAST_PID
 wait_for 10 session_up "$CB" || fail "client $CB got no session behind $CA's kill switch"
 in_c ip -d link show "$CB" | grep -q ' group 20880 ' || fail "$CB's link not in group 20880: $(in_c ip -d link show "$CB")"
