@@ -115,23 +115,64 @@ static int apply_mtu(struct cl *c, unsigned mtu, struct sl_err *e)
 	return 0;
 }
 
+/* Routes of both families into the client's table: a full tunnel (0.0.0.0/0 or ::/0 anywhere: DESIGN 10.2) is
+ * 0.0.0.0/0 and ::/0 — IPv6 is captured also when the gateway offers none, and dropped in the tunnel (no leak);
+ * a split tunnel its listed prefixes. Then the policy rules of both families. All or none. */
 static int apply_routes(struct cl *c, struct sl_err *e)
 {
+	static const struct sl_prefix4 all4 = {.len = 0};
+	static const struct sl_prefix6 all6 = {.len = 0};
 	struct sl_config *cfg = c->cfg;
-	unsigned i;
+	bool full = config_full_tunnel(cfg);
+	const struct sl_prefix4 *r4 = full ? &all4 : cfg->routes;
+	const struct sl_prefix6 *r6 = full ? &all6 : cfg->routes6;
+	unsigned n4 = full ? 1 : cfg->n_routes, n6 = full ? 1 : cfg->n_routes6, i = 0, j = 0;
 	int ret = 0;
 
-	for (i = 0; i < cfg->n_routes && !ret; i++)
-		ret = route_add4(&c->nc, c->ifindex, cfg->routes[i].addr, cfg->routes[i].len, c->ids.table, e);
+	for (; i < n4 && !ret; i++)
+		ret = route_add4(&c->nc, c->ifindex, r4[i].addr, r4[i].len, c->ids.table, e);
+	if (ret)
+		i--;
+	for (; j < n6 && !ret; j++)
+		ret = route_add6(&c->nc, c->ifindex, &r6[j].addr, r6[j].len, c->ids.table, e);
+	if (ret && j)
+		j--;
 	if (!ret)
-		ret = rules_add(&c->nc, &c->ids, config_full_tunnel(cfg), e);
+		ret = rules_add(&c->nc, &c->ids, full, e);
 	if (ret) {
 		struct sl_err ignore;
 		while (i-- > 0)
-			route_del4(&c->nc, c->ifindex, cfg->routes[i].addr, cfg->routes[i].len, c->ids.table,
-				   &ignore);
+			route_del4(&c->nc, c->ifindex, r4[i].addr, r4[i].len, c->ids.table, &ignore);
+		while (j-- > 0)
+			route_del6(&c->nc, c->ifindex, &r6[j].addr, r6[j].len, c->ids.table, &ignore);
 	}
 	return ret;
+}
+
+/* The snapshot's IPv6 address on the link, or none when the gateway offers none (DESIGN 10.9: the difference
+ * only). The new one first, then the old one goes. */
+static int apply_addr6(struct cl *c, const struct cl_snap *snap, struct sl_err *e)
+{
+	const struct proto_snapshot *s = &snap->s;
+	struct sl_err ignore;
+	int ret;
+
+	if (c->addr6_applied && s->has_v6 && !memcmp(&c->applied_addr6, &s->addr6, sizeof(s->addr6)) &&
+	    c->applied_plen6 == s->plen6)
+		return 0;
+	if (!c->addr6_applied && !s->has_v6)
+		return 0;
+	if (s->has_v6) {
+		ret = addr_add6(&c->nc, c->ifindex, &s->addr6, s->plen6, e);
+		if (ret)
+			return ret;
+	}
+	if (c->addr6_applied)
+		addr_del6(&c->nc, c->ifindex, &c->applied_addr6, c->applied_plen6, &ignore);
+	c->addr6_applied = s->has_v6;
+	c->applied_addr6 = s->addr6;
+	c->applied_plen6 = s->plen6;
+	return 0;
 }
 
 /* Host configuration for a session: done once; again only for what changed (it should not: addresses are
@@ -158,6 +199,9 @@ static int apply_host(struct cl *c, const struct cl_snap *snap, struct sl_err *e
 		c->applied_addr = snap->s.addr;
 		c->applied_plen = snap->s.plen;
 	}
+	ret = apply_addr6(c, snap, e);
+	if (ret)
+		return ret;
 	if (!c->rules_applied) {
 		ret = apply_routes(c, e);
 		if (ret)
@@ -462,7 +506,7 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	c->tls = tls_ctx_new(false, cfg->private_key, accept_server_key, c, e);
 	if (!c->tls)
 		return -EINVAL;
-	c->ifindex = dp_link_open(cfg->ifname, c->w, c->n_w, e);
+	c->ifindex = dp_link_open(cfg->ifname, c->w, c->n_w, true, e);
 	if (c->ifindex < 0)
 		return c->ifindex;
 	ret = apply_mtu(c, c->own_mtu, e);

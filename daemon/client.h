@@ -131,6 +131,9 @@ struct cl {
 	bool addr_applied, rules_applied;
 	struct dns_client dns; /* servers, domains, backend, their routes (dns/) */
 	struct in_addr applied_addr;
+	bool addr6_applied;          /* the snapshot's IPv6 address is on the link */
+	struct in6_addr applied_addr6;
+	uint8_t applied_plen6;
 	uint8_t applied_plen;
 	uint64_t last_tx_ms, last_data_tx_ms, unanswered_since_ms;
 	struct loop_timer ka_timer, probe_timer, grace_timer, stats_timer;

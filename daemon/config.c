@@ -121,28 +121,6 @@ static int parse_bool(struct parse *p, const struct entry *en, bool *out)
 	return bad(p, en, "'%s' is not on or off", en->val);
 }
 
-/* "a.b.c.d/len" with len in [min, max]. */
-static int parse_prefix(const char *s, struct sl_prefix4 *out, unsigned min, unsigned max)
-{
-	char buf[INET_ADDRSTRLEN + 4], *slash, *end;
-	unsigned long len;
-
-	if (strlen(s) >= sizeof(buf))
-		return -1;
-	strcpy(buf, s);
-	slash = strchr(buf, '/');
-	if (!slash)
-		return -1;
-	*slash = 0;
-	if (inet_pton(AF_INET, buf, &out->addr) != 1 || !isdigit((unsigned char)slash[1]))
-		return -1;
-	len = strtoul(slash + 1, &end, 10);
-	if (*end || len < min || len > max)
-		return -1;
-	out->len = (uint8_t)len;
-	return 0;
-}
-
 static uint32_t prefix_mask(unsigned len)
 {
 	return len ? ~0u << (32 - len) : 0;
@@ -288,17 +266,48 @@ static int k_metrics_listen(struct parse *p, const struct entry *en)
 	return parse_listen_addr(p, en, &p->cfg->metrics_listen, &p->cfg->metrics_listen_len);
 }
 
+/* Address = 10.66.0.1/24[, fd66::1/64]: one prefix of each family, the IPv4 one required (check_server). */
 static int k_address_gw(struct parse *p, const struct entry *en)
 {
-	struct sl_prefix4 *a = &p->cfg->address;
-	uint32_t h, m;
+	struct sl_prefix list[3];
+	char badtok[CONFIG_LINE_MAX];
+	unsigned n;
+	int ret = prefixlist_parse(en->val, list, 2, &n, badtok, sizeof(badtok));
 
-	if (parse_prefix(en->val, a, 8, 30))
-		return bad(p, en, "'%s' is not an IPv4 address/prefix (prefix 8..30)", en->val);
-	h = ntohl(a->addr.s_addr);
-	m = prefix_mask(a->len);
-	if ((h & ~m) == 0 || (h & ~m) == ~m)
-		return bad(p, en, "%s is the network or broadcast address of its prefix", en->val);
+	if (ret == -E2BIG)
+		return bad(p, en, "more than one prefix of each family");
+	if (ret)
+		return bad(p, en, "'%s' is not an address/prefix (10.66.0.1/24 or fd66::1/64)", badtok);
+	memset(&p->cfg->address, 0, sizeof(p->cfg->address));
+	memset(&p->cfg->address6, 0, sizeof(p->cfg->address6));
+	for (unsigned i = 0; i < n; i++) {
+		const struct sl_prefix *x = &list[i];
+		if (x->a.family == AF_INET) {
+			struct sl_prefix4 *a = &p->cfg->address;
+			uint32_t h = ntohl(x->a.v4.s_addr), m = prefix_mask(x->len);
+			if (a->len)
+				return bad(p, en, "more than one IPv4 prefix");
+			if (x->len < 8 || x->len > 30) {
+				char t[INET_ADDRSTRLEN];
+				return bad(p, en, "'%s/%u' is not an IPv4 address/prefix (prefix 8..30)",
+					   inet_ntop(AF_INET, &x->a.v4, t, sizeof(t)), x->len);
+			}
+			if ((h & ~m) == 0 || (h & ~m) == ~m)
+				return bad(p, en, "%s is the network or broadcast address of its prefix", en->val);
+			a->addr = x->a.v4;
+			a->len = x->len;
+		} else {
+			struct sl_prefix6 *a = &p->cfg->address6;
+			if (a->len)
+				return bad(p, en, "more than one IPv6 prefix");
+			if (x->len < SL_PREFIX6_MIN || x->len > SL_PREFIX6_MAX)
+				return bad(p, en, "the IPv6 prefix must be %d..%d", SL_PREFIX6_MIN, SL_PREFIX6_MAX);
+			if (!prefix_host_bits(x))
+				return bad(p, en, "the IPv6 address is the prefix itself (its subnet-router anycast)");
+			a->addr = x->a.v6;
+			a->len = x->len;
+		}
+	}
 	return 0;
 }
 
@@ -385,28 +394,32 @@ static int k_killswitch_lan(struct parse *p, const struct entry *en)
 	return parse_bool(p, en, &p->cfg->killswitch_allow_lan);
 }
 
+/* Routes = prefixes of either family; 0.0.0.0/0 or ::/0 anywhere is the full tunnel of both (DESIGN 10.2). */
 static int k_routes(struct parse *p, const struct entry *en)
 {
-	char buf[CONFIG_LINE_MAX], *save = NULL;
+	static struct sl_prefix list[2 * SL_MAX_ROUTES + 1];
+	char badtok[CONFIG_LINE_MAX];
 	struct sl_config *c = p->cfg;
+	unsigned n;
+	int ret = prefixlist_parse(en->val, list, 2 * SL_MAX_ROUTES + 1, &n, badtok, sizeof(badtok));
 
-	strcpy(buf, en->val);
-	c->n_routes = 0;
-	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		struct sl_prefix4 r;
-		while (isspace((unsigned char)*tok))
-			tok++;
-		tok[strcspn(tok, " \t")] = 0;
-		if (c->n_routes == SL_MAX_ROUTES)
-			return bad(p, en, "more than %d prefixes", SL_MAX_ROUTES);
-		if (parse_prefix(tok, &r, 0, 32))
-			return bad(p, en, "'%s' is not an IPv4 prefix (a.b.c.d/len)", tok);
-		if (ntohl(r.addr.s_addr) & ~prefix_mask(r.len))
-			return bad(p, en, "'%s' has host bits set", tok);
-		c->routes[c->n_routes++] = r;
+	if (ret == -E2BIG)
+		return bad(p, en, "more than %d prefixes of a family", SL_MAX_ROUTES);
+	if (ret)
+		return bad(p, en, "'%s' is not an IPv4 prefix (a.b.c.d/len) nor an IPv6 one (v6::/len)", badtok);
+	c->n_routes = c->n_routes6 = 0;
+	for (unsigned i = 0; i < n; i++) {
+		char t[INET6_ADDRSTRLEN];
+		inet_ntop(list[i].a.family, &list[i].a.v6, t, sizeof(t));
+		if (prefix_host_bits(&list[i]))
+			return bad(p, en, "'%s/%u' has host bits set", t, list[i].len);
+		if ((list[i].a.family == AF_INET ? c->n_routes : c->n_routes6) == SL_MAX_ROUTES)
+			return bad(p, en, "more than %d prefixes of a family", SL_MAX_ROUTES);
+		if (list[i].a.family == AF_INET)
+			c->routes[c->n_routes++] = (struct sl_prefix4){.addr = list[i].a.v4, .len = list[i].len};
+		else
+			c->routes6[c->n_routes6++] = (struct sl_prefix6){.addr = list[i].a.v6, .len = list[i].len};
 	}
-	if (!c->n_routes)
-		return bad(p, en, "no prefix in '%s'", en->val);
 	return 0;
 }
 
@@ -462,13 +475,33 @@ static int k_client_pubkey(struct parse *p, const struct entry *en)
 	return 0;
 }
 
+/* [Client] Address = one fixed address of each family (either optional). */
 static int k_client_address(struct parse *p, const struct entry *en)
 {
 	struct sl_client_cfg *cl = cur_client(p, en);
+	char badtok[CONFIG_LINE_MAX];
+	struct sl_ipaddr a[3];
+	unsigned n;
+	int ret = addrlist_parse(en->val, a, 2, &n, badtok, sizeof(badtok));
 
-	if (inet_pton(AF_INET, en->val, &cl->addr) != 1)
-		return bad(p, en, "'%s' is not an IPv4 address", en->val);
-	cl->has_addr = true;
+	if (ret == -E2BIG)
+		return bad(p, en, "more than one address of each family");
+	if (ret)
+		return bad(p, en, "'%s' is not an IPv4 or IPv6 address", badtok);
+	cl->has_addr = cl->has_addr6 = false;
+	for (unsigned i = 0; i < n; i++) {
+		if (a[i].family == AF_INET) {
+			if (cl->has_addr)
+				return bad(p, en, "more than one IPv4 address");
+			cl->has_addr = true;
+			cl->addr = a[i].v4;
+		} else {
+			if (cl->has_addr6)
+				return bad(p, en, "more than one IPv6 address");
+			cl->has_addr6 = true;
+			cl->addr6 = a[i].v6;
+		}
+	}
 	return 0;
 }
 
@@ -713,7 +746,8 @@ static int check_server(struct parse *p, int if_line, const struct client_lines 
 	if (!c->listen_len)
 		return sl_errf(p->e, -EINVAL, "%s:%d: [Interface] of a server needs Listen", p->path, if_line);
 	if (!c->address.len)
-		return sl_errf(p->e, -EINVAL, "%s:%d: [Interface] of a server needs Address", p->path, if_line);
+		return sl_errf(p->e, -EINVAL, "%s:%d: [Interface] of a server needs Address (with an IPv4 prefix)",
+			       p->path, if_line);
 	for (size_t i = 0; i < c->n_clients; i++) {
 		struct sl_client_cfg *cl = &c->clients[i];
 		const struct client_lines *l = &cl_lines[i];
@@ -735,6 +769,23 @@ static int check_server(struct parse *p, int if_line, const struct client_lines 
 				return sl_errf(p->e, -EINVAL, "%s:%d: [Client] '%s': Address is the gateway's own",
 					       p->path, l->addr, cl->name);
 		}
+		if (cl->has_addr6) {
+			char t[INET6_ADDRSTRLEN];
+			inet_ntop(AF_INET6, &cl->addr6, t, sizeof(t));
+			if (!c->address6.len)
+				return sl_errf(p->e, -EINVAL,
+					       "%s:%d: [Client] '%s': IPv6 Address %s but [Interface] Address has no "
+					       "IPv6 prefix", p->path, l->addr, cl->name, t);
+			if (!pool6_offset(&c->address6, &cl->addr6, NULL))
+				return sl_errf(p->e, -EINVAL,
+					       "%s:%d: [Client] '%s': Address %s is not one of the IPv6 pool's (the first "
+					       "%u host addresses of %s's prefix /%u)",
+					       p->path, l->addr, cl->name, t, SL_POOL6_MAX, "[Interface] Address",
+					       c->address6.len);
+			if (!memcmp(&cl->addr6, &c->address6.addr, sizeof(cl->addr6)))
+				return sl_errf(p->e, -EINVAL, "%s:%d: [Client] '%s': Address %s is the gateway's own",
+					       p->path, l->addr, cl->name, t);
+		}
 		for (size_t j = 0; j < i; j++) {
 			struct sl_client_cfg *o = &c->clients[j];
 			const struct client_lines *ol = &cl_lines[j];
@@ -744,7 +795,8 @@ static int check_server(struct parse *p, int if_line, const struct client_lines 
 			if (!memcmp(o->pubkey, cl->pubkey, SL_KEY_LEN))
 				return sl_errf(p->e, -EINVAL, "%s:%d: PublicKey: duplicate of client '%s' (line %d)",
 					       p->path, l->key, o->name, ol->key);
-			if (cl->has_addr && o->has_addr && o->addr.s_addr == cl->addr.s_addr)
+			if ((cl->has_addr && o->has_addr && o->addr.s_addr == cl->addr.s_addr) ||
+			    (cl->has_addr6 && o->has_addr6 && !memcmp(&o->addr6, &cl->addr6, sizeof(cl->addr6))))
 				return sl_errf(p->e, -EINVAL, "%s:%d: Address: duplicate of client '%s' (line %d)",
 					       p->path, l->addr, o->name, ol->addr);
 		}
@@ -772,8 +824,8 @@ static int check_client(struct parse *p, int if_line, const int srv_hdr[SL_MAX_S
 					       "%s:%d: Endpoint: duplicate of the [Server] on line %d", p->path,
 					       srv->endpoint_line, c->servers[j].line);
 	}
-	if (!c->n_routes) {
-		c->n_routes = 1; /* full tunnel */
+	if (!c->n_routes && !c->n_routes6) {
+		c->n_routes = 1; /* full tunnel, both families (::/0 is implied: DESIGN 10.2) */
 		c->routes[0].addr.s_addr = 0;
 		c->routes[0].len = 0;
 	}
@@ -942,7 +994,38 @@ void config_free(struct sl_config *cfg)
 
 bool config_full_tunnel(const struct sl_config *cfg)
 {
-	return cfg->n_routes == 1 && cfg->routes[0].len == 0;
+	for (unsigned i = 0; i < cfg->n_routes; i++)
+		if (!cfg->routes[i].len)
+			return true;
+	for (unsigned i = 0; i < cfg->n_routes6; i++)
+		if (!cfg->routes6[i].len)
+			return true;
+	return false;
+}
+
+bool pool6_offset(const struct sl_prefix6 *pfx, const struct in6_addr *a, uint32_t *off)
+{
+	uint32_t low = 0;
+
+	/* the pool's addresses are the prefix with only their last 16 bits (at most) set: bits of the prefix
+	 * match it, bits after it and before the last 16 are 0 */
+	for (unsigned b = 0; b < 128; b++) {
+		unsigned bit = (a->s6_addr[b / 8] >> (7 - b % 8)) & 1, pbit = (pfx->addr.s6_addr[b / 8] >> (7 - b % 8)) & 1;
+		if (b < pfx->len) {
+			if (bit != pbit)
+				return false;
+		} else if (b < 112) {
+			if (bit)
+				return false;
+		} else { /* past the prefix, in the last 16 bits: the offset */
+			low |= (uint32_t)bit << (127 - b);
+		}
+	}
+	if (!low)
+		return false; /* the prefix itself: its subnet-router anycast address */
+	if (off)
+		*off = low;
+	return true;
 }
 
 bool config_server_literal(const struct sl_server_cfg *srv, struct sockaddr_storage *ss, socklen_t *len)

@@ -46,11 +46,23 @@ struct sl_prefix4 {
 	uint8_t len;
 };
 
+/* The gateway's IPv6 prefix (DESIGN 9): its remainder is the IPv6 client pool — at most the first SL_POOL6_MAX
+ * addresses of the prefix, so a fixed IPv6 client address must be one of those. len 0: no IPv6. */
+struct sl_prefix6 {
+	struct in6_addr addr;
+	uint8_t len;
+};
+#define SL_POOL6_MAX 65536u
+#define SL_PREFIX6_MIN 48  /* Address = .../48 .. /120 */
+#define SL_PREFIX6_MAX 120
+
 struct sl_client_cfg {
 	char name[SL_NAME_MAX];
 	uint8_t pubkey[SL_KEY_LEN];
 	bool has_addr;
 	struct in_addr addr; /* fixed tunnel address (Address =) */
+	bool has_addr6;
+	struct in6_addr addr6; /* fixed IPv6 tunnel address (Address = may list one of each family) */
 	int line;            /* line of its [Client] header, for messages */
 };
 
@@ -85,6 +97,7 @@ struct sl_config {
 	struct sockaddr_storage listen; /* Listen = (IPv4 or [IPv6]:port) */
 	socklen_t listen_len;
 	struct sl_prefix4 address;      /* Address = gateway tunnel address / pool prefix */
+	struct sl_prefix6 address6;     /* Address = ..., fd66::1/64: the same for IPv6 (len 0: none) */
 	char egress[IFNAMSIZ];          /* Egress =, "" = interface of the default route */
 	char state_dir[SL_PATH_MAX];    /* StateDir = (both modes: leases; the client's server address cache) */
 	unsigned session_lifetime;      /* SessionLifetime =, s */
@@ -98,8 +111,10 @@ struct sl_config {
 	/* client */
 	bool killswitch;                /* KillSwitch = on|off (default off) */
 	bool killswitch_allow_lan;      /* KillSwitchAllowLAN = on|off */
-	struct sl_prefix4 routes[SL_MAX_ROUTES]; /* Routes =, default 0.0.0.0/0 */
+	struct sl_prefix4 routes[SL_MAX_ROUTES]; /* Routes = (IPv4 ones), default 0.0.0.0/0 */
 	unsigned n_routes;
+	struct sl_prefix6 routes6[SL_MAX_ROUTES]; /* Routes = (IPv6 ones) */
+	unsigned n_routes6;
 	struct sl_server_cfg servers[SL_MAX_SERVERS]; /* [Server] sections, in file order (at least one) */
 	unsigned n_servers;
 	unsigned keepalive;             /* Keepalive =, s */
@@ -115,8 +130,11 @@ int config_parse(const char *text, size_t len, const char *path, bool load_key, 
 		 struct sl_err *e);
 void config_free(struct sl_config *cfg);
 
-/* True when Routes is the full tunnel (one route 0.0.0.0/0). */
+/* True when Routes is the full tunnel: 0.0.0.0/0 or ::/0 anywhere in it, for both families (DESIGN 10.2). */
 bool config_full_tunnel(const struct sl_config *cfg);
+/* True when a is one of the IPv6 pool's addresses of pfx (the first SL_POOL6_MAX of the prefix, not the
+ * prefix itself): *off (if given) gets its offset in the pool. */
+bool pool6_offset(const struct sl_prefix6 *pfx, const struct in6_addr *a, uint32_t *off);
 /* True when the server's Endpoint host is a literal IPv4/IPv6 address: ss and len get it with the port.
  * False for a DNS name (the daemon resolves those itself, at every attempt: control/resolve.c). */
 bool config_server_literal(const struct sl_server_cfg *srv, struct sockaddr_storage *ss, socklen_t *len);

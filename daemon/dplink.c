@@ -5,7 +5,7 @@
 #include "daemon/dplink.h"
 #include "netcfg/netcfg.h"
 
-int dp_link_open(const char *ifname, struct dp_worker *w, unsigned n, struct sl_err *e)
+int dp_link_open(const char *ifname, struct dp_worker *w, unsigned n, bool ipv6, struct sl_err *e)
 {
 	int flags = dp_tun_open_flags(), ifindex;
 
@@ -30,6 +30,9 @@ int dp_link_open(const char *ifname, struct dp_worker *w, unsigned n, struct sl_
 	ifindex = link_index(ifname);
 	if (ifindex < 0)
 		return sl_errf(e, ifindex, "%s: no such link after creating it", ifname);
-	sysctl_disable_ipv6(ifname, e); /* best effort: an IPv4 tunnel; keeps the kernel's IPv6 chatter off it */
+	if (ipv6)
+		sysctl_tun_ipv6(ifname, e); /* best effort: no link-local address, so no chatter of the kernel's own */
+	else
+		sysctl_disable_ipv6(ifname, e); /* best effort: an IPv4 tunnel; keeps the kernel's IPv6 chatter off it */
 	return ifindex;
 }

@@ -64,7 +64,7 @@ static void reload(struct gw *g)
 		config_free(&nc);
 		return;
 	}
-	clients_reload(&g->reg, &g->pool, nc.clients, nc.n_clients, &st);
+	clients_reload(&g->reg, &g->pool, g->pool6_ready ? &g->pool6 : NULL, nc.clients, nc.n_clients, &st);
 	log_info("reload: %zu clients configured: %u added, %u removed, %u readdressed, %u refused", g->reg.n_peers,
 		 st.added, st.removed, st.readdressed, st.refused);
 	config_free(&nc);
@@ -120,6 +120,12 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	if (ret)
 		return ret;
 	g->pool_ready = true;
+	if (cfg->address6.len) {
+		ret = pool_init6(&g->pool6, &cfg->address6, cfg->state_dir, cfg->ifname, &g->reg, e);
+		if (ret)
+			return ret;
+		g->pool6_ready = true;
+	}
 	g->tls = tls_ctx_new(true, cfg->private_key, accept_client_key, g, e);
 	if (!g->tls)
 		return -EINVAL;
@@ -134,10 +140,12 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 				       re.msg);
 	}
 	gw_derive_mtu(g, ns.egress_ifname);
-	g->ifindex = dp_link_open(cfg->ifname, g->w, g->n_w, e);
+	g->ifindex = dp_link_open(cfg->ifname, g->w, g->n_w, cfg->address6.len != 0, e);
 	if (g->ifindex < 0)
 		return g->ifindex;
 	ret = addr_add4(&g->nc, g->ifindex, cfg->address.addr, cfg->address.len, e);
+	if (!ret && cfg->address6.len)
+		ret = addr_add6(&g->nc, g->ifindex, &cfg->address6.addr, cfg->address6.len, e);
 	if (!ret)
 		ret = link_set_mtu_up(&g->nc, g->ifindex, cfg->mtu, e);
 	if (ret)
@@ -146,6 +154,8 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	ns.mtu = cfg->mtu;
 	ns.pool.s_addr = cfg->address.addr.s_addr & htonl(~0u << (32 - cfg->address.len));
 	ns.pool_len = cfg->address.len;
+	ns.pool6 = cfg->address6.addr;
+	ns.pool6_len = cfg->address6.len;
 	ret = nat_apply(&ns, &g->nat, e);
 	if (ret)
 		return ret;
@@ -216,6 +226,8 @@ static void gw_teardown(struct gw *g)
 	if (g->stopfd >= 0)
 		close(g->stopfd);
 	tls_ctx_free(g->tls);
+	if (g->pool6_ready)
+		pool_free(&g->pool6);
 	if (g->pool_ready)
 		pool_free(&g->pool);
 	registry_free(&g->reg);

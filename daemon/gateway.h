@@ -58,6 +58,8 @@ struct gw {
 	struct gw_registry reg;
 	struct pool pool;
 	bool pool_ready;
+	struct pool pool6; /* with an IPv6 prefix in Address (DESIGN 9) */
+	bool pool6_ready;
 	struct nat_state nat;
 	struct forwarding_ns fwd; /* net.ipv4.ip_forward, held while fwd_pid != 0 */
 	pid_t fwd_pid;            /* the daemon's pid in the forwarding record */

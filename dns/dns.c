@@ -261,23 +261,31 @@ static bool config_eq(const struct dns_config *a, const struct dns_config *b)
 	return true;
 }
 
-/* Every IPv4 server into the tunnel, whatever Routes and the LAN say. Split tunnel: a /32 in the client's table,
- * which the interface's tunnel rule (netcfg.h) makes every unmarked packet consult before the main table. Full tunnel: the
- * table's 0.0.0.0/0 covers it, but the suppress rule lets a LAN route of the main table win; a rule
- * "to SERVER/32 lookup TABLE" ahead of it does not. IPv6 servers are written to the backend but not
- * routed here: IPv6 inside the tunnel is not implemented yet. What is no longer wanted is removed. */
-static int route_one(struct netcfg *nc, const struct sl_ids *ids, int ifindex, bool full, struct in_addr a,
+/* Every server into the tunnel, whatever Routes and the LAN say, IPv4 and IPv6 alike (issue #17). Split
+ * tunnel: a /32 or /128 in the client's table, which the interface's tunnel rule (netcfg.h) makes every unmarked
+ * packet consult before the main table. Full tunnel: the table's 0.0.0.0/0 and ::/0 cover it, but the suppress
+ * rule lets a LAN route of the main table win; a rule "to SERVER lookup TABLE" ahead of it does not. An IPv6
+ * server of a gateway that offers no IPv6 is dropped in the tunnel (no_ipv6), never asked outside it. What is
+ * no longer wanted is removed. */
+static int route_one(struct netcfg *nc, const struct sl_ids *ids, int ifindex, bool full, const struct sl_ipaddr *a,
 		     bool add, struct sl_err *e)
 {
+	if (a->family == AF_INET6) {
+		if (full)
+			return add ? rule_add_dns6(nc, ids, &a->v6, e) : rule_del_dns6(nc, ids, &a->v6, e);
+		return add ? route_add6(nc, ifindex, &a->v6, 128, ids->table, e)
+			   : route_del6(nc, ifindex, &a->v6, 128, ids->table, e);
+	}
 	if (full)
-		return add ? rule_add_dns4(nc, ids, a, e) : rule_del_dns4(nc, ids, a, e);
-	return add ? route_add4(nc, ifindex, a, 32, ids->table, e) : route_del4(nc, ifindex, a, 32, ids->table, e);
+		return add ? rule_add_dns4(nc, ids, a->v4, e) : rule_del_dns4(nc, ids, a->v4, e);
+	return add ? route_add4(nc, ifindex, a->v4, 32, ids->table, e)
+		   : route_del4(nc, ifindex, a->v4, 32, ids->table, e);
 }
 
 static int route_servers(struct dns_client *d, struct netcfg *nc, int ifindex, const struct dns_config *want,
 			 struct sl_err *e)
 {
-	struct in_addr keep[SL_MAX_DNS];
+	struct sl_ipaddr keep[SL_MAX_DNS];
 	unsigned n_keep = 0;
 	bool full = config_full_tunnel(d->cfg);
 	struct sl_ids ids;
@@ -286,13 +294,13 @@ static int route_servers(struct dns_client *d, struct netcfg *nc, int ifindex, c
 	for (unsigned i = 0; i < d->n_routed; i++) {
 		bool still = false;
 		for (unsigned j = 0; j < want->n_servers; j++)
-			if (want->servers[j].family == AF_INET && want->servers[j].v4.s_addr == d->routed[i].s_addr)
+			if (sl_ipaddr_eq(&want->servers[j], &d->routed[i]))
 				still = true;
 		if (still) {
 			keep[n_keep++] = d->routed[i];
 		} else {
 			struct sl_err ignore;
-			route_one(nc, &ids, ifindex, full, d->routed[i], false, &ignore);
+			route_one(nc, &ids, ifindex, full, &d->routed[i], false, &ignore);
 		}
 	}
 	memcpy(d->routed, keep, sizeof(keep));
@@ -300,18 +308,16 @@ static int route_servers(struct dns_client *d, struct netcfg *nc, int ifindex, c
 	for (unsigned j = 0; j < want->n_servers; j++) {
 		bool have = false;
 		int ret;
-		if (want->servers[j].family != AF_INET)
-			continue;
 		for (unsigned i = 0; i < d->n_routed; i++)
-			have |= d->routed[i].s_addr == want->servers[j].v4.s_addr;
+			have |= sl_ipaddr_eq(&d->routed[i], &want->servers[j]);
 		if (have)
 			continue;
-		ret = route_one(nc, &ids, ifindex, full, want->servers[j].v4, true, e);
-		if (ret == -EEXIST) /* the same /32 is in Routes: the route is there, and not ours to remove */
+		ret = route_one(nc, &ids, ifindex, full, &want->servers[j], true, e);
+		if (ret == -EEXIST) /* the same prefix is in Routes: the route is there, and not ours to remove */
 			continue;
 		if (ret)
 			return ret;
-		d->routed[d->n_routed++] = want->servers[j].v4;
+		d->routed[d->n_routed++] = want->servers[j];
 	}
 	return 0;
 }

@@ -1,7 +1,7 @@
 /* dns: the client's DNS on the host, behind one small interface (DESIGN §9 "DNS (client)", 10.3, 10.14).
  *
  *   dns_client_update  the wanted servers and domains (pushed, or the client's own `DNS =` list) go to the
- *                      first backend present; pushed IPv4 servers are routed into the tunnel first, also with
+ *                      first backend present; pushed servers (IPv4 and IPv6) are routed into the tunnel first, also with
  *                      a split tunnel; a later snapshot changes only what differs (10.9)
  *   dns_client_revert  at exit: the backend's undo, then the record of it is removed
  *   dns_restore        at start, and from `sluice dns restore` (the unit's ExecStopPost): undoes whatever a
@@ -55,7 +55,7 @@ struct dns_client {
 	const struct sl_config *cfg;
 	enum dns_backend backend; /* NONE until something was applied */
 	struct dns_config cur;
-	struct in_addr routed[SL_MAX_DNS]; /* servers we routed into the tunnel: /32 routes (split tunnel) or
+	struct sl_ipaddr routed[SL_MAX_DNS]; /* servers we routed into the tunnel: /32 or /128 routes (split tunnel) or
 					    * rules (full tunnel); the link and rules_del take them at exit */
 	unsigned n_routed;
 };

@@ -52,6 +52,15 @@ static void nat_rule_ipv4(struct nft_batch *b, struct nftnl_rule *r)
 	nft_rule_meta_cmp(b, r, NFT_META_NFPROTO, &v4, sizeof(v4));
 }
 
+static void nat_rule_ipv6(struct nft_batch *b, struct nftnl_rule *r)
+{
+	const uint8_t v6 = NFPROTO_IPV6;
+
+	nft_rule_meta_cmp(b, r, NFT_META_NFPROTO, &v6, sizeof(v6));
+}
+
+#define IP6_SADDR_OFF 8
+
 /* TCP SYNs into or out of the tunnel: MSS at most what the tunnel MTU carries. */
 static void nat_mss_rules(struct nft_batch *b, const char *table, const struct nat_spec *spec)
 {
@@ -62,6 +71,12 @@ static void nat_mss_rules(struct nft_batch *b, const char *table, const struct n
 		nft_rule_ifname(b, r, keys[i], spec->tun_ifname);
 		nat_rule_ipv4(b, r); /* NFT_MSS4: the IPv4 MSS */
 		nft_rule_tcp_mss_clamp(b, r, (uint16_t)NFT_MSS4(spec->mtu));
+		if (!spec->pool6_len)
+			continue;
+		r = nat_rule(b, table, "mss");
+		nft_rule_ifname(b, r, keys[i], spec->tun_ifname);
+		nat_rule_ipv6(b, r); /* its header is 20 bytes longer */
+		nft_rule_tcp_mss_clamp(b, r, (uint16_t)NFT_MSS6(spec->mtu));
 	}
 }
 
@@ -77,6 +92,15 @@ static void nat_rules(struct nft_batch *b, const char *table, const struct nat_s
 			     sizeof(spec->pool), spec->pool_len);
 	nft_rule_ifname(b, r, NFT_META_OIFNAME, spec->egress_ifname);
 	nft_rule_masq(b, r);
+
+	if (spec->pool6_len) { /* NAT66: the IPv6 pool behind the egress's own IPv6 address */
+		r = nat_rule(b, table, "postrouting");
+		nat_rule_ipv6(b, r);
+		nft_rule_payload_cmp(b, r, NFT_PAYLOAD_NETWORK_HEADER, IP6_SADDR_OFF, &spec->pool6,
+				     sizeof(spec->pool6), spec->pool6_len);
+		nft_rule_ifname(b, r, NFT_META_OIFNAME, spec->egress_ifname);
+		nft_rule_masq(b, r);
+	}
 
 	r = nat_rule(b, table, "forward");
 	nft_rule_ifname(b, r, NFT_META_IIFNAME, spec->tun_ifname);
@@ -133,6 +157,10 @@ int nat_apply(const struct nat_spec *spec, struct nat_state *st, struct sl_err *
 	if (s.pool_len == 0 || s.pool_len > 32)
 		return sl_errf(e, -EINVAL, "nat: bad pool prefix length %u", s.pool_len);
 	s.pool.s_addr &= htonl(0xffffffffu << (32 - s.pool_len)); /* 10.66.0.1/24 -> 10.66.0.0/24 */
+	if (s.pool6_len > 128)
+		return sl_errf(e, -EINVAL, "nat: bad IPv6 pool prefix length %u", s.pool6_len);
+	for (unsigned i = s.pool6_len; i < 128; i++) /* fd66::1/64 -> fd66::/64 */
+		s.pool6.s6_addr[i / 8] &= (uint8_t)~(0x80u >> (i % 8));
 
 	nat_table_name(s.tun_ifname, st->table);
 	ret = nat_commit(st->table, &s, e);

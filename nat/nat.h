@@ -1,11 +1,12 @@
 /* nat: the gateway's nftables table `inet sluice_nat_IFACE` (DESIGN §6, 9: one per interface, so gateways of
  * several interfaces in one namespace never touch each other's), in ONE batch:
  *   postrouting (nat, srcnat): meta nfproto ipv4 ip saddr POOL oifname EGRESS masquerade
+ *                              meta nfproto ipv6 ip6 saddr POOL6 oifname EGRESS masquerade  (with an IPv6 pool)
  *   forward (filter, policy accept): iifname TUN oifname EGRESS accept;
  *                                    iifname EGRESS oifname TUN ct state established,related accept;
  *                                    iifname TUN drop   (nothing else leaves the tunnel)
  *   mss (filter, hook forward, prio mangle): iifname/oifname TUN tcp flags & syn
- *                                            tcp option maxseg size set MTU - 40
+ *                                            tcp option maxseg size set MTU - 40 (IPv6: MTU - 60)
  * net.ipv4.ip_forward is not the table's: netcfg/forwarding.h (shared by every interface of a namespace). */
 #pragma once
 #include <net/if.h>
@@ -25,6 +26,8 @@ struct nat_spec {
 	char egress_ifname[IFNAMSIZ];
 	struct in_addr pool;
 	uint8_t pool_len;
+	struct in6_addr pool6; /* the IPv6 pool (DESIGN 9); pool6_len 0: none */
+	uint8_t pool6_len;
 	unsigned mtu; /* tunnel MTU (576..9000): the "mss" chain clamps SYNs crossing the tunnel; 0: none */
 };
 

@@ -2,7 +2,7 @@
  * Every call returns 0 or -errno and, on failure, fills e->msg with what failed, with what and why (the
  * kernel's extended-ACK text when it gave one), e.g.
  *   "add route 0.0.0.0/0 dev sl0 table 1368429910: File exists".
- * Nothing here logs or exits. IPv4 tunnel addressing only. */
+ * Nothing here logs or exits. Tunnel addresses and routes of both families. */
 #pragma once
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -77,11 +77,18 @@ int link_delete(struct netcfg *nc, const char *ifname, struct sl_err *e);
 /* Adds addr/plen to the link (IFA_LOCAL + IFA_ADDRESS, so the prefix route appears). */
 int addr_add4(struct netcfg *nc, int ifindex, struct in_addr addr, uint8_t plen, struct sl_err *e);
 int addr_del4(struct netcfg *nc, int ifindex, struct in_addr addr, uint8_t plen, struct sl_err *e);
+/* The same for IPv6 (no duplicate address detection: the link is a point-to-point tunnel). */
+int addr_add6(struct netcfg *nc, int ifindex, const struct in6_addr *addr, uint8_t plen, struct sl_err *e);
+int addr_del6(struct netcfg *nc, int ifindex, const struct in6_addr *addr, uint8_t plen, struct sl_err *e);
 
 /* Unicast route prefix/plen dev ifindex in `table` (RT_TABLE_MAIN = 254). */
 int route_add4(struct netcfg *nc, int ifindex, struct in_addr dst, uint8_t plen, uint32_t table,
 	       struct sl_err *e);
 int route_del4(struct netcfg *nc, int ifindex, struct in_addr dst, uint8_t plen, uint32_t table,
+	       struct sl_err *e);
+int route_add6(struct netcfg *nc, int ifindex, const struct in6_addr *dst, uint8_t plen, uint32_t table,
+	       struct sl_err *e);
+int route_del6(struct netcfg *nc, int ifindex, const struct in6_addr *dst, uint8_t plen, uint32_t table,
 	       struct sl_err *e);
 /* Interface of the IPv4 default route of the main table into ifname (IFNAMSIZ), or -ENOENT. */
 int route_default_ifname(struct netcfg *nc, char *ifname, struct sl_err *e);
@@ -92,7 +99,7 @@ int route_default_ifname(struct netcfg *nc, char *ifname, struct sl_err *e);
 int route_get(struct netcfg *nc, const struct sockaddr_storage *dst, uint32_t mark, int *oif, unsigned *mtu,
 	      struct sl_err *e);
 
-/* The client's policy rules (IPv4), at the priorities of `ids` (above):
+/* The client's policy rules (IPv4 and IPv6 alike), at the priorities of `ids` (above):
  *   prio + SL_RULE_MARKED, SL_RULE_SUPPRESS   (only when full_tunnel)
  *   prio + SL_RULE_TUNNEL
  * rules_add first refuses (-EADDRINUSE, naming it) a rule of another owner at our priorities or one elsewhere
@@ -107,6 +114,9 @@ int rules_del(struct netcfg *nc, const struct sl_ids *ids, struct sl_err *e);
  * LAN route of the main table covers it (which the suppress rule lets win). rules_del removes these too. */
 int rule_add_dns4(struct netcfg *nc, const struct sl_ids *ids, struct in_addr server, struct sl_err *e);
 int rule_del_dns4(struct netcfg *nc, const struct sl_ids *ids, struct in_addr server, struct sl_err *e);
+/* The same for an IPv6 server: to server/128 lookup TABLE. */
+int rule_add_dns6(struct netcfg *nc, const struct sl_ids *ids, const struct in6_addr *server, struct sl_err *e);
+int rule_del_dns6(struct netcfg *nc, const struct sl_ids *ids, const struct in6_addr *server, struct sl_err *e);
 
 /* Removes what a crashed client/server of this interface may have left: its link (if not a live TUN of
  * another process) and its own rules (sl_ids_for(ifname)); nothing of another interface. Missing things are
@@ -118,3 +128,6 @@ int sysctl_read_int(const char *path, int *val, struct sl_err *e);
 int sysctl_write_int(const char *path, int val, struct sl_err *e);
 /* net.ipv6.conf.IFACE.disable_ipv6 = 1: the tunnel is IPv4; the kernel's IPv6 chatter stays off it. */
 int sysctl_disable_ipv6(const char *ifname, struct sl_err *e);
+/* A link that carries IPv6 (a dual-stack gateway, every client: DESIGN 9): addr_gen_mode = none, so the kernel
+ * gives it no link-local address and sends no router or neighbour solicitations of its own into the tunnel. */
+int sysctl_tun_ipv6(const char *ifname, struct sl_err *e);

@@ -49,3 +49,13 @@ int sysctl_disable_ipv6(const char *ifname, struct sl_err *e)
 		return 0; /* no IPv6 in this kernel: nothing to disable */
 	return sysctl_write_int(path, 1, e);
 }
+
+int sysctl_tun_ipv6(const char *ifname, struct sl_err *e)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/addr_gen_mode", ifname);
+	if (access(path, F_OK))
+		return 0; /* no IPv6 in this kernel */
+	return sysctl_write_int(path, 1, e); /* IN6_ADDR_GEN_MODE_NONE */
+}

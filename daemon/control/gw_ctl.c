@@ -139,7 +139,7 @@ static int answer_auth(struct gw_conn *c, struct gw_peer *p)
 	uint32_t id;
 	int len;
 
-	if (pool_assign(&g->pool, &g->reg, p, &e)) {
+	if (pool_assign(&g->pool, &g->reg, p, &e) || (g->pool6_ready && pool_assign(&g->pool6, &g->reg, p, &e))) {
 		log_err("auth: client '%s': %s", p->name, e.msg);
 		return snprintf(c->wbuf, sizeof(c->wbuf), "ERR no address available\n");
 	}
@@ -155,6 +155,12 @@ static int answer_auth(struct gw_conn *c, struct gw_peer *p)
 	snap.addr = p->addr;
 	snap.plen = cfg->address.len;
 	snap.gateway = cfg->address.addr;
+	if (cfg->address6.len && p->has_addr6) {
+		snap.has_v6 = true;
+		snap.addr6 = p->addr6;
+		snap.plen6 = cfg->address6.len;
+		snap.gateway6 = cfg->address6.addr;
+	}
 	snap.mtu = cfg->mtu;
 	snap.keepalive = SL_KEEPALIVE_DEFAULT;
 	snap.lifetime = cfg->session_lifetime;
@@ -167,10 +173,12 @@ static int answer_auth(struct gw_conn *c, struct gw_peer *p)
 	p->handshakes++;
 	g->cst.handshakes_ok++;
 	if (p->handshakes == 1 || !p->prev) {
-		char a[64], ip[INET_ADDRSTRLEN];
+		char a[64], ip[INET_ADDRSTRLEN], ip6[INET6_ADDRSTRLEN] = "";
 		inet_ntop(AF_INET, &p->addr, ip, sizeof(ip));
-		log_info("client '%s' authenticated from %s: session %08x, address %s", p->name,
-			 sock_addr_str(&c->peer, a, sizeof(a)), id, ip);
+		if (snap.has_v6)
+			inet_ntop(AF_INET6, &p->addr6, ip6, sizeof(ip6));
+		log_info("client '%s' authenticated from %s: session %08x, address %s%s%s", p->name,
+			 sock_addr_str(&c->peer, a, sizeof(a)), id, ip, snap.has_v6 ? ", " : "", ip6);
 	}
 	return len;
 }

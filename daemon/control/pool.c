@@ -13,6 +13,61 @@
 
 #define LEASE_FILE_MAX (16u << 20)
 
+/* One pool per family. An IPv4 pool's numbers are the addresses (host order); an IPv6 pool's are the offsets
+ * in its prefix (the last 16 bits at most: config.h), kept as in_addr like IPv4 ones (network order) so both
+ * families share the bitmap, the lease index and the journal logic. */
+static struct in6_addr addr6_of(const struct pool *p, struct in_addr a)
+{
+	struct in6_addr x = p->base6;
+	uint32_t off = ntohl(a.s_addr);
+
+	x.s6_addr[14] |= (uint8_t)(off >> 8);
+	x.s6_addr[15] |= (uint8_t)off;
+	return x;
+}
+
+static const char *pool_addr_str(const struct pool *p, struct in_addr a, char buf[INET6_ADDRSTRLEN])
+{
+	struct in6_addr x;
+
+	if (p->family == AF_INET)
+		return inet_ntop(AF_INET, &a, buf, INET6_ADDRSTRLEN);
+	x = addr6_of(p, a);
+	return inet_ntop(AF_INET6, &x, buf, INET6_ADDRSTRLEN);
+}
+
+/* The peer's address of this pool's family as a pool number; false when it has none. */
+static bool peer_num(const struct pool *p, const struct gw_peer *peer, struct in_addr *a)
+{
+	uint32_t off;
+
+	if (p->family == AF_INET) {
+		*a = peer->addr;
+		return peer->addr.s_addr != 0;
+	}
+	if (!peer->has_addr6 || !pool6_offset(&p->prefix6, &peer->addr6, &off))
+		return false;
+	a->s_addr = htonl(off);
+	return true;
+}
+
+static bool peer_fixed(const struct pool *p, const struct gw_peer *peer)
+{
+	return p->family == AF_INET ? peer->fixed_addr : peer->fixed_addr6;
+}
+
+static void peer_give(const struct pool *p, struct gw_registry *r, struct gw_peer *peer, struct in_addr a)
+{
+	struct in6_addr x;
+
+	if (p->family == AF_INET) {
+		peer_set_addr(r, peer, a);
+		return;
+	}
+	x = addr6_of(p, a);
+	peer_set_addr6(r, peer, &x);
+}
+
 static int offset_of(const struct pool *p, struct in_addr a, uint32_t *off)
 {
 	uint32_t h = ntohl(a.s_addr);
@@ -25,11 +80,12 @@ static int offset_of(const struct pool *p, struct in_addr a, uint32_t *off)
 
 enum { USED_FIXED = 1, USED_LEASE = 2 };
 
-static void mark(struct pool *p, struct in_addr a)
+static void mark(struct pool *p, const struct gw_peer *peer)
 {
+	struct in_addr a;
 	uint32_t off;
 
-	if (!offset_of(p, a, &off))
+	if (peer_fixed(p, peer) && peer_num(p, peer, &a) && !offset_of(p, a, &off))
 		p->used[off] = USED_FIXED;
 }
 
@@ -143,17 +199,18 @@ static struct pool_lease *lease_at(struct pool *p, struct in_addr a)
 	return NULL;
 }
 
-int pool_parse_leases(const char *text, size_t len, const char *path,
-		      int (*fn)(void *arg, const uint8_t key[SL_KEY_LEN], struct in_addr a), void *arg,
-		      struct sl_err *e)
+typedef int (*lease_fn)(void *arg, const uint8_t key[SL_KEY_LEN], const struct sl_ipaddr *a);
+
+static int parse_leases(const char *text, size_t len, const char *path, int family, lease_fn fn, void *arg,
+			struct sl_err *e)
 {
 	size_t pos = 0;
 	int lineno = 0;
 
 	while (pos < len) {
-		char line[256], kb[SL_KEY_B64_LEN + 8], ab[32], extra[2];
+		char line[256], kb[SL_KEY_B64_LEN + 8], ab[INET6_ADDRSTRLEN + 2], extra[2];
 		uint8_t key[SL_KEY_LEN];
-		struct in_addr a;
+		struct sl_ipaddr a = {.family = (sa_family_t)family};
 		size_t end = pos;
 		int ret;
 
@@ -171,11 +228,11 @@ int pool_parse_leases(const char *text, size_t len, const char *path,
 		pos = end + 1;
 		if (line[0] == '#' || line[strspn(line, " \t\r")] == 0)
 			continue;
-		if (sscanf(line, "%51s %31s %1s", kb, ab, extra) != 2 || key_from_base64(kb, key) ||
-		    inet_pton(AF_INET, ab, &a) != 1)
-			return sl_errf(e, -EINVAL, "%s:%d: expected '<public key> <IPv4 address>'", path,
-				       lineno);
-		ret = fn(arg, key, a);
+		if (sscanf(line, "%51s %47s %1s", kb, ab, extra) != 2 || key_from_base64(kb, key) ||
+		    inet_pton(family, ab, &a.v6) != 1)
+			return sl_errf(e, -EINVAL, "%s:%d: expected '<public key> <%s address>'", path, lineno,
+				       family == AF_INET ? "IPv4" : "IPv6");
+		ret = fn(arg, key, &a);
 		if (ret)
 			return sl_errf(e, ret, "%s:%d: %s", path, lineno,
 				       ret == -EEXIST ? "duplicate key or address" : strerror(-ret));
@@ -183,12 +240,60 @@ int pool_parse_leases(const char *text, size_t len, const char *path,
 	return 0;
 }
 
-static int load_one(void *arg, const uint8_t key[SL_KEY_LEN], struct in_addr a)
+struct v4_cb {
+	int (*fn)(void *arg, const uint8_t key[SL_KEY_LEN], struct in_addr a);
+	void *arg;
+};
+
+static int v4_one(void *arg, const uint8_t key[SL_KEY_LEN], const struct sl_ipaddr *a)
+{
+	struct v4_cb *c = arg;
+	return c->fn(c->arg, key, a->v4);
+}
+
+int pool_parse_leases(const char *text, size_t len, const char *path,
+		      int (*fn)(void *arg, const uint8_t key[SL_KEY_LEN], struct in_addr a), void *arg,
+		      struct sl_err *e)
+{
+	struct v4_cb c = {fn, arg};
+	return parse_leases(text, len, path, AF_INET, v4_one, &c, e);
+}
+
+struct v6_cb {
+	int (*fn)(void *arg, const uint8_t key[SL_KEY_LEN], const struct in6_addr *a);
+	void *arg;
+};
+
+static int v6_one(void *arg, const uint8_t key[SL_KEY_LEN], const struct sl_ipaddr *a)
+{
+	struct v6_cb *c = arg;
+	return c->fn(c->arg, key, &a->v6);
+}
+
+int pool_parse_leases6(const char *text, size_t len, const char *path,
+		       int (*fn)(void *arg, const uint8_t key[SL_KEY_LEN], const struct in6_addr *a), void *arg,
+		       struct sl_err *e)
+{
+	struct v6_cb c = {fn, arg};
+	return parse_leases(text, len, path, AF_INET6, v6_one, &c, e);
+}
+
+static int load_one(void *arg, const uint8_t key[SL_KEY_LEN], const struct sl_ipaddr *ia)
 {
 	struct pool *p = arg;
+	struct in_addr a;
 	uint32_t off;
 
-	if (offset_of(p, a, &off) || off == 0 || off == p->size - 1 || p->net + off == p->gw)
+	if (p->family == AF_INET) {
+		a = ia->v4;
+	} else {
+		if (!pool6_offset(&p->prefix6, &ia->v6, &off))
+			return -ERANGE;
+		a.s_addr = htonl(off);
+	}
+
+	if (offset_of(p, a, &off) || off == 0 || (p->family == AF_INET && off == p->size - 1) ||
+	    (p->gw_in && p->net + off == p->gw))
 		return -ERANGE; /* not in this pool: the prefix changed; refuse rather than guess */
 	struct pool_lease *old = lease_find(p, key);
 	uint32_t old_off;
@@ -303,12 +408,12 @@ static int journal_open(struct pool *p, size_t good_len, bool exists, struct sl_
  * failed or short write is cut off again, so the file only ever holds whole, acknowledged leases. */
 static int journal_append(struct pool *p, const struct pool_lease *l, struct sl_err *e)
 {
-	char line[SL_KEY_B64_LEN + INET_ADDRSTRLEN + 4], kb[SL_KEY_B64_LEN + 1], ab[INET_ADDRSTRLEN];
+	char line[SL_KEY_B64_LEN + INET6_ADDRSTRLEN + 4], kb[SL_KEY_B64_LEN + 1], ab[INET6_ADDRSTRLEN];
 	struct stat st;
 	int n;
 
 	key_to_base64(l->key, kb);
-	inet_ntop(AF_INET, &l->addr, ab, sizeof(ab));
+	pool_addr_str(p, l->addr, ab);
 	n = snprintf(line, sizeof(line), "%s %s\n", kb, ab);
 	if (fstat(p->fd, &st))
 		return sl_errf(e, -errno, "state: %s: %s", p->path, strerror(errno));
@@ -323,35 +428,54 @@ static int journal_append(struct pool *p, const struct pool_lease *l, struct sl_
 	return 0;
 }
 
-static int pool_load(struct pool *p, const struct sl_prefix4 *prefix, const char *state_dir, const char *ifname,
+static int pool_load(struct pool *p, int family, const void *prefix, const char *state_dir, const char *ifname,
 		     struct gw_registry *r, struct sl_err *e)
 {
 	char *text = NULL, *nl;
 	size_t len = 0, good_len;
+	uint32_t gw_off;
 	int ret;
 
 	memset(p, 0, sizeof(*p));
 	p->fd = -1;
-	p->size = 1u << (32 - prefix->len);
-	p->net = ntohl(prefix->addr.s_addr) & ~(p->size - 1);
-	p->gw = ntohl(prefix->addr.s_addr);
+	p->family = family;
+	if (family == AF_INET) {
+		const struct sl_prefix4 *x = prefix;
+		p->size = 1u << (32 - x->len);
+		p->net = ntohl(x->addr.s_addr) & ~(p->size - 1);
+		p->gw = ntohl(x->addr.s_addr);
+		p->gw_in = true;
+	} else {
+		const struct sl_prefix6 *x = prefix;
+		unsigned span = 128u - x->len;
+		p->prefix6 = *x;
+		p->size = span >= 16 ? SL_POOL6_MAX : 1u << span;
+		p->base6 = x->addr;
+		for (unsigned b = x->len; b < 128; b++) /* the prefix itself: host bits cleared */
+			p->base6.s6_addr[b / 8] &= (uint8_t)~(0x80u >> (b % 8));
+		p->net = 0;
+		p->gw_in = pool6_offset(x, &x->addr, &gw_off); /* the gateway's own address, if in the pool */
+		p->gw = p->gw_in ? gw_off : 0;
+	}
 	p->used = calloc(p->size, 1);
 	if (!p->used)
 		return sl_errf(e, -ENOMEM, "pool: out of memory for %u addresses", p->size);
-	p->used[0] = p->used[p->size - 1] = USED_FIXED; /* network and broadcast */
-	p->used[p->gw - p->net] = USED_FIXED;
+	p->used[0] = USED_FIXED; /* network (IPv6: the subnet-router anycast) */
+	if (family == AF_INET)
+		p->used[p->size - 1] = USED_FIXED; /* broadcast */
+	if (p->gw_in)
+		p->used[p->gw - p->net] = USED_FIXED;
 	for (size_t i = 0; i < r->n_peers; i++)
-		if (r->peers[i]->fixed_addr)
-			mark(p, r->peers[i]->addr);
+		mark(p, r->peers[i]);
 	if (mkdir(state_dir, 0700) && errno != EEXIST)
 		return sl_errf(e, -errno, "state: mkdir %s: %s", state_dir, strerror(errno));
-	snprintf(p->path, sizeof(p->path), "%s/%s.leases", state_dir, ifname);
+	snprintf(p->path, sizeof(p->path), "%s/%s.leases%s", state_dir, ifname, family == AF_INET6 ? "6" : "");
 	ret = read_file(p->path, &text, &len);
 	if (ret == -ENOENT)
 		return journal_open(p, 0, false, e);
 	if (ret)
 		return sl_errf(e, ret, "state: read %s: %s", p->path, strerror(-ret));
-	ret = pool_parse_leases(text, len, p->path, load_one, p, e);
+	ret = parse_leases(text, len, p->path, family, load_one, p, e);
 	nl = len ? memrchr(text, '\n', len) : NULL;
 	good_len = nl ? (size_t)(nl - text) + 1 : 0;
 	free(text);
@@ -360,8 +484,8 @@ static int pool_load(struct pool *p, const struct sl_prefix4 *prefix, const char
 	for (size_t i = 0; i < r->n_peers; i++) {
 		struct gw_peer *peer = r->peers[i];
 		struct pool_lease *l = lease_find(p, peer->pubkey);
-		if (!peer->fixed_addr && l)
-			peer_set_addr(r, peer, l->addr);
+		if (!peer_fixed(p, peer) && l)
+			peer_give(p, r, peer, l->addr);
 	}
 	return journal_open(p, good_len, true, e);
 }
@@ -369,7 +493,17 @@ static int pool_load(struct pool *p, const struct sl_prefix4 *prefix, const char
 int pool_init(struct pool *p, const struct sl_prefix4 *prefix, const char *state_dir, const char *ifname,
 	      struct gw_registry *r, struct sl_err *e)
 {
-	int ret = pool_load(p, prefix, state_dir, ifname, r, e);
+	int ret = pool_load(p, AF_INET, prefix, state_dir, ifname, r, e);
+
+	if (ret)
+		pool_free(p); /* nothing half-made left behind */
+	return ret;
+}
+
+int pool_init6(struct pool *p, const struct sl_prefix6 *prefix, const char *state_dir, const char *ifname,
+	       struct gw_registry *r, struct sl_err *e)
+{
+	int ret = pool_load(p, AF_INET6, prefix, state_dir, ifname, r, e);
 
 	if (ret)
 		pool_free(p); /* nothing half-made left behind */
@@ -379,14 +513,15 @@ int pool_init(struct pool *p, const struct sl_prefix4 *prefix, const char *state
 void pool_reserve_fixed(struct pool *p, const struct gw_peer *owner)
 {
 	struct pool_lease *l;
+	struct in_addr a;
 	uint32_t off;
 
-	if (offset_of(p, owner->addr, &off))
+	if (!p->used || !peer_num(p, owner, &a) || offset_of(p, a, &off))
 		return;
-	if (p->used[off] == USED_LEASE && (l = lease_at(p, owner->addr))) {
-		char kb[SL_KEY_B64_LEN + 1], ab[INET_ADDRSTRLEN];
+	if (p->used[off] == USED_LEASE && (l = lease_at(p, a))) {
+		char kb[SL_KEY_B64_LEN + 1], ab[INET6_ADDRSTRLEN];
 		key_to_base64(l->key, kb);
-		inet_ntop(AF_INET, &l->addr, ab, sizeof(ab));
+		pool_addr_str(p, l->addr, ab);
 		if (memcmp(l->key, owner->pubkey, SL_KEY_LEN))
 			log_info("state: %s is now client '%s''s fixed address: the lease of client %s (no longer "
 				 "configured) is dropped; it gets a new address if it comes back",
@@ -398,11 +533,19 @@ void pool_reserve_fixed(struct pool *p, const struct gw_peer *owner)
 
 bool pool_lease_addr(const struct pool *p, const uint8_t key[SL_KEY_LEN], struct in_addr *a)
 {
-	const struct pool_lease *l = lease_find((struct pool *)p, key);
+	const struct pool_lease *l = p->used ? lease_find((struct pool *)p, key) : NULL;
 
 	if (l)
 		*a = l->addr;
 	return l != NULL;
+}
+
+void pool_lease_give(const struct pool *p, struct gw_registry *r, struct gw_peer *peer)
+{
+	struct in_addr a;
+
+	if (!peer_fixed(p, peer) && pool_lease_addr(p, peer->pubkey, &a))
+		peer_give(p, r, peer, a);
 }
 
 void pool_free(struct pool *p)
@@ -423,17 +566,18 @@ int pool_assign(struct pool *p, struct gw_registry *r, struct gw_peer *peer, str
 	uint32_t off;
 	int ret;
 
-	if (peer->addr.s_addr)
-		return 0;
+	if (!p->used || peer_num(p, peer, &a) || (p->family == AF_INET6 && peer->has_addr6))
+		return 0; /* no pool of this family, or it has its address */
 	l = lease_find(p, peer->pubkey);
 	if (l) {
-		peer_set_addr(r, peer, l->addr);
+		peer_give(p, r, peer, l->addr);
 		return 0;
 	}
 	for (off = p->hint; off < p->size && p->used[off]; off++)
 		;
 	if (off >= p->size)
-		return sl_errf(e, -ENOSPC, "pool: no free address left for client '%s'", peer->name);
+		return sl_errf(e, -ENOSPC, "pool: no free address left for client '%s'%s", peer->name,
+			       p->family == AF_INET ? "" : " in the IPv6 pool");
 	a.s_addr = htonl(p->net + off);
 	ret = lease_add(p, peer->pubkey, a);
 	if (ret)
@@ -446,6 +590,6 @@ int pool_assign(struct pool *p, struct gw_registry *r, struct gw_peer *peer, str
 	}
 	p->used[off] = USED_LEASE;
 	p->hint = off + 1;
-	peer_set_addr(r, peer, a);
+	peer_give(p, r, peer, a);
 	return 0;
 }

@@ -22,7 +22,11 @@ struct pool_lease {
 };
 
 struct pool {
-	uint32_t net;   /* host order */
+	int family;     /* AF_INET, AF_INET6 (0: no pool, e.g. no IPv6 prefix) */
+	struct sl_prefix6 prefix6;  /* IPv6: the prefix (its address the gateway's) */
+	struct in6_addr base6;      /* IPv6: the prefix with its host bits cleared */
+	bool gw_in;     /* the gateway's address is one of the pool's numbers */
+	uint32_t net;   /* host order; IPv6: 0 (numbers are offsets in the prefix) */
 	uint32_t size;  /* addresses in the prefix */
 	uint32_t gw;    /* host order */
 	uint8_t *used;  /* one byte per address offset: 1 when taken */
@@ -40,10 +44,17 @@ struct pool {
  * every configured peer without a fixed address its leased address. */
 int pool_init(struct pool *p, const struct sl_prefix4 *prefix, const char *state_dir, const char *ifname,
 	      struct gw_registry *r, struct sl_err *e);
+/* The IPv6 pool of the same registry: journal StateDir/IFACE.leases6, the same format with IPv6 addresses.
+ * Offsets in the prefix are the pool's numbers (struct pool_lease.addr holds them, network order). */
+int pool_init6(struct pool *p, const struct sl_prefix6 *prefix, const char *state_dir, const char *ifname,
+	       struct gw_registry *r, struct sl_err *e);
 void pool_free(struct pool *p);
-/* Gives peer an address (its lease, or the lowest free one, persisted before it is used). -ENOSPC when full. */
+/* Gives a dynamic peer its lease of this pool's family, if it has one (a reload's new or changed client). */
+void pool_lease_give(const struct pool *p, struct gw_registry *r, struct gw_peer *peer);
+/* Gives peer an address of the pool's family (its lease, or the lowest free one, persisted before it is used).
+ * -ENOSPC when full. Nothing to do (0) when it has one, or the pool is not set up (no prefix of the family). */
 int pool_assign(struct pool *p, struct gw_registry *r, struct gw_peer *peer, struct sl_err *e);
-/* Takes owner->addr as owner's fixed address (a client a reload added or changed). The caller has made sure
+/* Takes owner->addr (an IPv6 pool: owner->addr6) as owner's fixed address (a client a reload added or changed). The caller has made sure
  * no registered client holds it; a lease on it (a removed client's, or owner's own) is dropped, and logged. */
 void pool_reserve_fixed(struct pool *p, const struct gw_peer *owner);
 /* The lease address of a key: true and *a when it has one. */
@@ -53,3 +64,6 @@ bool pool_lease_addr(const struct pool *p, const uint8_t key[SL_KEY_LEN], struct
 int pool_parse_leases(const char *text, size_t len, const char *path,
 		      int (*fn)(void *arg, const uint8_t key[SL_KEY_LEN], struct in_addr a), void *arg,
 		      struct sl_err *e);
+int pool_parse_leases6(const char *text, size_t len, const char *path,
+		       int (*fn)(void *arg, const uint8_t key[SL_KEY_LEN], const struct in6_addr *a), void *arg,
+		       struct sl_err *e);

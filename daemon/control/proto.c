@@ -85,6 +85,12 @@ int proto_format_snapshot(char *buf, size_t n, const struct proto_snapshot *s)
 	}
 	for (unsigned i = 0; i < s->n_domains && len > 0 && (size_t)len < n; i++)
 		len += snprintf(buf + len, n - (size_t)len, "%s%s", i ? "," : " domains=", s->domains[i]);
+	if (s->has_v6 && len > 0 && (size_t)len < n) {
+		char a6[INET6_ADDRSTRLEN], g6[INET6_ADDRSTRLEN];
+		inet_ntop(AF_INET6, &s->addr6, a6, sizeof(a6));
+		inet_ntop(AF_INET6, &s->gateway6, g6, sizeof(g6));
+		len += snprintf(buf + len, n - (size_t)len, " address6=%s/%u gateway6=%s", a6, s->plen6, g6);
+	}
 	if (len > 0 && (size_t)len + 1 < n) {
 		buf[len++] = '\n';
 		buf[len] = 0;
@@ -159,6 +165,22 @@ static int parse_field(const char *k, char *v, struct proto_snapshot *s, unsigne
 		return parse_dns(v, AF_INET6, s);
 	if (!strcmp(k, "domains"))
 		return parse_domains(v, s);
+	if (!strcmp(k, "address6")) {
+		char *slash = strchr(v, '/');
+		unsigned plen;
+		*seen |= 64;
+		if (!slash)
+			return -EINVAL;
+		*slash = 0;
+		if (inet_pton(AF_INET6, v, &s->addr6) != 1 || parse_uint(slash + 1, 1, 128, &plen))
+			return -EINVAL;
+		s->plen6 = (uint8_t)plen;
+		return 0;
+	}
+	if (!strcmp(k, "gateway6")) {
+		*seen |= 128;
+		return inet_pton(AF_INET6, v, &s->gateway6) == 1 ? 0 : -EINVAL;
+	}
 	return 0; /* unknown fields are skipped: newer servers may add some */
 }
 
@@ -185,5 +207,8 @@ int proto_parse_snapshot(const char *line, size_t len, struct proto_snapshot *s,
 		if (parse_field(tok, eq + 1, s, &seen))
 			return -EINVAL;
 	}
-	return seen == 63 ? 0 : -EINVAL;
+	if ((seen & 63) != 63 || ((seen & 64) != 0) != ((seen & 128) != 0))
+		return -EINVAL; /* IPv6: both fields or neither */
+	s->has_v6 = (seen & 64) != 0;
+	return 0;
 }

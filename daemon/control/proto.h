@@ -2,10 +2,13 @@
  *
  *   client: "AUTH\n"                     server: "OK session=<hex8> address=<ip>/<len> gateway=<ip> mtu=<n>
  *                                                  keepalive=<s> lifetime=<s>[ dns=<ip>[,<ip>…]]
- *                                                  [ dns6=<ip6>[,<ip6>…]][ domains=<name>[,<name>…]]\n"
+ *                                                  [ dns6=<ip6>[,<ip6>…]][ domains=<name>[,<name>…]]
+ *                                                  [ address6=<ip6>/<len> gateway6=<ip6>]\n"
  *   client: "PING <hex8>\n"              server: "OK\n" | "EXPIRED\n"
  *   any error                            server: "ERR <reason>\n"
  *
+ * A dual-stack gateway (DESIGN 9) adds the client's IPv6 address with the prefix length of the gateway's IPv6
+ * prefix, and its own IPv6 address; both or neither. Older clients skip the fields (IPv4 only, as before).
  * IPv6 servers travel in their own field, so a client that only knows `dns=` (IPv4) skips them rather than
  * refusing the line; pushed servers of both families keep their order within each family.
  * The data keys are not in the message: both sides derive them with the TLS exporter (tls_export_keys). */
@@ -27,6 +30,10 @@ struct proto_snapshot {
 	struct in_addr addr;
 	uint8_t plen;
 	struct in_addr gateway;
+	bool has_v6; /* address6 / gateway6 given */
+	struct in6_addr addr6;
+	uint8_t plen6;
+	struct in6_addr gateway6;
 	unsigned mtu;
 	unsigned keepalive;
 	unsigned lifetime;

@@ -9,25 +9,35 @@ static const char *ip_str(struct in_addr a, char buf[INET_ADDRSTRLEN])
 	return inet_ntop(AF_INET, &a, buf, INET_ADDRSTRLEN);
 }
 
+/* A fixed address of either family added, removed or changed. */
 static bool address_changed(const struct gw_peer *p, const struct sl_client_cfg *c)
 {
-	return p->fixed_addr != c->has_addr || (c->has_addr && p->addr.s_addr != c->addr.s_addr);
+	return p->fixed_addr != c->has_addr || (c->has_addr && p->addr.s_addr != c->addr.s_addr) ||
+	       p->fixed_addr6 != c->has_addr6 || (c->has_addr6 && memcmp(&p->addr6, &c->addr6, sizeof(c->addr6)));
 }
 
-/* A registered client other than `self` that holds c's fixed address (NULL: it is free to take). */
+/* A registered client other than `self` that holds one of c's fixed addresses (NULL: they are free to take). */
 static struct gw_peer *holder(const struct gw_registry *r, const struct sl_client_cfg *c, const struct gw_peer *self)
 {
-	struct gw_peer *q = peer_by_addr(r, c->addr.s_addr);
+	struct gw_peer *q = c->has_addr ? peer_by_addr(r, c->addr.s_addr) : NULL;
 
+	if (q && q != self)
+		return q;
+	q = c->has_addr6 ? peer_by_addr6(r, c->addr6.s6_addr) : NULL;
 	return q != self ? q : NULL;
+}
+
+static bool has_fixed(const struct sl_client_cfg *c)
+{
+	return c->has_addr || c->has_addr6;
 }
 
 /* Registers c as a new peer with its address: fixed (reserved, a removed client's lease on it dropped) or its
  * lease from before, if it has one (else the pool gives it one when it authenticates). */
-static struct gw_peer *add(struct gw_registry *r, struct pool *pool, const struct sl_client_cfg *c)
+static struct gw_peer *add(struct gw_registry *r, struct pool *pool, struct pool *pool6,
+			   const struct sl_client_cfg *c)
 {
 	struct gw_peer *p = registry_add_peer(r, c);
-	struct in_addr a;
 
 	if (!p) {
 		log_err("reload: out of memory adding client '%s'", c->name);
@@ -35,29 +45,33 @@ static struct gw_peer *add(struct gw_registry *r, struct pool *pool, const struc
 	}
 	if (p->fixed_addr)
 		pool_reserve_fixed(pool, p);
-	else if (pool_lease_addr(pool, p->pubkey, &a))
-		peer_set_addr(r, p, a);
+	pool_lease_give(pool, r, p);
+	if (pool6) {
+		if (p->fixed_addr6)
+			pool_reserve_fixed(pool6, p);
+		pool_lease_give(pool6, r, p);
+	}
 	return p;
 }
 
 /* A kept client's Address changed: a new peer replaces it (the data workers may still read the old one, whose
  * address must not change under them). Its old fixed address stays reserved until a restart. */
-static void readdress(struct gw_registry *r, struct pool *pool, struct gw_peer *p, const struct sl_client_cfg *c,
-		      struct reload_stats *st)
+static void readdress(struct gw_registry *r, struct pool *pool, struct pool *pool6, struct gw_peer *p,
+		      const struct sl_client_cfg *c, struct reload_stats *st)
 {
 	char was[INET_ADDRSTRLEN] = "none", now[INET_ADDRSTRLEN] = "none";
 	struct gw_peer *q;
 
 	if (p->addr.s_addr)
 		ip_str(p->addr, was);
-	if (c->has_addr && (q = holder(r, c, p))) {
-		log_err("reload: client '%s': Address %s is client '%s''s; it keeps %s until a restart", c->name,
-			ip_str(c->addr, now), q->name, was);
+	if (has_fixed(c) && (q = holder(r, c, p))) {
+		log_err("reload: client '%s': an Address of it is client '%s''s; it keeps %s until a restart", c->name,
+			q->name, was);
 		st->refused++;
 		return;
 	}
 	registry_remove_peer(r, p);
-	p = add(r, pool, c);
+	p = add(r, pool, pool6, c);
 	if (!p)
 		return;
 	if (p->addr.s_addr)
@@ -67,8 +81,8 @@ static void readdress(struct gw_registry *r, struct pool *pool, struct gw_peer *
 	st->readdressed++;
 }
 
-void clients_reload(struct gw_registry *r, struct pool *pool, const struct sl_client_cfg *cl, size_t n,
-		    struct reload_stats *st)
+void clients_reload(struct gw_registry *r, struct pool *pool, struct pool *pool6, const struct sl_client_cfg *cl,
+		    size_t n, struct reload_stats *st)
 {
 	char a[INET_ADDRSTRLEN];
 
@@ -92,13 +106,13 @@ void clients_reload(struct gw_registry *r, struct pool *pool, const struct sl_cl
 	 * address their leases too */
 	for (size_t j = 0; j < n; j++) {
 		struct gw_peer *p = peer_by_key(r, cl[j].pubkey);
-		if (!p && !cl[j].has_addr && add(r, pool, &cl[j])) {
+		if (!p && !has_fixed(&cl[j]) && add(r, pool, pool6, &cl[j])) {
 			log_info("reload: client '%s' added", cl[j].name);
 			st->added++;
 		} else if (p && p->listed) {
 			snprintf(p->name, sizeof(p->name), "%s", cl[j].name);
-			if (!cl[j].has_addr && p->fixed_addr)
-				readdress(r, pool, p, &cl[j], st);
+			if (!has_fixed(&cl[j]) && (p->fixed_addr || p->fixed_addr6))
+				readdress(r, pool, pool6, p, &cl[j], st);
 		}
 	}
 	/* kept clients taking a new fixed address: until no more can move (one may wait for another to leave
@@ -107,29 +121,30 @@ void clients_reload(struct gw_registry *r, struct pool *pool, const struct sl_cl
 		moved = false;
 		for (size_t j = 0; j < n; j++) {
 			struct gw_peer *p = peer_by_key(r, cl[j].pubkey);
-			if (p && p->listed && cl[j].has_addr && address_changed(p, &cl[j]) && !holder(r, &cl[j], p)) {
-				readdress(r, pool, p, &cl[j], st);
+			if (p && p->listed && has_fixed(&cl[j]) && address_changed(p, &cl[j]) &&
+			    !holder(r, &cl[j], p)) {
+				readdress(r, pool, pool6, p, &cl[j], st);
 				moved = true;
 			}
 		}
 	}
 	for (size_t j = 0; j < n; j++) {
 		struct gw_peer *p = peer_by_key(r, cl[j].pubkey);
-		if (p && p->listed && cl[j].has_addr && address_changed(p, &cl[j]))
-			readdress(r, pool, p, &cl[j], st); /* refused: names the holder */
+		if (p && p->listed && has_fixed(&cl[j]) && address_changed(p, &cl[j]))
+			readdress(r, pool, pool6, p, &cl[j], st); /* refused: names the holder */
 	}
 	/* new fixed clients */
 	for (size_t j = 0; j < n; j++) {
 		struct gw_peer *q;
-		if (!cl[j].has_addr || peer_by_key(r, cl[j].pubkey))
+		if (!has_fixed(&cl[j]) || peer_by_key(r, cl[j].pubkey))
 			continue;
 		if ((q = holder(r, &cl[j], NULL))) {
 			log_err("reload: client '%s': Address %s is client '%s''s; not added", cl[j].name,
-				ip_str(cl[j].addr, a), q->name);
+				cl[j].has_addr ? ip_str(cl[j].addr, a) : "(IPv6)", q->name);
 			st->refused++;
 			continue;
 		}
-		if (add(r, pool, &cl[j])) {
+		if (add(r, pool, pool6, &cl[j])) {
 			log_info("reload: client '%s' added", cl[j].name);
 			st->added++;
 		}

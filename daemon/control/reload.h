@@ -21,6 +21,6 @@ struct reload_stats {
 	unsigned added, removed, readdressed, refused;
 };
 
-/* Control thread only. Logs one line per change. */
-void clients_reload(struct gw_registry *r, struct pool *p, const struct sl_client_cfg *clients, size_t n,
-		    struct reload_stats *st);
+/* Control thread only. Logs one line per change. p6: the IPv6 pool, NULL when the gateway has none. */
+void clients_reload(struct gw_registry *r, struct pool *p, struct pool *p6, const struct sl_client_cfg *clients,
+		    size_t n, struct reload_stats *st);

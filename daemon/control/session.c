@@ -23,6 +23,7 @@ int registry_init_workers(struct gw_registry *r, unsigned workers)
 	qsbr_init(&r->q, workers);
 	r->n_slots = r->q.n ? r->q.n : 1; /* the gateway seals on workers only: no control-thread slot */
 	if (h32_init(&r->by_id, REGISTRY_BUCKETS, &r->q) || h32_init(&r->by_addr, REGISTRY_BUCKETS, &r->q) ||
+	    h32_init(&r->by_addr6, REGISTRY_BUCKETS, &r->q) ||
 	    h32_init(&r->by_key, REGISTRY_BUCKETS, &r->q)) {
 		registry_free(r);
 		return -ENOMEM;
@@ -38,6 +39,7 @@ void registry_free(struct gw_registry *r)
 	free(r->peers);
 	h32_free(&r->by_id);
 	h32_free(&r->by_addr);
+	h32_free(&r->by_addr6);
 	h32_free(&r->by_key);
 	memset(r, 0, sizeof(*r));
 }
@@ -61,6 +63,10 @@ struct gw_peer *registry_add_peer(struct gw_registry *r, const struct sl_client_
 		p->fixed_addr = true;
 		peer_set_addr(r, p, c->addr);
 	}
+	if (c->has_addr6) {
+		p->fixed_addr6 = true;
+		peer_set_addr6(r, p, &c->addr6);
+	}
 	r->peers[r->n_peers++] = p;
 	return p;
 }
@@ -78,6 +84,8 @@ void registry_remove_peer(struct gw_registry *r, struct gw_peer *p)
 		session_destroy(r, p->prev);
 	if (p->addr.s_addr)
 		h32_del(&r->by_addr, &p->by_addr);
+	if (p->has_addr6)
+		h32_del(&r->by_addr6, &p->by_addr6);
 	h32_del(&r->by_key, &p->by_key);
 	for (size_t i = 0; i < r->n_peers; i++) {
 		if (r->peers[i] == p) {
@@ -108,6 +116,17 @@ void peer_set_addr(struct gw_registry *r, struct gw_peer *p, struct in_addr a)
 	p->addr = a;
 	if (a.s_addr)
 		h32_put(&r->by_addr, &p->by_addr, a.s_addr);
+}
+
+void peer_set_addr6(struct gw_registry *r, struct gw_peer *p, const struct in6_addr *a)
+{
+	if (p->has_addr6)
+		h32_del(&r->by_addr6, &p->by_addr6);
+	p->has_addr6 = a != NULL;
+	if (a) {
+		p->addr6 = *a;
+		h32_put(&r->by_addr6, &p->by_addr6, addr6_key(a->s6_addr));
+	}
 }
 
 uint32_t session_new_id(const struct gw_registry *r)

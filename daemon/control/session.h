@@ -60,6 +60,10 @@ struct gw_peer {
 	uint8_t pubkey[SL_KEY_LEN];
 	struct in_addr addr; /* s_addr 0: not assigned yet */
 	bool fixed_addr;
+	struct h32_node by_addr6;
+	bool has_addr6;        /* addr6 assigned (a gateway with an IPv6 pool) */
+	bool fixed_addr6;
+	struct in6_addr addr6;
 	bool listed; /* control thread, during a reload: in the new client list */
 	struct gw_session *cur, *prev;
 	uint64_t prev_until_ms;
@@ -71,6 +75,7 @@ struct gw_peer {
 struct gw_registry {
 	struct h32 by_id;
 	struct h32 by_addr;
+	struct h32 by_addr6; /* keyed by the last 32 bits: pool addresses differ only there (config.h) */
 	struct h32 by_key;
 	struct gw_peer **peers;
 	size_t n_peers;
@@ -92,6 +97,24 @@ struct gw_peer *registry_add_peer(struct gw_registry *r, const struct sl_client_
 void registry_remove_peer(struct gw_registry *r, struct gw_peer *p);
 struct gw_peer *peer_by_key(const struct gw_registry *r, const uint8_t key[SL_KEY_LEN]);
 void peer_set_addr(struct gw_registry *r, struct gw_peer *p, struct in_addr a);
+/* The peer's IPv6 address (a NULL: none). */
+void peer_set_addr6(struct gw_registry *r, struct gw_peer *p, const struct in6_addr *a);
+
+static inline uint32_t addr6_key(const uint8_t a[16])
+{
+	uint32_t k;
+	__builtin_memcpy(&k, a + 12, sizeof(k));
+	return k;
+}
+
+/* The peer of an IPv6 tunnel address (16 bytes, as in a packet header), or NULL. */
+static inline struct gw_peer *peer_by_addr6(const struct gw_registry *r, const uint8_t a[16])
+{
+	struct h32_node *n = h32_get(&r->by_addr6, addr6_key(a)); /* unique among the pool's addresses */
+	struct gw_peer *p = n ? h32_entry(n, struct gw_peer, by_addr6) : NULL;
+
+	return p && !__builtin_memcmp(p->addr6.s6_addr, a, 16) ? p : NULL;
+}
 
 static inline struct gw_peer *peer_by_addr(const struct gw_registry *r, uint32_t addr_be)
 {

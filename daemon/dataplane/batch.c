@@ -1,10 +1,14 @@
-/* batch: buffer slots for recvmmsg/sendmmsg and the two inner-header reads the data plane needs. */
+/* batch: buffer slots for recvmmsg/sendmmsg and the inner-header reads (source, destination; IPv4 and IPv6)
+ * the data plane needs. */
 #include <string.h>
 #include "daemon/dataplane/batch.h"
 
 #define IPV4_MIN_HDR 20
 #define IPV4_SRC_OFF 12
 #define IPV4_DST_OFF 16
+#define IPV6_HDR 40
+#define IPV6_SRC_OFF 8
+#define IPV6_DST_OFF 24
 
 void dp_batch_init(struct dp_batch *b)
 {
@@ -38,4 +42,14 @@ int dp_ipv4_dst(const uint8_t *pkt, size_t len, uint32_t *dst_be)
 		return -1;
 	memcpy(dst_be, pkt + IPV4_DST_OFF, 4);
 	return 0;
+}
+
+const uint8_t *dp_ipv6_src(const uint8_t *pkt, size_t len)
+{
+	return len >= IPV6_HDR && (pkt[0] >> 4) == 6 ? pkt + IPV6_SRC_OFF : NULL;
+}
+
+const uint8_t *dp_ipv6_dst(const uint8_t *pkt, size_t len)
+{
+	return len >= IPV6_HDR && (pkt[0] >> 4) == 6 ? pkt + IPV6_DST_OFF : NULL;
 }

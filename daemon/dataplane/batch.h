@@ -25,3 +25,13 @@ void dp_batch_init(struct dp_batch *b);
  * within len. */
 int dp_ipv4_src(const uint8_t *pkt, size_t len, uint32_t *src_be);
 int dp_ipv4_dst(const uint8_t *pkt, size_t len, uint32_t *dst_be);
+/* Inner IPv6: a pointer to the 16-byte source / destination address, or NULL when the packet is not an IPv6
+ * header within len (the fixed 40 bytes: extension headers are not looked at). */
+const uint8_t *dp_ipv6_src(const uint8_t *pkt, size_t len);
+const uint8_t *dp_ipv6_dst(const uint8_t *pkt, size_t len);
+
+/* The version nibble of an inner packet (DESIGN 3: it tells the family), 0 for an empty one. */
+static inline unsigned dp_ip_version(const uint8_t *pkt, size_t len)
+{
+	return len ? pkt[0] >> 4 : 0;
+}

@@ -54,6 +54,7 @@ void cl_on_tun(struct loop_io *io, uint32_t events)
 		while (n < DP_BATCH) {
 			uint8_t *slot = b->buf[n];
 			ssize_t len = dp_tun_next(&w->t, slot + SLUICE_HDR_LEN, DP_SLOT_LEN - SLUICE_OVERHEAD);
+			unsigned v;
 			int dl;
 
 			if (len == -1) {
@@ -77,16 +78,25 @@ void cl_on_tun(struct loop_io *io, uint32_t events)
 				drop(w, SL_DROP_NO_ENDPOINT);
 				continue;
 			}
+			v = dp_ip_version(slot + SLUICE_HDR_LEN, (size_t)len);
+			if (v == 6 && !snap->s.has_v6) {
+				/* ::/0 is routed here also when the gateway offers no IPv6 (DESIGN 9): no leak */
+				drop(w, SL_DROP_NO_IPV6);
+				continue;
+			}
+			if (v != 4 && v != 6) {
+				drop(w, SL_DROP_BAD_INNER);
+				continue;
+			}
 			if ((size_t)len > snap->mtu) { /* the effective MTU: what the path to the gateway carries */
 				drop(w, SL_DROP_OVERSIZE);
-				dp_answer_too_big(w, slot + SLUICE_HDR_LEN, (size_t)len, snap->mtu,
-						  snap->s.gateway.s_addr, now);
+				if (v == 4) /* IPv6 "packet too big" is not sent yet: the MSS clamp keeps TCP under it */
+					dp_answer_too_big(w, slot + SLUICE_HDR_LEN, (size_t)len, snap->mtu,
+							  snap->s.gateway.s_addr, now);
 				continue;
 			}
-			if ((slot[SLUICE_HDR_LEN] >> 4) != 4) {
-				drop(w, SL_DROP_BAD_INNER); /* IPv4 tunnel: the kernel's IPv6 chatter stays here */
-				continue;
-			}
+			if (v == 6)
+				SL_ADD(w->st.tun_rx_packets6, 1);
 			dl = dgram_seal(&snap->ks.tx[w->idx], slot, (size_t)len, SL_TYPE_DATA, snap->s.session_id,
 					keystate_next(&snap->ks));
 			if (dl < 0) {
@@ -202,6 +212,8 @@ static void rx_one(struct dp_worker *w, struct cl_snap *cur, uint8_t *buf, size_
 	tun_lost(w, dp_tun_put(&w->t, buf + SLUICE_HDR_LEN, (size_t)n));
 	SL_ADD(w->st.tun_tx_packets, 1);
 	SL_ADD(w->st.tun_tx_bytes, (uint64_t)n);
+	if (dp_ip_version(buf + SLUICE_HDR_LEN, (size_t)n) == 6)
+		SL_ADD(w->st.tun_tx_packets6, 1);
 	SL_ADD(w->pc.rx_packets, 1);
 	SL_ADD(w->pc.rx_bytes, (uint64_t)n);
 }

@@ -1,8 +1,8 @@
 /* gw_path: the gateway's per-packet path, run by every data worker on its own TUN queue and UDP socket.
- *   TUN -> (inner dst -> peer -> current session, fresh endpoint, MTU: above it "fragmentation needed"
+ *   TUN -> (inner dst, IPv4 or IPv6 by the version nibble -> peer -> current session, fresh endpoint, MTU: above it "fragmentation needed"
  *   back into the TUN, dataplane/icmp.h) -> seal -> sendmmsg
  *   recvmmsg -> header -> session by id -> replay window -> open -> mark seen -> inner source is the
- *   session's -> roam endpoint -> TUN write
+ *   session's (its IPv4 or IPv6 address: anti-spoofing for both families) -> roam endpoint -> TUN write
  * No allocation or log here; every drop is counted under its cause, in the worker's own counters. The only
  * shared writes: a session's transmit counter (one atomic add per datagram) and its receive side, under a
  * per-session lock that is uncontended while the kernel keeps a client's address:port on one socket. */
@@ -43,7 +43,8 @@ void gw_on_tun(struct loop_io *io, uint32_t events)
 		while (n < DP_BATCH) {
 			uint8_t *slot = b->buf[n];
 			ssize_t len = dp_tun_next(&w->t, slot + SLUICE_HDR_LEN, DP_SLOT_LEN - SLUICE_OVERHEAD);
-			uint32_t dst;
+			uint32_t dst = 0;
+			const uint8_t *dst6 = NULL;
 			struct gw_peer *p;
 			struct gw_session *s;
 			int dl;
@@ -65,11 +66,21 @@ void gw_on_tun(struct loop_io *io, uint32_t events)
 				t0 = now_ns();
 			SL_ADD(w->st.tun_rx_packets, 1);
 			SL_ADD(w->st.tun_rx_bytes, (uint64_t)len);
-			if (dp_ipv4_dst(slot + SLUICE_HDR_LEN, (size_t)len, &dst)) {
-				drop(w, NULL, SL_DROP_BAD_INNER);
-				continue;
+			if (dp_ip_version(slot + SLUICE_HDR_LEN, (size_t)len) == 6) {
+				dst6 = dp_ipv6_dst(slot + SLUICE_HDR_LEN, (size_t)len);
+				if (!dst6) {
+					drop(w, NULL, SL_DROP_BAD_INNER);
+					continue;
+				}
+				SL_ADD(w->st.tun_rx_packets6, 1);
+				p = peer_by_addr6(&g->reg, dst6);
+			} else {
+				if (dp_ipv4_dst(slot + SLUICE_HDR_LEN, (size_t)len, &dst)) {
+					drop(w, NULL, SL_DROP_BAD_INNER);
+					continue;
+				}
+				p = peer_by_addr(&g->reg, dst);
 			}
-			p = peer_by_addr(&g->reg, dst);
 			s = p ? peer_cur(p) : NULL;
 			if (!s || !endpoint_fresh(s, now)) {
 				drop(w, s, SL_DROP_NO_ENDPOINT);
@@ -78,7 +89,8 @@ void gw_on_tun(struct loop_io *io, uint32_t events)
 			if ((size_t)len > mtu) {
 				/* from the client's side of the tunnel: not an address of ours (a martian here) */
 				drop(w, s, SL_DROP_OVERSIZE);
-				dp_answer_too_big(w, slot + SLUICE_HDR_LEN, (size_t)len, mtu, dst, now);
+				if (!dst6) /* IPv6 "packet too big" is not sent yet: the MSS clamp keeps TCP under it */
+					dp_answer_too_big(w, slot + SLUICE_HDR_LEN, (size_t)len, mtu, dst, now);
 				continue;
 			}
 			dl = dgram_seal(&s->ks.tx[w->idx], slot, (size_t)len, SL_TYPE_DATA, s->id, keystate_next(&s->ks));
@@ -141,6 +153,7 @@ static int rx_locked(struct dp_worker *w, struct gw_session *s, uint8_t *buf, si
 		     const struct sockaddr_storage *from, socklen_t from_len, uint64_t now)
 {
 	uint32_t src;
+	const uint8_t *src6;
 	int n;
 
 	if (!replay_check(&s->ks.replay, h->counter)) {
@@ -165,13 +178,26 @@ static int rx_locked(struct dp_worker *w, struct gw_session *s, uint8_t *buf, si
 			drop(w, s, SL_DROP_OVERSIZE);
 			return -1;
 		}
-		if (dp_ipv4_src(inner, (size_t)n, &src)) {
-			drop(w, s, SL_DROP_BAD_INNER);
-			return -1;
-		}
-		if (src != s->peer->addr.s_addr) {
-			drop(w, s, SL_DROP_SPOOFED);
-			return -1;
+		if (dp_ip_version(inner, (size_t)n) == 6) {
+			const struct gw_peer *p = s->peer;
+			if (!(src6 = dp_ipv6_src(inner, (size_t)n))) {
+				drop(w, s, SL_DROP_BAD_INNER);
+				return -1;
+			}
+			if (!p->has_addr6 || memcmp(src6, p->addr6.s6_addr, 16)) {
+				drop(w, s, SL_DROP_SPOOFED); /* also: IPv6 from a client the gateway gave none */
+				return -1;
+			}
+			SL_ADD(w->st.tun_tx_packets6, 1);
+		} else {
+			if (dp_ipv4_src(inner, (size_t)n, &src)) {
+				drop(w, s, SL_DROP_BAD_INNER);
+				return -1;
+			}
+			if (src != s->peer->addr.s_addr) {
+				drop(w, s, SL_DROP_SPOOFED);
+				return -1;
+			}
 		}
 	}
 	if (!same_endpoint(s, from, from_len))

@@ -68,6 +68,7 @@ uint64_t now_ns(void);
 struct dp_stats {
 	uint64_t tun_rx_packets, tun_rx_bytes; /* read from the TUN */
 	uint64_t tun_tx_packets, tun_tx_bytes; /* written to the TUN */
+	uint64_t tun_rx_packets6, tun_tx_packets6; /* of those, IPv6 (DESIGN 9) */
 	uint64_t udp_rx_datagrams, udp_rx_bytes;
 	uint64_t udp_tx_datagrams, udp_tx_bytes;
 	uint64_t drops[SL_DROP__COUNT];

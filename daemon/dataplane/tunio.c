@@ -104,8 +104,8 @@ int dp_csum_complete(uint8_t *pkt, size_t len, size_t start, size_t offset)
 		return -1;
 	/* the field holds the pseudo-header sum: summing the whole range with it in place gives the checksum */
 	c = (uint16_t)~dp_csum_fold(dp_csum_add(0, pkt + start, len - start));
-	if (c == 0 && len > 9 && pkt[9] == 17)
-		c = 0xffff; /* UDP: 0 means "no checksum" */
+	if (c == 0 && len > 9 && ((pkt[0] >> 4) == 6 ? pkt[6] : pkt[9]) == 17)
+		c = 0xffff; /* UDP (either family): 0 means "no checksum" */
 	put16(pkt + start + offset, c);
 	return 0;
 }

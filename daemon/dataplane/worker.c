@@ -188,6 +188,8 @@ void dp_stats_sum(const struct dp_worker *w, unsigned n, struct dp_stats *out)
 		out->tun_rx_bytes += SL_RD(s->tun_rx_bytes);
 		out->tun_tx_packets += SL_RD(s->tun_tx_packets);
 		out->tun_tx_bytes += SL_RD(s->tun_tx_bytes);
+		out->tun_rx_packets6 += SL_RD(s->tun_rx_packets6);
+		out->tun_tx_packets6 += SL_RD(s->tun_tx_packets6);
 		out->udp_rx_datagrams += SL_RD(s->udp_rx_datagrams);
 		out->udp_rx_bytes += SL_RD(s->udp_rx_bytes);
 		out->udp_tx_datagrams += SL_RD(s->udp_tx_datagrams);

@@ -104,6 +104,26 @@ topo_up() {
 	in_g sysctl -qw net.ipv4.ip_forward=1
 }
 
+# topo_v6_up — IPv6 on the underlay too, on ULA prefixes (DESIGN 8 stays IPv4; tests of IPv6 inside the
+# tunnel add this):  client fd00:18::2 --- fd00:18::1 gateway fd00:19::1 --- fd00:19::2 internet
+# The gateway forwards plain IPv6 only with V6_ISP_FORWARD=1 (it is then the client's IPv6 "ISP router" too,
+# so IPv6 the tunnel does not capture reaches the internet host from fd00:18::2: a leak a test can see);
+# otherwise forwarding is left to the gateway daemon (DESIGN 10.13).
+C6_IP=fd00:18::2
+G6_IP=fd00:18::1
+GE6_IP=fd00:19::1
+I6_IP=fd00:19::2
+topo_v6_up() {
+	ip -n "$NS_C" addr add $C6_IP/64 dev c0 nodad
+	ip -n "$NS_G" addr add $G6_IP/64 dev g0 nodad
+	ip -n "$NS_G" addr add $GE6_IP/64 dev g1 nodad
+	ip -n "$NS_I" addr add $I6_IP/64 dev i0 nodad
+	ip -n "$NS_C" -6 route add default via $G6_IP
+	ip -n "$NS_G" -6 route add default via $I6_IP
+	ip -n "$NS_I" -6 route add fd00:18::/64 via $GE6_IP
+	if [ "${V6_ISP_FORWARD:-0}" = 1 ]; then in_g sysctl -qw net.ipv6.conf.all.forwarding=1; fi
+}
+
 # sl_ids IFACE — sets SL_MARK, SL_TABLE and SL_PRIO (the first of the interface's 4 rule priorities) as
 # netcfg/ids.c derives them from the name (FNV-1a; tests/unit/test_ids.c pins the values for "sl0").
 sl_ids() {

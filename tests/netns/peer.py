@@ -16,8 +16,12 @@ import os, select, socket, struct, sys, time
 LIFETIME = 120
 
 
+def family(addr):
+    return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
 def tcp_echo(addr, port, logf):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s = socket.socket(family(addr), socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((addr, int(port)))
     s.listen(16)
@@ -42,7 +46,7 @@ def tcp_echo(addr, port, logf):
 
 
 def udp_echo(addr, port, logf):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(family(addr), socket.SOCK_DGRAM)
     s.bind((addr, int(port)))
     end = time.time() + LIFETIME
     while time.time() < end:

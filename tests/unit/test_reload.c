@@ -110,12 +110,12 @@ static void test_issue_sequence(void)
 	CHECK(auth(&r, &p, &cl[0]) == 0 && peer(&r, &cl[0])->addr.s_addr == host(2).s_addr);
 
 	client(&cl[0], 2, "10.66.0.2"); /* B takes A's address; A is gone */
-	clients_reload(&r, &p, cl, 1, &st);
+	clients_reload(&r, &p, NULL, cl, 1, &st);
 	CHECK(st.removed == 1 && st.added == 1 && st.refused == 0);
 	CHECK(peer(&r, &cl[0])->addr.s_addr == host(2).s_addr);
 
 	client(&cl[1], 1, NULL); /* A again */
-	clients_reload(&r, &p, cl, 2, &st);
+	clients_reload(&r, &p, NULL, cl, 2, &st);
 	CHECK(st.added == 1 && st.removed == 0);
 	CHECK(peer(&r, &cl[1])->addr.s_addr == 0); /* its lease was dropped for B's fixed address */
 	CHECK(auth(&r, &p, &cl[1]) == 0);
@@ -190,25 +190,25 @@ static void test_readdress(void)
 	CHECK(session_create(&r, old, session_new_id(&r), (uint8_t[32]){1}, (uint8_t[32]){2}, 60000) != NULL);
 
 	client(&cl[0], 1, "10.66.0.5"); /* dynamic -> fixed */
-	clients_reload(&r, &p, cl, 2, &st);
+	clients_reload(&r, &p, NULL, cl, 2, &st);
 	CHECK(st.readdressed == 1 && st.refused == 0);
 	CHECK(peer(&r, &cl[0]) != old && peer(&r, &cl[0])->cur == NULL && peer(&r, &cl[0])->fixed_addr);
 	CHECK(peer(&r, &cl[0])->addr.s_addr == host(5).s_addr && peer_by_addr(&r, host(2).s_addr) == NULL);
 
 	client(&cl[0], 1, "10.66.0.9"); /* onto B's address: refused, A stays */
-	clients_reload(&r, &p, cl, 2, &st);
+	clients_reload(&r, &p, NULL, cl, 2, &st);
 	CHECK(st.refused == 1 && st.readdressed == 0 && peer(&r, &cl[0])->addr.s_addr == host(5).s_addr);
 
 	client(&cl[0], 1, NULL); /* back to dynamic: its lease .2 is still its own */
-	clients_reload(&r, &p, cl, 2, &st);
+	clients_reload(&r, &p, NULL, cl, 2, &st);
 	CHECK(st.readdressed == 1 && !peer(&r, &cl[0])->fixed_addr);
 	CHECK(peer(&r, &cl[0])->addr.s_addr == host(2).s_addr);
 
 	/* a new fixed client listed before a re-added dynamic one that leases that address: refused either way */
 	client(&cl[2], 1, NULL);
-	clients_reload(&r, &p, &cl[1], 1, &st); /* A removed (keeps its lease .2) */
+	clients_reload(&r, &p, NULL, &cl[1], 1, &st); /* A removed (keeps its lease .2) */
 	client(&cl[0], 3, "10.66.0.2");
-	clients_reload(&r, &p, cl, 3, &st); /* C fixed .2 first in the file, then B, then A again */
+	clients_reload(&r, &p, NULL, cl, 3, &st); /* C fixed .2 first in the file, then B, then A again */
 	CHECK(st.added == 1 && st.refused == 1);
 	CHECK(peer(&r, &cl[2])->addr.s_addr == host(2).s_addr && peer(&r, &cl[0]) == NULL);
 	stop(&r, &p);
@@ -436,7 +436,7 @@ static bool property_run(unsigned long long seed, unsigned steps, const char *di
 				pick_address(&m, k);
 		} else if (op < 64) { /* SIGHUP */
 			n = config(&m, cl);
-			clients_reload(&r, &p, cl, n, &st);
+			clients_reload(&r, &p, NULL, cl, n, &st);
 			ok = applied(&m, &r, false);
 		} else if (op < 92) { /* a client authenticates */
 			struct gw_peer *q;
