@@ -324,6 +324,16 @@ static int k_egress(struct parse *p, const struct entry *en)
 	return 0;
 }
 
+/* NAT = on (default): masquerade both pools out of Egress; off: routed, the pools' own addresses leave */
+static int k_nat(struct parse *p, const struct entry *en)
+{
+	bool on = true;
+	int ret = parse_bool(p, en, &on);
+
+	p->cfg->nat_off = !on;
+	return ret;
+}
+
 static int k_dns(struct parse *p, const struct entry *en)
 {
 	struct sl_config *c = p->cfg;
@@ -540,6 +550,7 @@ static const struct key_def keys[] = {
 	{SECT_INTERFACE, "Address", M_S, k_address_gw},
 	{SECT_INTERFACE, "MTU", M_ANY, k_mtu},
 	{SECT_INTERFACE, "Egress", M_S, k_egress},
+	{SECT_INTERFACE, "NAT", M_S, k_nat},
 	{SECT_INTERFACE, "DNS", M_ANY, k_dns},
 	{SECT_INTERFACE, "Domains", M_S, k_domains},
 	{SECT_INTERFACE, "StateDir", M_ANY, k_state_dir},

@@ -99,6 +99,7 @@ struct sl_config {
 	struct sl_prefix4 address;      /* Address = gateway tunnel address / pool prefix */
 	struct sl_prefix6 address6;     /* Address = ..., fd66::1/64: the same for IPv6 (len 0: none) */
 	char egress[IFNAMSIZ];          /* Egress =, "" = interface of the default route */
+	bool nat_off;                   /* NAT = off: routed mode, no masquerade (DESIGN 9); default on */
 	char state_dir[SL_PATH_MAX];    /* StateDir = (both modes: leases; the client's server address cache) */
 	unsigned session_lifetime;      /* SessionLifetime =, s */
 	char user[64];                  /* User =, "" = stay root (with only CAP_NET_ADMIN) */

@@ -156,6 +156,7 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	ns.pool_len = cfg->address.len;
 	ns.pool6 = cfg->address6.addr;
 	ns.pool6_len = cfg->address6.len;
+	ns.no_masquerade = cfg->nat_off;
 	ret = nat_apply(&ns, &g->nat, e);
 	if (ret)
 		return ret;
@@ -169,6 +170,8 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 		if (ret < 0)
 			return sl_errf(e, ret, "forwarding: %s", fe.msg);
 		g->fwd_pid = getpid();
+		if (cfg->address6.len && (ret = forwarding_raise6(&g->fwd, cfg->ifname, ns.egress_ifname, &fe)) < 0)
+			return sl_errf(e, ret, "forwarding: IPv6: %s", fe.msg);
 	}
 
 	{

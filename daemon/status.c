@@ -26,6 +26,8 @@ static void dump_stats(struct strbuf *o, const struct dp_stats *st)
 {
 	sb_printf(o, "tun_rx_packets=%" PRIu64 "\ntun_rx_bytes=%" PRIu64 "\n", st->tun_rx_packets, st->tun_rx_bytes);
 	sb_printf(o, "tun_tx_packets=%" PRIu64 "\ntun_tx_bytes=%" PRIu64 "\n", st->tun_tx_packets, st->tun_tx_bytes);
+	sb_printf(o, "tun_rx_packets6=%" PRIu64 "\ntun_tx_packets6=%" PRIu64 "\n", st->tun_rx_packets6,
+		  st->tun_tx_packets6);
 	sb_printf(o, "udp_rx_datagrams=%" PRIu64 "\nudp_rx_bytes=%" PRIu64 "\n", st->udp_rx_datagrams,
 		  st->udp_rx_bytes);
 	sb_printf(o, "udp_tx_datagrams=%" PRIu64 "\nudp_tx_bytes=%" PRIu64 "\n", st->udp_tx_datagrams,
@@ -48,7 +50,7 @@ static void dump_peer(struct strbuf *o, const struct gw_peer *p, uint64_t now)
 {
 	struct dp_peer_counters pc;
 	const struct gw_session *s = p->cur;
-	char ip[INET_ADDRSTRLEN] = "", ep[64] = "(none)", kb[SL_KEY_B64_LEN + 1];
+	char ip[INET_ADDRSTRLEN] = "", ip6[INET6_ADDRSTRLEN] = "", ep[64] = "(none)", kb[SL_KEY_B64_LEN + 1];
 	struct sockaddr_storage a;
 
 	/* one printf and plain appends per client: 10,000 clients are answered in a fraction of a second, which
@@ -56,13 +58,15 @@ static void dump_peer(struct strbuf *o, const struct gw_peer *p, uint64_t now)
 	peer_counters(p, &pc);
 	if (p->addr.s_addr)
 		inet_ntop(AF_INET, &p->addr, ip, sizeof(ip));
+	if (p->has_addr6)
+		inet_ntop(AF_INET6, &p->addr6, ip6, sizeof(ip6));
 	if (s && SL_RD(s->ep_seen_ms) && session_ep_read(s, &a))
 		sock_addr_str(&a, ep, sizeof(ep));
 	key_to_base64(p->pubkey, kb);
 	sb_printf(o,
-		  "peer=%s\npeer_public_key=%s\npeer_endpoint=%s\npeer_address=%s\npeer_session_id=%08x\n"
-		  "peer_latest_handshake=%" PRIu64 "\npeer_last_rx_age_ms=%" PRId64 "\n",
-		  p->name, kb, ep, ip, s ? s->id : 0, p->last_handshake_wall, age_ms(pc.last_rx_ms, now));
+		  "peer=%s\npeer_public_key=%s\npeer_endpoint=%s\npeer_address=%s\npeer_address6=%s\n"
+		  "peer_session_id=%08x\npeer_latest_handshake=%" PRIu64 "\npeer_last_rx_age_ms=%" PRId64 "\n",
+		  p->name, kb, ep, ip, ip6, s ? s->id : 0, p->last_handshake_wall, age_ms(pc.last_rx_ms, now));
 	sb_kv_u64(o, "peer_", "rx_bytes", pc.rx_bytes);
 	sb_kv_u64(o, "peer_", "rx_packets", pc.rx_packets);
 	sb_kv_u64(o, "peer_", "tx_bytes", pc.tx_bytes);
@@ -73,16 +77,23 @@ static void dump_peer(struct strbuf *o, const struct gw_peer *p, uint64_t now)
 
 void status_dump_gateway(struct gw *g, struct strbuf *o)
 {
-	char a[64], ip[INET_ADDRSTRLEN];
+	char a[64], ip[INET_ADDRSTRLEN], ip6[INET6_ADDRSTRLEN + 4] = "";
 	uint64_t now = now_ms();
 	struct dp_stats st;
 
 	dp_stats_sum(g->w, g->n_w + 1, &st);
 	inet_ntop(AF_INET, &g->cfg->address.addr, ip, sizeof(ip));
+	if (g->cfg->address6.len)
+		inet_ntop(AF_INET6, &g->cfg->address6.addr, ip6, INET6_ADDRSTRLEN);
 	sb_printf(o, "interface=%s\nmode=server\n", g->cfg->ifname);
 	dump_key(o, "public_key", g->cfg->public_key);
 	sb_printf(o, "listen=%s\naddress=%s/%u\nmtu=%u\nmtu_source=%s\n", sock_addr_str(&g->cfg->listen, a, sizeof(a)),
 		  ip, g->cfg->address.len, g->cfg->mtu, mtu_source_name(g->mtu_source));
+	if (g->cfg->address6.len)
+		sb_printf(o, "address6=%s/%u\n", ip6, g->cfg->address6.len);
+	else
+		sb_printf(o, "address6=\n");
+	sb_printf(o, "nat=%s\n", g->cfg->nat_off ? "off" : "on");
 	sb_printf(o, "uptime=%" PRIu64 "\nclients=%zu\n", (now - start_ms) / 1000, g->reg.n_peers);
 	sb_printf(o, "workers=%u\n", g->n_w);
 	dump_stats(o, &st);
@@ -135,6 +146,13 @@ void status_dump_client(struct cl *c, struct strbuf *o)
 		  c->cfg->n_servers, c->failovers);
 	sb_printf(o, "session_id=%08x\naddress=%s%s%u\nmtu=%u\n", s ? s->s.session_id : 0, ip, s ? "/" : "",
 		  s ? s->s.plen : 0, c->link_mtu);
+	if (s && s->s.has_v6) {
+		char ip6[INET6_ADDRSTRLEN];
+		inet_ntop(AF_INET6, &s->s.addr6, ip6, sizeof(ip6));
+		sb_printf(o, "address6=%s/%u\n", ip6, s->s.plen6);
+	} else {
+		sb_printf(o, "address6=\n");
+	}
 	sb_printf(o, "mtu_source=%s\nmtu_own=%u\nmtu_gateway=%u\n", mtu_source_name(c->mtu_source), c->own_mtu,
 		  s ? s->s.mtu : 0);
 	sb_printf(o, "uptime=%" PRIu64 "\nlatest_handshake=%" PRIu64 "\nlast_rx_age_ms=%" PRId64 "\n",

@@ -86,6 +86,8 @@ static void nat_rules(struct nft_batch *b, const char *table, const struct nat_s
 	    NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED);
 	struct nftnl_rule *r;
 
+	if (spec->no_masquerade)
+		goto forward;
 	r = nat_rule(b, table, "postrouting");
 	nat_rule_ipv4(b, r);
 	nft_rule_payload_cmp(b, r, NFT_PAYLOAD_NETWORK_HEADER, IP4_SADDR_OFF, &spec->pool,
@@ -102,6 +104,7 @@ static void nat_rules(struct nft_batch *b, const char *table, const struct nat_s
 		nft_rule_masq(b, r);
 	}
 
+forward:
 	r = nat_rule(b, table, "forward");
 	nft_rule_ifname(b, r, NFT_META_IIFNAME, spec->tun_ifname);
 	nft_rule_ifname(b, r, NFT_META_OIFNAME, spec->egress_ifname);

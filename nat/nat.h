@@ -2,6 +2,7 @@
  * several interfaces in one namespace never touch each other's), in ONE batch:
  *   postrouting (nat, srcnat): meta nfproto ipv4 ip saddr POOL oifname EGRESS masquerade
  *                              meta nfproto ipv6 ip6 saddr POOL6 oifname EGRESS masquerade  (with an IPv6 pool)
+ *                              (neither with NAT = off: routed mode)
  *   forward (filter, policy accept): iifname TUN oifname EGRESS accept;
  *                                    iifname EGRESS oifname TUN ct state established,related accept;
  *                                    iifname TUN drop   (nothing else leaves the tunnel)
@@ -28,6 +29,7 @@ struct nat_spec {
 	uint8_t pool_len;
 	struct in6_addr pool6; /* the IPv6 pool (DESIGN 9); pool6_len 0: none */
 	uint8_t pool6_len;
+	bool no_masquerade; /* NAT = off: routed mode, the postrouting chain stays empty */
 	unsigned mtu; /* tunnel MTU (576..9000): the "mss" chain clamps SYNs crossing the tunnel; 0: none */
 };
 

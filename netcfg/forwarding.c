@@ -31,6 +31,10 @@ struct record {
 	bool exists;
 	uint64_t cookie;
 	int orig;
+	bool has6;                   /* IPv6 forwarding raised too: its original value */
+	int orig6;
+	char ra_ifname[IFNAMSIZ];    /* "": accept_ra of no egress changed */
+	int ra_orig;
 	size_t n;
 	struct holder h[HOLDERS_MAX];
 };
@@ -44,6 +48,10 @@ int forwarding_ns_here(struct forwarding_ns *ns, struct sl_err *e)
 	memset(ns, 0, sizeof(*ns));
 	snprintf(ns->dir, sizeof(ns->dir), "%s", SL_RUN_DIR);
 	snprintf(ns->sysctl, sizeof(ns->sysctl), "%s", SL_IP_FORWARD_SYSCTL);
+	if (!access(SL_IP6_FORWARD_SYSCTL, F_OK)) { /* else a kernel without IPv6 */
+		snprintf(ns->sysctl6, sizeof(ns->sysctl6), "%s", SL_IP6_FORWARD_SYSCTL);
+		snprintf(ns->conf6, sizeof(ns->conf6), "%s", SL_IP6_CONF_DIR);
+	}
 	if (stat("/proc/self/ns/net", &st))
 		return sl_errf(e, -errno, "stat /proc/self/ns/net: %s", strerror(errno));
 	ns->ino = (uint64_t)st.st_ino;
@@ -115,6 +123,12 @@ static int parse(const char *text, const char *path, struct record *r, struct sl
 		} else if (n == 2 && !strcmp(key, "ip_forward") && sscanf(a, "%llu%1s", &v, extra) == 1 && v <= 2) {
 			r->orig = (int)v;
 			have_orig = true;
+		} else if (n == 2 && !strcmp(key, "ipv6_forward") && sscanf(a, "%llu%1s", &v, extra) == 1 && v <= 2) {
+			r->orig6 = (int)v;
+			r->has6 = true;
+		} else if (n == 3 && !strcmp(key, "accept_ra") && strlen(a) < IFNAMSIZ && !strchr(a, '/') && v <= 2) {
+			memcpy(r->ra_ifname, a, strlen(a) + 1);
+			r->ra_orig = (int)v;
 		} else if (n == 3 && !strcmp(key, "holder") && strlen(a) < IFNAMSIZ && !strchr(a, '/') && v > 0 &&
 			   v <= INT32_MAX && r->n < HOLDERS_MAX) {
 			for (size_t i = 0; i < r->n; i++)
@@ -183,6 +197,10 @@ static int record_write(int dfd, const struct forwarding_ns *ns, const struct re
 				"# sluice: net.ipv4.ip_forward raised for the interfaces below; restored when the last "
 				"one stops\nnetns-cookie %" PRIu64 "\nip_forward %d\n",
 				r->cookie, r->orig);
+	if (r->has6)
+		len += (size_t)snprintf(text + len, RECORD_MAX - len, "ipv6_forward %d\n", r->orig6);
+	if (r->ra_ifname[0])
+		len += (size_t)snprintf(text + len, RECORD_MAX - len, "accept_ra %s %d\n", r->ra_ifname, r->ra_orig);
 	for (size_t i = 0; i < r->n; i++)
 		len += (size_t)snprintf(text + len, RECORD_MAX - len, "holder %s %d\n", r->h[i].ifname,
 					(int)r->h[i].pid);
@@ -318,14 +336,88 @@ int forwarding_release(const struct forwarding_ns *ns, const char *ifname, pid_t
 		goto out;
 	}
 	ret = sysctl_write_int(ns->sysctl, r->orig, e);
+	if (!ret && r->has6 && ns->sysctl6[0]) {
+		ret = sysctl_write_int(ns->sysctl6, r->orig6, e);
+		if (!ret)
+			r->has6 = false;
+	}
+	if (!ret && r->ra_ifname[0] && ns->conf6[0]) {
+		char ra[192];
+		snprintf(ra, sizeof(ra), "%s/%s/accept_ra", ns->conf6, r->ra_ifname);
+		ret = sysctl_write_int(ra, r->ra_orig, e);
+		if (ret == -ENOENT) /* the egress is gone, and its setting with it */
+			ret = 0;
+		if (!ret)
+			r->ra_ifname[0] = 0;
+	}
 	if (ret) {
 		struct sl_err ignored;
-		record_write(dfd, ns, r, &ignored); /* no holders, the original kept for the next one */
+		record_write(dfd, ns, r, &ignored); /* no holders, the originals kept for the next one */
 		goto out;
 	}
 	ret = record_remove(dfd, ns, e);
 	if (!ret)
 		ret = 1;
+out:
+	close(dfd);
+	free(r);
+	return ret;
+}
+
+int forwarding_raise6(const struct forwarding_ns *ns, const char *ifname, const char *egress, struct sl_err *e)
+{
+	struct record *r = malloc(2 * sizeof(*r)), *before = r + 1;
+	char ra[192];
+	int dfd, cur, ra_cur = -1, ret;
+
+	if (!r)
+		return sl_errf(e, -ENOMEM, "out of memory");
+	if (!ns->sysctl6[0]) {
+		free(r);
+		return sl_errf(e, -EAFNOSUPPORT, "no IPv6 in this kernel (no %s)", SL_IP6_FORWARD_SYSCTL);
+	}
+	dfd = lock_dir(ns, e);
+	if (dfd < 0) {
+		free(r);
+		return dfd;
+	}
+	ret = record_read(dfd, ns, r, e);
+	if (ret)
+		goto out;
+	if (!r->exists || stale(ns, r) || !holder_of(r, ifname)) {
+		ret = sl_errf(e, -ENOENT, "%s holds no IPv4 forwarding: raise that first", ifname);
+		goto out;
+	}
+	*before = *r;
+	ret = sysctl_read_int(ns->sysctl6, &cur, e);
+	if (ret)
+		goto out;
+	if (!r->has6) { /* the first IPv6 raiser: the original value */
+		r->has6 = true;
+		r->orig6 = cur;
+	}
+	/* forwarding on makes the kernel ignore router advertisements on a link whose accept_ra is 1: the egress's
+	 * default route would expire; 2 keeps it (DESIGN 10.13) */
+	snprintf(ra, sizeof(ra), "%s/%s/accept_ra", ns->conf6, egress);
+	if (egress[0] && !r->ra_ifname[0] && !sysctl_read_int(ra, &ra_cur, e) && ra_cur == 1) {
+		snprintf(r->ra_ifname, sizeof(r->ra_ifname), "%s", egress);
+		r->ra_orig = 1;
+	}
+	ret = record_write(dfd, ns, r, e); /* before the sysctls: a crash never loses the originals */
+	if (ret)
+		goto out;
+	if (ra_cur == 1 && !strcmp(r->ra_ifname, egress))
+		ret = sysctl_write_int(ra, 2, e);
+	if (!ret && cur != 1)
+		ret = sysctl_write_int(ns->sysctl6, 1, e);
+	if (ret) { /* as it was */
+		struct sl_err ignored;
+		if (ra_cur == 1 && !before->ra_ifname[0])
+			sysctl_write_int(ra, 1, &ignored);
+		record_write(dfd, ns, before, &ignored);
+		goto out;
+	}
+	ret = cur != 1;
 out:
 	close(dfd);
 	free(r);

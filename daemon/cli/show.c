@@ -247,6 +247,7 @@ static void pr_peer(struct pr *p, const struct st_block *b)
 	pr_str(p, "public_key", "public key", st_get(b, "peer_public_key"));
 	pr_str(p, "endpoint", "endpoint", st_get(b, "peer_endpoint"));
 	pr_str(p, "address", "address", st_get(b, "peer_address"));
+	pr_str(p, "address6", "address6", st_get(b, "peer_address6"));
 	snprintf(sid, sizeof(sid), "%s", st_get(b, "peer_session_id") ? st_get(b, "peer_session_id") : "");
 	pr_str(p, "session_id", "session", strcmp(sid, "00000000") ? sid : "(none)");
 	pr_handshake(p, b, "peer_latest_handshake", "latest_handshake");
@@ -341,7 +342,7 @@ static const char *const iface_counters[] = {
 	"tun_rx_packets",   "tun_rx_bytes", "tun_tx_packets",   "tun_tx_bytes",      "udp_rx_datagrams",
 	"udp_rx_bytes",     "udp_tx_datagrams", "udp_tx_bytes", "handshakes_ok", "handshakes_failed",
 	"pings",            "uptime", "lat_tun_udp_avg_ns", "lat_tun_udp_p95_ns", "lat_udp_tun_avg_ns",
-	"lat_udp_tun_p95_ns", "icmp_too_big",
+	"lat_udp_tun_p95_ns", "icmp_too_big", "tun_rx_packets6", "tun_tx_packets6",
 };
 
 static const char *const control_counters[] = {
@@ -398,6 +399,7 @@ static void pr_iface(struct pr *p, const struct st_iface *st)
 		pr_str(p, "state", "state", st_get(b, "supervisor"));
 		pr_str(p, "session_id", "session", st_get(b, "session_id"));
 		pr_str(p, "address", "address", st_get(b, "address"));
+		pr_str(p, "address6", "address6", st_get(b, "address6"));
 		pr_handshake(p, b, "latest_handshake", "latest_handshake");
 		pr_last_rx(p, b, "last_rx_age_ms");
 		pr_transfer(p, b, "");
@@ -406,6 +408,8 @@ static void pr_iface(struct pr *p, const struct st_iface *st)
 	} else {
 		pr_str(p, "listen", "listening", st_get(b, "listen"));
 		pr_str(p, "address", "address", st_get(b, "address"));
+		pr_str(p, "address6", "address6", st_get(b, "address6"));
+		pr_str(p, "nat", "nat", st_get(b, "nat"));
 		snprintf(t, sizeof(t), "%" PRIu64, st_u64(b, "clients"));
 		pr_num(p, "clients", "clients", (int64_t)st_u64(b, "clients"), t);
 		pr_control(p, b);
@@ -618,9 +622,10 @@ int show_main(int argc, char **argv)
 
 /* ---- dump: one tab-separated line per session
  * server: interface name public_key endpoint address session_id latest_handshake rx_bytes tx_bytes rx_packets
- *         tx_packets drops_total
+ *         tx_packets drops_total address6
  * client: interface "server" server_public_key endpoint address session_id latest_handshake rx_bytes tx_bytes
- *         rx_packets tx_packets drops_total */
+ *         rx_packets tx_packets drops_total address6
+ * (address6 came last, so scripts reading the first 12 columns keep working) */
 
 static uint64_t drops_total(const struct st_block *b, const char *pre)
 {
@@ -646,22 +651,22 @@ static void view_dump(struct pr *p, const struct st_iface *st, bool first)
 
 	if (st_get(b, "mode") && !strcmp(st_get(b, "mode"), "client")) {
 		printf("%s\tserver\t%s\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
-		       "\t%" PRIu64 "\n",
+		       "\t%" PRIu64 "\t%s\n",
 		       ifn, or_none(st_get(b, "server_public_key")), or_none(st_get(b, "endpoint")),
 		       or_none(st_get(b, "address")), or_none(st_get(b, "session_id")), st_u64(b, "latest_handshake"),
 		       st_u64(b, "rx_bytes"), st_u64(b, "tx_bytes"), st_u64(b, "rx_packets"), st_u64(b, "tx_packets"),
-		       drops_total(b, ""));
+		       drops_total(b, ""), or_none(st_get(b, "address6")));
 		return;
 	}
 	for (size_t i = 0; i < st->n_peers; i++) {
 		const struct st_block *q = &st->peers[i];
 		printf("%s\t%s\t%s\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
-		       "\t%" PRIu64 "\n",
+		       "\t%" PRIu64 "\t%s\n",
 		       ifn, or_none(st_get(q, "peer")), or_none(st_get(q, "peer_public_key")),
 		       or_none(st_get(q, "peer_endpoint")), or_none(st_get(q, "peer_address")),
 		       or_none(st_get(q, "peer_session_id")), st_u64(q, "peer_latest_handshake"),
 		       st_u64(q, "peer_rx_bytes"), st_u64(q, "peer_tx_bytes"), st_u64(q, "peer_rx_packets"),
-		       st_u64(q, "peer_tx_packets"), drops_total(q, "peer_"));
+		       st_u64(q, "peer_tx_packets"), drops_total(q, "peer_"), or_none(st_get(q, "peer_address6")));
 	}
 }
 
@@ -671,11 +676,12 @@ int dump_main(int argc, char **argv)
 
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		printf("Usage: %s dump [IFACE]\n"
-		       "One tab-separated line per session, 12 columns:\n"
+		       "One tab-separated line per session, 13 columns:\n"
 		       "  gateway: interface, client name, public key, endpoint, address, session id,\n"
 		       "           latest handshake (unix s, 0 never), rx bytes, tx bytes, rx packets, tx packets,\n"
 		       "           drops\n"
-		       "  client:  interface, \"server\", server public key, endpoint, address, session id, then the same\n",
+		       "  client:  interface, \"server\", server public key, endpoint, address, session id, then the same\n"
+		       "  last:     the IPv6 tunnel address, (none) without one\n",
 		       SL_PROG);
 		return 0;
 	}
