@@ -94,6 +94,8 @@ static void derive_own_mtu(struct cl *c)
 	c->mtu_source = MTU_SRC_ROUTE;
 }
 
+static int routes6_follow_mtu(struct cl *c, struct sl_err *e);
+
 /* The TUN link's MTU and the MSS clamping of the client table follow the effective MTU. */
 static int apply_mtu(struct cl *c, unsigned mtu, struct sl_err *e)
 {
@@ -104,6 +106,9 @@ static int apply_mtu(struct cl *c, unsigned mtu, struct sl_err *e)
 		if (ret)
 			return ret;
 		c->link_mtu = mtu;
+		ret = routes6_follow_mtu(c, e);
+		if (ret)
+			return ret;
 	}
 	if (!c->clt_applied || mtu != c->clt_mtu) {
 		ret = clt_apply(c->cfg->ifname, mtu, e); /* replaces a crashed run's table too */
@@ -115,36 +120,88 @@ static int apply_mtu(struct cl *c, unsigned mtu, struct sl_err *e)
 	return 0;
 }
 
-/* Routes of both families into the client's table: a full tunnel (0.0.0.0/0 or ::/0 anywhere: DESIGN 10.2) is
- * 0.0.0.0/0 and ::/0 — IPv6 is captured also when the gateway offers none, and dropped in the tunnel (no leak);
- * a split tunnel its listed prefixes. Then the policy rules of both families. All or none. */
-static int apply_routes(struct cl *c, struct sl_err *e)
+/* The IPv6 prefixes of Routes (a full tunnel: ::/0 — DESIGN 10.2: IPv6 is captured also when the gateway
+ * offers none, and dropped in the tunnel: no leak). A link under 1280 bytes has no IPv6 (the kernel takes it
+ * off, and its routes with it): then they are unreachable routes, so IPv6 still goes nowhere else (10.8).
+ * All or none. */
+static int routes6_add(struct cl *c, int oif, struct sl_err *e)
 {
-	static const struct sl_prefix4 all4 = {.len = 0};
 	static const struct sl_prefix6 all6 = {.len = 0};
 	struct sl_config *cfg = c->cfg;
 	bool full = config_full_tunnel(cfg);
-	const struct sl_prefix4 *r4 = full ? &all4 : cfg->routes;
 	const struct sl_prefix6 *r6 = full ? &all6 : cfg->routes6;
-	unsigned n4 = full ? 1 : cfg->n_routes, n6 = full ? 1 : cfg->n_routes6, i = 0, j = 0;
+	unsigned n6 = full ? 1 : cfg->n_routes6, j;
+	int ret = 0;
+
+	for (j = 0; j < n6 && !ret; j++)
+		ret = route_add6(&c->nc, oif, &r6[j].addr, r6[j].len, c->ids.table, e);
+	if (ret) {
+		struct sl_err ignore;
+		for (j--; j-- > 0;)
+			route_del6(&c->nc, oif, &r6[j].addr, r6[j].len, c->ids.table, &ignore);
+		return ret;
+	}
+	c->routes6_oif = oif;
+	return 0;
+}
+
+/* The link's MTU crossed 1280 bytes: the IPv6 routes move between the link and unreachable ones (going up,
+ * the unreachable ones first: the same prefixes cannot be in the table twice). */
+static int routes6_follow_mtu(struct cl *c, struct sl_err *e)
+{
+	int oif = c->link_mtu >= SLUICE_MTU_MIN6 ? c->ifindex : 0;
+	int ret;
+
+	if (!c->rules_applied || oif == c->routes6_oif)
+		return 0;
+	if (oif) { /* back above: the kernel gave the link IPv6 again */
+		ret = route_flush_unreachable6(&c->nc, c->ids.table, e);
+		if (ret)
+			return ret;
+	} /* else below: the kernel removed the link's routes already */
+	return routes6_add(c, oif, e);
+}
+
+static void routes6_del(struct cl *c)
+{
+	static const struct sl_prefix6 all6 = {.len = 0};
+	bool full = config_full_tunnel(c->cfg);
+	const struct sl_prefix6 *r6 = full ? &all6 : c->cfg->routes6;
+	unsigned n6 = full ? 1 : c->cfg->n_routes6;
+	struct sl_err ignore;
+
+	for (unsigned j = 0; j < n6; j++)
+		route_del6(&c->nc, c->routes6_oif, &r6[j].addr, r6[j].len, c->ids.table, &ignore);
+}
+
+/* Routes of both families into the client's table: a full tunnel (0.0.0.0/0 or ::/0 anywhere: DESIGN 10.2) is
+ * 0.0.0.0/0 and ::/0, a split tunnel its listed prefixes; then the policy rules of both families. All or none. */
+static int apply_routes(struct cl *c, struct sl_err *e)
+{
+	static const struct sl_prefix4 all4 = {.len = 0};
+	struct sl_config *cfg = c->cfg;
+	bool full = config_full_tunnel(cfg);
+	const struct sl_prefix4 *r4 = full ? &all4 : cfg->routes;
+	unsigned n4 = full ? 1 : cfg->n_routes, i = 0;
+	bool six = false;
 	int ret = 0;
 
 	for (; i < n4 && !ret; i++)
 		ret = route_add4(&c->nc, c->ifindex, r4[i].addr, r4[i].len, c->ids.table, e);
 	if (ret)
 		i--;
-	for (; j < n6 && !ret; j++)
-		ret = route_add6(&c->nc, c->ifindex, &r6[j].addr, r6[j].len, c->ids.table, e);
-	if (ret && j)
-		j--;
+	if (!ret) {
+		ret = routes6_add(c, c->link_mtu >= SLUICE_MTU_MIN6 ? c->ifindex : 0, e);
+		six = !ret;
+	}
 	if (!ret)
 		ret = rules_add(&c->nc, &c->ids, full, e);
 	if (ret) {
 		struct sl_err ignore;
 		while (i-- > 0)
 			route_del4(&c->nc, c->ifindex, r4[i].addr, r4[i].len, c->ids.table, &ignore);
-		while (j-- > 0)
-			route_del6(&c->nc, c->ifindex, &r6[j].addr, r6[j].len, c->ids.table, &ignore);
+		if (six)
+			routes6_del(c);
 	}
 	return ret;
 }
@@ -325,6 +382,8 @@ int cl_install(struct cl *c, struct cl_snap *snap)
 	}
 	derive_own_mtu(c); /* the route to the server may have changed since the last session */
 	snap->mtu = mtu_effective(snap->s.mtu, c->own_mtu);
+	if (snap->s.has_v6 && snap->mtu < SLUICE_MTU_MIN6)
+		snap->mtu = SLUICE_MTU_MIN6; /* DESIGN 10.8: below it the kernel takes IPv6 off the link */
 	old = atomic_exchange_explicit(&c->cur, snap, memory_order_acq_rel);
 	if (old) {
 		SL_WR(c->prev_until_ms, now + SL_CL_GRACE_MS);
@@ -332,9 +391,16 @@ int cl_install(struct cl *c, struct cl_snap *snap)
 		loop_timer_set(&c->grace_timer, c->prev_until_ms);
 	}
 	inet_ntop(AF_INET, &snap->s.addr, ip, sizeof(ip));
-	if (!c->sup.ever_up || !old || moved)
-		log_info("session %08x up: address %s/%u, mtu %u (gateway %u, ours %u)", snap->s.session_id, ip,
-			 snap->s.plen, snap->mtu, snap->s.mtu, c->own_mtu);
+	if (!c->sup.ever_up || !old || moved) {
+		char ip6[INET6_ADDRSTRLEN + 8] = "";
+		if (snap->s.has_v6) {
+			ip6[0] = ' ';
+			inet_ntop(AF_INET6, &snap->s.addr6, ip6 + 1, INET6_ADDRSTRLEN);
+			snprintf(ip6 + strlen(ip6), sizeof(ip6) - strlen(ip6), "/%u", snap->s.plen6);
+		}
+		log_info("session %08x up: address %s/%u%s, mtu %u (gateway %u, ours %u)", snap->s.session_id, ip,
+			 snap->s.plen, ip6, snap->mtu, snap->s.mtu, c->own_mtu);
+	}
 	else
 		log_debug("rekeyed: session %08x", snap->s.session_id);
 	c->sup.ever_up = true;
@@ -572,6 +638,8 @@ static void cl_teardown(struct cl *c)
 		log_err("%s", e.msg);
 	if (c->rules_applied && rules_del(&c->nc, &c->ids, &e))
 		log_err("netcfg: %s", e.msg);
+	if (c->rules_applied && !c->routes6_oif && route_flush_unreachable6(&c->nc, c->ids.table, &e))
+		log_err("netcfg: %s", e.msg); /* not the link's: they would outlive it */
 	for (unsigned i = 0; i < c->n_w; i++)
 		dp_worker_free(&c->w[i], false); /* the last TUN queue takes the link, its address and routes */
 	if (c->clt_applied && clt_remove(c->cfg->ifname, &e))

@@ -131,6 +131,7 @@ struct cl {
 	bool addr_applied, rules_applied;
 	struct dns_client dns; /* servers, domains, backend, their routes (dns/) */
 	struct in_addr applied_addr;
+	int routes6_oif;             /* the IPv6 routes' link: the TUN, or 0 (unreachable routes: MTU < 1280) */
 	bool addr6_applied;          /* the snapshot's IPv6 address is on the link */
 	struct in6_addr applied_addr6;
 	uint8_t applied_plen6;

@@ -759,6 +759,9 @@ static int check_server(struct parse *p, int if_line, const struct client_lines 
 	if (!c->address.len)
 		return sl_errf(p->e, -EINVAL, "%s:%d: [Interface] of a server needs Address (with an IPv4 prefix)",
 			       p->path, if_line);
+	if (c->address6.len && c->mtu && c->mtu < SLUICE_MTU_MIN6)
+		return sl_errf(p->e, -EINVAL, "%s:%d: MTU %u is below %u, IPv6's minimum (Address has an IPv6 prefix)",
+			       p->path, if_line, c->mtu, SLUICE_MTU_MIN6);
 	for (size_t i = 0; i < c->n_clients; i++) {
 		struct sl_client_cfg *cl = &c->clients[i];
 		const struct client_lines *l = &cl_lines[i];

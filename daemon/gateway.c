@@ -90,6 +90,11 @@ static void gw_derive_mtu(struct gw *g, const char *egress)
 	g->cfg->mtu = mtu_from_underlay(underlay);
 	g->mtu_source = MTU_SRC_EGRESS;
 	log_info("mtu %u: egress %s carries %u", g->cfg->mtu, egress, underlay);
+	if (g->cfg->address6.len && g->cfg->mtu < SLUICE_MTU_MIN6) {
+		log_warn("mtu: %u is below IPv6's minimum; using %u (the underlay fragments the larger datagrams)",
+			 g->cfg->mtu, SLUICE_MTU_MIN6);
+		g->cfg->mtu = SLUICE_MTU_MIN6;
+	}
 }
 
 static int gw_setup(struct gw *g, struct sl_err *e)

@@ -86,10 +86,15 @@ int route_add4(struct netcfg *nc, int ifindex, struct in_addr dst, uint8_t plen,
 	       struct sl_err *e);
 int route_del4(struct netcfg *nc, int ifindex, struct in_addr dst, uint8_t plen, uint32_t table,
 	       struct sl_err *e);
+/* ifindex 0: an unreachable route instead (no link: a link below IPv6's 1280-byte minimum carries none, and
+ * a client's ::/0 must still go nowhere but into nothing — never the main table's default route). */
 int route_add6(struct netcfg *nc, int ifindex, const struct in6_addr *dst, uint8_t plen, uint32_t table,
 	       struct sl_err *e);
 int route_del6(struct netcfg *nc, int ifindex, const struct in6_addr *dst, uint8_t plen, uint32_t table,
 	       struct sl_err *e);
+/* Deletes every unreachable IPv6 route of `table` (they outlive the link: the client's exit and the clean-up of
+ * a crashed run of the interface remove them). */
+int route_flush_unreachable6(struct netcfg *nc, uint32_t table, struct sl_err *e);
 /* Interface of the IPv4 default route of the main table into ifname (IFNAMSIZ), or -ENOENT. */
 int route_default_ifname(struct netcfg *nc, char *ifname, struct sl_err *e);
 /* The route the kernel would use to dst (IPv4 or IPv6) for a packet carrying fwmark `mark` (0: none — our

@@ -5,6 +5,7 @@
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "netcfg/nl.h"
 
@@ -21,16 +22,19 @@ static int route_msg(struct netcfg *nc, uint16_t type, uint16_t flags, int ifind
 	rtm->rtm_dst_len = plen;
 	rtm->rtm_table = table < 256 ? (uint8_t)table : RT_TABLE_UNSPEC;
 	rtm->rtm_protocol = RTPROT_STATIC;
-	rtm->rtm_scope = RT_SCOPE_LINK;
-	rtm->rtm_type = RTN_UNICAST;
+	rtm->rtm_scope = ifindex ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
+	rtm->rtm_type = ifindex ? RTN_UNICAST : RTN_UNREACHABLE;
 	if (plen)
 		mnl_attr_put(nlh, RTA_DST, alen, dst);
-	mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)ifindex);
+	if (ifindex)
+		mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)ifindex);
 	mnl_attr_put_u32(nlh, RTA_TABLE, table);
 	ret = nl_talk(nc, nlh, NULL, NULL, ext, sizeof(ext));
 	if (ret) {
 		inet_ntop(family, dst, a, sizeof(a));
-		if (!if_indextoname((unsigned)ifindex, name))
+		if (!ifindex)
+			snprintf(name, sizeof(name), "(unreachable)");
+		else if (!if_indextoname((unsigned)ifindex, name))
 			snprintf(name, sizeof(name), "#%d", ifindex);
 		return sl_errf(e, ret, "%s route %s/%u dev %s table %u: %s", type == RTM_NEWROUTE ? "add" : "delete",
 			       a, plen, name, table, nl_why(ret, ext, why, sizeof(why)));
@@ -121,6 +125,63 @@ int route_default_ifname(struct netcfg *nc, char *ifname, struct sl_err *e)
 	if (!w.found || !if_indextoname(w.oif, ifname))
 		return sl_errf(e, -ENOENT, "no IPv4 default route in the main table");
 	return 0;
+}
+
+#define UNREACH_MAX 2 * 64 /* a client's IPv6 routes at most (config.h SL_MAX_ROUTES), with room */
+
+struct unreach_walk {
+	uint32_t table;
+	unsigned n;
+	struct {
+		struct in6_addr dst;
+		uint8_t len;
+	} r[UNREACH_MAX];
+};
+
+static int unreach_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct unreach_walk *w = data;
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[RTA_MAX + 1] = {0};
+	uint32_t table;
+
+	if (rtm->rtm_family != AF_INET6 || rtm->rtm_type != RTN_UNREACHABLE || w->n == UNREACH_MAX)
+		return MNL_CB_OK;
+	mnl_attr_parse(nlh, sizeof(*rtm), attr_cb, tb);
+	table = tb[RTA_TABLE] ? mnl_attr_get_u32(tb[RTA_TABLE]) : rtm->rtm_table;
+	if (table != w->table)
+		return MNL_CB_OK;
+	memset(&w->r[w->n].dst, 0, sizeof(w->r[w->n].dst));
+	if (tb[RTA_DST] && mnl_attr_get_payload_len(tb[RTA_DST]) == sizeof(struct in6_addr))
+		memcpy(&w->r[w->n].dst, mnl_attr_get_payload(tb[RTA_DST]), sizeof(struct in6_addr));
+	w->r[w->n++].len = rtm->rtm_dst_len;
+	return MNL_CB_OK;
+}
+
+int route_flush_unreachable6(struct netcfg *nc, uint32_t table, struct sl_err *e)
+{
+	char buf[NL_BUF_SIZE], ext[256], why[320];
+	struct nlmsghdr *nlh = nl_msg(nc, buf, RTM_GETROUTE, NLM_F_DUMP);
+	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	struct unreach_walk *w = calloc(1, sizeof(*w));
+	int ret;
+
+	if (!w)
+		return sl_errf(e, -ENOMEM, "out of memory");
+	w->table = table;
+	rtm->rtm_family = AF_INET6;
+	ret = nl_talk(nc, nlh, unreach_cb, w, ext, sizeof(ext));
+	if (ret == -EAFNOSUPPORT)
+		ret = 0; /* no IPv6 here: nothing to flush */
+	else if (ret)
+		ret = sl_errf(e, ret, "list IPv6 routes: %s", nl_why(ret, ext, why, sizeof(why)));
+	for (unsigned i = 0; i < w->n && !ret; i++) {
+		ret = route_del6(nc, 0, &w->r[i].dst, w->r[i].len, table, e);
+		if (ret == -ESRCH || ret == -ENOENT)
+			ret = 0;
+	}
+	free(w);
+	return ret;
 }
 
 struct route_get {

@@ -1,6 +1,6 @@
 /* stale: what a crashed client or gateway of an interface may have left, removed before a new start. A TUN
  * link vanishes with its process (and its address and routes with it) unless it was made persistent; the policy
- * rules do not. */
+ * rules and a client's unreachable IPv6 routes (a link below 1280 bytes) do not. */
 #include <errno.h>
 #include <linux/if_tun.h>
 #include <stdio.h>
@@ -30,6 +30,11 @@ int netcfg_cleanup_stale(struct netcfg *nc, const char *ifname, struct sl_err *e
 
 	sl_ids_for(ifname, &ids);
 	ret = rules_del(nc, &ids, e);
+	{
+		int r = route_flush_unreachable6(nc, ids.table, e); /* a crashed client's, below 1280 bytes */
+		if (r && !ret)
+			ret = r;
+	}
 
 	if (tun_persistent(ifname)) {
 		int r = link_delete(nc, ifname, e);

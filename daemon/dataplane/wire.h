@@ -22,6 +22,7 @@
 /* The tunnel MTU when no underlay MTU can be read (no route to the endpoint yet): a 1500-byte underlay's. */
 #define SLUICE_MTU_DEFAULT (1500 - SLUICE_UNDERLAY_OVERHEAD)
 #define SLUICE_MTU_MIN 576
+#define SLUICE_MTU_MIN6 1280 /* IPv6's minimum link MTU: the tunnel's floor while it carries IPv6 (DESIGN 10.8) */
 #define SLUICE_MTU_MAX 9000
 /* Largest datagram we ever build or accept: max inner packet + overhead. */
 #define SLUICE_DGRAM_MAX (SLUICE_MTU_MAX + SLUICE_OVERHEAD)

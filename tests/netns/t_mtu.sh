@@ -208,7 +208,13 @@ df_pings "(4)" 1196
 iperf_both "(4)"
 no_new_frags "(4)" "$before"
 ok "(4) 1280-byte hop: client MTU 1196 under the gateway's 1416; TCP both ways and DF pings, no fragment"
+# a link under 1280 bytes carries no IPv6: the full tunnel's ::/0 is an unreachable route then, never a way out
+sl_ids "$CL"
+in_c ip -6 route show table $SL_TABLE | grep -q "^unreachable default" ||
+	fail "(4) no unreachable ::/0 in table $SL_TABLE: $(in_c ip -6 route show table $SL_TABLE)"
 down
+[ -z "$(in_c ip -6 route show table $SL_TABLE)" ] || fail "(4) IPv6 routes left: $(in_c ip -6 route show table $SL_TABLE)"
+ok "(4) below 1280 bytes ::/0 is unreachable in the client's table (no IPv6 leak); removed at exit"
 
 # --- (5) the narrow hop behind a router: learned from its ICMP, followed at the next PING
 NS_R="slr-$TAG"; ns_add "$NS_R"
@@ -239,6 +245,8 @@ df_pings "(5)" 1196
 iperf_both "(5)"
 no_new_frags "(5)" "$before"
 ok "(5) 1280-byte hop behind a router: path MTU learned, client followed to 1196; TCP and DF pings, no fragment"
+in_c ip -6 route show table $SL_TABLE | grep -q "^unreachable default" ||
+	fail "(5) the MTU fell under 1280: no unreachable ::/0 in table $SL_TABLE: $(in_c ip -6 route show table $SL_TABLE)"
 down
 in_c nft list tables >"$WORK/c.tables"; in_g nft list tables >"$WORK/g.tables"
 grep -q "sluice_cl_$CL" "$WORK/c.tables" && fail "client table left after the client stopped"

@@ -56,6 +56,38 @@ static void test_server_good(void)
 	CHECK(memcmp(c.public_key, zero, SL_KEY_LEN) != 0);
 	config_free(&c);
 
+	/* dual stack (DESIGN 9): a prefix of each family, fixed addresses of either, NAT = off */
+	snprintf(text, sizeof(text),
+		 "[Interface]\nMode = server\nPrivateKeyFile = %s\nListen = 0.0.0.0:51900\n"
+		 "Address = fd66::1/64 , 10.66.0.1/24\nNAT = off\n"
+		 "[Client]\nName = a\nPublicKey = " K1 "\nAddress = fd66::ff07, 10.66.0.7\n"
+		 "[Client]\nName = b\nPublicKey = " K2 "\nAddress = fd66::8\n",
+		 keyfile);
+	CHECK(parse(text, "gw6.conf", &c, &e) == 0);
+	if (e.msg[0])
+		fprintf(stderr, "%s\n", e.msg);
+	CHECK(c.address.len == 24 && c.address6.len == 64 && c.address6.addr.s6_addr[15] == 1 && c.nat_off);
+	CHECK(c.clients[0].has_addr && c.clients[0].has_addr6 && c.clients[0].addr6.s6_addr[14] == 0xff &&
+	      c.clients[0].addr6.s6_addr[15] == 7);
+	CHECK(!c.clients[1].has_addr && c.clients[1].has_addr6 && c.clients[1].addr6.s6_addr[15] == 8);
+	{
+		struct in6_addr a;
+		uint32_t off = 0;
+		struct sl_prefix6 small = {.len = 120};
+		inet_pton(AF_INET6, "fd66::ff07", &a);
+		CHECK(pool6_offset(&c.address6, &a, &off) && off == 0xff07);
+		inet_pton(AF_INET6, "fd66::1:0", &a);
+		CHECK(!pool6_offset(&c.address6, &a, NULL)); /* past the first 65536 */
+		inet_pton(AF_INET6, "fd67::7", &a);
+		CHECK(!pool6_offset(&c.address6, &a, NULL)); /* another prefix */
+		inet_pton(AF_INET6, "fd66::1:100", &small.addr);
+		inet_pton(AF_INET6, "fd66::1:1ff", &a);
+		CHECK(pool6_offset(&small, &a, &off) && off == 0xff); /* a /120: the last 8 bits only */
+		inet_pton(AF_INET6, "fd66::1:200", &a);
+		CHECK(!pool6_offset(&small, &a, NULL));
+	}
+	config_free(&c);
+
 	/* defaults, IPv6 Listen, Name = */
 	snprintf(text, sizeof(text),
 		 "[Interface]\nMode = server\nPrivateKeyFile = %s\nListen = [::]:443\nAddress = 10.9.0.1/16\n"
@@ -65,6 +97,7 @@ static void test_server_good(void)
 	CHECK(!strcmp(c.ifname, "vpn7") && c.mtu == 0 /* derived */ && c.listen.ss_family == AF_INET6);
 	CHECK(!strcmp(c.state_dir, SL_STATE_DIR_DEFAULT) && c.session_lifetime == SL_SESSION_LIFETIME_DEFAULT);
 	CHECK(c.n_clients == 0 && c.egress[0] == 0 && c.stats_interval == 0 && c.metrics_listen_len == 0);
+	CHECK(c.address6.len == 0 && !c.nat_off); /* IPv4 only, NAT on */
 	config_free(&c);
 }
 
@@ -100,6 +133,23 @@ static void test_client_good(void)
 	CHECK(config_server_literal(&c.servers[0], &ss, &len) && ss.ss_family == AF_INET6 &&
 	      len == sizeof(struct sockaddr_in6) && ((struct sockaddr_in6 *)&ss)->sin6_port == htons(51900));
 	CHECK(c.dns_mode == SL_DNS_ON && !strcmp(c.state_dir, SL_STATE_DIR_DEFAULT));
+	config_free(&c);
+
+	/* Routes of both families; ::/0 anywhere is the full tunnel of both (DESIGN 10.2) */
+	snprintf(text, sizeof(text),
+		 "[Interface]\nMode = client\nPrivateKeyFile = %s\nRoutes = 10.0.0.0/8, fd50::/64,2001:db8::/32\n"
+		 "[Server]\nEndpoint = 198.18.0.1:51900\nPublicKey = " K1 "\n",
+		 keyfile);
+	CHECK(parse(text, "sl2.conf", &c, &e) == 0);
+	CHECK(c.n_routes == 1 && c.n_routes6 == 2 && c.routes6[0].len == 64 && c.routes6[1].len == 32 &&
+	      c.routes6[1].addr.s6_addr[1] == 0x01 && !config_full_tunnel(&c));
+	config_free(&c);
+	snprintf(text, sizeof(text),
+		 "[Interface]\nMode = client\nPrivateKeyFile = %s\nRoutes = 10.0.0.0/8, ::/0\n"
+		 "[Server]\nEndpoint = 198.18.0.1:51900\nPublicKey = " K1 "\n",
+		 keyfile);
+	CHECK(parse(text, "sl3.conf", &c, &e) == 0);
+	CHECK(c.n_routes == 1 && c.n_routes6 == 1 && config_full_tunnel(&c));
 	config_free(&c);
 }
 
@@ -166,6 +216,7 @@ struct bad_case {
 
 #define SRV "[Interface]\nMode = server\nPrivateKeyFile = %s\nListen = 0.0.0.0:51900\nAddress = 10.66.0.1/24\n"
 #define CLI "[Interface]\nMode = client\nPrivateKeyFile = %s\n"
+#define SRV6 "[Interface]\nMode = server\nPrivateKeyFile = %s\nListen = 0.0.0.0:51900\n"
 #define SRVSECT "[Server]\nEndpoint = 198.18.0.1:51900\nPublicKey = " K1 "\n"
 
 static const struct bad_case bad[] = {
@@ -255,6 +306,30 @@ static const struct bad_case bad[] = {
 	 "b.conf:1: [Interface] needs PrivateKeyFile"},
 	{"[Interface]\nMode = server\nPrivateKeyFile = %s\nAddress = 10.66.0.1/24\n",
 	 "b.conf:1: [Interface] of a server needs Listen"},
+	/* IPv6 inside the tunnel (DESIGN 9) */
+	{SRV6 "Address = fd66::1/64\n", "b.conf:1: [Interface] of a server needs Address (with an IPv4 prefix)"},
+	{SRV6 "Address = 10.66.0.1/24, fd66::1/64, fd67::1/64\n", "b.conf:5: Address: more than one prefix of each"},
+	{SRV6 "Address = fd66::1/64, fd67::1/64\n", "b.conf:5: Address: more than one IPv6 prefix"},
+	{SRV6 "Address = 10.66.0.1/24, fd66::1/40\n", "b.conf:5: Address: the IPv6 prefix must be 48..120"},
+	{SRV6 "Address = 10.66.0.1/24, fd66::/64\n", "b.conf:5: Address: the IPv6 address is the prefix itself"},
+	{SRV6 "Address = 10.66.0.1/24, fd66::1 /64\n", "b.conf:5: Address: 'fd66::1 /64' is not an address/prefix"},
+	{SRV6 "Address = 10.66.0.1/24, fd66::1/64\n[Client]\nName = a\nPublicKey = " K1 "\nAddress = fd66::1:0:7\n",
+	 "b.conf:9: [Client] 'a': Address fd66::1:0:7 is not one of the IPv6 pool's"},
+	{SRV6 "Address = 10.66.0.1/24, fd66::1/64\n[Client]\nName = a\nPublicKey = " K1 "\nAddress = fd66::1\n",
+	 "b.conf:9: [Client] 'a': Address fd66::1 is the gateway's own"},
+	{SRV6 "Address = 10.66.0.1/24, fd66::1/64\n[Client]\nName = a\nPublicKey = " K1 "\nAddress = fd66::\n",
+	 "b.conf:9: [Client] 'a': Address fd66:: is not one of the IPv6 pool's"},
+	{SRV "[Client]\nName = a\nPublicKey = " K1 "\nAddress = fd66::7\n",
+	 "b.conf:9: [Client] 'a': IPv6 Address fd66::7 but [Interface] Address has no IPv6 prefix"},
+	{SRV "[Client]\nName = a\nPublicKey = " K1 "\nAddress = fd66::7, fd66::8\n",
+	 "b.conf:9: Address: more than one IPv6 address"},
+	{SRV6 "Address = 10.66.0.1/24, fd66::1/64\n[Client]\nName = a\nPublicKey = " K1 "\nAddress = fd66::9\n"
+	      "[Client]\nName = b\nPublicKey = " K2 "\nAddress = 10.66.0.9, fd66::9\n",
+	 "b.conf:13: Address: duplicate of client 'a' (line 9)"},
+	{SRV "NAT = maybe\n", "b.conf:6: NAT: 'maybe' is not on or off"},
+	{CLI "NAT = off\n" SRVSECT, "b.conf:4: NAT is not a key of a client"},
+	{CLI "Routes = fd00::1/64\n" SRVSECT, "b.conf:4: Routes: 'fd00::1/64' has host bits set"},
+	{CLI "Routes = fd00::/129\n" SRVSECT, "b.conf:4: Routes: 'fd00::/129' is not an IPv4 prefix"},
 };
 
 static void test_bad(void)

@@ -89,6 +89,33 @@ static void test_snapshot_roundtrip(void)
 	const char *newer = "OK session=deadbeef address=10.66.0.7/24 gateway=10.66.0.1 mtu=1420 keepalive=10 "
 			    "lifetime=60 color=blue\n";
 	CHECK(proto_parse_snapshot(newer, strlen(newer), &t, NULL, 0) == 0);
+	CHECK(!t.has_v6);
+
+	/* a dual-stack gateway: the client's IPv6 address and the gateway's, both or neither */
+	s.has_v6 = true;
+	inet_pton(AF_INET6, "fd66::7", &s.addr6);
+	inet_pton(AF_INET6, "fd66::1", &s.gateway6);
+	s.plen6 = 64;
+	len = proto_format_snapshot(buf, sizeof(buf), &s);
+	CHECK(len > 0);
+	CHECK_STR_CONTAINS(buf, " address6=fd66::7/64 gateway6=fd66::1\n");
+	CHECK(proto_parse_snapshot(buf, (size_t)len, &t, err, sizeof(err)) == 0);
+	CHECK(t.has_v6 && t.plen6 == 64 && !memcmp(&t.addr6, &s.addr6, 16) && !memcmp(&t.gateway6, &s.gateway6, 16));
+	CHECK(t.addr.s_addr == s.addr.s_addr && t.n_dns == 3); /* the rest as before */
+	const char *bad6[] = {
+		"OK session=deadbeef address=10.66.0.7/24 gateway=10.66.0.1 mtu=1420 keepalive=10 lifetime=1 "
+		"address6=fd66::7/64\n", /* without gateway6 */
+		"OK session=deadbeef address=10.66.0.7/24 gateway=10.66.0.1 mtu=1420 keepalive=10 lifetime=1 "
+		"gateway6=fd66::1\n",
+		"OK session=deadbeef address=10.66.0.7/24 gateway=10.66.0.1 mtu=1420 keepalive=10 lifetime=1 "
+		"address6=fd66::7/129 gateway6=fd66::1\n",
+		"OK session=deadbeef address=10.66.0.7/24 gateway=10.66.0.1 mtu=1420 keepalive=10 lifetime=1 "
+		"address6=10.0.0.1/64 gateway6=fd66::1\n",
+		"OK session=deadbeef address=10.66.0.7/24 gateway=10.66.0.1 mtu=1420 keepalive=10 lifetime=1 "
+		"address6=fd66::7 gateway6=fd66::1\n",
+	};
+	for (size_t i = 0; i < sizeof(bad6) / sizeof(bad6[0]); i++)
+		CHECK(proto_parse_snapshot(bad6[i], strlen(bad6[i]), &t, NULL, 0) == -EINVAL);
 }
 
 static void make_client(struct sl_client_cfg *c, const char *name, uint8_t seed)
@@ -251,6 +278,111 @@ static size_t file_text(const char *path, char *buf, size_t n)
 		fclose(f);
 	buf[len] = 0;
 	return len;
+}
+
+static struct in6_addr ip6(const char *s)
+{
+	struct in6_addr a;
+	inet_pton(AF_INET6, s, &a);
+	return a;
+}
+
+static int count_lease6(void *arg, const uint8_t key[SL_KEY_LEN], const struct in6_addr *a)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* The IPv6 pool: its own journal (IFACE.leases6), the lowest free offsets, fixed addresses kept out, the same
+ * addresses after a restart in another order, peers found by address; a lease outside the prefix refused. */
+static void test_pool6(void)
+{
+	char dir[] = "/tmp/sluice-pool6-XXXXXX", path[256], text[4096];
+	struct sl_prefix6 pfx = {.addr = ip6("fd66::1"), .len = 64};
+	struct sl_prefix6 tiny = {.addr = ip6("fd66::1"), .len = 126}; /* ::0 anycast, ::1 gw, ::2-::3 hosts */
+	struct gw_registry r;
+	struct pool p, p6;
+	struct sl_err e = {{0}};
+	struct sl_client_cfg cc;
+	struct gw_peer *peers[4];
+	struct sl_prefix4 pfx4 = {.addr = ip("10.66.0.1"), .len = 24};
+	struct in6_addr want;
+	int n = 0;
+
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK(registry_init(&r) == 0);
+	make_client(&cc, "fixed", 100);
+	cc.has_addr6 = true;
+	cc.addr6 = ip6("fd66::2");
+	peers[0] = registry_add_peer(&r, &cc);
+	for (int i = 1; i < 4; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "dyn%d", i);
+		make_client(&cc, name, (uint8_t)i);
+		peers[i] = registry_add_peer(&r, &cc);
+	}
+	CHECK(peers[0]->fixed_addr6 && peer_by_addr6(&r, ip6("fd66::2").s6_addr) == peers[0]);
+	CHECK(pool_init(&p, &pfx4, dir, "slt6", &r, &e) == 0);
+	CHECK(pool_init6(&p6, &pfx, dir, "slt6", &r, &e) == 0);
+	for (int i = 1; i < 4; i++)
+		CHECK(pool_assign(&p, &r, peers[i], &e) == 0 && pool_assign(&p6, &r, peers[i], &e) == 0);
+	want = ip6("fd66::3"); /* ::1 the gateway's, ::2 fixed */
+	CHECK(peers[1]->has_addr6 && !memcmp(&peers[1]->addr6, &want, 16));
+	want = ip6("fd66::5");
+	CHECK(peers[3]->has_addr6 && !memcmp(&peers[3]->addr6, &want, 16));
+	CHECK(peers[3]->addr.s_addr == ip("10.66.0.4").s_addr); /* the IPv4 pool on its own */
+	CHECK(peer_by_addr6(&r, want.s6_addr) == peers[3] && !peer_by_addr6(&r, ip6("fd67::5").s6_addr));
+	CHECK(pool_assign(&p6, &r, peers[3], &e) == 0 && !memcmp(&peers[3]->addr6, &want, 16)); /* idempotent */
+	pool_free(&p6);
+	pool_free(&p);
+	registry_free(&r);
+
+	snprintf(path, sizeof(path), "%s/slt6.leases6", dir);
+	size_t len = file_text(path, text, sizeof(text));
+	CHECK(pool_parse_leases6(text, len, path, count_lease6, &n, &e) == 0 && n == 3);
+	CHECK(strstr(text, " fd66::3\n") && strstr(text, " fd66::5\n"));
+
+	/* a restart, another order: the same addresses from the journal */
+	CHECK(registry_init(&r) == 0);
+	for (int i = 3; i >= 1; i--) {
+		char name[16];
+		snprintf(name, sizeof(name), "dyn%d", i);
+		make_client(&cc, name, (uint8_t)i);
+		peers[i] = registry_add_peer(&r, &cc);
+	}
+	CHECK(pool_init6(&p6, &pfx, dir, "slt6", &r, &e) == 0);
+	want = ip6("fd66::5");
+	CHECK(peers[3]->has_addr6 && !memcmp(&peers[3]->addr6, &want, 16) && peer_by_addr6(&r, want.s6_addr) == peers[3]);
+	pool_free(&p6);
+	registry_free(&r);
+
+	/* the prefix changed: a lease outside it is refused, not guessed */
+	CHECK(registry_init(&r) == 0);
+	struct sl_prefix6 other = {.addr = ip6("fd67::1"), .len = 64};
+	CHECK(pool_init6(&p6, &other, dir, "slt6", &r, &e) == -ERANGE);
+	CHECK_STR_CONTAINS(e.msg, "slt6.leases6:2:");
+	registry_free(&r);
+	unlink(path);
+
+	/* a full tiny pool: ENOSPC, naming the family */
+	CHECK(registry_init(&r) == 0);
+	for (int i = 1; i < 4; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "dyn%d", i);
+		make_client(&cc, name, (uint8_t)i);
+		peers[i] = registry_add_peer(&r, &cc);
+	}
+	CHECK(pool_init6(&p6, &tiny, dir, "slt7", &r, &e) == 0);
+	CHECK(pool_assign(&p6, &r, peers[1], &e) == 0 && pool_assign(&p6, &r, peers[2], &e) == 0);
+	CHECK(pool_assign(&p6, &r, peers[3], &e) == -ENOSPC);
+	CHECK_STR_CONTAINS(e.msg, "in the IPv6 pool");
+	pool_free(&p6);
+	registry_free(&r);
+	snprintf(path, sizeof(path), "%s/slt7.leases6", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/slt6.leases", dir);
+	unlink(path);
+	rmdir(dir);
 }
 
 /* The journal after a crash: a torn last line (no newline) was never acknowledged — it is ignored, cut off,
@@ -608,6 +740,7 @@ int main(void)
 	test_registry();
 	test_pool();
 	test_pool_journal();
+	test_pool6();
 	test_ratelimit();
 	test_preauth_keys();
 	test_preauth_counts();

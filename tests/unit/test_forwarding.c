@@ -209,6 +209,68 @@ static void test_concurrent(void)
 	CHECK(!exists());
 }
 
+static int read_at(const char *path)
+{
+	int v = -1;
+	return sysctl_read_int(path, &v, NULL) ? -1 : v;
+}
+
+static void write_at(const char *path, int v)
+{
+	FILE *f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "%d\n", v);
+		fclose(f);
+	}
+}
+
+/* IPv6 forwarding and the egress's accept_ra (DESIGN 10.13): raised by a holder of IPv4 forwarding, recorded
+ * before the sysctls, restored with IPv4's when the last holder (of either family) lets go. */
+static void test_ipv6(const char *dir)
+{
+	char conf[100], eth[120], ra[140], buf[4096];
+	struct sl_err e = {{0}};
+
+	snprintf(ns.sysctl6, sizeof(ns.sysctl6), "%s/ip6_forward", dir);
+	snprintf(conf, sizeof(conf), "%s/conf", dir);
+	snprintf(ns.conf6, sizeof(ns.conf6), "%s", conf);
+	snprintf(eth, sizeof(eth), "%s/eth9", conf);
+	snprintf(ra, sizeof(ra), "%s/accept_ra", eth);
+	CHECK(mkdir(conf, 0700) == 0 && mkdir(eth, 0700) == 0);
+	write_at(ns.sysctl6, 0);
+	write_at(ra, 1);
+	set(0);
+
+	CHECK_EQ_INT(forwarding_raise6(&ns, "gw0", "eth9", &e), -ENOENT); /* IPv4 first */
+	CHECK_EQ_INT(forwarding_raise(&ns, "gw0", 100, &e), 1);
+	CHECK_EQ_INT(forwarding_raise6(&ns, "gw0", "eth9", &e), 1);
+	CHECK(get() == 1 && read_at(ns.sysctl6) == 1 && read_at(ra) == 2);
+	text(buf, sizeof(buf));
+	CHECK_STR_CONTAINS(buf, "\nipv6_forward 0\naccept_ra eth9 1\n");
+	CHECK_EQ_INT(forwarding_raise(&ns, "gw1", 101, &e), 0); /* an IPv4-only gateway joins */
+	CHECK_EQ_INT(forwarding_raise6(&ns, "gw1", "eth9", &e), 0); /* on already; accept_ra recorded once */
+	CHECK_EQ_INT(forwarding_release(&ns, "gw0", 100, &e), 0);
+	CHECK(read_at(ns.sysctl6) == 1 && read_at(ra) == 2); /* gw1 still holds */
+	CHECK_EQ_INT(forwarding_release(&ns, "gw1", 101, &e), 1);
+	CHECK(get() == 0 && read_at(ns.sysctl6) == 0 && read_at(ra) == 1 && !exists());
+
+	/* accept_ra 0 stays 0; IPv6 forwarding already on stays on, and is not "restored" off */
+	write_at(ra, 0);
+	write_at(ns.sysctl6, 1);
+	CHECK_EQ_INT(forwarding_raise(&ns, "gw0", 100, &e), 1);
+	CHECK_EQ_INT(forwarding_raise6(&ns, "gw0", "eth9", &e), 0);
+	text(buf, sizeof(buf));
+	CHECK(strstr(buf, "accept_ra") == NULL);
+	CHECK_EQ_INT(forwarding_release(&ns, "gw0", 100, &e), 1);
+	CHECK(read_at(ns.sysctl6) == 1 && read_at(ra) == 0 && !exists());
+
+	unlink(ra);
+	rmdir(eth);
+	rmdir(conf);
+	unlink(ns.sysctl6);
+	ns.sysctl6[0] = ns.conf6[0] = 0;
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/sluice-fwd-XXXXXX", tmp[320];
@@ -223,6 +285,7 @@ int main(void)
 
 	CHECK(mkdtemp(dir) != NULL);
 	ns = here;
+	ns.sysctl6[0] = ns.conf6[0] = 0; /* never the host's: test_ipv6 points them into dir */
 	snprintf(ns.dir, sizeof(ns.dir), "%s/run", dir);
 	snprintf(ns.sysctl, sizeof(ns.sysctl), "%s/ip_forward", dir);
 	if (!ns.cookie)
@@ -232,6 +295,7 @@ int main(void)
 	test_sequence();
 	test_bad_records();
 	test_concurrent();
+	test_ipv6(dir);
 	unlink(ns.sysctl);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", record);
 	CHECK(access(tmp, F_OK) != 0); /* no temp file left */

@@ -474,6 +474,28 @@ static void test_nat(void)
 		CHECK_EQ_INT(nft_table_exists(NFPROTO_INET, "sluice_nat_" TUN, NULL, 0, &e), 1);
 	}
 
+	CHECK_EQ_INT(count(out, "ip6 saddr"), 0); /* no IPv6 pool: no NAT66 */
+
+	/* a dual-stack gateway (DESIGN 9): NAT66 of the IPv6 pool and the IPv6 MSS clamp, MTU - 60 */
+	{
+		struct nat_spec s6 = spec;
+		s6.mtu = 1416;
+		s6.pool6_len = 64;
+		inet_pton(AF_INET6, "fd66::1", &s6.pool6);
+		CHECK_EQ_INT(nat_apply(&s6, &st, &e), 0);
+		CHECK_EQ_INT(run("nft list table inet sluice_nat_" TUN), 0);
+		CHECK_STR_CONTAINS(out, "ip saddr 10.66.0.0/24 oifname \"slv0\" masquerade");
+		CHECK_STR_CONTAINS(out, "ip6 saddr fd66::/64 oifname \"slv0\" masquerade");
+		CHECK_STR_CONTAINS(out, "tcp option maxseg size set 1376");
+		CHECK_STR_CONTAINS(out, "tcp option maxseg size set 1356");
+		/* NAT = off: routed, no masquerade of either family; the inward drop stays */
+		s6.no_masquerade = true;
+		CHECK_EQ_INT(nat_apply(&s6, &st, &e), 0);
+		CHECK_EQ_INT(run("nft list table inet sluice_nat_" TUN), 0);
+		CHECK_EQ_INT(count(out, "masquerade"), 0);
+		CHECK_STR_CONTAINS(out, "oifname \"" TUN "\" drop");
+	}
+
 	CHECK_EQ_INT(nat_remove(&st, &e), 0);
 	CHECK_EQ_INT(nft_table_exists(NFPROTO_INET, "sluice_nat_" TUN, NULL, 0, &e), 0);
 	CHECK_EQ_INT(read_ip_forward(), 0);
