@@ -538,9 +538,72 @@ static void test_property(void)
 	rm_dir(dir);
 }
 
+static bool has6(const struct gw_peer *q, const char *want)
+{
+	struct in6_addr a;
+	inet_pton(AF_INET6, want, &a);
+	return q && q->has_addr6 && !memcmp(&q->addr6, &a, 16);
+}
+
+/* The IPv6 pool through reloads (DESIGN 9, 10.12): a dynamic client keeps its IPv6 lease; a fixed IPv6 address
+ * added on a reload readdresses it; one another client holds is refused; a restart reads leases6 back. */
+static void test_reload6(void)
+{
+	char dir[] = "/tmp/sluice-reload6-XXXXXX", path[256];
+	struct sl_prefix4 pfx = {.addr = ip("10.66.0.1"), .len = 28};
+	struct sl_prefix6 pfx6 = {.len = 64};
+	struct sl_client_cfg cl[2];
+	struct gw_registry r;
+	struct pool p, p6;
+	struct reload_stats st;
+	struct sl_err e = {{0}};
+
+	inet_pton(AF_INET6, "fd66::1", &pfx6.addr);
+	CHECK(mkdtemp(dir) != NULL);
+	client(&cl[0], 1, NULL);
+	client(&cl[1], 2, NULL);
+	CHECK(registry_init(&r) == 0);
+	CHECK(registry_add_peer(&r, &cl[0]) && registry_add_peer(&r, &cl[1]));
+	CHECK(pool_init(&p, &pfx, dir, "slr6", &r, &e) == 0 && pool_init6(&p6, &pfx6, dir, "slr6", &r, &e) == 0);
+	CHECK(pool_assign(&p6, &r, peer(&r, &cl[0]), &e) == 0 && pool_assign(&p6, &r, peer(&r, &cl[1]), &e) == 0);
+	CHECK(has6(peer(&r, &cl[0]), "fd66::2") && has6(peer(&r, &cl[1]), "fd66::3"));
+
+	/* A fixed at fd66::9: readdressed; B asks for A's new address: refused, keeps its own */
+	cl[0].has_addr6 = true;
+	inet_pton(AF_INET6, "fd66::9", &cl[0].addr6);
+	clients_reload(&r, &p, &p6, cl, 2, &st);
+	CHECK(st.readdressed == 1 && st.refused == 0 && has6(peer(&r, &cl[0]), "fd66::9"));
+	CHECK(peer_by_addr6(&r, cl[0].addr6.s6_addr) == peer(&r, &cl[0]));
+	cl[1].has_addr6 = true;
+	cl[1].addr6 = cl[0].addr6;
+	clients_reload(&r, &p, &p6, cl, 2, &st);
+	CHECK(st.refused == 1 && has6(peer(&r, &cl[1]), "fd66::3"));
+	cl[1].has_addr6 = false;
+	clients_reload(&r, &p, &p6, cl, 2, &st);
+	CHECK(st.refused == 0 && has6(peer(&r, &cl[1]), "fd66::3")); /* unchanged: its lease */
+	pool_free(&p6);
+	pool_free(&p);
+	registry_free(&r);
+
+	/* a restart: B's lease from leases6, A's fixed address not given to anyone else */
+	CHECK(registry_init(&r) == 0);
+	CHECK(registry_add_peer(&r, &cl[0]) && registry_add_peer(&r, &cl[1]));
+	CHECK(pool_init(&p, &pfx, dir, "slr6", &r, &e) == 0 && pool_init6(&p6, &pfx6, dir, "slr6", &r, &e) == 0);
+	CHECK(has6(peer(&r, &cl[0]), "fd66::9") && has6(peer(&r, &cl[1]), "fd66::3"));
+	pool_free(&p6);
+	pool_free(&p);
+	registry_free(&r);
+	snprintf(path, sizeof(path), "%s/slr6.leases", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/slr6.leases6", dir);
+	unlink(path);
+	CHECK(rmdir(dir) == 0);
+}
+
 int main(void)
 {
 	test_issue_sequence();
+	test_reload6();
 	test_restart_latest_line_fixed();
 	test_readdress();
 	test_drop_many();
