@@ -792,10 +792,9 @@ static int check_server(struct parse *p, int if_line, const struct client_lines 
 					       "IPv6 prefix", p->path, l->addr, cl->name, t);
 			if (!pool6_offset(&c->address6, &cl->addr6, NULL))
 				return sl_errf(p->e, -EINVAL,
-					       "%s:%d: [Client] '%s': Address %s is not one of the IPv6 pool's (the first "
-					       "%u host addresses of %s's prefix /%u)",
-					       p->path, l->addr, cl->name, t, SL_POOL6_MAX, "[Interface] Address",
-					       c->address6.len);
+					       "%s:%d: [Client] '%s': Address %s is not one of the IPv6 pool's "
+					       "(the first %u host addresses of [Interface] Address's prefix /%u)",
+					       p->path, l->addr, cl->name, t, SL_POOL6_MAX, c->address6.len);
 			if (!memcmp(&cl->addr6, &c->address6.addr, sizeof(cl->addr6)))
 				return sl_errf(p->e, -EINVAL, "%s:%d: [Client] '%s': Address %s is the gateway's own",
 					       p->path, l->addr, cl->name, t);
@@ -1024,7 +1023,8 @@ bool pool6_offset(const struct sl_prefix6 *pfx, const struct in6_addr *a, uint32
 	/* the pool's addresses are the prefix with only their last 16 bits (at most) set: bits of the prefix
 	 * match it, bits after it and before the last 16 are 0 */
 	for (unsigned b = 0; b < 128; b++) {
-		unsigned bit = (a->s6_addr[b / 8] >> (7 - b % 8)) & 1, pbit = (pfx->addr.s6_addr[b / 8] >> (7 - b % 8)) & 1;
+		unsigned bit = (a->s6_addr[b / 8] >> (7 - b % 8)) & 1;
+		unsigned pbit = (pfx->addr.s6_addr[b / 8] >> (7 - b % 8)) & 1;
 		if (b < pfx->len) {
 			if (bit != pbit)
 				return false;

@@ -33,6 +33,6 @@ int dp_link_open(const char *ifname, struct dp_worker *w, unsigned n, bool ipv6,
 	if (ipv6)
 		sysctl_tun_ipv6(ifname, e); /* best effort: no link-local address, so no chatter of the kernel's own */
 	else
-		sysctl_disable_ipv6(ifname, e); /* best effort: an IPv4 tunnel; keeps the kernel's IPv6 chatter off it */
+		sysctl_disable_ipv6(ifname, e); /* best effort: IPv4 only; keeps the kernel's IPv6 chatter off it */
 	return ifindex;
 }

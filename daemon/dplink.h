@@ -1,6 +1,7 @@
 /* dplink: the data plane's part of start-up, the same in both modes — per worker the two batches and a queue
  * of the TUN link (opened with the offloads the kernel has; multi-queue when there is more than one worker;
- * IPv6 on it only when it carries IPv6: dual-stack gateways and all clients). The caller adds its address / MTU and, on failure, tears down as usual: everything made
+ * IPv6 on it only when it carries IPv6: dual-stack gateways and all clients). The caller adds its address /
+ * MTU and, on failure, tears down as usual: everything made
  * here is in the workers it passed. */
 #pragma once
 #include "daemon/common/errmsg.h"

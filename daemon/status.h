@@ -11,13 +11,15 @@
  * Client only: session_id, latest_handshake (unix s, 0 never), last_rx_age_ms (-1 never), rx_bytes,
  * rx_packets, tx_bytes, tx_packets, server_public_key, supervisor (up|connecting|backoff), mtu_own (ours:
  * MTU = or derived from the route to the server), mtu_gateway (the session's pushed MTU, 0 without one).
- * Gateway only: clients, nat (on | off); the control port's handshakes_unknown_key and handshakes_bad_cert (of the failed:
+ * Gateway only: clients, nat (on | off); the control port's handshakes_unknown_key and handshakes_bad_cert
+ * (of the failed:
  * refused for the key, or for the certificate's shape), conns_preauth (pre-authentication connections open
  * now), conns_refused (closed at once over a cap), conns_refused_source (of those: the source's pre-auth
  * cap), conns_ratelimited (over a source's handshake rate), conns_evicted (pre-auth connections closed to
  * make room), conns_timed_out (closed at the deadline); then for each client a block starting with
  * "peer=<name>": peer_public_key, peer_endpoint,
- * peer_address, peer_address6 ("" without one), peer_session_id, peer_latest_handshake, peer_last_rx_age_ms, peer_rx_bytes, peer_rx_packets,
+ * peer_address, peer_address6 ("" without one), peer_session_id, peer_latest_handshake, peer_last_rx_age_ms,
+ * peer_rx_bytes, peer_rx_packets,
  * peer_tx_bytes, peer_tx_packets, peer_drop_<cause>. */
 #pragma once
 #include <stdint.h>

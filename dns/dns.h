@@ -1,7 +1,8 @@
 /* dns: the client's DNS on the host, behind one small interface (DESIGN §9 "DNS (client)", 10.3, 10.14).
  *
  *   dns_client_update  the wanted servers and domains (pushed, or the client's own `DNS =` list) go to the
- *                      first backend present; pushed servers (IPv4 and IPv6) are routed into the tunnel first, also with
+ *                      first backend present; pushed servers (IPv4 and IPv6) are routed into the tunnel
+ *                      first, also with
  *                      a split tunnel; a later snapshot changes only what differs (10.9)
  *   dns_client_revert  at exit: the backend's undo, then the record of it is removed
  *   dns_restore        at start, and from `sluice dns restore` (the unit's ExecStopPost): undoes whatever a

@@ -1,5 +1,6 @@
 /* forwarding: net.ipv4.ip_forward (and, for a gateway with an IPv6 pool, net.ipv6.conf.all.forwarding plus
- * accept_ra = 2 on its egress where it was 1), shared by every sluice interface of a network namespace (DESIGN §10.13).
+ * accept_ra = 2 on its egress where it was 1), shared by every sluice interface of a network namespace
+ * (DESIGN §10.13).
  *
  * Sysctls are per network namespace, /run is one for the whole host (a reboot resets both), so the record is
  * keyed by the namespace: SL_RUN_DIR/forwarding.NSINODE (the inode of /proc/self/ns/net), replaced whole

@@ -1,4 +1,5 @@
-/* rule: the client's policy rules of both families (wg-quick style) at its interface's own priorities (netcfg.h: sl_ids),
+/* rule: the client's policy rules of both families (wg-quick style) at its interface's own priorities
+ * (netcfg.h: sl_ids),
  * one rule per DNS server in a full tunnel, the detection of a co-located tunnel whose name hashes alike, and
  * the clean-up of our own stale rules — only ours: every delete names our priority AND our table or mark. */
 #include <arpa/inet.h>

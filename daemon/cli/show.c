@@ -680,8 +680,9 @@ int dump_main(int argc, char **argv)
 		       "  gateway: interface, client name, public key, endpoint, address, session id,\n"
 		       "           latest handshake (unix s, 0 never), rx bytes, tx bytes, rx packets, tx packets,\n"
 		       "           drops\n"
-		       "  client:  interface, \"server\", server public key, endpoint, address, session id, then the same\n"
-		       "  last:     the IPv6 tunnel address, (none) without one\n",
+		       "  client:  interface, \"server\", server public key, endpoint, address, session id, then the\n"
+		       "           same\n"
+		       "  both:    then the IPv6 tunnel address, (none) without one\n",
 		       SL_PROG);
 		return 0;
 	}

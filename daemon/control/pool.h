@@ -55,7 +55,8 @@ void pool_lease_give(const struct pool *p, struct gw_registry *r, struct gw_peer
  * -ENOSPC when full. Nothing to do (0) when it has one, or the pool is not set up (no prefix of the family). */
 int pool_assign(struct pool *p, struct gw_registry *r, struct gw_peer *peer, struct sl_err *e);
 /* Takes owner->addr (an IPv6 pool: owner->addr6) as owner's fixed address (a client a reload added or
- * changed). The caller has made sure no registered client holds it; a lease on it (a removed client's, or owner's own) is dropped, and logged. */
+ * changed). The caller has made sure no registered client holds it; a lease on it (a removed client's, or
+ * owner's own) is dropped, and logged. */
 void pool_reserve_fixed(struct pool *p, const struct gw_peer *owner);
 /* The lease address of a key: true and *a when it has one. */
 bool pool_lease_addr(const struct pool *p, const uint8_t key[SL_KEY_LEN], struct in_addr *a);

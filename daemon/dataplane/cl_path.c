@@ -90,7 +90,7 @@ void cl_on_tun(struct loop_io *io, uint32_t events)
 			}
 			if ((size_t)len > snap->mtu) { /* the effective MTU: what the path to the gateway carries */
 				drop(w, SL_DROP_OVERSIZE);
-				if (v == 4) /* IPv6 "packet too big" is not sent yet: the MSS clamp keeps TCP under it */
+				if (v == 4) /* no IPv6 "packet too big" yet: the MSS clamp keeps TCP under it */
 					dp_answer_too_big(w, slot + SLUICE_HDR_LEN, (size_t)len, snap->mtu,
 							  snap->s.gateway.s_addr, now);
 				continue;

@@ -1,5 +1,6 @@
 /* gw_path: the gateway's per-packet path, run by every data worker on its own TUN queue and UDP socket.
- *   TUN -> (inner dst, IPv4 or IPv6 by the version nibble -> peer -> current session, fresh endpoint, MTU: above it "fragmentation needed"
+ *   TUN -> (inner dst, IPv4 or IPv6 by the version nibble -> peer -> current session, fresh endpoint,
+ *   MTU: above it "fragmentation needed"
  *   back into the TUN, dataplane/icmp.h) -> seal -> sendmmsg
  *   recvmmsg -> header -> session by id -> replay window -> open -> mark seen -> inner source is the
  *   session's (its IPv4 or IPv6 address: anti-spoofing for both families) -> roam endpoint -> TUN write

@@ -11,7 +11,8 @@
 #   (2) anti-spoofing: IPv6 from another source inside the tunnel is dropped and counted (spoofed)
 #   (3) the gateway restarted: the client gets the same IPv6 address (the leases6 journal); forwarding and
 #       accept_ra restored after the last stop
-#   (4) NAT = off (routed): the internet host sees the client's own tunnel address
+#   (4) NAT = off (routed) and a split tunnel of one IPv6 prefix: the internet host sees the client's own tunnel
+#       address; the client's table holds that prefix only
 #   (5) a gateway that offers no IPv6, client full tunnel, kill switch off then on: IPv6 to the internet host
 #       is captured and dropped (no_ipv6); a recorder on the internet host sees no IPv6 packet from the
 #       client's underlay address (and did see one before the tunnel: the recorder works)
@@ -87,14 +88,18 @@ in_i ip -6 route add fd66::/64 via $GE6_IP
 : >"$WORK/tcp6.log"
 GW_ADDRESS="10.66.0.1/24, fd66::1/64" gw_conf "$GW" "NAT = off"
 add_client "$GW" laptop "$CL"
-cl_conf "$CL" "$GW" # the gateway has a new key
+cl_conf "$CL" "$GW" "Routes = fd00:19::/64" # a split tunnel of one IPv6 prefix (and the gateway's new key)
 start "$NS_G" "$GW"; GW_PID=$LAST_PID
 start "$NS_C" "$CL"; CL_PID=$LAST_PID
 wait_for 10 session_up "$CL" || fail "(4) no session"
 in_g nft list table inet "sluice_nat_$GW" | grep -q masquerade && fail "(4) NAT = off still masquerades"
 tcp6 100000 || fail "(4) TCP over IPv6, routed"
 grep -qx "${A6%/*}" "$WORK/tcp6.log" || fail "(4) internet host saw $(sort -u "$WORK/tcp6.log"), not ${A6%/*}"
-ok "(4) NAT = off: the internet host sees the client's own ${A6%/*}"
+sl_ids "$CL"
+in_c ip -6 route show table $SL_TABLE >"$WORK/rt6"
+grep -q "^fd00:19::/64 dev $CL" "$WORK/rt6" && ! grep -q "^default" "$WORK/rt6" || fail "(4) split routes: $(cat "$WORK/rt6")"
+[ -z "$(in_c ip -4 route show table $SL_TABLE)" ] || fail "(4) IPv4 routes in an IPv6-only split tunnel"
+ok "(4) NAT = off, split tunnel fd00:19::/64: the internet host sees the client's own ${A6%/*}"
 stop $CL_PID; stop $GW_PID
 in_i ip -6 route del fd66::/64 via $GE6_IP
 

@@ -352,7 +352,8 @@ static void test_pool6(void)
 	}
 	CHECK(pool_init6(&p6, &pfx, dir, "slt6", &r, &e) == 0);
 	want = ip6("fd66::5");
-	CHECK(peers[3]->has_addr6 && !memcmp(&peers[3]->addr6, &want, 16) && peer_by_addr6(&r, want.s6_addr) == peers[3]);
+	CHECK(peers[3]->has_addr6 && !memcmp(&peers[3]->addr6, &want, 16) &&
+	      peer_by_addr6(&r, want.s6_addr) == peers[3]);
 	pool_free(&p6);
 	registry_free(&r);
 
