@@ -90,9 +90,12 @@ void cl_on_tun(struct loop_io *io, uint32_t events)
 			}
 			if ((size_t)len > snap->mtu) { /* the effective MTU: what the path to the gateway carries */
 				drop(w, SL_DROP_OVERSIZE);
-				if (v == 4) /* no IPv6 "packet too big" yet: the MSS clamp keeps TCP under it */
+				if (v == 4)
 					dp_answer_too_big(w, slot + SLUICE_HDR_LEN, (size_t)len, snap->mtu,
 							  snap->s.gateway.s_addr, now);
+				else /* from the gateway's IPv6 tunnel address */
+					dp_answer_too_big6(w, slot + SLUICE_HDR_LEN, (size_t)len, snap->mtu,
+							   snap->s.gateway6.s6_addr, now);
 				continue;
 			}
 			if (v == 6)

@@ -90,7 +90,9 @@ void gw_on_tun(struct loop_io *io, uint32_t events)
 			if ((size_t)len > mtu) {
 				/* from the client's side of the tunnel: not an address of ours (a martian here) */
 				drop(w, s, SL_DROP_OVERSIZE);
-				if (!dst6) /* IPv6 "packet too big" is not sent yet: the MSS clamp keeps TCP under it */
+				if (dst6) /* from the client's side, as for IPv4 */
+					dp_answer_too_big6(w, slot + SLUICE_HDR_LEN, (size_t)len, mtu, dst6, now);
+				else
 					dp_answer_too_big(w, slot + SLUICE_HDR_LEN, (size_t)len, mtu, dst, now);
 				continue;
 			}

@@ -70,21 +70,87 @@ size_t dp_icmp_too_big(const uint8_t *pkt, size_t len, unsigned mtu, uint32_t sr
 	return total;
 }
 
-void dp_answer_too_big(struct dp_worker *w, const uint8_t *pkt, size_t len, unsigned mtu, uint32_t src_be,
-		       uint64_t now_ms)
-{
-	uint8_t *out = w->icmp_buf + DP_VNET_HDR_LEN; /* room for the vnet header in front, as every write */
-	size_t n;
+#define IP6_HDR 40
+#define IPPROTO_ICMPV6_ 58
+#define ICMP6_PACKET_TOO_BIG 2
 
+/* A source we may answer: not unspecified, loopback or multicast. */
+static bool unicast_source6(const uint8_t *a)
+{
+	static const uint8_t zero[15];
+
+	return a[0] != 0xff && (memcmp(a, zero, 15) || a[15] > 1);
+}
+
+size_t dp_icmp6_too_big(const uint8_t *pkt, size_t len, unsigned mtu, const uint8_t src[16], uint8_t *out,
+			size_t room)
+{
+	uint8_t pseudo[8] = {0};
+	size_t quote, total;
+	uint8_t *icmp;
+	uint32_t sum;
+
+	if (room < DP_ICMP_MAX || len < IP6_HDR || (pkt[0] >> 4) != 6 || !unicast_source6(pkt + 8))
+		return 0;
+	/* an ICMPv6 error (types 0..127) is never answered with another (RFC 4443 2.4 e) */
+	if (pkt[6] == IPPROTO_ICMPV6_ && (len <= IP6_HDR || pkt[IP6_HDR] < 128))
+		return 0;
+	quote = len < DP_ICMP_MAX - IP6_HDR - ICMP_HDR ? len : DP_ICMP_MAX - IP6_HDR - ICMP_HDR;
+	total = IP6_HDR + ICMP_HDR + quote;
+	memset(out, 0, IP6_HDR + ICMP_HDR);
+	out[0] = 0x60;
+	put16(out + 4, (uint16_t)(ICMP_HDR + quote));
+	out[6] = IPPROTO_ICMPV6_;
+	out[7] = ICMP_TTL;
+	memcpy(out + 8, src, 16);
+	memcpy(out + 24, pkt + 8, 16); /* to the packet's sender */
+	icmp = out + IP6_HDR;
+	icmp[0] = ICMP6_PACKET_TOO_BIG;
+	put16(icmp + 4, (uint16_t)(mtu >> 16));
+	put16(icmp + 6, (uint16_t)mtu);
+	memcpy(icmp + ICMP_HDR, pkt, quote);
+	/* the checksum covers a pseudo-header: both addresses, the upper-layer length and next header */
+	put16(pseudo + 2, (uint16_t)(ICMP_HDR + quote));
+	pseudo[7] = IPPROTO_ICMPV6_;
+	sum = dp_csum_add(0, out + 8, 32);
+	sum = dp_csum_add(sum, pseudo, sizeof(pseudo));
+	sum = dp_csum_add(sum, icmp, ICMP_HDR + quote);
+	put16(icmp + 2, (uint16_t)~dp_csum_fold(sum));
+	return total;
+}
+
+/* The worker's rate for both families: DP_ICMP_BURST per DP_ICMP_WINDOW_MS. */
+static bool within_rate(struct dp_worker *w, uint64_t now_ms)
+{
 	if (now_ms - w->icmp_window_ms >= DP_ICMP_WINDOW_MS) {
 		w->icmp_window_ms = now_ms;
 		w->icmp_in_window = 0;
 	}
-	if (w->icmp_in_window >= DP_ICMP_BURST)
-		return;
-	n = dp_icmp_too_big(pkt, len, mtu, src_be, out, sizeof(w->icmp_buf) - DP_VNET_HDR_LEN);
-	if (!n || dp_tun_write(&w->t, out, n))
+	return w->icmp_in_window < DP_ICMP_BURST;
+}
+
+static void answer(struct dp_worker *w, const uint8_t *out, size_t n)
+{
+	if (!n || dp_tun_write(&w->t, (uint8_t *)out, n))
 		return;
 	w->icmp_in_window++;
 	SL_ADD(w->st.icmp_too_big, 1);
+}
+
+void dp_answer_too_big(struct dp_worker *w, const uint8_t *pkt, size_t len, unsigned mtu, uint32_t src_be,
+		       uint64_t now_ms)
+{
+	uint8_t *out = w->icmp_buf + DP_VNET_HDR_LEN; /* room for the vnet header in front, as every write */
+
+	if (within_rate(w, now_ms))
+		answer(w, out, dp_icmp_too_big(pkt, len, mtu, src_be, out, sizeof(w->icmp_buf) - DP_VNET_HDR_LEN));
+}
+
+void dp_answer_too_big6(struct dp_worker *w, const uint8_t *pkt, size_t len, unsigned mtu, const uint8_t src[16],
+			uint64_t now_ms)
+{
+	uint8_t *out = w->icmp_buf + DP_VNET_HDR_LEN;
+
+	if (within_rate(w, now_ms))
+		answer(w, out, dp_icmp6_too_big(pkt, len, mtu, src, out, sizeof(w->icmp_buf) - DP_VNET_HDR_LEN));
 }

@@ -6,8 +6,9 @@
  *   a unicast sender, within the worker's rate -> the answer built in the worker's own buffer -> TUN write
  *
  * Only on that rare branch, never in the common case; no allocation, no log, no lock. Not a packet of
- * ours to count as traffic: it has its own counter (icmp_too_big). IPv6 inside the tunnel is not carried
- * yet (bad_inner), so there is no "packet too big" to send. */
+ * ours to count as traffic: it has its own counter (icmp_too_big). An IPv6 packet is answered alike with
+ * ICMPv6 "packet too big" (type 2, the MTU in its MTU field, RFC 4443 3.2; IPv6 has no DF: every packet
+ * qualifies), counted under the same name. */
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +25,14 @@ struct dp_worker;
  * sender, room < DP_ICMP_MAX). */
 size_t dp_icmp_too_big(const uint8_t *pkt, size_t len, unsigned mtu, uint32_t src_be, uint8_t *out, size_t room);
 
+/* The same for an IPv6 packet: "packet too big" from src (16 bytes) to its source; 0 when not IPv6, its
+ * source is unspecified, loopback or multicast, it is an ICMPv6 error, or room < DP_ICMP_MAX (the answer
+ * quotes as much as fits in DP_ICMP_MAX bytes, less than IPv6's 1280 and so always deliverable). */
+size_t dp_icmp6_too_big(const uint8_t *pkt, size_t len, unsigned mtu, const uint8_t src[16], uint8_t *out,
+			size_t room);
+
 /* The data path's call: the answer, if due and within the worker's rate, through the worker's TUN queue. */
 void dp_answer_too_big(struct dp_worker *w, const uint8_t *pkt, size_t len, unsigned mtu, uint32_t src_be,
 		       uint64_t now_ms);
+void dp_answer_too_big6(struct dp_worker *w, const uint8_t *pkt, size_t len, unsigned mtu, const uint8_t src[16],
+			uint64_t now_ms);

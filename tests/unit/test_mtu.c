@@ -103,6 +103,73 @@ static void ip4_packet(uint8_t *p, size_t len, uint8_t proto)
 	p16(p + 10, (uint16_t)~ref_sum(p, 20, 0));
 }
 
+/* An IPv6 packet of len bytes from fd66::2 to fd00:19::2, next header nh. */
+static void ip6_packet(uint8_t *p, size_t len, uint8_t nh)
+{
+	memset(p, 0xab, len);
+	memset(p, 0, 40);
+	p[0] = 0x60;
+	p16(p + 4, (uint16_t)(len - 40));
+	p[6] = nh;
+	p[7] = 64;
+	inet_pton(AF_INET6, "fd66::2", p + 8);
+	inet_pton(AF_INET6, "fd00:19::2", p + 24);
+}
+
+/* ICMPv6 "packet too big" (RFC 4443 3.2): to the sender, the MTU in 32 bits, the checksum over the
+ * pseudo-header right, as much of the packet as fits in DP_ICMP_MAX; never to an ICMPv6 error or a multicast,
+ * unspecified or loopback source. */
+static void test_icmp6(void)
+{
+	static uint8_t pkt[1500], ans[DP_ICMP_MAX + 64];
+	uint8_t gw6[16], pseudo[40] = {0};
+	size_t n;
+
+	inet_pton(AF_INET6, "fd66::1", gw6);
+	ip6_packet(pkt, sizeof(pkt), 6);
+	n = dp_icmp6_too_big(pkt, sizeof(pkt), 1416, gw6, ans, sizeof(ans));
+	CHECK_EQ_INT(n, DP_ICMP_MAX);
+	CHECK_EQ_INT(ans[0] >> 4, 6);
+	CHECK_EQ_INT(g16(ans + 4), n - 40); /* payload length */
+	CHECK_EQ_INT(ans[6], 58);
+	CHECK(!memcmp(ans + 8, gw6, 16));      /* from the tunnel's side */
+	CHECK(!memcmp(ans + 24, pkt + 8, 16)); /* to the packet's sender */
+	CHECK_EQ_INT(ans[40], 2);              /* packet too big */
+	CHECK_EQ_INT(ans[41], 0);
+	CHECK_EQ_INT(g16(ans + 44), 0);
+	CHECK_EQ_INT(g16(ans + 46), 1416); /* the MTU, 32 bits */
+	CHECK(!memcmp(ans + 48, pkt, n - 48));
+	/* the checksum: pseudo-header (source, destination, length, next header) and the message sum to 0xffff */
+	memcpy(pseudo, ans + 8, 32);
+	p16(pseudo + 34, (uint16_t)(n - 40));
+	pseudo[39] = 58;
+	CHECK_EQ_INT(ref_sum(ans + 40, n - 40, ref_sum(pseudo, sizeof(pseudo), 0)), 0xffff);
+
+	ip6_packet(pkt, 100, 17); /* short: quoted whole */
+	CHECK_EQ_INT(dp_icmp6_too_big(pkt, 100, 80, gw6, ans, sizeof(ans)), 148);
+	CHECK(!memcmp(ans + 48, pkt, 100));
+	ip6_packet(pkt, 1500, 58); /* an echo request is answered, an ICMPv6 error never */
+	pkt[40] = 128;
+	CHECK_EQ_INT(dp_icmp6_too_big(pkt, 1500, 1416, gw6, ans, sizeof(ans)), DP_ICMP_MAX);
+	for (unsigned t = 0; t < 128; t += 1) {
+		pkt[40] = (uint8_t)t;
+		if (dp_icmp6_too_big(pkt, 1500, 1416, gw6, ans, sizeof(ans)))
+			CHECK(!"an ICMPv6 error was answered");
+	}
+	ip6_packet(pkt, 1500, 6);
+	pkt[8] = 0xff; /* multicast source */
+	CHECK_EQ_INT(dp_icmp6_too_big(pkt, 1500, 1416, gw6, ans, sizeof(ans)), 0);
+	memset(pkt + 8, 0, 16); /* unspecified */
+	CHECK_EQ_INT(dp_icmp6_too_big(pkt, 1500, 1416, gw6, ans, sizeof(ans)), 0);
+	pkt[23] = 1; /* loopback */
+	CHECK_EQ_INT(dp_icmp6_too_big(pkt, 1500, 1416, gw6, ans, sizeof(ans)), 0);
+	ip6_packet(pkt, 1500, 6);
+	CHECK_EQ_INT(dp_icmp6_too_big(pkt, 1500, 1416, gw6, ans, DP_ICMP_MAX - 1), 0); /* no room */
+	pkt[0] = 0x45; /* not IPv6 */
+	CHECK_EQ_INT(dp_icmp6_too_big(pkt, 1500, 1416, gw6, ans, sizeof(ans)), 0);
+	CHECK_EQ_INT(dp_icmp6_too_big(pkt, 39, 20, gw6, ans, sizeof(ans)), 0);
+}
+
 static void test_icmp(void)
 {
 	static uint8_t pkt[1500], ans[DP_ICMP_MAX + 64];
@@ -452,6 +519,7 @@ int main(void)
 {
 	test_derive();
 	test_icmp();
+	test_icmp6();
 	if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0) {
 		printf("test_mtu: kernel parts skipped: needs root\n");
 		return check_done("test_mtu");
