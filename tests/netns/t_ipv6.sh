@@ -12,7 +12,9 @@
 #   (3) the gateway restarted: the client gets the same IPv6 address (the leases6 journal); forwarding and
 #       accept_ra restored after the last stop
 #   (4) NAT = off (routed) and a split tunnel of one IPv6 prefix: the internet host sees the client's own tunnel
-#       address; the client's table holds that prefix only
+#       address; the client's table holds that prefix only, and a /128 to the pushed IPv6 DNS server the prefix
+#       does not cover (issue #17): the query reaches the internet host's dnsmasq from the tunnel, never from the
+#       client's underlay address
 #   (5) a gateway that offers no IPv6, client full tunnel, kill switch off then on: IPv6 to the internet host
 #       is captured and dropped (no_ipv6); a recorder on the internet host sees no IPv6 packet from the
 #       client's underlay address (and did see one before the tunnel: the recorder works)
@@ -85,8 +87,14 @@ stop $CL_PID; stop $GW_PID
 
 # --- (4) NAT = off: routed, the internet host sees the client's tunnel address
 in_i ip -6 route add fd66::/64 via $GE6_IP
+# a pushed IPv6 DNS server that the split tunnel's Routes do not cover (issue #17): on the internet host
+DNS6=fd00:29::53
+in_i ip addr add $DNS6/128 dev i0 nodad
+in_i dnsmasq -k -u root --no-resolv --no-hosts --bind-interfaces --listen-address=$DNS6 -p 53 --log-queries \
+	--log-facility="$WORK/dnsmasq.out" --address=/probe.sluice.test/198.19.0.77 >/dev/null 2>&1 & PIDS+=($!)
+wait_for 5 in_i bash -c "ss -lun | grep -q '$DNS6\]:53 '" || fail "(4) dnsmasq did not start"
 : >"$WORK/tcp6.log"
-GW_ADDRESS="10.66.0.1/24, fd66::1/64" gw_conf "$GW" "NAT = off"
+GW_ADDRESS="10.66.0.1/24, fd66::1/64" gw_conf "$GW" "NAT = off" "DNS = $DNS6"
 add_client "$GW" laptop "$CL"
 cl_conf "$CL" "$GW" "Routes = fd00:19::/64" # a split tunnel of one IPv6 prefix (and the gateway's new key)
 start "$NS_G" "$GW"; GW_PID=$LAST_PID
@@ -99,7 +107,12 @@ sl_ids "$CL"
 in_c ip -6 route show table $SL_TABLE >"$WORK/rt6"
 grep -q "^fd00:19::/64 dev $CL" "$WORK/rt6" && ! grep -q "^default" "$WORK/rt6" || fail "(4) split routes: $(cat "$WORK/rt6")"
 [ -z "$(in_c ip -4 route show table $SL_TABLE)" ] || fail "(4) IPv4 routes in an IPv6-only split tunnel"
-ok "(4) NAT = off, split tunnel fd00:19::/64: the internet host sees the client's own ${A6%/*}"
+grep -q "^$DNS6 dev $CL" "$WORK/rt6" || fail "(4) the pushed IPv6 DNS server is not routed into the tunnel: $(cat "$WORK/rt6")"
+ans=$(in_c getent hosts probe.sluice.test | awk '{print $1}')
+[ "$ans" = 198.19.0.77 ] || fail "(4) the query to $DNS6 answered '$ans'"
+grep -q "probe.sluice.test from ${A6%/*}" "$WORK/dnsmasq.out" || fail "(4) dnsmasq: $(cat "$WORK/dnsmasq.out")"
+grep -q "from $C6_IP" "$WORK/dnsmasq.out" && fail "(4) a DNS query left from the client's underlay $C6_IP"
+ok "(4) NAT = off, split tunnel fd00:19::/64: the internet host sees the client's own ${A6%/*}; the pushed IPv6 DNS server is routed into the tunnel"
 stop $CL_PID; stop $GW_PID
 in_i ip -6 route del fd66::/64 via $GE6_IP
 
