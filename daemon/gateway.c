@@ -133,6 +133,7 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 			return sl_errf(e, ret, "no Egress configured and no default route to find one (%s)",
 				       re.msg);
 	}
+	snprintf(g->egress, sizeof(g->egress), "%s", ns.egress_ifname);
 	gw_derive_mtu(g, ns.egress_ifname);
 	g->ifindex = dp_link_open(cfg->ifname, g->w, g->n_w, e);
 	if (g->ifindex < 0)
@@ -192,7 +193,7 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	loop_timer_set(&g->reap_timer, now_ms() + SL_REAP_INTERVAL_MS);
 	if (cfg->stats_interval)
 		loop_timer_set(&g->stats_timer, now_ms() + (uint64_t)cfg->stats_interval * 1000u);
-	return 0;
+	return gw_net_open(g, e);
 }
 
 /* Reverse order of gw_setup; safe on a partly set-up gateway. */
@@ -201,6 +202,7 @@ static void gw_teardown(struct gw *g)
 	struct sl_err e = {{0}};
 
 	dp_workers_stop(g->w, g->n_w, g->stopfd);
+	gw_net_close(g);
 	gw_conns_close_all(g);
 	metrics_http_close(&g->metrics);
 	if (g->cs_open)

@@ -20,6 +20,7 @@
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "daemon/mtu.h"
+#include "daemon/netwatch.h"
 #include "nat/nat.h"
 #include "netcfg/forwarding.h"
 #include "netcfg/netcfg.h"
@@ -77,7 +78,19 @@ struct gw {
 	struct log_limit ll_auth, ll_io, ll_limit;
 	struct rate_bucket src_rate[SL_CTL_RATE_BUCKETS];
 	uint64_t stats_last_sum;
+	/* the egress link followed through rtnetlink (daemon/gw_net.c) */
+	char egress[IFNAMSIZ];
+	struct netwatch nw;
+	bool nw_open;
+	struct netwatch_link egress_link; /* as last looked at */
+	uint64_t path_changes;            /* changes of it: gone, back, up/down, addresses, MTU */
 };
+
+/* The egress watch (daemon/gw_net.c): the egress link going away, coming back, going down or up, changing its
+ * addresses or MTU is logged once per change (masquerade takes its source address from the link at the time,
+ * and the NAT table names the link, so neither needs a change; clients stay connected throughout). */
+int gw_net_open(struct gw *g, struct sl_err *e);
+void gw_net_close(struct gw *g);
 
 /* Runs the gateway until SIGTERM/SIGINT. Returns the process exit status (0 clean, 1 runtime failure at
  * start-up). `ready` is called once everything is up (daemonising, sd_notify). */

@@ -47,6 +47,11 @@ static const struct metric iface_metrics[] = {
 	 "Control connections closed at their deadline (gateway)."},
 	{"failovers", "sluice_failovers_total", "counter",
 	 "Sessions moved to another [Server] after the previous one stopped answering (client)."},
+	{"path_changes", "sluice_path_changes_total", "counter",
+	 "Changes of the network under the tunnel: the client's path to its server (interface, source address, next "
+	 "hop, MTU), the gateway's egress link (gone, back, up/down, addresses, MTU)."},
+	{"path_checks", "sluice_path_checks_total", "counter",
+	 "Looks at the network after a burst of link, address or route events settled (one per burst)."},
 	{"icmp_too_big", "sluice_icmp_too_big_total", "counter",
 	 "Packets above the tunnel MTU answered with ICMP fragmentation needed."},
 	{"mtu", "sluice_mtu", "gauge", "Tunnel MTU in use."},

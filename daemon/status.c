@@ -1,5 +1,6 @@
 /* status: control-socket dumps and the periodic stats line. */
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <inttypes.h>
 #include <string.h>
 #include "daemon/client.h"
@@ -95,6 +96,8 @@ void status_dump_gateway(struct gw *g, struct strbuf *o)
 		  g->cst.conns_refused, g->cst.conns_refused_source, g->cst.conns_ratelimited);
 	sb_printf(o, "conns_evicted=%" PRIu64 "\nconns_timed_out=%" PRIu64 "\n", g->cst.conns_evicted,
 		  g->cst.conns_timed_out);
+	sb_printf(o, "egress=%s\npath_changes=%" PRIu64 "\npath_checks=%" PRIu64 "\n", g->egress, g->path_changes,
+		  g->nw.checks);
 	for (size_t i = 0; i < g->reg.n_peers; i++)
 		dump_peer(o, g->reg.peers[i], now);
 }
@@ -147,6 +150,14 @@ void status_dump_client(struct cl *c, struct strbuf *o)
 		dns_config_domains_str(&c->dns.cur, dm, sizeof(dm));
 		sb_printf(o, "dns=%s\ndns_domains=%s\ndns_backend=%s\n", sv, dm,
 			  c->cfg->dns_mode == SL_DNS_OFF ? "off" : dns_backend_name(c->dns.backend));
+	}
+	{
+		char ifn[IFNAMSIZ] = "", path[160];
+		if (c->path.have)
+			if_indextoname((unsigned)c->path.r.oif, ifn);
+		netpath_str(&c->path, ifn, path, sizeof(path));
+		sb_printf(o, "path=%s\npath_changes=%" PRIu64 "\npath_checks=%" PRIu64 "\n", c->nw_open ? path : "",
+			  c->path_changes, c->nw.checks);
 	}
 	sb_printf(o, "workers=%u\n", c->n_w);
 	dump_stats(o, &st);

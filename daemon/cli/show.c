@@ -367,6 +367,24 @@ static void pr_control(struct pr *p, const struct st_block *b)
 	       v[2], v[3], v[4], v[5], v[6], v[7]);
 }
 
+/* The network under the tunnel (issue #24): the client's path to its server, the gateway's egress link, and how
+ * often it changed: "network: dev c0 src 198.18.0.2 via 198.18.0.1 mtu 1500; 1 path change (4 checks)". */
+static void pr_network(struct pr *p, const struct st_block *b, bool client)
+{
+	const char *what = st_get(b, client ? "path" : "egress");
+	uint64_t changes = st_u64(b, "path_changes"), checks = st_u64(b, "path_checks");
+
+	pr_str(p, client ? "path" : "egress", NULL, what);
+	pr_num(p, "path_changes", NULL, (int64_t)changes, "");
+	pr_num(p, "path_checks", NULL, (int64_t)checks, "");
+	if (p->json)
+		return;
+	pr_label(p, "network");
+	printf("%s%s; %" PRIu64 " %s change%s (%" PRIu64 " check%s)\n", client ? "" : "egress ",
+	       what && *what ? what : "(none)", changes, client ? "path" : "egress", changes == 1 ? "" : "s", checks,
+	       checks == 1 ? "" : "s");
+}
+
 static void pr_iface(struct pr *p, const struct st_iface *st)
 {
 	const struct st_block *b = &st->main;
@@ -411,6 +429,7 @@ static void pr_iface(struct pr *p, const struct st_iface *st)
 		pr_control(p, b);
 	}
 	pr_mtu(p, b, client);
+	pr_network(p, b, client);
 	snprintf(t, sizeof(t), "%" PRIu64, st_u64(b, "workers"));
 	pr_num(p, "workers", "data workers", (int64_t)st_u64(b, "workers"), t);
 	if (st_u64(b, "handshakes_unknown_key") || st_u64(b, "handshakes_bad_cert"))

@@ -388,6 +388,20 @@ static bool addrs_equal(const struct sl_addrs *x, const struct sl_addrs *y)
 /* The answer for the current server's name: its addresses are tried first, then its last good (cached) ones
  * not among them — a resolver that lies or fails costs a few attempts, never the server. A failure keeps the
  * last good ones (a name that does not resolve is a transient failure, never a reason to give up). */
+/* A lookup is over: the AUTH it was for goes on; a background refresh (sup_network_changed) only ends. */
+static void sup_resolve_done(struct cl *c)
+{
+	struct supervisor *s = &c->sup;
+
+	if (!s->refresh_only) {
+		sup_connect_auth(c);
+		return;
+	}
+	s->refresh_only = false;
+	s->ph = SUP_IDLE;
+	sup_schedule(c);
+}
+
 static void sup_resolved(struct cl *c, const struct sl_addrs *got, const char *err)
 {
 	struct supervisor *s = &c->sup;
@@ -406,7 +420,7 @@ static void sup_resolved(struct cl *c, const struct sl_addrs *got, const char *e
 			log_warn("resolve %s: %s; %s", srv->host, err,
 				 c->srv_addrs[i].n ? "trying its last good addresses" : "no address known for it yet");
 		s->resolve_failing[i] = true;
-		sup_connect_auth(c);
+		sup_resolve_done(c);
 		return;
 	}
 	if (s->resolve_failing[i])
@@ -424,7 +438,7 @@ static void sup_resolved(struct cl *c, const struct sl_addrs *got, const char *e
 		c->srv_addrs[i] = use;
 		cl_servers_changed(c); /* before connecting: the kill switch must let us through */
 	}
-	sup_connect_auth(c);
+	sup_resolve_done(c);
 }
 
 static void sup_on_resolved(void *arg, const struct sl_addrs *addrs, const char *err)
@@ -518,6 +532,27 @@ void sup_path_down(struct cl *c, const char *why)
 	if (s->ph == SUP_IDLE)
 		sup_schedule(c);
 	/* else: the exchange under way ends first, then the need for AUTH is seen */
+}
+
+void sup_network_changed(struct cl *c)
+{
+	struct supervisor *s = &c->sup;
+	struct sockaddr_storage lit;
+	socklen_t len;
+
+	if (!atomic_load(&c->cur) || !c->path_up) {
+		sup_kick(c); /* waiting for a server: the new network may reach one */
+		return;
+	}
+	/* a session: its server's name may resolve otherwise from here (another network's resolvers and views);
+	 * looked up without disturbing the session, and only between exchanges */
+	if (s->ph != SUP_IDLE || s->srv != c->sess_srv ||
+	    config_server_literal(&c->cfg->servers[c->sess_srv], &lit, &len))
+		return;
+	s->refresh_only = true;
+	s->ph = SUP_RESOLVE;
+	loop_timer_set(&s->timer, now_ms() + SL_RESOLVE_TIMEOUT_MS);
+	sup_resolve(c);
 }
 
 void sup_rekey(struct cl *c)
