@@ -4,6 +4,8 @@
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <linux/rtnetlink.h>
 #include <netlink/cache.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
@@ -83,7 +85,7 @@ static void on_timer(struct loop_timer *t)
 int netwatch_open(struct netwatch *nw, struct loop *loop, bool routes, netwatch_fn settled, void *arg,
 		  struct sl_err *e)
 {
-	int ret, fd;
+	int ret, fd, rcvbuf = NETWATCH_RCVBUF;
 
 	memset(nw, 0, sizeof(*nw));
 	nw->io.fd = -1;
@@ -98,9 +100,18 @@ int netwatch_open(struct netwatch *nw, struct loop *loop, bool routes, netwatch_
 	ret = nl_connect(nw->sync, NETLINK_ROUTE);
 	if (ret < 0)
 		return sl_errf(e, nl_errno(ret), "network watch: rtnetlink socket: %s", nl_geterror(ret));
-	ret = nl_cache_mngr_alloc(NULL, NETLINK_ROUTE, 0, &nw->mngr);
+	nw->events_sk = nl_socket_alloc();
+	if (!nw->events_sk)
+		return sl_errf(e, -ENOMEM, "network watch: out of memory");
+	ret = nl_cache_mngr_alloc(nw->events_sk, NETLINK_ROUTE, 0, &nw->mngr);
 	if (ret < 0)
 		return sl_errf(e, nl_errno(ret), "network watch: cache manager: %s", nl_geterror(ret));
+	/* libnl's default receive buffer (32 KiB) holds some 40 notifications: a burst of route changes would
+	 * overflow it and cost a refill of every cache. Room for a few thousand (forced past rmem_max while we
+	 * still hold CAP_NET_ADMIN; else as much as rmem_max allows) */
+	fd = nl_socket_get_fd(nw->events_sk);
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
+		nl_socket_set_buffer_size(nw->events_sk, rcvbuf, 0);
 	ret = nl_cache_mngr_add(nw->mngr, "route/link", on_change, nw, &nw->links);
 	if (ret >= 0)
 		ret = nl_cache_mngr_add(nw->mngr, "route/addr", on_change, nw, &nw->addrs);
@@ -126,8 +137,11 @@ void netwatch_close(struct netwatch *nw)
 	nw->io.fd = -1;
 	if (nw->mngr)
 		nl_cache_mngr_free(nw->mngr); /* frees the caches it holds */
+	if (nw->events_sk)
+		nl_socket_free(nw->events_sk); /* ours, not the manager's: it was handed in */
 	if (nw->sync)
 		nl_socket_free(nw->sync);
+	nw->events_sk = NULL;
 	nw->mngr = NULL;
 	nw->sync = NULL;
 	nw->links = nw->addrs = nw->routes = NULL;
@@ -159,7 +173,8 @@ void netwatch_link(struct netwatch *nw, const char *ifname, struct netwatch_link
 	     o = nl_cache_get_next(o)) {
 		struct rtnl_addr *a = (struct rtnl_addr *)o;
 		struct nl_addr *local = rtnl_addr_get_local(a);
-		if (rtnl_addr_get_ifindex(a) != out->ifindex || !local)
+		/* link-local addresses come and go with the link (IPv6): nothing NAT or a log reader cares about */
+		if (rtnl_addr_get_ifindex(a) != out->ifindex || !local || rtnl_addr_get_scope(a) == RT_SCOPE_LINK)
 			continue;
 		nl_addr2str(local, text[n], sizeof(text[n]));
 		sorted[n] = text[n];

@@ -18,10 +18,12 @@ struct netwatch;
 
 typedef void (*netwatch_fn)(struct netwatch *nw, void *arg);
 
+#define NETWATCH_RCVBUF (1 << 20) /* the notification socket's receive buffer */
 #define NETWATCH_ADDRS_MAX 512 /* a link's addresses as text, "ADDR/LEN,…" (sorted) */
 
 struct netwatch {
 	struct nl_cache_mngr *mngr;
+	struct nl_sock *events_sk; /* the manager's notification socket (ours to free) */
 	struct nl_sock *sync; /* refills the caches after the event socket overflowed */
 	struct nl_cache *links, *addrs, *routes;
 	struct loop *loop;
@@ -42,7 +44,7 @@ struct netwatch_link {
 	bool up;      /* IFF_UP */
 	bool running; /* IFF_RUNNING: carrier */
 	unsigned mtu;
-	char addrs[NETWATCH_ADDRS_MAX];
+	char addrs[NETWATCH_ADDRS_MAX]; /* but link-local ones */
 };
 
 /* Caches filled, fd in `loop`. routes: follow the route table too (the client). 0 or -errno with e->msg. */
