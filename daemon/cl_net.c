@@ -94,11 +94,11 @@ static void on_settled(struct netwatch *nw, void *arg)
 		c->path = p;
 		c->path_changes++;
 		log_info("network: path to %s now %s (was %s)", sock_addr_str(&c->ep, a, sizeof(a)), is, was);
-		if (p.have) {
+		if (p.have) { /* no route: nothing can go out; the route's return is the next change */
 			cl_probe_now(c);
 			cl_mtu_check(c);
+			sup_network_changed(c);
 		}
-		sup_network_changed(c);
 	}
 	lan_refresh(c, false);
 }
