@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # t_netevents: the client and the gateway follow the network under the tunnel at once (issue #24: rtnetlink
 # events through libnl's cache manager, debounced; no polling). The client is idle (Keepalive = 60), has its
-# kill switch on with KillSwitchAllowLAN = on.
+# kill switch on with KillSwitchAllowLAN = on, and names its server: Endpoint = vpn.sluice.test, answered by a
+# dnsmasq on the gateway's underlay address (the client's resolver, logging every query).
 #
 #   client c0 198.18.0.2/24 --(moves to)--> 198.18.2.2/24      gateway g0 198.18.0.1/24 (+ 198.18.2.1/24)
 #
 #   (1) a burst of 100 route changes in the client's main table (one `ip -batch`, well within a second) is looked
-#       at once: path_checks +1; the path to the server is unchanged: path_changes 0, no "network: path" line
+#       at once: path_checks +1; the path to the server is unchanged: path_changes 0, no "network: path" line,
+#       no name lookup
 #   (2) the client moves (new address on c0, default route via the new LAN, old address removed): the gateway's
 #       ping to the client's tunnel address is answered within 1 s (without the watch: at the next keepalive,
-#       60 s later); the gateway's endpoint for it is the new address; one "network: path" line, path_changes 1
+#       60 s later); the gateway's endpoint for it is the new address; one "network: path" line, path_changes 1;
+#       the server's name is asked again, from the new address
 #   (3) the kill switch's LAN allowance follows: 198.18.2.0/24 is reached directly, 198.18.0.0/24 is gone from
 #       the table, and nothing else in the table changed (its listing equals the old one with the prefix swapped)
 #   (4) the gateway's egress link is deleted and made again: "gone" and "back" logged once each, the gateway's
@@ -18,10 +21,17 @@
 . "$(dirname "$0")/lib.sh"
 
 GW=slg$TAG; CL=slc$TAG
+NAME=vpn.sluice.test
 topo_up
+in_g dnsmasq -k -u root --no-resolv --no-hosts --bind-interfaces --listen-address=$G_IP -p 53 \
+	--log-queries --log-facility="$WORK/dnsmasq.queries" --address=/$NAME/$G_IP >"$WORK/dnsmasq.log" 2>&1 &
+PIDS+=($!)
+wait_for 5 in_g bash -c "ss -lun | grep -q '$G_IP:53 '" || fail "dnsmasq did not start"
+echo "nameserver $G_IP" > "/etc/netns/$NS_C/resolv.conf"
+queries() { grep -c "query\[A\] $NAME from" "$WORK/dnsmasq.queries" || true; }
 gw_conf "$GW"
 add_client "$GW" laptop "$CL"
-cl_conf "$CL" "$GW" "KillSwitch = on" "KillSwitchAllowLAN = on" "Keepalive = 60"
+CL_ENDPOINT="$NAME:$PORT" cl_conf "$CL" "$GW" "KillSwitch = on" "KillSwitchAllowLAN = on" "Keepalive = 60"
 start "$NS_G" "$GW"; GW_PID=$LAST_PID
 start "$NS_C" "$CL"; CL_PID=$LAST_PID
 wait_for 20 session_up "$CL" || fail "no session"
@@ -41,7 +51,7 @@ wait_for 15 quiet || fail "the client's network never settled: path_checks $(sta
 stat "$CL" path | grep -q "^dev c0 src $C_IP mtu 1500$" || fail "path: $(stat "$CL" path)"
 
 # (1) a burst of 100 route changes: one look, no change of path, no log line
-checks=$(stat "$CL" path_checks)
+checks=$(stat "$CL" path_checks); q=$(queries)
 for i in $(seq 1 50); do echo "route add 198.18.100.$i/32 via $G_IP dev c0"; done > "$WORK/burst"
 for i in $(seq 1 50); do echo "route del 198.18.100.$i/32 via $G_IP dev c0"; done >> "$WORK/burst"
 in_c ip -batch "$WORK/burst" || fail "(1) ip -batch"
@@ -51,7 +61,8 @@ sleep 1 # longer than the debounce's quiet period (200 ms): a second look would 
 	fail "(1) 100 route changes looked at $(($(stat "$CL" path_checks) - checks)) times, not once"
 [ "$(stat "$CL" path_changes)" = 0 ] || fail "(1) path_changes $(stat "$CL" path_changes) for unrelated routes"
 grep -q "network: path" "$WORK/$CL.log" && fail "(1) a path change was logged: $(grep "network: path" "$WORK/$CL.log")"
-ok "(1) 100 route changes: one look, no change of path, no log line"
+[ "$(queries)" = "$q" ] || fail "(1) the name was looked up again for unrelated routes"
+ok "(1) 100 route changes: one look, no change of path, no log line, no lookup"
 
 # (2) the idle client moves to a new address
 in_c nft list table inet sluice_ks > "$WORK/ks-before" || fail "(2) kill switch table missing"
@@ -73,7 +84,11 @@ grep -q "network: path to $G_IP:$PORT now dev c0 src 198.18.2.2 via 198.18.2.1 m
 	"$WORK/$CL.log" || fail "(2) the path line: $(grep "network: path" "$WORK/$CL.log")"
 stat "$CL" path | grep -q "^dev c0 src 198.18.2.2 via 198.18.2.1 mtu 1500$" || fail "(2) path: $(stat "$CL" path)"
 [ "$(stat "$CL" session_id)" = "$SESSION" ] || fail "(2) the session changed"
-ok "(2) one path change, logged once; the gateway knows the new endpoint"
+wait_for 5 grep -q "query\[A\] $NAME from 198.18.2.2" "$WORK/dnsmasq.queries" ||
+	fail "(2) the server's name was not looked up again from the new address:"$'\n'"$(cat "$WORK/dnsmasq.queries")"
+grep -q "$NAME from 10\.66\." "$WORK/dnsmasq.queries" &&
+	fail "(2) a lookup left with the tunnel's address (its socket was routed before it was marked)"
+ok "(2) one path change, logged once; the gateway knows the new endpoint; the name is asked again"
 
 # (3) the LAN allowance followed, nothing else changed
 lan_moved() { in_c nft list table inet sluice_ks > "$WORK/ks-after" && grep -q "198.18.2.0/24" "$WORK/ks-after"; }
