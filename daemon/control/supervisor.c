@@ -385,9 +385,6 @@ static bool addrs_equal(const struct sl_addrs *x, const struct sl_addrs *y)
 	return true;
 }
 
-/* The answer for the current server's name: its addresses are tried first, then its last good (cached) ones
- * not among them — a resolver that lies or fails costs a few attempts, never the server. A failure keeps the
- * last good ones (a name that does not resolve is a transient failure, never a reason to give up). */
 /* A lookup is over: the AUTH it was for goes on; a background refresh (sup_network_changed) only ends. */
 static void sup_resolve_done(struct cl *c)
 {
@@ -402,6 +399,9 @@ static void sup_resolve_done(struct cl *c)
 	sup_schedule(c);
 }
 
+/* The answer for the current server's name: its addresses are tried first, then its last good (cached) ones
+ * not among them — a resolver that lies or fails costs a few attempts, never the server. A failure keeps the
+ * last good ones (a name that does not resolve is a transient failure, never a reason to give up). */
 static void sup_resolved(struct cl *c, const struct sl_addrs *got, const char *err)
 {
 	struct supervisor *s = &c->sup;
@@ -418,7 +418,8 @@ static void sup_resolved(struct cl *c, const struct sl_addrs *got, const char *e
 	if (err) {
 		if (!s->resolve_failing[i])
 			log_warn("resolve %s: %s; %s", srv->host, err,
-				 c->srv_addrs[i].n ? "trying its last good addresses" : "no address known for it yet");
+				 s->refresh_only ? "the session goes on with the address it has"
+				 : c->srv_addrs[i].n ? "trying its last good addresses" : "no address known for it yet");
 		s->resolve_failing[i] = true;
 		sup_resolve_done(c);
 		return;
