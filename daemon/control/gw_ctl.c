@@ -229,12 +229,12 @@ static void conn_confirm(struct gw_conn *c)
 		g->cst.psk_mismatch++;
 		if ((s = session_by_id(&g->reg, c->sess_id)) && p && s->peer == p)
 			session_destroy(&g->reg, s);
+		char what[SL_NAME_MAX + 160];
 		/* a configured client with the wrong PSK: rare, and worth a line each time (rate-limited anyway) */
-		conn_log(c, "key confirmation failed",
-			 c->psk_used ? "pre-shared key mismatch (the client's PresharedKeyFile differs from its [Client]'s, "
-				       "or it has none); session ended"
-				     : "pre-shared key mismatch (the client uses a PresharedKeyFile, its [Client] has none); "
-				       "session ended");
+		snprintf(what, sizeof(what), "client '%s': pre-shared key mismatch (%s); session ended", p ? p->name : "?",
+			 c->psk_used ? "its PresharedKeyFile differs from its [Client]'s, or it has none"
+				     : "it uses a PresharedKeyFile, its [Client] has none");
+		conn_log(c, "key confirmation failed", what);
 		log_debug("auth: client '%s' at %s: session %08x ended by the failed confirmation", p ? p->name : "?",
 			  sock_addr_str(&c->peer, a, sizeof(a)), c->sess_id);
 		len = snprintf(c->wbuf, sizeof(c->wbuf), "ERR pre-shared key mismatch\n");
