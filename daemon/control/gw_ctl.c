@@ -297,9 +297,12 @@ static void conn_silence(struct gw_conn *c, enum stealth_verdict v)
  * wait (or is gone), false when the prelude was good and the TLS handshake may start. */
 static bool conn_prelude(struct gw_conn *c)
 {
-	for (;;) {
+	for (unsigned reads = 0;; reads++) {
 		uint8_t junk[512];
 		ssize_t n;
+
+		if (reads == 64)
+			return true; /* a fast talker waits for the next turn (level-triggered): others go first */
 
 		if (c->state == CONN_SILENT)
 			n = recv(c->io.fd, junk, sizeof(junk), 0);
