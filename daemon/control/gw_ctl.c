@@ -10,8 +10,8 @@
  * With `Stealth = on` a connection must first send a valid prelude (control/stealth.h) before any TLS state
  * exists; a peer that does not is read and ignored, sent nothing, and closed after a short delay — still in
  * its pre-authentication slot, so every limit above holds. After an AUTH answer (which carries the gateway's
- * key confirmation) the client's confirmation is read (control/psk.h): a PSK mismatch ends the new session and
- * is said in the log and counted. */
+ * key confirmation) the client's confirmation is read (control/psk.h): a PSK mismatch drops the new session (the
+ * previous one, if any, is current again), is said in the log and counted. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/err.h>
@@ -228,10 +228,10 @@ static void conn_confirm(struct gw_conn *c)
 		char a[64];
 		g->cst.psk_mismatch++;
 		if ((s = session_by_id(&g->reg, c->sess_id)) && p && s->peer == p)
-			session_destroy(&g->reg, s);
+			session_reject(&g->reg, s);
 		char what[SL_NAME_MAX + 160];
 		/* a configured client with the wrong PSK: rare, and worth a line each time (rate-limited anyway) */
-		snprintf(what, sizeof(what), "client '%s': pre-shared key mismatch (%s); session ended", p ? p->name : "?",
+		snprintf(what, sizeof(what), "client '%s': pre-shared key mismatch (%s); new session refused", p ? p->name : "?",
 			 c->psk_used ? "its PresharedKeyFile differs from its [Client]'s, or it has none"
 				     : "it uses a PresharedKeyFile, its [Client] has none");
 		conn_log(c, "key confirmation failed", what);

@@ -205,6 +205,18 @@ void session_destroy(struct gw_registry *r, struct gw_session *s)
 	qsbr_retire(&r->q, &s->retire, session_free);
 }
 
+void session_reject(struct gw_registry *r, struct gw_session *s)
+{
+	struct gw_peer *p = s->peer;
+	struct gw_session *prev = p->prev;
+
+	if (p->cur == s && prev) {
+		p->prev = NULL;
+		__atomic_store_n(&p->cur, prev, __ATOMIC_RELEASE); /* published whole, as session_create does */
+	}
+	session_destroy(r, s);
+}
+
 unsigned registry_reap(struct gw_registry *r, uint64_t now)
 {
 	unsigned n = 0;

@@ -161,6 +161,9 @@ struct gw_session *session_create(struct gw_registry *r, struct gw_peer *p, uint
 uint32_t session_new_id(const struct gw_registry *r);
 /* Unlinks one session from its peer and the id table; it is freed when no worker can hold it. */
 void session_destroy(struct gw_registry *r, struct gw_session *s);
+/* A session that failed its key confirmation (control/psk.h): destroyed, and the peer's previous session, if
+ * any, is its current one again (a failed rekey leaves the working session as it was). */
+void session_reject(struct gw_registry *r, struct gw_session *s);
 /* Drops previous sessions past their grace period and sessions expired or silent for SL_SESSION_IDLE_MS.
  * Called from a periodic timer: O(peers) per call, never per packet. Returns how many were freed. */
 unsigned registry_reap(struct gw_registry *r, uint64_t now);

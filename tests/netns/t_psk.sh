@@ -75,6 +75,8 @@ wait_for 5 stat_cmp "$GW" psk_mismatch -ge 1 || fail "gateway counted no PSK mis
 grep -q "pre-shared key mismatch: the data keys differ" "$WORK/$C1.log" || fail "no clear mismatch line in the client's log"
 grep -q "key confirmation failed from $C_IP:[0-9]*: client 'laptop': pre-shared key mismatch" "$WORK/$GW.log" ||
 	fail "no clear mismatch line in the gateway's log"
+# the session of the old PSK still carries until it ends (a changed PSK is for new sessions)
+in_c ping -c 3 -i 0.2 -W 2 10.66.0.1 >/dev/null || fail "the running session stopped carrying after a failed rekey"
 # it keeps retrying like any failed authentication
 wait_for 15 stat_cmp "$C1" psk_mismatch -ge 2 || fail "client stopped retrying after a PSK mismatch"
 kill -0 "$C1_PID" || fail "client exited on a PSK mismatch"
