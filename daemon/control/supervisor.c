@@ -406,8 +406,16 @@ static void sup_drive(struct cl *c)
 				snprintf(buf, sizeof(buf), "server certificate refused: %s", bad);
 				sup_failed(c, buf);
 			} else {
-				char why[300];
-				snprintf(why, sizeof(why), "TLS handshake: %s", tls_error_string(buf, sizeof(buf)));
+				char why[400];
+				bool stealth = c->cfg->servers[s->tls_srv].stealth;
+				/* nothing came back at all: the likeliest cause is a Stealth setting the two ends
+				 * do not share (a stealth gateway is silent without the prelude; a plain one takes
+				 * the prelude for a broken ClientHello) */
+				bool nothing = SSL_get_state(s->ssl) == TLS_ST_CW_CLNT_HELLO;
+				snprintf(why, sizeof(why), "TLS handshake: %s%s", tls_error_string(buf, sizeof(buf)),
+					 !nothing ? ""
+					 : stealth ? " (this [Server] has Stealth = on: does the gateway?)"
+						   : " (no answer: does the gateway run Stealth = on? then so must this [Server])");
 				sup_failed(c, why);
 			}
 			return;

@@ -15,15 +15,17 @@
 LOADGEN="$SLUICE_BUILD/tests/loadgen"
 [ -x "$LOADGEN" ] || fail "no load generator at $LOADGEN"
 PROBE="$SLUICE_SRC/tests/netns/stealth.py"
-GW=slg$TAG; C1=slc$TAG
+GW=slg$TAG; C1=slc$TAG; C2=sld$TAG
 N=40 # load generator clients per measurement
 topo_up
 
 gw_conf "$GW" "Stealth = on"
 add_client "$GW" laptop "$C1"
+add_client "$GW" plain "$C2"
 "$LOADGEN" conf --count "$N" >> "$WORK/$GW.conf"
 cl_conf "$C1" "$GW"
 echo "Stealth = on" >> "$WORK/$C1.conf" # the [Server] is the file's last section
+cl_conf "$C2" "$GW"                      # a configured client without Stealth = on
 start "$NS_G" "$GW"; GW_PID=$LAST_PID
 PUB=$(pubkey "$WORK/$GW.key")
 
@@ -33,6 +35,7 @@ probe() {
 	out=$(ip netns exec "$ns" python3 "$PROBE" probe $G_IP $PORT "$PUB" "$kind" $file) || fail "probe $kind failed: $out"
 	echo "$out"
 }
+PROBES=()
 bytes_of() { sed -n 's/^bytes=\([0-9]*\) .*/\1/p' <<< "$1"; }
 ms_of() { sed -n 's/.* ms=\([0-9]*\)$/\1/p' <<< "$1"; }
 
@@ -45,17 +48,22 @@ ok "a valid prelude: the gateway answers TLS ($(bytes_of "$r") bytes)"
 r=$(probe "$NS_I" replay "$WORK/prelude.bin")
 [ "$(bytes_of "$r")" = 0 ] || fail "the prelude replayed from $I_IP got $r"
 ok "the same prelude replayed from another source ($I_IP): 0 bytes, closed after $(ms_of "$r") ms"
+# the rest at once (each waits for the gateway to close): 6 connections, under the source's cap of 8
+for kind in stale future garbage none silent; do
+	probe "$NS_C" $kind > "$WORK/probe-$kind.out" & PROBES+=($!)
+done
+out=$(in_c timeout 15 openssl s_client -connect $G_IP:$PORT -tls1_3 </dev/null 2>&1 || true)
+for p in "${PROBES[@]}"; do wait "$p" || fail "a probe failed: $(cat "$WORK"/probe-*.out)"; done
 for kind in stale future garbage none; do
-	r=$(probe "$NS_C" $kind)
+	r=$(cat "$WORK/probe-$kind.out")
 	[ "$(bytes_of "$r")" = 0 ] || fail "probe $kind got $r"
 	ms=$(ms_of "$r")
 	[ "$ms" -ge 900 ] && [ "$ms" -le 4500 ] || fail "probe $kind: closed after $ms ms, not the 1-3 s delay"
 	ok "probe $kind: 0 bytes, closed after $ms ms"
 done
-r=$(probe "$NS_C" silent)
+r=$(cat "$WORK/probe-silent.out")
 [ "$(bytes_of "$r")" = 0 ] || fail "a raw TCP connect got $r"
 ok "a raw TCP connect that sends nothing: 0 bytes, closed at the deadline ($(ms_of "$r") ms)"
-out=$(in_c timeout 15 openssl s_client -connect $G_IP:$PORT -tls1_3 </dev/null 2>&1 || true)
 grep -q "SSL handshake has read 0 bytes" <<< "$out" || fail "openssl s_client got an answer: $out"
 ok "openssl s_client: SSL handshake has read 0 bytes"
 wait_for 5 stat_cmp "$GW" conns_preauth -eq 0 || fail "refused connections still hold pre-auth slots"
@@ -98,6 +106,17 @@ ip netns exec "$NS_C" "$LOADGEN" run --server "$G_IP:$PORT" --server-key "$PUB" 
 	--rate 20 --deadline 60 --stealth > "$WORK/lg-stealth.out" || fail "loadgen --stealth: $(cat "$WORK/lg-stealth.out")"
 [ "$(kv established "$WORK/lg-stealth.out")" = $N ] || fail "loadgen --stealth established $(kv established "$WORK/lg-stealth.out")"
 
+# --- a configured client without Stealth = on: gets nothing, and its log says what is likely wrong
+r0=$(stat "$GW" stealth_refused); h0=$(stat "$GW" handshakes_ok)
+start "$NS_C" "$C2"; C2_PID=$LAST_PID
+wait_for 10 stat_cmp "$C2" handshakes_failed -ge 1 || fail "the client without stealth did not fail"
+wait_for 5 grep -q "does the gateway run Stealth = on? then so must this \[Server\]" "$WORK/$C2.log" ||
+	fail "the client without stealth logs no hint"
+[ "$(stat "$GW" handshakes_ok)" = "$h0" ] && [ "$(stat "$GW" stealth_refused)" -gt "$r0" ] ||
+	fail "the gateway answered a client without the prelude"
+stop "$C2_PID"
+ok "a configured client without Stealth = on gets nothing; its log names the likely cause"
+
 # --- a real client with Stealth = on
 start "$NS_C" "$C1"; C1_PID=$LAST_PID
 wait_for 10 session_up "$C1" || fail "the Stealth = on client got no session"
@@ -121,6 +140,11 @@ start "$NS_G" "$GW"; GW_PID=$LAST_PID
 ip netns exec "$NS_C" "$LOADGEN" run --server "$G_IP:$PORT" --server-key "$PUB" --count $N --source $C_IP \
 	--rate 20 --deadline 60 > "$WORK/lg-plain.out" || fail "loadgen: $(cat "$WORK/lg-plain.out")"
 [ "$(kv established "$WORK/lg-plain.out")" = $N ] || fail "loadgen established $(kv established "$WORK/lg-plain.out")"
+start "$NS_C" "$C1"; C1_PID=$LAST_PID
+wait_for 10 grep -q "this \[Server\] has Stealth = on: does the gateway?" "$WORK/$C1.log" ||
+	fail "a Stealth = on client facing a plain gateway logs no hint"
+stop "$C1_PID"
+ok "a Stealth = on client facing a gateway without stealth fails, and its log says why"
 log "auth time ($N clients at 20/s; connect to snapshot), p50 / p90 / max in us:"
 log "  stealth on:  $(kv auth_us_p50 "$WORK/lg-stealth.out") / $(kv auth_us_p90 "$WORK/lg-stealth.out") / $(kv auth_us_max "$WORK/lg-stealth.out")"
 log "  stealth off: $(kv auth_us_p50 "$WORK/lg-plain.out") / $(kv auth_us_p90 "$WORK/lg-plain.out") / $(kv auth_us_max "$WORK/lg-plain.out")"
