@@ -55,6 +55,9 @@ for ifc in "$GW" "$C1"; do
 	! "$SLUICE" show -j "$ifc" | grep -cF >/dev/null "$(cat "$WORK/p1.psk")" || fail "$ifc: show -j prints the PSK"
 	! "$SLUICE" show -r "$ifc" | grep -cF >/dev/null "$(cat "$WORK/p1.psk")" || fail "$ifc: the raw status holds the PSK"
 done
+for ifc in "$GW" "$C1"; do
+	"$SLUICE" show -j "$ifc" | python3 -c 'import json, sys; json.load(sys.stdin)' || fail "$ifc: show -j is not JSON"
+done
 ok "show, -j and metrics say a PSK is in use on both ends, and never print it"
 
 # --- a rekey keeps using the PSK
