@@ -628,7 +628,10 @@ int cl_run(struct sl_config *cfg, void (*ready)(void))
 			log_err("event loop: %s", strerror(-ret));
 			break;
 		}
-		c->loop.got_hup = false; /* nothing to reload on a client */
+		if (c->loop.got_hup) {
+			c->loop.got_hup = false;
+			sup_reload_psk(c); /* the only thing a client reloads: its servers' pre-shared keys */
+		}
 		qsbr_reclaim(&c->q);
 		if (c->loop.got_usr1) {
 			c->loop.got_usr1 = false;

@@ -86,8 +86,12 @@ struct supervisor {
 	bool refresh_only; /* SUP_RESOLVE only refreshes the server's addresses: no AUTH follows */
 	char rbuf[PROTO_LINE_MAX];
 	size_t rlen;
-	char wbuf[32];
+	char wbuf[96]; /* a request, or "CONFIRM <hex64>\n" */
 	size_t wlen, woff;
+	/* after the AUTH answer: the session waits for the gateway's word on our key confirmation */
+	struct cl_snap *pending;
+	bool confirming;
+	bool gw_confirm_ok; /* the gateway's confirmation matched our keys */
 };
 
 struct cl {
@@ -140,6 +144,7 @@ struct cl {
 	struct supervisor sup;
 	uint64_t last_handshake_wall;
 	uint64_t handshakes_ok, handshakes_failed, pings, failovers;
+	uint64_t psk_mismatch; /* AUTHs whose key confirmation failed (control/psk.h) */
 	uint64_t stats_last_sum;
 	struct ctlsock cs;
 	bool cs_open;
@@ -207,4 +212,7 @@ socklen_t cl_udp_dest(const struct cl *c, const struct sockaddr_storage *a, stru
 /* After each good PING: the route to the server may have narrowed (a path MTU the kernel learned from an
  * underlay router's ICMP) or widened again; the TUN link and the MSS clamp follow, within the session's MTU. */
 void cl_mtu_check(struct cl *c);
+/* SIGHUP: re-reads the config's PresharedKeyFile of every [Server] (same servers, same order required); the
+ * next AUTH uses them. */
+void sup_reload_psk(struct cl *c);
 void cl_snap_free(struct cl_snap *s);

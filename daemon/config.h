@@ -52,6 +52,8 @@ struct sl_client_cfg {
 	bool has_addr;
 	struct in_addr addr; /* fixed tunnel address (Address =) */
 	int line;            /* line of its [Client] header, for messages */
+	bool has_psk;        /* PresharedKeyFile = (control/psk.h) */
+	uint8_t psk[SL_KEY_LEN]; /* read from it by config_load (zero when the file is not read) */
 };
 
 /* One [Server] of a client, in file order (the order failover tries them). */
@@ -61,6 +63,9 @@ struct sl_server_cfg {
 	uint8_t pubkey[SL_KEY_LEN];
 	int line;          /* line of its [Server] header, for messages */
 	int endpoint_line; /* line of its Endpoint */
+	bool has_psk;      /* PresharedKeyFile = (control/psk.h) */
+	uint8_t psk[SL_KEY_LEN];
+	bool stealth;      /* Stealth = on: send the prelude before TLS (control/stealth.h) */
 };
 
 struct sl_config {
@@ -88,6 +93,7 @@ struct sl_config {
 	char egress[IFNAMSIZ];          /* Egress =, "" = interface of the default route */
 	char state_dir[SL_PATH_MAX];    /* StateDir = (both modes: leases; the client's server address cache) */
 	unsigned session_lifetime;      /* SessionLifetime =, s */
+	bool stealth;                   /* Stealth = on: silent to peers without a prelude (control/stealth.h) */
 	char user[64];                  /* User =, "" = stay root (with only CAP_NET_ADMIN) */
 	int user_line;                  /* its line, for the "no such user" error of config_load */
 	uid_t uid;                      /* User's, resolved by config_load */

@@ -184,7 +184,8 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 		return fd;
 	g->tcp_io.fd = fd;
 
-	gw_conns_init(g);
+	if ((ret = gw_conns_init(g)))
+		return sl_errf(e, ret, "control: out of memory");
 	if ((ret = loop_add(&g->loop, &g->tcp_io, g->tcp_io.fd, EPOLLIN, gw_on_accept)))
 		return sl_errf(e, ret, "epoll: %s", strerror(-ret));
 	loop_timer_init(&g->loop, &g->reap_timer, on_reap);

@@ -10,6 +10,7 @@
 #include "daemon/control/preauth.h"
 #include "daemon/control/ratelimit.h"
 #include "daemon/control/session.h"
+#include "daemon/control/stealth.h"
 #include "daemon/ctlsock.h"
 #include "daemon/metrics_http.h"
 #include "daemon/dataplane/batch.h"
@@ -46,6 +47,10 @@ struct ctl_stats {
 	uint64_t conns_ratelimited;      /* closed at once, over the source's handshake rate */
 	uint64_t conns_evicted;          /* pre-auth connections closed to make room (all slots taken) */
 	uint64_t conns_timed_out;        /* closed at SL_CTL_DEADLINE_MS */
+	uint64_t psk_mismatch;           /* AUTHs whose key confirmation failed (control/psk.h) */
+	uint64_t stealth_refused;        /* Stealth = on: connections closed without a byte sent: no valid prelude */
+	uint64_t stealth_stale;          /* of those: a good prelude outside the freshness window */
+	uint64_t stealth_replayed;       /* of those: a good prelude whose nonce was used before */
 };
 
 struct gw {
@@ -77,6 +82,8 @@ struct gw {
 	struct loop_timer reap_timer, conn_timer, stats_timer;
 	struct log_limit ll_auth, ll_io, ll_limit;
 	struct rate_bucket src_rate[SL_CTL_RATE_BUCKETS];
+	struct stealth_cache *stealth; /* Stealth = on: the nonces of accepted preludes (NULL: off) */
+	uint8_t stealth_key[32];
 	uint64_t stats_last_sum;
 	/* the egress link followed through rtnetlink (daemon/gw_net.c) */
 	char egress[IFNAMSIZ];
@@ -103,7 +110,8 @@ void gw_on_udp(struct loop_io *io, uint32_t events);
 void gw_send_keepalive(struct dp_worker *w, struct gw_session *s, uint64_t now);
 
 /* Control plane (control/gw_ctl.c). */
-void gw_conns_init(struct gw *g);
+/* 0 or -ENOMEM. */
+int gw_conns_init(struct gw *g);
 void gw_on_accept(struct loop_io *io, uint32_t events);
 void gw_conns_sweep(struct loop_timer *t);
 void gw_conns_close_all(struct gw *g);

@@ -45,6 +45,17 @@ static const struct metric iface_metrics[] = {
 	 "oldest of the busiest source (gateway)."},
 	{"conns_timed_out", "sluice_control_timed_out_total", "counter",
 	 "Control connections closed at their deadline (gateway)."},
+	{"psk_mismatch", "sluice_psk_mismatch_total", "counter",
+	 "Authentications whose key confirmation failed: the pre-shared keys of the two ends differ."},
+	{"psk", "sluice_psk", "gauge", "1 when the current [Server] has a PresharedKeyFile (client)."},
+	{"psk_clients", "sluice_psk_clients", "gauge", "Clients with a PresharedKeyFile (gateway)."},
+	{"stealth", "sluice_stealth", "gauge", "1 with Stealth = on (gateway: its port; client: the current [Server])."},
+	{"stealth_refused", "sluice_stealth_refused_total", "counter",
+	 "Stealth = on: control connections closed without a byte sent, for want of a valid prelude (gateway)."},
+	{"stealth_stale", "sluice_stealth_stale_total", "counter",
+	 "Of the refused: a prelude made with the gateway's key, its timestamp outside the window (gateway)."},
+	{"stealth_replayed", "sluice_stealth_replayed_total", "counter",
+	 "Of the refused: a prelude made with the gateway's key, its nonce seen before (gateway)."},
 	{"failovers", "sluice_failovers_total", "counter",
 	 "Sessions moved to another [Server] after the previous one stopped answering (client)."},
 	{"path_changes", "sluice_path_changes_total", "counter",
@@ -74,6 +85,7 @@ static const struct metric peer_metrics[] = {
 	{"peer_tx_packets", "sluice_peer_tx_packets_total", "counter", "Inner packets sent to a client."},
 	{"peer_latest_handshake", "sluice_peer_latest_handshake_seconds", "gauge",
 	 "Unix time of the client's latest authentication (0: never)."},
+	{"peer_psk", "sluice_peer_psk", "gauge", "1 when the client's [Client] has a PresharedKeyFile."},
 };
 
 static void label_value(struct strbuf *out, const char *s)

@@ -64,6 +64,7 @@ static void dump_peer(struct strbuf *o, const struct gw_peer *p, uint64_t now)
 		  "peer=%s\npeer_public_key=%s\npeer_endpoint=%s\npeer_address=%s\npeer_session_id=%08x\n"
 		  "peer_latest_handshake=%" PRIu64 "\npeer_last_rx_age_ms=%" PRId64 "\n",
 		  p->name, kb, ep, ip, s ? s->id : 0, p->last_handshake_wall, age_ms(pc.last_rx_ms, now));
+	sb_kv_u64(o, "peer_", "psk", p->has_psk);
 	sb_kv_u64(o, "peer_", "rx_bytes", pc.rx_bytes);
 	sb_kv_u64(o, "peer_", "rx_packets", pc.rx_packets);
 	sb_kv_u64(o, "peer_", "tx_bytes", pc.tx_bytes);
@@ -98,6 +99,15 @@ void status_dump_gateway(struct gw *g, struct strbuf *o)
 		  g->cst.conns_timed_out);
 	sb_printf(o, "egress=%s\npath_changes=%" PRIu64 "\npath_checks=%" PRIu64 "\n", g->egress, g->path_changes,
 		  g->nw.checks);
+	{
+		size_t n_psk = 0;
+		for (size_t i = 0; i < g->reg.n_peers; i++)
+			n_psk += g->reg.peers[i]->has_psk;
+		sb_printf(o, "psk_clients=%zu\npsk_mismatch=%" PRIu64 "\nstealth=%d\n", n_psk, g->cst.psk_mismatch,
+			  g->cfg->stealth);
+	}
+	sb_printf(o, "stealth_refused=%" PRIu64 "\nstealth_stale=%" PRIu64 "\nstealth_replayed=%" PRIu64 "\n",
+		  g->cst.stealth_refused, g->cst.stealth_stale, g->cst.stealth_replayed);
 	for (size_t i = 0; i < g->reg.n_peers; i++)
 		dump_peer(o, g->reg.peers[i], now);
 }
@@ -163,6 +173,9 @@ void status_dump_client(struct cl *c, struct strbuf *o)
 	dump_stats(o, &st);
 	sb_printf(o, "handshakes_ok=%" PRIu64 "\nhandshakes_failed=%" PRIu64 "\npings=%" PRIu64 "\n",
 		  c->handshakes_ok, c->handshakes_failed, c->pings);
+	/* of the server shown above: its PresharedKeyFile and Stealth */
+	sb_printf(o, "psk=%d\nstealth=%d\npsk_mismatch=%" PRIu64 "\n", c->cfg->servers[srv].has_psk,
+		  c->cfg->servers[srv].stealth, c->psk_mismatch);
 }
 
 void status_log_line(const struct dp_stats *st, uint64_t *last_sum)

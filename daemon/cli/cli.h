@@ -6,6 +6,7 @@
 
 int genkey_main(int argc, char **argv);
 int pubkey_main(int argc, char **argv);
+int genpsk_main(int argc, char **argv);
 int show_main(int argc, char **argv);
 int dump_main(int argc, char **argv);
 int metrics_main(int argc, char **argv);

@@ -249,6 +249,11 @@ static void pr_peer(struct pr *p, const struct st_block *b)
 	pr_str(p, "address", "address", st_get(b, "peer_address"));
 	snprintf(sid, sizeof(sid), "%s", st_get(b, "peer_session_id") ? st_get(b, "peer_session_id") : "");
 	pr_str(p, "session_id", "session", strcmp(sid, "00000000") ? sid : "(none)");
+	pr_null_or_bool(p, "psk", NULL, st_u64(b, "peer_psk") ? 1 : 0);
+	if (!p->json && st_u64(b, "peer_psk")) {
+		pr_label(p, "preshared key");
+		printf("(hidden)\n");
+	}
 	pr_handshake(p, b, "peer_latest_handshake", "latest_handshake");
 	pr_last_rx(p, b, "peer_last_rx_age_ms");
 	pr_transfer(p, b, "peer_");
@@ -349,6 +354,48 @@ static const char *const control_counters[] = {
 	"conns_refused_source",   "conns_ratelimited",   "conns_evicted",   "conns_timed_out",
 };
 
+/* Pre-shared keys and the stealth control port (issue #23): whether they are in use, and what they refused.
+ * "preshared key: (hidden)" (client) or "preshared keys: 2 of 3 clients" (gateway); "stealth: on (4 refused:
+ * 1 stale, 1 replayed)". JSON: psk (client) or psk_clients (gateway), stealth, psk_mismatch, and on a gateway
+ * stealth_refused, stealth_stale, stealth_replayed. */
+static void pr_psk_stealth(struct pr *p, const struct st_block *b, bool client)
+{
+	bool stealth = st_u64(b, "stealth") != 0;
+
+	if (client) {
+		pr_null_or_bool(p, "psk", NULL, st_u64(b, "psk") ? 1 : 0);
+		if (!p->json) {
+			pr_label(p, "preshared key");
+			printf("%s\n", st_u64(b, "psk") ? "(hidden)" : "none");
+		}
+	} else {
+		pr_num(p, "psk_clients", NULL, (int64_t)st_u64(b, "psk_clients"), "");
+		if (!p->json) {
+			pr_label(p, "preshared keys");
+			printf("%" PRIu64 " of %" PRIu64 " clients\n", st_u64(b, "psk_clients"), st_u64(b, "clients"));
+		}
+	}
+	pr_null_or_bool(p, "stealth", NULL, stealth);
+	pr_num(p, "psk_mismatch", NULL, (int64_t)st_u64(b, "psk_mismatch"), "");
+	if (!client) {
+		pr_num(p, "stealth_refused", NULL, (int64_t)st_u64(b, "stealth_refused"), "");
+		pr_num(p, "stealth_stale", NULL, (int64_t)st_u64(b, "stealth_stale"), "");
+		pr_num(p, "stealth_replayed", NULL, (int64_t)st_u64(b, "stealth_replayed"), "");
+	}
+	if (p->json)
+		return;
+	pr_label(p, "stealth");
+	if (!client && stealth)
+		printf("on (%" PRIu64 " refused: %" PRIu64 " stale, %" PRIu64 " replayed)\n", st_u64(b, "stealth_refused"),
+		       st_u64(b, "stealth_stale"), st_u64(b, "stealth_replayed"));
+	else
+		printf("%s\n", stealth ? "on" : "off");
+	if (st_u64(b, "psk_mismatch")) {
+		pr_label(p, "psk mismatch");
+		printf("%" PRIu64 " authentications failed their key confirmation\n", st_u64(b, "psk_mismatch"));
+	}
+}
+
 /* The gateway's control port: what it holds and what it refused, and why (a line only once there is any). */
 static void pr_control(struct pr *p, const struct st_block *b)
 {
@@ -428,6 +475,7 @@ static void pr_iface(struct pr *p, const struct st_iface *st)
 		pr_num(p, "clients", "clients", (int64_t)st_u64(b, "clients"), t);
 		pr_control(p, b);
 	}
+	pr_psk_stealth(p, b, client);
 	pr_mtu(p, b, client);
 	pr_network(p, b, client);
 	snprintf(t, sizeof(t), "%" PRIu64, st_u64(b, "workers"));

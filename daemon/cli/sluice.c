@@ -16,6 +16,7 @@ static const struct {
 	{"dns", dns_main, "Put back the DNS a client interface changed (after a crash; the unit's clean-up)"},
 	{"genkey", genkey_main, "Generate a new private key and write it to stdout"},
 	{"pubkey", pubkey_main, "Read a private key from stdin and write its public key to stdout"},
+	{"genpsk", genpsk_main, "Generate a new pre-shared key (PresharedKeyFile) and write it to stdout"},
 };
 
 static void show_usage(FILE *f)

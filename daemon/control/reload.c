@@ -97,6 +97,10 @@ void clients_reload(struct gw_registry *r, struct pool *pool, const struct sl_cl
 			st->added++;
 		} else if (p && p->listed) {
 			snprintf(p->name, sizeof(p->name), "%s", cl[j].name);
+			if (p->has_psk != cl[j].has_psk || memcmp(p->psk, cl[j].psk, SL_KEY_LEN))
+				log_info("reload: client '%s': pre-shared key %s; its next session uses it", p->name,
+					 !cl[j].has_psk ? "removed" : p->has_psk ? "changed" : "added");
+			peer_set_psk(p, &cl[j]);
 			if (!cl[j].has_addr && p->fixed_addr)
 				readdress(r, pool, p, &cl[j], st);
 		}

@@ -3,7 +3,7 @@ _sluice() {
 	local cur=${COMP_WORDS[COMP_CWORD]} ifaces
 	ifaces=$(ls /run/sluice/*.sock 2>/dev/null | sed 's|.*/||; s|\.sock$||')
 	if [ "$COMP_CWORD" -eq 1 ]; then
-		COMPREPLY=($(compgen -W "show dump metrics killswitch dns genkey pubkey --version --help" -- "$cur"))
+		COMPREPLY=($(compgen -W "show dump metrics killswitch dns genkey pubkey genpsk --version --help" -- "$cur"))
 		return
 	fi
 	case ${COMP_WORDS[1]} in
