@@ -288,6 +288,16 @@ static int k_metrics_listen(struct parse *p, const struct entry *en)
 	return parse_listen_addr(p, en, &p->cfg->metrics_listen, &p->cfg->metrics_listen_len);
 }
 
+static int k_registry(struct parse *p, const struct entry *en)
+{
+	struct sl_err ue = {{0}};
+
+	if (etcd_url_parse(en->val, &p->cfg->registry, &ue))
+		return bad(p, en, "%s", ue.msg);
+	p->cfg->has_registry = true;
+	return 0;
+}
+
 static int k_address_gw(struct parse *p, const struct entry *en)
 {
 	struct sl_prefix4 *a = &p->cfg->address;
@@ -520,6 +530,7 @@ static const struct key_def keys[] = {
 	{SECT_INTERFACE, "StatsInterval", M_ANY, k_stats_interval},
 	{SECT_INTERFACE, "User", M_S, k_user},
 	{SECT_INTERFACE, "MetricsListen", M_ANY, k_metrics_listen},
+	{SECT_INTERFACE, "Registry", M_S, k_registry},
 	{SECT_CLIENT, "Name", M_S, k_client_name},
 	{SECT_CLIENT, "PublicKey", M_S, k_client_pubkey},
 	{SECT_CLIENT, "Address", M_S, k_client_address},
