@@ -152,7 +152,8 @@ static const struct lease *lease_of_addr(const struct view *v, uint32_t addr)
 	return v->n_by_addr ? bsearch(&k, v->by_addr, v->n_by_addr, sizeof(k), cmp_addr) : NULL;
 }
 
-static int view_load(struct view *v, const struct etcd_kv *kv, size_t n, const char *prefix,
+/* cap: room for every key read plus a lease for every file client (the leases a sync creates) */
+static int view_load(struct view *v, const struct etcd_kv *kv, size_t n, size_t cap, const char *prefix,
 		     struct fleet_sync_stats *st)
 {
 	char p_pool[FLEET_KEY_MAX], p_cl[FLEET_KEY_MAX], p_lk[FLEET_KEY_MAX], p_la[FLEET_KEY_MAX];
@@ -163,9 +164,9 @@ static int view_load(struct view *v, const struct etcd_kv *kv, size_t n, const c
 	l_cl = (size_t)snprintf(p_cl, sizeof(p_cl), "%s/clients/", prefix);
 	l_lk = (size_t)snprintf(p_lk, sizeof(p_lk), "%s/leases/key/", prefix);
 	l_la = (size_t)snprintf(p_la, sizeof(p_la), "%s/leases/addr/", prefix);
-	v->by_key = calloc(n + 1, sizeof(*v->by_key));
-	v->by_addr = calloc(n + 1, sizeof(*v->by_addr));
-	v->reg = calloc(n + 1, sizeof(*v->reg));
+	v->by_key = calloc(cap + 1, sizeof(*v->by_key));
+	v->by_addr = calloc(cap + 1, sizeof(*v->by_addr));
+	v->reg = calloc(cap + 1, sizeof(*v->reg));
 	if (!v->by_key || !v->by_addr || !v->reg) {
 		view_free(v);
 		return -ENOMEM;
@@ -428,7 +429,7 @@ int fleet_sync(struct etcd *c, const char *prefix, const struct sl_prefix4 *pool
 		if (ret)
 			return ret;
 		/* the view needs a slot for every key plus every lease it makes: at most one per client */
-		ret = view_load(&v, kv, n + n_file, prefix, st);
+		ret = view_load(&v, kv, n, n + n_file, prefix, st);
 		etcd_kvs_free(kv, n);
 		if (ret)
 			return sl_errf(e, ret, "registry: out of memory");
