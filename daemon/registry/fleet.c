@@ -6,8 +6,10 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include "daemon/atomic_file.h"
 #include "daemon/log.h"
 #include "daemon/registry/fleet.h"
+#include "daemon/registry/fleet_cache.h"
 
 #define FLEET_WATCH_LINE_MAX (1u << 20) /* one watch message; a larger one just means "read it all again" */
 
@@ -23,6 +25,72 @@ static void drain(int fd)
 	uint64_t v;
 	ssize_t r = read(fd, &v, sizeof(v));
 	(void)r;
+}
+
+/* The last good list into StateDir; a failure only costs a start without etcd, so it is logged, not fatal. */
+static void cache_write(struct fleet *f, const struct sl_client_cfg *list, size_t n, int64_t rev)
+{
+	struct strbuf b = {0};
+	int ret;
+
+	fleet_cache_format(list, n, f->pool_text, rev, &b);
+	ret = b.oom ? -ENOMEM : file_write_atomic(f->cache_path, b.s, b.len, 0600);
+	free(b.s);
+	if (ret)
+		log_warn("registry: cache %s: %s (a start without etcd will not find these clients)", f->cache_path,
+			 strerror(-ret));
+}
+
+/* etcd unreachable at start: the last good read, with the file clients it confirms. */
+static int cache_start(struct fleet *f, struct sl_client_cfg **list, size_t *n, const char *why, struct sl_err *e)
+{
+	struct sl_client_cfg *cache;
+	struct sl_err ce = {{0}};
+	size_t n_cache, len = 0;
+	unsigned left_out;
+	int64_t rev = 0;
+	char *text = NULL;
+	FILE *fp = fopen(f->cache_path, "re");
+	int ret;
+
+	if (!fp)
+		return sl_errf(e, -EIO, "%s, and no earlier read is cached (%s: %s)", why, f->cache_path,
+			       strerror(errno));
+	{
+		char buf[4096];
+		size_t r;
+		struct strbuf b = {0};
+		while ((r = fread(buf, 1, sizeof(buf), fp)) > 0 && !b.oom)
+			if (!sb_reserve(&b, b.len + r + 1)) {
+				memcpy(b.s + b.len, buf, r);
+				b.len += r;
+			}
+		fclose(fp);
+		if (b.oom) {
+			free(b.s);
+			return sl_errf(e, -ENOMEM, "registry: out of memory reading %s", f->cache_path);
+		}
+		text = b.s;
+		len = b.len;
+	}
+	ret = fleet_cache_parse(text ? text : "", len, f->pool_text, &cache, &n_cache, &rev, &ce);
+	free(text);
+	if (ret)
+		return sl_errf(e, ret, "%s, and the cache is unusable (%s: %s)", why, f->cache_path, ce.msg);
+	ret = fleet_cache_merge(cache, n_cache, f->file, f->n_file, list, n, &left_out);
+	free(cache);
+	if (ret)
+		return sl_errf(e, ret, "registry: out of memory");
+	log_warn("%s: serving %zu clients from %s (revision %" PRId64 ") until etcd answers", why, *n,
+		 f->cache_path, rev);
+	if (left_out)
+		log_warn("registry: %u file clients left out until etcd confirms their leases", left_out);
+	f->from_cache = true;
+	f->st.connected = false;
+	f->st.revision = rev;
+	f->st.clients = *n;
+	snprintf(f->st.last_error, sizeof(f->st.last_error), "%s", why);
+	return 0;
 }
 
 static struct sl_client_cfg *copy_clients(const struct sl_client_cfg *c, size_t n)
@@ -46,6 +114,10 @@ int fleet_init(struct fleet *f, const struct sl_config *cfg, struct sl_client_cf
 	f->url = &cfg->registry;
 	f->pool = cfg->address;
 	snprintf(f->path, sizeof(f->path), "%s", cfg->path);
+	if ((size_t)snprintf(f->cache_path, sizeof(f->cache_path), "%.*s/%s.registry", SL_PATH_MAX - IFNAMSIZ - 16,
+			     cfg->state_dir, cfg->ifname) >= sizeof(f->cache_path))
+		return sl_errf(e, -ENAMETOOLONG, "registry: StateDir too long for %s.registry", cfg->ifname);
+	fleet_pool_text(&cfg->address, f->pool_text, sizeof(f->pool_text));
 	pthread_mutex_init(&f->mu, NULL);
 	f->file = copy_clients(cfg->clients, cfg->n_clients);
 	f->n_file = cfg->n_clients;
@@ -58,8 +130,11 @@ int fleet_init(struct fleet *f, const struct sl_config *cfg, struct sl_client_cf
 		return ret;
 	ret = fleet_sync(&c, f->url->prefix, &f->pool, f->path, f->file, f->n_file, true, list, n, &rev, &st, e);
 	etcd_close(&c);
+	if (ret == -EIO)
+		return cache_start(f, list, n, e->msg, e);
 	if (ret)
 		return ret;
+	cache_write(f, *list, *n, rev);
 	f->st.connected = true;
 	f->st.syncs = 1;
 	f->st.revision = rev;
@@ -230,6 +305,8 @@ static int resync(struct fleet *f, struct etcd *c, int64_t *rev)
 		return -ENOMEM;
 	ret = fleet_sync(c, f->url->prefix, &f->pool, f->path, file, n_file, false, &list, &n, rev, &st, &e);
 	free(file);
+	if (!ret)
+		cache_write(f, list, n, *rev); /* before it is handed over: the file I/O holds no lock */
 	pthread_mutex_lock(&f->mu);
 	was_connected = f->st.connected;
 	if (ret) {
@@ -277,6 +354,14 @@ static void *fleet_main(void *arg)
 	pthread_mutex_lock(&f->mu);
 	rev = f->st.revision;
 	pthread_mutex_unlock(&f->mu);
+	/* started from the cache: read the registry (with backoff) before anything is watched */
+	while (f->from_cache && !atomic_load(&f->stop) && resync(f, &c, &rev)) {
+		backoff = backoff ? (backoff * 2 > FLEET_BACKOFF_MAX_MS ? FLEET_BACKOFF_MAX_MS : backoff * 2)
+				  : FLEET_BACKOFF_MIN_MS;
+		if (!backoff_wait(f, backoff - (unsigned)(random() % (backoff / 4 + 1))))
+			break;
+	}
+	backoff = 0;
 	while (!atomic_load(&f->stop)) {
 		enum watch_end we = watch_once(f, &c, rev);
 

@@ -32,6 +32,9 @@ struct fleet {
 	const struct etcd_url *url;
 	struct sl_prefix4 pool;
 	char path[SL_PATH_MAX];
+	char cache_path[SL_PATH_MAX]; /* StateDir/IFACE.registry (fleet_cache.h) */
+	char pool_text[64];
+	bool from_cache; /* started from the cache: read the registry before watching */
 	int wake_fd;   /* the control thread -> registry thread: stop, new file clients */
 	int notify_fd; /* the registry thread -> control thread: a new list is ready */
 	pthread_t th;
@@ -47,8 +50,10 @@ struct fleet {
 };
 
 /* Reads the registry of cfg (blocking, bounded) and returns the merged client list (malloc'd, every address
- * set) in *list. Refuses (-errno, e->msg) when etcd does not answer, the pool differs, or a file client's
- * fixed address is another key's. curl_global_init must have been called. */
+ * set) in *list. Refuses (-errno, e->msg) when the pool differs or a file client's fixed address is another
+ * key's. When etcd does not answer, the list of the last good read cached in StateDir serves (with the file
+ * clients it confirms) until etcd is back; without a cache that is a refusal too. curl_global_init must have
+ * been called. */
 int fleet_init(struct fleet *f, const struct sl_config *cfg, struct sl_client_cfg **list, size_t *n,
 	       struct sl_err *e);
 /* Starts the watch thread (after privileges are dropped: it needs none). */

@@ -9,8 +9,9 @@
 #       gateway 1 is merged and leased too
 #   (2) the client's gateway kill -9'd: traffic through the other within 10 s with the same tunnel address
 #   (3) a client added to the registry is on both gateways within 2 s, without a reload
-#   (4) etcd stopped: the gateways report it unreachable and the established client keeps working; etcd back:
-#       they reconnect (backoff) and no lease was lost
+#   (4) etcd stopped: the gateways report it unreachable and the established client keeps working; gateway 1
+#       restarted meanwhile serves the clients of its last read (StateDir cache); etcd back: they reconnect
+#       (backoff) and no lease was lost
 #   (5) `sluice registry remove`: the client's session ends on every gateway within 3 s, its traffic stops
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lan.sh"
@@ -115,6 +116,12 @@ for _ in 1 2 3; do wait_for 3 pingable || fail "(4) traffic stopped with etcd do
 [ "$(stat "$CL" session_id)" = "$s" ] || fail "(4) the session changed with etcd down"
 on_both laptop "$A" || fail "(4) a gateway forgot laptop with etcd down"
 on_both phone 10.66.0.77 || fail "(4) a gateway forgot phone with etcd down"
+# a gateway restarted without etcd serves what the last read (cached in its StateDir) confirms
+stop $GW_PID
+start "$NS_G" "$GW"; GW_PID=$LAST_PID
+[ "$(gw_addr "$GW" laptop)" = "$A" ] || fail "(4) gateway 1 restarted without etcd: laptop '$(gw_addr "$GW" laptop)'"
+[ "$(gw_addr "$GW" phone)" = 10.66.0.77 ] || fail "(4) gateway 1 restarted without etcd: phone '$(gw_addr "$GW" phone)'"
+[ "$(stat "$GW" registry_state)" = unreachable ] || fail "(4) restarted gateway 1: $(stat "$GW" registry_state)"
 etcd_start
 wait_for 20 stat_cmp "$GW2" registry_connected -eq 1 || fail "(4) gateway 2 did not reconnect"
 wait_for 20 stat_cmp "$GW" registry_connected -eq 1 || fail "(4) gateway 1 did not reconnect"

@@ -10,6 +10,7 @@
 #include "daemon/config.h"
 #include "daemon/registry/etcd_json.h"
 #include "daemon/registry/etcd_url.h"
+#include "daemon/registry/fleet_cache.h"
 #include "daemon/registry/fleet_sync.h"
 #include "tests/unit/check.h"
 
@@ -251,6 +252,70 @@ static void records(void)
 	CHECK(!fleet_name_ok("0123456789012345678901234567890123456789012345678901234567890123"));
 }
 
+static struct sl_client_cfg cl(const char *name, const char *addr)
+{
+	struct sl_client_cfg c;
+
+	memset(&c, 0, sizeof(c));
+	snprintf(c.name, sizeof(c.name), "%s", name);
+	key_from_base64(K1, c.pubkey);
+	c.pubkey[0] = (uint8_t)name[0]; /* one key per first letter */
+	if (addr) {
+		c.has_addr = true;
+		inet_pton(AF_INET, addr, &c.addr);
+	}
+	return c;
+}
+
+static void cache(void)
+{
+	struct sl_client_cfg list[2] = {cl("alice", "10.66.0.2"), cl("bob", "10.66.0.3")}, *back, *m;
+	struct strbuf b = {0};
+	struct sl_err e = {{0}};
+	size_t n, nm;
+	int64_t rev;
+	unsigned left;
+
+	fleet_cache_format(list, 2, "10.66.0.1/24", 42, &b);
+	CHECK_STR_CONTAINS(b.s, "# sluice registry cache: 10.66.0.1/24 42\nalice ");
+	CHECK(fleet_cache_parse(b.s, b.len, "10.66.0.1/24", &back, &n, &rev, &e) == 0);
+	CHECK_EQ_INT(n, 2);
+	CHECK_EQ_INT(rev, 42);
+	if (n == 2)
+		CHECK(!strcmp(back[1].name, "bob") && back[1].has_addr && back[1].addr.s_addr == list[1].addr.s_addr &&
+		      !memcmp(back[1].pubkey, list[1].pubkey, SL_KEY_LEN));
+	free(back);
+	/* another pool's cache is never used */
+	CHECK(fleet_cache_parse(b.s, b.len, "10.67.0.1/24", &back, &n, &rev, &e) == -EINVAL);
+	CHECK_STR_CONTAINS(e.msg, "not a registry cache of pool 10.67.0.1/24");
+	/* a damaged line */
+	b.s[b.len - 3] = 'x';
+	CHECK(fleet_cache_parse(b.s, b.len, "10.66.0.1/24", &back, &n, &rev, &e) == -EINVAL);
+	CHECK_STR_CONTAINS(e.msg, "line 3:");
+	free(b.s);
+
+	/* merge: a file client confirmed by key (cached address, new name), one whose fixed address differs and one
+	 * unknown to the cache are left out; a cached client under a file name with another key is dropped */
+	{
+		struct sl_client_cfg file[3] = {cl("anna", NULL), cl("bob", "10.66.0.9"), cl("carl", NULL)};
+		file[0].pubkey[0] = 'a'; /* alice's key */
+		CHECK(fleet_cache_merge(list, 2, file, 3, &m, &nm, &left) == 0);
+		CHECK_EQ_INT(left, 2);
+		CHECK_EQ_INT(nm, 1);
+		if (nm == 1)
+			CHECK(!strcmp(m[0].name, "anna") && m[0].addr.s_addr == list[0].addr.s_addr && m[0].has_addr);
+		free(m);
+		file[1].addr = list[1].addr; /* now it matches the cache */
+		CHECK(fleet_cache_merge(list, 2, file, 2, &m, &nm, &left) == 0);
+		CHECK_EQ_INT(left, 0);
+		CHECK_EQ_INT(nm, 2);
+		free(m);
+		CHECK(fleet_cache_merge(list, 2, NULL, 0, &m, &nm, &left) == 0);
+		CHECK_EQ_INT(nm, 2);
+		free(m);
+	}
+}
+
 int main(void)
 {
 	url_ok();
@@ -259,5 +324,6 @@ int main(void)
 	requests();
 	answers();
 	records();
+	cache();
 	return check_done("test_registry");
 }
