@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # t_fleet: two gateways sharing one etcd registry (issue #21, DESIGN §9 "Fleet", §10.11). etcd (Debian's
-# etcd-server) runs in the resolver's namespace of lan.sh, on 198.18.0.53:2379, with its data in $WORK; both
-# gateways name `Registry = etcd://198.18.0.53:2379/sluice-$TAG` and the same Address; the client lists both as
+# etcd-server, a 3-member cluster) runs in the resolver's namespace of lan.sh, on 198.18.0.53 ports 2379, 22379
+# and 32379 (peers on its loopback), with its data in $WORK; both gateways name all three in
+# `Registry = etcd://…/sluice-$TAG` and have the same Address; the client lists both as
 # [Server]s and is known only to the registry.
 #   (0) refused starts: a pool that differs from the one recorded; a file client whose fixed Address is leased
 #       to another key (file:line named); neither leaves its interface behind
@@ -9,6 +10,8 @@
 #       gateway 1 is merged and leased too
 #   (2) the client's gateway kill -9'd: traffic through the other within 10 s with the same tunnel address
 #   (3) a client added to the registry is on both gateways within 2 s, without a reload
+#   (3b) the etcd member the gateways watch is killed: they move to another, report no outage, and a client
+#       added then is still on both gateways within 2 s; traffic goes on
 #   (4) etcd stopped: the gateways report it unreachable and the established client keeps working; gateway 1
 #       restarted meanwhile serves the clients of its last read (StateDir cache); etcd back: they reconnect
 #       (backoff) and no lease was lost
@@ -19,20 +22,28 @@
 command -v etcd >/dev/null || { echo "t_fleet: etcd not installed (apt-get install etcd-server): skipped"; exit 77; }
 
 GW=slg$TAG; GW2=slh$TAG; CL=slc$TAG; BAD=slb$TAG
-E_PORT=2379
-URL="etcd://$D_IP:$E_PORT/sluice-$TAG"
+# a 3-member etcd cluster on the resolver's address: client ports E_PORTS, peer ports on its loopback
+E_PORTS=(2379 22379 32379)
+URL="etcd://$D_IP:${E_PORTS[0]},$D_IP:${E_PORTS[1]},$D_IP:${E_PORTS[2]}/sluice-$TAG"
 lan_up
 
-ETCD_PID=
-etcd_start() {
-	ip netns exec "$NS_D" etcd --name "t$TAG" --data-dir "$WORK/etcd" --listen-client-urls "http://$D_IP:$E_PORT" \
-		--advertise-client-urls "http://$D_IP:$E_PORT" --listen-peer-urls http://127.0.0.1:2380 \
-		--initial-advertise-peer-urls http://127.0.0.1:2380 --initial-cluster "t$TAG=http://127.0.0.1:2380" \
-		>> "$WORK/etcd.log" 2>&1 &
-	ETCD_PID=$!
-	PIDS+=("$ETCD_PID")
-	wait_for 20 in_d curl -sf -m 1 "http://$D_IP:$E_PORT/health" || fail "etcd did not come up"
+ETCD_PIDS=()
+CLUSTER="m0=http://127.0.0.1:2380,m1=http://127.0.0.1:22380,m2=http://127.0.0.1:32380"
+etcd_member() { # INDEX — starts one member (its data dir kept across restarts)
+	local i=$1 p=${E_PORTS[$1]}
+	ip netns exec "$NS_D" etcd --name "m$i" --data-dir "$WORK/etcd$i" --listen-client-urls "http://$D_IP:$p" \
+		--advertise-client-urls "http://$D_IP:$p" --listen-peer-urls "http://127.0.0.1:$((p + 1))" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$((p + 1))" --initial-cluster "$CLUSTER" \
+		--initial-cluster-token "t$TAG" --heartbeat-interval 50 --election-timeout 500 >> "$WORK/etcd$i.log" 2>&1 &
+	ETCD_PIDS[$i]=$!
+	PIDS+=("$!")
 }
+healthy() { in_d curl -sf -m 1 "http://$D_IP:${E_PORTS[$1]}/health" | grep -q '"health":"true"'; }
+etcd_start() {
+	for i in 0 1 2; do etcd_member $i; done
+	for i in 0 1 2; do wait_for 30 healthy $i || fail "etcd member $i did not come up"; done
+}
+etcd_kill() { kill "${ETCD_PIDS[$1]}"; wait "${ETCD_PIDS[$1]}" 2>/dev/null || true; }
 reg() { in_d "$SLUICE" registry "$@" --registry "$URL"; }
 # the address a gateway gives a client ("" when it does not list it)
 gw_addr() { peer_stat "$1" "$2" peer_address; }
@@ -61,7 +72,7 @@ case "$A" in 10.66.0.*) ;; *) fail "(1) no lease for the client: $(reg list)" ;;
 on_both laptop "$A" || fail "(1) the gateways give laptop $(gw_addr "$GW" laptop) and $(gw_addr "$GW2" laptop), lease $A"
 [ "$(gw_addr "$GW" filed)" = 10.66.0.50 ] || fail "(1) the file client: $(gw_addr "$GW" filed)"
 gone_from "$GW2" filed || fail "(1) gateway 2 lists gateway 1's file client"
-in_d etcdctl --endpoints "$D_IP:$E_PORT" get "/sluice-$TAG/leases/addr/10.66.0.50" | grep -q . ||
+in_d etcdctl --endpoints "$D_IP:${E_PORTS[1]}" get "/sluice-$TAG/leases/addr/10.66.0.50" | grep -q . ||
 	fail "(1) the file client's fixed address is not leased in etcd"
 [ "$(stat "$GW" registry_state)" = connected ] || fail "(1) registry_state $(stat "$GW" registry_state)"
 out=$("$SLUICE" show "$GW")
@@ -108,8 +119,24 @@ reg add phone "$(pubkey "$WORK/phone.key")" 10.66.0.77 || fail "(3) registry add
 wait_for 2 on_both phone 10.66.0.77 || fail "(3) phone not on both gateways within 2 s: '$(gw_addr "$GW" phone)' '$(gw_addr "$GW2" phone)'"
 ok "(3) a client added to the registry is on both gateways within 2 s"
 
+# --- (3b) one etcd member killed (the one the gateways watch): nothing changes for clients and the registry
+s1=$(stat "$GW" registry_syncs); s2=$(stat "$GW2" registry_syncs)
+etcd_kill 0
+# each gateway's watch breaks, moves to the next member after its first backoff and reads the registry again
+wait_for 10 stat_cmp "$GW" registry_syncs -gt "$s1" || fail "(3b) gateway 1 did not move to another member"
+wait_for 10 stat_cmp "$GW2" registry_syncs -gt "$s2" || fail "(3b) gateway 2 did not move to another member"
+[ "$(stat "$GW" registry_connected)" = 1 ] && [ "$(stat "$GW2" registry_connected)" = 1 ] ||
+	fail "(3b) a gateway reports etcd unreachable with 2 of 3 members up"
+genkey "$WORK/tablet.key"
+reg add tablet "$(pubkey "$WORK/tablet.key")" || fail "(3b) registry add with a member down"
+wait_for 2 on_both tablet "$(reg list | awk -F'\t' '$1 == "tablet" { print $3 }')" ||
+	fail "(3b) tablet not on both gateways within 2 s with a member down"
+[ -n "$(gw_addr "$GW" tablet)" ] || fail "(3b) tablet has no address"
+wait_for 3 pingable || fail "(3b) traffic stopped"
+ok "(3b) an etcd member killed: the gateways follow the others, a new client still arrives within 2 s"
+
 # --- (4) etcd gone: established clients keep working
-kill "$ETCD_PID"; wait "$ETCD_PID" 2>/dev/null || true
+etcd_kill 1; etcd_kill 2
 wait_for 10 stat_cmp "$GW2" registry_connected -eq 0 || fail "(4) gateway 2 did not notice etcd is gone"
 s=$(stat "$CL" session_id)
 for _ in 1 2 3; do wait_for 3 pingable || fail "(4) traffic stopped with etcd down"; done
