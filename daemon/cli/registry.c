@@ -150,12 +150,22 @@ fail:
 	return 1;
 }
 
+struct lease_ref {
+	const char *hex, *addr;
+};
+
+static int cmp_lease_ref(const void *a, const void *b)
+{
+	return strcmp(((const struct lease_ref *)a)->hex, ((const struct lease_ref *)b)->hex);
+}
+
 static int reg_list(struct etcd *c, const char *prefix, int n)
 {
 	char path[FLEET_KEY_MAX], lk[FLEET_KEY_MAX];
 	struct etcd_kv *kv;
 	struct sl_err e = {{0}};
-	size_t nkv, lp, llk;
+	size_t nkv, lp, llk, n_leases = 0;
+	struct lease_ref *leases; /* PREFIX/leases/key/HEX -> ADDRESS, sorted by HEX */
 	int64_t rev;
 
 	if (n != 0) {
@@ -169,22 +179,34 @@ static int reg_list(struct etcd *c, const char *prefix, int n)
 	}
 	lp = (size_t)snprintf(path, sizeof(path), "%s/clients/", prefix);
 	llk = (size_t)snprintf(lk, sizeof(lk), "%s/leases/key/", prefix);
+	leases = calloc(nkv + 1, sizeof(*leases));
+	if (!leases) {
+		etcd_kvs_free(kv, nkv);
+		fprintf(stderr, "%s: registry list: out of memory\n", SL_PROG);
+		return 1;
+	}
+	for (size_t j = 0; j < nkv; j++)
+		if (!strncmp(kv[j].key, lk, llk))
+			leases[n_leases++] = (struct lease_ref){kv[j].key + llk, kv[j].value};
+	qsort(leases, n_leases, sizeof(*leases), cmp_lease_ref);
 	for (size_t i = 0; i < nkv; i++) {
 		uint8_t key[SL_KEY_LEN];
 		char b64[SL_KEY_B64_LEN + 1], hex[2 * SL_KEY_LEN + 1];
 		const char *lease = "(none)";
+		struct lease_ref want = {hex, NULL}, *hit;
 		struct in_addr a;
 		bool h;
 
 		if (strncmp(kv[i].key, path, lp) || fleet_client_parse(kv[i].value, key, &h, &a))
 			continue;
 		fleet_key_hex(key, hex);
-		for (size_t j = 0; j < nkv; j++)
-			if (!strncmp(kv[j].key, lk, llk) && !strcmp(kv[j].key + llk, hex))
-				lease = kv[j].value;
+		hit = n_leases ? bsearch(&want, leases, n_leases, sizeof(*leases), cmp_lease_ref) : NULL;
+		if (hit)
+			lease = hit->addr;
 		key_to_base64(key, b64);
 		printf("%s\t%s\t%s\n", kv[i].key + lp, b64, lease);
 	}
+	free(leases);
 	etcd_kvs_free(kv, nkv);
 	return 0;
 }
