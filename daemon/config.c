@@ -298,6 +298,15 @@ static int k_registry(struct parse *p, const struct entry *en)
 	return 0;
 }
 
+static int k_registry_ca(struct parse *p, const struct entry *en)
+{
+	if (en->val[0] != '/')
+		return bad(p, en, "'%s' is not an absolute path", en->val);
+	/* read when the registry is reached: an unreadable file is reported there, naming it */
+	copy_str(p->cfg->registry_ca_file, sizeof(p->cfg->registry_ca_file), en->val);
+	return 0;
+}
+
 static int k_address_gw(struct parse *p, const struct entry *en)
 {
 	struct sl_prefix4 *a = &p->cfg->address;
@@ -531,6 +540,7 @@ static const struct key_def keys[] = {
 	{SECT_INTERFACE, "User", M_S, k_user},
 	{SECT_INTERFACE, "MetricsListen", M_ANY, k_metrics_listen},
 	{SECT_INTERFACE, "Registry", M_S, k_registry},
+	{SECT_INTERFACE, "RegistryCAFile", M_S, k_registry_ca},
 	{SECT_CLIENT, "Name", M_S, k_client_name},
 	{SECT_CLIENT, "PublicKey", M_S, k_client_pubkey},
 	{SECT_CLIENT, "Address", M_S, k_client_address},

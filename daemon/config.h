@@ -95,6 +95,7 @@ struct sl_config {
 	gid_t gid;
 	bool has_registry;              /* Registry = etcd://... (DESIGN §9 "Fleet") */
 	struct etcd_url registry;
+	char registry_ca_file[SL_PATH_MAX]; /* RegistryCAFile = (etcds://), "" = the system's CAs */
 	struct sl_client_cfg *clients;  /* [Client] sections, owned */
 	size_t n_clients;
 

@@ -14,7 +14,8 @@ static void usage(FILE *f)
 	fprintf(f, "Usage: %s registry add NAME PUBKEY [ADDRESS] --registry URL\n"
 		   "       %s registry remove NAME --registry URL\n"
 		   "       %s registry list --registry URL\n"
-		   "URL is etcd://HOST:PORT[,HOST:PORT...]/PREFIX, as a gateway's Registry =.\n"
+		   "URL is etcd[s]://HOST:PORT[,HOST:PORT...]/PREFIX, as a gateway's Registry =; with etcds:// (TLS),\n"
+		   "--ca FILE names the CA bundle that signs etcd's certificate (default: the system's).\n"
 		   "add: a client by name and base64 public key, with an optional fixed IPv4 tunnel address (leased at\n"
 		   "once; refused if another key holds it). remove: its sessions end on every gateway; its address\n"
 		   "stays reserved for its key. list: NAME, PUBLIC KEY, ADDRESS (its lease; (none) before any), tab-"
@@ -214,7 +215,7 @@ static int reg_list(struct etcd *c, const char *prefix, int n)
 int registry_main(int argc, char **argv)
 {
 	char *args[8];
-	const char *url_text = NULL;
+	const char *url_text = NULL, *ca = NULL;
 	struct etcd_url url;
 	struct etcd c;
 	struct sl_err e = {{0}};
@@ -229,6 +230,8 @@ int registry_main(int argc, char **argv)
 			url_text = argv[++i];
 		else if (!strncmp(argv[i], "--registry=", 11))
 			url_text = argv[i] + 11;
+		else if (!strcmp(argv[i], "--ca") && i + 1 < argc)
+			ca = argv[++i];
 		else if (argv[i][0] == '-' && argv[i][1]) {
 			fprintf(stderr, "%s: registry: unknown option '%s'\n", SL_PROG, argv[i]);
 			usage(stderr);
@@ -255,7 +258,7 @@ int registry_main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) || etcd_open(&c, &url, &e)) {
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) || etcd_open(&c, &url, ca, &e)) {
 		fprintf(stderr, "%s: registry: curl: cannot initialise\n", SL_PROG);
 		return 1;
 	}

@@ -19,10 +19,30 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-int etcd_open(struct etcd *c, const struct etcd_url *url, struct sl_err *e)
+void etcd_setopt_common(const struct etcd *c, CURL *h)
+{
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L); /* threads: no SIGALRM for name look-ups */
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, c->url->tls ? "https" : "http");
+	curl_easy_setopt(h, CURLOPT_NOPROXY, "*"); /* the registry is never reached through a proxy */
+	if (c->url->tls) {
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+		curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+		if (c->ca_file && c->ca_file[0])
+			curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+	}
+}
+
+void etcd_base_url(const struct etcd *c, unsigned k, char *out, size_t n)
+{
+	snprintf(out, n, "%s://%s", c->url->tls ? "https" : "http", c->url->endpoint[k]);
+}
+
+int etcd_open(struct etcd *c, const struct etcd_url *url, const char *ca_file, struct sl_err *e)
 {
 	memset(c, 0, sizeof(*c));
 	c->url = url;
+	c->ca_file = ca_file;
 	c->timeout_ms = ETCD_TIMEOUT_MS;
 	c->h = curl_easy_init();
 	if (!c->h)
@@ -46,14 +66,15 @@ int etcd_post(struct etcd *c, const char *path, const char *body, struct strbuf 
 		return sl_errf(e, -ENOMEM, "registry: out of memory");
 	for (unsigned i = 0; i < c->url->n_endpoints; i++) {
 		unsigned k = (c->cur + i) % c->url->n_endpoints;
-		char url[ETCD_ENDPOINT_MAX + 64];
+		char url[ETCD_ENDPOINT_MAX + 64], base[ETCD_ENDPOINT_MAX + 16];
 		CURLcode cc;
 		long code = 0;
 
 		out->len = 0;
 		if (out->s)
 			out->s[0] = 0;
-		snprintf(url, sizeof(url), "http://%s%s", c->url->endpoint[k], path);
+		etcd_base_url(c, k, base, sizeof(base));
+		snprintf(url, sizeof(url), "%s%s", base, path);
 		curl_easy_reset(c->h);
 		curl_easy_setopt(c->h, CURLOPT_URL, url);
 		curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, body);
@@ -62,9 +83,7 @@ int etcd_post(struct etcd *c, const char *path, const char *body, struct strbuf 
 		curl_easy_setopt(c->h, CURLOPT_WRITEDATA, out);
 		curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
 		curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
-		curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L); /* threads: no SIGALRM for name look-ups */
-		curl_easy_setopt(c->h, CURLOPT_PROTOCOLS_STR, "http");
-		curl_easy_setopt(c->h, CURLOPT_NOPROXY, "*"); /* the registry is never reached through a proxy */
+		etcd_setopt_common(c, c->h);
 		cc = curl_easy_perform(c->h);
 		if (cc != CURLE_OK) {
 			sl_errf(e, -EIO, "registry: etcd at %s: %s", c->url->endpoint[k], curl_easy_strerror(cc));

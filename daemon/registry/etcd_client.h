@@ -13,13 +13,18 @@
 
 struct etcd {
 	const struct etcd_url *url;
+	const char *ca_file; /* etcds://: the CA bundle that signs etcd's certificate; NULL: the system's */
 	CURL *h;
 	unsigned cur; /* endpoint index that answered last */
 	long timeout_ms;
 };
 
 /* 0, or -ENOMEM. curl_global_init is the caller's (once per process, before any thread). */
-int etcd_open(struct etcd *c, const struct etcd_url *url, struct sl_err *e);
+int etcd_open(struct etcd *c, const struct etcd_url *url, const char *ca_file, struct sl_err *e);
+/* The transfer options every request and the watch share: scheme, TLS verification, no proxy, no signals. */
+void etcd_setopt_common(const struct etcd *c, CURL *h);
+/* "http(s)://ENDPOINT" of endpoint k. */
+void etcd_base_url(const struct etcd *c, unsigned k, char *out, size_t n);
 void etcd_close(struct etcd *c);
 /* POST body to path (e.g. "/v3/kv/range"); the answer's body into out (reset first). -EIO when no endpoint
  * answered (e->msg names the last failure). */

@@ -68,11 +68,14 @@ int etcd_url_parse(const char *s, struct etcd_url *u, struct sl_err *e)
 	size_t plen;
 
 	memset(u, 0, sizeof(*u));
-	if (!strncmp(s, ETCD_TLS_SCHEME, strlen(ETCD_TLS_SCHEME)))
-		return sl_errf(e, -EINVAL, "'%s': etcds:// (TLS to etcd) is not supported yet; use etcd://", s);
-	if (strncmp(s, ETCD_SCHEME, strlen(ETCD_SCHEME)))
-		return sl_errf(e, -EINVAL, "'%s' does not start with etcd://", s);
-	p = s + strlen(ETCD_SCHEME);
+	if (!strncmp(s, ETCD_TLS_SCHEME, strlen(ETCD_TLS_SCHEME))) {
+		u->tls = true;
+		p = s + strlen(ETCD_TLS_SCHEME);
+	} else if (!strncmp(s, ETCD_SCHEME, strlen(ETCD_SCHEME))) {
+		p = s + strlen(ETCD_SCHEME);
+	} else {
+		return sl_errf(e, -EINVAL, "'%s' does not start with etcd:// or etcds://", s);
+	}
 	slash = strchr(p, '/');
 	if (!slash)
 		return sl_errf(e, -EINVAL, "'%s' has no /PREFIX after the hosts", s);

@@ -114,6 +114,7 @@ int fleet_init(struct fleet *f, const struct sl_config *cfg, struct sl_client_cf
 	f->url = &cfg->registry;
 	f->pool = cfg->address;
 	snprintf(f->path, sizeof(f->path), "%s", cfg->path);
+	snprintf(f->ca_file, sizeof(f->ca_file), "%s", cfg->registry_ca_file);
 	if ((size_t)snprintf(f->cache_path, sizeof(f->cache_path), "%.*s/%s.registry", SL_PATH_MAX - IFNAMSIZ - 16,
 			     cfg->state_dir, cfg->ifname) >= sizeof(f->cache_path))
 		return sl_errf(e, -ENAMETOOLONG, "registry: StateDir too long for %s.registry", cfg->ifname);
@@ -125,7 +126,7 @@ int fleet_init(struct fleet *f, const struct sl_config *cfg, struct sl_client_cf
 	f->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (!f->file || f->wake_fd < 0 || f->notify_fd < 0)
 		return sl_errf(e, -ENOMEM, "registry: out of memory or file descriptors");
-	ret = etcd_open(&c, f->url, e);
+	ret = etcd_open(&c, f->url, f->ca_file, e);
 	if (ret)
 		return ret;
 	ret = fleet_sync(&c, f->url->prefix, &f->pool, f->path, f->file, f->n_file, true, list, n, &rev, &st, e);
@@ -204,7 +205,7 @@ enum watch_end {
 /* Watches PREFIX/clients/ from rev + 1 on the endpoint that answered last, until something happens. */
 static enum watch_end watch_once(struct fleet *f, struct etcd *c, int64_t rev)
 {
-	char key[FLEET_KEY_MAX], end[FLEET_KEY_MAX], url[ETCD_ENDPOINT_MAX + 32];
+	char key[FLEET_KEY_MAX], end[FLEET_KEY_MAX], url[ETCD_ENDPOINT_MAX + 32], base[ETCD_ENDPOINT_MAX + 16];
 	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
 	struct watch w = {0};
 	enum watch_end out = WATCH_BROKEN;
@@ -218,16 +219,15 @@ static enum watch_end watch_once(struct fleet *f, struct etcd *c, int64_t rev)
 	body = etcd_req_watch(key, end, rev + 1);
 	if (!m || !h || !hdr || !body)
 		goto out;
-	snprintf(url, sizeof(url), "http://%s/v3/watch", f->url->endpoint[c->cur]);
+	etcd_base_url(c, c->cur, base, sizeof(base));
+	snprintf(url, sizeof(url), "%s/v3/watch", base);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_watch);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &w);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)ETCD_TIMEOUT_MS);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
-	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+	etcd_setopt_common(c, h);
 	/* a silent peer (etcd frozen, a partition): TCP keepalives find out, the loop below then reads again */
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 5L);
@@ -347,7 +347,7 @@ static void *fleet_main(void *arg)
 	int64_t rev;
 	struct sl_err e = {{0}};
 
-	if (etcd_open(&c, f->url, &e)) {
+	if (etcd_open(&c, f->url, f->ca_file, &e)) {
 		log_err("%s: the registry is not watched", e.msg);
 		return NULL;
 	}

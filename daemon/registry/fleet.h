@@ -32,6 +32,7 @@ struct fleet {
 	const struct etcd_url *url;
 	struct sl_prefix4 pool;
 	char path[SL_PATH_MAX];
+	char ca_file[SL_PATH_MAX]; /* RegistryCAFile ("" : the system's CAs) */
 	char cache_path[SL_PATH_MAX]; /* StateDir/IFACE.registry (fleet_cache.h) */
 	char pool_text[64];
 	bool from_cache; /* started from the cache: read the registry before watching */

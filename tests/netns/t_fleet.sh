@@ -16,6 +16,8 @@
 #       restarted meanwhile serves the clients of its last read (StateDir cache); etcd back: they reconnect
 #       (backoff) and no lease was lost
 #   (5) `sluice registry remove`: the client's session ends on every gateway within 3 s, its traffic stops
+#   (6) etcds://: a TLS etcd with a CA of the test's own; a gateway with RegistryCAFile and `sluice registry --ca`
+#       reach it; without the CA the certificate is refused
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lan.sh"
 
@@ -164,6 +166,36 @@ wait_for 3 gone_from "$GW2" laptop || fail "(5) gateway 2 still lists laptop aft
 pingable && fail "(5) the revoked client still reaches the internet host"
 [ -z "$(reg list | awk -F'\t' '$1 == "laptop"')" ] || fail "(5) laptop still listed"
 ok "(5) revoked: gone from both gateways after $((SECONDS - t0)) s"
+
+# --- (6) etcds://: a TLS member (its own CA, the certificate naming 198.18.0.53), RegistryCAFile
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/ca.key" -out "$WORK/ca.pem" \
+	-subj /CN=sluice-test-ca -days 1 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/etcd.key" -out "$WORK/etcd.csr" \
+	-subj /CN=etcd 2>/dev/null
+printf 'subjectAltName=IP:%s\n' "$D_IP" > "$WORK/san.ext"
+openssl x509 -req -in "$WORK/etcd.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial -days 1 \
+	-extfile "$WORK/san.ext" -out "$WORK/etcd.pem" 2>/dev/null
+T_PORT=42379
+TURL="etcds://$D_IP:$T_PORT/sluice-tls-$TAG"
+ip netns exec "$NS_D" etcd --name tls --data-dir "$WORK/etcd-tls" --listen-client-urls "https://$D_IP:$T_PORT" \
+	--advertise-client-urls "https://$D_IP:$T_PORT" --listen-peer-urls http://127.0.0.1:42380 \
+	--initial-advertise-peer-urls http://127.0.0.1:42380 --initial-cluster tls=http://127.0.0.1:42380 \
+	--cert-file "$WORK/etcd.pem" --key-file "$WORK/etcd.key" >> "$WORK/etcd-tls.log" 2>&1 &
+PIDS+=("$!")
+wait_for 30 in_d curl -sf -m 1 --cacert "$WORK/ca.pem" "https://$D_IP:$T_PORT/health" || fail "(6) TLS etcd did not come up"
+in_d "$SLUICE" registry add laptop "$(pubkey "$WORK/$CL.key")" --registry "$TURL" --ca "$WORK/ca.pem" ||
+	fail "(6) registry add over TLS"
+if in_d "$SLUICE" registry list --registry "$TURL" > "$WORK/tls.out" 2>&1; then
+	fail "(6) etcd's certificate was accepted without its CA"
+fi
+grep -qi "certificate" "$WORK/tls.out" || fail "(6) an unknown CA's error does not say so: $(cat "$WORK/tls.out")"
+GW3=sli$TAG
+PORT=51901 GW_ADDRESS=10.68.0.1/24 STATE_DIR=$WORK/state-tls gw_conf "$GW3" "Registry = $TURL" "RegistryCAFile = $WORK/ca.pem"
+start "$NS_G" "$GW3"; GW3_PID=$LAST_PID
+[ "$(stat "$GW3" registry_state)" = connected ] || fail "(6) gateway 3: $(stat "$GW3" registry_state)"
+case "$(gw_addr "$GW3" laptop)" in 10.68.0.*) ;; *) fail "(6) gateway 3 over TLS: laptop '$(gw_addr "$GW3" laptop)'" ;; esac
+stop $GW3_PID
+ok "(6) etcds:// with RegistryCAFile: the gateway and sluice registry --ca reach etcd over TLS; an unknown CA is refused"
 
 stop $CL_PID
 stop $GW_PID

@@ -25,6 +25,9 @@ static void url_ok(void)
 	CHECK_EQ_INT(u.n_endpoints, 1);
 	CHECK(!strcmp(u.endpoint[0], "127.0.0.1:2379"));
 	CHECK(!strcmp(u.prefix, "/sluice"));
+	CHECK(!u.tls);
+	CHECK(etcd_url_parse("etcds://etcd.example:2379/sluice", &u, &e) == 0);
+	CHECK(u.tls && u.n_endpoints == 1 && !strcmp(u.endpoint[0], "etcd.example:2379"));
 	CHECK(etcd_url_parse("etcd://a.example:1,[fd00::1]:2379,198.18.0.53:65535/fleet/eu-1_x.y", &u, &e) == 0);
 	CHECK_EQ_INT(u.n_endpoints, 3);
 	CHECK(!strcmp(u.endpoint[0], "a.example:1"));
@@ -44,8 +47,8 @@ static void url_bad(const char *s, const char *why)
 
 static void url_errors(void)
 {
-	url_bad("etcds://h:1/p", "etcds:// (TLS to etcd) is not supported yet");
-	url_bad("http://h:1/p", "does not start with etcd://");
+	url_bad("http://h:1/p", "does not start with etcd:// or etcds://");
+	url_bad("etcds://h/p", "has no :PORT");
 	url_bad("etcd://h:1", "has no /PREFIX");
 	url_bad("etcd://h:1/", "empty PREFIX");
 	url_bad("etcd://h:1/a//b", "empty segment");
@@ -71,6 +74,10 @@ static void config_key(void)
 			   "Address = 10.66.0.1/24\nRegistry = etcd://198.18.0.53:2379/fleet\n";
 	const char *bad = "[Interface]\nMode = server\nPrivateKeyFile = /x\nListen = 0.0.0.0:51900\n"
 			  "Address = 10.66.0.1/24\nRegistry = etcd://198.18.0.53/fleet\n";
+	const char *tls = "[Interface]\nMode = server\nPrivateKeyFile = /x\nListen = 0.0.0.0:51900\n"
+			  "Address = 10.66.0.1/24\nRegistry = etcds://198.18.0.53:2379/fleet\nRegistryCAFile = /etc/ca.pem\n";
+	const char *tls_rel = "[Interface]\nMode = server\nPrivateKeyFile = /x\nListen = 0.0.0.0:51900\n"
+			      "Address = 10.66.0.1/24\nRegistryCAFile = ca.pem\n";
 	const char *client = "[Interface]\nMode = client\nPrivateKeyFile = /x\nRegistry = etcd://h:1/p\n"
 			     "[Server]\nEndpoint = 198.18.0.1:51900\nPublicKey = " K1 "\n";
 
@@ -78,6 +85,11 @@ static void config_key(void)
 	CHECK(c.has_registry);
 	CHECK(!strcmp(c.registry.prefix, "/fleet"));
 	config_free(&c);
+	CHECK(config_parse(tls, strlen(tls), "g.conf", false, &c, &e) == 0);
+	CHECK(c.registry.tls && !strcmp(c.registry_ca_file, "/etc/ca.pem"));
+	config_free(&c);
+	CHECK(config_parse(tls_rel, strlen(tls_rel), "g.conf", false, &c, &e) == -EINVAL);
+	CHECK_STR_CONTAINS(e.msg, "g.conf:6: RegistryCAFile: 'ca.pem' is not an absolute path");
 	CHECK(config_parse(bad, strlen(bad), "/etc/sluice/gw0.conf", false, &c, &e) == -EINVAL);
 	CHECK_STR_CONTAINS(e.msg, "/etc/sluice/gw0.conf:6: Registry: ");
 	CHECK_STR_CONTAINS(e.msg, "has no :PORT");
