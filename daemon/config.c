@@ -311,6 +311,25 @@ static int k_metrics_listen(struct parse *p, const struct entry *en)
 	return parse_listen_addr(p, en, &p->cfg->metrics_listen, &p->cfg->metrics_listen_len);
 }
 
+static int k_registry(struct parse *p, const struct entry *en)
+{
+	struct sl_err ue = {{0}};
+
+	if (etcd_url_parse(en->val, &p->cfg->registry, &ue))
+		return bad(p, en, "%s", ue.msg);
+	p->cfg->has_registry = true;
+	return 0;
+}
+
+static int k_registry_ca(struct parse *p, const struct entry *en)
+{
+	if (en->val[0] != '/')
+		return bad(p, en, "'%s' is not an absolute path", en->val);
+	/* read when the registry is reached: an unreadable file is reported there, naming it */
+	copy_str(p->cfg->registry_ca_file, sizeof(p->cfg->registry_ca_file), en->val);
+	return 0;
+}
+
 static int k_address_gw(struct parse *p, const struct entry *en)
 {
 	struct sl_prefix4 *a = &p->cfg->address;
@@ -568,6 +587,8 @@ static const struct key_def keys[] = {
 	{SECT_INTERFACE, "User", M_S, k_user},
 	{SECT_INTERFACE, "MetricsListen", M_ANY, k_metrics_listen},
 	{SECT_INTERFACE, "Stealth", M_S, k_stealth},
+	{SECT_INTERFACE, "Registry", M_S, k_registry},
+	{SECT_INTERFACE, "RegistryCAFile", M_S, k_registry_ca},
 	{SECT_CLIENT, "Name", M_S, k_client_name},
 	{SECT_CLIENT, "PublicKey", M_S, k_client_pubkey},
 	{SECT_CLIENT, "Address", M_S, k_client_address},

@@ -11,6 +11,7 @@
 #include "daemon/common/errmsg.h"
 #include "daemon/keys.h"
 #include "daemon/lists.h"
+#include "daemon/registry/etcd_url.h"
 
 #define SL_MAX_DNS 4         /* servers of both families together */
 #define SL_MAX_DOMAINS 6
@@ -98,6 +99,9 @@ struct sl_config {
 	int user_line;                  /* its line, for the "no such user" error of config_load */
 	uid_t uid;                      /* User's, resolved by config_load */
 	gid_t gid;
+	bool has_registry;              /* Registry = etcd://... (DESIGN §9 "Fleet") */
+	struct etcd_url registry;
+	char registry_ca_file[SL_PATH_MAX]; /* RegistryCAFile = (etcds://), "" = the system's CAs */
 	struct sl_client_cfg *clients;  /* [Client] sections, owned */
 	size_t n_clients;
 

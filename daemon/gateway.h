@@ -22,6 +22,7 @@
 #include "daemon/loop.h"
 #include "daemon/mtu.h"
 #include "daemon/netwatch.h"
+#include "daemon/registry/fleet.h"
 #include "nat/nat.h"
 #include "netcfg/forwarding.h"
 #include "netcfg/netcfg.h"
@@ -71,6 +72,8 @@ struct gw {
 	struct ctlsock cs;
 	bool cs_open;
 	struct metrics_http metrics; /* MetricsListen: GET /metrics */
+	struct fleet fleet;          /* Registry =: the etcd registry's thread (cfg->has_registry) */
+	struct loop_io fleet_io;     /* its notify_fd: a new client list is ready */
 	struct ctl_stats cst;
 	struct dp_worker *w; /* n_w data workers, then the control thread's slot (counters only) */
 	unsigned n_w;

@@ -108,6 +108,20 @@ void status_dump_gateway(struct gw *g, struct strbuf *o)
 	}
 	sb_printf(o, "stealth_refused=%" PRIu64 "\nstealth_stale=%" PRIu64 "\nstealth_replayed=%" PRIu64 "\n",
 		  g->cst.stealth_refused, g->cst.stealth_stale, g->cst.stealth_replayed);
+	if (g->cfg->has_registry) {
+		const struct etcd_url *u = &g->cfg->registry;
+		struct fleet_status fs;
+
+		fleet_status(&g->fleet, &fs);
+		sb_printf(o, "registry=etcd://");
+		for (unsigned i = 0; i < u->n_endpoints; i++)
+			sb_printf(o, "%s%s", i ? "," : "", u->endpoint[i]);
+		sb_printf(o, "%s\nregistry_state=%s\nregistry_connected=%d\n", u->prefix,
+			  fs.connected ? "connected" : "unreachable", fs.connected);
+		sb_printf(o, "registry_syncs=%" PRIu64 "\nregistry_sync_failures=%" PRIu64 "\nregistry_watch_events=%" PRIu64
+			  "\nregistry_leases_created=%" PRIu64 "\nregistry_refused=%" PRIu64 "\nregistry_revision=%" PRId64
+			  "\n", fs.syncs, fs.sync_failures, fs.watch_events, fs.leases_created, fs.refused, fs.revision);
+	}
 	for (size_t i = 0; i < g->reg.n_peers; i++)
 		dump_peer(o, g->reg.peers[i], now);
 }

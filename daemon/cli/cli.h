@@ -12,3 +12,4 @@ int dump_main(int argc, char **argv);
 int metrics_main(int argc, char **argv);
 int killswitch_main(int argc, char **argv);
 int dns_main(int argc, char **argv);
+int registry_main(int argc, char **argv);

@@ -432,6 +432,34 @@ static void pr_network(struct pr *p, const struct st_block *b, bool client)
 	       checks == 1 ? "" : "s");
 }
 
+static const char *const registry_counters[] = {
+	"registry_syncs", "registry_sync_failures", "registry_watch_events", "registry_leases_created",
+	"registry_refused", "registry_revision",
+};
+
+/* A gateway with Registry =: the etcd registry it follows and how that goes (nothing without one). */
+static void pr_registry(struct pr *p, const struct st_block *b)
+{
+	char t[640];
+
+	if (!st_get(b, "registry"))
+		return;
+	snprintf(t, sizeof(t), "%s (%s, revision %" PRIu64 "): %" PRIu64 " reads, %" PRIu64 " failed, %" PRIu64
+		 " changes, %" PRIu64 " leases created, %" PRIu64 " refused",
+		 st_get(b, "registry"), st_get(b, "registry_state") ? st_get(b, "registry_state") : "?",
+		 st_u64(b, "registry_revision"), st_u64(b, "registry_syncs"), st_u64(b, "registry_sync_failures"),
+		 st_u64(b, "registry_watch_events"), st_u64(b, "registry_leases_created"),
+		 st_u64(b, "registry_refused"));
+	pr_str(p, "registry", NULL, st_get(b, "registry"));
+	pr_str(p, "registry_state", NULL, st_get(b, "registry_state"));
+	for (size_t i = 0; i < sizeof(registry_counters) / sizeof(registry_counters[0]); i++)
+		pr_num(p, registry_counters[i], NULL, (int64_t)st_u64(b, registry_counters[i]), "");
+	if (!p->json) {
+		pr_label(p, "registry");
+		printf("%s\n", t);
+	}
+}
+
 static void pr_iface(struct pr *p, const struct st_iface *st)
 {
 	const struct st_block *b = &st->main;
@@ -474,6 +502,7 @@ static void pr_iface(struct pr *p, const struct st_iface *st)
 		snprintf(t, sizeof(t), "%" PRIu64, st_u64(b, "clients"));
 		pr_num(p, "clients", "clients", (int64_t)st_u64(b, "clients"), t);
 		pr_control(p, b);
+		pr_registry(p, b);
 	}
 	pr_psk_stealth(p, b, client);
 	pr_mtu(p, b, client);
