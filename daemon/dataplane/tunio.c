@@ -62,20 +62,65 @@ void dp_tun_free(struct dp_tun *t)
 	t->sp = t->cb = NULL;
 }
 
+/* Ones'-complement sums do not care about word size or byte order (RFC 1071 2(A), 2(B)): the buffer is added
+ * in native byte order as 64-bit loads, each split into two 32-bit halves so that no carry is lost (below 2^33
+ * bytes the accumulators stay under 2^63), in two accumulators for instruction-level parallelism; the tail as
+ * one 32-bit, one 16-bit load and a last byte. The total is folded to 16 bits and, on a little-endian host,
+ * byte-swapped into network order before `sum` is added. About 4x the former byte-wise loop on a 1,460-byte
+ * segment (README, Performance); test_tunio checks it against tests/unit/refsum.h for every length up to
+ * 1,600, every buffer alignment and several start sums. */
+static uint64_t load64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v)); /* one unaligned load on x86 and arm64 */
+	return v;
+}
+
 uint32_t dp_csum_add(uint32_t sum, const uint8_t *buf, size_t len)
 {
-	uint64_t s = sum;
+	uint64_t a = 0, b = 0;
 	size_t i = 0;
 
-	for (; i + 4 <= len; i += 4) /* big-endian 32-bit words: the ones'-complement sum folds them alike */
-		s += (uint32_t)buf[i] << 24 | (uint32_t)buf[i + 1] << 16 | (uint32_t)buf[i + 2] << 8 | buf[i + 3];
-	for (; i + 2 <= len; i += 2)
-		s += (uint32_t)buf[i] << 8 | buf[i + 1];
-	if (i < len)
-		s += (uint32_t)buf[i] << 8;
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint32_t)s;
+	for (; i + 32 <= len; i += 32) {
+		uint64_t w0 = load64(buf + i), w1 = load64(buf + i + 8), w2 = load64(buf + i + 16),
+			 w3 = load64(buf + i + 24);
+		a += (w0 & 0xffffffffu) + (w0 >> 32) + (w1 & 0xffffffffu) + (w1 >> 32);
+		b += (w2 & 0xffffffffu) + (w2 >> 32) + (w3 & 0xffffffffu) + (w3 >> 32);
+	}
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w = load64(buf + i);
+		a += (w & 0xffffffffu) + (w >> 32);
+	}
+	if (i + 4 <= len) {
+		uint32_t w;
+		memcpy(&w, buf + i, sizeof(w));
+		b += w;
+		i += 4;
+	}
+	if (i + 2 <= len) {
+		uint16_t w;
+		memcpy(&w, buf + i, sizeof(w));
+		b += w;
+		i += 2;
+	}
+	if (i < len) /* the last byte is the high half of a big-endian word padded with zero */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		b += buf[i];
+#else
+		b += (uint32_t)buf[i] << 8;
+#endif
+	a += b; /* < 2^63 for any buffer below 2^33 bytes: no carry out */
+	a = (a & 0xffffffffu) + (a >> 32);
+	while (a >> 16)
+		a = (a & 0xffff) + (a >> 16);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	a = (a >> 8 | a << 8) & 0xffff; /* the sum of byte-swapped words is the byte-swapped sum */
+#endif
+	a += sum;
+	while (a >> 16)
+		a = (a & 0xffff) + (a >> 16);
+	return (uint32_t)a;
 }
 
 uint16_t dp_csum_fold(uint32_t sum)

@@ -293,11 +293,60 @@ static void test_next(void)
 	close(sv[1]);
 }
 
+/* The wide checksum (64-bit loads, two accumulators, native byte order, one byte swap) against the plain
+ * 16-bit reference: every length up to 1,600 bytes at every buffer alignment 0..7 and with start sums that
+ * need 0, 1 and several folds; random bytes (a fixed seed), then the carry-heavy extremes (all 0xff, all
+ * zero, alternating) up to the 65,535 bytes of the largest packet. */
+static uint32_t xorshift(uint32_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 17;
+	*x ^= *x << 5;
+	return *x;
+}
+
+static void test_csum_wide(void)
+{
+	static const uint32_t starts[] = {0, 1, 0xfffe, 0xffff, 0x1fffe, 0xabcd12};
+	static uint8_t buf[65535 + 8];
+	static const size_t big[] = {1, 2, 3, 7, 8, 9, 31, 32, 33, 1500, 65534, 65535};
+	unsigned long bad = 0, runs = 0;
+	uint32_t rnd = 0x5eed1234;
+
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)xorshift(&rnd);
+	for (size_t off = 0; off < 8; off++)
+		for (size_t n = 0; n <= 1600; n++)
+			for (size_t k = 0; k < sizeof(starts) / sizeof(starts[0]); k++, runs++)
+				if (dp_csum_add(starts[k], buf + off, n) != ref_sum(buf + off, n, starts[k]) &&
+				    !bad++)
+					fprintf(stderr, "  csum: offset %zu length %zu start %#x: %#x, want %#x\n", off, n,
+						(unsigned)starts[k], (unsigned)dp_csum_add(starts[k], buf + off, n),
+						(unsigned)ref_sum(buf + off, n, starts[k]));
+	for (int pat = 0; pat < 3; pat++) {
+		for (size_t i = 0; i < sizeof(buf); i++)
+			buf[i] = pat == 0 ? 0xff : pat == 1 ? 0 : (i & 1) ? 0xff : 0x00;
+		for (size_t off = 0; off < 2; off++)
+			for (size_t j = 0; j < sizeof(big) / sizeof(big[0]); j++)
+				for (size_t k = 0; k < sizeof(starts) / sizeof(starts[0]); k++, runs++)
+					if (dp_csum_add(starts[k], buf + off, big[j]) !=
+					    ref_sum(buf + off, big[j], starts[k]) && !bad++)
+						fprintf(stderr, "  csum: pattern %d offset %zu length %zu start %#x\n",
+							pat, off, big[j], (unsigned)starts[k]);
+	}
+	CHECK(runs > 70000);
+	CHECK_EQ_INT(bad, 0);
+	/* the fold of a folded sum is itself; 0xffff (negative zero) stays */
+	CHECK_EQ_INT(dp_csum_fold(0x1fffe), 0xffff);
+	CHECK_EQ_INT(dp_csum_add(0, buf, 0), 0);
+}
+
 int main(void)
 {
 	test_next();
 	test_segment();
 	test_csum_complete();
+	test_csum_wide();
 	test_coalesce();
 	return check_done("test_tunio");
 }
