@@ -77,21 +77,42 @@ static uint64_t load64(const uint8_t *p)
 	return v;
 }
 
+static void store64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+static uint64_t halves(uint64_t w)
+{
+	return (w & 0xffffffffu) + (w >> 32);
+}
+
+/* A native-order accumulator folded to 16 bits in network order, plus `sum`, folded again. */
+static uint32_t fold_native(uint64_t a, uint32_t sum)
+{
+	a = halves(a);
+	while (a >> 16)
+		a = (a & 0xffff) + (a >> 16);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	a = (a >> 8 | a << 8) & 0xffff; /* the sum of byte-swapped words is the byte-swapped sum */
+#endif
+	a += sum;
+	while (a >> 16)
+		a = (a & 0xffff) + (a >> 16);
+	return (uint32_t)a;
+}
+
 uint32_t dp_csum_add(uint32_t sum, const uint8_t *buf, size_t len)
 {
 	uint64_t a = 0, b = 0;
 	size_t i = 0;
 
 	for (; i + 32 <= len; i += 32) {
-		uint64_t w0 = load64(buf + i), w1 = load64(buf + i + 8), w2 = load64(buf + i + 16),
-			 w3 = load64(buf + i + 24);
-		a += (w0 & 0xffffffffu) + (w0 >> 32) + (w1 & 0xffffffffu) + (w1 >> 32);
-		b += (w2 & 0xffffffffu) + (w2 >> 32) + (w3 & 0xffffffffu) + (w3 >> 32);
+		a += halves(load64(buf + i)) + halves(load64(buf + i + 8));
+		b += halves(load64(buf + i + 16)) + halves(load64(buf + i + 24));
 	}
-	for (; i + 8 <= len; i += 8) {
-		uint64_t w = load64(buf + i);
-		a += (w & 0xffffffffu) + (w >> 32);
-	}
+	for (; i + 8 <= len; i += 8)
+		a += halves(load64(buf + i));
 	if (i + 4 <= len) {
 		uint32_t w;
 		memcpy(&w, buf + i, sizeof(w));
@@ -110,17 +131,33 @@ uint32_t dp_csum_add(uint32_t sum, const uint8_t *buf, size_t len)
 #else
 		b += (uint32_t)buf[i] << 8;
 #endif
-	a += b; /* < 2^63 for any buffer below 2^33 bytes: no carry out */
-	a = (a & 0xffffffffu) + (a >> 32);
-	while (a >> 16)
-		a = (a & 0xffff) + (a >> 16);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	a = (a >> 8 | a << 8) & 0xffff; /* the sum of byte-swapped words is the byte-swapped sum */
-#endif
-	a += sum;
-	while (a >> 16)
-		a = (a & 0xffff) + (a >> 16);
-	return (uint32_t)a;
+	return fold_native(a + b, sum); /* a + b < 2^63 for any buffer below 2^33 bytes: no carry out */
+}
+
+uint32_t dp_csum_copy(uint8_t *dst, const uint8_t *src, size_t len, uint32_t sum)
+{
+	uint64_t a = 0, b = 0;
+	size_t i = 0;
+
+	/* the same sum as dp_csum_add, over words that pass through registers on their way to dst anyway */
+	for (; i + 32 <= len; i += 32) {
+		uint64_t w0 = load64(src + i), w1 = load64(src + i + 8), w2 = load64(src + i + 16),
+			 w3 = load64(src + i + 24);
+		store64(dst + i, w0);
+		store64(dst + i + 8, w1);
+		store64(dst + i + 16, w2);
+		store64(dst + i + 24, w3);
+		a += halves(w0) + halves(w1);
+		b += halves(w2) + halves(w3);
+	}
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w = load64(src + i);
+		store64(dst + i, w);
+		a += halves(w);
+	}
+	memcpy(dst + i, src + i, len - i);
+	/* i is a multiple of 8: the tail's words line up with the whole buffer's */
+	return fold_native(a + b, dp_csum_add(sum, dst + i, len - i));
 }
 
 uint16_t dp_csum_fold(uint32_t sum)
@@ -158,7 +195,7 @@ int dp_csum_complete(uint8_t *pkt, size_t len, size_t start, size_t offset)
 ssize_t dp_tso_segment(const uint8_t *sp, size_t len, size_t mss, unsigned seg, uint8_t *dst, size_t room)
 {
 	size_t ihl, thl, hdr, payload, off, plen, tcp_len;
-	uint32_t seq, sum;
+	uint32_t seq, sum, psum;
 	uint8_t *ip, *tcp;
 	unsigned nseg;
 
@@ -180,7 +217,8 @@ ssize_t dp_tso_segment(const uint8_t *sp, size_t len, size_t mss, unsigned seg, 
 	if (hdr + plen > room)
 		return -1;
 	memcpy(dst, sp, hdr);
-	memcpy(dst + hdr, sp + hdr + off, plen);
+	/* the payload's share of the TCP checksum is summed while it is copied (thl is even: the sums add) */
+	psum = dp_csum_copy(dst + hdr, sp + hdr + off, plen, 0);
 	ip = dst;
 	tcp = dst + ihl;
 	put16(ip + 2, (uint16_t)(hdr + plen));
@@ -201,7 +239,7 @@ ssize_t dp_tso_segment(const uint8_t *sp, size_t len, size_t mss, unsigned seg, 
 	put16(tcp + 16, 0);
 	sum = dp_csum_add(0, ip + 12, 8); /* pseudo header: addresses, protocol, TCP length */
 	sum += 6u + (uint32_t)tcp_len;
-	sum = dp_csum_add(sum, tcp, tcp_len);
+	sum = dp_csum_add(sum, tcp, thl) + psum;
 	put16(tcp + 16, (uint16_t)~dp_csum_fold(sum));
 	return (ssize_t)(hdr + plen);
 }

@@ -334,6 +334,22 @@ static void test_csum_wide(void)
 						fprintf(stderr, "  csum: pattern %d offset %zu length %zu start %#x\n",
 							pat, off, big[j], (unsigned)starts[k]);
 	}
+	/* the fused copy: the same sum, and every byte in its place, for every length and both alignments */
+	{
+		static uint8_t src[1700], dst[1700 + 8];
+		unsigned long copy_bad = 0;
+		for (size_t i = 0; i < sizeof(src); i++)
+			src[i] = (uint8_t)xorshift(&rnd);
+		for (size_t off = 0; off < 8; off++)
+			for (size_t n = 0; n <= 1600; n++) {
+				memset(dst, 0x5a, sizeof(dst));
+				if (dp_csum_copy(dst + off, src + off, n, starts[n % (sizeof(starts) / sizeof(starts[0]))]) !=
+					ref_sum(src + off, n, starts[n % (sizeof(starts) / sizeof(starts[0]))]) ||
+				    memcmp(dst + off, src + off, n) || dst[off + n] != 0x5a || (off && dst[off - 1] != 0x5a))
+					copy_bad++;
+			}
+		CHECK_EQ_INT(copy_bad, 0);
+	}
 	CHECK(runs > 70000);
 	CHECK_EQ_INT(bad, 0);
 	/* the fold of a folded sum is itself; 0xffff (negative zero) stays */
