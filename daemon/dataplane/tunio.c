@@ -131,7 +131,8 @@ uint32_t dp_csum_add(uint32_t sum, const uint8_t *buf, size_t len)
 #else
 		b += (uint32_t)buf[i] << 8;
 #endif
-	return fold_native(a + b, sum); /* a + b < 2^63 for any buffer below 2^33 bytes: no carry out */
+	/* a + b < 2^63 for any buffer below 2^33 bytes: no carry out */
+	return fold_native(a + b, sum);
 }
 
 uint32_t dp_csum_copy(uint8_t *dst, const uint8_t *src, size_t len, uint32_t sum)
@@ -139,7 +140,7 @@ uint32_t dp_csum_copy(uint8_t *dst, const uint8_t *src, size_t len, uint32_t sum
 	uint64_t a = 0, b = 0;
 	size_t i = 0;
 
-	/* the same sum as dp_csum_add, over words that pass through registers on their way to dst anyway */
+	/* the sum of dp_csum_add, over words that pass through registers on their way to dst */
 	for (; i + 32 <= len; i += 32) {
 		uint64_t w0 = load64(src + i), w1 = load64(src + i + 8), w2 = load64(src + i + 16),
 			 w3 = load64(src + i + 24);
