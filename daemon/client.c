@@ -293,6 +293,15 @@ size_t cl_known_addrs(const struct cl *c, struct sockaddr_storage *out, size_t m
 	return n;
 }
 
+void cl_ks_spec(const struct cl *c, struct ks_spec *ks, struct sockaddr_storage *all)
+{
+	memset(ks, 0, sizeof(*ks));
+	ks->allow_lan = c->cfg->killswitch_allow_lan;
+	ks->servers = all;
+	snprintf(ks->tun_ifname, sizeof(ks->tun_ifname), "%s", c->cfg->ifname);
+	ks->n_servers = cl_known_addrs(c, all, SL_KS_MAX_SERVERS);
+}
+
 void cl_servers_changed(struct cl *c)
 {
 	struct sockaddr_storage all[SL_KS_MAX_SERVERS];
@@ -332,6 +341,18 @@ static void lv_probe(struct cl *c, uint64_t now)
 	cl_send_keepalive(c, now);
 	c->probe_sent_ms = now;
 	loop_timer_set(&c->lv_timer, now + SL_PROBE_WAIT_MS);
+}
+
+void cl_probe_now(struct cl *c)
+{
+	uint64_t now = now_ms();
+
+	if (!atomic_load(&c->cur))
+		return;
+	if (c->probe_sent_ms)
+		cl_send_keepalive(c, now); /* a probe already waits for its answer: this one only carries news */
+	else
+		lv_probe(c, now);
 }
 
 /* A probe's time is up: answered (anything authenticated since) — fine; lost — another at once, and the
@@ -531,9 +552,8 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 		return ret;
 	if (cfg->killswitch) {
 		struct sockaddr_storage all[SL_KS_MAX_SERVERS];
-		struct ks_spec ks = {.allow_lan = cfg->killswitch_allow_lan, .servers = all};
-		snprintf(ks.tun_ifname, sizeof(ks.tun_ifname), "%s", cfg->ifname);
-		ks.n_servers = cl_known_addrs(c, all, SL_KS_MAX_SERVERS);
+		struct ks_spec ks;
+		cl_ks_spec(c, &ks, all);
 		ret = ks_check_owner(cfg->ifname, e); /* never take another client's kill switch over */
 		if (!ret)
 			ret = ks_apply(&ks, e); /* before the TUN or any route exists; it outlives us on purpose */
@@ -620,7 +640,8 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	if (cfg->stats_interval)
 		loop_timer_set(&c->stats_timer, now_ms() + (uint64_t)cfg->stats_interval * 1000u);
 	sup_init(c);
-	return 0;
+	/* last: its first look takes the path as it is now, the TUN link and our routes included */
+	return cl_net_open(c, e);
 }
 
 static void cl_teardown(struct cl *c)
@@ -628,6 +649,7 @@ static void cl_teardown(struct cl *c)
 	struct sl_err e = {{0}};
 
 	dp_workers_stop(c->w, c->n_w, c->stopfd);
+	cl_net_close(c);
 	sup_close(c);
 	if (c->res_open)
 		resolver_close(&c->res);
@@ -718,7 +740,10 @@ int cl_run(struct sl_config *cfg, void (*ready)(void))
 			log_err("event loop: %s", strerror(-ret));
 			break;
 		}
-		c->loop.got_hup = false; /* nothing to reload on a client */
+		if (c->loop.got_hup) {
+			c->loop.got_hup = false;
+			sup_reload_psk(c); /* the only thing a client reloads: its servers' pre-shared keys */
+		}
 		qsbr_reclaim(&c->q);
 		if (c->loop.got_usr1) {
 			c->loop.got_usr1 = false;

@@ -22,6 +22,7 @@
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "daemon/mtu.h"
+#include "daemon/netwatch.h"
 #include "dns/dns.h"
 #include "netcfg/netcfg.h"
 
@@ -35,6 +36,7 @@
 #define SL_BACKOFF_MAX_MS 300000u
 #define SL_REKEY_FRACTION_PCT 80u    /* re-authenticate at this share of the session lifetime */
 #define SL_FAIL_LOG_EVERY_MS 600000u /* a server that stays down is mentioned again this rarely */
+#define SL_CL_LAN_TEXT_MAX 512          /* LAN prefixes as text, "NET/LEN,…" */
 
 /* One authenticated session as the client uses it. Everything but `ks` (the data plane's running key state)
  * is fixed when it is published. */
@@ -81,10 +83,15 @@ struct supervisor {
 	uint64_t ping_at_ms, rekey_at_ms;
 	bool need_auth;
 	bool ever_up;
+	bool refresh_only; /* SUP_RESOLVE only refreshes the server's addresses: no AUTH follows */
 	char rbuf[PROTO_LINE_MAX];
 	size_t rlen;
-	char wbuf[32];
+	char wbuf[96]; /* a request, or "CONFIRM <hex64>\n" */
 	size_t wlen, woff;
+	/* after the AUTH answer: the session waits for the gateway's word on our key confirmation */
+	struct cl_snap *pending;
+	bool confirming;
+	bool gw_confirm_ok; /* the gateway's confirmation matched our keys */
 };
 
 struct cl {
@@ -141,13 +148,33 @@ struct cl {
 	struct supervisor sup;
 	uint64_t last_handshake_wall;
 	uint64_t handshakes_ok, handshakes_failed, pings, failovers;
+	uint64_t psk_mismatch; /* AUTHs whose key confirmation failed (control/psk.h) */
 	uint64_t stats_last_sum;
 	struct ctlsock cs;
 	bool cs_open;
 	struct metrics_http metrics; /* MetricsListen: GET /metrics */
+	/* the network under us (daemon/cl_net.c): links, addresses and routes followed through rtnetlink */
+	struct netwatch nw;
+	bool nw_open;
+	struct netpath path;               /* the path to path_ep as last looked at */
+	struct sockaddr_storage path_ep;   /* … the server address it leads to */
+	uint64_t path_changes;             /* times that path changed (status path_changes) */
+	char ks_lan[SL_CL_LAN_TEXT_MAX];      /* the kill switch's LAN prefixes as last applied (KillSwitchAllowLAN) */
 };
 
 int cl_run(struct sl_config *cfg, void (*ready)(void));
+
+struct ks_spec;
+/* The kill switch as this client applies it (all: SL_KS_MAX_SERVERS addresses, the spec points there). */
+void cl_ks_spec(const struct cl *c, struct ks_spec *ks, struct sockaddr_storage *all);
+/* A keepalive now, outside the schedule (the gateway learns a new endpoint at once); with no session, nothing. */
+void cl_probe_now(struct cl *c);
+
+/* The network watch (daemon/cl_net.c): on a change of the path to the server (interface, source address, next
+ * hop, MTU) a keepalive at once, the MTU derived again, the server's name resolved again; on any change of the
+ * host's networks the kill switch's LAN allowance follows. One log line per change of path. */
+int cl_net_open(struct cl *c, struct sl_err *e);
+void cl_net_close(struct cl *c);
 
 /* Data plane (dataplane/cl_path.c). */
 void cl_on_tun(struct loop_io *io, uint32_t events);
@@ -165,6 +192,10 @@ void sup_close(struct cl *c);
 void sup_kick(struct cl *c);
 /* The session's server stopped answering (keepalives lost): re-authenticate, the same server first. */
 void sup_path_down(struct cl *c, const char *why);
+/* The path to the server changed, or the network did while no server answers (cl_net.c): with no session the
+ * next attempt starts now (names are resolved at every attempt); with one, its server's name is looked up again
+ * in the background when the supervisor is idle. */
+void sup_network_changed(struct cl *c);
 /* SIGUSR1: re-authenticate now (a new session and keys; the old one keeps decrypting for the grace period). */
 void sup_rekey(struct cl *c);
 /* Installs a new snapshot (supervisor -> client.c): swap, apply address/routes/DNS on first use. */
@@ -185,4 +216,7 @@ socklen_t cl_udp_dest(const struct cl *c, const struct sockaddr_storage *a, stru
 /* After each good PING: the route to the server may have narrowed (a path MTU the kernel learned from an
  * underlay router's ICMP) or widened again; the TUN link and the MSS clamp follow, within the session's MTU. */
 void cl_mtu_check(struct cl *c);
+/* SIGHUP: re-reads the config's PresharedKeyFile of every [Server] (same servers, same order required); the
+ * next AUTH uses them. */
+void sup_reload_psk(struct cl *c);
 void cl_snap_free(struct cl_snap *s);

@@ -53,6 +53,7 @@ struct parse {
 	struct sl_config *cfg;
 	struct sl_err *e;
 	unsigned mode_bit;
+	bool load_key; /* read key files (PresharedKeyFile) too */
 };
 
 typedef int (*key_fn)(struct parse *p, const struct entry *en);
@@ -215,18 +216,40 @@ static int k_mode(struct parse *p, const struct entry *en)
 	return 0;
 }
 
-static int k_private_key_file(struct parse *p, const struct entry *en)
+/* A key file's path: absolute, or relative to the config file's directory. */
+static int key_path(struct parse *p, const struct entry *en, char out[SL_PATH_MAX])
 {
-	struct sl_config *c = p->cfg;
-
 	if (en->val[0] == '/' || !strchr(p->path, '/')) {
-		copy_str(c->private_key_file, sizeof(c->private_key_file), en->val);
+		copy_str(out, SL_PATH_MAX, en->val);
 	} else {
-		int dir = (int)(strrchr(p->path, '/') - p->path); /* relative to the config file's directory */
-		if (snprintf(c->private_key_file, sizeof(c->private_key_file), "%.*s/%s", dir, p->path, en->val) >=
-		    SL_PATH_MAX)
+		int dir = (int)(strrchr(p->path, '/') - p->path);
+		if (snprintf(out, SL_PATH_MAX, "%.*s/%s", dir, p->path, en->val) >= SL_PATH_MAX)
 			return bad(p, en, "path too long");
 	}
+	return 0;
+}
+
+static int k_private_key_file(struct parse *p, const struct entry *en)
+{
+	return key_path(p, en, p->cfg->private_key_file);
+}
+
+/* PresharedKeyFile = of a [Client] or [Server]: 32 bytes, base64, mode 0600 like a private key (sluice
+ * genpsk). Read at once (when key files are read at all), so a bad one is reported at its own line. */
+static int load_psk(struct parse *p, const struct entry *en, bool *has, uint8_t psk[SL_KEY_LEN])
+{
+	char path[SL_PATH_MAX];
+	struct sl_err ke = {{0}};
+	int ret = key_path(p, en, path);
+
+	if (ret)
+		return ret;
+	*has = true;
+	if (!p->load_key)
+		return 0;
+	ret = key_load_private_file(path, psk, &ke);
+	if (ret)
+		return sl_errf(p->e, ret, "%s:%d: PresharedKeyFile %s", p->path, en->line, ke.msg);
 	return 0;
 }
 
@@ -264,6 +287,25 @@ static int k_listen(struct parse *p, const struct entry *en)
 static int k_metrics_listen(struct parse *p, const struct entry *en)
 {
 	return parse_listen_addr(p, en, &p->cfg->metrics_listen, &p->cfg->metrics_listen_len);
+}
+
+static int k_registry(struct parse *p, const struct entry *en)
+{
+	struct sl_err ue = {{0}};
+
+	if (etcd_url_parse(en->val, &p->cfg->registry, &ue))
+		return bad(p, en, "%s", ue.msg);
+	p->cfg->has_registry = true;
+	return 0;
+}
+
+static int k_registry_ca(struct parse *p, const struct entry *en)
+{
+	if (en->val[0] != '/')
+		return bad(p, en, "'%s' is not an absolute path", en->val);
+	/* read when the registry is reached: an unreadable file is reported there, naming it */
+	copy_str(p->cfg->registry_ca_file, sizeof(p->cfg->registry_ca_file), en->val);
+	return 0;
 }
 
 /* Address = 10.66.0.1/24[, fd66::1/64]: one prefix of each family, the IPv4 one required (check_server). */
@@ -515,6 +557,13 @@ static int k_client_address(struct parse *p, const struct entry *en)
 	return 0;
 }
 
+static int k_client_psk(struct parse *p, const struct entry *en)
+{
+	struct sl_client_cfg *cl = cur_client(p, en);
+
+	return load_psk(p, en, &cl->has_psk, cl->psk);
+}
+
 /* ---- [Server] (client; may repeat: tried in file order) */
 
 static struct sl_server_cfg *cur_server(struct parse *p, const struct entry *en)
@@ -543,6 +592,23 @@ static int k_server_pubkey(struct parse *p, const struct entry *en)
 	return 0;
 }
 
+static int k_server_psk(struct parse *p, const struct entry *en)
+{
+	struct sl_server_cfg *srv = cur_server(p, en);
+
+	return load_psk(p, en, &srv->has_psk, srv->psk);
+}
+
+static int k_server_stealth(struct parse *p, const struct entry *en)
+{
+	return parse_bool(p, en, &cur_server(p, en)->stealth);
+}
+
+static int k_stealth(struct parse *p, const struct entry *en)
+{
+	return parse_bool(p, en, &p->cfg->stealth);
+}
+
 static const struct key_def keys[] = {
 	{SECT_INTERFACE, "Mode", M_ANY, k_mode},
 	{SECT_INTERFACE, "PrivateKeyFile", M_ANY, k_private_key_file},
@@ -564,11 +630,17 @@ static const struct key_def keys[] = {
 	{SECT_INTERFACE, "StatsInterval", M_ANY, k_stats_interval},
 	{SECT_INTERFACE, "User", M_S, k_user},
 	{SECT_INTERFACE, "MetricsListen", M_ANY, k_metrics_listen},
+	{SECT_INTERFACE, "Stealth", M_S, k_stealth},
+	{SECT_INTERFACE, "Registry", M_S, k_registry},
+	{SECT_INTERFACE, "RegistryCAFile", M_S, k_registry_ca},
 	{SECT_CLIENT, "Name", M_S, k_client_name},
 	{SECT_CLIENT, "PublicKey", M_S, k_client_pubkey},
 	{SECT_CLIENT, "Address", M_S, k_client_address},
+	{SECT_CLIENT, "PresharedKeyFile", M_S, k_client_psk},
 	{SECT_SERVER, "Endpoint", M_C, k_endpoint},
 	{SECT_SERVER, "PublicKey", M_C, k_server_pubkey},
+	{SECT_SERVER, "PresharedKeyFile", M_C, k_server_psk},
+	{SECT_SERVER, "Stealth", M_C, k_server_stealth},
 };
 
 static const struct key_def *key_find(enum sect s, const char *name)
@@ -848,7 +920,7 @@ static int check_client(struct parse *p, int if_line, const int srv_hdr[SL_MAX_S
 int config_parse(const char *text, size_t len, const char *path, bool load_key, struct sl_config *cfg,
 		 struct sl_err *e)
 {
-	struct parse p = {.path = path, .cfg = cfg, .e = e};
+	struct parse p = {.path = path, .cfg = cfg, .e = e, .load_key = load_key};
 	int sect_lines[4][2] = {{0}}, n_clients = 0, srv_hdr[SL_MAX_SERVERS] = {0}, n_servers = 0, ret;
 	struct client_lines *cl_lines = NULL;
 	struct entry *en = NULL;
@@ -907,7 +979,7 @@ int config_parse(const char *text, size_t len, const char *path, bool load_key, 
 				l->name = en[i].line;
 			else if (k->fn == k_client_pubkey)
 				l->key = en[i].line;
-			else
+			else if (k->fn == k_client_address)
 				l->addr = en[i].line;
 		}
 		if (k->fn != k_mode && (ret = k->fn(&p, &en[i])))
@@ -999,6 +1071,10 @@ int config_load(const char *path, struct sl_config *cfg, struct sl_err *e)
 
 void config_free(struct sl_config *cfg)
 {
+	if (cfg->clients)
+		OPENSSL_cleanse(cfg->clients, cfg->n_clients * sizeof(*cfg->clients)); /* their PSKs */
+	for (unsigned i = 0; i < SL_MAX_SERVERS; i++)
+		OPENSSL_cleanse(cfg->servers[i].psk, sizeof(cfg->servers[i].psk));
 	free(cfg->clients);
 	cfg->clients = NULL;
 	cfg->n_clients = 0;

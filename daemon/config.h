@@ -11,6 +11,7 @@
 #include "daemon/common/errmsg.h"
 #include "daemon/keys.h"
 #include "daemon/lists.h"
+#include "daemon/registry/etcd_url.h"
 
 #define SL_MAX_DNS 4         /* servers of both families together */
 #define SL_MAX_DOMAINS 6
@@ -64,6 +65,8 @@ struct sl_client_cfg {
 	bool has_addr6;
 	struct in6_addr addr6; /* fixed IPv6 tunnel address (Address = may list one of each family) */
 	int line;            /* line of its [Client] header, for messages */
+	bool has_psk;        /* PresharedKeyFile = (control/psk.h) */
+	uint8_t psk[SL_KEY_LEN]; /* read from it by config_load (zero when the file is not read) */
 };
 
 /* One [Server] of a client, in file order (the order failover tries them). */
@@ -73,6 +76,9 @@ struct sl_server_cfg {
 	uint8_t pubkey[SL_KEY_LEN];
 	int line;          /* line of its [Server] header, for messages */
 	int endpoint_line; /* line of its Endpoint */
+	bool has_psk;      /* PresharedKeyFile = (control/psk.h) */
+	uint8_t psk[SL_KEY_LEN];
+	bool stealth;      /* Stealth = on: send the prelude before TLS (control/stealth.h) */
 };
 
 struct sl_config {
@@ -102,10 +108,14 @@ struct sl_config {
 	bool nat_off;                   /* NAT = off: routed mode, no masquerade (DESIGN 9); default on */
 	char state_dir[SL_PATH_MAX];    /* StateDir = (both modes: leases; the client's server address cache) */
 	unsigned session_lifetime;      /* SessionLifetime =, s */
+	bool stealth;                   /* Stealth = on: silent to peers without a prelude (control/stealth.h) */
 	char user[64];                  /* User =, "" = stay root (with only CAP_NET_ADMIN) */
 	int user_line;                  /* its line, for the "no such user" error of config_load */
 	uid_t uid;                      /* User's, resolved by config_load */
 	gid_t gid;
+	bool has_registry;              /* Registry = etcd://... (DESIGN §9 "Fleet") */
+	struct etcd_url registry;
+	char registry_ca_file[SL_PATH_MAX]; /* RegistryCAFile = (etcds://), "" = the system's CAs */
 	struct sl_client_cfg *clients;  /* [Client] sections, owned */
 	size_t n_clients;
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <curl/curl.h>
 #include "daemon/control/reload.h"
 #include "daemon/control/tls.h"
 #include "daemon/dplink.h"
@@ -41,6 +42,24 @@ static void on_stats(struct loop_timer *t)
 	loop_timer_set(t, now_ms() + (uint64_t)g->cfg->stats_interval * 1000u);
 }
 
+/* The registry thread has a new merged client list (registry/fleet.h): applied like a reload, so kept clients
+ * keep their sessions and removed ones lose them at once. */
+static void on_fleet(struct loop_io *io, uint32_t events)
+{
+	struct gw *g = (struct gw *)((char *)io - offsetof(struct gw, fleet_io));
+	struct sl_client_cfg *list;
+	struct reload_stats st;
+	size_t n;
+
+	if (!fleet_take(&g->fleet, &list, &n))
+		return;
+	clients_reload(&g->reg, &g->pool, g->pool6_ready ? &g->pool6 : NULL, list, n, &st);
+	if (st.added || st.removed || st.readdressed || st.refused)
+		log_info("registry: %zu clients: %u added, %u removed, %u readdressed, %u refused", g->reg.n_peers,
+			 st.added, st.removed, st.readdressed, st.refused);
+	free(list);
+}
+
 static void dump(void *arg, struct strbuf *out)
 {
 	struct gw *g = arg;
@@ -61,6 +80,15 @@ static void reload(struct gw *g)
 	}
 	if (nc.mode != SL_MODE_SERVER) {
 		log_err("reload: %s is no longer a server configuration; ignored", g->cfg->path);
+		config_free(&nc);
+		return;
+	}
+	if (g->cfg->has_registry) {
+		/* the registry thread merges the new file clients with the registry's and hands the list back */
+		if (fleet_set_file_clients(&g->fleet, nc.clients, nc.n_clients))
+			log_err("reload: out of memory");
+		else
+			log_info("reload: %zu file clients; merging with the registry", nc.n_clients);
 		config_free(&nc);
 		return;
 	}
@@ -118,6 +146,20 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	ret = registry_init_workers(&g->reg, g->n_w);
 	if (ret)
 		return sl_errf(e, ret, "out of memory");
+	if (cfg->has_registry) {
+		/* every client with its lease from etcd: the merged list takes the file's place */
+		struct sl_client_cfg *list;
+		size_t n;
+
+		ret = fleet_init(&g->fleet, cfg, &list, &n, e);
+		if (ret)
+			return ret;
+		free(cfg->clients);
+		cfg->clients = list;
+		cfg->n_clients = n;
+		if ((ret = loop_add(&g->loop, &g->fleet_io, g->fleet.notify_fd, EPOLLIN, on_fleet)))
+			return sl_errf(e, ret, "epoll: %s", strerror(-ret));
+	}
 	for (size_t i = 0; i < cfg->n_clients; i++)
 		if (!registry_add_peer(&g->reg, &cfg->clients[i]))
 			return sl_errf(e, -ENOMEM, "out of memory");
@@ -144,6 +186,7 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 			return sl_errf(e, ret, "no Egress configured and no default route to find one (%s)",
 				       re.msg);
 	}
+	snprintf(g->egress, sizeof(g->egress), "%s", ns.egress_ifname);
 	gw_derive_mtu(g, ns.egress_ifname);
 	g->ifindex = dp_link_open(cfg->ifname, g->w, g->n_w, cfg->address6.len != 0, e);
 	if (g->ifindex < 0)
@@ -201,7 +244,8 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 		return fd;
 	g->tcp_io.fd = fd;
 
-	gw_conns_init(g);
+	if ((ret = gw_conns_init(g)))
+		return sl_errf(e, ret, "control: out of memory");
 	if ((ret = loop_add(&g->loop, &g->tcp_io, g->tcp_io.fd, EPOLLIN, gw_on_accept)))
 		return sl_errf(e, ret, "epoll: %s", strerror(-ret));
 	loop_timer_init(&g->loop, &g->reap_timer, on_reap);
@@ -210,7 +254,7 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	loop_timer_set(&g->reap_timer, now_ms() + SL_REAP_INTERVAL_MS);
 	if (cfg->stats_interval)
 		loop_timer_set(&g->stats_timer, now_ms() + (uint64_t)cfg->stats_interval * 1000u);
-	return 0;
+	return gw_net_open(g, e);
 }
 
 /* Reverse order of gw_setup; safe on a partly set-up gateway. */
@@ -219,6 +263,7 @@ static void gw_teardown(struct gw *g)
 	struct sl_err e = {{0}};
 
 	dp_workers_stop(g->w, g->n_w, g->stopfd);
+	gw_net_close(g);
 	gw_conns_close_all(g);
 	metrics_http_close(&g->metrics);
 	if (g->cs_open)
@@ -233,6 +278,7 @@ static void gw_teardown(struct gw *g)
 		dp_worker_free(&g->w[i], true); /* the last TUN queue closed takes the link, address, routes */
 	if (g->stopfd >= 0)
 		close(g->stopfd);
+	fleet_close(&g->fleet); /* the thread first: it may still hand over a list */
 	tls_ctx_free(g->tls);
 	if (g->pool6_ready)
 		pool_free(&g->pool6);
@@ -269,6 +315,11 @@ int gw_run(struct sl_config *cfg, void (*ready)(void))
 	}
 	g->cfg = cfg;
 	g->tcp_io.fd = g->stopfd = -1;
+	if (cfg->has_registry && curl_global_init(CURL_GLOBAL_DEFAULT)) { /* once, before any thread */
+		log_err("registry: curl: cannot initialise");
+		free(g);
+		return 1;
+	}
 	g->n_w = dp_workers_wanted();
 	if (!g->n_w)
 		g->n_w = 1; /* not reached: main() refuses a bad SLUICE_WORKERS */
@@ -307,7 +358,7 @@ int gw_run(struct sl_config *cfg, void (*ready)(void))
 	}
 	if (!cfg->user[0] && privs_drop(sock_port(&cfg->listen) < 1024, false, 0, 0, &e))
 		log_warn("least privilege: %s (continuing with the capabilities we have)", e.msg);
-	if (dp_workers_start(g->w, g->n_w, g->stopfd, &e)) {
+	if (dp_workers_start(g->w, g->n_w, g->stopfd, &e) || (cfg->has_registry && fleet_start(&g->fleet, &e))) {
 		log_err("%s", e.msg);
 		gw_teardown(g);
 		free(g);
@@ -332,5 +383,7 @@ int gw_run(struct sl_config *cfg, void (*ready)(void))
 	log_info("gateway %s: shutting down", cfg->ifname);
 	gw_teardown(g);
 	free(g);
+	if (cfg->has_registry)
+		curl_global_cleanup();
 	return ret || dp_workers_faulted() ? 1 : 0;
 }

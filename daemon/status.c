@@ -1,5 +1,6 @@
 /* status: control-socket dumps and the periodic stats line. */
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <inttypes.h>
 #include <string.h>
 #include "daemon/client.h"
@@ -67,6 +68,7 @@ static void dump_peer(struct strbuf *o, const struct gw_peer *p, uint64_t now)
 		  "peer=%s\npeer_public_key=%s\npeer_endpoint=%s\npeer_address=%s\npeer_address6=%s\n"
 		  "peer_session_id=%08x\npeer_latest_handshake=%" PRIu64 "\npeer_last_rx_age_ms=%" PRId64 "\n",
 		  p->name, kb, ep, ip, ip6, s ? s->id : 0, p->last_handshake_wall, age_ms(pc.last_rx_ms, now));
+	sb_kv_u64(o, "peer_", "psk", p->has_psk);
 	sb_kv_u64(o, "peer_", "rx_bytes", pc.rx_bytes);
 	sb_kv_u64(o, "peer_", "rx_packets", pc.rx_packets);
 	sb_kv_u64(o, "peer_", "tx_bytes", pc.tx_bytes);
@@ -106,6 +108,31 @@ void status_dump_gateway(struct gw *g, struct strbuf *o)
 		  g->cst.conns_refused, g->cst.conns_refused_source, g->cst.conns_ratelimited);
 	sb_printf(o, "conns_evicted=%" PRIu64 "\nconns_timed_out=%" PRIu64 "\n", g->cst.conns_evicted,
 		  g->cst.conns_timed_out);
+	sb_printf(o, "egress=%s\npath_changes=%" PRIu64 "\npath_checks=%" PRIu64 "\n", g->egress, g->path_changes,
+		  g->nw.checks);
+	{
+		size_t n_psk = 0;
+		for (size_t i = 0; i < g->reg.n_peers; i++)
+			n_psk += g->reg.peers[i]->has_psk;
+		sb_printf(o, "psk_clients=%zu\npsk_mismatch=%" PRIu64 "\nstealth=%d\n", n_psk, g->cst.psk_mismatch,
+			  g->cfg->stealth);
+	}
+	sb_printf(o, "stealth_refused=%" PRIu64 "\nstealth_stale=%" PRIu64 "\nstealth_replayed=%" PRIu64 "\n",
+		  g->cst.stealth_refused, g->cst.stealth_stale, g->cst.stealth_replayed);
+	if (g->cfg->has_registry) {
+		const struct etcd_url *u = &g->cfg->registry;
+		struct fleet_status fs;
+
+		fleet_status(&g->fleet, &fs);
+		sb_printf(o, "registry=etcd://");
+		for (unsigned i = 0; i < u->n_endpoints; i++)
+			sb_printf(o, "%s%s", i ? "," : "", u->endpoint[i]);
+		sb_printf(o, "%s\nregistry_state=%s\nregistry_connected=%d\n", u->prefix,
+			  fs.connected ? "connected" : "unreachable", fs.connected);
+		sb_printf(o, "registry_syncs=%" PRIu64 "\nregistry_sync_failures=%" PRIu64 "\nregistry_watch_events=%" PRIu64
+			  "\nregistry_leases_created=%" PRIu64 "\nregistry_refused=%" PRIu64 "\nregistry_revision=%" PRId64
+			  "\n", fs.syncs, fs.sync_failures, fs.watch_events, fs.leases_created, fs.refused, fs.revision);
+	}
 	for (size_t i = 0; i < g->reg.n_peers; i++)
 		dump_peer(o, g->reg.peers[i], now);
 }
@@ -166,10 +193,21 @@ void status_dump_client(struct cl *c, struct strbuf *o)
 		sb_printf(o, "dns=%s\ndns_domains=%s\ndns_backend=%s\n", sv, dm,
 			  c->cfg->dns_mode == SL_DNS_OFF ? "off" : dns_backend_name(c->dns.backend));
 	}
+	{
+		char ifn[IFNAMSIZ] = "", path[160];
+		if (c->path.have)
+			if_indextoname((unsigned)c->path.r.oif, ifn);
+		netpath_str(&c->path, ifn, path, sizeof(path));
+		sb_printf(o, "path=%s\npath_changes=%" PRIu64 "\npath_checks=%" PRIu64 "\n", c->nw_open ? path : "",
+			  c->path_changes, c->nw.checks);
+	}
 	sb_printf(o, "workers=%u\n", c->n_w);
 	dump_stats(o, &st);
 	sb_printf(o, "handshakes_ok=%" PRIu64 "\nhandshakes_failed=%" PRIu64 "\npings=%" PRIu64 "\n",
 		  c->handshakes_ok, c->handshakes_failed, c->pings);
+	/* of the server shown above: its PresharedKeyFile and Stealth */
+	sb_printf(o, "psk=%d\nstealth=%d\npsk_mismatch=%" PRIu64 "\n", c->cfg->servers[srv].has_psk,
+		  c->cfg->servers[srv].stealth, c->psk_mismatch);
 }
 
 void status_log_line(const struct dp_stats *st, uint64_t *last_sum)

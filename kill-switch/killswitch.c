@@ -558,6 +558,38 @@ int ks_set_servers(const char *tun_ifname, const struct sockaddr_storage *server
 	return ret;
 }
 
+int ks_lan_describe(const char *tun_ifname, char *out, size_t n, struct sl_err *e)
+{
+	struct ks_lan lan[KS_MAX_LAN];
+	size_t n_lan, len = 0;
+	int ret = lan_prefixes(tun_ifname, lan, KS_MAX_LAN, &n_lan, e);
+
+	if (n)
+		out[0] = 0;
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < n_lan && len < n; i++) {
+		char a[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &lan[i].net, a, sizeof(a));
+		len += (size_t)snprintf(out + len, n - len, "%s%s/%u", i ? "," : "", a, lan[i].len);
+	}
+	return 0;
+}
+
+int ks_reapply(const struct ks_spec *spec, struct sl_err *e)
+{
+	char info[256], owner[IFNAMSIZ];
+	int ret = nft_table_exists(KS_FAMILY, SL_KS_TABLE, info, sizeof(info), e);
+
+	if (ret < 0)
+		return ret;
+	if (ret == 0)
+		return -ENOENT; /* `sluice killswitch off` removed it: nothing to refresh, nothing to re-engage */
+	if (!comment_iface(info, owner, sizeof(owner)) || strcmp(owner, spec->tun_ifname))
+		return sl_errf(e, -EBUSY, "kill switch: the table is not %s's (%s)", spec->tun_ifname, info);
+	return ks_apply(spec, e);
+}
+
 int ks_remove(struct sl_err *e)
 {
 	return nft_table_delete(KS_FAMILY, SL_KS_TABLE, e);

@@ -104,6 +104,18 @@ int route_default_ifname(struct netcfg *nc, char *ifname, struct sl_err *e);
 int route_get(struct netcfg *nc, const struct sockaddr_storage *dst, uint32_t mark, int *oif, unsigned *mtu,
 	      struct sl_err *e);
 
+/* The whole answer of that lookup: what a client's path to its server is made of (daemon/netpath.h). */
+struct route_path {
+	int family; /* of the destination: AF_INET or AF_INET6 */
+	int oif;
+	unsigned mtu;     /* the route's (0: none; the interface's applies) */
+	bool have_src, have_gw;
+	uint8_t src[16];  /* the source address the kernel picks (RTA_PREFSRC), in the family's length */
+	uint8_t gw[16];   /* the next hop (RTA_GATEWAY); none on a directly connected route */
+};
+int route_get_path(struct netcfg *nc, const struct sockaddr_storage *dst, uint32_t mark, struct route_path *p,
+		   struct sl_err *e);
+
 /* The client's policy rules (IPv4 and IPv6 alike), at the priorities of `ids` (above):
  *   prio + SL_RULE_MARKED, SL_RULE_SUPPRESS   (only when full_tunnel)
  *   prio + SL_RULE_TUNNEL

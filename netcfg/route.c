@@ -185,8 +185,7 @@ int route_flush_unreachable6(struct netcfg *nc, uint32_t table, struct sl_err *e
 }
 
 struct route_get {
-	uint32_t oif;
-	uint32_t mtu; /* RTAX_MTU: a route's own mtu, or a learned path MTU (a cached exception) */
+	struct route_path *p;
 };
 
 static int metrics_cb(const struct nlattr *attr, void *data)
@@ -194,8 +193,19 @@ static int metrics_cb(const struct nlattr *attr, void *data)
 	struct route_get *g = data;
 
 	if (mnl_attr_get_type(attr) == RTAX_MTU && mnl_attr_validate(attr, MNL_TYPE_U32) >= 0)
-		g->mtu = mnl_attr_get_u32(attr);
+		g->p->mtu = mnl_attr_get_u32(attr);
 	return MNL_CB_OK;
+}
+
+/* An address attribute of the reply's family into out (16 bytes); false when it has another length. */
+static bool route_addr(const struct nlattr *a, int family, uint8_t *out)
+{
+	size_t len = family == AF_INET ? 4 : 16;
+
+	if (!a || mnl_attr_get_payload_len(a) != len)
+		return false;
+	memcpy(out, mnl_attr_get_payload(a), len);
+	return true;
 }
 
 static int route_get_cb(const struct nlmsghdr *nlh, void *data)
@@ -208,22 +218,25 @@ static int route_get_cb(const struct nlmsghdr *nlh, void *data)
 		return MNL_CB_OK;
 	mnl_attr_parse(nlh, sizeof(*rtm), attr_cb, tb);
 	if (tb[RTA_OIF])
-		g->oif = mnl_attr_get_u32(tb[RTA_OIF]);
+		g->p->oif = (int)mnl_attr_get_u32(tb[RTA_OIF]);
 	if (tb[RTA_METRICS])
 		mnl_attr_parse_nested(tb[RTA_METRICS], metrics_cb, g);
+	g->p->have_src = route_addr(tb[RTA_PREFSRC], g->p->family, g->p->src);
+	g->p->have_gw = route_addr(tb[RTA_GATEWAY], g->p->family, g->p->gw);
 	return MNL_CB_OK;
 }
 
-int route_get(struct netcfg *nc, const struct sockaddr_storage *dst, uint32_t mark, int *oif, unsigned *mtu,
-	      struct sl_err *e)
+int route_get_path(struct netcfg *nc, const struct sockaddr_storage *dst, uint32_t mark, struct route_path *p,
+		   struct sl_err *e)
 {
 	char buf[NL_BUF_SIZE], ext[256], why[320], a[INET6_ADDRSTRLEN] = "?";
 	struct nlmsghdr *nlh = nl_msg(nc, buf, RTM_GETROUTE, 0);
 	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
-	struct route_get g = {0};
+	struct route_get g = {.p = p};
 	const void *addr;
 	int ret;
 
+	memset(p, 0, sizeof(*p));
 	if (dst->ss_family == AF_INET) {
 		addr = &((const struct sockaddr_in *)dst)->sin_addr;
 		mnl_attr_put(nlh, RTA_DST, 4, addr);
@@ -235,6 +248,7 @@ int route_get(struct netcfg *nc, const struct sockaddr_storage *dst, uint32_t ma
 	} else {
 		return sl_errf(e, -EAFNOSUPPORT, "route lookup: not an IPv4 or IPv6 address");
 	}
+	p->family = dst->ss_family;
 	rtm->rtm_family = (unsigned char)dst->ss_family;
 	inet_ntop(dst->ss_family, addr, a, sizeof(a));
 	if (mark)
@@ -242,9 +256,20 @@ int route_get(struct netcfg *nc, const struct sockaddr_storage *dst, uint32_t ma
 	ret = nl_talk(nc, nlh, route_get_cb, &g, ext, sizeof(ext));
 	if (ret)
 		return sl_errf(e, ret, "route to %s: %s", a, nl_why(ret, ext, why, sizeof(why)));
-	if (!g.oif)
+	if (!p->oif)
 		return sl_errf(e, -ENETUNREACH, "route to %s: no outgoing interface", a);
-	*oif = (int)g.oif;
-	*mtu = g.mtu;
+	return 0;
+}
+
+int route_get(struct netcfg *nc, const struct sockaddr_storage *dst, uint32_t mark, int *oif, unsigned *mtu,
+	      struct sl_err *e)
+{
+	struct route_path p;
+	int ret = route_get_path(nc, dst, mark, &p, e);
+
+	if (ret)
+		return ret;
+	*oif = p.oif;
+	*mtu = p.mtu;
 	return 0;
 }

@@ -250,6 +250,11 @@ static void pr_peer(struct pr *p, const struct st_block *b)
 	pr_str(p, "address6", "address6", st_get(b, "peer_address6"));
 	snprintf(sid, sizeof(sid), "%s", st_get(b, "peer_session_id") ? st_get(b, "peer_session_id") : "");
 	pr_str(p, "session_id", "session", strcmp(sid, "00000000") ? sid : "(none)");
+	pr_null_or_bool(p, "psk", NULL, st_u64(b, "peer_psk") ? 1 : 0);
+	if (!p->json && st_u64(b, "peer_psk")) {
+		pr_label(p, "preshared key");
+		printf("(hidden)\n");
+	}
 	pr_handshake(p, b, "peer_latest_handshake", "latest_handshake");
 	pr_last_rx(p, b, "peer_last_rx_age_ms");
 	pr_transfer(p, b, "peer_");
@@ -350,6 +355,48 @@ static const char *const control_counters[] = {
 	"conns_refused_source",   "conns_ratelimited",   "conns_evicted",   "conns_timed_out",
 };
 
+/* Pre-shared keys and the stealth control port (issue #23): whether they are in use, and what they refused.
+ * "preshared key: (hidden)" (client) or "preshared keys: 2 of 3 clients" (gateway); "stealth: on (4 refused:
+ * 1 stale, 1 replayed)". JSON: psk (client) or psk_clients (gateway), stealth, psk_mismatch, and on a gateway
+ * stealth_refused, stealth_stale, stealth_replayed. */
+static void pr_psk_stealth(struct pr *p, const struct st_block *b, bool client)
+{
+	bool stealth = st_u64(b, "stealth") != 0;
+
+	if (client) {
+		pr_null_or_bool(p, "psk", NULL, st_u64(b, "psk") ? 1 : 0);
+		if (!p->json) {
+			pr_label(p, "preshared key");
+			printf("%s\n", st_u64(b, "psk") ? "(hidden)" : "none");
+		}
+	} else {
+		pr_num(p, "psk_clients", NULL, (int64_t)st_u64(b, "psk_clients"), "");
+		if (!p->json) {
+			pr_label(p, "preshared keys");
+			printf("%" PRIu64 " of %" PRIu64 " clients\n", st_u64(b, "psk_clients"), st_u64(b, "clients"));
+		}
+	}
+	pr_null_or_bool(p, "stealth", NULL, stealth);
+	pr_num(p, "psk_mismatch", NULL, (int64_t)st_u64(b, "psk_mismatch"), "");
+	if (!client) {
+		pr_num(p, "stealth_refused", NULL, (int64_t)st_u64(b, "stealth_refused"), "");
+		pr_num(p, "stealth_stale", NULL, (int64_t)st_u64(b, "stealth_stale"), "");
+		pr_num(p, "stealth_replayed", NULL, (int64_t)st_u64(b, "stealth_replayed"), "");
+	}
+	if (p->json)
+		return;
+	pr_label(p, "stealth");
+	if (!client && stealth)
+		printf("on (%" PRIu64 " refused: %" PRIu64 " stale, %" PRIu64 " replayed)\n", st_u64(b, "stealth_refused"),
+		       st_u64(b, "stealth_stale"), st_u64(b, "stealth_replayed"));
+	else
+		printf("%s\n", stealth ? "on" : "off");
+	if (st_u64(b, "psk_mismatch")) {
+		pr_label(p, "psk mismatch");
+		printf("%" PRIu64 " authentications failed their key confirmation\n", st_u64(b, "psk_mismatch"));
+	}
+}
+
 /* The gateway's control port: what it holds and what it refused, and why (a line only once there is any). */
 static void pr_control(struct pr *p, const struct st_block *b)
 {
@@ -366,6 +413,52 @@ static void pr_control(struct pr *p, const struct st_block *b)
 	printf("%" PRIu64 " pre-auth open; refused %" PRIu64 " over the caps (%" PRIu64 " at the source's), %" PRIu64
 	       " over the rate; %" PRIu64 " evicted, %" PRIu64 " timed out\n",
 	       v[2], v[3], v[4], v[5], v[6], v[7]);
+}
+
+/* The network under the tunnel (issue #24): the client's path to its server, the gateway's egress link, and how
+ * often it changed: "network: dev c0 src 198.18.0.2 via 198.18.0.1 mtu 1500; 1 path change (4 checks)". */
+static void pr_network(struct pr *p, const struct st_block *b, bool client)
+{
+	const char *what = st_get(b, client ? "path" : "egress");
+	uint64_t changes = st_u64(b, "path_changes"), checks = st_u64(b, "path_checks");
+
+	pr_str(p, client ? "path" : "egress", NULL, what);
+	pr_num(p, "path_changes", NULL, (int64_t)changes, "");
+	pr_num(p, "path_checks", NULL, (int64_t)checks, "");
+	if (p->json)
+		return;
+	pr_label(p, "network");
+	printf("%s%s; %" PRIu64 " %s change%s (%" PRIu64 " check%s)\n", client ? "" : "egress ",
+	       what && *what ? what : "(none)", changes, client ? "path" : "egress", changes == 1 ? "" : "s", checks,
+	       checks == 1 ? "" : "s");
+}
+
+static const char *const registry_counters[] = {
+	"registry_syncs", "registry_sync_failures", "registry_watch_events", "registry_leases_created",
+	"registry_refused", "registry_revision",
+};
+
+/* A gateway with Registry =: the etcd registry it follows and how that goes (nothing without one). */
+static void pr_registry(struct pr *p, const struct st_block *b)
+{
+	char t[640];
+
+	if (!st_get(b, "registry"))
+		return;
+	snprintf(t, sizeof(t), "%s (%s, revision %" PRIu64 "): %" PRIu64 " reads, %" PRIu64 " failed, %" PRIu64
+		 " changes, %" PRIu64 " leases created, %" PRIu64 " refused",
+		 st_get(b, "registry"), st_get(b, "registry_state") ? st_get(b, "registry_state") : "?",
+		 st_u64(b, "registry_revision"), st_u64(b, "registry_syncs"), st_u64(b, "registry_sync_failures"),
+		 st_u64(b, "registry_watch_events"), st_u64(b, "registry_leases_created"),
+		 st_u64(b, "registry_refused"));
+	pr_str(p, "registry", NULL, st_get(b, "registry"));
+	pr_str(p, "registry_state", NULL, st_get(b, "registry_state"));
+	for (size_t i = 0; i < sizeof(registry_counters) / sizeof(registry_counters[0]); i++)
+		pr_num(p, registry_counters[i], NULL, (int64_t)st_u64(b, registry_counters[i]), "");
+	if (!p->json) {
+		pr_label(p, "registry");
+		printf("%s\n", t);
+	}
 }
 
 static void pr_iface(struct pr *p, const struct st_iface *st)
@@ -413,8 +506,11 @@ static void pr_iface(struct pr *p, const struct st_iface *st)
 		snprintf(t, sizeof(t), "%" PRIu64, st_u64(b, "clients"));
 		pr_num(p, "clients", "clients", (int64_t)st_u64(b, "clients"), t);
 		pr_control(p, b);
+		pr_registry(p, b);
 	}
+	pr_psk_stealth(p, b, client);
 	pr_mtu(p, b, client);
+	pr_network(p, b, client);
 	snprintf(t, sizeof(t), "%" PRIu64, st_u64(b, "workers"));
 	pr_num(p, "workers", "data workers", (int64_t)st_u64(b, "workers"), t);
 	if (st_u64(b, "handshakes_unknown_key") || st_u64(b, "handshakes_bad_cert"))

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "daemon/control/proto.h"
+#include "daemon/control/psk.h"
 #include "daemon/dataplane/wire.h"
 
 /* Copies a line into a NUL-terminated buffer without its trailing "\n"; -EINVAL on NUL bytes or overflow. */
@@ -90,6 +91,11 @@ int proto_format_snapshot(char *buf, size_t n, const struct proto_snapshot *s)
 		inet_ntop(AF_INET6, &s->addr6, a6, sizeof(a6));
 		inet_ntop(AF_INET6, &s->gateway6, g6, sizeof(g6));
 		len += snprintf(buf + len, n - (size_t)len, " address6=%s/%u gateway6=%s", a6, s->plen6, g6);
+	}
+	if (s->has_confirm && len > 0 && (size_t)len < n) {
+		char hx[2 * SL_PSK_MAC_LEN + 1];
+		psk_mac_hex(s->confirm, hx);
+		len += snprintf(buf + len, n - (size_t)len, " confirm=%s", hx);
 	}
 	if (len > 0 && (size_t)len + 1 < n) {
 		buf[len++] = '\n';
@@ -181,7 +187,30 @@ static int parse_field(const char *k, char *v, struct proto_snapshot *s, unsigne
 		*seen |= 128;
 		return inet_pton(AF_INET6, v, &s->gateway6) == 1 ? 0 : -EINVAL;
 	}
+	if (!strcmp(k, "confirm")) {
+		s->has_confirm = true;
+		return psk_mac_from_hex(v, strlen(v), s->confirm);
+	}
 	return 0; /* unknown fields are skipped: newer servers may add some */
+}
+
+int proto_format_confirm(char *buf, size_t n, const uint8_t mac[32])
+{
+	char hx[2 * SL_PSK_MAC_LEN + 1];
+	int len;
+
+	psk_mac_hex(mac, hx);
+	len = snprintf(buf, n, "CONFIRM %s\n", hx);
+	return len > 0 && (size_t)len < n ? len : -ENOSPC;
+}
+
+int proto_parse_confirm(const char *line, size_t len, uint8_t mac[32])
+{
+	char buf[PROTO_LINE_MAX];
+
+	if (line_copy(buf, sizeof(buf), line, len) || strncmp(buf, "CONFIRM ", 8))
+		return -EINVAL;
+	return psk_mac_from_hex(buf + 8, strlen(buf + 8), mac);
 }
 
 int proto_parse_snapshot(const char *line, size_t len, struct proto_snapshot *s, char *err, size_t errlen)

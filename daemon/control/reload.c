@@ -111,6 +111,10 @@ void clients_reload(struct gw_registry *r, struct pool *pool, struct pool *pool6
 			st->added++;
 		} else if (p && p->listed) {
 			snprintf(p->name, sizeof(p->name), "%s", cl[j].name);
+			if (p->has_psk != cl[j].has_psk || memcmp(p->psk, cl[j].psk, SL_KEY_LEN))
+				log_info("reload: client '%s': pre-shared key %s; its next session uses it", p->name,
+					 !cl[j].has_psk ? "removed" : p->has_psk ? "changed" : "added");
+			peer_set_psk(p, &cl[j]);
 			if (!has_fixed(&cl[j]) && (p->fixed_addr || p->fixed_addr6))
 				readdress(r, pool, pool6, p, &cl[j], st);
 		}

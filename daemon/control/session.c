@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
+#include <openssl/crypto.h>
 #include <string.h>
 #include "daemon/control/session.h"
 #include "daemon/log.h"
@@ -58,6 +59,7 @@ struct gw_peer *registry_add_peer(struct gw_registry *r, const struct sl_client_
 	r->peers = peers;
 	snprintf(p->name, sizeof(p->name), "%s", c->name);
 	memcpy(p->pubkey, c->pubkey, SL_KEY_LEN);
+	peer_set_psk(p, c);
 	h32_put(&r->by_key, &p->by_key, key_hash(p->pubkey));
 	if (c->has_addr) {
 		p->fixed_addr = true;
@@ -71,9 +73,18 @@ struct gw_peer *registry_add_peer(struct gw_registry *r, const struct sl_client_
 	return p;
 }
 
+void peer_set_psk(struct gw_peer *p, const struct sl_client_cfg *c)
+{
+	p->has_psk = c->has_psk;
+	memcpy(p->psk, c->psk, SL_KEY_LEN);
+}
+
 static void peer_free(struct qsbr_node *n)
 {
-	free(h32_entry(n, struct gw_peer, retire));
+	struct gw_peer *p = h32_entry(n, struct gw_peer, retire);
+
+	OPENSSL_cleanse(p->psk, sizeof(p->psk));
+	free(p);
 }
 
 void registry_remove_peer(struct gw_registry *r, struct gw_peer *p)
@@ -211,6 +222,18 @@ void session_destroy(struct gw_registry *r, struct gw_session *s)
 		p->prev = NULL;
 	h32_del(&r->by_id, &s->by_id);
 	qsbr_retire(&r->q, &s->retire, session_free);
+}
+
+void session_reject(struct gw_registry *r, struct gw_session *s)
+{
+	struct gw_peer *p = s->peer;
+	struct gw_session *prev = p->prev;
+
+	if (p->cur == s && prev) {
+		p->prev = NULL;
+		__atomic_store_n(&p->cur, prev, __ATOMIC_RELEASE); /* published whole, as session_create does */
+	}
+	session_destroy(r, s);
 }
 
 unsigned registry_reap(struct gw_registry *r, uint64_t now)

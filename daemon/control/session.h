@@ -65,6 +65,8 @@ struct gw_peer {
 	bool fixed_addr6;
 	struct in6_addr addr6;
 	bool listed; /* control thread, during a reload: in the new client list */
+	bool has_psk; /* PresharedKeyFile = of its [Client] (control/psk.h); a reload may change it */
+	uint8_t psk[SL_KEY_LEN];
 	struct gw_session *cur, *prev;
 	uint64_t prev_until_ms;
 	uint64_t last_handshake_wall; /* seconds since the epoch, 0: never */
@@ -96,6 +98,8 @@ struct gw_peer *registry_add_peer(struct gw_registry *r, const struct sl_client_
 /* Removes a peer with its sessions. */
 void registry_remove_peer(struct gw_registry *r, struct gw_peer *p);
 struct gw_peer *peer_by_key(const struct gw_registry *r, const uint8_t key[SL_KEY_LEN]);
+/* The peer's pre-shared key from its [Client] (at start and at every reload: new sessions use it). */
+void peer_set_psk(struct gw_peer *p, const struct sl_client_cfg *c);
 void peer_set_addr(struct gw_registry *r, struct gw_peer *p, struct in_addr a);
 /* The peer's IPv6 address (a NULL: none). */
 void peer_set_addr6(struct gw_registry *r, struct gw_peer *p, const struct in6_addr *a);
@@ -180,6 +184,9 @@ struct gw_session *session_create(struct gw_registry *r, struct gw_peer *p, uint
 uint32_t session_new_id(const struct gw_registry *r);
 /* Unlinks one session from its peer and the id table; it is freed when no worker can hold it. */
 void session_destroy(struct gw_registry *r, struct gw_session *s);
+/* A session that failed its key confirmation (control/psk.h): destroyed, and the peer's previous session, if
+ * any, is its current one again (a failed rekey leaves the working session as it was). */
+void session_reject(struct gw_registry *r, struct gw_session *s);
 /* Drops previous sessions past their grace period and sessions expired or silent for SL_SESSION_IDLE_MS.
  * Called from a periodic timer: O(peers) per call, never per packet. Returns how many were freed. */
 unsigned registry_reap(struct gw_registry *r, uint64_t now);

@@ -32,9 +32,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int len = proto_format_snapshot(buf, sizeof(buf), &s);
 		/* what we accept, we can say again, and it means the same */
 		if (len < 0 || proto_parse_snapshot(buf, (size_t)len, &t, NULL, 0) || t.session_id != s.session_id ||
-		    t.addr.s_addr != s.addr.s_addr || t.n_dns != s.n_dns || t.has_v6 != s.has_v6 ||
+		    t.addr.s_addr != s.addr.s_addr || t.n_dns != s.n_dns || t.has_confirm != s.has_confirm ||
+		    (s.has_confirm && memcmp(t.confirm, s.confirm, sizeof(s.confirm))) || t.has_v6 != s.has_v6 ||
 		    (s.has_v6 && (memcmp(&t.addr6, &s.addr6, 16) || t.plen6 != s.plen6)))
 			__builtin_trap();
+	}
+	{
+		uint8_t mac[32], back[32];
+		char buf[128];
+		if (proto_parse_confirm((const char *)data, size, mac) == 0) {
+			int len = proto_format_confirm(buf, sizeof(buf), mac);
+			if (len < 0 || proto_parse_confirm(buf, (size_t)len, back) || memcmp(mac, back, sizeof(mac)))
+				__builtin_trap();
+		}
 	}
 	pool_parse_leases((const char *)data, size, "fuzz.leases", lease_cb, NULL, &e);
 	pool_parse_leases6((const char *)data, size, "fuzz.leases6", lease6_cb, NULL, &e);
