@@ -58,7 +58,7 @@ for d in "" -R; do
 done
 [ "$(stat "$GW" tun_tx_packets6)" -ge 6 ] || fail "(1) gateway tun_tx_packets6 $(stat "$GW" tun_tx_packets6)"
 [ "$(stat "$CL" tun_rx_packets6)" -ge 6 ] || fail "(1) client tun_rx_packets6 $(stat "$CL" tun_rx_packets6)"
-"$SLUICE" show "$CL" | grep -q "${A6}" || fail "(1) sluice show does not name the IPv6 address"
+"$SLUICE" show "$CL" | grep "${A6}" >/dev/null || fail "(1) sluice show does not name the IPv6 address"
 "$SLUICE" show -j "$GW" | python3 -c "import json,sys; d=json.load(sys.stdin); assert d['address6'] == 'fd66::1/64', d['address6']" ||
 	fail "(1) show -j address6"
 ok "(1) dual stack: $A6, ping6, TCP and iperf3 over IPv6 via NAT66 ($GE6_IP), forwarding and accept_ra raised"

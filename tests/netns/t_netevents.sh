@@ -127,8 +127,9 @@ import json, sys
 d = json.load(sys.stdin)
 assert d["path_changes"] == 1 and d["path_checks"] >= 2 and d["path"].startswith("dev c0 src 198.18.2.2"), d' ||
 	fail "show -j (client)"
-"$SLUICE" metrics "$CL" | grep -q "^sluice_path_changes_total{interface=\"$CL\"} 1$" || fail "metrics: $("$SLUICE" metrics "$CL")"
-"$SLUICE" metrics "$GW" | grep -q "^sluice_path_checks_total{interface=\"$GW\"} [1-9]" || fail "metrics (gateway)"
+# grep without -q reads to the end: leaving early would kill `sluice metrics` with SIGPIPE under pipefail
+"$SLUICE" metrics "$CL" | grep "^sluice_path_changes_total{interface=\"$CL\"} 1$" >/dev/null || fail "metrics: $("$SLUICE" metrics "$CL")"
+"$SLUICE" metrics "$GW" | grep "^sluice_path_checks_total{interface=\"$GW\"} [1-9]" >/dev/null || fail "metrics (gateway)"
 ok "show, show -j and metrics carry the counters"
 
 stop $CL_PID
