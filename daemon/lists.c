@@ -77,6 +77,70 @@ int addrlist_parse(const char *val, struct sl_ipaddr *out, unsigned max, unsigne
 	return ret;
 }
 
+int prefix_parse(const char *s, struct sl_prefix *out)
+{
+	char buf[INET6_ADDRSTRLEN + 5], *slash, *end;
+	unsigned long len;
+
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (!slash || !isdigit((unsigned char)slash[1]))
+		return -EINVAL;
+	*slash = 0;
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, buf, &out->a.v4) == 1)
+		out->a.family = AF_INET;
+	else if (inet_pton(AF_INET6, buf, &out->a.v6) == 1)
+		out->a.family = AF_INET6;
+	else
+		return -EINVAL;
+	len = strtoul(slash + 1, &end, 10);
+	if (*end || len > (out->a.family == AF_INET ? 32u : 128u))
+		return -EINVAL;
+	out->len = (uint8_t)len;
+	return 0;
+}
+
+bool prefix_host_bits(const struct sl_prefix *p)
+{
+	const uint8_t *b = p->a.family == AF_INET ? (const uint8_t *)&p->a.v4 : p->a.v6.s6_addr;
+	unsigned bits = p->a.family == AF_INET ? 32 : 128;
+
+	for (unsigned i = p->len; i < bits; i++)
+		if (b[i / 8] & (0x80u >> (i % 8)))
+			return true;
+	return false;
+}
+
+struct prefix_acc {
+	struct sl_prefix *out;
+	unsigned max, n;
+};
+
+static int add_prefix(const char *item, void *arg)
+{
+	struct prefix_acc *acc = arg;
+	struct sl_prefix p;
+
+	if (prefix_parse(item, &p))
+		return -EINVAL;
+	if (acc->n == acc->max)
+		return -E2BIG;
+	acc->out[acc->n++] = p;
+	return 0;
+}
+
+int prefixlist_parse(const char *val, struct sl_prefix *out, unsigned max, unsigned *n, char *bad, size_t badlen)
+{
+	struct prefix_acc acc = {.out = out, .max = max};
+	int ret = each_item(val, add_prefix, &acc, bad, badlen);
+
+	*n = ret ? 0 : acc.n;
+	return ret;
+}
+
 bool domain_valid(const char *s)
 {
 	size_t len = strlen(s), label = 0;
