@@ -45,6 +45,8 @@ static const struct metric iface_metrics[] = {
 	 "oldest of the busiest source (gateway)."},
 	{"conns_timed_out", "sluice_control_timed_out_total", "counter",
 	 "Control connections closed at their deadline (gateway)."},
+	{"repushes", "sluice_repushes_total", "counter",
+	 "Session pings answered EXPIRED because a reload changed what that client receives (gateway)."},
 	{"failovers", "sluice_failovers_total", "counter",
 	 "Sessions moved to another [Server] after the previous one stopped answering (client)."},
 	{"icmp_too_big", "sluice_icmp_too_big_total", "counter",

@@ -150,7 +150,7 @@ static void test_drop_names(void)
 	/* clang-format off */
 	static const char *const expect[SL_DROP__COUNT] = {
 		"bad_header", "unknown_session", "replay", "auth", "spoofed",
-		"no_endpoint", "oversize", "queue_out", "queue_in", "bad_inner",
+		"no_endpoint", "oversize", "queue_out", "queue_in", "bad_inner", "client_to_client",
 	};
 	/* clang-format on */
 	int d;
