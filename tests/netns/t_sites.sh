@@ -18,6 +18,8 @@
 #       and installs it (same daemon, no tunnel restart); the branch reaches the new prefix
 #   (6) SIGHUP removing the branch from the client's Subnets: the gateway's route goes, branch traffic is
 #       dropped as spoofed; putting it back restores both directions
+#   (7) kill switch on: the branch and the office still reach each other through the tunnel, but nothing of
+#       the branch leaves by the underlay (the gateway's underlay address answered it before)
 # IPv4 only: inner IPv6 is not on this branch (issue #16).
 . "$(dirname "$0")/lib.sh"
 # grep that reads to the end: `grep -q` would leave early, and pipefail would count the writer's SIGPIPE
@@ -147,6 +149,17 @@ kill -HUP "$GW_PID"
 wait_for 10 in_b ping -c 1 -W 1 10.1.0.2 || fail "the branch does not reach the office after Subnets came back"
 in_o timeout 10 python3 "$PEER" tcp-xfer 10.50.0.2 9000 2000 || fail "office -> branch failed after Subnets came back"
 ok "SIGHUP Subnets: removed -> route gone and dropped as spoofed; back -> both ways again"
+
+# --- (7) the kill switch forwards exactly the LAN <-> the tunnel
+in_b ping -c 1 -W 2 $G_IP >/dev/null || fail "control: the branch does not reach $G_IP by the underlay"
+in_c "$SLUICE" killswitch on "$CL" -c "$WORK/$CL.conf" >/dev/null || fail "sluice killswitch on failed"
+in_c nft list chain inet sluice_ks forward | matches "oifname \"$CL\" ip saddr 10.50.0.0/24 accept" ||
+	fail "the kill switch does not forward the branch: $(in_c nft list chain inet sluice_ks forward)"
+in_b ping -c 2 -i 0.2 -W 1 $G_IP >/dev/null 2>&1 && fail "kill switch on, yet the branch reached $G_IP by the underlay"
+in_b timeout 10 python3 "$PEER" tcp-xfer 10.1.0.2 8080 2000 || fail "kill switch on: branch -> office failed"
+in_o timeout 10 python3 "$PEER" tcp-xfer 10.50.0.2 9000 2000 || fail "kill switch on: office -> branch failed"
+in_c "$SLUICE" killswitch off "$CL" >/dev/null || fail "sluice killswitch off failed"
+ok "kill switch on: branch <-> office through the tunnel, nothing of the branch by the underlay"
 
 stop "$CL2_PID"; stop "$CL_PID"
 [ "$(in_c sysctl -n net.ipv4.ip_forward)" = 0 ] || fail "the client host still forwards after exit"
