@@ -686,22 +686,22 @@ static void view_dump(struct pr *p, const struct st_iface *st, bool first)
 
 	if (st_get(b, "mode") && !strcmp(st_get(b, "mode"), "client")) {
 		printf("%s\tserver\t%s\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
-		       "\t%" PRIu64 "\n",
+		       "\t%" PRIu64 "\t%s\n",
 		       ifn, or_none(st_get(b, "server_public_key")), or_none(st_get(b, "endpoint")),
 		       or_none(st_get(b, "address")), or_none(st_get(b, "session_id")), st_u64(b, "latest_handshake"),
 		       st_u64(b, "rx_bytes"), st_u64(b, "tx_bytes"), st_u64(b, "rx_packets"), st_u64(b, "tx_packets"),
-		       drops_total(b, ""));
+		       drops_total(b, ""), or_none(st_get(b, "pushed_routes")));
 		return;
 	}
 	for (size_t i = 0; i < st->n_peers; i++) {
 		const struct st_block *q = &st->peers[i];
 		printf("%s\t%s\t%s\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
-		       "\t%" PRIu64 "\n",
+		       "\t%" PRIu64 "\t%s\n",
 		       ifn, or_none(st_get(q, "peer")), or_none(st_get(q, "peer_public_key")),
 		       or_none(st_get(q, "peer_endpoint")), or_none(st_get(q, "peer_address")),
 		       or_none(st_get(q, "peer_session_id")), st_u64(q, "peer_latest_handshake"),
 		       st_u64(q, "peer_rx_bytes"), st_u64(q, "peer_tx_bytes"), st_u64(q, "peer_rx_packets"),
-		       st_u64(q, "peer_tx_packets"), drops_total(q, "peer_"));
+		       st_u64(q, "peer_tx_packets"), drops_total(q, "peer_"), or_none(st_get(q, "peer_subnets")));
 	}
 }
 
