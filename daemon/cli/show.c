@@ -658,9 +658,9 @@ int show_main(int argc, char **argv)
 
 /* ---- dump: one tab-separated line per session
  * server: interface name public_key endpoint address session_id latest_handshake rx_bytes tx_bytes rx_packets
- *         tx_packets drops_total
+ *         tx_packets drops_total subnets
  * client: interface "server" server_public_key endpoint address session_id latest_handshake rx_bytes tx_bytes
- *         rx_packets tx_packets drops_total */
+ *         rx_packets tx_packets drops_total pushed_routes */
 
 static uint64_t drops_total(const struct st_block *b, const char *pre)
 {
@@ -711,11 +711,12 @@ int dump_main(int argc, char **argv)
 
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		printf("Usage: %s dump [IFACE]\n"
-		       "One tab-separated line per session, 12 columns:\n"
+		       "One tab-separated line per session, 13 columns:\n"
 		       "  gateway: interface, client name, public key, endpoint, address, session id,\n"
 		       "           latest handshake (unix s, 0 never), rx bytes, tx bytes, rx packets, tx packets,\n"
-		       "           drops\n"
-		       "  client:  interface, \"server\", server public key, endpoint, address, session id, then the same\n",
+		       "           drops, the client's Subnets (comma-separated, or (none))\n"
+		       "  client:  interface, \"server\", server public key, endpoint, address, session id, then the same\n"
+		       "           up to drops, then the pushed routes installed (or (none))\n",
 		       SL_PROG);
 		return 0;
 	}
