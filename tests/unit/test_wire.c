@@ -155,7 +155,7 @@ static void test_drop_names(void)
 	/* clang-format on */
 	int d;
 
-	CHECK_EQ_INT(SL_DROP__COUNT, 10);
+	CHECK_EQ_INT(SL_DROP__COUNT, 11);
 	for (d = 0; d < SL_DROP__COUNT; d++)
 		CHECK(strcmp(wire_drop_name((enum sl_drop)d), expect[d]) == 0);
 	CHECK(strcmp(wire_drop_name(SL_DROP__COUNT), "unknown") == 0);
