@@ -475,6 +475,7 @@ static int k_nat(struct parse *p, const struct entry *en)
 
 static int k_subnets_client_lan(struct parse *p, const struct entry *en)
 {
+	p->cfg->subnets_line = en->line;
 	return parse_networks(p, en, p->cfg->subnets, SL_MAX_SUBNETS, &p->cfg->n_subnets);
 }
 
@@ -786,6 +787,14 @@ static void defaults(struct sl_config *c, const char *path)
 	snprintf(c->state_dir, sizeof(c->state_dir), "%s", SL_STATE_DIR_DEFAULT);
 }
 
+/* Does the gateway's tunnel carry IPv6 (an IPv6 Address, DESIGN 9)? Not before inner IPv6 (issue #16): an
+ * IPv6 client Subnet could be neither routed nor accepted, so it is refused rather than ignored. */
+static bool gw_carries_ipv6(const struct sl_config *c)
+{
+	(void)c;
+	return false;
+}
+
 static int check_server(struct parse *p, int if_line, const struct client_lines *cl_lines)
 {
 	struct sl_config *c = p->cfg;
@@ -840,6 +849,12 @@ static int check_server(struct parse *p, int if_line, const struct client_lines 
 							       sl_ipaddr_str(&cl->subnets[a].a, sa, sizeof(sa)),
 							       cl->subnets[a].len, o->name, ol->subnets);
 		}
+		for (unsigned a = 0; a < cl->n_subnets; a++)
+			if (cl->subnets[a].a.family == AF_INET6 && !gw_carries_ipv6(c))
+				return sl_errf(p->e, -EINVAL,
+					       "%s:%d: Subnets: %s/%u is IPv6, and this gateway's tunnel carries no IPv6",
+					       p->path, l->subnets, sl_ipaddr_str(&cl->subnets[a].a, sa, sizeof(sa)),
+					       cl->subnets[a].len);
 		total_subnets += cl->n_subnets;
 		if (total_subnets > SL_MAX_SUBNETS_TOTAL)
 			return sl_errf(p->e, -EINVAL, "%s:%d: Subnets: more than %d in all clients together",
@@ -867,6 +882,13 @@ static int check_client(struct parse *p, int if_line, const int srv_hdr[SL_MAX_S
 				return sl_errf(p->e, -EINVAL,
 					       "%s:%d: Endpoint: duplicate of the [Server] on line %d", p->path,
 					       srv->endpoint_line, c->servers[j].line);
+	}
+	for (unsigned i = 0; i < c->n_subnets; i++) {
+		char sa[INET6_ADDRSTRLEN];
+		if (c->subnets[i].a.family == AF_INET6) /* like a gateway's: not before inner IPv6 (issue #16) */
+			return sl_errf(p->e, -EINVAL, "%s:%d: Subnets: %s/%u is IPv6, and this tunnel carries no IPv6",
+				       p->path, c->subnets_line, sl_ipaddr_str(&c->subnets[i].a, sa, sizeof(sa)),
+				       c->subnets[i].len);
 	}
 	if (!c->n_routes && !c->routes_pushed) {
 		c->n_routes = 1; /* full tunnel */

@@ -113,6 +113,7 @@ struct sl_config {
 	bool routes_pushed;             /* the word `pushed` in Routes: install the gateway's PushRoutes */
 	struct sl_prefix subnets[SL_MAX_SUBNETS]; /* [Interface] Subnets =: the client's own LAN(s), forwarded */
 	unsigned n_subnets;             /* between the LAN and the tunnel */
+	int subnets_line;
 	struct sl_server_cfg servers[SL_MAX_SERVERS]; /* [Server] sections, in file order (at least one) */
 	unsigned n_servers;
 	unsigned keepalive;             /* Keepalive =, s */

@@ -272,7 +272,10 @@ static const struct bad_case bad[] = {
 	{CLI "NAT = off\n" SRVSECT, "b.conf:4: NAT is not a key of a client"},
 	{SRV "Subnets = 192.168.1.0/24\n", "b.conf:6: Subnets is not a key of a server"},
 	{CLI "Subnets = 192.168.1.1/24\n" SRVSECT, "b.conf:4: Subnets: '192.168.1.1/24' has host bits set"},
+	{CLI "Subnets = fd50::/64\n" SRVSECT, "b.conf:4: Subnets: fd50::/64 is IPv6, and this tunnel carries no IPv6"},
 	{CLI "Routes = pushed, 10.0.0.0/33\n" SRVSECT, "b.conf:4: Routes: '10.0.0.0/33' is not an IPv4 prefix"},
+	{SRV "[Client]\nName = a\nPublicKey = " K1 "\nSubnets = 192.168.50.0/24, fd50::/64\n",
+	 "b.conf:9: Subnets: fd50::/64 is IPv6, and this gateway's tunnel carries no IPv6"},
 	{SRV "[Client]\nName = a\nPublicKey = " K1 "\nSubnets = 192.168.50.0/24, fd50::/64 x\n",
 	 "b.conf:9: Subnets: 'fd50::/64 x' is not an IPv4 or IPv6 prefix"},
 	{SRV "[Client]\nName = a\nPublicKey = " K1 "\nSubnets = 192.168.50.0/24\n[Client]\nName = b\nPublicKey = " K2
@@ -308,7 +311,7 @@ static void test_sites(void)
 
 	snprintf(text, sizeof(text),
 		 SRV "PushRoutes = 10.1.0.0/16, fd10:1::/48\nClientToClient = on\nNAT = off\n"
-		     "[Client]\nName = branch\nPublicKey = " K1 "\nSubnets = 192.168.50.0/24, fd50::/64\n"
+		     "[Client]\nName = branch\nPublicKey = " K1 "\nSubnets = 192.168.50.0/24, 192.168.60.0/24\n"
 		     "[Client]\nName = phone\nPublicKey = " K2 "\n",
 		 keyfile);
 	CHECK(parse(text, "s.conf", &c, &e) == 0);
@@ -319,7 +322,7 @@ static void test_sites(void)
 	CHECK(c.client_to_client && c.nat_off);
 	CHECK(c.n_clients == 2 && c.clients[0].n_subnets == 2 && c.clients[0].subnets[0].len == 24 &&
 	      c.clients[0].subnets[0].a.v4.s_addr == inet_addr("192.168.50.0") &&
-	      c.clients[0].subnets[1].a.family == AF_INET6 && c.clients[1].n_subnets == 0);
+	      c.clients[0].subnets[1].len == 24 && c.clients[1].n_subnets == 0);
 	config_free(&c);
 
 	/* defaults: nothing pushed, ClientToClient off, NAT on */
