@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
+#include "daemon/control/session.h"
 #include "daemon/dataplane/subnets.h"
 #include "tests/unit/check.h"
 
@@ -79,9 +80,51 @@ static void test_lookup(void)
 	CHECK(sn_lookup(NULL, AF_INET, &a) == NULL);
 }
 
+static struct in_addr ip4(const char *s)
+{
+	struct in_addr a;
+	inet_pton(AF_INET, s, &a);
+	return a;
+}
+
+/* The registry's table, as the data plane's source check and TUN lookup use it: published from every
+ * peer's Subnets, a removed peer's entries gone at once (before the peer itself can be freed). */
+static void test_registry(void)
+{
+	struct gw_registry r;
+	struct sl_client_cfg a = {.name = "branch", .n_subnets = 2}, b = {.name = "office2", .n_subnets = 1};
+	struct gw_peer *pa, *pb;
+	struct in_addr x;
+
+	a.pubkey[0] = 1;
+	b.pubkey[0] = 2;
+	a.subnets[0] = pfx("10.50.0.0/24");
+	a.subnets[1] = pfx("10.50.7.0/28");
+	b.subnets[0] = pfx("10.50.0.0/16");
+	CHECK(registry_init(&r) == 0);
+	pa = registry_add_peer(&r, &a);
+	pb = registry_add_peer(&r, &b);
+	CHECK(pa && pb && pa->n_subnets == 2);
+	x = ip4("10.50.0.9");
+	CHECK(peer_by_subnet(&r, AF_INET, &x) == NULL); /* not published yet */
+	CHECK(registry_publish_subnets(&r) == 0);
+	CHECK(peer_by_subnet(&r, AF_INET, &x) == pa);
+	x = ip4("10.50.7.3");
+	CHECK(peer_by_subnet(&r, AF_INET, &x) == pa);
+	x = ip4("10.50.9.1");
+	CHECK(peer_by_subnet(&r, AF_INET, &x) == pb);
+	registry_remove_peer(&r, pa);
+	x = ip4("10.50.0.9");
+	CHECK(peer_by_subnet(&r, AF_INET, &x) == pb); /* the shorter prefix of the other client now */
+	registry_remove_peer(&r, pb);
+	CHECK(peer_by_subnet(&r, AF_INET, &x) == NULL && registry_subnets(&r) == NULL);
+	registry_free(&r);
+}
+
 int main(void)
 {
 	test_contains();
 	test_lookup();
+	test_registry();
 	return check_done("test_subnets");
 }
