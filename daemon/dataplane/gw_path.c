@@ -145,6 +145,7 @@ static bool same_endpoint(const struct gw_session *s, const struct sockaddr_stor
 static int rx_locked(struct dp_worker *w, struct gw_session *s, uint8_t *buf, size_t len, const struct sl_hdr *h,
 		     const struct sockaddr_storage *from, socklen_t from_len, uint64_t now)
 {
+	const struct gw *g = w->owner;
 	uint32_t src;
 	int n;
 
@@ -166,7 +167,7 @@ static int rx_locked(struct dp_worker *w, struct gw_session *s, uint8_t *buf, si
 	SL_WR(s->c[w->idx].last_rx_ms, now);
 	if (h->type == SL_TYPE_DATA) {
 		const uint8_t *inner = buf + SLUICE_HDR_LEN;
-		if ((unsigned)n > ((const struct gw *)w->owner)->cfg->mtu) {
+		if ((unsigned)n > g->cfg->mtu) {
 			drop(w, s, SL_DROP_OVERSIZE);
 			return -1;
 		}
@@ -174,8 +175,8 @@ static int rx_locked(struct dp_worker *w, struct gw_session *s, uint8_t *buf, si
 			drop(w, s, SL_DROP_BAD_INNER);
 			return -1;
 		}
-		if (src != s->peer->addr.s_addr && peer_by_subnet(&((const struct gw *)w->owner)->reg, AF_INET, &src) !=
-							    s->peer) {
+		/* its own address, else one of its Subnets (a scan only for such a source) */
+		if (src != s->peer->addr.s_addr && peer_by_subnet(&g->reg, AF_INET, &src) != s->peer) {
 			drop(w, s, SL_DROP_SPOOFED);
 			return -1;
 		}
@@ -222,7 +223,8 @@ static void rx_one(struct dp_worker *w, uint8_t *buf, size_t len, const struct s
 	session_rx_unlock(s);
 	if (n < 0)
 		return;
-	if (h.type == SL_TYPE_DATA && !SL_RD(g->cfg->client_to_client) && to_client(g, buf + SLUICE_HDR_LEN, (size_t)n)) {
+	if (h.type == SL_TYPE_DATA && !SL_RD(g->cfg->client_to_client) &&
+	    to_client(g, buf + SLUICE_HDR_LEN, (size_t)n)) {
 		drop(w, s, SL_DROP_CLIENT_TO_CLIENT); /* never reaches the kernel, which would route it back */
 		return;
 	}
