@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include "daemon/config.h"
+#include "daemon/dataplane/subnets.h"
 #include "daemon/dataplane/wire.h"
 
 #define CONFIG_FILE_MAX (1u << 20)
@@ -45,7 +46,7 @@ struct entry {
 
 /* where each [Client]'s pieces were written, for messages */
 struct client_lines {
-	int hdr, name, key, addr;
+	int hdr, name, key, addr, subnets;
 };
 
 struct parse {
@@ -434,11 +435,16 @@ static int k_routes(struct parse *p, const struct entry *en)
 
 	strcpy(buf, en->val);
 	c->n_routes = 0;
+	c->routes_pushed = false;
 	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		struct sl_prefix4 r;
 		while (isspace((unsigned char)*tok))
 			tok++;
 		tok[strcspn(tok, " \t")] = 0;
+		if (!strcasecmp(tok, "pushed")) { /* the gateway's PushRoutes (DESIGN 9) */
+			c->routes_pushed = true;
+			continue;
+		}
 		if (c->n_routes == SL_MAX_ROUTES)
 			return bad(p, en, "more than %d prefixes", SL_MAX_ROUTES);
 		if (parse_prefix(tok, &r, 0, 32))
@@ -447,9 +453,72 @@ static int k_routes(struct parse *p, const struct entry *en)
 			return bad(p, en, "'%s' has host bits set", tok);
 		c->routes[c->n_routes++] = r;
 	}
-	if (!c->n_routes)
+	if (!c->n_routes && !c->routes_pushed)
 		return bad(p, en, "no prefix in '%s'", en->val);
 	return 0;
+}
+
+/* A list of network prefixes of either family, host bits clear (Subnets, PushRoutes). */
+static int parse_networks(struct parse *p, const struct entry *en, struct sl_prefix *out, unsigned max,
+			  unsigned *n)
+{
+	char badtok[CONFIG_LINE_MAX];
+	int ret = prefixlist_parse(en->val, out, max, n, badtok, sizeof(badtok));
+
+	if (ret == -E2BIG)
+		return bad(p, en, "more than %u prefixes", max);
+	if (ret)
+		return bad(p, en, "'%s' is not an IPv4 or IPv6 prefix (address/len)", badtok);
+	for (unsigned i = 0; i < *n; i++) {
+		char a[INET6_ADDRSTRLEN];
+		if (prefix_host_bits(&out[i])) {
+			sl_ipaddr_str(&out[i].a, a, sizeof(a));
+			return bad(p, en, "'%s/%u' has host bits set", a, out[i].len);
+		}
+		if (out[i].len == 0)
+			return bad(p, en, "a default route (/0) is not a network here");
+		for (unsigned j = 0; j < i; j++)
+			if (out[j].len == out[i].len && sl_ipaddr_eq(&out[j].a, &out[i].a)) {
+				sl_ipaddr_str(&out[i].a, a, sizeof(a));
+				return bad(p, en, "'%s/%u' is listed twice", a, out[i].len);
+			}
+	}
+	return 0;
+}
+
+static int k_push_routes(struct parse *p, const struct entry *en)
+{
+	struct sl_config *c = p->cfg;
+	size_t text = 0;
+	int ret = parse_networks(p, en, c->push_routes, SL_MAX_PUSH_ROUTES, &c->n_push_routes);
+
+	for (unsigned i = 0; !ret && i < c->n_push_routes; i++) {
+		char a[INET6_ADDRSTRLEN];
+		text += strlen(sl_ipaddr_str(&c->push_routes[i].a, a, sizeof(a))) + 5; /* "/len," */
+	}
+	if (text > SL_PUSH_ROUTES_TEXT_MAX)
+		return bad(p, en, "longer than %d characters in all", SL_PUSH_ROUTES_TEXT_MAX);
+	return ret;
+}
+
+static int k_client_to_client(struct parse *p, const struct entry *en)
+{
+	return parse_bool(p, en, &p->cfg->client_to_client);
+}
+
+static int k_nat(struct parse *p, const struct entry *en)
+{
+	bool on = true;
+	int ret = parse_bool(p, en, &on);
+
+	p->cfg->nat_off = !on;
+	return ret;
+}
+
+static int k_subnets_client_lan(struct parse *p, const struct entry *en)
+{
+	p->cfg->subnets_line = en->line;
+	return parse_networks(p, en, p->cfg->subnets, SL_MAX_SUBNETS, &p->cfg->n_subnets);
 }
 
 static int k_keepalive(struct parse *p, const struct entry *en)
@@ -519,6 +588,14 @@ static int k_client_psk(struct parse *p, const struct entry *en)
 	struct sl_client_cfg *cl = cur_client(p, en);
 
 	return load_psk(p, en, &cl->has_psk, cl->psk);
+}
+
+static int k_client_subnets(struct parse *p, const struct entry *en)
+{
+	struct sl_client_cfg *cl = cur_client(p, en);
+
+	cl->subnets_line = en->line;
+	return parse_networks(p, en, cl->subnets, SL_MAX_SUBNETS, &cl->n_subnets);
 }
 
 /* ---- [Server] (client; may repeat: tried in file order) */
@@ -593,6 +670,11 @@ static const struct key_def keys[] = {
 	{SECT_CLIENT, "PublicKey", M_S, k_client_pubkey},
 	{SECT_CLIENT, "Address", M_S, k_client_address},
 	{SECT_CLIENT, "PresharedKeyFile", M_S, k_client_psk},
+	{SECT_INTERFACE, "PushRoutes", M_S, k_push_routes},
+	{SECT_INTERFACE, "ClientToClient", M_S, k_client_to_client},
+	{SECT_INTERFACE, "NAT", M_S, k_nat},
+	{SECT_INTERFACE, "Subnets", M_C, k_subnets_client_lan},
+	{SECT_CLIENT, "Subnets", M_S, k_client_subnets},
 	{SECT_SERVER, "Endpoint", M_C, k_endpoint},
 	{SECT_SERVER, "PublicKey", M_C, k_server_pubkey},
 	{SECT_SERVER, "PresharedKeyFile", M_C, k_server_psk},
@@ -777,10 +859,20 @@ static void defaults(struct sl_config *c, const char *path)
 	snprintf(c->state_dir, sizeof(c->state_dir), "%s", SL_STATE_DIR_DEFAULT);
 }
 
+/* Does the gateway's tunnel carry IPv6 (an IPv6 Address, DESIGN 9)? Not before inner IPv6 (issue #16): an
+ * IPv6 client Subnet could be neither routed nor accepted, so it is refused rather than ignored. */
+static bool gw_carries_ipv6(const struct sl_config *c)
+{
+	(void)c;
+	return false;
+}
+
 static int check_server(struct parse *p, int if_line, const struct client_lines *cl_lines)
 {
 	struct sl_config *c = p->cfg;
 	uint32_t net = ntohl(c->address.addr.s_addr) & prefix_mask(c->address.len), m = prefix_mask(c->address.len);
+	unsigned total_subnets = 0;
+	char sa[INET6_ADDRSTRLEN];
 
 	if (!c->listen_len)
 		return sl_errf(p->e, -EINVAL, "%s:%d: [Interface] of a server needs Listen", p->path, if_line);
@@ -819,7 +911,26 @@ static int check_server(struct parse *p, int if_line, const struct client_lines 
 			if (cl->has_addr && o->has_addr && o->addr.s_addr == cl->addr.s_addr)
 				return sl_errf(p->e, -EINVAL, "%s:%d: Address: duplicate of client '%s' (line %d)",
 					       p->path, l->addr, o->name, ol->addr);
+			for (unsigned a = 0; a < cl->n_subnets; a++)
+				for (unsigned b = 0; b < o->n_subnets; b++)
+					if (cl->subnets[a].len == o->subnets[b].len &&
+					    sl_ipaddr_eq(&cl->subnets[a].a, &o->subnets[b].a))
+						return sl_errf(p->e, -EINVAL,
+							       "%s:%d: Subnets: %s/%u is already client '%s''s (line %d)",
+							       p->path, l->subnets,
+							       sl_ipaddr_str(&cl->subnets[a].a, sa, sizeof(sa)),
+							       cl->subnets[a].len, o->name, ol->subnets);
 		}
+		for (unsigned a = 0; a < cl->n_subnets; a++)
+			if (cl->subnets[a].a.family == AF_INET6 && !gw_carries_ipv6(c))
+				return sl_errf(p->e, -EINVAL,
+					       "%s:%d: Subnets: %s/%u is IPv6, and this gateway's tunnel carries no IPv6",
+					       p->path, l->subnets, sl_ipaddr_str(&cl->subnets[a].a, sa, sizeof(sa)),
+					       cl->subnets[a].len);
+		total_subnets += cl->n_subnets;
+		if (total_subnets > SL_MAX_SUBNETS_TOTAL)
+			return sl_errf(p->e, -EINVAL, "%s:%d: Subnets: more than %d in all clients together",
+				       p->path, l->subnets, SL_MAX_SUBNETS_TOTAL);
 	}
 	return 0;
 }
@@ -844,7 +955,14 @@ static int check_client(struct parse *p, int if_line, const int srv_hdr[SL_MAX_S
 					       "%s:%d: Endpoint: duplicate of the [Server] on line %d", p->path,
 					       srv->endpoint_line, c->servers[j].line);
 	}
-	if (!c->n_routes) {
+	for (unsigned i = 0; i < c->n_subnets; i++) {
+		char sa[INET6_ADDRSTRLEN];
+		if (c->subnets[i].a.family == AF_INET6) /* like a gateway's: not before inner IPv6 (issue #16) */
+			return sl_errf(p->e, -EINVAL, "%s:%d: Subnets: %s/%u is IPv6, and this tunnel carries no IPv6",
+				       p->path, c->subnets_line, sl_ipaddr_str(&c->subnets[i].a, sa, sizeof(sa)),
+				       c->subnets[i].len);
+	}
+	if (!c->n_routes && !c->routes_pushed) {
 		c->n_routes = 1; /* full tunnel */
 		c->routes[0].addr.s_addr = 0;
 		c->routes[0].len = 0;
@@ -914,6 +1032,8 @@ int config_parse(const char *text, size_t len, const char *path, bool load_key, 
 				l->name = en[i].line;
 			else if (k->fn == k_client_pubkey)
 				l->key = en[i].line;
+			else if (k->fn == k_client_subnets)
+				l->subnets = en[i].line;
 			else if (k->fn == k_client_address)
 				l->addr = en[i].line;
 		}

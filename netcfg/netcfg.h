@@ -83,6 +83,10 @@ int route_add4(struct netcfg *nc, int ifindex, struct in_addr dst, uint8_t plen,
 	       struct sl_err *e);
 int route_del4(struct netcfg *nc, int ifindex, struct in_addr dst, uint8_t plen, uint32_t table,
 	       struct sl_err *e);
+int route_add6(struct netcfg *nc, int ifindex, const struct in6_addr *dst, uint8_t plen, uint32_t table,
+	       struct sl_err *e);
+int route_del6(struct netcfg *nc, int ifindex, const struct in6_addr *dst, uint8_t plen, uint32_t table,
+	       struct sl_err *e);
 /* Interface of the IPv4 default route of the main table into ifname (IFNAMSIZ), or -ENOENT. */
 int route_default_ifname(struct netcfg *nc, char *ifname, struct sl_err *e);
 /* The route the kernel would use to dst (IPv4 or IPv6) for a packet carrying fwmark `mark` (0: none — our

@@ -1,4 +1,4 @@
-/* route: IPv4 unicast routes through a link in a table; the default route's interface; the route the kernel
+/* route: IPv4 and IPv6 unicast routes through a link in a table; the default route's interface; the route the kernel
  * picks to a destination (either family) and its MTU. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -8,27 +8,28 @@
 #include <string.h>
 #include "netcfg/nl.h"
 
-static int route_msg(struct netcfg *nc, uint16_t type, uint16_t flags, int ifindex, struct in_addr dst,
+static int route_msg(struct netcfg *nc, uint16_t type, uint16_t flags, int ifindex, int family, const void *dst,
 		     uint8_t plen, uint32_t table, struct sl_err *e)
 {
-	char buf[NL_BUF_SIZE], ext[256], why[320], a[INET_ADDRSTRLEN], name[IFNAMSIZ];
+	char buf[NL_BUF_SIZE], ext[256], why[320], a[INET6_ADDRSTRLEN], name[IFNAMSIZ];
+	size_t alen = family == AF_INET6 ? sizeof(struct in6_addr) : sizeof(struct in_addr);
 	struct nlmsghdr *nlh = nl_msg(nc, buf, type, flags);
 	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 	int ret;
 
-	rtm->rtm_family = AF_INET;
+	rtm->rtm_family = (uint8_t)family;
 	rtm->rtm_dst_len = plen;
 	rtm->rtm_table = table < 256 ? (uint8_t)table : RT_TABLE_UNSPEC;
 	rtm->rtm_protocol = RTPROT_STATIC;
 	rtm->rtm_scope = RT_SCOPE_LINK;
 	rtm->rtm_type = RTN_UNICAST;
 	if (plen)
-		mnl_attr_put(nlh, RTA_DST, sizeof(dst), &dst);
+		mnl_attr_put(nlh, RTA_DST, alen, dst);
 	mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)ifindex);
 	mnl_attr_put_u32(nlh, RTA_TABLE, table);
 	ret = nl_talk(nc, nlh, NULL, NULL, ext, sizeof(ext));
 	if (ret) {
-		inet_ntop(AF_INET, &dst, a, sizeof(a));
+		inet_ntop(family, dst, a, sizeof(a));
 		if (!if_indextoname((unsigned)ifindex, name))
 			snprintf(name, sizeof(name), "#%d", ifindex);
 		return sl_errf(e, ret, "%s route %s/%u dev %s table %u: %s", type == RTM_NEWROUTE ? "add" : "delete",
@@ -40,13 +41,25 @@ static int route_msg(struct netcfg *nc, uint16_t type, uint16_t flags, int ifind
 int route_add4(struct netcfg *nc, int ifindex, struct in_addr dst, uint8_t plen, uint32_t table,
 	       struct sl_err *e)
 {
-	return route_msg(nc, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, ifindex, dst, plen, table, e);
+	return route_msg(nc, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, ifindex, AF_INET, &dst, plen, table, e);
 }
 
 int route_del4(struct netcfg *nc, int ifindex, struct in_addr dst, uint8_t plen, uint32_t table,
 	       struct sl_err *e)
 {
-	return route_msg(nc, RTM_DELROUTE, 0, ifindex, dst, plen, table, e);
+	return route_msg(nc, RTM_DELROUTE, 0, ifindex, AF_INET, &dst, plen, table, e);
+}
+
+int route_add6(struct netcfg *nc, int ifindex, const struct in6_addr *dst, uint8_t plen, uint32_t table,
+	       struct sl_err *e)
+{
+	return route_msg(nc, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, ifindex, AF_INET6, dst, plen, table, e);
+}
+
+int route_del6(struct netcfg *nc, int ifindex, const struct in6_addr *dst, uint8_t plen, uint32_t table,
+	       struct sl_err *e)
+{
+	return route_msg(nc, RTM_DELROUTE, 0, ifindex, AF_INET6, dst, plen, table, e);
 }
 
 struct route_walk {
