@@ -111,7 +111,7 @@ static int apply_mtu(struct cl *c, unsigned mtu, struct sl_err *e)
 			return ret;
 	}
 	if (!c->clt_applied || mtu != c->clt_mtu) {
-		ret = clt_apply(c->cfg->ifname, mtu, e); /* replaces a crashed run's table too */
+		ret = clt_apply(c->cfg->ifname, mtu, c->cfg->subnets, c->cfg->n_subnets, e); /* a crashed run's too */
 		if (ret)
 			return ret;
 		c->clt_applied = true;
@@ -232,6 +232,87 @@ static int apply_addr6(struct cl *c, const struct cl_snap *snap, struct sl_err *
 	return 0;
 }
 
+static bool has_prefix(const struct sl_prefix *set, unsigned n, const struct sl_prefix *x)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (set[i].len == x->len && sl_ipaddr_eq(&set[i].a, &x->a))
+			return true;
+	return false;
+}
+
+/* Is this pushed prefix already one of our own Routes (installed by apply_routes)? */
+static bool configured_route(const struct sl_config *cfg, const struct sl_prefix *x)
+{
+	if (config_full_tunnel(cfg)) /* 0.0.0.0/0 and ::/0 cover it already */
+		return false;
+	for (unsigned i = 0; i < cfg->n_routes; i++)
+		if (x->a.family == AF_INET && cfg->routes[i].len == x->len && cfg->routes[i].addr.s_addr == x->a.v4.s_addr)
+			return true;
+	for (unsigned i = 0; i < cfg->n_routes6; i++)
+		if (x->a.family == AF_INET6 && cfg->routes6[i].len == x->len &&
+		    !memcmp(&cfg->routes6[i].addr, &x->a.v6, sizeof(x->a.v6)))
+			return true;
+	return false;
+}
+
+static int pushed_route(struct cl *c, const struct sl_prefix *x, bool add, struct sl_err *e)
+{
+	if (x->a.family == AF_INET)
+		return add ? route_add4(&c->nc, c->ifindex, x->a.v4, x->len, c->ids.table, e)
+			   : route_del4(&c->nc, c->ifindex, x->a.v4, x->len, c->ids.table, e);
+	return add ? route_add6(&c->nc, c->ifindex, &x->a.v6, x->len, c->ids.table, e)
+		   : route_del6(&c->nc, c->ifindex, &x->a.v6, x->len, c->ids.table, e);
+}
+
+/* Routes = pushed: the difference between the pushed prefixes installed and those of the new snapshot (a
+ * SIGHUP on the gateway, a failover to another one): the gone ones removed, the new ones added; the others,
+ * and every packet using them, untouched. IPv6 prefixes only while the session carries IPv6 (the snapshot has
+ * address6=). */
+static int apply_pushed(struct cl *c, const struct proto_snapshot *s, struct sl_err *e)
+{
+	struct sl_prefix want[SL_MAX_PUSH_ROUTES];
+	unsigned n_want = 0, kept = 0;
+	int ret;
+
+	for (unsigned i = 0; c->cfg->routes_pushed && i < s->n_routes; i++) {
+		const struct sl_prefix *x = &s->routes[i];
+		if (x->a.family == AF_INET6 && (!s->has_v6 || c->link_mtu < SLUICE_MTU_MIN6)) {
+			/* no IPv6 inside this session (the gateway offers none, or the link is below IPv6's minimum) */
+			if (!c->pushed_v6_logged)
+				log_warn("routes: pushed IPv6 prefixes ignored: this tunnel carries no IPv6");
+			c->pushed_v6_logged = true;
+			continue;
+		}
+		if (!configured_route(c->cfg, x) && !has_prefix(want, n_want, x))
+			want[n_want++] = *x;
+	}
+	for (unsigned i = 0; i < c->n_pushed; i++) {
+		struct sl_err de = {{0}};
+		char a[INET6_ADDRSTRLEN];
+		if (has_prefix(want, n_want, &c->pushed[i])) {
+			c->pushed[kept++] = c->pushed[i];
+			continue;
+		}
+		if (pushed_route(c, &c->pushed[i], false, &de))
+			log_warn("routes: %s", de.msg);
+		else
+			log_info("routes: pushed %s/%u withdrawn", sl_ipaddr_str(&c->pushed[i].a, a, sizeof(a)),
+				 c->pushed[i].len);
+	}
+	c->n_pushed = kept;
+	for (unsigned i = 0; i < n_want; i++) {
+		char a[INET6_ADDRSTRLEN];
+		if (has_prefix(c->pushed, c->n_pushed, &want[i]))
+			continue;
+		ret = pushed_route(c, &want[i], true, e);
+		if (ret)
+			return ret; /* the ones installed stay recorded: the next snapshot (or exit) settles them */
+		c->pushed[c->n_pushed++] = want[i];
+		log_info("routes: pushed %s/%u installed", sl_ipaddr_str(&want[i].a, a, sizeof(a)), want[i].len);
+	}
+	return 0;
+}
+
 /* Host configuration for a session: done once; again only for what changed (it should not: addresses are
  * stable per client). */
 static int apply_host(struct cl *c, const struct cl_snap *snap, struct sl_err *e)
@@ -265,6 +346,9 @@ static int apply_host(struct cl *c, const struct cl_snap *snap, struct sl_err *e
 			return ret;
 		c->rules_applied = true;
 	}
+	ret = apply_pushed(c, &snap->s, e);
+	if (ret)
+		return ret;
 	ret = dns_client_update(&c->dns, &c->nc, c->ifindex, &snap->s, e);
 	if (ret > 0) {
 		char sv[256];
@@ -298,6 +382,8 @@ void cl_ks_spec(const struct cl *c, struct ks_spec *ks, struct sockaddr_storage 
 	memset(ks, 0, sizeof(*ks));
 	ks->allow_lan = c->cfg->killswitch_allow_lan;
 	ks->servers = all;
+	ks->subnets = c->cfg->subnets;
+	ks->n_subnets = c->cfg->n_subnets;
 	snprintf(ks->tun_ifname, sizeof(ks->tun_ifname), "%s", c->cfg->ifname);
 	ks->n_servers = cl_known_addrs(c, all, SL_KS_MAX_SERVERS);
 }
@@ -598,6 +684,30 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	ret = apply_mtu(c, c->own_mtu, e);
 	if (ret)
 		return ret;
+	/* [Interface] Subnets: this host forwards its LAN <-> the tunnel (the client table, above, keeps it to
+	 * exactly that); net.ipv4.ip_forward (and IPv6 forwarding with an IPv6 Subnet; accept_ra = 2 on the
+	 * underlay's default-route link where it was 1, DESIGN 10.13) in the namespace's shared record, restored
+	 * by the last holder */
+	if (cfg->n_subnets) {
+		struct sl_err fe = {{0}};
+		bool six = false;
+		ret = forwarding_ns_here(&c->fwd, &fe);
+		if (!ret)
+			ret = forwarding_raise(&c->fwd, cfg->ifname, getpid(), &fe);
+		if (ret < 0)
+			return sl_errf(e, ret, "forwarding: %s", fe.msg);
+		c->fwd_pid = getpid();
+		for (unsigned i = 0; i < cfg->n_subnets; i++)
+			six |= cfg->subnets[i].a.family == AF_INET6;
+		if (six) {
+			char egress[IFNAMSIZ] = "";
+			struct sl_err ignore;
+			route_default_ifname(&c->nc, egress, &ignore); /* none: accept_ra stays as it is */
+			ret = forwarding_raise6(&c->fwd, cfg->ifname, egress, &fe);
+			if (ret < 0)
+				return sl_errf(e, ret, "forwarding: IPv6: %s", fe.msg);
+		}
+	}
 
 	/* unconnected: one socket for every server (a failover keeps it), dual-stack where the host has IPv6;
 	 * SO_MARK lets it bypass our own routes and through the kill switch */
@@ -666,6 +776,8 @@ static void cl_teardown(struct cl *c)
 		dp_worker_free(&c->w[i], false); /* the last TUN queue takes the link, its address and routes */
 	if (c->clt_applied && clt_remove(c->cfg->ifname, &e))
 		log_err("client table: %s", e.msg);
+	if (c->fwd_pid && forwarding_release(&c->fwd, c->cfg->ifname, c->fwd_pid, &e) < 0)
+		log_err("forwarding: %s", e.msg);
 	if (c->udp_fd >= 0)
 		close(c->udp_fd);
 	if (c->stopfd >= 0)

@@ -24,6 +24,7 @@
 #include "daemon/mtu.h"
 #include "daemon/netwatch.h"
 #include "dns/dns.h"
+#include "netcfg/forwarding.h"
 #include "netcfg/netcfg.h"
 
 #define SL_CL_GRACE_MS 30000u        /* previous snapshot still decrypts this long after a swap */
@@ -104,6 +105,8 @@ struct cl {
 	unsigned own_mtu;              /* MTU =, else derived from the route to the endpoint (daemon/mtu.h) */
 	enum mtu_source mtu_source;
 	bool clt_applied;              /* inet sluice_cl_IFACE (MSS clamping) is ours to remove */
+	struct forwarding_ns fwd;      /* [Interface] Subnets: net.ipv4.ip_forward, held while fwd_pid != 0 */
+	pid_t fwd_pid;
 	unsigned clt_mtu;              /* … clamping for this MTU */
 	SSL_CTX *tls;
 	/* per [Server], in file order: the addresses to try — a literal Endpoint's own; for a name what it
@@ -136,6 +139,9 @@ struct cl {
 	struct loop_io probe_io;
 	atomic_bool probe_armed;
 	bool addr_applied, rules_applied;
+	struct sl_prefix pushed[SL_MAX_PUSH_ROUTES]; /* Routes = pushed: the gateway's PushRoutes we installed */
+	unsigned n_pushed;
+	bool pushed_v6_logged; /* IPv6 pushed routes skipped (no IPv6 in this tunnel): said once */
 	struct dns_client dns; /* servers, domains, backend, their routes (dns/) */
 	struct in_addr applied_addr;
 	int routes6_oif;             /* the IPv6 routes' link: the TUN, or 0 (unreachable routes: MTU < 1280) */

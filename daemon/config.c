@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include "daemon/config.h"
+#include "daemon/dataplane/subnets.h"
 #include "daemon/dataplane/wire.h"
 
 #define CONFIG_FILE_MAX (1u << 20)
@@ -45,7 +46,7 @@ struct entry {
 
 /* where each [Client]'s pieces were written, for messages */
 struct client_lines {
-	int hdr, name, key, addr;
+	int hdr, name, key, addr, subnets;
 };
 
 struct parse {
@@ -366,16 +367,6 @@ static int k_egress(struct parse *p, const struct entry *en)
 	return 0;
 }
 
-/* NAT = on (default): masquerade both pools out of Egress; off: routed, the pools' own addresses leave */
-static int k_nat(struct parse *p, const struct entry *en)
-{
-	bool on = true;
-	int ret = parse_bool(p, en, &on);
-
-	p->cfg->nat_off = !on;
-	return ret;
-}
-
 static int k_dns(struct parse *p, const struct entry *en)
 {
 	struct sl_config *c = p->cfg;
@@ -446,20 +437,47 @@ static int k_killswitch_lan(struct parse *p, const struct entry *en)
 	return parse_bool(p, en, &p->cfg->killswitch_allow_lan);
 }
 
-/* Routes = prefixes of either family; 0.0.0.0/0 or ::/0 anywhere is the full tunnel of both (DESIGN 10.2). */
+/* Routes = prefixes of either family and/or the word `pushed` (the gateway's PushRoutes, DESIGN 9); 0.0.0.0/0
+ * or ::/0 anywhere is the full tunnel of both (DESIGN 10.2). */
 static int k_routes(struct parse *p, const struct entry *en)
 {
 	static struct sl_prefix list[2 * SL_MAX_ROUTES + 1];
-	char badtok[CONFIG_LINE_MAX];
+	char badtok[CONFIG_LINE_MAX], rest[CONFIG_LINE_MAX];
 	struct sl_config *c = p->cfg;
-	unsigned n;
-	int ret = prefixlist_parse(en->val, list, 2 * SL_MAX_ROUTES + 1, &n, badtok, sizeof(badtok));
+	size_t at = 0;
+	unsigned n = 0;
+	bool others = false;
+	int ret = 0;
 
+	c->n_routes = c->n_routes6 = 0;
+	c->routes_pushed = false;
+	/* take the word `pushed` out; every other item (empty ones too) goes to the prefix list parser */
+	for (const char *it = en->val;;) {
+		const char *end = strchr(it, ','), *a = it, *b;
+		if (!end)
+			end = it + strlen(it);
+		for (b = end; a < b && isspace((unsigned char)*a); a++)
+			;
+		while (b > a && isspace((unsigned char)b[-1]))
+			b--;
+		if (b - a == 6 && !strncasecmp(a, "pushed", 6)) {
+			c->routes_pushed = true;
+		} else { /* rest holds a subset of val's characters: it fits */
+			others = true;
+			at += (size_t)snprintf(rest + at, sizeof(rest) - at, "%s%.*s", at ? "," : "", (int)(end - it),
+					       it);
+		}
+		if (!*end)
+			break;
+		it = end + 1;
+	}
+	if (others)
+		ret = prefixlist_parse(rest, list, 2 * SL_MAX_ROUTES + 1, &n, badtok, sizeof(badtok));
 	if (ret == -E2BIG)
 		return bad(p, en, "more than %d prefixes of a family", SL_MAX_ROUTES);
 	if (ret)
-		return bad(p, en, "'%s' is not an IPv4 prefix (a.b.c.d/len) nor an IPv6 one (v6::/len)", badtok);
-	c->n_routes = c->n_routes6 = 0;
+		return bad(p, en, "'%s' is not an IPv4 prefix (a.b.c.d/len), an IPv6 one (v6::/len) nor 'pushed'",
+			   badtok);
 	for (unsigned i = 0; i < n; i++) {
 		char t[INET6_ADDRSTRLEN];
 		inet_ntop(list[i].a.family, &list[i].a.v6, t, sizeof(t));
@@ -473,6 +491,70 @@ static int k_routes(struct parse *p, const struct entry *en)
 			c->routes6[c->n_routes6++] = (struct sl_prefix6){.addr = list[i].a.v6, .len = list[i].len};
 	}
 	return 0;
+}
+
+/* A list of network prefixes of either family, host bits clear (Subnets, PushRoutes). */
+static int parse_networks(struct parse *p, const struct entry *en, struct sl_prefix *out, unsigned max,
+			  unsigned *n)
+{
+	char badtok[CONFIG_LINE_MAX];
+	int ret = prefixlist_parse(en->val, out, max, n, badtok, sizeof(badtok));
+
+	if (ret == -E2BIG)
+		return bad(p, en, "more than %u prefixes", max);
+	if (ret)
+		return bad(p, en, "'%s' is not an IPv4 or IPv6 prefix (address/len)", badtok);
+	for (unsigned i = 0; i < *n; i++) {
+		char a[INET6_ADDRSTRLEN];
+		if (prefix_host_bits(&out[i])) {
+			sl_ipaddr_str(&out[i].a, a, sizeof(a));
+			return bad(p, en, "'%s/%u' has host bits set", a, out[i].len);
+		}
+		if (out[i].len == 0)
+			return bad(p, en, "a default route (/0) is not a network here");
+		for (unsigned j = 0; j < i; j++)
+			if (out[j].len == out[i].len && sl_ipaddr_eq(&out[j].a, &out[i].a)) {
+				sl_ipaddr_str(&out[i].a, a, sizeof(a));
+				return bad(p, en, "'%s/%u' is listed twice", a, out[i].len);
+			}
+	}
+	return 0;
+}
+
+static int k_push_routes(struct parse *p, const struct entry *en)
+{
+	struct sl_config *c = p->cfg;
+	size_t text = 0;
+	int ret = parse_networks(p, en, c->push_routes, SL_MAX_PUSH_ROUTES, &c->n_push_routes);
+
+	for (unsigned i = 0; !ret && i < c->n_push_routes; i++) {
+		char a[INET6_ADDRSTRLEN];
+		text += strlen(sl_ipaddr_str(&c->push_routes[i].a, a, sizeof(a))) + 5; /* "/len," */
+	}
+	if (text > SL_PUSH_ROUTES_TEXT_MAX)
+		return bad(p, en, "longer than %d characters in all", SL_PUSH_ROUTES_TEXT_MAX);
+	return ret;
+}
+
+static int k_client_to_client(struct parse *p, const struct entry *en)
+{
+	return parse_bool(p, en, &p->cfg->client_to_client);
+}
+
+/* NAT = on (default): masquerade both pools out of Egress; off: routed, the pools' own addresses leave */
+static int k_nat(struct parse *p, const struct entry *en)
+{
+	bool on = true;
+	int ret = parse_bool(p, en, &on);
+
+	p->cfg->nat_off = !on;
+	return ret;
+}
+
+static int k_subnets_client_lan(struct parse *p, const struct entry *en)
+{
+	p->cfg->subnets_line = en->line;
+	return parse_networks(p, en, p->cfg->subnets, SL_MAX_SUBNETS, &p->cfg->n_subnets);
 }
 
 static int k_keepalive(struct parse *p, const struct entry *en)
@@ -564,6 +646,14 @@ static int k_client_psk(struct parse *p, const struct entry *en)
 	return load_psk(p, en, &cl->has_psk, cl->psk);
 }
 
+static int k_client_subnets(struct parse *p, const struct entry *en)
+{
+	struct sl_client_cfg *cl = cur_client(p, en);
+
+	cl->subnets_line = en->line;
+	return parse_networks(p, en, cl->subnets, SL_MAX_SUBNETS, &cl->n_subnets);
+}
+
 /* ---- [Server] (client; may repeat: tried in file order) */
 
 static struct sl_server_cfg *cur_server(struct parse *p, const struct entry *en)
@@ -616,7 +706,6 @@ static const struct key_def keys[] = {
 	{SECT_INTERFACE, "Address", M_S, k_address_gw},
 	{SECT_INTERFACE, "MTU", M_ANY, k_mtu},
 	{SECT_INTERFACE, "Egress", M_S, k_egress},
-	{SECT_INTERFACE, "NAT", M_S, k_nat},
 	{SECT_INTERFACE, "DNS", M_ANY, k_dns},
 	{SECT_INTERFACE, "Domains", M_S, k_domains},
 	{SECT_INTERFACE, "StateDir", M_ANY, k_state_dir},
@@ -637,6 +726,11 @@ static const struct key_def keys[] = {
 	{SECT_CLIENT, "PublicKey", M_S, k_client_pubkey},
 	{SECT_CLIENT, "Address", M_S, k_client_address},
 	{SECT_CLIENT, "PresharedKeyFile", M_S, k_client_psk},
+	{SECT_INTERFACE, "PushRoutes", M_S, k_push_routes},
+	{SECT_INTERFACE, "ClientToClient", M_S, k_client_to_client},
+	{SECT_INTERFACE, "NAT", M_S, k_nat},
+	{SECT_INTERFACE, "Subnets", M_C, k_subnets_client_lan},
+	{SECT_CLIENT, "Subnets", M_S, k_client_subnets},
 	{SECT_SERVER, "Endpoint", M_C, k_endpoint},
 	{SECT_SERVER, "PublicKey", M_C, k_server_pubkey},
 	{SECT_SERVER, "PresharedKeyFile", M_C, k_server_psk},
@@ -821,10 +915,19 @@ static void defaults(struct sl_config *c, const char *path)
 	snprintf(c->state_dir, sizeof(c->state_dir), "%s", SL_STATE_DIR_DEFAULT);
 }
 
+/* Does the gateway's tunnel carry IPv6 (an IPv6 Address, DESIGN 9)? Without it an IPv6 client Subnet could be
+ * neither routed nor accepted, so it is refused rather than ignored. */
+static bool gw_carries_ipv6(const struct sl_config *c)
+{
+	return c->address6.len != 0;
+}
+
 static int check_server(struct parse *p, int if_line, const struct client_lines *cl_lines)
 {
 	struct sl_config *c = p->cfg;
 	uint32_t net = ntohl(c->address.addr.s_addr) & prefix_mask(c->address.len), m = prefix_mask(c->address.len);
+	unsigned total_subnets = 0;
+	char sa[INET6_ADDRSTRLEN];
 
 	if (!c->listen_len)
 		return sl_errf(p->e, -EINVAL, "%s:%d: [Interface] of a server needs Listen", p->path, if_line);
@@ -884,7 +987,26 @@ static int check_server(struct parse *p, int if_line, const struct client_lines 
 			    (cl->has_addr6 && o->has_addr6 && !memcmp(&o->addr6, &cl->addr6, sizeof(cl->addr6))))
 				return sl_errf(p->e, -EINVAL, "%s:%d: Address: duplicate of client '%s' (line %d)",
 					       p->path, l->addr, o->name, ol->addr);
+			for (unsigned a = 0; a < cl->n_subnets; a++)
+				for (unsigned b = 0; b < o->n_subnets; b++)
+					if (cl->subnets[a].len == o->subnets[b].len &&
+					    sl_ipaddr_eq(&cl->subnets[a].a, &o->subnets[b].a))
+						return sl_errf(p->e, -EINVAL,
+							       "%s:%d: Subnets: %s/%u is already client '%s''s (line %d)",
+							       p->path, l->subnets,
+							       sl_ipaddr_str(&cl->subnets[a].a, sa, sizeof(sa)),
+							       cl->subnets[a].len, o->name, ol->subnets);
 		}
+		for (unsigned a = 0; a < cl->n_subnets; a++)
+			if (cl->subnets[a].a.family == AF_INET6 && !gw_carries_ipv6(c))
+				return sl_errf(p->e, -EINVAL,
+					       "%s:%d: Subnets: %s/%u is IPv6, and [Interface] Address has no IPv6 prefix",
+					       p->path, l->subnets, sl_ipaddr_str(&cl->subnets[a].a, sa, sizeof(sa)),
+					       cl->subnets[a].len);
+		total_subnets += cl->n_subnets;
+		if (total_subnets > SL_MAX_SUBNETS_TOTAL)
+			return sl_errf(p->e, -EINVAL, "%s:%d: Subnets: more than %d in all clients together",
+				       p->path, l->subnets, SL_MAX_SUBNETS_TOTAL);
 	}
 	return 0;
 }
@@ -909,7 +1031,7 @@ static int check_client(struct parse *p, int if_line, const int srv_hdr[SL_MAX_S
 					       "%s:%d: Endpoint: duplicate of the [Server] on line %d", p->path,
 					       srv->endpoint_line, c->servers[j].line);
 	}
-	if (!c->n_routes && !c->n_routes6) {
+	if (!c->n_routes && !c->n_routes6 && !c->routes_pushed) {
 		c->n_routes = 1; /* full tunnel, both families (::/0 is implied: DESIGN 10.2) */
 		c->routes[0].addr.s_addr = 0;
 		c->routes[0].len = 0;
@@ -979,6 +1101,8 @@ int config_parse(const char *text, size_t len, const char *path, bool load_key, 
 				l->name = en[i].line;
 			else if (k->fn == k_client_pubkey)
 				l->key = en[i].line;
+			else if (k->fn == k_client_subnets)
+				l->subnets = en[i].line;
 			else if (k->fn == k_client_address)
 				l->addr = en[i].line;
 		}

@@ -17,6 +17,9 @@
 #define SL_MAX_DOMAINS 6
 #define SL_DOMAINS_TEXT_MAX 256 /* the domains joined by commas: the snapshot line must stay short */
 #define SL_MAX_ROUTES 64
+#define SL_MAX_SUBNETS 16     /* Subnets = of one [Client], and of a client's [Interface] */
+#define SL_MAX_PUSH_ROUTES 16 /* PushRoutes = (both families together) */
+#define SL_PUSH_ROUTES_TEXT_MAX 320 /* the pushed prefixes in text: the snapshot line must stay short */
 #define SL_NAME_MAX 64
 #define SL_MAX_SERVERS 16 /* [Server] sections of a client */
 #define SL_HOST_MAX 254   /* a DNS name (253) + NUL */
@@ -67,6 +70,9 @@ struct sl_client_cfg {
 	int line;            /* line of its [Client] header, for messages */
 	bool has_psk;        /* PresharedKeyFile = (control/psk.h) */
 	uint8_t psk[SL_KEY_LEN]; /* read from it by config_load (zero when the file is not read) */
+	struct sl_prefix subnets[SL_MAX_SUBNETS]; /* Subnets =: networks behind it, either family (DESIGN 9) */
+	unsigned n_subnets;
+	int subnets_line;
 };
 
 /* One [Server] of a client, in file order (the order failover tries them). */
@@ -105,7 +111,6 @@ struct sl_config {
 	struct sl_prefix4 address;      /* Address = gateway tunnel address / pool prefix */
 	struct sl_prefix6 address6;     /* Address = ..., fd66::1/64: the same for IPv6 (len 0: none) */
 	char egress[IFNAMSIZ];          /* Egress =, "" = interface of the default route */
-	bool nat_off;                   /* NAT = off: routed mode, no masquerade (DESIGN 9); default on */
 	char state_dir[SL_PATH_MAX];    /* StateDir = (both modes: leases; the client's server address cache) */
 	unsigned session_lifetime;      /* SessionLifetime =, s */
 	bool stealth;                   /* Stealth = on: silent to peers without a prelude (control/stealth.h) */
@@ -116,6 +121,11 @@ struct sl_config {
 	bool has_registry;              /* Registry = etcd://... (DESIGN §9 "Fleet") */
 	struct etcd_url registry;
 	char registry_ca_file[SL_PATH_MAX]; /* RegistryCAFile = (etcds://), "" = the system's CAs */
+	struct sl_prefix push_routes[SL_MAX_PUSH_ROUTES]; /* PushRoutes =: prefixes pushed in the snapshot */
+	unsigned n_push_routes;
+	bool client_to_client;          /* ClientToClient = on|off (default off: dropped and counted) */
+	bool nat_off;                   /* NAT = off: routed mode, no masquerade of either family (DESIGN 9);
+					 * default NAT = on */
 	struct sl_client_cfg *clients;  /* [Client] sections, owned */
 	size_t n_clients;
 
@@ -126,6 +136,10 @@ struct sl_config {
 	unsigned n_routes;
 	struct sl_prefix6 routes6[SL_MAX_ROUTES]; /* Routes = (IPv6 ones) */
 	unsigned n_routes6;
+	bool routes_pushed;             /* the word `pushed` in Routes: install the gateway's PushRoutes */
+	struct sl_prefix subnets[SL_MAX_SUBNETS]; /* [Interface] Subnets =: the client's own LAN(s), forwarded */
+	unsigned n_subnets;             /* between the LAN and the tunnel */
+	int subnets_line;
 	struct sl_server_cfg servers[SL_MAX_SERVERS]; /* [Server] sections, in file order (at least one) */
 	unsigned n_servers;
 	unsigned keepalive;             /* Keepalive =, s */
@@ -141,7 +155,8 @@ int config_parse(const char *text, size_t len, const char *path, bool load_key, 
 		 struct sl_err *e);
 void config_free(struct sl_config *cfg);
 
-/* True when Routes is the full tunnel: 0.0.0.0/0 or ::/0 anywhere in it, for both families (DESIGN 10.2). */
+/* True when Routes is the full tunnel: 0.0.0.0/0 or ::/0 anywhere in it, for both families (DESIGN 10.2).
+ * `pushed` alone is a split tunnel. */
 bool config_full_tunnel(const struct sl_config *cfg);
 /* True when a is one of the IPv6 pool's addresses of pfx (the first SL_POOL6_MAX of the prefix, not the
  * prefix itself): *off (if given) gets its offset in the pool. */

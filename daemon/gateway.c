@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/rtnetlink.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 #include <curl/curl.h>
@@ -42,11 +43,14 @@ static void on_stats(struct loop_timer *t)
 	loop_timer_set(t, now_ms() + (uint64_t)g->cfg->stats_interval * 1000u);
 }
 
+static int sync_subnet_routes(struct gw *g, bool at_start, struct sl_err *e);
+
 /* The registry thread has a new merged client list (registry/fleet.h): applied like a reload, so kept clients
  * keep their sessions and removed ones lose them at once. */
 static void on_fleet(struct loop_io *io, uint32_t events)
 {
 	struct gw *g = (struct gw *)((char *)io - offsetof(struct gw, fleet_io));
+	struct sl_err e = {{0}};
 	struct sl_client_cfg *list;
 	struct reload_stats st;
 	size_t n;
@@ -54,6 +58,9 @@ static void on_fleet(struct loop_io *io, uint32_t events)
 	if (!fleet_take(&g->fleet, &list, &n))
 		return;
 	clients_reload(&g->reg, &g->pool, g->pool6_ready ? &g->pool6 : NULL, list, n, &st);
+	if (registry_publish_subnets(&g->reg)) /* the file clients' Subnets come this way with a Registry */
+		log_err("registry: out of memory: the clients' Subnets stay as they were");
+	sync_subnet_routes(g, false, &e);
 	if (st.added || st.removed || st.readdressed || st.refused)
 		log_info("registry: %zu clients: %u added, %u removed, %u readdressed, %u refused", g->reg.n_peers,
 			 st.added, st.removed, st.readdressed, st.refused);
@@ -66,8 +73,128 @@ static void dump(void *arg, struct strbuf *out)
 	status_dump_gateway(g, out);
 }
 
-/* SIGHUP: re-read the client list (control/reload.h). Clients that remain keep their sessions; removed ones
- * lose them. */
+static int subnet_route(struct gw *g, const struct sl_prefix *x, bool add, struct sl_err *e)
+{
+	if (x->a.family == AF_INET)
+		return add ? route_add4(&g->nc, g->ifindex, x->a.v4, x->len, RT_TABLE_MAIN, e)
+			   : route_del4(&g->nc, g->ifindex, x->a.v4, x->len, RT_TABLE_MAIN, e);
+	return add ? route_add6(&g->nc, g->ifindex, &x->a.v6, x->len, RT_TABLE_MAIN, e)
+		   : route_del6(&g->nc, g->ifindex, &x->a.v6, x->len, RT_TABLE_MAIN, e);
+}
+
+static bool routed_has(const struct sl_prefix *set, unsigned n, const struct sl_prefix *x)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (set[i].len == x->len && sl_ipaddr_eq(&set[i].a, &x->a))
+			return true;
+	return false;
+}
+
+/* Every client's Subnets routed into the TUN (main table; they go with the link at exit): the difference
+ * to what is installed — the gone ones removed, the new ones added. At start the first failure is returned
+ * (and the caller's teardown takes the link with what was added); on a reload each failure is logged and
+ * the rest still applied. IPv6 prefixes need the link to carry IPv6: config.c refuses them without an IPv6
+ * Address. */
+static int sync_subnet_routes(struct gw *g, bool at_start, struct sl_err *e)
+{
+	struct sl_prefix want[SL_MAX_SUBNETS_TOTAL];
+	unsigned n_want = 0, kept = 0;
+	int ret = 0;
+
+	for (size_t i = 0; i < g->reg.n_peers; i++)
+		for (unsigned j = 0; j < g->reg.peers[i]->n_subnets && n_want < SL_MAX_SUBNETS_TOTAL; j++)
+			want[n_want++] = g->reg.peers[i]->subnets[j];
+	for (unsigned i = 0; i < g->n_routed; i++) {
+		struct sl_err de = {{0}};
+		if (routed_has(want, n_want, &g->routed[i]))
+			g->routed[kept++] = g->routed[i];
+		else if (subnet_route(g, &g->routed[i], false, &de))
+			log_err("reload: subnets: %s", de.msg);
+	}
+	g->n_routed = kept;
+	for (unsigned i = 0; i < n_want; i++) {
+		struct sl_err ae = {{0}};
+		int r;
+		if (routed_has(g->routed, g->n_routed, &want[i]))
+			continue;
+		r = subnet_route(g, &want[i], true, &ae);
+		if (r && at_start)
+			return sl_errf(e, r, "subnets: %s", ae.msg);
+		if (r) {
+			log_err("reload: subnets: %s", ae.msg);
+			ret = r;
+			continue;
+		}
+		g->routed[g->n_routed++] = want[i];
+	}
+	return ret;
+}
+
+/* The NAT table's spec from the configuration (routed mode, client-to-client, PushRoutes). */
+static void nat_spec_from(struct nat_spec *ns, const struct sl_config *cfg)
+{
+	ns->routed = cfg->nat_off;
+	ns->client_to_client = cfg->client_to_client;
+	ns->n_inbound = cfg->n_push_routes;
+	memcpy(ns->inbound, cfg->push_routes, sizeof(ns->inbound));
+}
+
+/* What a client receives beyond its own address (DESIGN 10.9): DNS, Domains, PushRoutes. */
+static bool pushed_changed(const struct sl_config *a, const struct sl_config *b)
+{
+	if (a->n_dns != b->n_dns || a->n_domains != b->n_domains ||
+	    !prefixes_equal(a->push_routes, a->n_push_routes, b->push_routes, b->n_push_routes))
+		return true;
+	for (unsigned i = 0; i < a->n_dns; i++)
+		if (!sl_ipaddr_eq(&a->dns[i], &b->dns[i]))
+			return true;
+	for (unsigned i = 0; i < a->n_domains; i++)
+		if (strcmp(a->domains[i], b->domains[i]))
+			return true;
+	return false;
+}
+
+/* SIGHUP's [Interface] part: DNS, Domains, PushRoutes and ClientToClient take effect (the NAT table is
+ * re-applied in one transaction when its part changed; on failure the old one stays, whole), and every
+ * client is told at its next PING when what it receives changed. NAT = on/off and the rest of [Interface]
+ * need a restart. */
+static void reload_interface(struct gw *g, const struct sl_config *nc)
+{
+	struct sl_config *cfg = g->cfg;
+	struct nat_spec ns = g->nat_spec;
+	struct sl_err e = {{0}};
+
+	if (nc->nat_off != cfg->nat_off)
+		log_warn("reload: NAT = %s takes effect at the next start", nc->nat_off ? "off" : "on");
+	nat_spec_from(&ns, nc);
+	ns.routed = cfg->nat_off;
+	if (ns.client_to_client != g->nat_spec.client_to_client ||
+	    !prefixes_equal(ns.inbound, ns.n_inbound, g->nat_spec.inbound, g->nat_spec.n_inbound)) {
+		if (nat_apply(&ns, &g->nat, &e)) {
+			log_err("reload: nat: %s (keeping PushRoutes and ClientToClient as they were)", e.msg);
+			g->nat.applied = true; /* the failed batch changed nothing: the old table is still there */
+			return;
+		}
+		g->nat_spec = ns;
+	}
+	if (nc->client_to_client != cfg->client_to_client)
+		log_info("reload: ClientToClient = %s", nc->client_to_client ? "on" : "off");
+	SL_WR(cfg->client_to_client, nc->client_to_client);
+	if (pushed_changed(cfg, nc)) {
+		cfg->n_dns = nc->n_dns;
+		memcpy(cfg->dns, nc->dns, sizeof(cfg->dns));
+		cfg->n_domains = nc->n_domains;
+		memcpy(cfg->domains, nc->domains, sizeof(cfg->domains));
+		cfg->n_push_routes = nc->n_push_routes;
+		memcpy(cfg->push_routes, nc->push_routes, sizeof(cfg->push_routes));
+		for (size_t i = 0; i < g->reg.n_peers; i++)
+			g->reg.peers[i]->repush = true;
+		log_info("reload: DNS, Domains or PushRoutes changed: clients re-authenticate at their next ping");
+	}
+}
+
+/* SIGHUP: re-read the client list (control/reload.h) and what [Interface] pushes. Clients that remain keep
+ * their sessions; removed ones lose them; those whose snapshot changed re-authenticate at their next PING. */
 static void reload(struct gw *g)
 {
 	struct sl_config nc;
@@ -93,6 +220,10 @@ static void reload(struct gw *g)
 		return;
 	}
 	clients_reload(&g->reg, &g->pool, g->pool6_ready ? &g->pool6 : NULL, nc.clients, nc.n_clients, &st);
+	if (registry_publish_subnets(&g->reg))
+		log_err("reload: out of memory: the clients' Subnets stay as they were");
+	sync_subnet_routes(g, false, &e);
+	reload_interface(g, &nc);
 	log_info("reload: %zu clients configured: %u added, %u removed, %u readdressed, %u refused", g->reg.n_peers,
 		 st.added, st.removed, st.readdressed, st.refused);
 	config_free(&nc);
@@ -204,8 +335,15 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	ns.pool_len = cfg->address.len;
 	ns.pool6 = cfg->address6.addr;
 	ns.pool6_len = cfg->address6.len;
-	ns.no_masquerade = cfg->nat_off;
+	nat_spec_from(&ns, cfg);
 	ret = nat_apply(&ns, &g->nat, e);
+	if (ret)
+		return ret;
+	g->nat_spec = ns;
+	/* the clients' Subnets: routed into the TUN, and known to the data plane before it runs */
+	if (registry_publish_subnets(&g->reg))
+		return sl_errf(e, -ENOMEM, "out of memory");
+	ret = sync_subnet_routes(g, true, e);
 	if (ret)
 		return ret;
 	/* after the table, so a failed start never forwards without it; shared with every sluice interface of

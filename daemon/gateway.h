@@ -41,6 +41,7 @@ struct gw_conn;
 /* Control-plane counters. */
 struct ctl_stats {
 	uint64_t handshakes_ok, handshakes_failed, pings;
+	uint64_t repushes; /* PINGs answered EXPIRED because a SIGHUP changed the client's snapshot (DESIGN 10.9) */
 	uint64_t handshakes_unknown_key; /* of the failed: one certificate, a key not configured */
 	uint64_t handshakes_bad_cert;    /* of the failed: refused for its shape (tls.h) */
 	uint64_t conns_refused;          /* closed at once, over a cap: the source's, or SL_CTL_MAX_AUTHED */
@@ -68,6 +69,9 @@ struct gw {
 	struct pool pool6; /* with an IPv6 prefix in Address (DESIGN 9) */
 	bool pool6_ready;
 	struct nat_state nat;
+	struct nat_spec nat_spec; /* as applied: a reload that changes PushRoutes or ClientToClient re-applies it */
+	struct sl_prefix routed[SL_MAX_SUBNETS_TOTAL]; /* clients' Subnets routed into the TUN (main table) */
+	unsigned n_routed;
 	struct forwarding_ns fwd; /* net.ipv4.ip_forward, held while fwd_pid != 0 */
 	pid_t fwd_pid;            /* the daemon's pid in the forwarding record */
 	bool fwd_by_janitor;      /* User =: the root janitor lets go of it once the daemon is gone */

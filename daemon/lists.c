@@ -203,3 +203,21 @@ bool sl_ipaddr_eq(const struct sl_ipaddr *a, const struct sl_ipaddr *b)
 		return false;
 	return a->family == AF_INET ? a->v4.s_addr == b->v4.s_addr : !memcmp(&a->v6, &b->v6, sizeof(a->v6));
 }
+
+const char *prefixlist_str(const struct sl_prefix *p, unsigned n, char *buf, size_t len)
+{
+	size_t at = 0;
+
+	buf[0] = 0;
+	for (unsigned i = 0; i < n && at < len; i++) {
+		char a[INET6_ADDRSTRLEN];
+		int w = snprintf(buf + at, len - at, "%s%s/%u", i ? "," : "", sl_ipaddr_str(&p[i].a, a, sizeof(a)),
+				 p[i].len);
+		if (w < 0 || (size_t)w >= len - at) {
+			buf[at] = 0; /* whole items only */
+			break;
+		}
+		at += (size_t)w;
+	}
+	return buf;
+}

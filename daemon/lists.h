@@ -39,3 +39,6 @@ bool domain_valid(const char *s);
 /* "9.9.9.9" / "2620:fe::fe" into buf (INET6_ADDRSTRLEN). */
 const char *sl_ipaddr_str(const struct sl_ipaddr *a, char *buf, size_t n);
 bool sl_ipaddr_eq(const struct sl_ipaddr *a, const struct sl_ipaddr *b);
+/* "10.1.0.0/16,fd10::/48" (whole items only, as many as fit) into buf; "" for none. */
+const char *prefixlist_str(const struct sl_prefix *p, unsigned n, char *buf, size_t len);
+#define SL_PREFIXLIST_TEXT_MAX (16 * (INET6_ADDRSTRLEN + 5))

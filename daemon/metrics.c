@@ -60,6 +60,8 @@ static const struct metric iface_metrics[] = {
 	 "Of the refused: a prelude made with the gateway's key, its timestamp outside the window (gateway)."},
 	{"stealth_replayed", "sluice_stealth_replayed_total", "counter",
 	 "Of the refused: a prelude made with the gateway's key, its nonce seen before (gateway)."},
+	{"repushes", "sluice_repushes_total", "counter",
+	 "Session pings answered EXPIRED because a reload changed what that client receives (gateway)."},
 	{"failovers", "sluice_failovers_total", "counter",
 	 "Sessions moved to another [Server] after the previous one stopped answering (client)."},
 	{"path_changes", "sluice_path_changes_total", "counter",

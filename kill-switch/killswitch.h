@@ -15,6 +15,7 @@
 #include <net/if.h>
 #include <sys/socket.h>
 #include "daemon/common/errmsg.h"
+#include "daemon/lists.h"
 
 #define SL_KS_TABLE "sluice_ks"
 #define SL_KS_MAX_SERVERS 128 /* addresses in the server sets (16 servers x 8 addresses) */
@@ -26,6 +27,8 @@ struct ks_spec {
 	const struct sockaddr_storage *servers;
 	size_t n_servers;
 	bool allow_lan;
+	const struct sl_prefix *subnets; /* [Interface] Subnets: forwarded between that LAN and the tunnel only */
+	size_t n_subnets;
 };
 
 /* Builds (or atomically replaces) the table. */

@@ -3,10 +3,16 @@
  *
  *   postrouting (nat, hook postrouting, prio 100 = srcnat, policy accept)
  *     meta nfproto ipv4 ip saddr POOL/LEN oifname EGRESS masquerade
+ *     meta nfproto ipv6 ip6 saddr POOL6/LEN oifname EGRESS masquerade   (NAT66: with an IPv6 pool)
  *                          (inet family: a payload match at the network header needs the family first)
+ *                          (neither with NAT = off: routed mode, the pools' own addresses go out)
  *   forward (filter, hook forward, prio 0, policy accept)
+ *     iifname TUN oifname TUN accept         only with ClientToClient = on (the data plane drops and counts
+ *                                            such packets itself when it is off: they never get here)
  *     iifname TUN oifname EGRESS accept
  *     iifname EGRESS oifname TUN ct state established,related accept
+ *     iifname EGRESS oifname TUN meta nfproto ipv4 ip saddr PUSHED accept   (NAT = off: for each of
+ *     iifname EGRESS oifname TUN meta nfproto ipv6 ip6 saddr PUSHED accept   PushRoutes, DESIGN 9)
  *     oifname TUN drop                       nothing else enters the tunnel: no connection is opened inward
  *     iifname TUN drop                       nothing else leaves the tunnel
  *
@@ -15,6 +21,7 @@
  *   mss (filter, hook forward, prio mangle = -150, policy accept)   DESIGN §3
  *     iifname TUN meta nfproto ipv4 meta l4proto tcp tcp flags & syn tcp option maxseg size set MTU - 40
  *     oifname TUN meta nfproto ipv4 meta l4proto tcp tcp flags & syn tcp option maxseg size set MTU - 40
+ *     (with an IPv6 pool, the same two for meta nfproto ipv6 with MTU - 60)
  * A chain of its own: it only rewrites (the kernel only ever lowers an MSS this way), never decides,
  * and runs before the forward filter whatever that one does. */
 #include "nat/nat.h"
@@ -86,16 +93,16 @@ static void nat_rules(struct nft_batch *b, const char *table, const struct nat_s
 	    NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED);
 	struct nftnl_rule *r;
 
-	if (spec->no_masquerade)
-		goto forward;
-	r = nat_rule(b, table, "postrouting");
-	nat_rule_ipv4(b, r);
-	nft_rule_payload_cmp(b, r, NFT_PAYLOAD_NETWORK_HEADER, IP4_SADDR_OFF, &spec->pool,
-			     sizeof(spec->pool), spec->pool_len);
-	nft_rule_ifname(b, r, NFT_META_OIFNAME, spec->egress_ifname);
-	nft_rule_masq(b, r);
+	if (!spec->routed) {
+		r = nat_rule(b, table, "postrouting");
+		nat_rule_ipv4(b, r);
+		nft_rule_payload_cmp(b, r, NFT_PAYLOAD_NETWORK_HEADER, IP4_SADDR_OFF, &spec->pool,
+				     sizeof(spec->pool), spec->pool_len);
+		nft_rule_ifname(b, r, NFT_META_OIFNAME, spec->egress_ifname);
+		nft_rule_masq(b, r);
+	}
 
-	if (spec->pool6_len) { /* NAT66: the IPv6 pool behind the egress's own IPv6 address */
+	if (!spec->routed && spec->pool6_len) { /* NAT66: the IPv6 pool behind the egress's own IPv6 address */
 		r = nat_rule(b, table, "postrouting");
 		nat_rule_ipv6(b, r);
 		nft_rule_payload_cmp(b, r, NFT_PAYLOAD_NETWORK_HEADER, IP6_SADDR_OFF, &spec->pool6,
@@ -104,7 +111,13 @@ static void nat_rules(struct nft_batch *b, const char *table, const struct nat_s
 		nft_rule_masq(b, r);
 	}
 
-forward:
+	if (spec->client_to_client) {
+		r = nat_rule(b, table, "forward");
+		nft_rule_ifname(b, r, NFT_META_IIFNAME, spec->tun_ifname);
+		nft_rule_ifname(b, r, NFT_META_OIFNAME, spec->tun_ifname);
+		nft_rule_verdict(b, r, NF_ACCEPT);
+	}
+
 	r = nat_rule(b, table, "forward");
 	nft_rule_ifname(b, r, NFT_META_IIFNAME, spec->tun_ifname);
 	nft_rule_ifname(b, r, NFT_META_OIFNAME, spec->egress_ifname);
@@ -115,6 +128,18 @@ forward:
 	nft_rule_ifname(b, r, NFT_META_OIFNAME, spec->tun_ifname);
 	nft_rule_ct_state(b, r, est_rel);
 	nft_rule_verdict(b, r, NF_ACCEPT);
+
+	/* routed mode: the pushed networks (the office behind the gateway) may open connections to the clients
+	 * and their Subnets; in NAT mode nothing from the egress side may */
+	for (unsigned i = 0; spec->routed && i < spec->n_inbound; i++) {
+		const struct sl_prefix *x = &spec->inbound[i];
+		r = nat_rule(b, table, "forward");
+		nft_rule_ifname(b, r, NFT_META_IIFNAME, spec->egress_ifname);
+		nft_rule_ifname(b, r, NFT_META_OIFNAME, spec->tun_ifname);
+		nft_rule_addr_prefix(b, r, x->a.family, true, x->a.family == AF_INET6 ? (const void *)&x->a.v6 : &x->a.v4,
+				     x->len);
+		nft_rule_verdict(b, r, NF_ACCEPT);
+	}
 
 	/* the chain's policy is accept (the gateway's other forwarding is not ours), so a new connection from
 	 * the egress side towards the pool, routed here by a host that knows the prefix, needs its own drop */

@@ -1,10 +1,12 @@
 /* nat: the gateway's nftables table `inet sluice_nat_IFACE` (DESIGN §6, 9: one per interface, so gateways of
  * several interfaces in one namespace never touch each other's), in ONE batch:
- *   postrouting (nat, srcnat): meta nfproto ipv4 ip saddr POOL oifname EGRESS masquerade
- *                              meta nfproto ipv6 ip6 saddr POOL6 oifname EGRESS masquerade  (with an IPv6 pool)
- *                              (neither with NAT = off: routed mode)
- *   forward (filter, policy accept): iifname TUN oifname EGRESS accept;
+ *   postrouting (nat, srcnat): meta nfproto ipv4 ip saddr POOL oifname EGRESS masquerade   (not when routed)
+ *                              meta nfproto ipv6 ip6 saddr POOL6 oifname EGRESS masquerade  (IPv6 pool; not
+ *                              when routed)
+ *   forward (filter, policy accept): [iifname TUN oifname TUN accept;]   (client_to_client)
+ *                                    iifname TUN oifname EGRESS accept;
  *                                    iifname EGRESS oifname TUN ct state established,related accept;
+ *                                    [iifname EGRESS oifname TUN SADDR INBOUND accept;]   (routed: each)
  *                                    iifname TUN drop   (nothing else leaves the tunnel)
  *   mss (filter, hook forward, prio mangle): iifname/oifname TUN tcp flags & syn
  *                                            tcp option maxseg size set MTU - 40 (IPv6: MTU - 60)
@@ -15,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "daemon/common/errmsg.h"
+#include "daemon/config.h"
 
 #define SL_NAT_TABLE_PREFIX "sluice_nat_" /* + the TUN interface's name */
 #define SL_NAT_TABLE_MAX (sizeof(SL_NAT_TABLE_PREFIX) + IFNAMSIZ)
@@ -29,8 +32,11 @@ struct nat_spec {
 	uint8_t pool_len;
 	struct in6_addr pool6; /* the IPv6 pool (DESIGN 9); pool6_len 0: none */
 	uint8_t pool6_len;
-	bool no_masquerade; /* NAT = off: routed mode, the postrouting chain stays empty */
 	unsigned mtu; /* tunnel MTU (576..9000): the "mss" chain clamps SYNs crossing the tunnel; 0: none */
+	bool routed;           /* NAT = off: no masquerade of either family (the postrouting chain stays empty) */
+	bool client_to_client; /* ClientToClient = on: forward TUN -> TUN */
+	struct sl_prefix inbound[SL_MAX_PUSH_ROUTES]; /* routed: sources that may open connections inward */
+	unsigned n_inbound;
 };
 
 struct nat_state {

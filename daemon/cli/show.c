@@ -236,6 +236,39 @@ static void pr_last_rx(struct pr *p, const struct st_block *b, const char *key)
 	pr_num(p, "last_rx_age_ms", "last received", ms, age_h(ms < 0 ? -1 : ms / 1000, t, sizeof(t)));
 }
 
+/* A comma-separated status value as a list: JSON an array of strings, text "a, b" or "(none)"; absent = none. */
+static void pr_list(struct pr *p, const struct st_block *b, const char *key, const char *jkey, const char *label)
+{
+	const char *v = st_get(b, key);
+
+	v = v ? v : "";
+	if (p->json) {
+		pr_key(p, jkey);
+		putchar('[');
+		for (const char *c = v; *c;) {
+			size_t n = strcspn(c, ",");
+			char item[128];
+			snprintf(item, sizeof(item), "%.*s", (int)n, c);
+			if (c != v)
+				putchar(',');
+			json_str(item);
+			c += n + (c[n] == ',');
+		}
+		putchar(']');
+		p->need_comma = true;
+		return;
+	}
+	if (!*v)
+		return; /* humans see nothing of a feature not in use */
+	pr_label(p, label);
+	for (const char *c = v; *c; c++)
+		if (*c == ',')
+			fputs(", ", stdout);
+		else
+			putchar(*c);
+	putchar('\n');
+}
+
 static void pr_peer(struct pr *p, const struct st_block *b)
 {
 	char sid[16];
@@ -248,6 +281,7 @@ static void pr_peer(struct pr *p, const struct st_block *b)
 	pr_str(p, "endpoint", "endpoint", st_get(b, "peer_endpoint"));
 	pr_str(p, "address", "address", st_get(b, "peer_address"));
 	pr_str(p, "address6", "address6", st_get(b, "peer_address6"));
+	pr_list(p, b, "peer_subnets", "subnets", "subnets");
 	snprintf(sid, sizeof(sid), "%s", st_get(b, "peer_session_id") ? st_get(b, "peer_session_id") : "");
 	pr_str(p, "session_id", "session", strcmp(sid, "00000000") ? sid : "(none)");
 	pr_null_or_bool(p, "psk", NULL, st_u64(b, "peer_psk") ? 1 : 0);
@@ -353,6 +387,7 @@ static const char *const iface_counters[] = {
 static const char *const control_counters[] = {
 	"handshakes_unknown_key", "handshakes_bad_cert", "conns_preauth",   "conns_refused",
 	"conns_refused_source",   "conns_ratelimited",   "conns_evicted",   "conns_timed_out",
+	"repushes",
 };
 
 /* Pre-shared keys and the stealth control port (issue #23): whether they are in use, and what they refused.
@@ -411,8 +446,8 @@ static void pr_control(struct pr *p, const struct st_block *b)
 		return;
 	pr_label(p, "control");
 	printf("%" PRIu64 " pre-auth open; refused %" PRIu64 " over the caps (%" PRIu64 " at the source's), %" PRIu64
-	       " over the rate; %" PRIu64 " evicted, %" PRIu64 " timed out\n",
-	       v[2], v[3], v[4], v[5], v[6], v[7]);
+	       " over the rate; %" PRIu64 " evicted, %" PRIu64 " timed out; %" PRIu64 " re-pushed\n",
+	       v[2], v[3], v[4], v[5], v[6], v[7], v[8]);
 }
 
 /* The network under the tunnel (issue #24): the client's path to its server, the gateway's egress link, and how
@@ -498,13 +533,17 @@ static void pr_iface(struct pr *p, const struct st_iface *st)
 		pr_transfer(p, b, "");
 		pr_null_or_bool(p, "killswitch", "kill switch", on < 0 ? -1 : on);
 		pr_dns(p, b);
+		pr_list(p, b, "pushed_routes", "pushed_routes", "pushed routes");
+		pr_list(p, b, "subnets", "subnets", "subnets");
 	} else {
 		pr_str(p, "listen", "listening", st_get(b, "listen"));
 		pr_str(p, "address", "address", st_get(b, "address"));
 		pr_str(p, "address6", "address6", st_get(b, "address6"));
-		pr_str(p, "nat", "nat", st_get(b, "nat"));
 		snprintf(t, sizeof(t), "%" PRIu64, st_u64(b, "clients"));
 		pr_num(p, "clients", "clients", (int64_t)st_u64(b, "clients"), t);
+		pr_list(p, b, "push_routes", "push_routes", "push routes");
+		pr_str(p, "client_to_client", "client to client", st_get(b, "client_to_client"));
+		pr_str(p, "nat", "nat", st_get(b, "nat"));
 		pr_control(p, b);
 		pr_registry(p, b);
 	}
@@ -718,10 +757,11 @@ int show_main(int argc, char **argv)
 
 /* ---- dump: one tab-separated line per session
  * server: interface name public_key endpoint address session_id latest_handshake rx_bytes tx_bytes rx_packets
- *         tx_packets drops_total address6
+ *         tx_packets drops_total subnets address6
  * client: interface "server" server_public_key endpoint address session_id latest_handshake rx_bytes tx_bytes
- *         rx_packets tx_packets drops_total address6
- * (address6 came last, so scripts reading the first 12 columns keep working) */
+ *         rx_packets tx_packets drops_total pushed_routes address6
+ * (new columns only ever come last, so scripts reading the first ones keep working. NOTE: address6 is to be
+ * column 16 once the transport columns of branch tcpfallback (14, 15) are in) */
 
 static uint64_t drops_total(const struct st_block *b, const char *pre)
 {
@@ -747,22 +787,23 @@ static void view_dump(struct pr *p, const struct st_iface *st, bool first)
 
 	if (st_get(b, "mode") && !strcmp(st_get(b, "mode"), "client")) {
 		printf("%s\tserver\t%s\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
-		       "\t%" PRIu64 "\t%s\n",
+		       "\t%" PRIu64 "\t%s\t%s\n",
 		       ifn, or_none(st_get(b, "server_public_key")), or_none(st_get(b, "endpoint")),
 		       or_none(st_get(b, "address")), or_none(st_get(b, "session_id")), st_u64(b, "latest_handshake"),
 		       st_u64(b, "rx_bytes"), st_u64(b, "tx_bytes"), st_u64(b, "rx_packets"), st_u64(b, "tx_packets"),
-		       drops_total(b, ""), or_none(st_get(b, "address6")));
+		       drops_total(b, ""), or_none(st_get(b, "pushed_routes")), or_none(st_get(b, "address6")));
 		return;
 	}
 	for (size_t i = 0; i < st->n_peers; i++) {
 		const struct st_block *q = &st->peers[i];
 		printf("%s\t%s\t%s\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
-		       "\t%" PRIu64 "\t%s\n",
+		       "\t%" PRIu64 "\t%s\t%s\n",
 		       ifn, or_none(st_get(q, "peer")), or_none(st_get(q, "peer_public_key")),
 		       or_none(st_get(q, "peer_endpoint")), or_none(st_get(q, "peer_address")),
 		       or_none(st_get(q, "peer_session_id")), st_u64(q, "peer_latest_handshake"),
 		       st_u64(q, "peer_rx_bytes"), st_u64(q, "peer_tx_bytes"), st_u64(q, "peer_rx_packets"),
-		       st_u64(q, "peer_tx_packets"), drops_total(q, "peer_"), or_none(st_get(q, "peer_address6")));
+		       st_u64(q, "peer_tx_packets"), drops_total(q, "peer_"), or_none(st_get(q, "peer_subnets")),
+		       or_none(st_get(q, "peer_address6")));
 	}
 }
 
@@ -772,12 +813,12 @@ int dump_main(int argc, char **argv)
 
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		printf("Usage: %s dump [IFACE]\n"
-		       "One tab-separated line per session, 13 columns:\n"
+		       "One tab-separated line per session, 14 columns:\n"
 		       "  gateway: interface, client name, public key, endpoint, address, session id,\n"
 		       "           latest handshake (unix s, 0 never), rx bytes, tx bytes, rx packets, tx packets,\n"
-		       "           drops\n"
-		       "  client:  interface, \"server\", server public key, endpoint, address, session id, then the\n"
-		       "           same\n"
+		       "           drops, the client's Subnets (comma-separated, or (none))\n"
+		       "  client:  interface, \"server\", server public key, endpoint, address, session id, then the same\n"
+		       "           up to drops, then the pushed routes installed (or (none))\n"
 		       "  both:    then the IPv6 tunnel address, (none) without one\n",
 		       SL_PROG);
 		return 0;

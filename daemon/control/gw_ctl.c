@@ -192,7 +192,10 @@ static int answer_auth(struct gw_conn *c, struct gw_peer *p)
 	memcpy(snap.dns, cfg->dns, sizeof(snap.dns));
 	snap.n_domains = cfg->n_domains;
 	memcpy(snap.domains, cfg->domains, sizeof(snap.domains));
+	snap.n_routes = cfg->n_push_routes;
+	memcpy(snap.routes, cfg->push_routes, sizeof(snap.routes));
 	len = proto_format_snapshot(c->wbuf, sizeof(c->wbuf), &snap);
+	p->repush = false; /* this snapshot is the current one */
 	p->last_handshake_wall = wall_s();
 	p->handshakes++;
 	g->cst.handshakes_ok++;
@@ -215,6 +218,13 @@ static int answer_ping(struct gw_conn *c, struct gw_peer *p, uint32_t id)
 	c->g->cst.pings++;
 	if (!s || s->peer != p || now >= s->expires_ms)
 		return snprintf(c->wbuf, sizeof(c->wbuf), "EXPIRED\n");
+	if (p->repush && s == p->cur) {
+		/* a SIGHUP changed what it would receive: re-authentication fetches the new snapshot; its
+		 * current session keeps carrying until then (DESIGN 10.9) */
+		c->g->cst.repushes++;
+		SL_WR(s->last_seen_ms, now);
+		return snprintf(c->wbuf, sizeof(c->wbuf), "EXPIRED\n");
+	}
 	SL_WR(s->last_seen_ms, now);
 	return snprintf(c->wbuf, sizeof(c->wbuf), "OK\n");
 }

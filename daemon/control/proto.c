@@ -97,6 +97,17 @@ int proto_format_snapshot(char *buf, size_t n, const struct proto_snapshot *s)
 		psk_mac_hex(s->confirm, hx);
 		len += snprintf(buf + len, n - (size_t)len, " confirm=%s", hx);
 	}
+	for (int fam = 0; fam < 2; fam++) {
+		const char *field = fam ? " routes6=" : " routes=";
+		for (unsigned i = 0; i < s->n_routes && len > 0 && (size_t)len < n; i++) {
+			char ip[INET6_ADDRSTRLEN];
+			if (s->routes[i].a.family != (fam ? AF_INET6 : AF_INET))
+				continue;
+			len += snprintf(buf + len, n - (size_t)len, "%s%s/%u", field,
+					sl_ipaddr_str(&s->routes[i].a, ip, sizeof(ip)), s->routes[i].len);
+			field = ",";
+		}
+	}
 	if (len > 0 && (size_t)len + 1 < n) {
 		buf[len++] = '\n';
 		buf[len] = 0;
@@ -127,6 +138,20 @@ static int parse_domains(char *v, struct proto_snapshot *s)
 		if (s->n_domains >= SL_MAX_DOMAINS || !domain_valid(tok))
 			return -EINVAL;
 		snprintf(s->domains[s->n_domains++], SL_DOMAIN_MAX + 1, "%s", tok);
+	}
+	return 0;
+}
+
+static int parse_routes(char *v, int family, struct proto_snapshot *s)
+{
+	char *save = NULL;
+
+	for (char *tok = strtok_r(v, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		struct sl_prefix *r = &s->routes[s->n_routes];
+		if (s->n_routes >= SL_MAX_PUSH_ROUTES || prefix_parse(tok, r) || r->a.family != family ||
+		    prefix_host_bits(r))
+			return -EINVAL;
+		s->n_routes++;
 	}
 	return 0;
 }
@@ -191,6 +216,10 @@ static int parse_field(const char *k, char *v, struct proto_snapshot *s, unsigne
 		s->has_confirm = true;
 		return psk_mac_from_hex(v, strlen(v), s->confirm);
 	}
+	if (!strcmp(k, "routes"))
+		return parse_routes(v, AF_INET, s);
+	if (!strcmp(k, "routes6"))
+		return parse_routes(v, AF_INET6, s);
 	return 0; /* unknown fields are skipped: newer servers may add some */
 }
 

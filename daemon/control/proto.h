@@ -3,7 +3,8 @@
  *   client: "AUTH\n"                     server: "OK session=<hex8> address=<ip>/<len> gateway=<ip> mtu=<n>
  *                                                  keepalive=<s> lifetime=<s>[ dns=<ip>[,<ip>…]]
  *                                                  [ dns6=<ip6>[,<ip6>…]][ domains=<name>[,<name>…]]
- *                                                  [ address6=<ip6>/<len> gateway6=<ip6>]\n"
+ *                                                  [ address6=<ip6>/<len> gateway6=<ip6>]
+ *                                                  [ routes=<ip>/<len>[,…]][ routes6=<ip6>/<len>[,…]]\n"
  *   client: "PING <hex8>\n"              server: "OK\n" | "EXPIRED\n"
  *   any error                            server: "ERR <reason>\n"
  *
@@ -13,6 +14,8 @@
  * refusing the line; pushed servers of both families keep their order within each family.
  * The AUTH answer also carries " confirm=<hex64>", the gateway's key confirmation (control/psk.h); the client
  * answers it with "CONFIRM <hex64>\n" (its own) and the server ends with "OK\n" or "ERR <reason>\n".
+ * refusing the line; pushed servers of both families keep their order within each family. The gateway's
+ * PushRoutes travel the same way: IPv4 prefixes in routes=, IPv6 ones in routes6= (DESIGN 9).
  * The data keys are not in the message: both sides derive them with the TLS exporter (tls_export_keys). */
 #pragma once
 #include <netinet/in.h>
@@ -46,6 +49,8 @@ struct proto_snapshot {
 	unsigned n_domains;
 	bool has_confirm;    /* confirm= present */
 	uint8_t confirm[32]; /* the gateway's key confirmation MAC */
+	struct sl_prefix routes[SL_MAX_PUSH_ROUTES]; /* PushRoutes, either family */
+	unsigned n_routes;
 };
 
 /* Parses one request line (with or without the "\n"). 0 or -EINVAL. *session_id set for PING. */

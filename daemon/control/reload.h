@@ -21,6 +21,10 @@ struct reload_stats {
 	unsigned added, removed, readdressed, refused;
 };
 
-/* Control thread only. Logs one line per change. p6: the IPv6 pool, NULL when the gateway has none. */
+/* Same prefixes in the same order (Subnets, PushRoutes). */
+bool prefixes_equal(const struct sl_prefix *a, unsigned na, const struct sl_prefix *b, unsigned nb);
+/* Control thread only. Logs one line per change. p6: the IPv6 pool, NULL when the gateway has none. Kept clients
+ * whose Subnets changed get them and `repush`; the caller publishes the subnets table afterwards
+ * (registry_publish_subnets). */
 void clients_reload(struct gw_registry *r, struct pool *p, struct pool *p6, const struct sl_client_cfg *clients,
 		    size_t n, struct reload_stats *st);

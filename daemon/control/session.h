@@ -21,6 +21,7 @@
 #include "daemon/config.h"
 #include "daemon/dataplane/keystate.h"
 #include "daemon/dataplane/qsbr.h"
+#include "daemon/dataplane/subnets.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #define sl_cpu_relax() __builtin_ia32_pause()
@@ -67,6 +68,10 @@ struct gw_peer {
 	bool listed; /* control thread, during a reload: in the new client list */
 	bool has_psk; /* PresharedKeyFile = of its [Client] (control/psk.h); a reload may change it */
 	uint8_t psk[SL_KEY_LEN];
+	bool repush; /* control thread: what it would receive changed (SIGHUP): its next PING gets EXPIRED, so it
+		      * re-authenticates for the new snapshot (DESIGN 10.9) */
+	struct sl_prefix subnets[SL_MAX_SUBNETS]; /* [Client] Subnets = (control thread; workers use r->subnets) */
+	unsigned n_subnets;
 	struct gw_session *cur, *prev;
 	uint64_t prev_until_ms;
 	uint64_t last_handshake_wall; /* seconds since the epoch, 0: never */
@@ -81,6 +86,7 @@ struct gw_registry {
 	struct h32 by_key;
 	struct gw_peer **peers;
 	size_t n_peers;
+	struct sn_table *subnets; /* every peer's Subnets, longest first: workers load it with registry_subnets() */
 	unsigned n_slots; /* counter slots and sealing contexts per session: one per worker */
 	struct qsbr q;    /* sessions and peers unlinked, waiting for the workers to let go */
 };
@@ -92,6 +98,20 @@ static inline int registry_init(struct gw_registry *r)
 	return registry_init_workers(r, 0);
 }
 void registry_free(struct gw_registry *r);
+
+/* Rebuilds and publishes the subnets table from every peer's Subnets; the old table is freed once no worker
+ * can hold it. Control thread, after peers were added or their Subnets changed (a removed peer's entries go
+ * in registry_remove_peer, before the peer itself is retired). 0 or -ENOMEM (the old table stays). */
+int registry_publish_subnets(struct gw_registry *r);
+static inline const struct sn_table *registry_subnets(const struct gw_registry *r)
+{
+	return __atomic_load_n(&r->subnets, __ATOMIC_ACQUIRE);
+}
+/* The peer whose Subnets hold addr (an in_addr / in6_addr of family), or NULL: any thread. */
+static inline struct gw_peer *peer_by_subnet(const struct gw_registry *r, int family, const void *addr)
+{
+	return sn_lookup(registry_subnets(r), family, addr);
+}
 
 /* Adds a peer for a [Client] (address assigned later). -ENOMEM. */
 struct gw_peer *registry_add_peer(struct gw_registry *r, const struct sl_client_cfg *c);

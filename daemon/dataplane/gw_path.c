@@ -1,9 +1,12 @@
 /* gw_path: the gateway's per-packet path, run by every data worker on its own TUN queue and UDP socket.
- *   TUN -> (inner dst, IPv4 or IPv6 by the version nibble -> peer -> current session, fresh endpoint,
- *   MTU: above it "fragmentation needed"
- *   back into the TUN, dataplane/icmp.h) -> seal -> sendmmsg
+ *   TUN -> (inner dst, IPv4 or IPv6 by the version nibble -> peer by its address, else by its Subnets ->
+ *   current session, fresh endpoint, MTU: above it "fragmentation needed" / "packet too big" back into the
+ *   TUN, dataplane/icmp.h) -> seal -> sendmmsg
  *   recvmmsg -> header -> session by id -> replay window -> open -> mark seen -> inner source is the
- *   session's (its IPv4 or IPv6 address: anti-spoofing for both families) -> roam endpoint -> TUN write
+ *   session's address of that family or in its peer's Subnets (anti-spoofing for both families) -> roam
+ *   endpoint -> (ClientToClient = off: inner dst is no other client's address or Subnets) -> TUN write
+ * The Subnets lookups scan a small immutable table (dataplane/subnets.h), and only for an address that is no
+ * client's own.
  * No allocation or log here; every drop is counted under its cause, in the worker's own counters. The only
  * shared writes: a session's transmit counter (one atomic add per datagram) and its receive side, under a
  * per-session lock that is uncontended while the kernel keeps a client's address:port on one socket. */
@@ -75,12 +78,16 @@ void gw_on_tun(struct loop_io *io, uint32_t events)
 				}
 				SL_ADD(w->st.tun_rx_packets6, 1);
 				p = peer_by_addr6(&g->reg, dst6);
+				if (!p)
+					p = peer_by_subnet(&g->reg, AF_INET6, dst6);
 			} else {
 				if (dp_ipv4_dst(slot + SLUICE_HDR_LEN, (size_t)len, &dst)) {
 					drop(w, NULL, SL_DROP_BAD_INNER);
 					continue;
 				}
 				p = peer_by_addr(&g->reg, dst);
+				if (!p)
+					p = peer_by_subnet(&g->reg, AF_INET, &dst);
 			}
 			s = p ? peer_cur(p) : NULL;
 			if (!s || !endpoint_fresh(s, now)) {
@@ -155,6 +162,7 @@ static bool same_endpoint(const struct gw_session *s, const struct sockaddr_stor
 static int rx_locked(struct dp_worker *w, struct gw_session *s, uint8_t *buf, size_t len, const struct sl_hdr *h,
 		     const struct sockaddr_storage *from, socklen_t from_len, uint64_t now)
 {
+	const struct gw *g = w->owner;
 	uint32_t src;
 	const uint8_t *src6;
 	int n;
@@ -177,17 +185,19 @@ static int rx_locked(struct dp_worker *w, struct gw_session *s, uint8_t *buf, si
 	SL_WR(s->c[w->idx].last_rx_ms, now);
 	if (h->type == SL_TYPE_DATA) {
 		const uint8_t *inner = buf + SLUICE_HDR_LEN;
-		if ((unsigned)n > ((const struct gw *)w->owner)->cfg->mtu) {
+		if ((unsigned)n > g->cfg->mtu) {
 			drop(w, s, SL_DROP_OVERSIZE);
 			return -1;
 		}
+		/* its own address of that family, else one of its Subnets (a scan only for such a source) */
 		if (dp_ip_version(inner, (size_t)n) == 6) {
 			const struct gw_peer *p = s->peer;
 			if (!(src6 = dp_ipv6_src(inner, (size_t)n))) {
 				drop(w, s, SL_DROP_BAD_INNER);
 				return -1;
 			}
-			if (!p->has_addr6 || memcmp(src6, p->addr6.s6_addr, 16)) {
+			if ((!p->has_addr6 || memcmp(src6, p->addr6.s6_addr, 16)) &&
+			    peer_by_subnet(&g->reg, AF_INET6, src6) != p) {
 				drop(w, s, SL_DROP_SPOOFED); /* also: IPv6 from a client the gateway gave none */
 				return -1;
 			}
@@ -197,7 +207,7 @@ static int rx_locked(struct dp_worker *w, struct gw_session *s, uint8_t *buf, si
 				drop(w, s, SL_DROP_BAD_INNER);
 				return -1;
 			}
-			if (src != s->peer->addr.s_addr) {
+			if (src != s->peer->addr.s_addr && peer_by_subnet(&g->reg, AF_INET, &src) != s->peer) {
 				drop(w, s, SL_DROP_SPOOFED);
 				return -1;
 			}
@@ -208,6 +218,22 @@ static int rx_locked(struct dp_worker *w, struct gw_session *s, uint8_t *buf, si
 	if (SL_RD(s->ep_seen_ms) != now)
 		SL_WR(s->ep_seen_ms, now);
 	return h->type == SL_TYPE_DATA ? n : 0;
+}
+
+/* Is an authenticated inner packet addressed to a client (its tunnel address or its Subnets)? */
+static bool to_client(const struct gw *g, const uint8_t *inner, size_t len)
+{
+	const uint8_t *dst6;
+	uint32_t dst;
+
+	if (dp_ip_version(inner, len) == 6) {
+		if (!(dst6 = dp_ipv6_dst(inner, len)))
+			return false; /* its source was read: the header is whole */
+		return peer_by_addr6(&g->reg, dst6) || peer_by_subnet(&g->reg, AF_INET6, dst6);
+	}
+	if (dp_ipv4_dst(inner, len, &dst))
+		return false;
+	return peer_by_addr(&g->reg, dst) || peer_by_subnet(&g->reg, AF_INET, &dst);
 }
 
 /* One received datagram, in the order of DESIGN §3. */
@@ -235,6 +261,11 @@ static void rx_one(struct dp_worker *w, uint8_t *buf, size_t len, const struct s
 	session_rx_unlock(s);
 	if (n < 0)
 		return;
+	if (h.type == SL_TYPE_DATA && !SL_RD(g->cfg->client_to_client) &&
+	    to_client(g, buf + SLUICE_HDR_LEN, (size_t)n)) {
+		drop(w, s, SL_DROP_CLIENT_TO_CLIENT); /* never reaches the kernel, which would route it back */
+		return;
+	}
 	if (h.type == SL_TYPE_DATA) {
 		unsigned lost = dp_tun_put(&w->t, buf + SLUICE_HDR_LEN, (size_t)n);
 		SL_ADD(w->st.tun_tx_packets, 1);

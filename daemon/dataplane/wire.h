@@ -52,6 +52,7 @@ enum sl_drop {
 	SL_DROP_QUEUE_OUT,    /* UDP send would block / failed */
 	SL_DROP_QUEUE_IN,     /* TUN write would block / failed */
 	SL_DROP_BAD_INNER,    /* inner packet neither IPv4 nor IPv6, or malformed */
+	SL_DROP_CLIENT_TO_CLIENT, /* (server) to another client's address or Subnets, with ClientToClient = off */
 	SL_DROP_NO_IPV6,      /* IPv6 packet, the session has no IPv6 (client: captured by ::/0, never leaked) */
 	SL_DROP__COUNT
 };

@@ -119,15 +119,15 @@ wait_for 5 stat_cmp "$GW" path_changes -ge $((g_changes + 2)) || fail "(4) gatew
 ok "(4) egress gone and back: logged, the gateway keeps serving the same session"
 
 # views: show, -j, metrics
-"$SLUICE" show "$CL" | grep -q "network: dev c0 src 198.18.2.2 via 198.18.2.1 mtu 1500; 1 path change" ||
+"$SLUICE" show "$CL" | grep "network: dev c0 src 198.18.2.2 via 198.18.2.1 mtu 1500; 1 path change" >/dev/null ||
 	fail "show (client): $("$SLUICE" show "$CL")"
-"$SLUICE" show "$GW" | grep -q "network: egress g1; [0-9]* egress changes" || fail "show (gateway): $("$SLUICE" show "$GW")"
+"$SLUICE" show "$GW" | grep "network: egress g1; [0-9]* egress changes" >/dev/null || fail "show (gateway): $("$SLUICE" show "$GW")"
 "$SLUICE" show -j "$CL" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 assert d["path_changes"] == 1 and d["path_checks"] >= 2 and d["path"].startswith("dev c0 src 198.18.2.2"), d' ||
 	fail "show -j (client)"
-# grep without -q reads to the end: leaving early would kill `sluice metrics` with SIGPIPE under pipefail
+# grep reads all of it (no -q: an early exit would SIGPIPE the writer, which pipefail reports as a failure)
 "$SLUICE" metrics "$CL" | grep "^sluice_path_changes_total{interface=\"$CL\"} 1$" >/dev/null || fail "metrics: $("$SLUICE" metrics "$CL")"
 "$SLUICE" metrics "$GW" | grep "^sluice_path_checks_total{interface=\"$GW\"} [1-9]" >/dev/null || fail "metrics (gateway)"
 ok "show, show -j and metrics carry the counters"

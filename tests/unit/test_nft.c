@@ -489,7 +489,7 @@ static void test_nat(void)
 		CHECK_STR_CONTAINS(out, "tcp option maxseg size set 1376");
 		CHECK_STR_CONTAINS(out, "tcp option maxseg size set 1356");
 		/* NAT = off: routed, no masquerade of either family; the inward drop stays */
-		s6.no_masquerade = true;
+		s6.routed = true;
 		CHECK_EQ_INT(nat_apply(&s6, &st, &e), 0);
 		CHECK_EQ_INT(run("nft list table inet sluice_nat_" TUN), 0);
 		CHECK_EQ_INT(count(out, "masquerade"), 0);
