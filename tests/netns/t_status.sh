@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # t_status: `sluice show`, `show -j`, `dump` and `metrics` against live daemons (issue "Status and
 # observability"): counters account for a known amount of traffic on both ends, JSON has every documented field,
-# dump has its 12 columns, metrics pass a strict exposition-format check, garbage / replay / spoofed inner
+# dump has its 14 columns, metrics pass a strict exposition-format check, garbage / replay / spoofed inner
 # source each raise their own drop counter by the number sent, a missing interface exits 1, and an answer that
 # is not whole (cut short, a client block missing, an error) is reported and exits 1, never shown in part.
 . "$(dirname "$0")/lib.sh"
@@ -84,9 +84,9 @@ ok "JSON valid with every field"
 
 # --- dump: 12 tab-separated columns
 "$SLUICE" dump "$GW" > "$WORK/dump-g"; "$SLUICE" dump "$CL" > "$WORK/dump-c"
-awk -F'\t' 'NF != 12 { exit 1 } END { if (NR != 1) exit 1 }' "$WORK/dump-g" || fail "gateway dump: $(cat "$WORK/dump-g")"
-awk -F'\t' 'NF != 12 || $2 != "server" { exit 1 } END { if (NR != 1) exit 1 }' "$WORK/dump-c" || fail "client dump"
-ok "dump has 12 columns"
+awk -F'\t' 'NF != 14 { exit 1 } END { if (NR != 1) exit 1 }' "$WORK/dump-g" || fail "gateway dump: $(cat "$WORK/dump-g")"
+awk -F'\t' 'NF != 14 || $2 != "server" { exit 1 } END { if (NR != 1) exit 1 }' "$WORK/dump-c" || fail "client dump"
+ok "dump has 14 columns"
 
 # --- metrics: strict exposition-format check
 all_ifaces metrics > "$WORK/metrics" || fail "metrics of all"
