@@ -9,6 +9,7 @@
 #   (3) UDP dropped again mid-session: the path goes down, the re-authenticated session moves to TCP
 #   (4) the TCP connection reset mid-transfer (a reject rule, then lifted): the supervisor recovers as from any
 #       failure: the same daemon carries data over TCP again within 30 s of the lift
+#   (4b) a rekey (SIGUSR1) while on TCP: the new session goes straight to TCP (two more switches)
 #   (5) nothing but the server port ever reached the underlay; both daemons stop cleanly
 . "$(dirname "$0")/lib.sh"
 
@@ -116,6 +117,16 @@ kill -0 "$CPID" || fail "(4) the client died"
 log "(4) recovered $((SECONDS - t2)) s after the lift"
 wait "$IPERF" || true # cut mid-transfer: its own result does not matter
 ok "(4) TCP reset mid-transfer: the supervisor recovered, data over TCP again"
+
+# --- (4b) rekey on TCP: the new session moves to TCP at once, no UDP detour
+sw=$(stat "$CL" transport_switches); hs=$(stat "$CL" handshakes_ok)
+kill -USR1 "$CPID"
+wait_for 10 stat_cmp "$CL" handshakes_ok -gt "$hs" || fail "(4b) no rekey"
+wait_for 10 stat_cmp "$CL" transport_switches -ge $((sw + 2)) || fail "(4b) switches $(stat "$CL" transport_switches)"
+wait_for 5 transport_is tcp || fail "(4b) not on TCP after the rekey"
+wait_for 5 tunnel_pings || fail "(4b) no ping after the rekey"
+[ "$(peer_stat "$GW" laptop peer_session_id)" = "$(stat "$CL" session_id)" ] || fail "(4b) sessions differ"
+ok "(4b) rekey on TCP: the new session on TCP at once"
 
 # --- (5) nothing leaked, clean stop
 stop "$CPID"
