@@ -106,7 +106,7 @@ static int apply_mtu(struct cl *c, unsigned mtu, struct sl_err *e)
 		c->link_mtu = mtu;
 	}
 	if (!c->clt_applied || mtu != c->clt_mtu) {
-		ret = clt_apply(c->cfg->ifname, mtu, e); /* replaces a crashed run's table too */
+		ret = clt_apply(c->cfg->ifname, mtu, c->cfg->subnets, c->cfg->n_subnets, e); /* a crashed run's too */
 		if (ret)
 			return ret;
 		c->clt_applied = true;
@@ -132,6 +132,79 @@ static int apply_routes(struct cl *c, struct sl_err *e)
 				   &ignore);
 	}
 	return ret;
+}
+
+static bool has_prefix(const struct sl_prefix *set, unsigned n, const struct sl_prefix *x)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (set[i].len == x->len && sl_ipaddr_eq(&set[i].a, &x->a))
+			return true;
+	return false;
+}
+
+/* Is this pushed prefix already one of our own Routes (installed by apply_routes)? */
+static bool configured_route(const struct sl_config *cfg, const struct sl_prefix *x)
+{
+	for (unsigned i = 0; i < cfg->n_routes; i++)
+		if (x->a.family == AF_INET && cfg->routes[i].len == x->len && cfg->routes[i].addr.s_addr == x->a.v4.s_addr)
+			return true;
+	return false;
+}
+
+static int pushed_route(struct cl *c, const struct sl_prefix *x, bool add, struct sl_err *e)
+{
+	if (x->a.family == AF_INET)
+		return add ? route_add4(&c->nc, c->ifindex, x->a.v4, x->len, c->ids.table, e)
+			   : route_del4(&c->nc, c->ifindex, x->a.v4, x->len, c->ids.table, e);
+	return add ? route_add6(&c->nc, c->ifindex, &x->a.v6, x->len, c->ids.table, e)
+		   : route_del6(&c->nc, c->ifindex, &x->a.v6, x->len, c->ids.table, e);
+}
+
+/* Routes = pushed: the difference between the pushed prefixes installed and those of the new snapshot (a
+ * SIGHUP on the gateway, a failover to another one): the gone ones removed, the new ones added; the others,
+ * and every packet using them, untouched. IPv6 prefixes wait for IPv6 inside the tunnel. */
+static int apply_pushed(struct cl *c, const struct proto_snapshot *s, struct sl_err *e)
+{
+	struct sl_prefix want[SL_MAX_PUSH_ROUTES];
+	unsigned n_want = 0, kept = 0;
+	int ret;
+
+	for (unsigned i = 0; c->cfg->routes_pushed && i < s->n_routes; i++) {
+		const struct sl_prefix *x = &s->routes[i];
+		if (x->a.family != AF_INET) {
+			if (!c->pushed_v6_logged)
+				log_warn("routes: pushed IPv6 prefixes ignored: this tunnel carries no IPv6");
+			c->pushed_v6_logged = true;
+			continue;
+		}
+		if (!configured_route(c->cfg, x) && !has_prefix(want, n_want, x))
+			want[n_want++] = *x;
+	}
+	for (unsigned i = 0; i < c->n_pushed; i++) {
+		struct sl_err de = {{0}};
+		char a[INET6_ADDRSTRLEN];
+		if (has_prefix(want, n_want, &c->pushed[i])) {
+			c->pushed[kept++] = c->pushed[i];
+			continue;
+		}
+		if (pushed_route(c, &c->pushed[i], false, &de))
+			log_warn("routes: %s", de.msg);
+		else
+			log_info("routes: pushed %s/%u withdrawn", sl_ipaddr_str(&c->pushed[i].a, a, sizeof(a)),
+				 c->pushed[i].len);
+	}
+	c->n_pushed = kept;
+	for (unsigned i = 0; i < n_want; i++) {
+		char a[INET6_ADDRSTRLEN];
+		if (has_prefix(c->pushed, c->n_pushed, &want[i]))
+			continue;
+		ret = pushed_route(c, &want[i], true, e);
+		if (ret)
+			return ret; /* the ones installed stay recorded: the next snapshot (or exit) settles them */
+		c->pushed[c->n_pushed++] = want[i];
+		log_info("routes: pushed %s/%u installed", sl_ipaddr_str(&want[i].a, a, sizeof(a)), want[i].len);
+	}
+	return 0;
 }
 
 /* Host configuration for a session: done once; again only for what changed (it should not: addresses are
@@ -164,6 +237,9 @@ static int apply_host(struct cl *c, const struct cl_snap *snap, struct sl_err *e
 			return ret;
 		c->rules_applied = true;
 	}
+	ret = apply_pushed(c, &snap->s, e);
+	if (ret)
+		return ret;
 	ret = dns_client_update(&c->dns, &c->nc, c->ifindex, &snap->s, e);
 	if (ret > 0) {
 		char sv[256];
@@ -190,6 +266,17 @@ size_t cl_known_addrs(const struct cl *c, struct sockaddr_storage *out, size_t m
 		for (unsigned j = 0; j < c->srv_addrs[i].n && n < max; j++)
 			out[n++] = c->srv_addrs[i].a[j];
 	return n;
+}
+
+void cl_ks_spec(const struct cl *c, struct ks_spec *ks, struct sockaddr_storage *all)
+{
+	memset(ks, 0, sizeof(*ks));
+	ks->allow_lan = c->cfg->killswitch_allow_lan;
+	ks->servers = all;
+	ks->subnets = c->cfg->subnets;
+	ks->n_subnets = c->cfg->n_subnets;
+	snprintf(ks->tun_ifname, sizeof(ks->tun_ifname), "%s", c->cfg->ifname);
+	ks->n_servers = cl_known_addrs(c, all, SL_KS_MAX_SERVERS);
 }
 
 void cl_servers_changed(struct cl *c)
@@ -231,6 +318,18 @@ static void lv_probe(struct cl *c, uint64_t now)
 	cl_send_keepalive(c, now, false);
 	c->probe_sent_ms = now;
 	loop_timer_set(&c->lv_timer, now + SL_PROBE_WAIT_MS);
+}
+
+void cl_probe_now(struct cl *c)
+{
+	uint64_t now = now_ms();
+
+	if (!atomic_load(&c->cur))
+		return;
+	if (c->probe_sent_ms)
+		cl_send_keepalive(c, now, false); /* a probe already waits for its answer: this one only carries news */
+	else
+		lv_probe(c, now);
 }
 
 /* A probe's time is up: answered (anything authenticated since) — fine; lost — another at once, and the
@@ -427,9 +526,8 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 		return ret;
 	if (cfg->killswitch) {
 		struct sockaddr_storage all[SL_KS_MAX_SERVERS];
-		struct ks_spec ks = {.allow_lan = cfg->killswitch_allow_lan, .servers = all};
-		snprintf(ks.tun_ifname, sizeof(ks.tun_ifname), "%s", cfg->ifname);
-		ks.n_servers = cl_known_addrs(c, all, SL_KS_MAX_SERVERS);
+		struct ks_spec ks;
+		cl_ks_spec(c, &ks, all);
 		ret = ks_check_owner(cfg->ifname, e); /* never take another client's kill switch over */
 		if (!ret)
 			ret = ks_apply(&ks, e); /* before the TUN or any route exists; it outlives us on purpose */
@@ -474,6 +572,17 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	ret = apply_mtu(c, c->own_mtu, e);
 	if (ret)
 		return ret;
+	/* [Interface] Subnets: this host forwards its LAN <-> the tunnel (the client table, above, keeps it to
+	 * exactly that); net.ipv4.ip_forward in the namespace's shared record, restored by the last holder */
+	if (cfg->n_subnets) {
+		struct sl_err fe = {{0}};
+		ret = forwarding_ns_here(&c->fwd, &fe);
+		if (!ret)
+			ret = forwarding_raise(&c->fwd, cfg->ifname, getpid(), &fe);
+		if (ret < 0)
+			return sl_errf(e, ret, "forwarding: %s", fe.msg);
+		c->fwd_pid = getpid();
+	}
 
 	/* unconnected: one socket for every server (a failover keeps it), dual-stack where the host has IPv6;
 	 * SO_MARK lets it bypass our own routes and through the kill switch */
@@ -518,7 +627,8 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	if (cfg->stats_interval)
 		loop_timer_set(&c->stats_timer, now_ms() + (uint64_t)cfg->stats_interval * 1000u);
 	sup_init(c);
-	return 0;
+	/* last: its first look takes the path as it is now, the TUN link and our routes included */
+	return cl_net_open(c, e);
 }
 
 static void cl_teardown(struct cl *c)
@@ -526,6 +636,7 @@ static void cl_teardown(struct cl *c)
 	struct sl_err e = {{0}};
 
 	dp_workers_stop(c->w, c->n_w, c->stopfd);
+	cl_net_close(c);
 	sup_close(c);
 	cl_fallback_close(c);
 	if (c->res_open)
@@ -541,6 +652,8 @@ static void cl_teardown(struct cl *c)
 		dp_worker_free(&c->w[i], false); /* the last TUN queue takes the link, its address and routes */
 	if (c->clt_applied && clt_remove(c->cfg->ifname, &e))
 		log_err("client table: %s", e.msg);
+	if (c->fwd_pid && forwarding_release(&c->fwd, c->cfg->ifname, c->fwd_pid, &e) < 0)
+		log_err("forwarding: %s", e.msg);
 	if (c->udp_fd >= 0)
 		close(c->udp_fd);
 	if (c->stopfd >= 0)
@@ -615,7 +728,10 @@ int cl_run(struct sl_config *cfg, void (*ready)(void))
 			log_err("event loop: %s", strerror(-ret));
 			break;
 		}
-		c->loop.got_hup = false; /* nothing to reload on a client */
+		if (c->loop.got_hup) {
+			c->loop.got_hup = false;
+			sup_reload_psk(c); /* the only thing a client reloads: its servers' pre-shared keys */
+		}
 		qsbr_reclaim(&c->q);
 		if (c->loop.got_usr1) {
 			c->loop.got_usr1 = false;

@@ -23,7 +23,9 @@
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "daemon/mtu.h"
+#include "daemon/netwatch.h"
 #include "dns/dns.h"
+#include "netcfg/forwarding.h"
 #include "netcfg/netcfg.h"
 
 #define SL_CL_GRACE_MS 30000u        /* previous snapshot still decrypts this long after a swap */
@@ -36,6 +38,7 @@
 #define SL_BACKOFF_MAX_MS 300000u
 #define SL_REKEY_FRACTION_PCT 80u    /* re-authenticate at this share of the session lifetime */
 #define SL_FAIL_LOG_EVERY_MS 600000u /* a server that stays down is mentioned again this rarely */
+#define SL_CL_LAN_TEXT_MAX 512          /* LAN prefixes as text, "NET/LEN,…" */
 #define SL_UDP_PROBE_MS 5000u        /* on the TCP fallback: a keepalive over UDP this often, to move back */
 
 /* One authenticated session as the client uses it. Everything but `ks` (the data plane's running key state)
@@ -85,10 +88,15 @@ struct supervisor {
 	uint64_t ping_at_ms, rekey_at_ms;
 	bool need_auth;
 	bool ever_up;
+	bool refresh_only; /* SUP_RESOLVE only refreshes the server's addresses: no AUTH follows */
 	char rbuf[PROTO_LINE_MAX];
 	size_t rlen;
-	char wbuf[32];
+	char wbuf[96]; /* a request, or "CONFIRM <hex64>\n" */
 	size_t wlen, woff;
+	/* after the AUTH answer: the session waits for the gateway's word on our key confirmation */
+	struct cl_snap *pending;
+	bool confirming;
+	bool gw_confirm_ok; /* the gateway's confirmation matched our keys */
 };
 
 struct cl {
@@ -101,6 +109,8 @@ struct cl {
 	unsigned own_mtu;              /* MTU =, else derived from the route to the endpoint (daemon/mtu.h) */
 	enum mtu_source mtu_source;
 	bool clt_applied;              /* inet sluice_cl_IFACE (MSS clamping) is ours to remove */
+	struct forwarding_ns fwd;      /* [Interface] Subnets: net.ipv4.ip_forward, held while fwd_pid != 0 */
+	pid_t fwd_pid;
 	unsigned clt_mtu;              /* … clamping for this MTU */
 	SSL_CTX *tls;
 	/* per [Server], in file order: the addresses to try — a literal Endpoint's own; for a name what it
@@ -133,6 +143,9 @@ struct cl {
 	struct loop_io probe_io;
 	atomic_bool probe_armed;
 	bool addr_applied, rules_applied;
+	struct sl_prefix pushed[SL_MAX_PUSH_ROUTES]; /* Routes = pushed: the gateway's PushRoutes we installed */
+	unsigned n_pushed;
+	bool pushed_v6_logged; /* IPv6 pushed routes skipped (no IPv6 in this tunnel): said once */
 	struct dns_client dns; /* servers, domains, backend, their routes (dns/) */
 	struct in_addr applied_addr;
 	uint8_t applied_plen;
@@ -141,6 +154,7 @@ struct cl {
 	struct supervisor sup;
 	uint64_t last_handshake_wall;
 	uint64_t handshakes_ok, handshakes_failed, pings, failovers;
+	uint64_t psk_mismatch; /* AUTHs whose key confirmation failed (control/psk.h) */
 	uint64_t stats_last_sum;
 	struct ctlsock cs;
 	bool cs_open;
@@ -153,9 +167,28 @@ struct cl {
 	uint64_t udp_rx_ms;            /* worker 0: latest authenticated datagram that came over UDP */
 	uint64_t udp_probe_ms;         /* the latest keepalive sent over UDP while on TCP */
 	uint64_t transport_switches;   /* UDP -> TCP and back */
+	/* the network under us (daemon/cl_net.c): links, addresses and routes followed through rtnetlink */
+	struct netwatch nw;
+	bool nw_open;
+	struct netpath path;               /* the path to path_ep as last looked at */
+	struct sockaddr_storage path_ep;   /* … the server address it leads to */
+	uint64_t path_changes;             /* times that path changed (status path_changes) */
+	char ks_lan[SL_CL_LAN_TEXT_MAX];      /* the kill switch's LAN prefixes as last applied (KillSwitchAllowLAN) */
 };
 
 int cl_run(struct sl_config *cfg, void (*ready)(void));
+
+struct ks_spec;
+/* The kill switch as this client applies it (all: SL_KS_MAX_SERVERS addresses, the spec points there). */
+void cl_ks_spec(const struct cl *c, struct ks_spec *ks, struct sockaddr_storage *all);
+/* A keepalive now, outside the schedule (the gateway learns a new endpoint at once); with no session, nothing. */
+void cl_probe_now(struct cl *c);
+
+/* The network watch (daemon/cl_net.c): on a change of the path to the server (interface, source address, next
+ * hop, MTU) a keepalive at once, the MTU derived again, the server's name resolved again; on any change of the
+ * host's networks the kill switch's LAN allowance follows. One log line per change of path. */
+int cl_net_open(struct cl *c, struct sl_err *e);
+void cl_net_close(struct cl *c);
 
 /* Data plane (dataplane/cl_path.c). */
 void cl_on_tun(struct loop_io *io, uint32_t events);
@@ -177,6 +210,10 @@ void sup_kick(struct cl *c);
 void sup_path_down(struct cl *c, const char *why);
 /* The data plane should move to TCP (UDP does not get through): a DATA exchange with the session's server. */
 void sup_data(struct cl *c);
+/* The path to the server changed, or the network did while no server answers (cl_net.c): with no session the
+ * next attempt starts now (names are resolved at every attempt); with one, its server's name is looked up again
+ * in the background when the supervisor is idle. */
+void sup_network_changed(struct cl *c);
 /* SIGUSR1: re-authenticate now (a new session and keys; the old one keeps decrypting for the grace period). */
 void sup_rekey(struct cl *c);
 /* Installs a new snapshot (supervisor -> client.c): swap, apply address/routes/DNS on first use. */
@@ -197,6 +234,9 @@ socklen_t cl_udp_dest(const struct cl *c, const struct sockaddr_storage *a, stru
 /* After each good PING: the route to the server may have narrowed (a path MTU the kernel learned from an
  * underlay router's ICMP) or widened again; the TUN link and the MSS clamp follow, within the session's MTU. */
 void cl_mtu_check(struct cl *c);
+/* SIGHUP: re-reads the config's PresharedKeyFile of every [Server] (same servers, same order required); the
+ * next AUTH uses them. */
+void sup_reload_psk(struct cl *c);
 void cl_snap_free(struct cl_snap *s);
 
 /* TCP fallback (control/cl_fallback.c). */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include "daemon/config.h"
+#include "daemon/dataplane/subnets.h"
 #include "daemon/dataplane/wire.h"
 
 #define CONFIG_FILE_MAX (1u << 20)
@@ -45,7 +46,7 @@ struct entry {
 
 /* where each [Client]'s pieces were written, for messages */
 struct client_lines {
-	int hdr, name, key, addr;
+	int hdr, name, key, addr, subnets;
 };
 
 struct parse {
@@ -53,6 +54,7 @@ struct parse {
 	struct sl_config *cfg;
 	struct sl_err *e;
 	unsigned mode_bit;
+	bool load_key; /* read key files (PresharedKeyFile) too */
 };
 
 typedef int (*key_fn)(struct parse *p, const struct entry *en);
@@ -237,18 +239,40 @@ static int k_mode(struct parse *p, const struct entry *en)
 	return 0;
 }
 
-static int k_private_key_file(struct parse *p, const struct entry *en)
+/* A key file's path: absolute, or relative to the config file's directory. */
+static int key_path(struct parse *p, const struct entry *en, char out[SL_PATH_MAX])
 {
-	struct sl_config *c = p->cfg;
-
 	if (en->val[0] == '/' || !strchr(p->path, '/')) {
-		copy_str(c->private_key_file, sizeof(c->private_key_file), en->val);
+		copy_str(out, SL_PATH_MAX, en->val);
 	} else {
-		int dir = (int)(strrchr(p->path, '/') - p->path); /* relative to the config file's directory */
-		if (snprintf(c->private_key_file, sizeof(c->private_key_file), "%.*s/%s", dir, p->path, en->val) >=
-		    SL_PATH_MAX)
+		int dir = (int)(strrchr(p->path, '/') - p->path);
+		if (snprintf(out, SL_PATH_MAX, "%.*s/%s", dir, p->path, en->val) >= SL_PATH_MAX)
 			return bad(p, en, "path too long");
 	}
+	return 0;
+}
+
+static int k_private_key_file(struct parse *p, const struct entry *en)
+{
+	return key_path(p, en, p->cfg->private_key_file);
+}
+
+/* PresharedKeyFile = of a [Client] or [Server]: 32 bytes, base64, mode 0600 like a private key (sluice
+ * genpsk). Read at once (when key files are read at all), so a bad one is reported at its own line. */
+static int load_psk(struct parse *p, const struct entry *en, bool *has, uint8_t psk[SL_KEY_LEN])
+{
+	char path[SL_PATH_MAX];
+	struct sl_err ke = {{0}};
+	int ret = key_path(p, en, path);
+
+	if (ret)
+		return ret;
+	*has = true;
+	if (!p->load_key)
+		return 0;
+	ret = key_load_private_file(path, psk, &ke);
+	if (ret)
+		return sl_errf(p->e, ret, "%s:%d: PresharedKeyFile %s", p->path, en->line, ke.msg);
 	return 0;
 }
 
@@ -286,6 +310,25 @@ static int k_listen(struct parse *p, const struct entry *en)
 static int k_metrics_listen(struct parse *p, const struct entry *en)
 {
 	return parse_listen_addr(p, en, &p->cfg->metrics_listen, &p->cfg->metrics_listen_len);
+}
+
+static int k_registry(struct parse *p, const struct entry *en)
+{
+	struct sl_err ue = {{0}};
+
+	if (etcd_url_parse(en->val, &p->cfg->registry, &ue))
+		return bad(p, en, "%s", ue.msg);
+	p->cfg->has_registry = true;
+	return 0;
+}
+
+static int k_registry_ca(struct parse *p, const struct entry *en)
+{
+	if (en->val[0] != '/')
+		return bad(p, en, "'%s' is not an absolute path", en->val);
+	/* read when the registry is reached: an unreadable file is reported there, naming it */
+	copy_str(p->cfg->registry_ca_file, sizeof(p->cfg->registry_ca_file), en->val);
+	return 0;
 }
 
 static int k_address_gw(struct parse *p, const struct entry *en)
@@ -392,11 +435,16 @@ static int k_routes(struct parse *p, const struct entry *en)
 
 	strcpy(buf, en->val);
 	c->n_routes = 0;
+	c->routes_pushed = false;
 	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		struct sl_prefix4 r;
 		while (isspace((unsigned char)*tok))
 			tok++;
 		tok[strcspn(tok, " \t")] = 0;
+		if (!strcasecmp(tok, "pushed")) { /* the gateway's PushRoutes (DESIGN 9) */
+			c->routes_pushed = true;
+			continue;
+		}
 		if (c->n_routes == SL_MAX_ROUTES)
 			return bad(p, en, "more than %d prefixes", SL_MAX_ROUTES);
 		if (parse_prefix(tok, &r, 0, 32))
@@ -405,9 +453,72 @@ static int k_routes(struct parse *p, const struct entry *en)
 			return bad(p, en, "'%s' has host bits set", tok);
 		c->routes[c->n_routes++] = r;
 	}
-	if (!c->n_routes)
+	if (!c->n_routes && !c->routes_pushed)
 		return bad(p, en, "no prefix in '%s'", en->val);
 	return 0;
+}
+
+/* A list of network prefixes of either family, host bits clear (Subnets, PushRoutes). */
+static int parse_networks(struct parse *p, const struct entry *en, struct sl_prefix *out, unsigned max,
+			  unsigned *n)
+{
+	char badtok[CONFIG_LINE_MAX];
+	int ret = prefixlist_parse(en->val, out, max, n, badtok, sizeof(badtok));
+
+	if (ret == -E2BIG)
+		return bad(p, en, "more than %u prefixes", max);
+	if (ret)
+		return bad(p, en, "'%s' is not an IPv4 or IPv6 prefix (address/len)", badtok);
+	for (unsigned i = 0; i < *n; i++) {
+		char a[INET6_ADDRSTRLEN];
+		if (prefix_host_bits(&out[i])) {
+			sl_ipaddr_str(&out[i].a, a, sizeof(a));
+			return bad(p, en, "'%s/%u' has host bits set", a, out[i].len);
+		}
+		if (out[i].len == 0)
+			return bad(p, en, "a default route (/0) is not a network here");
+		for (unsigned j = 0; j < i; j++)
+			if (out[j].len == out[i].len && sl_ipaddr_eq(&out[j].a, &out[i].a)) {
+				sl_ipaddr_str(&out[i].a, a, sizeof(a));
+				return bad(p, en, "'%s/%u' is listed twice", a, out[i].len);
+			}
+	}
+	return 0;
+}
+
+static int k_push_routes(struct parse *p, const struct entry *en)
+{
+	struct sl_config *c = p->cfg;
+	size_t text = 0;
+	int ret = parse_networks(p, en, c->push_routes, SL_MAX_PUSH_ROUTES, &c->n_push_routes);
+
+	for (unsigned i = 0; !ret && i < c->n_push_routes; i++) {
+		char a[INET6_ADDRSTRLEN];
+		text += strlen(sl_ipaddr_str(&c->push_routes[i].a, a, sizeof(a))) + 5; /* "/len," */
+	}
+	if (text > SL_PUSH_ROUTES_TEXT_MAX)
+		return bad(p, en, "longer than %d characters in all", SL_PUSH_ROUTES_TEXT_MAX);
+	return ret;
+}
+
+static int k_client_to_client(struct parse *p, const struct entry *en)
+{
+	return parse_bool(p, en, &p->cfg->client_to_client);
+}
+
+static int k_nat(struct parse *p, const struct entry *en)
+{
+	bool on = true;
+	int ret = parse_bool(p, en, &on);
+
+	p->cfg->nat_off = !on;
+	return ret;
+}
+
+static int k_subnets_client_lan(struct parse *p, const struct entry *en)
+{
+	p->cfg->subnets_line = en->line;
+	return parse_networks(p, en, p->cfg->subnets, SL_MAX_SUBNETS, &p->cfg->n_subnets);
 }
 
 static int k_keepalive(struct parse *p, const struct entry *en)
@@ -472,6 +583,21 @@ static int k_client_address(struct parse *p, const struct entry *en)
 	return 0;
 }
 
+static int k_client_psk(struct parse *p, const struct entry *en)
+{
+	struct sl_client_cfg *cl = cur_client(p, en);
+
+	return load_psk(p, en, &cl->has_psk, cl->psk);
+}
+
+static int k_client_subnets(struct parse *p, const struct entry *en)
+{
+	struct sl_client_cfg *cl = cur_client(p, en);
+
+	cl->subnets_line = en->line;
+	return parse_networks(p, en, cl->subnets, SL_MAX_SUBNETS, &cl->n_subnets);
+}
+
 /* ---- [Server] (client; may repeat: tried in file order) */
 
 static struct sl_server_cfg *cur_server(struct parse *p, const struct entry *en)
@@ -500,6 +626,23 @@ static int k_server_pubkey(struct parse *p, const struct entry *en)
 	return 0;
 }
 
+static int k_server_psk(struct parse *p, const struct entry *en)
+{
+	struct sl_server_cfg *srv = cur_server(p, en);
+
+	return load_psk(p, en, &srv->has_psk, srv->psk);
+}
+
+static int k_server_stealth(struct parse *p, const struct entry *en)
+{
+	return parse_bool(p, en, &cur_server(p, en)->stealth);
+}
+
+static int k_stealth(struct parse *p, const struct entry *en)
+{
+	return parse_bool(p, en, &p->cfg->stealth);
+}
+
 static const struct key_def keys[] = {
 	{SECT_INTERFACE, "Mode", M_ANY, k_mode},
 	{SECT_INTERFACE, "PrivateKeyFile", M_ANY, k_private_key_file},
@@ -520,11 +663,22 @@ static const struct key_def keys[] = {
 	{SECT_INTERFACE, "StatsInterval", M_ANY, k_stats_interval},
 	{SECT_INTERFACE, "User", M_S, k_user},
 	{SECT_INTERFACE, "MetricsListen", M_ANY, k_metrics_listen},
+	{SECT_INTERFACE, "Stealth", M_S, k_stealth},
+	{SECT_INTERFACE, "Registry", M_S, k_registry},
+	{SECT_INTERFACE, "RegistryCAFile", M_S, k_registry_ca},
 	{SECT_CLIENT, "Name", M_S, k_client_name},
 	{SECT_CLIENT, "PublicKey", M_S, k_client_pubkey},
 	{SECT_CLIENT, "Address", M_S, k_client_address},
+	{SECT_CLIENT, "PresharedKeyFile", M_S, k_client_psk},
+	{SECT_INTERFACE, "PushRoutes", M_S, k_push_routes},
+	{SECT_INTERFACE, "ClientToClient", M_S, k_client_to_client},
+	{SECT_INTERFACE, "NAT", M_S, k_nat},
+	{SECT_INTERFACE, "Subnets", M_C, k_subnets_client_lan},
+	{SECT_CLIENT, "Subnets", M_S, k_client_subnets},
 	{SECT_SERVER, "Endpoint", M_C, k_endpoint},
 	{SECT_SERVER, "PublicKey", M_C, k_server_pubkey},
+	{SECT_SERVER, "PresharedKeyFile", M_C, k_server_psk},
+	{SECT_SERVER, "Stealth", M_C, k_server_stealth},
 };
 
 static const struct key_def *key_find(enum sect s, const char *name)
@@ -705,10 +859,20 @@ static void defaults(struct sl_config *c, const char *path)
 	snprintf(c->state_dir, sizeof(c->state_dir), "%s", SL_STATE_DIR_DEFAULT);
 }
 
+/* Does the gateway's tunnel carry IPv6 (an IPv6 Address, DESIGN 9)? Not before inner IPv6 (issue #16): an
+ * IPv6 client Subnet could be neither routed nor accepted, so it is refused rather than ignored. */
+static bool gw_carries_ipv6(const struct sl_config *c)
+{
+	(void)c;
+	return false;
+}
+
 static int check_server(struct parse *p, int if_line, const struct client_lines *cl_lines)
 {
 	struct sl_config *c = p->cfg;
 	uint32_t net = ntohl(c->address.addr.s_addr) & prefix_mask(c->address.len), m = prefix_mask(c->address.len);
+	unsigned total_subnets = 0;
+	char sa[INET6_ADDRSTRLEN];
 
 	if (!c->listen_len)
 		return sl_errf(p->e, -EINVAL, "%s:%d: [Interface] of a server needs Listen", p->path, if_line);
@@ -747,7 +911,26 @@ static int check_server(struct parse *p, int if_line, const struct client_lines 
 			if (cl->has_addr && o->has_addr && o->addr.s_addr == cl->addr.s_addr)
 				return sl_errf(p->e, -EINVAL, "%s:%d: Address: duplicate of client '%s' (line %d)",
 					       p->path, l->addr, o->name, ol->addr);
+			for (unsigned a = 0; a < cl->n_subnets; a++)
+				for (unsigned b = 0; b < o->n_subnets; b++)
+					if (cl->subnets[a].len == o->subnets[b].len &&
+					    sl_ipaddr_eq(&cl->subnets[a].a, &o->subnets[b].a))
+						return sl_errf(p->e, -EINVAL,
+							       "%s:%d: Subnets: %s/%u is already client '%s''s (line %d)",
+							       p->path, l->subnets,
+							       sl_ipaddr_str(&cl->subnets[a].a, sa, sizeof(sa)),
+							       cl->subnets[a].len, o->name, ol->subnets);
 		}
+		for (unsigned a = 0; a < cl->n_subnets; a++)
+			if (cl->subnets[a].a.family == AF_INET6 && !gw_carries_ipv6(c))
+				return sl_errf(p->e, -EINVAL,
+					       "%s:%d: Subnets: %s/%u is IPv6, and this gateway's tunnel carries no IPv6",
+					       p->path, l->subnets, sl_ipaddr_str(&cl->subnets[a].a, sa, sizeof(sa)),
+					       cl->subnets[a].len);
+		total_subnets += cl->n_subnets;
+		if (total_subnets > SL_MAX_SUBNETS_TOTAL)
+			return sl_errf(p->e, -EINVAL, "%s:%d: Subnets: more than %d in all clients together",
+				       p->path, l->subnets, SL_MAX_SUBNETS_TOTAL);
 	}
 	return 0;
 }
@@ -772,7 +955,14 @@ static int check_client(struct parse *p, int if_line, const int srv_hdr[SL_MAX_S
 					       "%s:%d: Endpoint: duplicate of the [Server] on line %d", p->path,
 					       srv->endpoint_line, c->servers[j].line);
 	}
-	if (!c->n_routes) {
+	for (unsigned i = 0; i < c->n_subnets; i++) {
+		char sa[INET6_ADDRSTRLEN];
+		if (c->subnets[i].a.family == AF_INET6) /* like a gateway's: not before inner IPv6 (issue #16) */
+			return sl_errf(p->e, -EINVAL, "%s:%d: Subnets: %s/%u is IPv6, and this tunnel carries no IPv6",
+				       p->path, c->subnets_line, sl_ipaddr_str(&c->subnets[i].a, sa, sizeof(sa)),
+				       c->subnets[i].len);
+	}
+	if (!c->n_routes && !c->routes_pushed) {
 		c->n_routes = 1; /* full tunnel */
 		c->routes[0].addr.s_addr = 0;
 		c->routes[0].len = 0;
@@ -783,7 +973,7 @@ static int check_client(struct parse *p, int if_line, const int srv_hdr[SL_MAX_S
 int config_parse(const char *text, size_t len, const char *path, bool load_key, struct sl_config *cfg,
 		 struct sl_err *e)
 {
-	struct parse p = {.path = path, .cfg = cfg, .e = e};
+	struct parse p = {.path = path, .cfg = cfg, .e = e, .load_key = load_key};
 	int sect_lines[4][2] = {{0}}, n_clients = 0, srv_hdr[SL_MAX_SERVERS] = {0}, n_servers = 0, ret;
 	struct client_lines *cl_lines = NULL;
 	struct entry *en = NULL;
@@ -842,7 +1032,9 @@ int config_parse(const char *text, size_t len, const char *path, bool load_key, 
 				l->name = en[i].line;
 			else if (k->fn == k_client_pubkey)
 				l->key = en[i].line;
-			else
+			else if (k->fn == k_client_subnets)
+				l->subnets = en[i].line;
+			else if (k->fn == k_client_address)
 				l->addr = en[i].line;
 		}
 		if (k->fn != k_mode && (ret = k->fn(&p, &en[i])))
@@ -934,6 +1126,10 @@ int config_load(const char *path, struct sl_config *cfg, struct sl_err *e)
 
 void config_free(struct sl_config *cfg)
 {
+	if (cfg->clients)
+		OPENSSL_cleanse(cfg->clients, cfg->n_clients * sizeof(*cfg->clients)); /* their PSKs */
+	for (unsigned i = 0; i < SL_MAX_SERVERS; i++)
+		OPENSSL_cleanse(cfg->servers[i].psk, sizeof(cfg->servers[i].psk));
 	free(cfg->clients);
 	cfg->clients = NULL;
 	cfg->n_clients = 0;

@@ -11,11 +11,15 @@
 #include "daemon/common/errmsg.h"
 #include "daemon/keys.h"
 #include "daemon/lists.h"
+#include "daemon/registry/etcd_url.h"
 
 #define SL_MAX_DNS 4         /* servers of both families together */
 #define SL_MAX_DOMAINS 6
 #define SL_DOMAINS_TEXT_MAX 256 /* the domains joined by commas: the snapshot line must stay short */
 #define SL_MAX_ROUTES 64
+#define SL_MAX_SUBNETS 16     /* Subnets = of one [Client], and of a client's [Interface] */
+#define SL_MAX_PUSH_ROUTES 16 /* PushRoutes = (both families together) */
+#define SL_PUSH_ROUTES_TEXT_MAX 320 /* the pushed prefixes in text: the snapshot line must stay short */
 #define SL_NAME_MAX 64
 #define SL_MAX_SERVERS 16 /* [Server] sections of a client */
 #define SL_HOST_MAX 254   /* a DNS name (253) + NUL */
@@ -52,6 +56,11 @@ struct sl_client_cfg {
 	bool has_addr;
 	struct in_addr addr; /* fixed tunnel address (Address =) */
 	int line;            /* line of its [Client] header, for messages */
+	bool has_psk;        /* PresharedKeyFile = (control/psk.h) */
+	uint8_t psk[SL_KEY_LEN]; /* read from it by config_load (zero when the file is not read) */
+	struct sl_prefix subnets[SL_MAX_SUBNETS]; /* Subnets =: networks behind it, either family (DESIGN 9) */
+	unsigned n_subnets;
+	int subnets_line;
 };
 
 /* One [Server] of a client, in file order (the order failover tries them). */
@@ -61,6 +70,9 @@ struct sl_server_cfg {
 	uint8_t pubkey[SL_KEY_LEN];
 	int line;          /* line of its [Server] header, for messages */
 	int endpoint_line; /* line of its Endpoint */
+	bool has_psk;      /* PresharedKeyFile = (control/psk.h) */
+	uint8_t psk[SL_KEY_LEN];
+	bool stealth;      /* Stealth = on: send the prelude before TLS (control/stealth.h) */
 };
 
 struct sl_config {
@@ -88,10 +100,18 @@ struct sl_config {
 	char egress[IFNAMSIZ];          /* Egress =, "" = interface of the default route */
 	char state_dir[SL_PATH_MAX];    /* StateDir = (both modes: leases; the client's server address cache) */
 	unsigned session_lifetime;      /* SessionLifetime =, s */
+	bool stealth;                   /* Stealth = on: silent to peers without a prelude (control/stealth.h) */
 	char user[64];                  /* User =, "" = stay root (with only CAP_NET_ADMIN) */
 	int user_line;                  /* its line, for the "no such user" error of config_load */
 	uid_t uid;                      /* User's, resolved by config_load */
 	gid_t gid;
+	bool has_registry;              /* Registry = etcd://... (DESIGN §9 "Fleet") */
+	struct etcd_url registry;
+	char registry_ca_file[SL_PATH_MAX]; /* RegistryCAFile = (etcds://), "" = the system's CAs */
+	struct sl_prefix push_routes[SL_MAX_PUSH_ROUTES]; /* PushRoutes =: prefixes pushed in the snapshot */
+	unsigned n_push_routes;
+	bool client_to_client;          /* ClientToClient = on|off (default off: dropped and counted) */
+	bool nat_off;                   /* NAT = off: routed mode, no masquerade (default NAT = on) */
 	struct sl_client_cfg *clients;  /* [Client] sections, owned */
 	size_t n_clients;
 
@@ -100,6 +120,10 @@ struct sl_config {
 	bool killswitch_allow_lan;      /* KillSwitchAllowLAN = on|off */
 	struct sl_prefix4 routes[SL_MAX_ROUTES]; /* Routes =, default 0.0.0.0/0 */
 	unsigned n_routes;
+	bool routes_pushed;             /* the word `pushed` in Routes: install the gateway's PushRoutes */
+	struct sl_prefix subnets[SL_MAX_SUBNETS]; /* [Interface] Subnets =: the client's own LAN(s), forwarded */
+	unsigned n_subnets;             /* between the LAN and the tunnel */
+	int subnets_line;
 	struct sl_server_cfg servers[SL_MAX_SERVERS]; /* [Server] sections, in file order (at least one) */
 	unsigned n_servers;
 	unsigned keepalive;             /* Keepalive =, s */
@@ -115,7 +139,7 @@ int config_parse(const char *text, size_t len, const char *path, bool load_key, 
 		 struct sl_err *e);
 void config_free(struct sl_config *cfg);
 
-/* True when Routes is the full tunnel (one route 0.0.0.0/0). */
+/* True when Routes is the full tunnel (one route 0.0.0.0/0). `pushed` alone is a split tunnel. */
 bool config_full_tunnel(const struct sl_config *cfg);
 /* True when the server's Endpoint host is a literal IPv4/IPv6 address: ss and len get it with the port.
  * False for a DNS name (the daemon resolves those itself, at every attempt: control/resolve.c). */

@@ -4,8 +4,10 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/rtnetlink.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <curl/curl.h>
 #include "daemon/control/reload.h"
 #include "daemon/control/tls.h"
 #include "daemon/dplink.h"
@@ -42,14 +44,151 @@ static void on_stats(struct loop_timer *t)
 	loop_timer_set(t, now_ms() + (uint64_t)g->cfg->stats_interval * 1000u);
 }
 
+/* The registry thread has a new merged client list (registry/fleet.h): applied like a reload, so kept clients
+ * keep their sessions and removed ones lose them at once. */
+static void on_fleet(struct loop_io *io, uint32_t events)
+{
+	struct gw *g = (struct gw *)((char *)io - offsetof(struct gw, fleet_io));
+	struct sl_client_cfg *list;
+	struct reload_stats st;
+	size_t n;
+
+	if (!fleet_take(&g->fleet, &list, &n))
+		return;
+	clients_reload(&g->reg, &g->pool, list, n, &st);
+	if (st.added || st.removed || st.readdressed || st.refused)
+		log_info("registry: %zu clients: %u added, %u removed, %u readdressed, %u refused", g->reg.n_peers,
+			 st.added, st.removed, st.readdressed, st.refused);
+	free(list);
+}
+
 static void dump(void *arg, struct strbuf *out)
 {
 	struct gw *g = arg;
 	status_dump_gateway(g, out);
 }
 
-/* SIGHUP: re-read the client list (control/reload.h). Clients that remain keep their sessions; removed ones
- * lose them. */
+static int subnet_route(struct gw *g, const struct sl_prefix *x, bool add, struct sl_err *e)
+{
+	if (x->a.family == AF_INET)
+		return add ? route_add4(&g->nc, g->ifindex, x->a.v4, x->len, RT_TABLE_MAIN, e)
+			   : route_del4(&g->nc, g->ifindex, x->a.v4, x->len, RT_TABLE_MAIN, e);
+	return add ? route_add6(&g->nc, g->ifindex, &x->a.v6, x->len, RT_TABLE_MAIN, e)
+		   : route_del6(&g->nc, g->ifindex, &x->a.v6, x->len, RT_TABLE_MAIN, e);
+}
+
+static bool routed_has(const struct sl_prefix *set, unsigned n, const struct sl_prefix *x)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (set[i].len == x->len && sl_ipaddr_eq(&set[i].a, &x->a))
+			return true;
+	return false;
+}
+
+/* Every client's Subnets routed into the TUN (main table; they go with the link at exit): the difference
+ * to what is installed — the gone ones removed, the new ones added. At start the first failure is returned
+ * (and the caller's teardown takes the link with what was added); on a reload each failure is logged and
+ * the rest still applied. IPv6 prefixes need the link to carry IPv6 (inner IPv6, issue #16). */
+static int sync_subnet_routes(struct gw *g, bool at_start, struct sl_err *e)
+{
+	struct sl_prefix want[SL_MAX_SUBNETS_TOTAL];
+	unsigned n_want = 0, kept = 0;
+	int ret = 0;
+
+	for (size_t i = 0; i < g->reg.n_peers; i++)
+		for (unsigned j = 0; j < g->reg.peers[i]->n_subnets && n_want < SL_MAX_SUBNETS_TOTAL; j++)
+			want[n_want++] = g->reg.peers[i]->subnets[j];
+	for (unsigned i = 0; i < g->n_routed; i++) {
+		struct sl_err de = {{0}};
+		if (routed_has(want, n_want, &g->routed[i]))
+			g->routed[kept++] = g->routed[i];
+		else if (subnet_route(g, &g->routed[i], false, &de))
+			log_err("reload: subnets: %s", de.msg);
+	}
+	g->n_routed = kept;
+	for (unsigned i = 0; i < n_want; i++) {
+		struct sl_err ae = {{0}};
+		int r;
+		if (routed_has(g->routed, g->n_routed, &want[i]))
+			continue;
+		r = subnet_route(g, &want[i], true, &ae);
+		if (r && at_start)
+			return sl_errf(e, r, "subnets: %s", ae.msg);
+		if (r) {
+			log_err("reload: subnets: %s", ae.msg);
+			ret = r;
+			continue;
+		}
+		g->routed[g->n_routed++] = want[i];
+	}
+	return ret;
+}
+
+/* The NAT table's spec from the configuration (routed mode, client-to-client, PushRoutes). */
+static void nat_spec_from(struct nat_spec *ns, const struct sl_config *cfg)
+{
+	ns->routed = cfg->nat_off;
+	ns->client_to_client = cfg->client_to_client;
+	ns->n_inbound = cfg->n_push_routes;
+	memcpy(ns->inbound, cfg->push_routes, sizeof(ns->inbound));
+}
+
+/* What a client receives beyond its own address (DESIGN 10.9): DNS, Domains, PushRoutes. */
+static bool pushed_changed(const struct sl_config *a, const struct sl_config *b)
+{
+	if (a->n_dns != b->n_dns || a->n_domains != b->n_domains ||
+	    !prefixes_equal(a->push_routes, a->n_push_routes, b->push_routes, b->n_push_routes))
+		return true;
+	for (unsigned i = 0; i < a->n_dns; i++)
+		if (!sl_ipaddr_eq(&a->dns[i], &b->dns[i]))
+			return true;
+	for (unsigned i = 0; i < a->n_domains; i++)
+		if (strcmp(a->domains[i], b->domains[i]))
+			return true;
+	return false;
+}
+
+/* SIGHUP's [Interface] part: DNS, Domains, PushRoutes and ClientToClient take effect (the NAT table is
+ * re-applied in one transaction when its part changed; on failure the old one stays, whole), and every
+ * client is told at its next PING when what it receives changed. NAT = on/off and the rest of [Interface]
+ * need a restart. */
+static void reload_interface(struct gw *g, const struct sl_config *nc)
+{
+	struct sl_config *cfg = g->cfg;
+	struct nat_spec ns = g->nat_spec;
+	struct sl_err e = {{0}};
+
+	if (nc->nat_off != cfg->nat_off)
+		log_warn("reload: NAT = %s takes effect at the next start", nc->nat_off ? "off" : "on");
+	nat_spec_from(&ns, nc);
+	ns.routed = cfg->nat_off;
+	if (ns.client_to_client != g->nat_spec.client_to_client ||
+	    !prefixes_equal(ns.inbound, ns.n_inbound, g->nat_spec.inbound, g->nat_spec.n_inbound)) {
+		if (nat_apply(&ns, &g->nat, &e)) {
+			log_err("reload: nat: %s (keeping PushRoutes and ClientToClient as they were)", e.msg);
+			g->nat.applied = true; /* the failed batch changed nothing: the old table is still there */
+			return;
+		}
+		g->nat_spec = ns;
+	}
+	if (nc->client_to_client != cfg->client_to_client)
+		log_info("reload: ClientToClient = %s", nc->client_to_client ? "on" : "off");
+	SL_WR(cfg->client_to_client, nc->client_to_client);
+	if (pushed_changed(cfg, nc)) {
+		cfg->n_dns = nc->n_dns;
+		memcpy(cfg->dns, nc->dns, sizeof(cfg->dns));
+		cfg->n_domains = nc->n_domains;
+		memcpy(cfg->domains, nc->domains, sizeof(cfg->domains));
+		cfg->n_push_routes = nc->n_push_routes;
+		memcpy(cfg->push_routes, nc->push_routes, sizeof(cfg->push_routes));
+		for (size_t i = 0; i < g->reg.n_peers; i++)
+			g->reg.peers[i]->repush = true;
+		log_info("reload: DNS, Domains or PushRoutes changed: clients re-authenticate at their next ping");
+	}
+}
+
+/* SIGHUP: re-read the client list (control/reload.h) and what [Interface] pushes. Clients that remain keep
+ * their sessions; removed ones lose them; those whose snapshot changed re-authenticate at their next PING. */
 static void reload(struct gw *g)
 {
 	struct sl_config nc;
@@ -65,7 +204,20 @@ static void reload(struct gw *g)
 		config_free(&nc);
 		return;
 	}
+	if (g->cfg->has_registry) {
+		/* the registry thread merges the new file clients with the registry's and hands the list back */
+		if (fleet_set_file_clients(&g->fleet, nc.clients, nc.n_clients))
+			log_err("reload: out of memory");
+		else
+			log_info("reload: %zu file clients; merging with the registry", nc.n_clients);
+		config_free(&nc);
+		return;
+	}
 	clients_reload(&g->reg, &g->pool, nc.clients, nc.n_clients, &st);
+	if (registry_publish_subnets(&g->reg))
+		log_err("reload: out of memory: the clients' Subnets stay as they were");
+	sync_subnet_routes(g, false, &e);
+	reload_interface(g, &nc);
 	log_info("reload: %zu clients configured: %u added, %u removed, %u readdressed, %u refused", g->reg.n_peers,
 		 st.added, st.removed, st.readdressed, st.refused);
 	config_free(&nc);
@@ -114,6 +266,20 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	ret = registry_init_workers(&g->reg, g->n_w);
 	if (ret)
 		return sl_errf(e, ret, "out of memory");
+	if (cfg->has_registry) {
+		/* every client with its lease from etcd: the merged list takes the file's place */
+		struct sl_client_cfg *list;
+		size_t n;
+
+		ret = fleet_init(&g->fleet, cfg, &list, &n, e);
+		if (ret)
+			return ret;
+		free(cfg->clients);
+		cfg->clients = list;
+		cfg->n_clients = n;
+		if ((ret = loop_add(&g->loop, &g->fleet_io, g->fleet.notify_fd, EPOLLIN, on_fleet)))
+			return sl_errf(e, ret, "epoll: %s", strerror(-ret));
+	}
 	for (size_t i = 0; i < cfg->n_clients; i++)
 		if (!registry_add_peer(&g->reg, &cfg->clients[i]))
 			return sl_errf(e, -ENOMEM, "out of memory");
@@ -134,6 +300,7 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 			return sl_errf(e, ret, "no Egress configured and no default route to find one (%s)",
 				       re.msg);
 	}
+	snprintf(g->egress, sizeof(g->egress), "%s", ns.egress_ifname);
 	gw_derive_mtu(g, ns.egress_ifname);
 	g->ifindex = dp_link_open(cfg->ifname, g->w, g->n_w, e);
 	if (g->ifindex < 0)
@@ -147,7 +314,15 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	ns.mtu = cfg->mtu;
 	ns.pool.s_addr = cfg->address.addr.s_addr & htonl(~0u << (32 - cfg->address.len));
 	ns.pool_len = cfg->address.len;
+	nat_spec_from(&ns, cfg);
 	ret = nat_apply(&ns, &g->nat, e);
+	if (ret)
+		return ret;
+	g->nat_spec = ns;
+	/* the clients' Subnets: routed into the TUN, and known to the data plane before it runs */
+	if (registry_publish_subnets(&g->reg))
+		return sl_errf(e, -ENOMEM, "out of memory");
+	ret = sync_subnet_routes(g, true, e);
 	if (ret)
 		return ret;
 	/* after the table, so a failed start never forwards without it; shared with every sluice interface of
@@ -184,7 +359,8 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 		return fd;
 	g->tcp_io.fd = fd;
 
-	gw_conns_init(g);
+	if ((ret = gw_conns_init(g)))
+		return sl_errf(e, ret, "control: out of memory");
 	if ((ret = gw_streams_init(g)))
 		return sl_errf(e, ret, "eventfd: %s", strerror(-ret));
 	if ((ret = loop_add(&g->loop, &g->tcp_io, g->tcp_io.fd, EPOLLIN, gw_on_accept)))
@@ -195,7 +371,7 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	loop_timer_set(&g->reap_timer, now_ms() + SL_REAP_INTERVAL_MS);
 	if (cfg->stats_interval)
 		loop_timer_set(&g->stats_timer, now_ms() + (uint64_t)cfg->stats_interval * 1000u);
-	return 0;
+	return gw_net_open(g, e);
 }
 
 /* Reverse order of gw_setup; safe on a partly set-up gateway. */
@@ -204,6 +380,7 @@ static void gw_teardown(struct gw *g)
 	struct sl_err e = {{0}};
 
 	dp_workers_stop(g->w, g->n_w, g->stopfd);
+	gw_net_close(g);
 	gw_conns_close_all(g);
 	gw_streams_sweep(g, true);
 	metrics_http_close(&g->metrics);
@@ -219,6 +396,7 @@ static void gw_teardown(struct gw *g)
 		dp_worker_free(&g->w[i], true); /* the last TUN queue closed takes the link, address, routes */
 	if (g->stopfd >= 0)
 		close(g->stopfd);
+	fleet_close(&g->fleet); /* the thread first: it may still hand over a list */
 	tls_ctx_free(g->tls);
 	if (g->pool_ready)
 		pool_free(&g->pool);
@@ -253,6 +431,11 @@ int gw_run(struct sl_config *cfg, void (*ready)(void))
 	}
 	g->cfg = cfg;
 	g->tcp_io.fd = g->stopfd = g->stream_io.fd = -1;
+	if (cfg->has_registry && curl_global_init(CURL_GLOBAL_DEFAULT)) { /* once, before any thread */
+		log_err("registry: curl: cannot initialise");
+		free(g);
+		return 1;
+	}
 	g->n_w = dp_workers_wanted();
 	if (!g->n_w)
 		g->n_w = 1; /* not reached: main() refuses a bad SLUICE_WORKERS */
@@ -291,7 +474,7 @@ int gw_run(struct sl_config *cfg, void (*ready)(void))
 	}
 	if (!cfg->user[0] && privs_drop(sock_port(&cfg->listen) < 1024, false, 0, 0, &e))
 		log_warn("least privilege: %s (continuing with the capabilities we have)", e.msg);
-	if (dp_workers_start(g->w, g->n_w, g->stopfd, &e)) {
+	if (dp_workers_start(g->w, g->n_w, g->stopfd, &e) || (cfg->has_registry && fleet_start(&g->fleet, &e))) {
 		log_err("%s", e.msg);
 		gw_teardown(g);
 		free(g);
@@ -316,5 +499,7 @@ int gw_run(struct sl_config *cfg, void (*ready)(void))
 	log_info("gateway %s: shutting down", cfg->ifname);
 	gw_teardown(g);
 	free(g);
+	if (cfg->has_registry)
+		curl_global_cleanup();
 	return ret || dp_workers_faulted() ? 1 : 0;
 }

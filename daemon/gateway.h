@@ -10,6 +10,7 @@
 #include "daemon/control/preauth.h"
 #include "daemon/control/ratelimit.h"
 #include "daemon/control/session.h"
+#include "daemon/control/stealth.h"
 #include "daemon/ctlsock.h"
 #include "daemon/metrics_http.h"
 #include "daemon/dataplane/batch.h"
@@ -21,6 +22,8 @@
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "daemon/mtu.h"
+#include "daemon/netwatch.h"
+#include "daemon/registry/fleet.h"
 #include "nat/nat.h"
 #include "netcfg/forwarding.h"
 #include "netcfg/netcfg.h"
@@ -39,6 +42,7 @@ struct gw_conn;
 /* Control-plane counters. */
 struct ctl_stats {
 	uint64_t handshakes_ok, handshakes_failed, pings;
+	uint64_t repushes; /* PINGs answered EXPIRED because a SIGHUP changed the client's snapshot (DESIGN 10.9) */
 	uint64_t handshakes_unknown_key; /* of the failed: one certificate, a key not configured */
 	uint64_t handshakes_bad_cert;    /* of the failed: refused for its shape (tls.h) */
 	uint64_t conns_refused;          /* closed at once, over a cap: the source's, or SL_CTL_MAX_AUTHED */
@@ -46,6 +50,10 @@ struct ctl_stats {
 	uint64_t conns_ratelimited;      /* closed at once, over the source's handshake rate */
 	uint64_t conns_evicted;          /* pre-auth connections closed to make room (all slots taken) */
 	uint64_t conns_timed_out;        /* closed at SL_CTL_DEADLINE_MS */
+	uint64_t psk_mismatch;           /* AUTHs whose key confirmation failed (control/psk.h) */
+	uint64_t stealth_refused;        /* Stealth = on: connections closed without a byte sent: no valid prelude */
+	uint64_t stealth_stale;          /* of those: a good prelude outside the freshness window */
+	uint64_t stealth_replayed;       /* of those: a good prelude whose nonce was used before */
 };
 
 struct gw {
@@ -60,12 +68,17 @@ struct gw {
 	struct pool pool;
 	bool pool_ready;
 	struct nat_state nat;
+	struct nat_spec nat_spec; /* as applied: a reload that changes PushRoutes or ClientToClient re-applies it */
+	struct sl_prefix routed[SL_MAX_SUBNETS_TOTAL]; /* clients' Subnets routed into the TUN (main table) */
+	unsigned n_routed;
 	struct forwarding_ns fwd; /* net.ipv4.ip_forward, held while fwd_pid != 0 */
 	pid_t fwd_pid;            /* the daemon's pid in the forwarding record */
 	bool fwd_by_janitor;      /* User =: the root janitor lets go of it once the daemon is gone */
 	struct ctlsock cs;
 	bool cs_open;
 	struct metrics_http metrics; /* MetricsListen: GET /metrics */
+	struct fleet fleet;          /* Registry =: the etcd registry's thread (cfg->has_registry) */
+	struct loop_io fleet_io;     /* its notify_fd: a new client list is ready */
 	struct ctl_stats cst;
 	struct dp_worker *w; /* n_w data workers, then the control thread's slot (counters only) */
 	unsigned n_w;
@@ -80,8 +93,22 @@ struct gw {
 	struct loop_timer reap_timer, conn_timer, stats_timer;
 	struct log_limit ll_auth, ll_io, ll_limit;
 	struct rate_bucket src_rate[SL_CTL_RATE_BUCKETS];
+	struct stealth_cache *stealth; /* Stealth = on: the nonces of accepted preludes (NULL: off) */
+	uint8_t stealth_key[32];
 	uint64_t stats_last_sum;
+	/* the egress link followed through rtnetlink (daemon/gw_net.c) */
+	char egress[IFNAMSIZ];
+	struct netwatch nw;
+	bool nw_open;
+	struct netwatch_link egress_link; /* as last looked at */
+	uint64_t path_changes;            /* changes of it: gone, back, up/down, addresses, MTU */
 };
+
+/* The egress watch (daemon/gw_net.c): the egress link going away, coming back, going down or up, changing its
+ * addresses or MTU is logged once per change (masquerade takes its source address from the link at the time,
+ * and the NAT table names the link, so neither needs a change; clients stay connected throughout). */
+int gw_net_open(struct gw *g, struct sl_err *e);
+void gw_net_close(struct gw *g);
 
 /* Runs the gateway until SIGTERM/SIGINT. Returns the process exit status (0 clean, 1 runtime failure at
  * start-up). `ready` is called once everything is up (daemonising, sd_notify). */
@@ -97,7 +124,8 @@ void gw_send_keepalive(struct dp_worker *w, struct gw_session *s, uint64_t now, 
 void gw_on_stream(struct loop_io *io, uint32_t events);
 
 /* Control plane (control/gw_ctl.c). */
-void gw_conns_init(struct gw *g);
+/* 0 or -ENOMEM. */
+int gw_conns_init(struct gw *g);
 void gw_on_accept(struct loop_io *io, uint32_t events);
 void gw_conns_sweep(struct loop_timer *t);
 void gw_conns_close_all(struct gw *g);

@@ -1,5 +1,6 @@
 /* status: control-socket dumps and the periodic stats line. */
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <inttypes.h>
 #include <string.h>
 #include "daemon/client.h"
@@ -68,6 +69,11 @@ static void dump_peer(struct strbuf *o, const struct gw_peer *p, uint64_t now)
 	sb_printf(o, "peer_transport=%s\npeer_transport_tcp=%d\n", s && session_stream(s) ? "tcp" : "udp",
 		  s && session_stream(s) ? 1 : 0);
 	sb_kv_u64(o, "peer_", "transport_switches", p->transport_switches);
+	sb_kv_u64(o, "peer_", "psk", p->has_psk);
+	if (p->n_subnets) { /* absent: none (10,000 clients without Subnets answer no faster with empty lines) */
+		char sn[SL_PREFIXLIST_TEXT_MAX];
+		sb_printf(o, "peer_subnets=%s\n", prefixlist_str(p->subnets, p->n_subnets, sn, sizeof(sn)));
+	}
 	sb_kv_u64(o, "peer_", "rx_bytes", pc.rx_bytes);
 	sb_kv_u64(o, "peer_", "rx_packets", pc.rx_packets);
 	sb_kv_u64(o, "peer_", "tx_bytes", pc.tx_bytes);
@@ -100,6 +106,37 @@ void status_dump_gateway(struct gw *g, struct strbuf *o)
 		  g->cst.conns_refused, g->cst.conns_refused_source, g->cst.conns_ratelimited);
 	sb_printf(o, "conns_evicted=%" PRIu64 "\nconns_timed_out=%" PRIu64 "\n", g->cst.conns_evicted,
 		  g->cst.conns_timed_out);
+	sb_printf(o, "egress=%s\npath_changes=%" PRIu64 "\npath_checks=%" PRIu64 "\n", g->egress, g->path_changes,
+		  g->nw.checks);
+	{
+		size_t n_psk = 0;
+		for (size_t i = 0; i < g->reg.n_peers; i++)
+			n_psk += g->reg.peers[i]->has_psk;
+		sb_printf(o, "psk_clients=%zu\npsk_mismatch=%" PRIu64 "\nstealth=%d\n", n_psk, g->cst.psk_mismatch,
+			  g->cfg->stealth);
+	}
+	sb_printf(o, "stealth_refused=%" PRIu64 "\nstealth_stale=%" PRIu64 "\nstealth_replayed=%" PRIu64 "\n",
+		  g->cst.stealth_refused, g->cst.stealth_stale, g->cst.stealth_replayed);
+	if (g->cfg->has_registry) {
+		const struct etcd_url *u = &g->cfg->registry;
+		struct fleet_status fs;
+
+		fleet_status(&g->fleet, &fs);
+		sb_printf(o, "registry=etcd://");
+		for (unsigned i = 0; i < u->n_endpoints; i++)
+			sb_printf(o, "%s%s", i ? "," : "", u->endpoint[i]);
+		sb_printf(o, "%s\nregistry_state=%s\nregistry_connected=%d\n", u->prefix,
+			  fs.connected ? "connected" : "unreachable", fs.connected);
+		sb_printf(o, "registry_syncs=%" PRIu64 "\nregistry_sync_failures=%" PRIu64 "\nregistry_watch_events=%" PRIu64
+			  "\nregistry_leases_created=%" PRIu64 "\nregistry_refused=%" PRIu64 "\nregistry_revision=%" PRId64
+			  "\n", fs.syncs, fs.sync_failures, fs.watch_events, fs.leases_created, fs.refused, fs.revision);
+	}
+	{
+		char pr[SL_PREFIXLIST_TEXT_MAX];
+		sb_printf(o, "push_routes=%s\nclient_to_client=%s\nnat=%s\nrepushes=%" PRIu64 "\n",
+			  prefixlist_str(g->cfg->push_routes, g->cfg->n_push_routes, pr, sizeof(pr)),
+			  g->cfg->client_to_client ? "on" : "off", g->cfg->nat_off ? "off" : "on", g->cst.repushes);
+	}
 	for (size_t i = 0; i < g->reg.n_peers; i++)
 		dump_peer(o, g->reg.peers[i], now);
 }
@@ -155,10 +192,24 @@ void status_dump_client(struct cl *c, struct strbuf *o)
 		sb_printf(o, "dns=%s\ndns_domains=%s\ndns_backend=%s\n", sv, dm,
 			  c->cfg->dns_mode == SL_DNS_OFF ? "off" : dns_backend_name(c->dns.backend));
 	}
+	{
+		char ifn[IFNAMSIZ] = "", path[160];
+		if (c->path.have)
+			if_indextoname((unsigned)c->path.r.oif, ifn);
+		netpath_str(&c->path, ifn, path, sizeof(path));
+		sb_printf(o, "path=%s\npath_changes=%" PRIu64 "\npath_checks=%" PRIu64 "\n", c->nw_open ? path : "",
+			  c->path_changes, c->nw.checks);
+		char pr[SL_PREFIXLIST_TEXT_MAX], sn[SL_PREFIXLIST_TEXT_MAX];
+		sb_printf(o, "pushed_routes=%s\nsubnets=%s\n", prefixlist_str(c->pushed, c->n_pushed, pr, sizeof(pr)),
+			  prefixlist_str(c->cfg->subnets, c->cfg->n_subnets, sn, sizeof(sn)));
+	}
 	sb_printf(o, "workers=%u\n", c->n_w);
 	dump_stats(o, &st);
 	sb_printf(o, "handshakes_ok=%" PRIu64 "\nhandshakes_failed=%" PRIu64 "\npings=%" PRIu64 "\n",
 		  c->handshakes_ok, c->handshakes_failed, c->pings);
+	/* of the server shown above: its PresharedKeyFile and Stealth */
+	sb_printf(o, "psk=%d\nstealth=%d\npsk_mismatch=%" PRIu64 "\n", c->cfg->servers[srv].has_psk,
+		  c->cfg->servers[srv].stealth, c->psk_mismatch);
 }
 
 void status_log_line(const struct dp_stats *st, uint64_t *last_sum)

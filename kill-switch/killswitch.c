@@ -35,6 +35,9 @@
  *                                                       ICMP errors about them (a resolver that is down)
  *     [allow_lan] udp/tcp sport 53 drop; ip saddr LAN accept
  *   forward (filter, hook forward, prio 0, policy drop)
+ *     [Subnets] iifname TUN ip(6) daddr SUBNET accept; oifname TUN ip(6) saddr SUBNET accept
+ *                          the client's own LAN(s) and the tunnel, both ways (DESIGN 9, 10.7); nothing else
+ *                          is forwarded — the LAN never reaches the underlay through this host
  *
  * Neighbour discovery and DHCP stay open on every link (DESIGN §9, §10.7): without them an IPv6
  * underlay cannot resolve the next hop to a server, and an address lease cannot be renewed —
@@ -453,6 +456,22 @@ static void rules_input(struct nft_batch *b, const struct ks_spec *spec, const s
 		rules_lan(b, "input", false, lan, n_lan);
 }
 
+static void rules_forward(struct nft_batch *b, const struct ks_spec *spec)
+{
+	for (size_t i = 0; i < spec->n_subnets; i++) {
+		const struct sl_prefix *x = &spec->subnets[i];
+		const void *a = x->a.family == AF_INET6 ? (const void *)&x->a.v6 : &x->a.v4;
+		struct nftnl_rule *r = ks_rule(b, "forward");
+		nft_rule_ifname(b, r, NFT_META_IIFNAME, spec->tun_ifname);
+		nft_rule_addr_prefix(b, r, x->a.family, false, a, x->len);
+		nft_rule_verdict(b, r, NF_ACCEPT);
+		r = ks_rule(b, "forward");
+		nft_rule_ifname(b, r, NFT_META_OIFNAME, spec->tun_ifname);
+		nft_rule_addr_prefix(b, r, x->a.family, true, a, x->len);
+		nft_rule_verdict(b, r, NF_ACCEPT);
+	}
+}
+
 int ks_apply(const struct ks_spec *spec, struct sl_err *e)
 {
 	struct nft_batch *b = NULL;
@@ -493,6 +512,7 @@ int ks_apply(const struct ks_spec *spec, struct sl_err *e)
 						  NF_INET_FORWARD, KS_PRIO, NF_DROP));
 	rules_output(b, spec, lan, n_lan);
 	rules_input(b, spec, lan, n_lan);
+	rules_forward(b, spec);
 	ret = nft_batch_commit(b, e);
 	nft_batch_free(b);
 	return ret;
@@ -556,6 +576,38 @@ int ks_set_servers(const char *tun_ifname, const struct sockaddr_storage *server
 	ret = nft_batch_commit(b, e);
 	nft_batch_free(b);
 	return ret;
+}
+
+int ks_lan_describe(const char *tun_ifname, char *out, size_t n, struct sl_err *e)
+{
+	struct ks_lan lan[KS_MAX_LAN];
+	size_t n_lan, len = 0;
+	int ret = lan_prefixes(tun_ifname, lan, KS_MAX_LAN, &n_lan, e);
+
+	if (n)
+		out[0] = 0;
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < n_lan && len < n; i++) {
+		char a[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &lan[i].net, a, sizeof(a));
+		len += (size_t)snprintf(out + len, n - len, "%s%s/%u", i ? "," : "", a, lan[i].len);
+	}
+	return 0;
+}
+
+int ks_reapply(const struct ks_spec *spec, struct sl_err *e)
+{
+	char info[256], owner[IFNAMSIZ];
+	int ret = nft_table_exists(KS_FAMILY, SL_KS_TABLE, info, sizeof(info), e);
+
+	if (ret < 0)
+		return ret;
+	if (ret == 0)
+		return -ENOENT; /* `sluice killswitch off` removed it: nothing to refresh, nothing to re-engage */
+	if (!comment_iface(info, owner, sizeof(owner)) || strcmp(owner, spec->tun_ifname))
+		return sl_errf(e, -EBUSY, "kill switch: the table is not %s's (%s)", spec->tun_ifname, info);
+	return ks_apply(spec, e);
 }
 
 int ks_remove(struct sl_err *e)

@@ -15,6 +15,7 @@
 #include <net/if.h>
 #include <sys/socket.h>
 #include "daemon/common/errmsg.h"
+#include "daemon/lists.h"
 
 #define SL_KS_TABLE "sluice_ks"
 #define SL_KS_MAX_SERVERS 128 /* addresses in the server sets (16 servers x 8 addresses) */
@@ -26,6 +27,8 @@ struct ks_spec {
 	const struct sockaddr_storage *servers;
 	size_t n_servers;
 	bool allow_lan;
+	const struct sl_prefix *subnets; /* [Interface] Subnets: forwarded between that LAN and the tunnel only */
+	size_t n_subnets;
 };
 
 /* Builds (or atomically replaces) the table. */
@@ -37,6 +40,12 @@ int ks_set_servers(const char *tun_ifname, const struct sockaddr_storage *server
  * crashed run of the same interface, or a table of an older version that names no owner), -EBUSY naming the
  * owner when another interface holds it, -errno when it cannot be read. */
 int ks_check_owner(const char *tun_ifname, struct sl_err *e);
+/* The LAN prefixes allow_lan opens right now, "NET/LEN,…" (empty: none): a running client compares it with what
+ * it applied and re-applies when the host's networks changed (issue #24). 0 or -errno with e->msg. */
+int ks_lan_describe(const char *tun_ifname, char *out, size_t n, struct sl_err *e);
+/* ks_apply, only while the table is on and tun_ifname's (one batch, like ks_apply): -ENOENT when it is off,
+ * -EBUSY when another interface's. */
+int ks_reapply(const struct ks_spec *spec, struct sl_err *e);
 /* Deletes the table; 0 if it was not there. */
 int ks_remove(struct sl_err *e);
 /* 1 when on (and info, if given, gets "iface=IFACE servers=ADDR:PORT,…" — "servers=none" while no address is

@@ -4,9 +4,14 @@
  *   postrouting (nat, hook postrouting, prio 100 = srcnat, policy accept)
  *     meta nfproto ipv4 ip saddr POOL/LEN oifname EGRESS masquerade
  *                          (inet family: a payload match at the network header needs the family first)
+ *                          (not with NAT = off: routed mode, the pool's own addresses go out)
  *   forward (filter, hook forward, prio 0, policy accept)
+ *     iifname TUN oifname TUN accept         only with ClientToClient = on (the data plane drops and counts
+ *                                            such packets itself when it is off: they never get here)
  *     iifname TUN oifname EGRESS accept
  *     iifname EGRESS oifname TUN ct state established,related accept
+ *     iifname EGRESS oifname TUN meta nfproto ipv4 ip saddr PUSHED accept   (NAT = off: for each of
+ *     iifname EGRESS oifname TUN meta nfproto ipv6 ip6 saddr PUSHED accept   PushRoutes, DESIGN 9)
  *     oifname TUN drop                       nothing else enters the tunnel: no connection is opened inward
  *     iifname TUN drop                       nothing else leaves the tunnel
  *
@@ -71,12 +76,21 @@ static void nat_rules(struct nft_batch *b, const char *table, const struct nat_s
 	    NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED);
 	struct nftnl_rule *r;
 
-	r = nat_rule(b, table, "postrouting");
-	nat_rule_ipv4(b, r);
-	nft_rule_payload_cmp(b, r, NFT_PAYLOAD_NETWORK_HEADER, IP4_SADDR_OFF, &spec->pool,
-			     sizeof(spec->pool), spec->pool_len);
-	nft_rule_ifname(b, r, NFT_META_OIFNAME, spec->egress_ifname);
-	nft_rule_masq(b, r);
+	if (!spec->routed) {
+		r = nat_rule(b, table, "postrouting");
+		nat_rule_ipv4(b, r);
+		nft_rule_payload_cmp(b, r, NFT_PAYLOAD_NETWORK_HEADER, IP4_SADDR_OFF, &spec->pool,
+				     sizeof(spec->pool), spec->pool_len);
+		nft_rule_ifname(b, r, NFT_META_OIFNAME, spec->egress_ifname);
+		nft_rule_masq(b, r);
+	}
+
+	if (spec->client_to_client) {
+		r = nat_rule(b, table, "forward");
+		nft_rule_ifname(b, r, NFT_META_IIFNAME, spec->tun_ifname);
+		nft_rule_ifname(b, r, NFT_META_OIFNAME, spec->tun_ifname);
+		nft_rule_verdict(b, r, NF_ACCEPT);
+	}
 
 	r = nat_rule(b, table, "forward");
 	nft_rule_ifname(b, r, NFT_META_IIFNAME, spec->tun_ifname);
@@ -88,6 +102,18 @@ static void nat_rules(struct nft_batch *b, const char *table, const struct nat_s
 	nft_rule_ifname(b, r, NFT_META_OIFNAME, spec->tun_ifname);
 	nft_rule_ct_state(b, r, est_rel);
 	nft_rule_verdict(b, r, NF_ACCEPT);
+
+	/* routed mode: the pushed networks (the office behind the gateway) may open connections to the clients
+	 * and their Subnets; in NAT mode nothing from the egress side may */
+	for (unsigned i = 0; spec->routed && i < spec->n_inbound; i++) {
+		const struct sl_prefix *x = &spec->inbound[i];
+		r = nat_rule(b, table, "forward");
+		nft_rule_ifname(b, r, NFT_META_IIFNAME, spec->egress_ifname);
+		nft_rule_ifname(b, r, NFT_META_OIFNAME, spec->tun_ifname);
+		nft_rule_addr_prefix(b, r, x->a.family, true, x->a.family == AF_INET6 ? (const void *)&x->a.v6 : &x->a.v4,
+				     x->len);
+		nft_rule_verdict(b, r, NF_ACCEPT);
+	}
 
 	/* the chain's policy is accept (the gateway's other forwarding is not ours), so a new connection from
 	 * the egress side towards the pool, routed here by a host that knows the prefix, needs its own drop */

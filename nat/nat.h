@@ -1,8 +1,10 @@
 /* nat: the gateway's nftables table `inet sluice_nat_IFACE` (DESIGN §6, 9: one per interface, so gateways of
  * several interfaces in one namespace never touch each other's), in ONE batch:
- *   postrouting (nat, srcnat): meta nfproto ipv4 ip saddr POOL oifname EGRESS masquerade
- *   forward (filter, policy accept): iifname TUN oifname EGRESS accept;
+ *   postrouting (nat, srcnat): meta nfproto ipv4 ip saddr POOL oifname EGRESS masquerade   (not when routed)
+ *   forward (filter, policy accept): [iifname TUN oifname TUN accept;]   (client_to_client)
+ *                                    iifname TUN oifname EGRESS accept;
  *                                    iifname EGRESS oifname TUN ct state established,related accept;
+ *                                    [iifname EGRESS oifname TUN SADDR INBOUND accept;]   (routed: each)
  *                                    iifname TUN drop   (nothing else leaves the tunnel)
  *   mss (filter, hook forward, prio mangle): iifname/oifname TUN tcp flags & syn
  *                                            tcp option maxseg size set MTU - 40
@@ -13,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "daemon/common/errmsg.h"
+#include "daemon/config.h"
 
 #define SL_NAT_TABLE_PREFIX "sluice_nat_" /* + the TUN interface's name */
 #define SL_NAT_TABLE_MAX (sizeof(SL_NAT_TABLE_PREFIX) + IFNAMSIZ)
@@ -26,6 +29,10 @@ struct nat_spec {
 	struct in_addr pool;
 	uint8_t pool_len;
 	unsigned mtu; /* tunnel MTU (576..9000): the "mss" chain clamps SYNs crossing the tunnel; 0: none */
+	bool routed;           /* NAT = off: no masquerade */
+	bool client_to_client; /* ClientToClient = on: forward TUN -> TUN */
+	struct sl_prefix inbound[SL_MAX_PUSH_ROUTES]; /* routed: sources that may open connections inward */
+	unsigned n_inbound;
 };
 
 struct nat_state {

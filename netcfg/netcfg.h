@@ -83,6 +83,10 @@ int route_add4(struct netcfg *nc, int ifindex, struct in_addr dst, uint8_t plen,
 	       struct sl_err *e);
 int route_del4(struct netcfg *nc, int ifindex, struct in_addr dst, uint8_t plen, uint32_t table,
 	       struct sl_err *e);
+int route_add6(struct netcfg *nc, int ifindex, const struct in6_addr *dst, uint8_t plen, uint32_t table,
+	       struct sl_err *e);
+int route_del6(struct netcfg *nc, int ifindex, const struct in6_addr *dst, uint8_t plen, uint32_t table,
+	       struct sl_err *e);
 /* Interface of the IPv4 default route of the main table into ifname (IFNAMSIZ), or -ENOENT. */
 int route_default_ifname(struct netcfg *nc, char *ifname, struct sl_err *e);
 /* The route the kernel would use to dst (IPv4 or IPv6) for a packet carrying fwmark `mark` (0: none — our
@@ -91,6 +95,18 @@ int route_default_ifname(struct netcfg *nc, char *ifname, struct sl_err *e);
  * "fragmentation needed" / "packet too big" shows as the route's MTU until it expires. */
 int route_get(struct netcfg *nc, const struct sockaddr_storage *dst, uint32_t mark, int *oif, unsigned *mtu,
 	      struct sl_err *e);
+
+/* The whole answer of that lookup: what a client's path to its server is made of (daemon/netpath.h). */
+struct route_path {
+	int family; /* of the destination: AF_INET or AF_INET6 */
+	int oif;
+	unsigned mtu;     /* the route's (0: none; the interface's applies) */
+	bool have_src, have_gw;
+	uint8_t src[16];  /* the source address the kernel picks (RTA_PREFSRC), in the family's length */
+	uint8_t gw[16];   /* the next hop (RTA_GATEWAY); none on a directly connected route */
+};
+int route_get_path(struct netcfg *nc, const struct sockaddr_storage *dst, uint32_t mark, struct route_path *p,
+		   struct sl_err *e);
 
 /* The client's policy rules (IPv4), at the priorities of `ids` (above):
  *   prio + SL_RULE_MARKED, SL_RULE_SUPPRESS   (only when full_tunnel)

@@ -1024,6 +1024,18 @@ void nft_rule_payload_cmp(struct nft_batch *b, struct nftnl_rule *r, uint32_t ba
 	rule_cmp(b, r, NFT_CMP_EQ, val, len);
 }
 
+void nft_rule_addr_prefix(struct nft_batch *b, struct nftnl_rule *r, int family, bool source, const void *addr,
+			  uint32_t prefix_bits)
+{
+	const uint8_t fam = family == AF_INET6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
+
+	nft_rule_meta_cmp(b, r, NFT_META_NFPROTO, &fam, sizeof(fam));
+	if (fam == NFPROTO_IPV6)
+		nft_rule_payload_cmp(b, r, NFT_PAYLOAD_NETWORK_HEADER, source ? 8 : 24, addr, 16, prefix_bits);
+	else
+		nft_rule_payload_cmp(b, r, NFT_PAYLOAD_NETWORK_HEADER, source ? 12 : 16, addr, 4, prefix_bits);
+}
+
 void nft_rule_payload_range(struct nft_batch *b, struct nftnl_rule *r, uint32_t base,
 			    uint32_t offset, const void *from, const void *to, uint32_t len)
 {

@@ -4,6 +4,7 @@
  * builders they all need. */
 #pragma once
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include "daemon/common/errmsg.h"
 
@@ -93,6 +94,10 @@ void nft_rule_ifname(struct nft_batch *b, struct nftnl_rule *r, uint32_t key, co
  * data's (prefix_bits == len * 8: an exact match). */
 void nft_rule_payload_cmp(struct nft_batch *b, struct nftnl_rule *r, uint32_t base, uint32_t offset,
 			  const void *data, uint32_t len, uint32_t prefix_bits);
+/* meta nfproto ipv4|ipv6 and ip saddr|daddr / ip6 saddr|daddr ADDR/prefix_bits (family AF_INET or AF_INET6;
+ * addr an in_addr or in6_addr). */
+void nft_rule_addr_prefix(struct nft_batch *b, struct nftnl_rule *r, int family, bool source, const void *addr,
+			  uint32_t prefix_bits);
 /* payload at base + offset, `len` bytes (at most 16), within [from, to] (big-endian values, as on
  * the wire): e.g. icmpv6 type 133-136. */
 void nft_rule_payload_range(struct nft_batch *b, struct nftnl_rule *r, uint32_t base,

@@ -6,8 +6,10 @@
 
 int genkey_main(int argc, char **argv);
 int pubkey_main(int argc, char **argv);
+int genpsk_main(int argc, char **argv);
 int show_main(int argc, char **argv);
 int dump_main(int argc, char **argv);
 int metrics_main(int argc, char **argv);
 int killswitch_main(int argc, char **argv);
 int dns_main(int argc, char **argv);
+int registry_main(int argc, char **argv);

@@ -1,10 +1,13 @@
-/* genkey, pubkey: new private keys and their public keys, as 44 characters of base64. */
+/* genkey, pubkey, genpsk: new private keys, their public keys, and pre-shared keys (32 random bytes), as 44
+ * characters of base64. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include "daemon/cli/cli.h"
 #include "daemon/keys.h"
 
@@ -23,12 +26,13 @@ static int want_help(int argc, char **argv, const char *usage)
 	return -1;
 }
 
-int genkey_main(int argc, char **argv)
+/* A secret (private key or PSK) on stdout: a regular file is made mode 0600 first. */
+static int write_secret(int argc, char **argv, const char *usage, bool psk)
 {
 	uint8_t key[SL_KEY_LEN];
 	char b64[SL_KEY_B64_LEN + 1];
 	struct stat st;
-	int ret = want_help(argc, argv, "genkey > private.key");
+	int ret = want_help(argc, argv, usage);
 
 	if (ret >= 0)
 		return ret;
@@ -41,8 +45,8 @@ int genkey_main(int argc, char **argv)
 			fprintf(stderr, "%s: warning: cannot chmod the output file to 0600: %s\n", SL_PROG,
 				strerror(errno));
 	}
-	if (key_generate(key)) {
-		fprintf(stderr, "%s: genkey: no randomness available\n", SL_PROG);
+	if (psk ? RAND_priv_bytes(key, sizeof(key)) != 1 : key_generate(key) != 0) {
+		fprintf(stderr, "%s: %s: no randomness available\n", SL_PROG, argv[0]);
 		return 1;
 	}
 	key_to_base64(key, b64);
@@ -50,8 +54,20 @@ int genkey_main(int argc, char **argv)
 	ret = printf("%s\n", b64) < 0 || fflush(stdout) ? 1 : 0;
 	OPENSSL_cleanse(b64, sizeof(b64));
 	if (ret)
-		fprintf(stderr, "%s: genkey: write: %s\n", SL_PROG, strerror(errno));
+		fprintf(stderr, "%s: %s: write: %s\n", SL_PROG, argv[0], strerror(errno));
 	return ret;
+}
+
+int genkey_main(int argc, char **argv)
+{
+	return write_secret(argc, argv, "genkey > private.key", false);
+}
+
+/* A pre-shared key for PresharedKeyFile = (the same file on both ends: the gateway's [Client] and the client's
+ * [Server]). */
+int genpsk_main(int argc, char **argv)
+{
+	return write_secret(argc, argv, "genpsk > preshared.key", true);
 }
 
 int pubkey_main(int argc, char **argv)

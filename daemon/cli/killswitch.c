@@ -147,6 +147,8 @@ static int ks_on(const char *iface, const char *cfg_path, bool if_configured)
 			servers[spec.n_servers++] = cached[i].a[j];
 	}
 	spec.allow_lan = cfg->killswitch_allow_lan;
+	spec.subnets = cfg->subnets;
+	spec.n_subnets = cfg->n_subnets;
 	if (ks_check_owner(spec.tun_ifname, &e) < 0 || ks_apply(&spec, &e) < 0) {
 		fprintf(stderr, "%s: killswitch: %s\n", SL_PROG, e.msg);
 		goto out;

@@ -256,6 +256,39 @@ static void pr_transport(struct pr *p, const struct st_block *b, const char *pre
 	printf("%s\n", t);
 }
 
+/* A comma-separated status value as a list: JSON an array of strings, text "a, b" or "(none)"; absent = none. */
+static void pr_list(struct pr *p, const struct st_block *b, const char *key, const char *jkey, const char *label)
+{
+	const char *v = st_get(b, key);
+
+	v = v ? v : "";
+	if (p->json) {
+		pr_key(p, jkey);
+		putchar('[');
+		for (const char *c = v; *c;) {
+			size_t n = strcspn(c, ",");
+			char item[128];
+			snprintf(item, sizeof(item), "%.*s", (int)n, c);
+			if (c != v)
+				putchar(',');
+			json_str(item);
+			c += n + (c[n] == ',');
+		}
+		putchar(']');
+		p->need_comma = true;
+		return;
+	}
+	if (!*v)
+		return; /* humans see nothing of a feature not in use */
+	pr_label(p, label);
+	for (const char *c = v; *c; c++)
+		if (*c == ',')
+			fputs(", ", stdout);
+		else
+			putchar(*c);
+	putchar('\n');
+}
+
 static void pr_peer(struct pr *p, const struct st_block *b)
 {
 	char sid[16];
@@ -267,9 +300,15 @@ static void pr_peer(struct pr *p, const struct st_block *b)
 	pr_str(p, "public_key", "public key", st_get(b, "peer_public_key"));
 	pr_str(p, "endpoint", "endpoint", st_get(b, "peer_endpoint"));
 	pr_str(p, "address", "address", st_get(b, "peer_address"));
+	pr_list(p, b, "peer_subnets", "subnets", "subnets");
 	snprintf(sid, sizeof(sid), "%s", st_get(b, "peer_session_id") ? st_get(b, "peer_session_id") : "");
 	pr_str(p, "session_id", "session", strcmp(sid, "00000000") ? sid : "(none)");
 	pr_transport(p, b, "peer_");
+	pr_null_or_bool(p, "psk", NULL, st_u64(b, "peer_psk") ? 1 : 0);
+	if (!p->json && st_u64(b, "peer_psk")) {
+		pr_label(p, "preshared key");
+		printf("(hidden)\n");
+	}
 	pr_handshake(p, b, "peer_latest_handshake", "latest_handshake");
 	pr_last_rx(p, b, "peer_last_rx_age_ms");
 	pr_transfer(p, b, "peer_");
@@ -367,8 +406,51 @@ static const char *const iface_counters[] = {
 
 static const char *const control_counters[] = {
 	"handshakes_unknown_key", "handshakes_bad_cert", "conns_preauth",   "conns_refused",
-	"conns_refused_source",   "conns_ratelimited",   "conns_evicted",   "conns_timed_out", "tcp_streams",
+	"conns_refused_source",   "conns_ratelimited",   "conns_evicted",   "conns_timed_out",
+	"repushes",               "tcp_streams",
 };
+
+/* Pre-shared keys and the stealth control port (issue #23): whether they are in use, and what they refused.
+ * "preshared key: (hidden)" (client) or "preshared keys: 2 of 3 clients" (gateway); "stealth: on (4 refused:
+ * 1 stale, 1 replayed)". JSON: psk (client) or psk_clients (gateway), stealth, psk_mismatch, and on a gateway
+ * stealth_refused, stealth_stale, stealth_replayed. */
+static void pr_psk_stealth(struct pr *p, const struct st_block *b, bool client)
+{
+	bool stealth = st_u64(b, "stealth") != 0;
+
+	if (client) {
+		pr_null_or_bool(p, "psk", NULL, st_u64(b, "psk") ? 1 : 0);
+		if (!p->json) {
+			pr_label(p, "preshared key");
+			printf("%s\n", st_u64(b, "psk") ? "(hidden)" : "none");
+		}
+	} else {
+		pr_num(p, "psk_clients", NULL, (int64_t)st_u64(b, "psk_clients"), "");
+		if (!p->json) {
+			pr_label(p, "preshared keys");
+			printf("%" PRIu64 " of %" PRIu64 " clients\n", st_u64(b, "psk_clients"), st_u64(b, "clients"));
+		}
+	}
+	pr_null_or_bool(p, "stealth", NULL, stealth);
+	pr_num(p, "psk_mismatch", NULL, (int64_t)st_u64(b, "psk_mismatch"), "");
+	if (!client) {
+		pr_num(p, "stealth_refused", NULL, (int64_t)st_u64(b, "stealth_refused"), "");
+		pr_num(p, "stealth_stale", NULL, (int64_t)st_u64(b, "stealth_stale"), "");
+		pr_num(p, "stealth_replayed", NULL, (int64_t)st_u64(b, "stealth_replayed"), "");
+	}
+	if (p->json)
+		return;
+	pr_label(p, "stealth");
+	if (!client && stealth)
+		printf("on (%" PRIu64 " refused: %" PRIu64 " stale, %" PRIu64 " replayed)\n", st_u64(b, "stealth_refused"),
+		       st_u64(b, "stealth_stale"), st_u64(b, "stealth_replayed"));
+	else
+		printf("%s\n", stealth ? "on" : "off");
+	if (st_u64(b, "psk_mismatch")) {
+		pr_label(p, "psk mismatch");
+		printf("%" PRIu64 " authentications failed their key confirmation\n", st_u64(b, "psk_mismatch"));
+	}
+}
 
 /* The gateway's control port: what it holds and what it refused, and why (a line only once there is any). */
 static void pr_control(struct pr *p, const struct st_block *b)
@@ -384,8 +466,54 @@ static void pr_control(struct pr *p, const struct st_block *b)
 		return;
 	pr_label(p, "control");
 	printf("%" PRIu64 " pre-auth open; refused %" PRIu64 " over the caps (%" PRIu64 " at the source's), %" PRIu64
-	       " over the rate; %" PRIu64 " evicted, %" PRIu64 " timed out\n",
-	       v[2], v[3], v[4], v[5], v[6], v[7]);
+	       " over the rate; %" PRIu64 " evicted, %" PRIu64 " timed out; %" PRIu64 " re-pushed\n",
+	       v[2], v[3], v[4], v[5], v[6], v[7], v[8]);
+}
+
+/* The network under the tunnel (issue #24): the client's path to its server, the gateway's egress link, and how
+ * often it changed: "network: dev c0 src 198.18.0.2 via 198.18.0.1 mtu 1500; 1 path change (4 checks)". */
+static void pr_network(struct pr *p, const struct st_block *b, bool client)
+{
+	const char *what = st_get(b, client ? "path" : "egress");
+	uint64_t changes = st_u64(b, "path_changes"), checks = st_u64(b, "path_checks");
+
+	pr_str(p, client ? "path" : "egress", NULL, what);
+	pr_num(p, "path_changes", NULL, (int64_t)changes, "");
+	pr_num(p, "path_checks", NULL, (int64_t)checks, "");
+	if (p->json)
+		return;
+	pr_label(p, "network");
+	printf("%s%s; %" PRIu64 " %s change%s (%" PRIu64 " check%s)\n", client ? "" : "egress ",
+	       what && *what ? what : "(none)", changes, client ? "path" : "egress", changes == 1 ? "" : "s", checks,
+	       checks == 1 ? "" : "s");
+}
+
+static const char *const registry_counters[] = {
+	"registry_syncs", "registry_sync_failures", "registry_watch_events", "registry_leases_created",
+	"registry_refused", "registry_revision",
+};
+
+/* A gateway with Registry =: the etcd registry it follows and how that goes (nothing without one). */
+static void pr_registry(struct pr *p, const struct st_block *b)
+{
+	char t[640];
+
+	if (!st_get(b, "registry"))
+		return;
+	snprintf(t, sizeof(t), "%s (%s, revision %" PRIu64 "): %" PRIu64 " reads, %" PRIu64 " failed, %" PRIu64
+		 " changes, %" PRIu64 " leases created, %" PRIu64 " refused",
+		 st_get(b, "registry"), st_get(b, "registry_state") ? st_get(b, "registry_state") : "?",
+		 st_u64(b, "registry_revision"), st_u64(b, "registry_syncs"), st_u64(b, "registry_sync_failures"),
+		 st_u64(b, "registry_watch_events"), st_u64(b, "registry_leases_created"),
+		 st_u64(b, "registry_refused"));
+	pr_str(p, "registry", NULL, st_get(b, "registry"));
+	pr_str(p, "registry_state", NULL, st_get(b, "registry_state"));
+	for (size_t i = 0; i < sizeof(registry_counters) / sizeof(registry_counters[0]); i++)
+		pr_num(p, registry_counters[i], NULL, (int64_t)st_u64(b, registry_counters[i]), "");
+	if (!p->json) {
+		pr_label(p, "registry");
+		printf("%s\n", t);
+	}
 }
 
 static void pr_iface(struct pr *p, const struct st_iface *st)
@@ -425,14 +553,22 @@ static void pr_iface(struct pr *p, const struct st_iface *st)
 		pr_transfer(p, b, "");
 		pr_null_or_bool(p, "killswitch", "kill switch", on < 0 ? -1 : on);
 		pr_dns(p, b);
+		pr_list(p, b, "pushed_routes", "pushed_routes", "pushed routes");
+		pr_list(p, b, "subnets", "subnets", "subnets");
 	} else {
 		pr_str(p, "listen", "listening", st_get(b, "listen"));
 		pr_str(p, "address", "address", st_get(b, "address"));
 		snprintf(t, sizeof(t), "%" PRIu64, st_u64(b, "clients"));
 		pr_num(p, "clients", "clients", (int64_t)st_u64(b, "clients"), t);
+		pr_list(p, b, "push_routes", "push_routes", "push routes");
+		pr_str(p, "client_to_client", "client to client", st_get(b, "client_to_client"));
+		pr_str(p, "nat", "nat", st_get(b, "nat"));
 		pr_control(p, b);
+		pr_registry(p, b);
 	}
+	pr_psk_stealth(p, b, client);
 	pr_mtu(p, b, client);
+	pr_network(p, b, client);
 	snprintf(t, sizeof(t), "%" PRIu64, st_u64(b, "workers"));
 	pr_num(p, "workers", "data workers", (int64_t)st_u64(b, "workers"), t);
 	if (st_u64(b, "handshakes_unknown_key") || st_u64(b, "handshakes_bad_cert"))
@@ -640,9 +776,9 @@ int show_main(int argc, char **argv)
 
 /* ---- dump: one tab-separated line per session
  * server: interface name public_key endpoint address session_id latest_handshake rx_bytes tx_bytes rx_packets
- *         tx_packets drops_total transport transport_switches
+ *         tx_packets drops_total subnets transport transport_switches
  * client: interface "server" server_public_key endpoint address session_id latest_handshake rx_bytes tx_bytes
- *         rx_packets tx_packets drops_total transport transport_switches
+ *         rx_packets tx_packets drops_total pushed_routes transport transport_switches
  * New columns only ever go at the end. */
 
 static uint64_t drops_total(const struct st_block *b, const char *pre)
@@ -674,23 +810,24 @@ static void view_dump(struct pr *p, const struct st_iface *st, bool first)
 
 	if (st_get(b, "mode") && !strcmp(st_get(b, "mode"), "client")) {
 		printf("%s\tserver\t%s\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
-		       "\t%" PRIu64 "\t%s\t%" PRIu64 "\n",
+		       "\t%" PRIu64 "\t%s\t%s\t%" PRIu64 "\n",
 		       ifn, or_none(st_get(b, "server_public_key")), or_none(st_get(b, "endpoint")),
 		       or_none(st_get(b, "address")), or_none(st_get(b, "session_id")), st_u64(b, "latest_handshake"),
 		       st_u64(b, "rx_bytes"), st_u64(b, "tx_bytes"), st_u64(b, "rx_packets"), st_u64(b, "tx_packets"),
-		       drops_total(b, ""), or_udp(st_get(b, "transport")), st_u64(b, "transport_switches"));
+		       drops_total(b, ""), or_none(st_get(b, "pushed_routes")), or_udp(st_get(b, "transport")),
+		       st_u64(b, "transport_switches"));
 		return;
 	}
 	for (size_t i = 0; i < st->n_peers; i++) {
 		const struct st_block *q = &st->peers[i];
 		printf("%s\t%s\t%s\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
-		       "\t%" PRIu64 "\t%s\t%" PRIu64 "\n",
+		       "\t%" PRIu64 "\t%s\t%s\t%" PRIu64 "\n",
 		       ifn, or_none(st_get(q, "peer")), or_none(st_get(q, "peer_public_key")),
 		       or_none(st_get(q, "peer_endpoint")), or_none(st_get(q, "peer_address")),
 		       or_none(st_get(q, "peer_session_id")), st_u64(q, "peer_latest_handshake"),
 		       st_u64(q, "peer_rx_bytes"), st_u64(q, "peer_tx_bytes"), st_u64(q, "peer_rx_packets"),
-		       st_u64(q, "peer_tx_packets"), drops_total(q, "peer_"), or_udp(st_get(q, "peer_transport")),
-		       st_u64(q, "peer_transport_switches"));
+		       st_u64(q, "peer_tx_packets"), drops_total(q, "peer_"), or_none(st_get(q, "peer_subnets")),
+		       or_udp(st_get(q, "peer_transport")), st_u64(q, "peer_transport_switches"));
 	}
 }
 
@@ -700,11 +837,13 @@ int dump_main(int argc, char **argv)
 
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		printf("Usage: %s dump [IFACE]\n"
-		       "One tab-separated line per session, 14 columns:\n"
+		       "One tab-separated line per session, 15 columns:\n"
 		       "  gateway: interface, client name, public key, endpoint, address, session id,\n"
 		       "           latest handshake (unix s, 0 never), rx bytes, tx bytes, rx packets, tx packets,\n"
-		       "           drops, transport (udp | tcp), transport switches\n"
-		       "  client:  interface, \"server\", server public key, endpoint, address, session id, then the same\n",
+		       "           drops, the client's Subnets (comma-separated, or (none)), transport (udp | tcp),\n"
+		       "           transport switches\n"
+		       "  client:  interface, \"server\", server public key, endpoint, address, session id, then the same\n"
+		       "           up to drops, then the pushed routes installed (or (none)), transport, transport switches\n",
 		       SL_PROG);
 		return 0;
 	}

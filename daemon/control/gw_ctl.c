@@ -7,7 +7,13 @@
  * no number of silent connections from a few sources or one IPv6 /64 keeps a client out. Each source's rate of
  * new connections (each a TLS handshake) is limited by a token bucket, and a peer's certificate is refused
  * for its shape before anything costly (control/tls.h). So a slow, silent, hostile or looping peer never
- * blocks the loop, grows memory or eats the CPU without bound. */
+ * blocks the loop, grows memory or eats the CPU without bound.
+ *
+ * With `Stealth = on` a connection must first send a valid prelude (control/stealth.h) before any TLS state
+ * exists; a peer that does not is read and ignored, sent nothing, and closed after a short delay — still in
+ * its pre-authentication slot, so every limit above holds. After an AUTH answer (which carries the gateway's
+ * key confirmation) the client's confirmation is read (control/psk.h): a PSK mismatch drops the new session (the
+ * previous one, if any, is current again), is said in the log and counted. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/err.h>
@@ -17,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "daemon/control/proto.h"
+#include "daemon/control/psk.h"
 #include "daemon/control/tls.h"
 #include "daemon/gateway.h"
 #include "daemon/sockets.h"
@@ -25,9 +32,12 @@
 #define LOG_INTERVAL_MS 10000
 
 enum conn_state {
+	CONN_PRELUDE, /* Stealth = on: waiting for the prelude, nothing sent */
+	CONN_SILENT,  /* Stealth = on: no valid prelude; read and ignored until closed, nothing sent */
 	CONN_HANDSHAKE,
 	CONN_READ,
 	CONN_WRITE,
+	CONN_CONFIRM, /* after the AUTH answer: the client's key confirmation */
 };
 
 struct gw_conn {
@@ -45,6 +55,12 @@ struct gw_conn {
 	size_t rlen;
 	char wbuf[PROTO_LINE_MAX];
 	size_t wlen, woff;
+	uint8_t pre[SL_STEALTH_PRELUDE_LEN];
+	size_t pre_len;
+	bool confirm;      /* an AUTH answered: read the client's confirmation next */
+	uint32_t sess_id;  /* that AUTH's session */
+	bool psk_used;     /* with the client's PresharedKeyFile */
+	uint8_t want_mac[SL_PSK_MAC_LEN]; /* the client's confirmation as it must be */
 };
 
 /* Closes c and releases all it holds but its own memory. */
@@ -148,13 +164,21 @@ static int answer_auth(struct gw_conn *c, struct gw_peer *p)
 		return snprintf(c->wbuf, sizeof(c->wbuf), "ERR no address available\n");
 	}
 	id = session_new_id(&g->reg);
-	if (!id || tls_export_keys(c->ssl, id, c2s, s2c))
+	if (!id || tls_export_keys(c->ssl, id, c2s, s2c) || psk_mix(c2s, s2c, p->has_psk ? p->psk : NULL, id) ||
+	    psk_confirm_mac(c2s, s2c, id, true, snap.confirm) || psk_confirm_mac(c2s, s2c, id, false, c->want_mac)) {
+		OPENSSL_cleanse(c2s, sizeof(c2s));
+		OPENSSL_cleanse(s2c, sizeof(s2c));
 		return snprintf(c->wbuf, sizeof(c->wbuf), "ERR key derivation failed\n");
+	}
 	s = session_create(&g->reg, p, id, s2c, c2s, (uint64_t)cfg->session_lifetime * 1000u);
 	OPENSSL_cleanse(c2s, sizeof(c2s));
 	OPENSSL_cleanse(s2c, sizeof(s2c));
 	if (!s)
 		return snprintf(c->wbuf, sizeof(c->wbuf), "ERR out of memory\n");
+	snap.has_confirm = true;
+	c->confirm = true;
+	c->sess_id = id;
+	c->psk_used = p->has_psk;
 	snap.session_id = id;
 	snap.addr = p->addr;
 	snap.plen = cfg->address.len;
@@ -166,7 +190,10 @@ static int answer_auth(struct gw_conn *c, struct gw_peer *p)
 	memcpy(snap.dns, cfg->dns, sizeof(snap.dns));
 	snap.n_domains = cfg->n_domains;
 	memcpy(snap.domains, cfg->domains, sizeof(snap.domains));
+	snap.n_routes = cfg->n_push_routes;
+	memcpy(snap.routes, cfg->push_routes, sizeof(snap.routes));
 	len = proto_format_snapshot(c->wbuf, sizeof(c->wbuf), &snap);
+	p->repush = false; /* this snapshot is the current one */
 	p->last_handshake_wall = wall_s();
 	p->handshakes++;
 	g->cst.handshakes_ok++;
@@ -187,11 +214,57 @@ static int answer_ping(struct gw_conn *c, struct gw_peer *p, uint32_t id)
 	c->g->cst.pings++;
 	if (!s || s->peer != p || now >= s->expires_ms)
 		return snprintf(c->wbuf, sizeof(c->wbuf), "EXPIRED\n");
+	if (p->repush && s == p->cur) {
+		/* a SIGHUP changed what it would receive: re-authentication fetches the new snapshot; its
+		 * current session keeps carrying until then (DESIGN 10.9) */
+		c->g->cst.repushes++;
+		SL_WR(s->last_seen_ms, now);
+		return snprintf(c->wbuf, sizeof(c->wbuf), "EXPIRED\n");
+	}
 	SL_WR(s->last_seen_ms, now);
 	return snprintf(c->wbuf, sizeof(c->wbuf), "OK\n");
 }
 
-/* DATA: the session must be the peer's own and live; the answer is the last TLS record on this connection. */
+/* The client's "CONFIRM <mac>" after an AUTH answer: the same data keys on both ends, or a PSK mismatch. */
+static void conn_confirm(struct gw_conn *c)
+{
+	struct gw *g = c->g;
+	uint8_t key[SL_KEY_LEN], mac[SL_PSK_MAC_LEN];
+	struct gw_peer *p = NULL;
+	struct gw_session *s;
+	int len;
+
+	if (tls_peer(c->ssl, key, NULL) == TLS_PEER_ACCEPTED)
+		p = peer_by_key(&g->reg, key);
+	if (!proto_parse_confirm(c->rbuf, c->rlen, mac) && psk_mac_equal(mac, c->want_mac)) {
+		if ((s = session_by_id(&g->reg, c->sess_id)) && p && s->peer == p)
+			s->confirmed = true; /* from now on it may become a TCP fallback stream (answer_data) */
+		len = snprintf(c->wbuf, sizeof(c->wbuf), "OK\n");
+	} else {
+		char a[64];
+		g->cst.psk_mismatch++;
+		if ((s = session_by_id(&g->reg, c->sess_id)) && p && s->peer == p)
+			session_reject(&g->reg, s);
+		char what[SL_NAME_MAX + 160];
+		/* a configured client with the wrong PSK: rare, and worth a line each time (rate-limited anyway) */
+		snprintf(what, sizeof(what), "client '%s': pre-shared key mismatch (%s); new session refused", p ? p->name : "?",
+			 c->psk_used ? "its PresharedKeyFile differs from its [Client]'s, or it has none"
+				     : "it uses a PresharedKeyFile, its [Client] has none");
+		conn_log(c, "key confirmation failed", what);
+		log_debug("auth: client '%s' at %s: session %08x ended by the failed confirmation", p ? p->name : "?",
+			  sock_addr_str(&c->peer, a, sizeof(a)), c->sess_id);
+		len = snprintf(c->wbuf, sizeof(c->wbuf), "ERR pre-shared key mismatch\n");
+	}
+	c->confirm = false;
+	c->wlen = len > 0 ? (size_t)len : 0;
+	c->woff = 0;
+	c->state = CONN_WRITE;
+}
+
+/* DATA: the session must be the peer's own, live and confirmed: every AUTH answer of this gateway carries its
+ * key confirmation, and a client that can ask DATA always answers it (CONFIRM), so a session whose
+ * confirmation has not (yet) checked out — pending, or a client that closed without it — is refused, as a
+ * mismatch would be. The answer is the last TLS record on this connection. */
 static int answer_data(struct gw_conn *c, struct gw_peer *p, uint32_t id)
 {
 	struct gw_session *s = session_by_id(&c->g->reg, id);
@@ -199,6 +272,10 @@ static int answer_data(struct gw_conn *c, struct gw_peer *p, uint32_t id)
 
 	if (!s || s->peer != p || now >= s->expires_ms)
 		return snprintf(c->wbuf, sizeof(c->wbuf), "EXPIRED\n");
+	if (!s->confirmed) {
+		conn_log(c, "TCP data connection refused", "its session's key confirmation never checked out");
+		return snprintf(c->wbuf, sizeof(c->wbuf), "ERR session not confirmed\n");
+	}
 	SL_WR(s->last_seen_ms, now);
 	c->data_id = id;
 	return snprintf(c->wbuf, sizeof(c->wbuf), "OK\n");
@@ -250,6 +327,72 @@ static void conn_answer(struct gw_conn *c)
 	c->state = CONN_WRITE;
 }
 
+/* Stealth = on: no valid prelude. Nothing is ever sent; the connection is read and ignored (so closing it
+ * sends no reset for unread data) and closed after a short, random delay, in its pre-authentication slot. */
+static void conn_silence(struct gw_conn *c, enum stealth_verdict v)
+{
+	struct gw *g = c->g;
+	uint32_t r = 0;
+	uint64_t until;
+
+	g->cst.stealth_refused++;
+	if (v == STEALTH_STALE)
+		g->cst.stealth_stale++;
+	else if (v == STEALTH_REPLAY)
+		g->cst.stealth_replayed++;
+	if (v != STEALTH_BAD) /* someone with the gateway's public key: worth a (rate-limited) line */
+		conn_log(c, "stealth prelude refused", v == STEALTH_STALE ? "outside the freshness window (clock?)"
+									 : "replayed");
+	RAND_bytes((unsigned char *)&r, sizeof(r));
+	until = now_ms() + SL_STEALTH_LINGER_MIN_MS + r % SL_STEALTH_LINGER_SPAN_MS;
+	if (until < c->deadline_ms)
+		c->deadline_ms = until;
+	if (!g->conn_timer.due_ms || c->deadline_ms < g->conn_timer.due_ms)
+		loop_timer_set(&g->conn_timer, c->deadline_ms);
+	c->state = CONN_SILENT;
+}
+
+/* CONN_PRELUDE and CONN_SILENT: reads what the peer sent without TLS. Returns true when the connection must
+ * wait (or is gone), false when the prelude was good and the TLS handshake may start. */
+static bool conn_prelude(struct gw_conn *c)
+{
+	for (unsigned reads = 0;; reads++) {
+		uint8_t junk[512];
+		ssize_t n;
+
+		if (reads == 64)
+			return true; /* a fast talker waits for the next turn (level-triggered): others go first */
+
+		if (c->state == CONN_SILENT)
+			n = recv(c->io.fd, junk, sizeof(junk), 0);
+		else
+			n = recv(c->io.fd, c->pre + c->pre_len, sizeof(c->pre) - c->pre_len, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return true;
+		if (n <= 0) { /* the peer closed (or reset) first */
+			if (c->state == CONN_PRELUDE)
+				conn_silence(c, STEALTH_BAD); /* counted once, as refused */
+			conn_free(c);
+			return true;
+		}
+		if (c->state == CONN_SILENT)
+			continue;
+		c->pre_len += (size_t)n;
+		if (c->pre_len < sizeof(c->pre))
+			continue;
+		{
+			enum stealth_verdict v =
+				stealth_prelude_check(c->g->stealth, c->g->stealth_key, (int64_t)wall_s(), c->pre);
+			if (v != STEALTH_OK) {
+				conn_silence(c, v);
+				continue;
+			}
+		}
+		c->state = CONN_HANDSHAKE; /* the ClientHello follows: TLS state once it has arrived */
+		return false;
+	}
+}
+
 /* Advances the connection as far as it can go without blocking. */
 static void conn_drive(struct gw_conn *c)
 {
@@ -257,6 +400,11 @@ static void conn_drive(struct gw_conn *c)
 		int r = 0, err;
 
 		switch (c->state) {
+		case CONN_PRELUDE:
+		case CONN_SILENT:
+			if (conn_prelude(c))
+				return;
+			continue;
 		case CONN_HANDSHAKE:
 			if (!c->ssl) {
 				/* no TLS state (some 40 KiB with its buffers) until the peer has sent something: a
@@ -293,6 +441,11 @@ static void conn_drive(struct gw_conn *c)
 			}
 			break;
 		case CONN_WRITE:
+			if (c->woff == c->wlen && c->confirm) {
+				c->state = CONN_CONFIRM;
+				c->rlen = 0;
+				continue;
+			}
 			if (c->woff == c->wlen && c->data_id) {
 				conn_to_stream(c);
 				return;
@@ -307,6 +460,17 @@ static void conn_drive(struct gw_conn *c)
 				continue;
 			}
 			break;
+		case CONN_CONFIRM:
+			r = SSL_read(c->ssl, c->rbuf + c->rlen, (int)(sizeof(c->rbuf) - c->rlen));
+			if (r > 0) {
+				c->rlen += (size_t)r;
+				if (memchr(c->rbuf, '\n', c->rlen))
+					conn_confirm(c);
+				else if (c->rlen == sizeof(c->rbuf))
+					goto close;
+				continue;
+			}
+			break; /* a client that closes without confirming (an older one) keeps its session */
 		}
 		err = SSL_get_error(c->ssl, r);
 		if (err == SSL_ERROR_WANT_READ) {
@@ -403,6 +567,7 @@ void gw_on_accept(struct loop_io *io, uint32_t events)
 		}
 		c->g = g;
 		c->peer = peer;
+		c->state = g->stealth ? CONN_PRELUDE : CONN_HANDSHAKE;
 		c->deadline_ms = now_ms() + SL_CTL_DEADLINE_MS;
 		c->next = g->conns;
 		if (g->conns)
@@ -436,7 +601,13 @@ void gw_conns_sweep(struct loop_timer *t)
 	for (; c; c = nx) {
 		nx = c->next;
 		if (now >= c->deadline_ms) {
+			if (c->state == CONN_SILENT) { /* its delay is over: counted in stealth_refused */
+				conn_free(c);
+				continue;
+			}
 			g->cst.conns_timed_out++;
+			if (c->state == CONN_PRELUDE)
+				g->cst.stealth_refused++; /* nothing (or not enough) came: refused, without a byte */
 			if (c->state == CONN_HANDSHAKE) {
 				g->cst.handshakes_failed++;
 				conn_log(c, "handshake failed", "timed out");
@@ -449,12 +620,19 @@ void gw_conns_sweep(struct loop_timer *t)
 	loop_timer_set(&g->conn_timer, next);
 }
 
-void gw_conns_init(struct gw *g)
+int gw_conns_init(struct gw *g)
 {
 	uint32_t seed = 0;
 
 	RAND_bytes((unsigned char *)&seed, sizeof(seed)); /* unguessable: addresses cannot be chosen to collide */
 	preauth_init(&g->pa, seed);
+	if (g->cfg->stealth) {
+		g->stealth = calloc(1, sizeof(*g->stealth));
+		if (!g->stealth)
+			return -ENOMEM;
+		stealth_key(g->cfg->public_key, g->stealth_key);
+	}
+	return 0;
 }
 
 void gw_conns_close_all(struct gw *g)
@@ -466,4 +644,6 @@ void gw_conns_close_all(struct gw *g)
 		g->buried = c->next;
 		free(c);
 	}
+	free(g->stealth);
+	g->stealth = NULL;
 }

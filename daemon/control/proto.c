@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "daemon/control/proto.h"
+#include "daemon/control/psk.h"
 #include "daemon/dataplane/wire.h"
 
 /* Copies a line into a NUL-terminated buffer without its trailing "\n"; -EINVAL on NUL bytes or overflow. */
@@ -89,6 +90,22 @@ int proto_format_snapshot(char *buf, size_t n, const struct proto_snapshot *s)
 	}
 	for (unsigned i = 0; i < s->n_domains && len > 0 && (size_t)len < n; i++)
 		len += snprintf(buf + len, n - (size_t)len, "%s%s", i ? "," : " domains=", s->domains[i]);
+	if (s->has_confirm && len > 0 && (size_t)len < n) {
+		char hx[2 * SL_PSK_MAC_LEN + 1];
+		psk_mac_hex(s->confirm, hx);
+		len += snprintf(buf + len, n - (size_t)len, " confirm=%s", hx);
+	}
+	for (int fam = 0; fam < 2; fam++) {
+		const char *field = fam ? " routes6=" : " routes=";
+		for (unsigned i = 0; i < s->n_routes && len > 0 && (size_t)len < n; i++) {
+			char ip[INET6_ADDRSTRLEN];
+			if (s->routes[i].a.family != (fam ? AF_INET6 : AF_INET))
+				continue;
+			len += snprintf(buf + len, n - (size_t)len, "%s%s/%u", field,
+					sl_ipaddr_str(&s->routes[i].a, ip, sizeof(ip)), s->routes[i].len);
+			field = ",";
+		}
+	}
 	if (len > 0 && (size_t)len + 1 < n) {
 		buf[len++] = '\n';
 		buf[len] = 0;
@@ -119,6 +136,20 @@ static int parse_domains(char *v, struct proto_snapshot *s)
 		if (s->n_domains >= SL_MAX_DOMAINS || !domain_valid(tok))
 			return -EINVAL;
 		snprintf(s->domains[s->n_domains++], SL_DOMAIN_MAX + 1, "%s", tok);
+	}
+	return 0;
+}
+
+static int parse_routes(char *v, int family, struct proto_snapshot *s)
+{
+	char *save = NULL;
+
+	for (char *tok = strtok_r(v, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		struct sl_prefix *r = &s->routes[s->n_routes];
+		if (s->n_routes >= SL_MAX_PUSH_ROUTES || prefix_parse(tok, r) || r->a.family != family ||
+		    prefix_host_bits(r))
+			return -EINVAL;
+		s->n_routes++;
 	}
 	return 0;
 }
@@ -163,7 +194,34 @@ static int parse_field(const char *k, char *v, struct proto_snapshot *s, unsigne
 		return parse_dns(v, AF_INET6, s);
 	if (!strcmp(k, "domains"))
 		return parse_domains(v, s);
+	if (!strcmp(k, "confirm")) {
+		s->has_confirm = true;
+		return psk_mac_from_hex(v, strlen(v), s->confirm);
+	}
+	if (!strcmp(k, "routes"))
+		return parse_routes(v, AF_INET, s);
+	if (!strcmp(k, "routes6"))
+		return parse_routes(v, AF_INET6, s);
 	return 0; /* unknown fields are skipped: newer servers may add some */
+}
+
+int proto_format_confirm(char *buf, size_t n, const uint8_t mac[32])
+{
+	char hx[2 * SL_PSK_MAC_LEN + 1];
+	int len;
+
+	psk_mac_hex(mac, hx);
+	len = snprintf(buf, n, "CONFIRM %s\n", hx);
+	return len > 0 && (size_t)len < n ? len : -ENOSPC;
+}
+
+int proto_parse_confirm(const char *line, size_t len, uint8_t mac[32])
+{
+	char buf[PROTO_LINE_MAX];
+
+	if (line_copy(buf, sizeof(buf), line, len) || strncmp(buf, "CONFIRM ", 8))
+		return -EINVAL;
+	return psk_mac_from_hex(buf + 8, strlen(buf + 8), mac);
 }
 
 int proto_parse_snapshot(const char *line, size_t len, struct proto_snapshot *s, char *err, size_t errlen)

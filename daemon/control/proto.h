@@ -2,7 +2,8 @@
  *
  *   client: "AUTH\n"                     server: "OK session=<hex8> address=<ip>/<len> gateway=<ip> mtu=<n>
  *                                                  keepalive=<s> lifetime=<s>[ dns=<ip>[,<ip>…]]
- *                                                  [ dns6=<ip6>[,<ip6>…]][ domains=<name>[,<name>…]]\n"
+ *                                                  [ dns6=<ip6>[,<ip6>…]][ domains=<name>[,<name>…]]
+ *                                                  [ routes=<ip>/<len>[,…]][ routes6=<ip6>/<len>[,…]]\n"
  *   client: "PING <hex8>\n"              server: "OK\n" | "EXPIRED\n"
  *   client: "DATA <hex8>\n"              server: "OK\n" | "EXPIRED\n"; after "OK\n" the connection leaves
  *                                        TLS and carries the session's framed datagrams both ways (the TCP
@@ -11,9 +12,14 @@
  *
  * IPv6 servers travel in their own field, so a client that only knows `dns=` (IPv4) skips them rather than
  * refusing the line; pushed servers of both families keep their order within each family.
+ * The AUTH answer also carries " confirm=<hex64>", the gateway's key confirmation (control/psk.h); the client
+ * answers it with "CONFIRM <hex64>\n" (its own) and the server ends with "OK\n" or "ERR <reason>\n".
+ * refusing the line; pushed servers of both families keep their order within each family. The gateway's
+ * PushRoutes travel the same way: IPv4 prefixes in routes=, IPv6 ones in routes6= (DESIGN 9).
  * The data keys are not in the message: both sides derive them with the TLS exporter (tls_export_keys). */
 #pragma once
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "daemon/config.h"
@@ -38,6 +44,10 @@ struct proto_snapshot {
 	unsigned n_dns;
 	char domains[SL_MAX_DOMAINS][SL_DOMAIN_MAX + 1];
 	unsigned n_domains;
+	bool has_confirm;    /* confirm= present */
+	uint8_t confirm[32]; /* the gateway's key confirmation MAC */
+	struct sl_prefix routes[SL_MAX_PUSH_ROUTES]; /* PushRoutes, either family */
+	unsigned n_routes;
 };
 
 /* Parses one request line (with or without the "\n"). 0 or -EINVAL. *session_id set for PING and DATA. */
@@ -45,4 +55,8 @@ int proto_parse_request(const char *line, size_t len, enum proto_req *req, uint3
 /* Formats the AUTH answer; returns its length or -ENOSPC. */
 int proto_format_snapshot(char *buf, size_t n, const struct proto_snapshot *s);
 /* Parses an AUTH answer; 0, -EINVAL, or -EACCES for "ERR …" (reason copied to err if given). */
+/* "CONFIRM <hex64>\n" (the client's key confirmation): formats it (length or -ENOSPC), parses it (0 or
+ * -EINVAL). */
+int proto_format_confirm(char *buf, size_t n, const uint8_t mac[32]);
+int proto_parse_confirm(const char *line, size_t len, uint8_t mac[32]);
 int proto_parse_snapshot(const char *line, size_t len, struct proto_snapshot *s, char *err, size_t errlen);

@@ -9,6 +9,16 @@ static const char *ip_str(struct in_addr a, char buf[INET_ADDRSTRLEN])
 	return inet_ntop(AF_INET, &a, buf, INET_ADDRSTRLEN);
 }
 
+bool prefixes_equal(const struct sl_prefix *a, unsigned na, const struct sl_prefix *b, unsigned nb)
+{
+	if (na != nb)
+		return false;
+	for (unsigned i = 0; i < na; i++)
+		if (a[i].len != b[i].len || !sl_ipaddr_eq(&a[i].a, &b[i].a))
+			return false;
+	return true;
+}
+
 static bool address_changed(const struct gw_peer *p, const struct sl_client_cfg *c)
 {
 	return p->fixed_addr != c->has_addr || (c->has_addr && p->addr.s_addr != c->addr.s_addr);
@@ -97,6 +107,18 @@ void clients_reload(struct gw_registry *r, struct pool *pool, const struct sl_cl
 			st->added++;
 		} else if (p && p->listed) {
 			snprintf(p->name, sizeof(p->name), "%s", cl[j].name);
+			if (p->has_psk != cl[j].has_psk || memcmp(p->psk, cl[j].psk, SL_KEY_LEN))
+				log_info("reload: client '%s': pre-shared key %s; its next session uses it", p->name,
+					 !cl[j].has_psk ? "removed" : p->has_psk ? "changed" : "added");
+			peer_set_psk(p, &cl[j]);
+			if (!prefixes_equal(p->subnets, p->n_subnets, cl[j].subnets, cl[j].n_subnets)) {
+				/* routed to it and accepted from it once the caller publishes the table; the
+				 * client learns of it at its next PING (DESIGN 10.9) */
+				memcpy(p->subnets, cl[j].subnets, sizeof(p->subnets));
+				p->n_subnets = cl[j].n_subnets;
+				p->repush = true;
+				log_info("reload: client '%s': Subnets changed", p->name);
+			}
 			if (!cl[j].has_addr && p->fixed_addr)
 				readdress(r, pool, p, &cl[j], st);
 		}

@@ -21,6 +21,9 @@ struct reload_stats {
 	unsigned added, removed, readdressed, refused;
 };
 
-/* Control thread only. Logs one line per change. */
+/* Same prefixes in the same order (Subnets, PushRoutes). */
+bool prefixes_equal(const struct sl_prefix *a, unsigned na, const struct sl_prefix *b, unsigned nb);
+/* Control thread only. Logs one line per change. Kept clients whose Subnets changed get them and `repush`;
+ * the caller publishes the subnets table afterwards (registry_publish_subnets). */
 void clients_reload(struct gw_registry *r, struct pool *p, const struct sl_client_cfg *clients, size_t n,
 		    struct reload_stats *st);

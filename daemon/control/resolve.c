@@ -93,8 +93,11 @@ static void sock_state(void *data, ares_socket_t fd, int readable, int writable)
 	/* no slot (cannot happen with RESOLVE_MAX_FDS above what one lookup opens): the query times out */
 }
 
-/* Every query socket carries the fwmark: past our own routes and through the kill switch. */
-static int sock_created(ares_socket_t fd, int type, void *data)
+/* Every query socket carries the fwmark: past our own routes and through the kill switch. Set in the configure
+ * callback, which c-ares calls before it connects the socket: connect() picks the route and the source address,
+ * so a mark set afterwards (the create callback) left the query with the tunnel's source address once the full
+ * tunnel's rules were in place — and, after the host moved to another network, with no way out (issue #24). */
+static int sock_configure(ares_socket_t fd, int type, void *data)
 {
 	struct resolver *r = data;
 
@@ -169,7 +172,7 @@ int resolver_init(struct resolver *r, struct loop *loop, uint32_t mark, struct s
 		return sl_errf(e, -ENOMEM, "resolver: %s", ares_strerror(ret));
 	}
 	r->have_ch = true;
-	ares_set_socket_callback(r->ch, sock_created, r);
+	ares_set_socket_configure_callback(r->ch, sock_configure, r);
 	return 0;
 }
 

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
+#include <openssl/crypto.h>
 #include <string.h>
 #include "daemon/control/session.h"
 #include "daemon/log.h"
@@ -35,6 +36,7 @@ void registry_free(struct gw_registry *r)
 	while (r->n_peers)
 		registry_remove_peer(r, r->peers[r->n_peers - 1]);
 	qsbr_drain(&r->q); /* the workers are stopped */
+	sn_free(r->subnets);
 	free(r->peers);
 	h32_free(&r->by_id);
 	h32_free(&r->by_addr);
@@ -56,6 +58,9 @@ struct gw_peer *registry_add_peer(struct gw_registry *r, const struct sl_client_
 	r->peers = peers;
 	snprintf(p->name, sizeof(p->name), "%s", c->name);
 	memcpy(p->pubkey, c->pubkey, SL_KEY_LEN);
+	peer_set_psk(p, c);
+	memcpy(p->subnets, c->subnets, sizeof(p->subnets));
+	p->n_subnets = c->n_subnets;
 	h32_put(&r->by_key, &p->by_key, key_hash(p->pubkey));
 	if (c->has_addr) {
 		p->fixed_addr = true;
@@ -65,9 +70,57 @@ struct gw_peer *registry_add_peer(struct gw_registry *r, const struct sl_client_
 	return p;
 }
 
+void peer_set_psk(struct gw_peer *p, const struct sl_client_cfg *c)
+{
+	p->has_psk = c->has_psk;
+	memcpy(p->psk, c->psk, SL_KEY_LEN);
+}
+
+static void table_free(struct qsbr_node *n)
+{
+	sn_free((struct sn_table *)((char *)n - offsetof(struct sn_table, retire)));
+}
+
+/* The table of every peer's Subnets but `except`'s. */
+static int publish_subnets(struct gw_registry *r, const struct gw_peer *except)
+{
+	struct sn_entry *e = NULL;
+	struct sn_table *t, *old;
+	unsigned n = 0;
+	int err = 0;
+
+	for (size_t i = 0; i < r->n_peers; i++)
+		if (r->peers[i] != except)
+			n += r->peers[i]->n_subnets;
+	if (n && !(e = calloc(n, sizeof(*e))))
+		return -ENOMEM;
+	n = 0;
+	for (size_t i = 0; i < r->n_peers; i++) {
+		struct gw_peer *p = r->peers[i];
+		for (unsigned j = 0; p != except && j < p->n_subnets; j++)
+			e[n++] = (struct sn_entry){.p = p->subnets[j], .owner = p};
+	}
+	t = sn_build(e, n, &err);
+	free(e);
+	if (err)
+		return err;
+	old = __atomic_exchange_n(&r->subnets, t, __ATOMIC_ACQ_REL);
+	if (old)
+		qsbr_retire(&r->q, &old->retire, table_free);
+	return 0;
+}
+
+int registry_publish_subnets(struct gw_registry *r)
+{
+	return publish_subnets(r, NULL);
+}
+
 static void peer_free(struct qsbr_node *n)
 {
-	free(h32_entry(n, struct gw_peer, retire));
+	struct gw_peer *p = h32_entry(n, struct gw_peer, retire);
+
+	OPENSSL_cleanse(p->psk, sizeof(p->psk));
+	free(p);
 }
 
 void registry_remove_peer(struct gw_registry *r, struct gw_peer *p)
@@ -79,6 +132,13 @@ void registry_remove_peer(struct gw_registry *r, struct gw_peer *p)
 	if (p->addr.s_addr)
 		h32_del(&r->by_addr, &p->by_addr);
 	h32_del(&r->by_key, &p->by_key);
+	/* no table may name it once it is retired; should the smaller table fail to build, its entries leave
+	 * with every other peer's (nothing is routed to them until the next publish) rather than dangle */
+	if (p->n_subnets && publish_subnets(r, p)) {
+		struct sn_table *old = __atomic_exchange_n(&r->subnets, NULL, __ATOMIC_ACQ_REL);
+		if (old)
+			qsbr_retire(&r->q, &old->retire, table_free);
+	}
 	for (size_t i = 0; i < r->n_peers; i++) {
 		if (r->peers[i] == p) {
 			r->peers[i] = r->peers[--r->n_peers];
@@ -192,6 +252,18 @@ void session_destroy(struct gw_registry *r, struct gw_session *s)
 		p->prev = NULL;
 	h32_del(&r->by_id, &s->by_id);
 	qsbr_retire(&r->q, &s->retire, session_free);
+}
+
+void session_reject(struct gw_registry *r, struct gw_session *s)
+{
+	struct gw_peer *p = s->peer;
+	struct gw_session *prev = p->prev;
+
+	if (p->cur == s && prev) {
+		p->prev = NULL;
+		__atomic_store_n(&p->cur, prev, __ATOMIC_RELEASE); /* published whole, as session_create does */
+	}
+	session_destroy(r, s);
 }
 
 unsigned registry_reap(struct gw_registry *r, uint64_t now)

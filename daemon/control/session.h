@@ -21,6 +21,7 @@
 #include "daemon/config.h"
 #include "daemon/dataplane/keystate.h"
 #include "daemon/dataplane/qsbr.h"
+#include "daemon/dataplane/subnets.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #define sl_cpu_relax() __builtin_ia32_pause()
@@ -50,6 +51,7 @@ struct gw_session {
 	uint64_t ep_seen_ms; /* 0: no endpoint yet */
 	uint64_t last_tx_ms; /* last datagram we sent under this session */
 	struct dp_stream *stream; /* TCP fallback: data goes here while set (control thread writes, workers read) */
+	bool confirmed;      /* control thread: its client's key confirmation (CONFIRM) checked out (control/psk.h) */
 	unsigned n_c;        /* counter slots: one per worker */
 	struct dp_peer_counters c[]; /* n_c + 1: one per worker; the last is what went to the peer at unlinking */
 };
@@ -63,6 +65,12 @@ struct gw_peer {
 	struct in_addr addr; /* s_addr 0: not assigned yet */
 	bool fixed_addr;
 	bool listed; /* control thread, during a reload: in the new client list */
+	bool has_psk; /* PresharedKeyFile = of its [Client] (control/psk.h); a reload may change it */
+	uint8_t psk[SL_KEY_LEN];
+	bool repush; /* control thread: what it would receive changed (SIGHUP): its next PING gets EXPIRED, so it
+		      * re-authenticates for the new snapshot (DESIGN 10.9) */
+	struct sl_prefix subnets[SL_MAX_SUBNETS]; /* [Client] Subnets = (control thread; workers use r->subnets) */
+	unsigned n_subnets;
 	struct gw_session *cur, *prev;
 	uint64_t prev_until_ms;
 	uint64_t last_handshake_wall; /* seconds since the epoch, 0: never */
@@ -77,6 +85,7 @@ struct gw_registry {
 	struct h32 by_key;
 	struct gw_peer **peers;
 	size_t n_peers;
+	struct sn_table *subnets; /* every peer's Subnets, longest first: workers load it with registry_subnets() */
 	unsigned n_slots; /* counter slots and sealing contexts per session: one per worker */
 	struct qsbr q;    /* sessions and peers unlinked, waiting for the workers to let go */
 };
@@ -89,11 +98,27 @@ static inline int registry_init(struct gw_registry *r)
 }
 void registry_free(struct gw_registry *r);
 
+/* Rebuilds and publishes the subnets table from every peer's Subnets; the old table is freed once no worker
+ * can hold it. Control thread, after peers were added or their Subnets changed (a removed peer's entries go
+ * in registry_remove_peer, before the peer itself is retired). 0 or -ENOMEM (the old table stays). */
+int registry_publish_subnets(struct gw_registry *r);
+static inline const struct sn_table *registry_subnets(const struct gw_registry *r)
+{
+	return __atomic_load_n(&r->subnets, __ATOMIC_ACQUIRE);
+}
+/* The peer whose Subnets hold addr (an in_addr / in6_addr of family), or NULL: any thread. */
+static inline struct gw_peer *peer_by_subnet(const struct gw_registry *r, int family, const void *addr)
+{
+	return sn_lookup(registry_subnets(r), family, addr);
+}
+
 /* Adds a peer for a [Client] (address assigned later). -ENOMEM. */
 struct gw_peer *registry_add_peer(struct gw_registry *r, const struct sl_client_cfg *c);
 /* Removes a peer with its sessions. */
 void registry_remove_peer(struct gw_registry *r, struct gw_peer *p);
 struct gw_peer *peer_by_key(const struct gw_registry *r, const uint8_t key[SL_KEY_LEN]);
+/* The peer's pre-shared key from its [Client] (at start and at every reload: new sessions use it). */
+void peer_set_psk(struct gw_peer *p, const struct sl_client_cfg *c);
 void peer_set_addr(struct gw_registry *r, struct gw_peer *p, struct in_addr a);
 
 static inline struct gw_peer *peer_by_addr(const struct gw_registry *r, uint32_t addr_be)
@@ -166,6 +191,9 @@ struct gw_session *session_create(struct gw_registry *r, struct gw_peer *p, uint
 uint32_t session_new_id(const struct gw_registry *r);
 /* Unlinks one session from its peer and the id table; it is freed when no worker can hold it. */
 void session_destroy(struct gw_registry *r, struct gw_session *s);
+/* A session that failed its key confirmation (control/psk.h): destroyed, and the peer's previous session, if
+ * any, is its current one again (a failed rekey leaves the working session as it was). */
+void session_reject(struct gw_registry *r, struct gw_session *s);
 /* Drops previous sessions past their grace period and sessions expired or silent for SL_SESSION_IDLE_MS.
  * Called from a periodic timer: O(peers) per call, never per packet. Returns how many were freed. */
 unsigned registry_reap(struct gw_registry *r, uint64_t now);

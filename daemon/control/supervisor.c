@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 #include "daemon/client.h"
+#include "daemon/control/psk.h"
+#include "daemon/control/stealth.h"
 #include "daemon/control/tls.h"
 #include "daemon/sockets.h"
 
@@ -42,6 +44,11 @@ static void sup_end_exchange(struct cl *c)
 		tls_free(s->ssl);
 		s->ssl = NULL;
 	}
+	if (s->pending) {
+		cl_snap_free(s->pending);
+		s->pending = NULL;
+	}
+	s->confirming = false;
 	if (s->io.fd >= 0) {
 		loop_del(&c->loop, &s->io);
 		close(s->io.fd);
@@ -169,11 +176,61 @@ static void sup_succeeded(struct cl *c)
 	sup_schedule(c);
 }
 
+/* The session is confirmed (or the gateway predates key confirmation): installed. */
+static void sup_install(struct cl *c, struct cl_snap *snap)
+{
+	struct supervisor *s = &c->sup;
+
+	snap->created_ms = now_ms();
+	snap->expires_ms = snap->created_ms + (uint64_t)snap->s.lifetime * 1000u;
+	s->need_auth = false;
+	s->rekey_at_ms = snap->created_ms + (uint64_t)snap->s.lifetime * 10u * SL_REKEY_FRACTION_PCT;
+	c->handshakes_ok++;
+	c->last_handshake_wall = wall_s();
+	if (cl_install(c, snap)) {
+		/* the session is fine, the host refused our routes: keep it, log, retry applying later */
+		log_err("session %08x up but host configuration failed; will retry", snap->s.session_id);
+	}
+	cl_server_proven(c, s->tls_srv, &s->try_ep);
+	sup_succeeded(c);
+}
+
+/* The gateway's answer to our CONFIRM: "OK" or "ERR …"; with its own confirmation checked before. */
+static void sup_got_confirm(struct cl *c)
+{
+	struct supervisor *s = &c->sup;
+	struct cl_snap *snap = s->pending;
+	bool ok = s->rlen >= 3 && !memcmp(s->rbuf, "OK\n", 3);
+	char why[PROTO_LINE_MAX + 64];
+
+	s->pending = NULL;
+	s->confirming = false;
+	if (!s->gw_confirm_ok || (!ok && s->rlen >= 4 && !memcmp(s->rbuf, "ERR pre-shared key mismatch", 27))) {
+		const struct sl_server_cfg *srv = &c->cfg->servers[s->tls_srv];
+		cl_snap_free(snap);
+		c->psk_mismatch++;
+		sup_failed(c, srv->has_psk ? "pre-shared key mismatch: the data keys differ (this [Server]'s "
+					     "PresharedKeyFile is not its [Client]'s on the gateway, or the gateway has none)"
+					   : "pre-shared key mismatch: the data keys differ (the gateway's [Client] has a "
+					     "PresharedKeyFile, this [Server] none)");
+		return;
+	}
+	if (!ok) {
+		size_t n = s->rlen && s->rbuf[s->rlen - 1] == '\n' ? s->rlen - 1 : s->rlen;
+		cl_snap_free(snap);
+		snprintf(why, sizeof(why), "key confirmation refused: %.*s", (int)n, s->rbuf);
+		sup_failed(c, why);
+		return;
+	}
+	sup_install(c, snap);
+}
+
 static void sup_got_auth(struct cl *c)
 {
 	struct supervisor *s = &c->sup;
+	const struct sl_server_cfg *srv = &c->cfg->servers[s->tls_srv];
 	struct cl_snap *snap = calloc(1, sizeof(*snap));
-	uint8_t c2s[32], s2c[32];
+	uint8_t c2s[32], s2c[32], want[SL_PSK_MAC_LEN], mine[SL_PSK_MAC_LEN];
 	char err[128] = "", why[160];
 	int ret;
 
@@ -191,7 +248,11 @@ static void sup_got_auth(struct cl *c)
 	}
 	snap->srv = s->tls_srv;
 	snap->ep_len = cl_udp_dest(c, &s->try_ep, &snap->ep);
-	if (tls_export_keys(s->ssl, snap->s.session_id, c2s, s2c) || keystate_init(&snap->ks, c2s, s2c, c->n_w + 1)) {
+	/* every AUTH (first, rekey, re-auth, failover) mixes in the [Server]'s PSK as it is now */
+	if (tls_export_keys(s->ssl, snap->s.session_id, c2s, s2c) ||
+	    psk_mix(c2s, s2c, srv->has_psk ? srv->psk : NULL, snap->s.session_id) ||
+	    psk_confirm_mac(c2s, s2c, snap->s.session_id, true, want) ||
+	    psk_confirm_mac(c2s, s2c, snap->s.session_id, false, mine) || keystate_init(&snap->ks, c2s, s2c, c->n_w + 1)) {
 		OPENSSL_cleanse(c2s, sizeof(c2s));
 		OPENSSL_cleanse(s2c, sizeof(s2c));
 		free(snap);
@@ -200,18 +261,25 @@ static void sup_got_auth(struct cl *c)
 	}
 	OPENSSL_cleanse(c2s, sizeof(c2s));
 	OPENSSL_cleanse(s2c, sizeof(s2c));
-	snap->created_ms = now_ms();
-	snap->expires_ms = snap->created_ms + (uint64_t)snap->s.lifetime * 1000u;
-	s->need_auth = false;
-	s->rekey_at_ms = snap->created_ms + (uint64_t)snap->s.lifetime * 10u * SL_REKEY_FRACTION_PCT;
-	c->handshakes_ok++;
-	c->last_handshake_wall = wall_s();
-	if (cl_install(c, snap)) {
-		/* the session is fine, the host refused our routes: keep it, log, retry applying later */
-		log_err("session %08x up but host configuration failed; will retry", snap->s.session_id);
+	if (!snap->s.has_confirm && !srv->has_psk) {
+		sup_install(c, snap); /* a gateway from before key confirmation, and no PSK to prove */
+		return;
 	}
-	cl_server_proven(c, s->tls_srv, &s->try_ep);
-	sup_succeeded(c);
+	/* both ends prove their keys (DESIGN 10.10): ours goes out even when the gateway's did not match, so
+	 * the gateway, too, says "mismatch" */
+	s->gw_confirm_ok = snap->s.has_confirm && psk_mac_equal(want, snap->s.confirm);
+	ret = proto_format_confirm(s->wbuf, sizeof(s->wbuf), mine);
+	if (ret < 0) {
+		cl_snap_free(snap);
+		sup_failed(c, "out of buffer space");
+		return;
+	}
+	s->pending = snap;
+	s->confirming = true;
+	s->wlen = (size_t)ret;
+	s->woff = 0;
+	s->rlen = 0;
+	s->ph = SUP_WRITE;
 }
 
 static void sup_got_ping(struct cl *c)
@@ -243,6 +311,14 @@ static void sup_got_data(struct cl *c)
 		log_info("session expired on the server; re-authenticating");
 		s->need_auth = true;
 		sup_succeeded(c);
+		return;
+	}
+	if (s->rlen >= 4 && !memcmp(s->rbuf, "ERR ", 4)) {
+		/* e.g. "ERR session not confirmed": the session is not one the gateway will carry over TCP */
+		char why[PROTO_LINE_MAX + 32];
+		size_t n = s->rbuf[s->rlen - 1] == '\n' ? s->rlen - 1 : s->rlen;
+		snprintf(why, sizeof(why), "refused: %.*s", (int)n, s->rbuf);
+		sup_failed(c, why);
 		return;
 	}
 	if (s->rlen != 3 || memcmp(s->rbuf, "OK\n", 3)) {
@@ -280,6 +356,24 @@ static void sup_drive(struct cl *c)
 				sup_failed(c, why);
 				return;
 			}
+			if (c->cfg->servers[s->tls_srv].stealth) {
+				/* Stealth = on: the prelude goes first, in one segment (a fresh socket's buffer) */
+				uint8_t pre[SL_STEALTH_PRELUDE_LEN], key[32];
+				ssize_t n;
+				stealth_key(c->cfg->servers[s->tls_srv].pubkey, key);
+				if (stealth_prelude_make(key, (int64_t)wall_s(), pre)) {
+					sup_failed(c, "stealth prelude: no random bytes");
+					return;
+				}
+				n = send(s->io.fd, pre, sizeof(pre), MSG_NOSIGNAL);
+				if (n != (ssize_t)sizeof(pre)) {
+					char why[128];
+					snprintf(why, sizeof(why), "stealth prelude: %s",
+						 n < 0 ? strerror(errno) : "short send");
+					sup_failed(c, why);
+					return;
+				}
+			}
 			s->ssl = tls_new(c->tls, s->io.fd);
 			if (!s->ssl) {
 				sup_failed(c, "out of memory");
@@ -311,12 +405,16 @@ static void sup_drive(struct cl *c)
 			if (r > 0) {
 				s->rlen += (size_t)r;
 				if (memchr(s->rbuf, '\n', s->rlen)) {
-					if (s->op_auth)
+					if (s->confirming)
+						sup_got_confirm(c);
+					else if (s->op_auth)
 						sup_got_auth(c);
 					else if (s->op_data)
 						sup_got_data(c);
 					else
 						sup_got_ping(c);
+					if (s->ph == SUP_WRITE)
+						continue; /* our key confirmation */
 					return;
 				}
 				if (s->rlen == sizeof(s->rbuf)) {
@@ -347,8 +445,16 @@ static void sup_drive(struct cl *c)
 				snprintf(buf, sizeof(buf), "server certificate refused: %s", bad);
 				sup_failed(c, buf);
 			} else {
-				char why[300];
-				snprintf(why, sizeof(why), "TLS handshake: %s", tls_error_string(buf, sizeof(buf)));
+				char why[400];
+				bool stealth = c->cfg->servers[s->tls_srv].stealth;
+				/* nothing came back at all: the likeliest cause is a Stealth setting the two ends
+				 * do not share (a stealth gateway is silent without the prelude; a plain one takes
+				 * the prelude for a broken ClientHello) */
+				bool nothing = SSL_get_state(s->ssl) == TLS_ST_CW_CLNT_HELLO;
+				snprintf(why, sizeof(why), "TLS handshake: %s%s", tls_error_string(buf, sizeof(buf)),
+					 !nothing ? ""
+					 : stealth ? " (this [Server] has Stealth = on: does the gateway?)"
+						   : " (no answer: does the gateway run Stealth = on? then so must this [Server])");
 				sup_failed(c, why);
 			}
 			return;
@@ -416,6 +522,20 @@ static bool addrs_equal(const struct sl_addrs *x, const struct sl_addrs *y)
 	return true;
 }
 
+/* A lookup is over: the AUTH it was for goes on; a background refresh (sup_network_changed) only ends. */
+static void sup_resolve_done(struct cl *c)
+{
+	struct supervisor *s = &c->sup;
+
+	if (!s->refresh_only) {
+		sup_connect_auth(c);
+		return;
+	}
+	s->refresh_only = false;
+	s->ph = SUP_IDLE;
+	sup_schedule(c);
+}
+
 /* The answer for the current server's name: its addresses are tried first, then its last good (cached) ones
  * not among them — a resolver that lies or fails costs a few attempts, never the server. A failure keeps the
  * last good ones (a name that does not resolve is a transient failure, never a reason to give up). */
@@ -435,9 +555,10 @@ static void sup_resolved(struct cl *c, const struct sl_addrs *got, const char *e
 	if (err) {
 		if (!s->resolve_failing[i])
 			log_warn("resolve %s: %s; %s", srv->host, err,
-				 c->srv_addrs[i].n ? "trying its last good addresses" : "no address known for it yet");
+				 s->refresh_only ? "the session goes on with the address it has"
+				 : c->srv_addrs[i].n ? "trying its last good addresses" : "no address known for it yet");
 		s->resolve_failing[i] = true;
-		sup_connect_auth(c);
+		sup_resolve_done(c);
 		return;
 	}
 	if (s->resolve_failing[i])
@@ -455,7 +576,7 @@ static void sup_resolved(struct cl *c, const struct sl_addrs *got, const char *e
 		c->srv_addrs[i] = use;
 		cl_servers_changed(c); /* before connecting: the kill switch must let us through */
 	}
-	sup_connect_auth(c);
+	sup_resolve_done(c);
 }
 
 static void sup_on_resolved(void *arg, const struct sl_addrs *addrs, const char *err)
@@ -564,6 +685,27 @@ void sup_data(struct cl *c)
 	/* else: when the exchange under way ends, sup_schedule sees it due */
 }
 
+void sup_network_changed(struct cl *c)
+{
+	struct supervisor *s = &c->sup;
+	struct sockaddr_storage lit;
+	socklen_t len;
+
+	if (!atomic_load(&c->cur) || !c->path_up) {
+		sup_kick(c); /* waiting for a server: the new network may reach one */
+		return;
+	}
+	/* a session: its server's name may resolve otherwise from here (another network's resolvers and views);
+	 * looked up without disturbing the session, and only between exchanges */
+	if (s->ph != SUP_IDLE || s->srv != c->sess_srv ||
+	    config_server_literal(&c->cfg->servers[c->sess_srv], &lit, &len))
+		return;
+	s->refresh_only = true;
+	s->ph = SUP_RESOLVE;
+	loop_timer_set(&s->timer, now_ms() + SL_RESOLVE_TIMEOUT_MS);
+	sup_resolve(c);
+}
+
 void sup_rekey(struct cl *c)
 {
 	struct supervisor *s = &c->sup;
@@ -590,4 +732,40 @@ void sup_close(struct cl *c)
 		resolver_cancel(&c->res);
 	sup_end_exchange(c);
 	loop_timer_remove(&c->loop, &c->sup.timer);
+}
+
+void sup_reload_psk(struct cl *c)
+{
+	struct sl_config *nc = calloc(1, sizeof(*nc));
+	struct sl_err e = {{0}};
+	unsigned changed = 0;
+
+	if (!nc) {
+		log_err("reload: out of memory");
+		return;
+	}
+	if (config_load(c->cfg->path, nc, &e)) {
+		log_err("reload: %s (keeping the running pre-shared keys)", e.msg);
+		free(nc);
+		return;
+	}
+	if (nc->mode != SL_MODE_CLIENT || nc->n_servers != c->cfg->n_servers) {
+		log_err("reload: %s: a client reloads only its servers' PresharedKeyFile; the [Server] sections "
+			"changed: restart to apply (keeping the running pre-shared keys)", c->cfg->path);
+		goto out;
+	}
+	for (unsigned i = 0; i < nc->n_servers; i++) {
+		struct sl_server_cfg *cur = &c->cfg->servers[i];
+		const struct sl_server_cfg *nw = &nc->servers[i];
+		if (cur->has_psk == nw->has_psk && !memcmp(cur->psk, nw->psk, SL_KEY_LEN))
+			continue;
+		cur->has_psk = nw->has_psk;
+		memcpy(cur->psk, nw->psk, SL_KEY_LEN);
+		changed++;
+	}
+	log_info("reload: pre-shared keys of %u server%s changed; the next authentication uses them", changed,
+		 changed == 1 ? "" : "s");
+out:
+	config_free(nc);
+	free(nc);
 }

@@ -1,8 +1,11 @@
 /* gw_path: the gateway's per-packet path, run by every data worker on its own TUN queue and UDP socket.
- *   TUN -> (inner dst -> peer -> current session, fresh endpoint, MTU: above it "fragmentation needed"
- *   back into the TUN, dataplane/icmp.h) -> seal -> sendmmsg
+ *   TUN -> (inner dst -> peer by its address, else by its Subnets -> current session, fresh endpoint, MTU:
+ *   above it "fragmentation needed" back into the TUN, dataplane/icmp.h) -> seal -> sendmmsg
  *   recvmmsg -> header -> session by id -> replay window -> open -> mark seen -> inner source is the
- *   session's -> roam endpoint -> TUN write
+ *   session's address or in its peer's Subnets -> roam endpoint -> (ClientToClient = off: inner dst is no
+ *   other client's address or Subnets) -> TUN write
+ * The Subnets lookups scan a small immutable table (dataplane/subnets.h), and only for an address that is no
+ * client's own.
  * A session with a TCP fallback stream (dataplane/stream.h) sends its datagrams there instead of UDP, one
  * frame per datagram; the worker that reads that stream runs the same receive path on its frames (no
  * endpoint: a stream is not a UDP address to roam to). A keepalive is answered the way it came, so a client
@@ -75,6 +78,8 @@ void gw_on_tun(struct loop_io *io, uint32_t events)
 				continue;
 			}
 			p = peer_by_addr(&g->reg, dst);
+			if (!p)
+				p = peer_by_subnet(&g->reg, AF_INET, &dst);
 			s = p ? peer_cur(p) : NULL;
 			st = s ? session_stream(s) : NULL;
 			if (!s || (!st && !endpoint_fresh(s, now))) {
@@ -165,6 +170,7 @@ static bool same_endpoint(const struct gw_session *s, const struct sockaddr_stor
 static int rx_locked(struct dp_worker *w, struct gw_session *s, uint8_t *buf, size_t len, const struct sl_hdr *h,
 		     const struct sockaddr_storage *from, socklen_t from_len, uint64_t now)
 {
+	const struct gw *g = w->owner;
 	uint32_t src;
 	int n;
 
@@ -186,7 +192,7 @@ static int rx_locked(struct dp_worker *w, struct gw_session *s, uint8_t *buf, si
 	SL_WR(s->c[w->idx].last_rx_ms, now);
 	if (h->type == SL_TYPE_DATA) {
 		const uint8_t *inner = buf + SLUICE_HDR_LEN;
-		if ((unsigned)n > ((const struct gw *)w->owner)->cfg->mtu) {
+		if ((unsigned)n > g->cfg->mtu) {
 			drop(w, s, SL_DROP_OVERSIZE);
 			return -1;
 		}
@@ -194,7 +200,8 @@ static int rx_locked(struct dp_worker *w, struct gw_session *s, uint8_t *buf, si
 			drop(w, s, SL_DROP_BAD_INNER);
 			return -1;
 		}
-		if (src != s->peer->addr.s_addr) {
+		/* its own address, else one of its Subnets (a scan only for such a source) */
+		if (src != s->peer->addr.s_addr && peer_by_subnet(&g->reg, AF_INET, &src) != s->peer) {
 			drop(w, s, SL_DROP_SPOOFED);
 			return -1;
 		}
@@ -206,6 +213,16 @@ static int rx_locked(struct dp_worker *w, struct gw_session *s, uint8_t *buf, si
 	if (SL_RD(s->ep_seen_ms) != now)
 		SL_WR(s->ep_seen_ms, now);
 	return h->type == SL_TYPE_DATA ? n : 0;
+}
+
+/* Is an authenticated inner packet addressed to a client (its tunnel address or its Subnets)? */
+static bool to_client(const struct gw *g, const uint8_t *inner, size_t len)
+{
+	uint32_t dst;
+
+	if (dp_ipv4_dst(inner, len, &dst))
+		return false; /* its source was read: the header is whole */
+	return peer_by_addr(&g->reg, dst) || peer_by_subnet(&g->reg, AF_INET, &dst);
 }
 
 /* One received datagram, in the order of DESIGN §3; via: the stream it came on (NULL: UDP, from `from`). */
@@ -237,6 +254,11 @@ static void rx_one(struct dp_worker *w, uint8_t *buf, size_t len, const struct s
 	session_rx_unlock(s);
 	if (n < 0)
 		return;
+	if (h.type == SL_TYPE_DATA && !SL_RD(g->cfg->client_to_client) &&
+	    to_client(g, buf + SLUICE_HDR_LEN, (size_t)n)) {
+		drop(w, s, SL_DROP_CLIENT_TO_CLIENT); /* never reaches the kernel, which would route it back */
+		return;
+	}
 	if (h.type == SL_TYPE_DATA) {
 		unsigned lost = dp_tun_put(&w->t, buf + SLUICE_HDR_LEN, (size_t)n);
 		SL_ADD(w->st.tun_tx_packets, 1);

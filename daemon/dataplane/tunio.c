@@ -62,20 +62,103 @@ void dp_tun_free(struct dp_tun *t)
 	t->sp = t->cb = NULL;
 }
 
+/* Ones'-complement sums do not care about word size or byte order (RFC 1071 2(A), 2(B)): the buffer is added
+ * in native byte order as 64-bit loads, each split into two 32-bit halves so that no carry is lost (below 2^33
+ * bytes the accumulators stay under 2^63), in two accumulators for instruction-level parallelism; the tail as
+ * one 32-bit, one 16-bit load and a last byte. The total is folded to 16 bits and, on a little-endian host,
+ * byte-swapped into network order before `sum` is added. About 4x the former byte-wise loop on a 1,460-byte
+ * segment (README, Performance); test_tunio checks it against tests/unit/refsum.h for every length up to
+ * 1,600, every buffer alignment and several start sums. */
+static uint64_t load64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v)); /* one unaligned load on x86 and arm64 */
+	return v;
+}
+
+static void store64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+static uint64_t halves(uint64_t w)
+{
+	return (w & 0xffffffffu) + (w >> 32);
+}
+
+/* A native-order accumulator folded to 16 bits in network order, plus `sum`, folded again. */
+static uint32_t fold_native(uint64_t a, uint32_t sum)
+{
+	a = halves(a);
+	while (a >> 16)
+		a = (a & 0xffff) + (a >> 16);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	a = (a >> 8 | a << 8) & 0xffff; /* the sum of byte-swapped words is the byte-swapped sum */
+#endif
+	a += sum;
+	while (a >> 16)
+		a = (a & 0xffff) + (a >> 16);
+	return (uint32_t)a;
+}
+
 uint32_t dp_csum_add(uint32_t sum, const uint8_t *buf, size_t len)
 {
-	uint64_t s = sum;
+	uint64_t a = 0, b = 0;
 	size_t i = 0;
 
-	for (; i + 4 <= len; i += 4) /* big-endian 32-bit words: the ones'-complement sum folds them alike */
-		s += (uint32_t)buf[i] << 24 | (uint32_t)buf[i + 1] << 16 | (uint32_t)buf[i + 2] << 8 | buf[i + 3];
-	for (; i + 2 <= len; i += 2)
-		s += (uint32_t)buf[i] << 8 | buf[i + 1];
-	if (i < len)
-		s += (uint32_t)buf[i] << 8;
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint32_t)s;
+	for (; i + 32 <= len; i += 32) {
+		a += halves(load64(buf + i)) + halves(load64(buf + i + 8));
+		b += halves(load64(buf + i + 16)) + halves(load64(buf + i + 24));
+	}
+	for (; i + 8 <= len; i += 8)
+		a += halves(load64(buf + i));
+	if (i + 4 <= len) {
+		uint32_t w;
+		memcpy(&w, buf + i, sizeof(w));
+		b += w;
+		i += 4;
+	}
+	if (i + 2 <= len) {
+		uint16_t w;
+		memcpy(&w, buf + i, sizeof(w));
+		b += w;
+		i += 2;
+	}
+	if (i < len) /* the last byte is the high half of a big-endian word padded with zero */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		b += buf[i];
+#else
+		b += (uint32_t)buf[i] << 8;
+#endif
+	/* a + b < 2^63 for any buffer below 2^33 bytes: no carry out */
+	return fold_native(a + b, sum);
+}
+
+uint32_t dp_csum_copy(uint8_t *dst, const uint8_t *src, size_t len, uint32_t sum)
+{
+	uint64_t a = 0, b = 0;
+	size_t i = 0;
+
+	/* the sum of dp_csum_add, over words that pass through registers on their way to dst */
+	for (; i + 32 <= len; i += 32) {
+		uint64_t w0 = load64(src + i), w1 = load64(src + i + 8), w2 = load64(src + i + 16),
+			 w3 = load64(src + i + 24);
+		store64(dst + i, w0);
+		store64(dst + i + 8, w1);
+		store64(dst + i + 16, w2);
+		store64(dst + i + 24, w3);
+		a += halves(w0) + halves(w1);
+		b += halves(w2) + halves(w3);
+	}
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w = load64(src + i);
+		store64(dst + i, w);
+		a += halves(w);
+	}
+	memcpy(dst + i, src + i, len - i);
+	/* i is a multiple of 8: the tail's words line up with the whole buffer's */
+	return fold_native(a + b, dp_csum_add(sum, dst + i, len - i));
 }
 
 uint16_t dp_csum_fold(uint32_t sum)
@@ -113,7 +196,7 @@ int dp_csum_complete(uint8_t *pkt, size_t len, size_t start, size_t offset)
 ssize_t dp_tso_segment(const uint8_t *sp, size_t len, size_t mss, unsigned seg, uint8_t *dst, size_t room)
 {
 	size_t ihl, thl, hdr, payload, off, plen, tcp_len;
-	uint32_t seq, sum;
+	uint32_t seq, sum, psum;
 	uint8_t *ip, *tcp;
 	unsigned nseg;
 
@@ -135,7 +218,8 @@ ssize_t dp_tso_segment(const uint8_t *sp, size_t len, size_t mss, unsigned seg, 
 	if (hdr + plen > room)
 		return -1;
 	memcpy(dst, sp, hdr);
-	memcpy(dst + hdr, sp + hdr + off, plen);
+	/* the payload's share of the TCP checksum is summed while it is copied (thl is even: the sums add) */
+	psum = dp_csum_copy(dst + hdr, sp + hdr + off, plen, 0);
 	ip = dst;
 	tcp = dst + ihl;
 	put16(ip + 2, (uint16_t)(hdr + plen));
@@ -156,7 +240,7 @@ ssize_t dp_tso_segment(const uint8_t *sp, size_t len, size_t mss, unsigned seg, 
 	put16(tcp + 16, 0);
 	sum = dp_csum_add(0, ip + 12, 8); /* pseudo header: addresses, protocol, TCP length */
 	sum += 6u + (uint32_t)tcp_len;
-	sum = dp_csum_add(sum, tcp, tcp_len);
+	sum = dp_csum_add(sum, tcp, thl) + psum;
 	put16(tcp + 16, (uint16_t)~dp_csum_fold(sum));
 	return (ssize_t)(hdr + plen);
 }

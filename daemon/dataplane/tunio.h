@@ -63,4 +63,6 @@ ssize_t dp_tso_segment(const uint8_t *sp, size_t len, size_t mss, unsigned seg, 
 int dp_csum_complete(uint8_t *pkt, size_t len, size_t start, size_t offset);
 /* RFC 1071 ones'-complement sum of buf folded to 16 bits (not inverted), added to `sum`. */
 uint32_t dp_csum_add(uint32_t sum, const uint8_t *buf, size_t len);
+/* Copies len bytes from src to dst (not overlapping) and returns dp_csum_add(sum, dst, len): one pass. */
+uint32_t dp_csum_copy(uint8_t *dst, const uint8_t *src, size_t len, uint32_t sum);
 uint16_t dp_csum_fold(uint32_t sum);

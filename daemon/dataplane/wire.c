@@ -26,6 +26,7 @@ static const char *const drop_names[SL_DROP__COUNT] = {
 	[SL_DROP_QUEUE_OUT] = "queue_out",
 	[SL_DROP_QUEUE_IN] = "queue_in",
 	[SL_DROP_BAD_INNER] = "bad_inner",
+	[SL_DROP_CLIENT_TO_CLIENT] = "client_to_client",
 };
 /* clang-format on */
 

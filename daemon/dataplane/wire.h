@@ -51,6 +51,7 @@ enum sl_drop {
 	SL_DROP_QUEUE_OUT,    /* UDP send would block / failed */
 	SL_DROP_QUEUE_IN,     /* TUN write would block / failed */
 	SL_DROP_BAD_INNER,    /* inner packet not IPv4, or malformed */
+	SL_DROP_CLIENT_TO_CLIENT, /* (server) to another client's address or Subnets, with ClientToClient = off */
 	SL_DROP__COUNT
 };
 

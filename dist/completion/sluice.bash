@@ -3,7 +3,7 @@ _sluice() {
 	local cur=${COMP_WORDS[COMP_CWORD]} ifaces
 	ifaces=$(ls /run/sluice/*.sock 2>/dev/null | sed 's|.*/||; s|\.sock$||')
 	if [ "$COMP_CWORD" -eq 1 ]; then
-		COMPREPLY=($(compgen -W "show dump metrics killswitch dns genkey pubkey --version --help" -- "$cur"))
+		COMPREPLY=($(compgen -W "show dump metrics killswitch dns registry genkey pubkey genpsk --version --help" -- "$cur"))
 		return
 	fi
 	case ${COMP_WORDS[1]} in
@@ -14,6 +14,12 @@ _sluice() {
 			COMPREPLY=($(compgen -W "restore" -- "$cur"))
 		else
 			COMPREPLY=($(compgen -W "-c $(ls /etc/sluice/*.conf 2>/dev/null | sed 's|.*/||; s|\.conf$||')" -- "$cur"))
+		fi ;;
+	registry)
+		if [ "$COMP_CWORD" -eq 2 ]; then
+			COMPREPLY=($(compgen -W "add remove list" -- "$cur"))
+		else
+			COMPREPLY=($(compgen -W "--registry --ca" -- "$cur"))
 		fi ;;
 	killswitch)
 		if [ "$COMP_CWORD" -eq 2 ]; then

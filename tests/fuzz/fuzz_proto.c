@@ -1,5 +1,6 @@
 /* fuzz_proto: the control-plane lines a peer sends us — requests (gateway side) and AUTH answers (client
  * side) — and the lease file the gateway reads at start. */
+#include <string.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,8 +27,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int len = proto_format_snapshot(buf, sizeof(buf), &s);
 		/* what we accept, we can say again, and it means the same */
 		if (len < 0 || proto_parse_snapshot(buf, (size_t)len, &t, NULL, 0) || t.session_id != s.session_id ||
-		    t.addr.s_addr != s.addr.s_addr || t.n_dns != s.n_dns)
+		    t.addr.s_addr != s.addr.s_addr || t.n_dns != s.n_dns || t.has_confirm != s.has_confirm ||
+		    (s.has_confirm && memcmp(t.confirm, s.confirm, sizeof(s.confirm))))
 			__builtin_trap();
+	}
+	{
+		uint8_t mac[32], back[32];
+		char buf[128];
+		if (proto_parse_confirm((const char *)data, size, mac) == 0) {
+			int len = proto_format_confirm(buf, sizeof(buf), mac);
+			if (len < 0 || proto_parse_confirm(buf, (size_t)len, back) || memcmp(mac, back, sizeof(mac)))
+				__builtin_trap();
+		}
 	}
 	pool_parse_leases((const char *)data, size, "fuzz.leases", lease_cb, NULL, &e);
 	return 0;

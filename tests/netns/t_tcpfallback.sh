@@ -10,6 +10,9 @@
 #   (4) the TCP connection reset mid-transfer (a reject rule, then lifted): the supervisor recovers as from any
 #       failure: the same daemon carries data over TCP again within 30 s of the lift
 #   (4b) a rekey (SIGUSR1) while on TCP: the new session goes straight to TCP (two more switches)
+#   (4c) both daemons restarted with Stealth = on and one PSK on both ends, UDP still dropped: the DATA
+#       connection sends its prelude (the gateway refuses none) and its session is confirmed, so the data goes
+#       over TCP, sealed with the PSK-mixed keys (ping through), no mismatch counted
 #   (5) nothing but the server port ever reached the underlay; both daemons stop cleanly
 . "$(dirname "$0")/lib.sh"
 
@@ -61,7 +64,7 @@ d = json.load(sys.stdin)
 p = d["peers"][0]
 assert p["transport"] == "tcp" and p["transport_switches"] == 1, p
 assert d["tcp_streams"] == 1, d' || fail "(1) gateway show -j: $("$SLUICE" show -j "$GW")"
-"$SLUICE" dump "$GW" | awk -F'\t' '$13 != "tcp" || $14 != 1 { exit 1 }' || fail "(1) gateway dump: $("$SLUICE" dump "$GW")"
+"$SLUICE" dump "$GW" | awk -F'\t' '$14 != "tcp" || $15 != 1 { exit 1 }' || fail "(1) gateway dump: $("$SLUICE" dump "$GW")"
 out=$("$SLUICE" metrics "$CL"); grep -q "^sluice_transport_tcp{interface=\"$CL\"} 1$" <<<"$out" || fail "(1) client metrics"
 out=$("$SLUICE" metrics "$GW")
 grep -q "^sluice_peer_transport_tcp{interface=\"$GW\",peer=\"laptop\"} 1$" <<<"$out" || fail "(1) gateway metrics"
@@ -127,6 +130,31 @@ wait_for 5 transport_is tcp || fail "(4b) not on TCP after the rekey"
 wait_for 5 tunnel_pings || fail "(4b) no ping after the rekey"
 [ "$(peer_stat "$GW" laptop peer_session_id)" = "$(stat "$CL" session_id)" ] || fail "(4b) sessions differ"
 ok "(4b) rekey on TCP: the new session on TCP at once"
+
+# --- (4c) Stealth = on and a PSK on both ends (UDP is still dropped)
+stop "$CPID"
+stop "$GPID"
+(umask 077; "$SLUICE" genpsk > "$WORK/fb.psk") || fail "(4c) genpsk"
+sed -i -e 's/^Mode = server$/&\nStealth = on/' -e "/^Name = laptop\$/a PresharedKeyFile = $WORK/fb.psk" "$WORK/$GW.conf"
+printf 'Stealth = on\nPresharedKeyFile = %s\n' "$WORK/fb.psk" >> "$WORK/$CL.conf" # the [Server] is its last section
+start "$NS_G" "$GW"; GPID=$LAST_PID
+start "$NS_C" "$CL"; CPID=$LAST_PID
+wait_for 20 transport_is tcp || fail "(4c) stealth + PSK: not on TCP within 20 s: client $(stat "$CL" transport), \
+gateway $(peer_stat "$GW" laptop peer_transport), client state $(stat "$CL" supervisor)"
+wait_for 5 tunnel_pings || fail "(4c) stealth + PSK: no ping over TCP"
+"$SLUICE" show -j "$GW" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+p = d["peers"][0]
+assert d["stealth"] is True and p["psk"] is True and p["transport"] == "tcp", d
+assert d["tcp_streams"] == 1 and d["stealth_refused"] == 0 and d["psk_mismatch"] == 0, d' ||
+	fail "(4c) gateway show -j: $("$SLUICE" show -j "$GW")"
+"$SLUICE" show -j "$CL" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["stealth"] is True and d["psk"] is True and d["transport"] == "tcp" and d["psk_mismatch"] == 0, d' ||
+	fail "(4c) client show -j: $("$SLUICE" show -j "$CL")"
+ok "(4c) Stealth = on and a PSK on both ends: the DATA connection passes the prelude, data over TCP"
 
 # --- (5) nothing leaked, clean stop
 stop "$CPID"

@@ -47,7 +47,7 @@ ok "lintian: no error, no warning"
 
 # --- fields and contents
 dpkg-deb -f "$deb" Depends > "$WORK/depends"
-for d in libc6 libssl3 libmnl0 libnftnl11 libc-ares2; do
+for d in libc6 libssl3 libmnl0 libnftnl11 libc-ares2 libcurl4 libjson-c5; do
 	grep -Eq "(^|, )$d \(>= [^)]+\)" "$WORK/depends" || fail "Depends lacks a versioned $d: $(cat "$WORK/depends")"
 done
 [ "$(dpkg-deb -f "$deb" Description | wc -l)" -ge 5 ] || fail "no extended description"

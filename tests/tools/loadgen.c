@@ -26,6 +26,9 @@
  * --repeat K authenticates each client K times back to back (the re-authentication loop of the abuse test).
  * --chain N presents each client's key under a chain of N more certificates (Ed25519, each issuing the one
  * below, the leaf issued by the first): the long-chain attack, which a gateway must refuse for any N > 0.
+ * --stealth sends the prelude of a `Stealth = on` gateway (control/stealth.h, keyed from --server-key) before
+ * each TLS handshake. auth_us_p50 / auth_us_p90 / auth_us_max report the time of one successful exchange, from
+ * connect() to the parsed snapshot (the gateway's cost per authentication as a client sees it).
  * Targets outside 127.0.0.0/8 and 198.18.0.0/15 are refused. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -45,6 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "daemon/control/proto.h"
+#include "daemon/control/stealth.h"
 #include "daemon/control/tls.h"
 #include "daemon/dataplane/keystate.h"
 #include "daemon/dataplane/tunio.h"
@@ -83,6 +87,7 @@ struct lg_hs { /* one control connection in flight */
 	size_t woff, rlen;
 	char rbuf[PROTO_LINE_MAX];
 	uint64_t deadline_ms;
+	uint64_t t0_us; /* connect() */
 	unsigned slot; /* in live[] */
 };
 
@@ -92,6 +97,7 @@ static struct {
 	uint8_t server_key[SL_KEY_LEN];
 	struct in_addr src0;
 	unsigned hold_s, interval_s, deadline_s, rate, first, repeat, chain;
+	bool stealth;
 	FILE *assign_log;
 	const char *sessions;
 } opt = {.seed = 1, .n_src = 1, .interval_s = 5, .deadline_s = 120};
@@ -305,6 +311,14 @@ static void hs_free(struct lg_hs *h)
 	free(h);
 }
 
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static int hs_start(struct lg_client *c)
 {
 	struct lg_hs *h = calloc(1, sizeof(*h));
@@ -316,6 +330,7 @@ static int hs_start(struct lg_client *c)
 	h->c = c;
 	in_flight[c->src]++;
 	src.sin_addr.s_addr = htonl(ntohl(opt.src0.s_addr) + c->src);
+	h->t0_us = now_us();
 	h->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (h->fd < 0 || bind(h->fd, (struct sockaddr *)&src, sizeof(src)) ||
 	    (connect(h->fd, (struct sockaddr *)&opt.server, sizeof(opt.server)) && errno != EINPROGRESS)) {
@@ -331,6 +346,9 @@ static int hs_start(struct lg_client *c)
 		die("epoll_ctl failed");
 	return 0;
 }
+
+static uint32_t *auth_us; /* per successful exchange, for the percentiles */
+static size_t n_auth_us, cap_auth_us;
 
 static void hs_done(struct lg_hs *h)
 {
@@ -348,6 +366,12 @@ static void hs_done(struct lg_hs *h)
 	}
 	if (tls_export_keys(h->ssl, snap.session_id, c2s, s2c) || keystate_init(&c->ks, c2s, s2c, 1))
 		die("key derivation failed");
+	if (n_auth_us == cap_auth_us) {
+		cap_auth_us = cap_auth_us ? 2 * cap_auth_us : 1024;
+		if (!(auth_us = realloc(auth_us, cap_auth_us * sizeof(*auth_us))))
+			die("out of memory");
+	}
+	auth_us[n_auth_us++] = (uint32_t)(now_us() - h->t0_us);
 	c->session_id = snap.session_id;
 	c->addr = snap.addr;
 	c->gw = snap.gateway;
@@ -376,6 +400,13 @@ static bool hs_drive(struct lg_hs *h)
 			getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &soerr, &l);
 			if (soerr)
 				return hs_failures++, true;
+			if (opt.stealth) {
+				uint8_t pre[SL_STEALTH_PRELUDE_LEN], key[32];
+				stealth_key(opt.server_key, key);
+				if (stealth_prelude_make(key, (int64_t)time(NULL), pre) ||
+				    send(h->fd, pre, sizeof(pre), MSG_NOSIGNAL) != (ssize_t)sizeof(pre))
+					return hs_failures++, true;
+			}
 			if (!(h->ssl = tls_new(tls, h->fd)))
 				die("out of memory");
 			client_key(h->c->idx, priv);
@@ -548,7 +579,7 @@ static void usage(void)
 	fprintf(stderr, "usage: loadgen conf --count N [--seed S]\n"
 			"       loadgen run --server ADDR:PORT --server-key B64 --count N [--seed S] --source ADDR\n"
 			"                   [--sources K] [--hold S] [--interval S] [--deadline S] [--assign-log FILE]\n"
-			"                   [--rate R] [--first I] [--repeat K] [--chain N] [--sessions FILE]\n");
+			"                   [--rate R] [--first I] [--repeat K] [--chain N] [--sessions FILE] [--stealth]\n");
 	exit(2);
 }
 
@@ -645,6 +676,13 @@ static int run(void)
 	established = establish_all(deadline);
 	printf("established=%u\nestablish_ms=%" PRIu64 "\nhandshake_failures=%" PRIu64 "\nrefused=%" PRIu64 "\n",
 	       established, now_ms() - t0, hs_failures, hs_refused);
+	if (n_auth_us) {
+		qsort(auth_us, n_auth_us, sizeof(*auth_us), cmp_u32);
+		printf("auth_us_p50=%u\nauth_us_p90=%u\nauth_us_max=%u\n", auth_us[n_auth_us / 2],
+		       auth_us[n_auth_us * 9 / 10], auth_us[n_auth_us - 1]);
+	}
+	free(auth_us);
+	auth_us = NULL;
 	fflush(stdout);
 	if (established < opt.count) {
 		chain_free();
@@ -746,6 +784,7 @@ int main(int argc, char **argv)
 		{"hold", 1, 0, 'h'},	 {"interval", 1, 0, 'i'}, {"deadline", 1, 0, 'd'},
 		{"assign-log", 1, 0, 'l'}, {"rate", 1, 0, 'r'},	  {"first", 1, 0, 'f'},
 		{"repeat", 1, 0, 'R'},	 {"chain", 1, 0, 'C'},	  {"sessions", 1, 0, 'o'},
+		{"stealth", 0, 0, 'T'},
 		{0, 0, 0, 0},
 	};
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -781,6 +820,7 @@ int main(int argc, char **argv)
 		case 'C': opt.chain = (unsigned)num(optarg, 0, LG_MAX_CHAIN); break;
 		case 'f': opt.first = (unsigned)num(optarg, 0, LG_MAX_CLIENTS); break;
 		case 'o': opt.sessions = optarg; break;
+		case 'T': opt.stealth = true; break;
 		case 'l':
 			if (!(opt.assign_log = fopen(optarg, "a")))
 				die("cannot open --assign-log");

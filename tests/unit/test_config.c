@@ -255,6 +255,32 @@ static const struct bad_case bad[] = {
 	 "b.conf:1: [Interface] needs PrivateKeyFile"},
 	{"[Interface]\nMode = server\nPrivateKeyFile = %s\nAddress = 10.66.0.1/24\n",
 	 "b.conf:1: [Interface] of a server needs Listen"},
+	/* sites and routing (DESIGN 9) */
+	{SRV "PushRoutes = 10.1.0.0/16 10.2.0.0/16\n",
+	 "b.conf:6: PushRoutes: '10.1.0.0/16 10.2.0.0/16' is not an IPv4 or IPv6 prefix"},
+	{SRV "PushRoutes = 10.1.0.1/16\n", "b.conf:6: PushRoutes: '10.1.0.1/16' has host bits set"},
+	{SRV "PushRoutes = fd10::1/64\n", "b.conf:6: PushRoutes: 'fd10::1/64' has host bits set"},
+	{SRV "PushRoutes = 10.1.0.0/16,10.1.0.0/16\n", "b.conf:6: PushRoutes: '10.1.0.0/16' is listed twice"},
+	{SRV "PushRoutes = 0.0.0.0/0\n", "b.conf:6: PushRoutes: a default route (/0) is not a network here"},
+	{SRV "PushRoutes = 10.1.0.0\n", "b.conf:6: PushRoutes: '10.1.0.0' is not an IPv4 or IPv6 prefix"},
+	{SRV "PushRoutes = 1.0.0.0/8,2.0.0.0/8,3.0.0.0/8,4.0.0.0/8,5.0.0.0/8,6.0.0.0/8,7.0.0.0/8,8.0.0.0/8,"
+	     "9.0.0.0/8,10.0.0.0/8,11.0.0.0/8,12.0.0.0/8,13.0.0.0/8,14.0.0.0/8,15.0.0.0/8,16.0.0.0/8,17.0.0.0/8\n",
+	 "b.conf:6: PushRoutes: more than 16 prefixes"},
+	{SRV "ClientToClient = sometimes\n", "b.conf:6: ClientToClient: 'sometimes' is not on or off"},
+	{SRV "NAT = masquerade\n", "b.conf:6: NAT: 'masquerade' is not on or off"},
+	{CLI "PushRoutes = 10.1.0.0/16\n" SRVSECT, "b.conf:4: PushRoutes is not a key of a client"},
+	{CLI "NAT = off\n" SRVSECT, "b.conf:4: NAT is not a key of a client"},
+	{SRV "Subnets = 192.168.1.0/24\n", "b.conf:6: Subnets is not a key of a server"},
+	{CLI "Subnets = 192.168.1.1/24\n" SRVSECT, "b.conf:4: Subnets: '192.168.1.1/24' has host bits set"},
+	{CLI "Subnets = fd50::/64\n" SRVSECT, "b.conf:4: Subnets: fd50::/64 is IPv6, and this tunnel carries no IPv6"},
+	{CLI "Routes = pushed, 10.0.0.0/33\n" SRVSECT, "b.conf:4: Routes: '10.0.0.0/33' is not an IPv4 prefix"},
+	{SRV "[Client]\nName = a\nPublicKey = " K1 "\nSubnets = 192.168.50.0/24, fd50::/64\n",
+	 "b.conf:9: Subnets: fd50::/64 is IPv6, and this gateway's tunnel carries no IPv6"},
+	{SRV "[Client]\nName = a\nPublicKey = " K1 "\nSubnets = 192.168.50.0/24, fd50::/64 x\n",
+	 "b.conf:9: Subnets: 'fd50::/64 x' is not an IPv4 or IPv6 prefix"},
+	{SRV "[Client]\nName = a\nPublicKey = " K1 "\nSubnets = 192.168.50.0/24\n[Client]\nName = b\nPublicKey = " K2
+	     "\nSubnets = 192.168.51.0/24,192.168.50.0/24\n",
+	 "b.conf:13: Subnets: 192.168.50.0/24 is already client 'a''s (line 9)"},
 };
 
 static void test_bad(void)
@@ -274,6 +300,52 @@ static void test_bad(void)
 		CHECK_STR_CONTAINS(e.msg, bad[i].msg);
 		CHECK(c.clients == NULL); /* nothing to free after an error */
 	}
+}
+
+/* DESIGN 9 "Sites and routing": every new key, both families, and the defaults */
+static void test_sites(void)
+{
+	char text[2048];
+	struct sl_config c;
+	struct sl_err e = {{0}};
+
+	snprintf(text, sizeof(text),
+		 SRV "PushRoutes = 10.1.0.0/16, fd10:1::/48\nClientToClient = on\nNAT = off\n"
+		     "[Client]\nName = branch\nPublicKey = " K1 "\nSubnets = 192.168.50.0/24, 192.168.60.0/24\n"
+		     "[Client]\nName = phone\nPublicKey = " K2 "\n",
+		 keyfile);
+	CHECK(parse(text, "s.conf", &c, &e) == 0);
+	if (e.msg[0])
+		fprintf(stderr, "%s\n", e.msg);
+	CHECK(c.n_push_routes == 2 && c.push_routes[0].a.family == AF_INET && c.push_routes[0].len == 16 &&
+	      c.push_routes[1].a.family == AF_INET6 && c.push_routes[1].len == 48);
+	CHECK(c.client_to_client && c.nat_off);
+	CHECK(c.n_clients == 2 && c.clients[0].n_subnets == 2 && c.clients[0].subnets[0].len == 24 &&
+	      c.clients[0].subnets[0].a.v4.s_addr == inet_addr("192.168.50.0") &&
+	      c.clients[0].subnets[1].len == 24 && c.clients[1].n_subnets == 0);
+	config_free(&c);
+
+	/* defaults: nothing pushed, ClientToClient off, NAT on */
+	snprintf(text, sizeof(text), SRV, keyfile);
+	CHECK(parse(text, "s.conf", &c, &e) == 0);
+	CHECK(c.n_push_routes == 0 && !c.client_to_client && !c.nat_off);
+	config_free(&c);
+
+	/* client: Routes = pushed alone is a split tunnel with no prefix of its own; in a list it adds the
+	 * pushed ones; Subnets names the client's LAN */
+	snprintf(text, sizeof(text), CLI "Routes = pushed\nSubnets = 192.168.50.0/24\n" SRVSECT, keyfile);
+	CHECK(parse(text, "s.conf", &c, &e) == 0);
+	CHECK(c.routes_pushed && c.n_routes == 0 && !config_full_tunnel(&c));
+	CHECK(c.n_subnets == 1 && c.subnets[0].len == 24);
+	config_free(&c);
+	snprintf(text, sizeof(text), CLI "Routes = 10.9.0.0/16, Pushed\n" SRVSECT, keyfile);
+	CHECK(parse(text, "s.conf", &c, &e) == 0);
+	CHECK(c.routes_pushed && c.n_routes == 1 && c.routes[0].len == 16);
+	config_free(&c);
+	snprintf(text, sizeof(text), CLI SRVSECT, keyfile);
+	CHECK(parse(text, "s.conf", &c, &e) == 0);
+	CHECK(!c.routes_pushed && config_full_tunnel(&c) && c.n_subnets == 0);
+	config_free(&c);
 }
 
 static void test_key_files(void)
@@ -329,6 +401,7 @@ int main(void)
 	test_client_good();
 	test_client_servers();
 	test_bad();
+	test_sites();
 	test_key_files();
 	unlink(keyfile);
 	rmdir(dir);

@@ -95,6 +95,36 @@ static void test_snapshot_roundtrip(void)
 	CHECK(proto_parse_snapshot(newer, strlen(newer), &t, NULL, 0) == 0);
 }
 
+/* PushRoutes (DESIGN 9): IPv4 prefixes in routes=, IPv6 in routes6=, each family in its order */
+static void test_snapshot_routes(void)
+{
+	struct proto_snapshot s = {.session_id = 1, .addr = ip("10.66.0.7"), .plen = 24, .gateway = ip("10.66.0.1"),
+				   .mtu = 1416, .keepalive = 10, .lifetime = 60, .n_routes = 3};
+	struct proto_snapshot t;
+	char buf[PROTO_LINE_MAX];
+	int len;
+
+	CHECK(prefix_parse("10.1.0.0/16", &s.routes[0]) == 0);
+	CHECK(prefix_parse("fd10:1::/48", &s.routes[1]) == 0);
+	CHECK(prefix_parse("192.168.77.0/24", &s.routes[2]) == 0);
+	len = proto_format_snapshot(buf, sizeof(buf), &s);
+	CHECK(len > 0);
+	CHECK_STR_CONTAINS(buf, " routes=10.1.0.0/16,192.168.77.0/24 routes6=fd10:1::/48\n");
+	CHECK(proto_parse_snapshot(buf, (size_t)len, &t, NULL, 0) == 0);
+	CHECK(t.n_routes == 3 && t.routes[0].a.family == AF_INET && t.routes[0].len == 16 &&
+	      t.routes[0].a.v4.s_addr == ip("10.1.0.0").s_addr && t.routes[1].len == 24 &&
+	      t.routes[2].a.family == AF_INET6 && t.routes[2].len == 48 && !memcmp(&t.routes[2].a.v6, &s.routes[1].a.v6, 16));
+	const char *bad[] = {
+		"OK session=1 address=10.66.0.7/24 gateway=10.66.0.1 mtu=1416 keepalive=10 lifetime=60 routes=10.1.0.0\n",
+		"OK session=1 address=10.66.0.7/24 gateway=10.66.0.1 mtu=1416 keepalive=10 lifetime=60 routes=10.1.0.1/16\n",
+		"OK session=1 address=10.66.0.7/24 gateway=10.66.0.1 mtu=1416 keepalive=10 lifetime=60 routes=fd00::/8\n",
+		"OK session=1 address=10.66.0.7/24 gateway=10.66.0.1 mtu=1416 keepalive=10 lifetime=60 routes6=10.0.0.0/8\n",
+		"OK session=1 address=10.66.0.7/24 gateway=10.66.0.1 mtu=1416 keepalive=10 lifetime=60 routes=10.0.0.0/33\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(proto_parse_snapshot(bad[i], strlen(bad[i]), &t, NULL, 0) == -EINVAL);
+}
+
 static void make_client(struct sl_client_cfg *c, const char *name, uint8_t seed)
 {
 	memset(c, 0, sizeof(*c));
@@ -609,6 +639,7 @@ int main(void)
 {
 	test_requests();
 	test_snapshot_roundtrip();
+	test_snapshot_routes();
 	test_registry();
 	test_pool();
 	test_pool_journal();

@@ -392,7 +392,7 @@ static void test_clamp(void)
 
 	/* the client table, for tunnel MTU 1200 */
 	CHECK_EQ_INT(run("nft add table inet sluice_cl_" TUN " && nft add chain inet sluice_cl_" TUN " junk"), 0);
-	ret = clt_apply(TUN, 1200, &e);
+	ret = clt_apply(TUN, 1200, NULL, 0, &e);
 	CHECK_EQ_INT(ret, 0);
 	if (ret)
 		fprintf(stderr, "clt_apply: %s\n", e.msg);
@@ -415,13 +415,13 @@ static void test_clamp(void)
 	CHECK_EQ_INT(local_mss(tun, 700), 700);
 
 	/* a new MTU replaces the table: still one, the new MSS */
-	CHECK_EQ_INT(clt_apply(TUN, 1300, &e), 0);
+	CHECK_EQ_INT(clt_apply(TUN, 1300, NULL, 0, &e), 0);
 	CHECK_EQ_INT(run("nft list tables"), 0);
 	CHECK_STR_CONTAINS(out, "table inet sluice_cl_" TUN);
 	CHECK_EQ_INT(run("nft list table inet sluice_cl_" TUN " | grep -c 'maxseg size set 1260'"), 0);
 	CHECK_STR_CONTAINS(out, "2");
 	CHECK_EQ_INT(forwarded_mss(tun, cap, false, 1460), 1260);
-	CHECK_EQ_INT(clt_apply(TUN, 100, &e), -EINVAL); /* refused before the kernel */
+	CHECK_EQ_INT(clt_apply(TUN, 100, NULL, 0, &e), -EINVAL); /* refused before the kernel */
 	CHECK_EQ_INT(clt_remove(TUN, &e), 0);
 	CHECK(run("nft list table inet sluice_cl_" TUN) != 0);
 	CHECK_EQ_INT(clt_remove(TUN, &e), 0);

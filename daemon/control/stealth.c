@@ -1,0 +1,69 @@
+/* stealth: the pre-TLS prelude (daemon/control/stealth.h). */
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <string.h>
+#include "daemon/control/stealth.h"
+
+void stealth_key(const uint8_t gw_pub[SL_KEY_LEN], uint8_t key[32])
+{
+	unsigned int len = 0;
+
+	HMAC(EVP_sha256(), SL_STEALTH_LABEL, (int)strlen(SL_STEALTH_LABEL), gw_pub, SL_KEY_LEN, key, &len);
+}
+
+static bool mac(const uint8_t key[32], const uint8_t in[24], uint8_t out[32])
+{
+	unsigned int len = 0;
+
+	return HMAC(EVP_sha256(), key, 32, in, 24, out, &len) && len == 32;
+}
+
+int stealth_prelude_make(const uint8_t key[32], int64_t now_s, uint8_t out[SL_STEALTH_PRELUDE_LEN])
+{
+	uint64_t t = (uint64_t)now_s;
+
+	for (int i = 0; i < 8; i++)
+		out[i] = (uint8_t)(t >> (56 - 8 * i));
+	if (RAND_bytes(out + 8, 16) != 1 || !mac(key, out, out + 24))
+		return -EIO;
+	return 0;
+}
+
+enum stealth_verdict stealth_prelude_check(struct stealth_cache *cache, const uint8_t key[32], int64_t now_s,
+					   const uint8_t in[SL_STEALTH_PRELUDE_LEN])
+{
+	uint8_t want[32];
+	uint64_t t = 0;
+	int64_t ts, d;
+	struct stealth_entry *free_e = NULL;
+	uint32_t h;
+
+	if (!mac(key, in, want) || CRYPTO_memcmp(want, in + 24, 32))
+		return STEALTH_BAD;
+	for (int i = 0; i < 8; i++)
+		t = t << 8 | in[i];
+	ts = (int64_t)t;
+	d = ts - now_s;
+	if (t > (uint64_t)INT64_MAX || d > SL_STEALTH_WINDOW_S || d < -SL_STEALTH_WINDOW_S)
+		return STEALTH_STALE;
+	/* the MAC is unpredictable without the key: its first bytes place the nonce */
+	h = (uint32_t)in[24] | (uint32_t)in[25] << 8 | (uint32_t)in[26] << 16 | (uint32_t)in[27] << 24;
+	for (unsigned i = 0; i < SL_STEALTH_PROBE; i++) {
+		struct stealth_entry *e = &cache->e[(h + i) % SL_STEALTH_CACHE];
+		if (e->until < now_s) {
+			if (!free_e)
+				free_e = e;
+			continue;
+		}
+		if (!memcmp(e->nonce, in + 8, 16))
+			return STEALTH_REPLAY;
+	}
+	if (!free_e)
+		return STEALTH_REPLAY; /* no room to remember it: refused rather than replayable */
+	memcpy(free_e->nonce, in + 8, 16);
+	free_e->until = ts + SL_STEALTH_WINDOW_S; /* after that the timestamp alone refuses it */
+	return STEALTH_OK;
+}

@@ -1,0 +1,38 @@
+/* etcd_client: blocking calls to etcd's v3 JSON gateway over HTTP (libcurl), for the registry thread and the
+ * `sluice registry` tool — never the gateway's loop or data plane. Each call tries the URL's endpoints in turn,
+ * starting with the one that answered last, each bounded by the client's timeout. */
+#pragma once
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "daemon/common/strbuf.h"
+#include "daemon/registry/etcd_json.h"
+#include "daemon/registry/etcd_url.h"
+
+#define ETCD_TIMEOUT_MS 2000 /* one request to one endpoint */
+
+struct etcd {
+	const struct etcd_url *url;
+	const char *ca_file; /* etcds://: the CA bundle that signs etcd's certificate; NULL: the system's */
+	CURL *h;
+	unsigned cur; /* endpoint index that answered last */
+	long timeout_ms;
+};
+
+/* 0, or -ENOMEM. curl_global_init is the caller's (once per process, before any thread). */
+int etcd_open(struct etcd *c, const struct etcd_url *url, const char *ca_file, struct sl_err *e);
+/* The transfer options every request and the watch share: scheme, TLS verification, no proxy, no signals. */
+void etcd_setopt_common(const struct etcd *c, CURL *h);
+/* "http(s)://ENDPOINT" of endpoint k. */
+void etcd_base_url(const struct etcd *c, unsigned k, char *out, size_t n);
+void etcd_close(struct etcd *c);
+/* POST body to path (e.g. "/v3/kv/range"); the answer's body into out (reset first). -EIO when no endpoint
+ * answered (e->msg names the last failure). */
+int etcd_post(struct etcd *c, const char *path, const char *body, struct strbuf *out, struct sl_err *e);
+/* Every key under prefix (the prefix itself included), with the store's revision. */
+int etcd_range_prefix(struct etcd *c, const char *prefix, struct etcd_kv **kvs, size_t *n, int64_t *rev,
+		      struct sl_err *e);
+/* One key: 0 and *value (malloc'd) or NULL when absent. */
+int etcd_get(struct etcd *c, const char *key, char **value, struct sl_err *e);
+int etcd_txn(struct etcd *c, const struct etcd_cmp *cmp, size_t n_cmp, const struct etcd_op *op, size_t n_op,
+	     bool *succeeded, struct sl_err *e);

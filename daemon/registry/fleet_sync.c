@@ -1,0 +1,518 @@
+/* fleet_sync: the registry's records and one reconciliation pass (fleet_sync.h). Runs in the registry thread
+ * (or at start-up, or in the `sluice registry` tool); never in the gateway's loop or data plane. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "daemon/registry/fleet_sync.h"
+
+#define FLEET_SYNC_TRIES 8 /* lost lease races before giving up (another gateway leasing at the same time) */
+
+void fleet_key_hex(const uint8_t key[SL_KEY_LEN], char out[2 * SL_KEY_LEN + 1])
+{
+	static const char hx[] = "0123456789abcdef";
+	for (unsigned i = 0; i < SL_KEY_LEN; i++) {
+		out[2 * i] = hx[key[i] >> 4];
+		out[2 * i + 1] = hx[key[i] & 15];
+	}
+	out[2 * SL_KEY_LEN] = 0;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int fleet_key_unhex(const char *s, uint8_t key[SL_KEY_LEN])
+{
+	if (strlen(s) != 2 * SL_KEY_LEN)
+		return -EINVAL;
+	for (unsigned i = 0; i < SL_KEY_LEN; i++) {
+		int h = hexval(s[2 * i]), l = hexval(s[2 * i + 1]);
+		if (h < 0 || l < 0)
+			return -EINVAL;
+		key[i] = (uint8_t)(h << 4 | l);
+	}
+	return 0;
+}
+
+void fleet_client_record(const uint8_t key[SL_KEY_LEN], const struct in_addr *addr, char *out, size_t n)
+{
+	char b64[SL_KEY_B64_LEN + 1], a[INET_ADDRSTRLEN];
+
+	key_to_base64(key, b64);
+	if (addr)
+		snprintf(out, n, "%s %s", b64, inet_ntop(AF_INET, addr, a, sizeof(a)));
+	else
+		snprintf(out, n, "%s", b64);
+}
+
+int fleet_client_parse(const char *rec, uint8_t key[SL_KEY_LEN], bool *has_addr, struct in_addr *addr)
+{
+	char b64[SL_KEY_B64_LEN + 1];
+	const char *sp = strchr(rec, ' ');
+	size_t klen = sp ? (size_t)(sp - rec) : strlen(rec);
+
+	*has_addr = false;
+	if (klen != SL_KEY_B64_LEN)
+		return -EINVAL;
+	memcpy(b64, rec, klen);
+	b64[klen] = 0;
+	if (key_from_base64(b64, key))
+		return -EINVAL;
+	if (!sp)
+		return 0;
+	if (inet_pton(AF_INET, sp + 1, addr) != 1)
+		return -EINVAL;
+	*has_addr = true;
+	return 0;
+}
+
+void fleet_pool_text(const struct sl_prefix4 *pool, char *out, size_t n)
+{
+	char a[INET_ADDRSTRLEN];
+	snprintf(out, n, "%s/%u", inet_ntop(AF_INET, &pool->addr, a, sizeof(a)), pool->len);
+}
+
+static uint32_t pool_mask(const struct sl_prefix4 *pool)
+{
+	return pool->len ? ~0u << (32 - pool->len) : 0;
+}
+
+bool fleet_addr_in_pool(const struct sl_prefix4 *pool, struct in_addr a)
+{
+	uint32_t m = pool_mask(pool), h = ntohl(a.s_addr), g = ntohl(pool->addr.s_addr);
+
+	return (h & m) == (g & m) && (h & ~m) != 0 && (h & ~m) != ~m && h != g;
+}
+
+bool fleet_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n >= SL_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && name[i] != '.' && name[i] != '_' && name[i] != '-')
+			return false;
+	return true;
+}
+
+/* What one range of PREFIX/ says, indexed for the merge. */
+struct lease {
+	uint8_t key[SL_KEY_LEN];
+	uint32_t addr; /* host order */
+};
+
+struct view {
+	char pool[64];
+	bool has_pool;
+	struct lease *by_key; /* sorted by key */
+	size_t n_by_key;
+	struct lease *by_addr; /* sorted by address */
+	size_t n_by_addr;
+	struct sl_client_cfg *reg; /* registry clients, parsed */
+	size_t n_reg;
+};
+
+static int cmp_key(const void *a, const void *b)
+{
+	return memcmp(((const struct lease *)a)->key, ((const struct lease *)b)->key, SL_KEY_LEN);
+}
+
+static int cmp_addr(const void *a, const void *b)
+{
+	uint32_t x = ((const struct lease *)a)->addr, y = ((const struct lease *)b)->addr;
+	return x < y ? -1 : x > y;
+}
+
+static void view_free(struct view *v)
+{
+	free(v->by_key);
+	free(v->by_addr);
+	free(v->reg);
+	memset(v, 0, sizeof(*v));
+}
+
+static const struct lease *lease_of_key(const struct view *v, const uint8_t key[SL_KEY_LEN])
+{
+	struct lease k;
+	memcpy(k.key, key, SL_KEY_LEN);
+	return v->n_by_key ? bsearch(&k, v->by_key, v->n_by_key, sizeof(k), cmp_key) : NULL;
+}
+
+static const struct lease *lease_of_addr(const struct view *v, uint32_t addr)
+{
+	struct lease k = {.addr = addr};
+	return v->n_by_addr ? bsearch(&k, v->by_addr, v->n_by_addr, sizeof(k), cmp_addr) : NULL;
+}
+
+/* cap: room for every key read plus a lease for every file client (the leases a sync creates) */
+static int view_load(struct view *v, const struct etcd_kv *kv, size_t n, size_t cap, const char *prefix,
+		     struct fleet_sync_stats *st)
+{
+	char p_pool[FLEET_KEY_MAX], p_cl[FLEET_KEY_MAX], p_lk[FLEET_KEY_MAX], p_la[FLEET_KEY_MAX];
+	size_t l_cl, l_lk, l_la;
+
+	memset(v, 0, sizeof(*v));
+	snprintf(p_pool, sizeof(p_pool), "%s/pool", prefix);
+	l_cl = (size_t)snprintf(p_cl, sizeof(p_cl), "%s/clients/", prefix);
+	l_lk = (size_t)snprintf(p_lk, sizeof(p_lk), "%s/leases/key/", prefix);
+	l_la = (size_t)snprintf(p_la, sizeof(p_la), "%s/leases/addr/", prefix);
+	v->by_key = calloc(cap + 1, sizeof(*v->by_key));
+	v->by_addr = calloc(cap + 1, sizeof(*v->by_addr));
+	v->reg = calloc(cap + 1, sizeof(*v->reg));
+	if (!v->by_key || !v->by_addr || !v->reg) {
+		view_free(v);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *k = kv[i].key, *val = kv[i].value;
+		if (!strcmp(k, p_pool)) {
+			snprintf(v->pool, sizeof(v->pool), "%s", val);
+			v->has_pool = true;
+		} else if (!strncmp(k, p_cl, l_cl)) {
+			struct sl_client_cfg *c = &v->reg[v->n_reg];
+			memset(c, 0, sizeof(*c));
+			if (!fleet_name_ok(k + l_cl) || fleet_client_parse(val, c->pubkey, &c->has_addr, &c->addr)) {
+				st->refused++;
+				continue;
+			}
+			snprintf(c->name, sizeof(c->name), "%s", k + l_cl);
+			c->line = 0;
+			v->n_reg++;
+		} else if (!strncmp(k, p_lk, l_lk)) {
+			struct lease *l = &v->by_key[v->n_by_key];
+			struct in_addr a;
+			if (fleet_key_unhex(k + l_lk, l->key) || inet_pton(AF_INET, val, &a) != 1)
+				continue; /* not ours to judge: a lease we cannot read is never handed out again either */
+			l->addr = ntohl(a.s_addr);
+			v->n_by_key++;
+		} else if (!strncmp(k, p_la, l_la)) {
+			struct lease *l = &v->by_addr[v->n_by_addr];
+			struct in_addr a;
+			if (inet_pton(AF_INET, k + l_la, &a) != 1)
+				continue;
+			l->addr = ntohl(a.s_addr);
+			if (fleet_key_unhex(val, l->key))
+				memset(l->key, 0xff, SL_KEY_LEN); /* held by something unreadable: still taken */
+			v->n_by_addr++;
+		}
+	}
+	qsort(v->by_key, v->n_by_key, sizeof(struct lease), cmp_key);
+	qsort(v->by_addr, v->n_by_addr, sizeof(struct lease), cmp_addr);
+	return 0;
+}
+
+static void key_path(char *out, size_t n, const char *prefix, const uint8_t key[SL_KEY_LEN])
+{
+	char hex[2 * SL_KEY_LEN + 1];
+	fleet_key_hex(key, hex);
+	snprintf(out, n, "%s/leases/key/%s", prefix, hex);
+}
+
+static void addr_path(char *out, size_t n, const char *prefix, uint32_t addr_h)
+{
+	struct in_addr a = {htonl(addr_h)};
+	char s[INET_ADDRSTRLEN];
+	snprintf(out, n, "%s/leases/addr/%s", prefix, inet_ntop(AF_INET, &a, s, sizeof(s)));
+}
+
+/* One lease transaction: key -> addr and addr -> key, only if addr is free and key's lease is still `old`
+ * (0: none). 0 done, -EAGAIN lost a race (someone changed either key meanwhile), else -errno. */
+static int lease_txn(struct etcd *c, const char *prefix, const uint8_t key[SL_KEY_LEN], uint32_t addr, uint32_t old,
+		     struct sl_err *e)
+{
+	char kp[FLEET_KEY_MAX], ap[FLEET_KEY_MAX], op_[FLEET_KEY_MAX], hex[2 * SL_KEY_LEN + 1];
+	char as[INET_ADDRSTRLEN], olds[INET_ADDRSTRLEN];
+	struct in_addr a = {htonl(addr)}, o = {htonl(old)};
+	struct etcd_cmp cmp[2];
+	struct etcd_op op[3];
+	size_t n_op = 2;
+	bool ok;
+	int ret;
+
+	fleet_key_hex(key, hex);
+	key_path(kp, sizeof(kp), prefix, key);
+	addr_path(ap, sizeof(ap), prefix, addr);
+	inet_ntop(AF_INET, &a, as, sizeof(as));
+	cmp[0] = (struct etcd_cmp){ETCD_CMP_ABSENT, ap, NULL};
+	if (old) {
+		inet_ntop(AF_INET, &o, olds, sizeof(olds));
+		cmp[1] = (struct etcd_cmp){ETCD_CMP_VALUE_EQ, kp, olds};
+		addr_path(op_, sizeof(op_), prefix, old);
+		op[2] = (struct etcd_op){ETCD_OP_DELETE, op_, NULL};
+		n_op = 3;
+	} else {
+		cmp[1] = (struct etcd_cmp){ETCD_CMP_ABSENT, kp, NULL};
+	}
+	op[0] = (struct etcd_op){ETCD_OP_PUT, kp, as};
+	op[1] = (struct etcd_op){ETCD_OP_PUT, ap, hex};
+	ret = etcd_txn(c, cmp, 2, op, n_op, &ok, e);
+	if (ret)
+		return ret;
+	return ok ? 0 : -EAGAIN;
+}
+
+/* Lowest free client address of the pool; 0 when the pool is full. */
+static uint32_t lowest_free(const struct view *v, const struct sl_prefix4 *pool)
+{
+	uint32_t m = pool_mask(pool), net = ntohl(pool->addr.s_addr) & m, size = ~m + 1;
+
+	for (uint32_t off = 1; off + 1 < size; off++) {
+		struct in_addr a = {htonl(net + off)};
+		if (fleet_addr_in_pool(pool, a) && !lease_of_addr(v, net + off))
+			return net + off;
+	}
+	return 0;
+}
+
+/* The pool record: created by the first gateway; every other one must name the same. */
+static int check_pool(struct etcd *c, const char *prefix, const struct view *v, const struct sl_prefix4 *pool,
+		      struct sl_err *e)
+{
+	char want[64], kp[FLEET_KEY_MAX];
+	struct etcd_cmp cmp;
+	struct etcd_op op;
+	bool ok;
+	int ret;
+
+	fleet_pool_text(pool, want, sizeof(want));
+	if (v->has_pool) {
+		if (strcmp(v->pool, want))
+			return sl_errf(e, -EINVAL,
+				       "registry %s: the fleet's pool is Address = %s, this gateway has %s "
+				       "(every gateway of a registry needs the same Address)",
+				       prefix, v->pool, want);
+		return 0;
+	}
+	snprintf(kp, sizeof(kp), "%s/pool", prefix);
+	cmp = (struct etcd_cmp){ETCD_CMP_ABSENT, kp, NULL};
+	op = (struct etcd_op){ETCD_OP_PUT, kp, want};
+	ret = etcd_txn(c, &cmp, 1, &op, 1, &ok, e);
+	if (ret)
+		return ret;
+	return ok ? 0 : -EAGAIN; /* another gateway recorded it first: read it again */
+}
+
+static int cmp_cfg_name(const void *a, const void *b)
+{
+	return strcmp((*(const struct sl_client_cfg *const *)a)->name, (*(const struct sl_client_cfg *const *)b)->name);
+}
+
+static int cmp_cfg_key(const void *a, const void *b)
+{
+	return memcmp((*(const struct sl_client_cfg *const *)a)->pubkey, (*(const struct sl_client_cfg *const *)b)->pubkey,
+		      SL_KEY_LEN);
+}
+
+/* registry clients by key, then name: the first of a key is the one kept */
+static int cmp_reg(const void *a, const void *b)
+{
+	const struct sl_client_cfg *x = a, *y = b;
+	int c = memcmp(x->pubkey, y->pubkey, SL_KEY_LEN);
+	return c ? c : strcmp(x->name, y->name);
+}
+
+/* The merged list: every file client; then the registry's, except names and keys the file already has, and
+ * keys listed twice (the smallest name wins). O(n log n): a fleet has 10,000s of clients. */
+static int merge(struct view *v, const struct sl_client_cfg *file, size_t n_file, struct sl_client_cfg **out,
+		 size_t *n_out, struct fleet_sync_stats *st)
+{
+	struct sl_client_cfg *m = calloc(n_file + v->n_reg + 1, sizeof(*m));
+	const struct sl_client_cfg **by_name = calloc(n_file + 1, sizeof(*by_name));
+	const struct sl_client_cfg **by_key = calloc(n_file + 1, sizeof(*by_key));
+	size_t n = 0;
+
+	if (!m || !by_name || !by_key) {
+		free(m);
+		free(by_name);
+		free(by_key);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n_file; i++) {
+		m[n++] = file[i];
+		by_name[i] = by_key[i] = &file[i];
+	}
+	qsort(by_name, n_file, sizeof(*by_name), cmp_cfg_name);
+	qsort(by_key, n_file, sizeof(*by_key), cmp_cfg_key);
+	qsort(v->reg, v->n_reg, sizeof(*v->reg), cmp_reg);
+	for (size_t i = 0; i < v->n_reg; i++) {
+		const struct sl_client_cfg *r = &v->reg[i], *pr = r;
+
+		if (n_file && (bsearch(&pr, by_name, n_file, sizeof(*by_name), cmp_cfg_name) ||
+			       bsearch(&pr, by_key, n_file, sizeof(*by_key), cmp_cfg_key)))
+			continue; /* the file's name or key: not a refusal */
+		if (i && !memcmp(v->reg[i - 1].pubkey, r->pubkey, SL_KEY_LEN)) {
+			st->refused++; /* a key registered under two names */
+			continue;
+		}
+		m[n++] = *r;
+		st->from_registry++;
+	}
+	free(by_name);
+	free(by_key);
+	*out = m;
+	*n_out = n;
+	return 0;
+}
+
+/* Gives every client of the merged list its lease. -EAGAIN: a race was lost, start over. */
+static int lease_all(struct etcd *c, const char *prefix, const char *path, const struct sl_prefix4 *pool, struct view *v,
+		     struct sl_client_cfg *m, size_t *n_m, size_t n_file, bool strict, struct fleet_sync_stats *st,
+		     struct sl_err *e)
+{
+	char a[INET_ADDRSTRLEN];
+	size_t w = 0;
+	int ret;
+
+	for (size_t i = 0; i < *n_m; i++) {
+		struct sl_client_cfg *cl = &m[i];
+		const struct lease *l = lease_of_key(v, cl->pubkey);
+		bool from_file = i < n_file;
+		uint32_t want;
+
+		if (cl->has_addr) {
+			const struct lease *h;
+			want = ntohl(cl->addr.s_addr);
+			if (!fleet_addr_in_pool(pool, cl->addr)) {
+				if (from_file || strict)
+					return sl_errf(e, -EINVAL, "client '%s': Address %s is not a client address of "
+							   "the pool", cl->name, inet_ntop(AF_INET, &cl->addr, a, sizeof(a)));
+				st->refused++;
+				continue;
+			}
+			h = lease_of_addr(v, want);
+			if (h && memcmp(h->key, cl->pubkey, SL_KEY_LEN)) {
+				char owner[2 * SL_KEY_LEN + 1];
+				fleet_key_hex(h->key, owner);
+				if (from_file && strict)
+					return sl_errf(e, -EINVAL,
+						       "%s:%d: [Client] '%s': Address %s is leased to another key in the "
+						       "registry (%.16s...); remove that lease or that client first",
+						       path, cl->line, cl->name,
+						       inet_ntop(AF_INET, &cl->addr, a, sizeof(a)), owner);
+				st->refused++;
+				continue;
+			}
+			if (!h || !l || l->addr != want) {
+				ret = lease_txn(c, prefix, cl->pubkey, want, l ? l->addr : 0, e);
+				if (ret)
+					return ret;
+				st->leased++;
+			}
+		} else if (l) {
+			cl->addr.s_addr = htonl(l->addr);
+		} else {
+			want = lowest_free(v, pool);
+			if (!want) {
+				st->refused++;
+				continue; /* the pool is full: this client waits (logged by the caller) */
+			}
+			ret = lease_txn(c, prefix, cl->pubkey, want, 0, e);
+			if (ret)
+				return ret;
+			st->leased++;
+			cl->addr.s_addr = htonl(want);
+			/* the view learns it, so the next client gets the next address */
+			v->by_addr[v->n_by_addr] = (struct lease){.addr = want};
+			memcpy(v->by_addr[v->n_by_addr].key, cl->pubkey, SL_KEY_LEN);
+			v->n_by_addr++;
+			qsort(v->by_addr, v->n_by_addr, sizeof(struct lease), cmp_addr);
+		}
+		cl->has_addr = true;
+		m[w++] = *cl;
+	}
+	*n_m = w;
+	return 0;
+}
+
+int fleet_sync(struct etcd *c, const char *prefix, const struct sl_prefix4 *pool, const char *file_path,
+	       const struct sl_client_cfg *file, size_t n_file, bool strict, struct sl_client_cfg **out, size_t *n_out, int64_t *rev,
+	       struct fleet_sync_stats *st, struct sl_err *e)
+{
+	char root[FLEET_KEY_MAX];
+	int ret = -EAGAIN;
+
+	*out = NULL;
+	*n_out = 0;
+	snprintf(root, sizeof(root), "%s/", prefix);
+	for (unsigned t = 0; t < FLEET_SYNC_TRIES && ret == -EAGAIN; t++) {
+		struct etcd_kv *kv;
+		struct view v;
+		struct sl_client_cfg *m = NULL;
+		size_t n, n_m = 0;
+
+		memset(st, 0, sizeof(*st));
+		ret = etcd_range_prefix(c, root, &kv, &n, rev, e);
+		if (ret)
+			return ret;
+		/* the view needs a slot for every key plus every lease it makes: at most one per client */
+		ret = view_load(&v, kv, n, n + n_file, prefix, st);
+		etcd_kvs_free(kv, n);
+		if (ret)
+			return sl_errf(e, ret, "registry: out of memory");
+		ret = check_pool(c, prefix, &v, pool, e);
+		if (!ret)
+			ret = merge(&v, file, n_file, &m, &n_m, st);
+		if (!ret)
+			ret = lease_all(c, prefix, file_path, pool, &v, m, &n_m, n_file, strict, st, e);
+		view_free(&v);
+		if (ret) {
+			free(m);
+			continue;
+		}
+		*out = m;
+		*n_out = n_m;
+		return 0;
+	}
+	if (ret == -EAGAIN)
+		sl_errf(e, -EAGAIN, "registry %s: leases kept changing under %d attempts; will try again", prefix,
+			FLEET_SYNC_TRIES);
+	return ret;
+}
+
+int fleet_lease_fixed(struct etcd *c, const char *prefix, const uint8_t key[SL_KEY_LEN], struct in_addr addr,
+		      char owner_hex[2 * SL_KEY_LEN + 1], struct sl_err *e)
+{
+	char kp[FLEET_KEY_MAX], ap[FLEET_KEY_MAX];
+	int ret = -EAGAIN;
+
+	key_path(kp, sizeof(kp), prefix, key);
+	addr_path(ap, sizeof(ap), prefix, ntohl(addr.s_addr));
+	for (unsigned t = 0; t < FLEET_SYNC_TRIES && ret == -EAGAIN; t++) {
+		char *holder = NULL, *old = NULL;
+		struct in_addr o = {0};
+		char hex[2 * SL_KEY_LEN + 1];
+
+		fleet_key_hex(key, hex);
+		ret = etcd_get(c, ap, &holder, e);
+		if (!ret)
+			ret = etcd_get(c, kp, &old, e);
+		if (ret) {
+			free(holder);
+			free(old);
+			return ret;
+		}
+		if (holder && strcmp(holder, hex)) {
+			snprintf(owner_hex, 2 * SL_KEY_LEN + 1, "%s", holder);
+			free(holder);
+			free(old);
+			return -EEXIST;
+		}
+		if (old && inet_pton(AF_INET, old, &o) != 1)
+			o.s_addr = 0;
+		if (holder && old && o.s_addr == addr.s_addr)
+			ret = 0; /* already so */
+		else
+			ret = lease_txn(c, prefix, key, ntohl(addr.s_addr), ntohl(o.s_addr), e);
+		free(holder);
+		free(old);
+	}
+	return ret;
+}

@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# t_fleet: two gateways sharing one etcd registry (issue #21, DESIGN §9 "Fleet", §10.11). etcd (Debian's
+# etcd-server, a 3-member cluster) runs in the resolver's namespace of lan.sh, on 198.18.0.53 ports 2379, 22379
+# and 32379 (peers on its loopback), with its data in $WORK; both gateways name all three in
+# `Registry = etcd://…/sluice-$TAG` and have the same Address; the client lists both as
+# [Server]s and is known only to the registry.
+#   (0) refused starts: a pool that differs from the one recorded; a file client whose fixed Address is leased
+#       to another key (file:line named); neither leaves its interface behind
+#   (1) `sluice registry add`: both gateways know the client with the same leased address; the file client of
+#       gateway 1 is merged and leased too
+#   (2) the client's gateway kill -9'd: traffic through the other within 10 s with the same tunnel address
+#   (3) a client added to the registry is on both gateways within 2 s, without a reload
+#   (3b) the etcd member the gateways watch is killed: they move to another, report no outage, and a client
+#       added then is still on both gateways within 2 s; traffic goes on
+#   (4) etcd stopped: the gateways report it unreachable and the established client keeps working; gateway 1
+#       restarted meanwhile serves the clients of its last read (StateDir cache); etcd back: they reconnect
+#       (backoff) and no lease was lost
+#   (5) `sluice registry remove`: the client's session ends on every gateway within 3 s, its traffic stops
+#   (6) etcds://: a TLS etcd with a CA of the test's own; a gateway with RegistryCAFile and `sluice registry --ca`
+#       reach it; without the CA the certificate is refused
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lan.sh"
+
+command -v etcd >/dev/null || { echo "t_fleet: etcd not installed (apt-get install etcd-server): skipped"; exit 77; }
+
+GW=slg$TAG; GW2=slh$TAG; CL=slc$TAG; BAD=slb$TAG
+# a 3-member etcd cluster on the resolver's address: client ports E_PORTS, peer ports on its loopback
+E_PORTS=(2379 22379 32379)
+URL="etcd://$D_IP:${E_PORTS[0]},$D_IP:${E_PORTS[1]},$D_IP:${E_PORTS[2]}/sluice-$TAG"
+lan_up
+
+ETCD_PIDS=()
+CLUSTER="m0=http://127.0.0.1:2380,m1=http://127.0.0.1:22380,m2=http://127.0.0.1:32380"
+etcd_member() { # INDEX — starts one member (its data dir kept across restarts)
+	local i=$1 p=${E_PORTS[$1]}
+	ip netns exec "$NS_D" etcd --name "m$i" --data-dir "$WORK/etcd$i" --listen-client-urls "http://$D_IP:$p" \
+		--advertise-client-urls "http://$D_IP:$p" --listen-peer-urls "http://127.0.0.1:$((p + 1))" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$((p + 1))" --initial-cluster "$CLUSTER" \
+		--initial-cluster-token "t$TAG" --heartbeat-interval 50 --election-timeout 500 >> "$WORK/etcd$i.log" 2>&1 &
+	ETCD_PIDS[$i]=$!
+	PIDS+=("$!")
+}
+healthy() { in_d curl -sf -m 1 "http://$D_IP:${E_PORTS[$1]}/health" | grep -q '"health":"true"'; }
+etcd_start() {
+	for i in 0 1 2; do etcd_member $i; done
+	for i in 0 1 2; do wait_for 30 healthy $i || fail "etcd member $i did not come up"; done
+}
+etcd_kill() { kill "${ETCD_PIDS[$1]}"; wait "${ETCD_PIDS[$1]}" 2>/dev/null || true; }
+reg() { in_d "$SLUICE" registry "$@" --registry "$URL"; }
+# the address a gateway gives a client ("" when it does not list it)
+gw_addr() { peer_stat "$1" "$2" peer_address; }
+on_both() { [ "$(gw_addr "$GW" "$1")" = "$2" ] && [ "$(gw_addr "$GW2" "$1")" = "$2" ]; }
+gone_from() { local s; s=$("$SLUICE" show -r "$1") && ! echo "$s" | grep -qx "peer=$2"; }
+
+etcd_start
+genkey "$WORK/$CL.key"
+genkey "$WORK/phone.key"
+genkey "$WORK/filed.key"
+gw_conf "$GW" "Registry = $URL"
+{ echo; echo "[Client]"; echo "Name = filed"; echo "PublicKey = $(pubkey "$WORK/filed.key")"; echo "Address = 10.66.0.50"; } >> "$WORK/$GW.conf"
+STATE_DIR=$WORK/state2 gw_conf "$GW2" "Registry = $URL"
+cl_conf_servers "$CL"
+add_server "$CL" "$GW" "$G_IP:$PORT"
+add_server "$CL" "$GW2" "$G2_IP:$PORT"
+in_i python3 "$SLUICE_SRC/tests/netns/peer.py" udp-echo $I_IP 5353 "$WORK/udp.log" & PIDS+=($!)
+pingable() { in_c ping -c 1 -W 1 $I_IP >/dev/null 2>&1; }
+
+# --- (1) the client in the registry; gateway 1 records the pool and merges its file client
+reg add laptop "$(pubkey "$WORK/$CL.key")" || fail "(1) registry add"
+start "$NS_G" "$GW"; GW_PID=$LAST_PID
+start "$NS_G2" "$GW2"; GW2_PID=$LAST_PID
+A=$(reg list | awk -F'\t' '$1 == "laptop" { print $3 }')
+case "$A" in 10.66.0.*) ;; *) fail "(1) no lease for the client: $(reg list)" ;; esac
+on_both laptop "$A" || fail "(1) the gateways give laptop $(gw_addr "$GW" laptop) and $(gw_addr "$GW2" laptop), lease $A"
+[ "$(gw_addr "$GW" filed)" = 10.66.0.50 ] || fail "(1) the file client: $(gw_addr "$GW" filed)"
+gone_from "$GW2" filed || fail "(1) gateway 2 lists gateway 1's file client"
+in_d etcdctl --endpoints "$D_IP:${E_PORTS[1]}" get "/sluice-$TAG/leases/addr/10.66.0.50" | grep -q . ||
+	fail "(1) the file client's fixed address is not leased in etcd"
+[ "$(stat "$GW" registry_state)" = connected ] || fail "(1) registry_state $(stat "$GW" registry_state)"
+out=$("$SLUICE" show "$GW")
+echo "$out" | grep -q "^ *registry: $URL (connected" || fail "(1) show: $out"
+"$SLUICE" show -j "$GW" | python3 -c '
+import json, sys; d = json.load(sys.stdin)
+assert d["registry"] == sys.argv[1] and d["registry_state"] == "connected" and d["registry_syncs"] >= 1, d' "$URL" ||
+	fail "(1) show -j"
+out=$("$SLUICE" metrics "$GW")
+echo "$out" | grep -q "^sluice_registry_connected{interface=\"$GW\"} 1" || fail "(1) metrics: $(echo "$out" | grep registry)"
+ok "(1) laptop leased $A on both gateways; file client merged"
+
+# --- (0) refused starts (after (1): the pool is recorded)
+GW_ADDRESS=10.67.0.1/24 STATE_DIR=$WORK/state3 gw_conf "$BAD" "Registry = $URL"
+IFACES+=("$BAD")
+if in_g2 timeout 20 "$SLUICED" -f -c "$WORK/$BAD.conf" > "$WORK/bad.out" 2>&1; then fail "(0) a gateway with another pool started"; fi
+grep -q "the fleet's pool is Address = 10.66.0.1/24, this gateway has 10.67.0.1/24" "$WORK/bad.out" ||
+	fail "(0) pool mismatch: $(cat "$WORK/bad.out")"
+STATE_DIR=$WORK/state3 gw_conf "$BAD" "Registry = $URL"
+{ echo; echo "[Client]"; echo "Name = thief"; echo "PublicKey = $(pubkey "$WORK/phone.key")"; echo "Address = $A"; } >> "$WORK/$BAD.conf"
+if in_g2 timeout 20 "$SLUICED" -f -c "$WORK/$BAD.conf" > "$WORK/bad.out" 2>&1; then fail "(0) a stolen fixed address started"; fi
+line=$(grep -n '^\[Client\]' "$WORK/$BAD.conf" | cut -d: -f1)
+grep -q "$WORK/$BAD.conf:$line: \[Client\] 'thief': Address $A is leased to another key" "$WORK/bad.out" ||
+	fail "(0) fixed address conflict: $(cat "$WORK/bad.out")"
+in_g2 ip link show "$BAD" >/dev/null 2>&1 && fail "(0) the refused gateway left its link"
+ok "(0) pool mismatch and a file client on another key's address refused at start"
+
+# --- (2) the client's gateway dies: the other carries it, same address
+start "$NS_C" "$CL"; CL_PID=$LAST_PID
+wait_for 20 session_up "$CL" || fail "(2) no session"
+wait_for 5 pingable || fail "(2) no traffic"
+[ "$(stat "$CL" address)" = "$A/24" ] || fail "(2) the client got $(stat "$CL" address), the lease is $A"
+[ "$(via)" = "$GE_IP" ] || fail "(2) traffic does not leave through gateway 1"
+kill -9 $GW_PID; wait $GW_PID 2>/dev/null || true
+t0=$SECONDS
+wait_for 10 pingable || fail "(2) no traffic through gateway 2 within 10 s"
+[ "$(via)" = "$GE2_IP" ] || fail "(2) traffic does not leave through gateway 2"
+[ "$(stat "$CL" address)" = "$A/24" ] || fail "(2) address after failover $(stat "$CL" address), lease $A"
+ok "(2) gateway 1 killed: through gateway 2 after $((SECONDS - t0)) s with the same address $A"
+start "$NS_G" "$GW"; GW_PID=$LAST_PID
+
+# --- (3) live add: on both gateways within 2 s
+reg add phone "$(pubkey "$WORK/phone.key")" 10.66.0.77 || fail "(3) registry add phone"
+wait_for 2 on_both phone 10.66.0.77 || fail "(3) phone not on both gateways within 2 s: '$(gw_addr "$GW" phone)' '$(gw_addr "$GW2" phone)'"
+ok "(3) a client added to the registry is on both gateways within 2 s"
+
+# --- (3b) one etcd member killed (the one the gateways watch): nothing changes for clients and the registry
+s1=$(stat "$GW" registry_syncs); s2=$(stat "$GW2" registry_syncs)
+etcd_kill 0
+# each gateway's watch breaks, moves to the next member after its first backoff and reads the registry again
+wait_for 10 stat_cmp "$GW" registry_syncs -gt "$s1" || fail "(3b) gateway 1 did not move to another member"
+wait_for 10 stat_cmp "$GW2" registry_syncs -gt "$s2" || fail "(3b) gateway 2 did not move to another member"
+[ "$(stat "$GW" registry_connected)" = 1 ] && [ "$(stat "$GW2" registry_connected)" = 1 ] ||
+	fail "(3b) a gateway reports etcd unreachable with 2 of 3 members up"
+genkey "$WORK/tablet.key"
+reg add tablet "$(pubkey "$WORK/tablet.key")" || fail "(3b) registry add with a member down"
+wait_for 2 on_both tablet "$(reg list | awk -F'\t' '$1 == "tablet" { print $3 }')" ||
+	fail "(3b) tablet not on both gateways within 2 s with a member down"
+[ -n "$(gw_addr "$GW" tablet)" ] || fail "(3b) tablet has no address"
+wait_for 3 pingable || fail "(3b) traffic stopped"
+ok "(3b) an etcd member killed: the gateways follow the others, a new client still arrives within 2 s"
+
+# --- (4) etcd gone: established clients keep working
+etcd_kill 1; etcd_kill 2
+wait_for 10 stat_cmp "$GW2" registry_connected -eq 0 || fail "(4) gateway 2 did not notice etcd is gone"
+s=$(stat "$CL" session_id)
+for _ in 1 2 3; do wait_for 3 pingable || fail "(4) traffic stopped with etcd down"; done
+[ "$(stat "$CL" session_id)" = "$s" ] || fail "(4) the session changed with etcd down"
+on_both laptop "$A" || fail "(4) a gateway forgot laptop with etcd down"
+on_both phone 10.66.0.77 || fail "(4) a gateway forgot phone with etcd down"
+# a gateway restarted without etcd serves what the last read (cached in its StateDir) confirms
+stop $GW_PID
+start "$NS_G" "$GW"; GW_PID=$LAST_PID
+[ "$(gw_addr "$GW" laptop)" = "$A" ] || fail "(4) gateway 1 restarted without etcd: laptop '$(gw_addr "$GW" laptop)'"
+[ "$(gw_addr "$GW" phone)" = 10.66.0.77 ] || fail "(4) gateway 1 restarted without etcd: phone '$(gw_addr "$GW" phone)'"
+[ "$(stat "$GW" registry_state)" = unreachable ] || fail "(4) restarted gateway 1: $(stat "$GW" registry_state)"
+etcd_start
+# the backoff may have grown to 16 s (30 s at most) while etcd was down
+wait_for 35 stat_cmp "$GW2" registry_connected -eq 1 || fail "(4) gateway 2 did not reconnect"
+wait_for 35 stat_cmp "$GW" registry_connected -eq 1 || fail "(4) gateway 1 did not reconnect"
+[ "$(reg list | awk -F'\t' '$1 == "laptop" { print $3 }')" = "$A" ] || fail "(4) laptop's lease changed: $(reg list)"
+kill -0 $GW_PID && kill -0 $GW2_PID || fail "(4) a gateway died"
+ok "(4) etcd stopped: traffic went on; both gateways reconnected, leases kept"
+
+# --- (5) revoke: gone from every gateway within 3 s, traffic stops
+reg remove laptop || fail "(5) registry remove"
+t0=$SECONDS
+wait_for 3 gone_from "$GW" laptop || fail "(5) gateway 1 still lists laptop after 3 s"
+wait_for 3 gone_from "$GW2" laptop || fail "(5) gateway 2 still lists laptop after 3 s"
+pingable && fail "(5) the revoked client still reaches the internet host"
+[ -z "$(reg list | awk -F'\t' '$1 == "laptop"')" ] || fail "(5) laptop still listed"
+ok "(5) revoked: gone from both gateways after $((SECONDS - t0)) s"
+
+# --- (6) etcds://: a TLS member (its own CA, the certificate naming 198.18.0.53), RegistryCAFile
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/ca.key" -out "$WORK/ca.pem" \
+	-subj /CN=sluice-test-ca -days 1 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/etcd.key" -out "$WORK/etcd.csr" \
+	-subj /CN=etcd 2>/dev/null
+printf 'subjectAltName=IP:%s\n' "$D_IP" > "$WORK/san.ext"
+openssl x509 -req -in "$WORK/etcd.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial -days 1 \
+	-extfile "$WORK/san.ext" -out "$WORK/etcd.pem" 2>/dev/null
+T_PORT=42379
+TURL="etcds://$D_IP:$T_PORT/sluice-tls-$TAG"
+ip netns exec "$NS_D" etcd --name tls --data-dir "$WORK/etcd-tls" --listen-client-urls "https://$D_IP:$T_PORT" \
+	--advertise-client-urls "https://$D_IP:$T_PORT" --listen-peer-urls http://127.0.0.1:42380 \
+	--initial-advertise-peer-urls http://127.0.0.1:42380 --initial-cluster tls=http://127.0.0.1:42380 \
+	--cert-file "$WORK/etcd.pem" --key-file "$WORK/etcd.key" >> "$WORK/etcd-tls.log" 2>&1 &
+PIDS+=("$!")
+wait_for 30 in_d curl -sf -m 1 --cacert "$WORK/ca.pem" "https://$D_IP:$T_PORT/health" || fail "(6) TLS etcd did not come up"
+in_d "$SLUICE" registry add laptop "$(pubkey "$WORK/$CL.key")" --registry "$TURL" --ca "$WORK/ca.pem" ||
+	fail "(6) registry add over TLS"
+if in_d "$SLUICE" registry list --registry "$TURL" > "$WORK/tls.out" 2>&1; then
+	fail "(6) etcd's certificate was accepted without its CA"
+fi
+grep -qi "certificate" "$WORK/tls.out" || fail "(6) an unknown CA's error does not say so: $(cat "$WORK/tls.out")"
+GW3=sli$TAG
+PORT=51901 GW_ADDRESS=10.68.0.1/24 STATE_DIR=$WORK/state-tls gw_conf "$GW3" "Registry = $TURL" "RegistryCAFile = $WORK/ca.pem"
+start "$NS_G" "$GW3"; GW3_PID=$LAST_PID
+[ "$(stat "$GW3" registry_state)" = connected ] || fail "(6) gateway 3: $(stat "$GW3" registry_state)"
+case "$(gw_addr "$GW3" laptop)" in 10.68.0.*) ;; *) fail "(6) gateway 3 over TLS: laptop '$(gw_addr "$GW3" laptop)'" ;; esac
+stop $GW3_PID
+ok "(6) etcds:// with RegistryCAFile: the gateway and sluice registry --ca reach etcd over TLS; an unknown CA is refused"
+
+stop $CL_PID
+stop $GW_PID
+stop $GW2_PID
+ip netns exec "$NS_G" ip link show "$GW" >/dev/null 2>&1 && fail "gateway 1 left its link"
+echo "t_fleet: all checks passed"

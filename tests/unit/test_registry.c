@@ -1,0 +1,341 @@
+/* test_registry: the fleet registry's pure parts (daemon/registry/): the Registry URL, the Registry config key,
+ * the JSON bodies sent to etcd's v3 gateway (parsed back with json-c and compared field by field), the answers
+ * read from it (texts as etcd 3.4 sends them: error answers, proto3 omissions, bad base64), and the record
+ * formats (client record, key hex, pool membership). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <json-c/json.h>
+#include "daemon/config.h"
+#include "daemon/registry/etcd_json.h"
+#include "daemon/registry/etcd_url.h"
+#include "daemon/registry/fleet_cache.h"
+#include "daemon/registry/fleet_sync.h"
+#include "tests/unit/check.h"
+
+#define K1 "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
+
+static void url_ok(void)
+{
+	struct etcd_url u;
+	struct sl_err e = {{0}};
+
+	CHECK(etcd_url_parse("etcd://127.0.0.1:2379/sluice", &u, &e) == 0);
+	CHECK_EQ_INT(u.n_endpoints, 1);
+	CHECK(!strcmp(u.endpoint[0], "127.0.0.1:2379"));
+	CHECK(!strcmp(u.prefix, "/sluice"));
+	CHECK(!u.tls);
+	CHECK(etcd_url_parse("etcds://etcd.example:2379/sluice", &u, &e) == 0);
+	CHECK(u.tls && u.n_endpoints == 1 && !strcmp(u.endpoint[0], "etcd.example:2379"));
+	CHECK(etcd_url_parse("etcd://a.example:1,[fd00::1]:2379,198.18.0.53:65535/fleet/eu-1_x.y", &u, &e) == 0);
+	CHECK_EQ_INT(u.n_endpoints, 3);
+	CHECK(!strcmp(u.endpoint[0], "a.example:1"));
+	CHECK(!strcmp(u.endpoint[1], "[fd00::1]:2379"));
+	CHECK(!strcmp(u.endpoint[2], "198.18.0.53:65535"));
+	CHECK(!strcmp(u.prefix, "/fleet/eu-1_x.y"));
+}
+
+static void url_bad(const char *s, const char *why)
+{
+	struct etcd_url u;
+	struct sl_err e = {{0}};
+
+	CHECK(etcd_url_parse(s, &u, &e) == -EINVAL);
+	CHECK_STR_CONTAINS(e.msg, why);
+}
+
+static void url_errors(void)
+{
+	url_bad("http://h:1/p", "does not start with etcd:// or etcds://");
+	url_bad("etcds://h/p", "has no :PORT");
+	url_bad("etcd://h:1", "has no /PREFIX");
+	url_bad("etcd://h:1/", "empty PREFIX");
+	url_bad("etcd://h:1/a//b", "empty segment");
+	url_bad("etcd://h:1/a/", "empty segment");
+	url_bad("etcd://h:1/a b", "' ' is not allowed in PREFIX");
+	url_bad("etcd://h/p", "has no :PORT");
+	url_bad("etcd://h:0/p", "port must be 1..65535");
+	url_bad("etcd://h:65536/p", "port must be 1..65535");
+	url_bad("etcd://h:x/p", "has no port number");
+	url_bad("etcd://h:1,/p", "empty HOST:PORT");
+	url_bad("etcd://h:1, g:2/p", "' ' is not allowed in a host name");
+	url_bad("etcd://[fd00::zz]:1/p", "not an IPv6 address");
+	url_bad("etcd://[fd00::1]/p", "not [IPv6]:PORT");
+	url_bad("etcd:///p", "names no HOST:PORT");
+	url_bad("etcd://a:1,b:1,c:1,d:1,e:1,f:1,g:1,h:1,i:1/p", "more than 8 endpoints");
+}
+
+static void config_key(void)
+{
+	struct sl_config c;
+	struct sl_err e = {{0}};
+	const char *good = "[Interface]\nMode = server\nPrivateKeyFile = /x\nListen = 0.0.0.0:51900\n"
+			   "Address = 10.66.0.1/24\nRegistry = etcd://198.18.0.53:2379/fleet\n";
+	const char *bad = "[Interface]\nMode = server\nPrivateKeyFile = /x\nListen = 0.0.0.0:51900\n"
+			  "Address = 10.66.0.1/24\nRegistry = etcd://198.18.0.53/fleet\n";
+	const char *tls = "[Interface]\nMode = server\nPrivateKeyFile = /x\nListen = 0.0.0.0:51900\n"
+			  "Address = 10.66.0.1/24\nRegistry = etcds://198.18.0.53:2379/fleet\nRegistryCAFile = /etc/ca.pem\n";
+	const char *tls_rel = "[Interface]\nMode = server\nPrivateKeyFile = /x\nListen = 0.0.0.0:51900\n"
+			      "Address = 10.66.0.1/24\nRegistryCAFile = ca.pem\n";
+	const char *client = "[Interface]\nMode = client\nPrivateKeyFile = /x\nRegistry = etcd://h:1/p\n"
+			     "[Server]\nEndpoint = 198.18.0.1:51900\nPublicKey = " K1 "\n";
+
+	CHECK(config_parse(good, strlen(good), "/etc/sluice/gw0.conf", false, &c, &e) == 0);
+	CHECK(c.has_registry);
+	CHECK(!strcmp(c.registry.prefix, "/fleet"));
+	config_free(&c);
+	CHECK(config_parse(tls, strlen(tls), "g.conf", false, &c, &e) == 0);
+	CHECK(c.registry.tls && !strcmp(c.registry_ca_file, "/etc/ca.pem"));
+	config_free(&c);
+	CHECK(config_parse(tls_rel, strlen(tls_rel), "g.conf", false, &c, &e) == -EINVAL);
+	CHECK_STR_CONTAINS(e.msg, "g.conf:6: RegistryCAFile: 'ca.pem' is not an absolute path");
+	CHECK(config_parse(bad, strlen(bad), "/etc/sluice/gw0.conf", false, &c, &e) == -EINVAL);
+	CHECK_STR_CONTAINS(e.msg, "/etc/sluice/gw0.conf:6: Registry: ");
+	CHECK_STR_CONTAINS(e.msg, "has no :PORT");
+	CHECK(config_parse(client, strlen(client), "/etc/sluice/sl0.conf", false, &c, &e) == -EINVAL);
+	CHECK_STR_CONTAINS(e.msg, "/etc/sluice/sl0.conf:4:");
+	/* without the key: no registry */
+	CHECK(config_parse(good, strlen(good) - strlen("Registry = etcd://198.18.0.53:2379/fleet\n"), "g.conf", false, &c,
+			   &e) == 0);
+	CHECK(!c.has_registry);
+	config_free(&c);
+}
+
+static const char *jstr(json_object *o, const char *k)
+{
+	json_object *v;
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
+}
+
+static void requests(void)
+{
+	char end[64], *s;
+	json_object *o, *a, *x;
+
+	etcd_prefix_end("/sluice/clients/", end, sizeof(end));
+	CHECK(!strcmp(end, "/sluice/clients0"));
+
+	s = etcd_req_range("/a", "/b");
+	CHECK(s && !strcmp(s, "{\"key\":\"L2E=\",\"range_end\":\"L2I=\"}"));
+	free(s);
+	s = etcd_req_range("/sluice/pool", NULL);
+	CHECK(s && !strcmp(s, "{\"key\":\"L3NsdWljZS9wb29s\"}"));
+	free(s);
+
+	{
+		struct etcd_cmp cmp[2] = {{ETCD_CMP_ABSENT, "/k", NULL}, {ETCD_CMP_VALUE_EQ, "/v", "10.66.0.2"}};
+		struct etcd_op op[2] = {{ETCD_OP_PUT, "/k", "x"}, {ETCD_OP_DELETE, "/old", NULL}};
+		s = etcd_req_txn(cmp, 2, op, 2);
+	}
+	CHECK(s != NULL);
+	o = json_tokener_parse(s);
+	CHECK(o != NULL);
+	CHECK(json_object_object_get_ex(o, "compare", &a) && json_object_array_length(a) == 2);
+	x = json_object_array_get_idx(a, 0);
+	CHECK(!strcmp(jstr(x, "key"), "L2s=") && !strcmp(jstr(x, "target"), "VERSION") &&
+	      !strcmp(jstr(x, "version"), "0") && !strcmp(jstr(x, "result"), "EQUAL"));
+	x = json_object_array_get_idx(a, 1);
+	CHECK(!strcmp(jstr(x, "target"), "VALUE") && !strcmp(jstr(x, "value"), "MTAuNjYuMC4y"));
+	CHECK(json_object_object_get_ex(o, "success", &a) && json_object_array_length(a) == 2);
+	CHECK(json_object_object_get_ex(json_object_array_get_idx(a, 0), "request_put", &x));
+	CHECK(!strcmp(jstr(x, "key"), "L2s=") && !strcmp(jstr(x, "value"), "eA=="));
+	CHECK(json_object_object_get_ex(json_object_array_get_idx(a, 1), "request_delete_range", &x));
+	CHECK(!strcmp(jstr(x, "key"), "L29sZA=="));
+	CHECK(json_object_object_get_ex(o, "failure", &a) && json_object_array_length(a) == 0);
+	json_object_put(o);
+	free(s);
+
+	s = etcd_req_watch("/a/", "/a0", 43);
+	CHECK(s && !strcmp(s, "{\"create_request\":{\"key\":\"L2Ev\",\"range_end\":\"L2Ew\",\"start_revision\":\"43\"}}"));
+	free(s);
+}
+
+static void answers(void)
+{
+	/* as etcd 3.4's gateway answers: 64-bit numbers as strings, empty fields left out */
+	const char *range = "{\"header\":{\"cluster_id\":\"14841639068965178418\",\"member_id\":\"10276657743932975437\","
+			    "\"revision\":\"7\",\"raft_term\":\"2\"},\"kvs\":[{\"key\":\"L3MvY2xpZW50cy9h\","
+			    "\"create_revision\":\"3\",\"mod_revision\":\"4\",\"version\":\"1\",\"value\":\"eA==\"},"
+			    "{\"key\":\"L3MvZQ==\",\"create_revision\":\"5\",\"mod_revision\":\"5\",\"version\":\"1\"}],"
+			    "\"count\":\"2\"}";
+	const char *empty = "{\"header\":{\"cluster_id\":\"1\",\"member_id\":\"2\",\"revision\":\"12\",\"raft_term\":\"2\"}}";
+	const char *err = "{\"error\":\"etcdserver: too many operations in txn request\",\"code\":3,"
+			  "\"message\":\"etcdserver: too many operations in txn request\"}";
+	const char *bad64 = "{\"header\":{\"revision\":\"1\"},\"kvs\":[{\"key\":\"!!!\"}]}";
+	struct etcd_kv *kv;
+	struct sl_err e = {{0}};
+	size_t n;
+	int64_t rev;
+	bool ok, created, canceled;
+	unsigned ev;
+
+	CHECK(etcd_parse_range(range, strlen(range), &kv, &n, &rev, &e) == 0);
+	CHECK_EQ_INT(n, 2);
+	CHECK_EQ_INT(rev, 7);
+	if (n == 2) {
+		CHECK(!strcmp(kv[0].key, "/s/clients/a") && !strcmp(kv[0].value, "x"));
+		CHECK_EQ_INT(kv[0].mod_revision, 4);
+		CHECK(!strcmp(kv[1].key, "/s/e") && !strcmp(kv[1].value, "")); /* an empty value is left out */
+	}
+	etcd_kvs_free(kv, n);
+	CHECK(etcd_parse_range(empty, strlen(empty), &kv, &n, &rev, &e) == 0);
+	CHECK_EQ_INT(n, 0);
+	CHECK_EQ_INT(rev, 12);
+	etcd_kvs_free(kv, n);
+	CHECK(etcd_parse_range(err, strlen(err), &kv, &n, &rev, &e) == -EINVAL);
+	CHECK_STR_CONTAINS(e.msg, "etcd says: etcdserver: too many operations");
+	CHECK(etcd_parse_range(bad64, strlen(bad64), &kv, &n, &rev, &e) == -EINVAL);
+	CHECK_STR_CONTAINS(e.msg, "not valid base64");
+	CHECK(etcd_parse_range("{\"kvs\":[]}", 10, &kv, &n, &rev, &e) == -EINVAL);
+	CHECK_STR_CONTAINS(e.msg, "no header revision");
+	CHECK(etcd_parse_range("{\"header\":", 10, &kv, &n, &rev, &e) == -EINVAL);
+	CHECK_STR_CONTAINS(e.msg, "not a JSON object");
+	CHECK(etcd_parse_range("[1]", 3, &kv, &n, &rev, &e) == -EINVAL);
+
+	{
+		const char *yes = "{\"header\":{\"revision\":\"9\"},\"succeeded\":true,\"responses\":[{}]}";
+		const char *no = "{\"header\":{\"revision\":\"9\"},\"responses\":[{}]}";
+		CHECK(etcd_parse_txn(yes, strlen(yes), &ok, &rev, &e) == 0 && ok && rev == 9);
+		CHECK(etcd_parse_txn(no, strlen(no), &ok, &rev, &e) == 0 && !ok);
+		CHECK(etcd_parse_txn(err, strlen(err), &ok, &rev, &e) == -EINVAL);
+	}
+	{
+		const char *cr = "{\"result\":{\"header\":{\"revision\":\"5\"},\"created\":true}}";
+		const char *evs = "{\"result\":{\"header\":{\"revision\":\"6\"},\"events\":[{\"kv\":{\"key\":\"L2E=\"}},"
+				  "{\"type\":\"DELETE\",\"kv\":{\"key\":\"L2I=\"}}]}}";
+		const char *cn = "{\"result\":{\"header\":{\"revision\":\"6\"},\"canceled\":true,\"compact_revision\":\"3\"}}";
+		CHECK(etcd_parse_watch(cr, strlen(cr), &created, &canceled, &ev, &rev, &e) == 0);
+		CHECK(created && !canceled && ev == 0 && rev == 5);
+		CHECK(etcd_parse_watch(evs, strlen(evs), &created, &canceled, &ev, &rev, &e) == 0);
+		CHECK(!created && !canceled && ev == 2 && rev == 6);
+		CHECK(etcd_parse_watch(cn, strlen(cn), &created, &canceled, &ev, &rev, &e) == 0);
+		CHECK(canceled);
+		CHECK(etcd_parse_watch("{}", 2, &created, &canceled, &ev, &rev, &e) == -EINVAL);
+	}
+}
+
+static void records(void)
+{
+	uint8_t key[SL_KEY_LEN], back[SL_KEY_LEN];
+	char rec[128], hex[2 * SL_KEY_LEN + 1], txt[64];
+	struct in_addr a, b;
+	bool has;
+	struct sl_prefix4 pool;
+
+	CHECK(key_from_base64(K1, key) == 0);
+	inet_pton(AF_INET, "10.66.0.7", &a);
+	fleet_client_record(key, &a, rec, sizeof(rec));
+	CHECK(!strcmp(rec, K1 " 10.66.0.7"));
+	CHECK(fleet_client_parse(rec, back, &has, &b) == 0 && has && b.s_addr == a.s_addr &&
+	      !memcmp(back, key, SL_KEY_LEN));
+	fleet_client_record(key, NULL, rec, sizeof(rec));
+	CHECK(!strcmp(rec, K1));
+	CHECK(fleet_client_parse(rec, back, &has, &b) == 0 && !has);
+	CHECK(fleet_client_parse(K1 " 10.66.0", back, &has, &b) == -EINVAL);
+	CHECK(fleet_client_parse("short", back, &has, &b) == -EINVAL);
+	CHECK(fleet_client_parse("", back, &has, &b) == -EINVAL);
+
+	fleet_key_hex(key, hex);
+	CHECK(strlen(hex) == 64 && !strncmp(hex, "d75a980182b10ab7", 16));
+	CHECK(fleet_key_unhex(hex, back) == 0 && !memcmp(back, key, SL_KEY_LEN));
+	hex[3] = 'G';
+	CHECK(fleet_key_unhex(hex, back) == -EINVAL);
+	CHECK(fleet_key_unhex("abcd", back) == -EINVAL);
+
+	inet_pton(AF_INET, "10.66.0.1", &pool.addr);
+	pool.len = 24;
+	fleet_pool_text(&pool, txt, sizeof(txt));
+	CHECK(!strcmp(txt, "10.66.0.1/24"));
+	CHECK(fleet_addr_in_pool(&pool, a));
+	inet_pton(AF_INET, "10.66.0.1", &b); /* the gateway's own */
+	CHECK(!fleet_addr_in_pool(&pool, b));
+	inet_pton(AF_INET, "10.66.0.0", &b);
+	CHECK(!fleet_addr_in_pool(&pool, b));
+	inet_pton(AF_INET, "10.66.0.255", &b);
+	CHECK(!fleet_addr_in_pool(&pool, b));
+	inet_pton(AF_INET, "10.66.1.7", &b);
+	CHECK(!fleet_addr_in_pool(&pool, b));
+
+	CHECK(fleet_name_ok("laptop-1.eu_x"));
+	CHECK(!fleet_name_ok(""));
+	CHECK(!fleet_name_ok("a/b"));
+	CHECK(!fleet_name_ok("a b"));
+	CHECK(!fleet_name_ok("0123456789012345678901234567890123456789012345678901234567890123"));
+}
+
+static struct sl_client_cfg cl(const char *name, const char *addr)
+{
+	struct sl_client_cfg c;
+
+	memset(&c, 0, sizeof(c));
+	snprintf(c.name, sizeof(c.name), "%s", name);
+	key_from_base64(K1, c.pubkey);
+	c.pubkey[0] = (uint8_t)name[0]; /* one key per first letter */
+	if (addr) {
+		c.has_addr = true;
+		inet_pton(AF_INET, addr, &c.addr);
+	}
+	return c;
+}
+
+static void cache(void)
+{
+	struct sl_client_cfg list[2] = {cl("alice", "10.66.0.2"), cl("bob", "10.66.0.3")}, *back, *m;
+	struct strbuf b = {0};
+	struct sl_err e = {{0}};
+	size_t n, nm;
+	int64_t rev;
+	unsigned left;
+
+	fleet_cache_format(list, 2, "10.66.0.1/24", 42, &b);
+	CHECK_STR_CONTAINS(b.s, "# sluice registry cache: 10.66.0.1/24 42\nalice ");
+	CHECK(fleet_cache_parse(b.s, b.len, "10.66.0.1/24", &back, &n, &rev, &e) == 0);
+	CHECK_EQ_INT(n, 2);
+	CHECK_EQ_INT(rev, 42);
+	if (n == 2)
+		CHECK(!strcmp(back[1].name, "bob") && back[1].has_addr && back[1].addr.s_addr == list[1].addr.s_addr &&
+		      !memcmp(back[1].pubkey, list[1].pubkey, SL_KEY_LEN));
+	free(back);
+	/* another pool's cache is never used */
+	CHECK(fleet_cache_parse(b.s, b.len, "10.67.0.1/24", &back, &n, &rev, &e) == -EINVAL);
+	CHECK_STR_CONTAINS(e.msg, "not a registry cache of pool 10.67.0.1/24");
+	/* a damaged line */
+	b.s[b.len - 3] = 'x';
+	CHECK(fleet_cache_parse(b.s, b.len, "10.66.0.1/24", &back, &n, &rev, &e) == -EINVAL);
+	CHECK_STR_CONTAINS(e.msg, "line 3:");
+	free(b.s);
+
+	/* merge: a file client confirmed by key (cached address, new name), one whose fixed address differs and one
+	 * unknown to the cache are left out; a cached client under a file name with another key is dropped */
+	{
+		struct sl_client_cfg file[3] = {cl("anna", NULL), cl("bob", "10.66.0.9"), cl("carl", NULL)};
+		file[0].pubkey[0] = 'a'; /* alice's key */
+		CHECK(fleet_cache_merge(list, 2, file, 3, &m, &nm, &left) == 0);
+		CHECK_EQ_INT(left, 2);
+		CHECK_EQ_INT(nm, 1);
+		if (nm == 1)
+			CHECK(!strcmp(m[0].name, "anna") && m[0].addr.s_addr == list[0].addr.s_addr && m[0].has_addr);
+		free(m);
+		file[1].addr = list[1].addr; /* now it matches the cache */
+		CHECK(fleet_cache_merge(list, 2, file, 2, &m, &nm, &left) == 0);
+		CHECK_EQ_INT(left, 0);
+		CHECK_EQ_INT(nm, 2);
+		free(m);
+		CHECK(fleet_cache_merge(list, 2, NULL, 0, &m, &nm, &left) == 0);
+		CHECK_EQ_INT(nm, 2);
+		free(m);
+	}
+}
+
+int main(void)
+{
+	url_ok();
+	url_errors();
+	config_key();
+	requests();
+	answers();
+	records();
+	cache();
+	return check_done("test_registry");
+}
