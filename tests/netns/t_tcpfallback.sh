@@ -12,7 +12,8 @@
 #   (4b) a rekey (SIGUSR1) while on TCP: the new session goes straight to TCP (two more switches)
 #   (4c) both daemons restarted with Stealth = on and one PSK on both ends, UDP still dropped: the DATA
 #       connection sends its prelude (the gateway refuses none) and its session is confirmed, so the data goes
-#       over TCP, sealed with the PSK-mixed keys (ping through), no mismatch counted
+#       over TCP, sealed with the PSK-mixed keys (ping through), no mismatch counted; a client that
+#       authenticates but never confirms gets "ERR session not confirmed" for DATA (tests/netns/dataprobe.py)
 #   (5) nothing but the server port ever reached the underlay; both daemons stop cleanly
 . "$(dirname "$0")/lib.sh"
 
@@ -61,7 +62,7 @@ assert d["transport"] == "tcp" and d["transport_switches"] == 1, d' || fail "(1)
 "$SLUICE" show -j "$GW" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-p = d["peers"][0]
+p = [x for x in d["peers"] if x["name"] == "laptop"][0]
 assert p["transport"] == "tcp" and p["transport_switches"] == 1, p
 assert d["tcp_streams"] == 1, d' || fail "(1) gateway show -j: $("$SLUICE" show -j "$GW")"
 "$SLUICE" dump "$GW" | awk -F'\t' '$14 != "tcp" || $15 != 1 { exit 1 }' || fail "(1) gateway dump: $("$SLUICE" dump "$GW")"
@@ -137,6 +138,12 @@ stop "$GPID"
 (umask 077; "$SLUICE" genpsk > "$WORK/fb.psk") || fail "(4c) genpsk"
 sed -i -e 's/^Mode = server$/&\nStealth = on/' -e "/^Name = laptop\$/a PresharedKeyFile = $WORK/fb.psk" "$WORK/$GW.conf"
 printf 'Stealth = on\nPresharedKeyFile = %s\n' "$WORK/fb.psk" >> "$WORK/$CL.conf" # the [Server] is its last section
+# a configured client of the test's own (python, below) that authenticates but never confirms its keys
+openssl genpkey -algorithm ed25519 -out "$WORK/raw.pem" 2>/dev/null &&
+	openssl req -x509 -new -key "$WORK/raw.pem" -subj /CN=raw -days 1 -out "$WORK/raw.crt" 2>/dev/null ||
+	fail "(4c) openssl: no Ed25519 certificate"
+printf '\n[Client]\nName = raw\nPublicKey = %s\n' \
+	"$(openssl pkey -in "$WORK/raw.pem" -pubout -outform DER | tail -c 32 | base64)" >> "$WORK/$GW.conf"
 start "$NS_G" "$GW"; GPID=$LAST_PID
 start "$NS_C" "$CL"; CPID=$LAST_PID
 wait_for 20 transport_is tcp || fail "(4c) stealth + PSK: not on TCP within 20 s: client $(stat "$CL" transport), \
@@ -145,7 +152,7 @@ wait_for 5 tunnel_pings || fail "(4c) stealth + PSK: no ping over TCP"
 "$SLUICE" show -j "$GW" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-p = d["peers"][0]
+p = [x for x in d["peers"] if x["name"] == "laptop"][0]
 assert d["stealth"] is True and p["psk"] is True and p["transport"] == "tcp", d
 assert d["tcp_streams"] == 1 and d["stealth_refused"] == 0 and d["psk_mismatch"] == 0, d' ||
 	fail "(4c) gateway show -j: $("$SLUICE" show -j "$GW")"
@@ -155,6 +162,11 @@ d = json.load(sys.stdin)
 assert d["stealth"] is True and d["psk"] is True and d["transport"] == "tcp" and d["psk_mismatch"] == 0, d' ||
 	fail "(4c) client show -j: $("$SLUICE" show -j "$CL")"
 ok "(4c) Stealth = on and a PSK on both ends: the DATA connection passes the prelude, data over TCP"
+out=$(ip netns exec "$NS_G" python3 "$(dirname "$0")/dataprobe.py" $G_IP $PORT "$(pubkey "$WORK/$GW.key")" \
+	"$WORK/raw.crt" "$WORK/raw.pem" stealth) || fail "(4c) dataprobe: $out"
+[[ "$out" == *"answer=ERR session not confirmed" ]] || fail "(4c) DATA for an unconfirmed session: $out"
+[ "$(peer_stat "$GW" raw peer_transport)" = udp ] && stat_is "$GW" tcp_streams 1 || fail "(4c) an unconfirmed stream"
+ok "(4c) DATA for a session whose keys were never confirmed: refused ($out)"
 
 # --- (5) nothing leaked, clean stop
 stop "$CPID"
