@@ -5,6 +5,9 @@
  *                                                  [ dns6=<ip6>[,<ip6>…]][ domains=<name>[,<name>…]]
  *                                                  [ routes=<ip>/<len>[,…]][ routes6=<ip6>/<len>[,…]]\n"
  *   client: "PING <hex8>\n"              server: "OK\n" | "EXPIRED\n"
+ *   client: "DATA <hex8>\n"              server: "OK\n" | "EXPIRED\n"; after "OK\n" the connection leaves
+ *                                        TLS and carries the session's framed datagrams both ways (the TCP
+ *                                        fallback transport, dataplane/stream.h) until either side closes it
  *   any error                            server: "ERR <reason>\n"
  *
  * IPv6 servers travel in their own field, so a client that only knows `dns=` (IPv4) skips them rather than
@@ -26,6 +29,7 @@
 enum proto_req {
 	PROTO_AUTH = 1,
 	PROTO_PING = 2,
+	PROTO_DATA = 3, /* the data plane over this connection (TCP fallback) */
 };
 
 struct proto_snapshot {
@@ -46,7 +50,7 @@ struct proto_snapshot {
 	unsigned n_routes;
 };
 
-/* Parses one request line (with or without the "\n"). 0 or -EINVAL. *session_id set for PING. */
+/* Parses one request line (with or without the "\n"). 0 or -EINVAL. *session_id set for PING and DATA. */
 int proto_parse_request(const char *line, size_t len, enum proto_req *req, uint32_t *session_id);
 /* Formats the AUTH answer; returns its length or -ENOSPC. */
 int proto_format_snapshot(char *buf, size_t n, const struct proto_snapshot *s);
