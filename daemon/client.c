@@ -424,7 +424,7 @@ static void lv_probe(struct cl *c, uint64_t now)
 {
 	if (!atomic_load(&c->cur) || c->probe_sent_ms)
 		return;
-	cl_send_keepalive(c, now);
+	cl_send_keepalive(c, now, false);
 	c->probe_sent_ms = now;
 	loop_timer_set(&c->lv_timer, now + SL_PROBE_WAIT_MS);
 }
@@ -436,7 +436,7 @@ void cl_probe_now(struct cl *c)
 	if (!atomic_load(&c->cur))
 		return;
 	if (c->probe_sent_ms)
-		cl_send_keepalive(c, now); /* a probe already waits for its answer: this one only carries news */
+		cl_send_keepalive(c, now, false); /* a probe already waits for its answer: this one only carries news */
 	else
 		lv_probe(c, now);
 }
@@ -460,6 +460,8 @@ static void on_liveness(struct loop_timer *t)
 	}
 	if (++c->probes_lost >= SL_PROBES_LOST_DOWN) {
 		c->probes_lost = 0;
+		if (cl_fallback_start(c)) /* a fresh session that UDP never answered: TCP, not another server */
+			return;
 		sup_path_down(c, "keepalives unanswered");
 		return;
 	}
@@ -481,6 +483,10 @@ int cl_install(struct cl *c, struct cl_snap *snap)
 	c->path_up = true;
 	c->probe_sent_ms = 0; /* a probe of the previous session proves nothing about this one */
 	c->probes_lost = 0;
+	/* the stream belongs to the previous session: a new server starts on UDP; a rekey on the same server
+	 * moves the new session to TCP at once (the UDP probes bring it back when UDP works) */
+	if (cl_stream_drop(c, moved ? "a new server" : NULL) && !moved)
+		sup_data(c);
 	if (moved) {
 		c->failovers++;
 		log_warn("failover: now on server %u of %u, %s:%u (%s)", snap->srv + 1, c->cfg->n_servers,
@@ -741,6 +747,8 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	c->probe_io.fd = fd;
 	if ((ret = loop_add(&c->loop, &c->probe_io, fd, EPOLLIN, on_probe_wake)))
 		return sl_errf(e, ret, "epoll: %s", strerror(-ret));
+	if ((ret = cl_fallback_init(c)))
+		return sl_errf(e, ret, "eventfd: %s", strerror(-ret));
 	loop_timer_init(&c->loop, &c->ka_timer, on_keepalive);
 	loop_timer_init(&c->loop, &c->probe_timer, on_probe);
 	loop_timer_init(&c->loop, &c->grace_timer, on_grace);
@@ -761,6 +769,7 @@ static void cl_teardown(struct cl *c)
 	dp_workers_stop(c->w, c->n_w, c->stopfd);
 	cl_net_close(c);
 	sup_close(c);
+	cl_fallback_close(c);
 	if (c->res_open)
 		resolver_close(&c->res);
 	metrics_http_close(&c->metrics);
@@ -806,7 +815,7 @@ int cl_run(struct sl_config *cfg, void (*ready)(void))
 	}
 	c->cfg = cfg;
 	sl_ids_for(cfg->ifname, &c->ids); /* mark, table, rule priorities: this interface's */
-	c->udp_fd = c->stopfd = c->probe_io.fd = -1;
+	c->udp_fd = c->stopfd = c->probe_io.fd = c->stream_io.fd = -1;
 	c->n_w = dp_workers_wanted();
 	if (!c->n_w)
 		c->n_w = 1; /* not reached: main() refuses a bad SLUICE_WORKERS */

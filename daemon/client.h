@@ -16,6 +16,7 @@
 #include "daemon/metrics_http.h"
 #include "daemon/dataplane/batch.h"
 #include "daemon/dataplane/keystate.h"
+#include "daemon/dataplane/stream.h"
 #include "daemon/dataplane/tunio.h"
 #include "daemon/dataplane/udpio.h"
 #include "daemon/dataplane/worker.h"
@@ -38,6 +39,7 @@
 #define SL_REKEY_FRACTION_PCT 80u    /* re-authenticate at this share of the session lifetime */
 #define SL_FAIL_LOG_EVERY_MS 600000u /* a server that stays down is mentioned again this rarely */
 #define SL_CL_LAN_TEXT_MAX 512          /* LAN prefixes as text, "NET/LEN,…" */
+#define SL_UDP_PROBE_MS 5000u        /* on the TCP fallback: a keepalive over UDP this often, to move back */
 
 /* One authenticated session as the client uses it. Everything but `ks` (the data plane's running key state)
  * is fixed when it is published. */
@@ -64,7 +66,9 @@ enum sup_phase {
 struct supervisor {
 	struct loop_io io;
 	SSL *ssl;
-	bool op_auth;     /* the exchange under way is AUTH (else PING) */
+	bool op_auth;     /* the exchange under way is AUTH (else PING, or DATA) */
+	bool op_data;     /* … DATA: the connection becomes the session's TCP fallback stream */
+	bool want_data;   /* the data plane should move to TCP: a DATA exchange is due */
 	enum sup_phase ph;
 	struct loop_timer timer; /* next attempt when idle, deadline when busy */
 	uint64_t next_ms;
@@ -159,6 +163,14 @@ struct cl {
 	struct ctlsock cs;
 	bool cs_open;
 	struct metrics_http metrics; /* MetricsListen: GET /metrics */
+	/* TCP fallback (control/cl_fallback.c): while `stream` is set, every datagram goes over it; worker 0
+	 * reads it. UDP is probed now and then, and the stream is dropped as soon as UDP answers. */
+	_Atomic(struct dp_stream *) stream;
+	struct loop_io stream_io;      /* eventfd: worker 0 saw the stream end */
+	struct loop_timer udp_probe_timer;
+	uint64_t udp_rx_ms;            /* worker 0: latest authenticated datagram that came over UDP */
+	uint64_t udp_probe_ms;         /* the latest keepalive sent over UDP while on TCP */
+	uint64_t transport_switches;   /* UDP -> TCP and back */
 	/* the network under us (daemon/cl_net.c): links, addresses and routes followed through rtnetlink */
 	struct netwatch nw;
 	bool nw_open;
@@ -185,8 +197,10 @@ void cl_net_close(struct cl *c);
 /* Data plane (dataplane/cl_path.c). */
 void cl_on_tun(struct loop_io *io, uint32_t events);
 void cl_on_udp(struct loop_io *io, uint32_t events);
-/* From the control thread (its own sealing context and counters). */
-void cl_send_keepalive(struct cl *c, uint64_t now);
+void cl_on_stream(struct loop_io *io, uint32_t events);
+/* From the control thread (its own sealing context and counters): over the TCP fallback stream when there
+ * is one, else (or with udp) over UDP. */
+void cl_send_keepalive(struct cl *c, uint64_t now, bool udp);
 /* Monotonic ms of the latest authenticated datagram from the server (0: none yet). */
 uint64_t cl_last_rx_ms(const struct cl *c);
 
@@ -198,6 +212,8 @@ void sup_close(struct cl *c);
 void sup_kick(struct cl *c);
 /* The session's server stopped answering (keepalives lost): re-authenticate, the same server first. */
 void sup_path_down(struct cl *c, const char *why);
+/* The data plane should move to TCP (UDP does not get through): a DATA exchange with the session's server. */
+void sup_data(struct cl *c);
 /* The path to the server changed, or the network did while no server answers (cl_net.c): with no session the
  * next attempt starts now (names are resolved at every attempt); with one, its server's name is looked up again
  * in the background when the supervisor is idle. */
@@ -226,3 +242,19 @@ void cl_mtu_check(struct cl *c);
  * next AUTH uses them. */
 void sup_reload_psk(struct cl *c);
 void cl_snap_free(struct cl_snap *s);
+
+/* TCP fallback (control/cl_fallback.c). */
+int cl_fallback_init(struct cl *c);
+/* The workers are stopped: the stream closed, nothing left. */
+void cl_fallback_close(struct cl *c);
+/* Two keepalives lost in a row: true if that means UDP is blocked rather than the server gone — the session
+ * is fresh, its AUTH went through, and nothing ever came back over UDP — and the move to TCP has begun. */
+bool cl_fallback_start(struct cl *c);
+/* The supervisor's DATA exchange succeeded: fd (TLS done with) carries the data from now on. */
+void cl_stream_attach(struct cl *c, int fd);
+/* Back to UDP: the stream (if any) is closed. Returns true if there was one. */
+bool cl_stream_drop(struct cl *c, const char *why);
+static inline bool cl_on_tcp(struct cl *c)
+{
+	return atomic_load_explicit(&c->stream, memory_order_acquire) != NULL;
+}

@@ -28,6 +28,7 @@ static void on_reap(struct loop_timer *t)
 	struct gw *g = (struct gw *)((char *)t - offsetof(struct gw, reap_timer));
 
 	registry_reap(&g->reg, now_ms());
+	gw_streams_sweep(g, false); /* streams whose session the reaper took */
 	qsbr_reclaim(&g->reg.q);
 	loop_timer_set(t, now_ms() + SL_REAP_INTERVAL_MS);
 }
@@ -384,6 +385,8 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 
 	if ((ret = gw_conns_init(g)))
 		return sl_errf(e, ret, "control: out of memory");
+	if ((ret = gw_streams_init(g)))
+		return sl_errf(e, ret, "eventfd: %s", strerror(-ret));
 	if ((ret = loop_add(&g->loop, &g->tcp_io, g->tcp_io.fd, EPOLLIN, gw_on_accept)))
 		return sl_errf(e, ret, "epoll: %s", strerror(-ret));
 	loop_timer_init(&g->loop, &g->reap_timer, on_reap);
@@ -403,6 +406,7 @@ static void gw_teardown(struct gw *g)
 	dp_workers_stop(g->w, g->n_w, g->stopfd);
 	gw_net_close(g);
 	gw_conns_close_all(g);
+	gw_streams_sweep(g, true);
 	metrics_http_close(&g->metrics);
 	if (g->cs_open)
 		ctlsock_close(&g->cs);
@@ -452,7 +456,7 @@ int gw_run(struct sl_config *cfg, void (*ready)(void))
 		return 1;
 	}
 	g->cfg = cfg;
-	g->tcp_io.fd = g->stopfd = -1;
+	g->tcp_io.fd = g->stopfd = g->stream_io.fd = -1;
 	if (cfg->has_registry && curl_global_init(CURL_GLOBAL_DEFAULT)) { /* once, before any thread */
 		log_err("registry: curl: cannot initialise");
 		free(g);

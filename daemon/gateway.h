@@ -15,6 +15,7 @@
 #include "daemon/metrics_http.h"
 #include "daemon/dataplane/batch.h"
 #include "daemon/dataplane/keystate.h"
+#include "daemon/dataplane/stream.h"
 #include "daemon/dataplane/tunio.h"
 #include "daemon/dataplane/udpio.h"
 #include "daemon/dataplane/worker.h"
@@ -87,6 +88,9 @@ struct gw {
 	struct gw_conn *conns; /* control connections, doubly linked */
 	struct gw_conn *buried; /* closed for another connection, freed by the next sweep (gw_ctl.c) */
 	unsigned n_conns;
+	struct dp_stream *streams; /* TCP fallback streams (not control connections: no cap, no deadline) */
+	unsigned n_streams;
+	struct loop_io stream_io;  /* eventfd: a worker saw a stream end */
 	struct preauth pa;     /* which of them are pre-authentication, and from where */
 	struct loop_timer reap_timer, conn_timer, stats_timer;
 	struct log_limit ll_auth, ll_io, ll_limit;
@@ -115,8 +119,11 @@ int gw_run(struct sl_config *cfg, void (*ready)(void));
 /* Data plane (dataplane/gw_path.c). */
 void gw_on_tun(struct loop_io *io, uint32_t events);
 void gw_on_udp(struct loop_io *io, uint32_t events);
-/* Sends a KEEPALIVE under session s to its endpoint from worker w (rare: outside the batch path). */
-void gw_send_keepalive(struct dp_worker *w, struct gw_session *s, uint64_t now);
+/* Sends a KEEPALIVE under session s from worker w (rare: outside the batch path): on the stream `via`, or
+ * (NULL) to its UDP endpoint. */
+void gw_send_keepalive(struct dp_worker *w, struct gw_session *s, uint64_t now, struct dp_stream *via);
+/* A TCP fallback stream's events, in the worker that reads it. */
+void gw_on_stream(struct loop_io *io, uint32_t events);
 
 /* Control plane (control/gw_ctl.c). */
 /* 0 or -ENOMEM. */
@@ -124,3 +131,11 @@ int gw_conns_init(struct gw *g);
 void gw_on_accept(struct loop_io *io, uint32_t events);
 void gw_conns_sweep(struct loop_timer *t);
 void gw_conns_close_all(struct gw *g);
+
+/* TCP fallback streams (control/gw_stream.c). */
+int gw_streams_init(struct gw *g);
+/* A control connection proved session s and asked for DATA: its socket (TLS done with) carries the session's
+ * datagrams from now on, read by one worker. Takes fd (closed on failure). 0 or -errno. */
+int gw_stream_attach(struct gw *g, int fd, struct gw_session *s);
+/* Reaps streams that ended, lost their session or were replaced (all: every stream, workers stopped). */
+void gw_streams_sweep(struct gw *g, bool all);

@@ -33,6 +33,8 @@ static void dump_stats(struct strbuf *o, const struct dp_stats *st)
 		  st->udp_rx_bytes);
 	sb_printf(o, "udp_tx_datagrams=%" PRIu64 "\nudp_tx_bytes=%" PRIu64 "\n", st->udp_tx_datagrams,
 		  st->udp_tx_bytes);
+	sb_printf(o, "tcp_rx_datagrams=%" PRIu64 "\ntcp_tx_datagrams=%" PRIu64 "\n", st->tcp_rx_datagrams,
+		  st->tcp_tx_datagrams);
 	for (int i = 0; i < SL_DROP__COUNT; i++)
 		sb_printf(o, "drop_%s=%" PRIu64 "\n", wire_drop_name(i), st->drops[i]);
 	sb_printf(o, "icmp_too_big=%" PRIu64 "\n", st->icmp_too_big);
@@ -68,6 +70,9 @@ static void dump_peer(struct strbuf *o, const struct gw_peer *p, uint64_t now)
 		  "peer=%s\npeer_public_key=%s\npeer_endpoint=%s\npeer_address=%s\npeer_address6=%s\n"
 		  "peer_session_id=%08x\npeer_latest_handshake=%" PRIu64 "\npeer_last_rx_age_ms=%" PRId64 "\n",
 		  p->name, kb, ep, ip, ip6, s ? s->id : 0, p->last_handshake_wall, age_ms(pc.last_rx_ms, now));
+	sb_printf(o, "peer_transport=%s\npeer_transport_tcp=%d\n", s && session_stream(s) ? "tcp" : "udp",
+		  s && session_stream(s) ? 1 : 0);
+	sb_kv_u64(o, "peer_", "transport_switches", p->transport_switches);
 	sb_kv_u64(o, "peer_", "psk", p->has_psk);
 	if (p->n_subnets) { /* absent: none (10,000 clients without Subnets answer no faster with empty lines) */
 		char sn[SL_PREFIXLIST_TEXT_MAX];
@@ -106,7 +111,7 @@ void status_dump_gateway(struct gw *g, struct strbuf *o)
 		  g->cst.handshakes_ok, g->cst.handshakes_failed, g->cst.pings);
 	sb_printf(o, "handshakes_unknown_key=%" PRIu64 "\nhandshakes_bad_cert=%" PRIu64 "\n",
 		  g->cst.handshakes_unknown_key, g->cst.handshakes_bad_cert);
-	sb_printf(o, "conns_preauth=%u\n", g->pa.n);
+	sb_printf(o, "conns_preauth=%u\ntcp_streams=%u\n", g->pa.n, g->n_streams);
 	sb_printf(o, "conns_refused=%" PRIu64 "\nconns_refused_source=%" PRIu64 "\nconns_ratelimited=%" PRIu64 "\n",
 		  g->cst.conns_refused, g->cst.conns_refused_source, g->cst.conns_ratelimited);
 	sb_printf(o, "conns_evicted=%" PRIu64 "\nconns_timed_out=%" PRIu64 "\n", g->cst.conns_evicted,
@@ -180,6 +185,8 @@ void status_dump_client(struct cl *c, struct strbuf *o)
 		  strchr(c->cfg->servers[srv].host, ':') ? "[" : "", c->cfg->servers[srv].host,
 		  strchr(c->cfg->servers[srv].host, ':') ? "]" : "", c->cfg->servers[srv].port, srv + 1,
 		  c->cfg->n_servers, c->failovers);
+	sb_printf(o, "transport=%s\ntransport_tcp=%d\ntransport_switches=%" PRIu64 "\n", cl_on_tcp(c) ? "tcp" : "udp",
+		  cl_on_tcp(c) ? 1 : 0, c->transport_switches);
 	sb_printf(o, "session_id=%08x\naddress=%s%s%u\nmtu=%u\n", s ? s->s.session_id : 0, ip, s ? "/" : "",
 		  s ? s->s.plen : 0, c->link_mtu);
 	if (s && s->s.has_v6) {

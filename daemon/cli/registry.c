@@ -6,27 +6,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include "daemon/cli/cli.h"
 #include "daemon/registry/fleet_sync.h"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: %s registry add NAME PUBKEY [ADDRESS] --registry URL\n"
+	fprintf(f, "Usage: %s registry add NAME PUBKEY [ADDRESS] [--psk-file FILE] --registry URL\n"
 		   "       %s registry remove NAME --registry URL\n"
 		   "       %s registry list --registry URL\n"
 		   "URL is etcd[s]://HOST:PORT[,HOST:PORT...]/PREFIX, as a gateway's Registry =; with etcds:// (TLS),\n"
 		   "--ca FILE names the CA bundle that signs etcd's certificate (default: the system's).\n"
 		   "add: a client by name and base64 public key, with an optional fixed IPv4 tunnel address (leased at\n"
 		   "once; refused if another key holds it). remove: its sessions end on every gateway; its address\n"
-		   "stays reserved for its key. list: NAME, PUBLIC KEY, ADDRESS (its lease; (none) before any), tab-"
-		   "separated.\n",
+		   "stays reserved for its key. --psk-file: the client's pre-shared key (sluice genpsk; mode 0600), stored\n"
+		   "in the registry for every gateway (the client's [Server] names the same file as PresharedKeyFile).\n"
+		   "list: NAME, PUBLIC KEY, ADDRESS (its lease; (none) before any), PSK (yes / no), tab-separated.\n",
 		SL_PROG, SL_PROG, SL_PROG);
 }
 
-static int reg_add(struct etcd *c, const char *prefix, char **a, int n)
+static int reg_add(struct etcd *c, const char *prefix, char **a, int n, const char *psk_file)
 {
-	char path[FLEET_KEY_MAX], rec[128], owner[2 * SL_KEY_LEN + 1], *pool_txt = NULL;
-	uint8_t key[SL_KEY_LEN];
+	char path[FLEET_KEY_MAX], rec[160], owner[2 * SL_KEY_LEN + 1], *pool_txt = NULL;
+	uint8_t key[SL_KEY_LEN], psk[SL_KEY_LEN];
 	struct in_addr addr;
 	struct etcd_kv *kv;
 	struct sl_err e = {{0}};
@@ -52,6 +54,10 @@ static int reg_add(struct etcd *c, const char *prefix, char **a, int n)
 		fprintf(stderr, "%s: registry add: '%s' is not an IPv4 address (the pools are IPv4)\n", SL_PROG, a[2]);
 		return 2;
 	}
+	if (psk_file && key_load_private_file(psk_file, psk, &e)) {
+		fprintf(stderr, "%s: registry add: --psk-file %s\n", SL_PROG, e.msg);
+		return 2;
+	}
 	/* the key must not be another name's */
 	snprintf(path, sizeof(path), "%s/clients/", prefix);
 	if ((ret = etcd_range_prefix(c, path, &kv, &nkv, &rev, &e)))
@@ -60,7 +66,7 @@ static int reg_add(struct etcd *c, const char *prefix, char **a, int n)
 		uint8_t k[SL_KEY_LEN];
 		bool h;
 		struct in_addr x;
-		if (!fleet_client_parse(kv[i].value, k, &h, &x) && !memcmp(k, key, SL_KEY_LEN) &&
+		if (!fleet_client_parse(kv[i].value, k, &h, &x, NULL, NULL) && !memcmp(k, key, SL_KEY_LEN) &&
 		    strcmp(kv[i].key + strlen(path), a[0])) {
 			fprintf(stderr, "%s: registry add: that key is client '%s''s already\n", SL_PROG,
 				kv[i].key + strlen(path));
@@ -97,11 +103,14 @@ static int reg_add(struct etcd *c, const char *prefix, char **a, int n)
 			goto fail;
 	}
 	snprintf(path, sizeof(path), "%s/clients/%s", prefix, a[0]);
-	fleet_client_record(key, has_addr ? &addr : NULL, rec, sizeof(rec));
+	fleet_client_record(key, has_addr ? &addr : NULL, psk_file ? psk : NULL, rec, sizeof(rec));
+	OPENSSL_cleanse(psk, sizeof(psk));
 	{
 		struct etcd_cmp cmp = {ETCD_CMP_ABSENT, path, NULL};
 		struct etcd_op op = {ETCD_OP_PUT, path, rec};
-		if ((ret = etcd_txn(c, &cmp, 1, &op, 1, &ok, &e)))
+		ret = etcd_txn(c, &cmp, 1, &op, 1, &ok, &e);
+		OPENSSL_cleanse(rec, sizeof(rec));
+		if (ret)
 			goto fail;
 	}
 	if (!ok) {
@@ -196,16 +205,18 @@ static int reg_list(struct etcd *c, const char *prefix, int n)
 		const char *lease = "(none)";
 		struct lease_ref want = {hex, NULL}, *hit;
 		struct in_addr a;
-		bool h;
+		bool h, has_psk;
+		uint8_t psk[SL_KEY_LEN];
 
-		if (strncmp(kv[i].key, path, lp) || fleet_client_parse(kv[i].value, key, &h, &a))
+		if (strncmp(kv[i].key, path, lp) || fleet_client_parse(kv[i].value, key, &h, &a, &has_psk, psk))
 			continue;
 		fleet_key_hex(key, hex);
 		hit = n_leases ? bsearch(&want, leases, n_leases, sizeof(*leases), cmp_lease_ref) : NULL;
 		if (hit)
 			lease = hit->addr;
 		key_to_base64(key, b64);
-		printf("%s\t%s\t%s\n", kv[i].key + lp, b64, lease);
+		OPENSSL_cleanse(psk, sizeof(psk));
+		printf("%s\t%s\t%s\t%s\n", kv[i].key + lp, b64, lease, has_psk ? "yes" : "no");
 	}
 	free(leases);
 	etcd_kvs_free(kv, nkv);
@@ -215,7 +226,7 @@ static int reg_list(struct etcd *c, const char *prefix, int n)
 int registry_main(int argc, char **argv)
 {
 	char *args[8];
-	const char *url_text = NULL, *ca = NULL;
+	const char *url_text = NULL, *ca = NULL, *psk_file = NULL;
 	struct etcd_url url;
 	struct etcd c;
 	struct sl_err e = {{0}};
@@ -232,6 +243,8 @@ int registry_main(int argc, char **argv)
 			url_text = argv[i] + 11;
 		else if (!strcmp(argv[i], "--ca") && i + 1 < argc)
 			ca = argv[++i];
+		else if (!strcmp(argv[i], "--psk-file") && i + 1 < argc)
+			psk_file = argv[++i];
 		else if (argv[i][0] == '-' && argv[i][1]) {
 			fprintf(stderr, "%s: registry: unknown option '%s'\n", SL_PROG, argv[i]);
 			usage(stderr);
@@ -258,12 +271,16 @@ int registry_main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (psk_file && strcmp(args[0], "add")) {
+		fprintf(stderr, "%s: registry: --psk-file belongs to add\n", SL_PROG);
+		return 2;
+	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) || etcd_open(&c, &url, ca, &e)) {
 		fprintf(stderr, "%s: registry: curl: cannot initialise\n", SL_PROG);
 		return 1;
 	}
 	if (!strcmp(args[0], "add"))
-		ret = reg_add(&c, url.prefix, args + 1, n - 1);
+		ret = reg_add(&c, url.prefix, args + 1, n - 1, psk_file);
 	else if (!strcmp(args[0], "remove"))
 		ret = reg_remove(&c, url.prefix, args + 1, n - 1);
 	else

@@ -236,6 +236,26 @@ static void pr_last_rx(struct pr *p, const struct st_block *b, const char *key)
 	pr_num(p, "last_rx_age_ms", "last received", ms, age_h(ms < 0 ? -1 : ms / 1000, t, sizeof(t)));
 }
 
+/* "transport: tcp, 1 switch" — JSON: transport ("udp" | "tcp"), transport_switches */
+static void pr_transport(struct pr *p, const struct st_block *b, const char *pre)
+{
+	char k[64], t[64];
+	const char *tr;
+	uint64_t sw;
+
+	snprintf(k, sizeof(k), "%stransport", pre);
+	tr = st_get(b, k) ? st_get(b, k) : "udp";
+	snprintf(k, sizeof(k), "%stransport_switches", pre);
+	sw = st_u64(b, k);
+	pr_str(p, "transport", NULL, tr);
+	pr_num(p, "transport_switches", NULL, (int64_t)sw, "");
+	if (p->json)
+		return;
+	snprintf(t, sizeof(t), "%s, %" PRIu64 " switch%s", tr, sw, sw == 1 ? "" : "es");
+	pr_label(p, "transport");
+	printf("%s\n", t);
+}
+
 /* A comma-separated status value as a list: JSON an array of strings, text "a, b" or "(none)"; absent = none. */
 static void pr_list(struct pr *p, const struct st_block *b, const char *key, const char *jkey, const char *label)
 {
@@ -284,6 +304,7 @@ static void pr_peer(struct pr *p, const struct st_block *b)
 	pr_list(p, b, "peer_subnets", "subnets", "subnets");
 	snprintf(sid, sizeof(sid), "%s", st_get(b, "peer_session_id") ? st_get(b, "peer_session_id") : "");
 	pr_str(p, "session_id", "session", strcmp(sid, "00000000") ? sid : "(none)");
+	pr_transport(p, b, "peer_");
 	pr_null_or_bool(p, "psk", NULL, st_u64(b, "peer_psk") ? 1 : 0);
 	if (!p->json && st_u64(b, "peer_psk")) {
 		pr_label(p, "preshared key");
@@ -381,13 +402,14 @@ static const char *const iface_counters[] = {
 	"tun_rx_packets",   "tun_rx_bytes", "tun_tx_packets",   "tun_tx_bytes",      "udp_rx_datagrams",
 	"udp_rx_bytes",     "udp_tx_datagrams", "udp_tx_bytes", "handshakes_ok", "handshakes_failed",
 	"pings",            "uptime", "lat_tun_udp_avg_ns", "lat_tun_udp_p95_ns", "lat_udp_tun_avg_ns",
-	"lat_udp_tun_p95_ns", "icmp_too_big", "tun_rx_packets6", "tun_tx_packets6",
+	"lat_udp_tun_p95_ns", "icmp_too_big", "tcp_rx_datagrams", "tcp_tx_datagrams", "tun_rx_packets6",
+	"tun_tx_packets6",
 };
 
 static const char *const control_counters[] = {
 	"handshakes_unknown_key", "handshakes_bad_cert", "conns_preauth",   "conns_refused",
 	"conns_refused_source",   "conns_ratelimited",   "conns_evicted",   "conns_timed_out",
-	"repushes",
+	"repushes",               "tcp_streams",
 };
 
 /* Pre-shared keys and the stealth control port (issue #23): whether they are in use, and what they refused.
@@ -526,6 +548,7 @@ static void pr_iface(struct pr *p, const struct st_iface *st)
 		pr_num(p, "failovers", NULL, (int64_t)st_u64(b, "failovers"), "");
 		pr_str(p, "state", "state", st_get(b, "supervisor"));
 		pr_str(p, "session_id", "session", st_get(b, "session_id"));
+		pr_transport(p, b, "");
 		pr_str(p, "address", "address", st_get(b, "address"));
 		pr_str(p, "address6", "address6", st_get(b, "address6"));
 		pr_handshake(p, b, "latest_handshake", "latest_handshake");
@@ -757,11 +780,10 @@ int show_main(int argc, char **argv)
 
 /* ---- dump: one tab-separated line per session
  * server: interface name public_key endpoint address session_id latest_handshake rx_bytes tx_bytes rx_packets
- *         tx_packets drops_total subnets address6
+ *         tx_packets drops_total subnets transport transport_switches address6
  * client: interface "server" server_public_key endpoint address session_id latest_handshake rx_bytes tx_bytes
- *         rx_packets tx_packets drops_total pushed_routes address6
- * (new columns only ever come last, so scripts reading the first ones keep working. NOTE: address6 is to be
- * column 16 once the transport columns of branch tcpfallback (14, 15) are in) */
+ *         rx_packets tx_packets drops_total pushed_routes transport transport_switches address6
+ * New columns only ever go at the end. */
 
 static uint64_t drops_total(const struct st_block *b, const char *pre)
 {
@@ -780,6 +802,11 @@ static const char *or_none(const char *s)
 	return s && *s ? s : "(none)";
 }
 
+static const char *or_udp(const char *s)
+{
+	return s && *s ? s : "udp";
+}
+
 static void view_dump(struct pr *p, const struct st_iface *st, bool first)
 {
 	const struct st_block *b = &st->main;
@@ -787,22 +814,24 @@ static void view_dump(struct pr *p, const struct st_iface *st, bool first)
 
 	if (st_get(b, "mode") && !strcmp(st_get(b, "mode"), "client")) {
 		printf("%s\tserver\t%s\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
-		       "\t%" PRIu64 "\t%s\t%s\n",
+		       "\t%" PRIu64 "\t%s\t%s\t%" PRIu64 "\t%s\n",
 		       ifn, or_none(st_get(b, "server_public_key")), or_none(st_get(b, "endpoint")),
 		       or_none(st_get(b, "address")), or_none(st_get(b, "session_id")), st_u64(b, "latest_handshake"),
 		       st_u64(b, "rx_bytes"), st_u64(b, "tx_bytes"), st_u64(b, "rx_packets"), st_u64(b, "tx_packets"),
-		       drops_total(b, ""), or_none(st_get(b, "pushed_routes")), or_none(st_get(b, "address6")));
+		       drops_total(b, ""), or_none(st_get(b, "pushed_routes")), or_udp(st_get(b, "transport")),
+		       st_u64(b, "transport_switches"), or_none(st_get(b, "address6")));
 		return;
 	}
 	for (size_t i = 0; i < st->n_peers; i++) {
 		const struct st_block *q = &st->peers[i];
 		printf("%s\t%s\t%s\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
-		       "\t%" PRIu64 "\t%s\t%s\n",
+		       "\t%" PRIu64 "\t%s\t%s\t%" PRIu64 "\t%s\n",
 		       ifn, or_none(st_get(q, "peer")), or_none(st_get(q, "peer_public_key")),
 		       or_none(st_get(q, "peer_endpoint")), or_none(st_get(q, "peer_address")),
 		       or_none(st_get(q, "peer_session_id")), st_u64(q, "peer_latest_handshake"),
 		       st_u64(q, "peer_rx_bytes"), st_u64(q, "peer_tx_bytes"), st_u64(q, "peer_rx_packets"),
 		       st_u64(q, "peer_tx_packets"), drops_total(q, "peer_"), or_none(st_get(q, "peer_subnets")),
+		       or_udp(st_get(q, "peer_transport")), st_u64(q, "peer_transport_switches"),
 		       or_none(st_get(q, "peer_address6")));
 	}
 }
@@ -813,12 +842,13 @@ int dump_main(int argc, char **argv)
 
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		printf("Usage: %s dump [IFACE]\n"
-		       "One tab-separated line per session, 14 columns:\n"
+		       "One tab-separated line per session, 16 columns:\n"
 		       "  gateway: interface, client name, public key, endpoint, address, session id,\n"
 		       "           latest handshake (unix s, 0 never), rx bytes, tx bytes, rx packets, tx packets,\n"
-		       "           drops, the client's Subnets (comma-separated, or (none))\n"
+		       "           drops, the client's Subnets (comma-separated, or (none)), transport (udp | tcp),\n"
+		       "           transport switches\n"
 		       "  client:  interface, \"server\", server public key, endpoint, address, session id, then the same\n"
-		       "           up to drops, then the pushed routes installed (or (none))\n"
+		       "           up to drops, then the pushed routes installed (or (none)), transport, transport switches\n"
 		       "  both:    then the IPv6 tunnel address, (none) without one\n",
 		       SL_PROG);
 		return 0;

@@ -1,4 +1,6 @@
-/* gw_ctl: the gateway's control connections — TLS 1.3 accept, one request (AUTH or PING), one answer, close.
+/* gw_ctl: the gateway's control connections — TLS 1.3 accept, one request (AUTH or PING), one answer, close;
+ * or DATA: the answer, then the connection leaves TLS and becomes its session's TCP fallback stream
+ * (control/gw_stream.c), which counts against none of the limits below.
  * Non-blocking throughout; every connection has a deadline. Until its handshake has proven a configured key a
  * connection holds one of the pre-authentication slots (control/preauth.h): capped per source, and when all
  * are taken the oldest connection of the busiest source of the busiest group makes room for the newcomer, so
@@ -46,6 +48,7 @@ struct gw_conn {
 	enum conn_state state;
 	int slot;  /* pre-authentication slot (g->pa); -1 once the handshake is done */
 	bool dead; /* closed for another connection (evicted), freed by the next sweep */
+	uint32_t data_id; /* DATA answered OK: after the answer the socket becomes this session's stream */
 	uint64_t deadline_ms;
 	struct sockaddr_storage peer;
 	char rbuf[PROTO_LINE_MAX];
@@ -66,7 +69,8 @@ static void conn_close(struct gw_conn *c)
 	struct gw *g = c->g;
 
 	loop_del(&g->loop, &c->io);
-	close(c->io.fd);
+	if (c->io.fd >= 0)
+		close(c->io.fd);
 	tls_free(c->ssl);
 	c->ssl = NULL;
 	preauth_del(&g->pa, c->slot);
@@ -241,6 +245,8 @@ static void conn_confirm(struct gw_conn *c)
 	if (tls_peer(c->ssl, key, NULL) == TLS_PEER_ACCEPTED)
 		p = peer_by_key(&g->reg, key);
 	if (!proto_parse_confirm(c->rbuf, c->rlen, mac) && psk_mac_equal(mac, c->want_mac)) {
+		if ((s = session_by_id(&g->reg, c->sess_id)) && p && s->peer == p)
+			s->confirmed = true; /* from now on it may become a TCP fallback stream (answer_data) */
 		len = snprintf(c->wbuf, sizeof(c->wbuf), "OK\n");
 	} else {
 		char a[64];
@@ -263,6 +269,47 @@ static void conn_confirm(struct gw_conn *c)
 	c->state = CONN_WRITE;
 }
 
+/* DATA: the session must be the peer's own, live and confirmed: every AUTH answer of this gateway carries its
+ * key confirmation, and a client that can ask DATA always answers it (CONFIRM), so a session whose
+ * confirmation has not (yet) checked out — pending, or a client that closed without it — is refused, as a
+ * mismatch would be. The answer is the last TLS record on this connection. */
+static int answer_data(struct gw_conn *c, struct gw_peer *p, uint32_t id)
+{
+	struct gw_session *s = session_by_id(&c->g->reg, id);
+	uint64_t now = now_ms();
+
+	if (!s || s->peer != p || now >= s->expires_ms)
+		return snprintf(c->wbuf, sizeof(c->wbuf), "EXPIRED\n");
+	if (!s->confirmed) {
+		conn_log(c, "TCP data connection refused", "its session's key confirmation never checked out");
+		return snprintf(c->wbuf, sizeof(c->wbuf), "ERR session not confirmed\n");
+	}
+	SL_WR(s->last_seen_ms, now);
+	c->data_id = id;
+	return snprintf(c->wbuf, sizeof(c->wbuf), "OK\n");
+}
+
+/* The DATA answer is out: the TCP connection, without TLS from here on, becomes the session's stream. */
+static void conn_to_stream(struct gw_conn *c)
+{
+	struct gw *g = c->g;
+	struct gw_session *s = session_by_id(&g->reg, c->data_id);
+	int fd = c->io.fd, ret;
+
+	loop_del(&g->loop, &c->io);
+	c->io.fd = -1;
+	tls_free(c->ssl); /* sends nothing, closes nothing: the socket is the stream's */
+	c->ssl = NULL;
+	conn_free(c);
+	if (!s) { /* reaped meanwhile (it was live a moment ago) */
+		close(fd);
+		return;
+	}
+	ret = gw_stream_attach(g, fd, s);
+	if (ret)
+		log_err("client '%s': TCP data connection: %s", s->peer->name, strerror(-ret));
+}
+
 static void conn_answer(struct gw_conn *c)
 {
 	uint8_t key[SL_KEY_LEN];
@@ -279,6 +326,8 @@ static void conn_answer(struct gw_conn *c)
 		len = snprintf(c->wbuf, sizeof(c->wbuf), "ERR bad request\n");
 	else if (req == PROTO_AUTH)
 		len = answer_auth(c, p);
+	else if (req == PROTO_DATA)
+		len = answer_data(c, p, id);
 	else
 		len = answer_ping(c, p, id);
 	c->wlen = len > 0 ? (size_t)len : 0;
@@ -404,6 +453,10 @@ static void conn_drive(struct gw_conn *c)
 				c->state = CONN_CONFIRM;
 				c->rlen = 0;
 				continue;
+			}
+			if (c->woff == c->wlen && c->data_id) {
+				conn_to_stream(c);
+				return;
 			}
 			if (c->woff == c->wlen) {
 				SSL_shutdown(c->ssl); /* best effort close_notify; we do not wait for the peer's */

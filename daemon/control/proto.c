@@ -62,6 +62,10 @@ int proto_parse_request(const char *line, size_t len, enum proto_req *req, uint3
 		*req = PROTO_PING;
 		return 0;
 	}
+	if (!strncmp(buf, "DATA ", 5) && !parse_hex32(buf + 5, session_id)) {
+		*req = PROTO_DATA;
+		return 0;
+	}
 	return -EINVAL;
 }
 

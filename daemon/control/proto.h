@@ -6,6 +6,9 @@
  *                                                  [ address6=<ip6>/<len> gateway6=<ip6>]
  *                                                  [ routes=<ip>/<len>[,…]][ routes6=<ip6>/<len>[,…]]\n"
  *   client: "PING <hex8>\n"              server: "OK\n" | "EXPIRED\n"
+ *   client: "DATA <hex8>\n"              server: "OK\n" | "EXPIRED\n"; after "OK\n" the connection leaves
+ *                                        TLS and carries the session's framed datagrams both ways (the TCP
+ *                                        fallback transport, dataplane/stream.h) until either side closes it
  *   any error                            server: "ERR <reason>\n"
  *
  * A dual-stack gateway (DESIGN 9) adds the client's IPv6 address with the prefix length of the gateway's IPv6
@@ -29,6 +32,7 @@
 enum proto_req {
 	PROTO_AUTH = 1,
 	PROTO_PING = 2,
+	PROTO_DATA = 3, /* the data plane over this connection (TCP fallback) */
 };
 
 struct proto_snapshot {
@@ -53,7 +57,7 @@ struct proto_snapshot {
 	unsigned n_routes;
 };
 
-/* Parses one request line (with or without the "\n"). 0 or -EINVAL. *session_id set for PING. */
+/* Parses one request line (with or without the "\n"). 0 or -EINVAL. *session_id set for PING and DATA. */
 int proto_parse_request(const char *line, size_t len, enum proto_req *req, uint32_t *session_id);
 /* Formats the AUTH answer; returns its length or -ENOSPC. */
 int proto_format_snapshot(char *buf, size_t n, const struct proto_snapshot *s);

@@ -34,6 +34,7 @@
 #define SL_SESSION_IDLE_MS 180000u   /* a session silent this long (no datagram, no ping) is reaped */
 
 struct gw_peer;
+struct dp_stream;
 
 struct gw_session {
 	struct h32_node by_id;
@@ -49,6 +50,8 @@ struct gw_session {
 	socklen_t ep_len;
 	uint64_t ep_seen_ms; /* 0: no endpoint yet */
 	uint64_t last_tx_ms; /* last datagram we sent under this session */
+	struct dp_stream *stream; /* TCP fallback: data goes here while set (control thread writes, workers read) */
+	bool confirmed;      /* control thread: its client's key confirmation (CONFIRM) checked out (control/psk.h) */
 	unsigned n_c;        /* counter slots: one per worker */
 	struct dp_peer_counters c[]; /* n_c + 1: one per worker; the last is what went to the peer at unlinking */
 };
@@ -76,6 +79,7 @@ struct gw_peer {
 	uint64_t prev_until_ms;
 	uint64_t last_handshake_wall; /* seconds since the epoch, 0: never */
 	uint64_t handshakes;
+	uint64_t transport_switches; /* its data moved UDP -> TCP or back (control thread) */
 	struct dp_peer_counters gone; /* counters of sessions already freed, so totals survive rekeys */
 };
 
@@ -156,6 +160,12 @@ static inline struct gw_session *session_by_id(const struct gw_registry *r, uint
 static inline struct gw_session *peer_cur(const struct gw_peer *p)
 {
 	return __atomic_load_n(&p->cur, __ATOMIC_ACQUIRE);
+}
+
+/* The session's TCP fallback stream, or NULL: its data goes over UDP. */
+static inline struct dp_stream *session_stream(const struct gw_session *s)
+{
+	return __atomic_load_n(&s->stream, __ATOMIC_ACQUIRE);
 }
 
 /* The endpoint into *a (a worker, any time): a sequence-lock read. Returns its length. */

@@ -5,7 +5,8 @@
  * round; a server that works is kept (no fail-back). The backoff (1 s doubling to 5 min, with jitter) grows
  * only after a whole round failed, and traffic waiting for a server may start the next round early. A server
  * given by name is resolved at every AUTH attempt to it; when that fails, its last good addresses are used.
- * Each exchange is one non-blocking TLS connection driven by the event loop. Failing servers are logged
+ * Each exchange is one non-blocking TLS connection driven by the event loop; a DATA exchange (UDP blocked,
+ * control/cl_fallback.c) keeps its connection: it becomes the session's TCP fallback stream. Failing servers are logged
  * once each at warning, then rarely at info; recovery is logged once. */
 #include <errno.h>
 #include <openssl/err.h>
@@ -65,7 +66,7 @@ static void sup_schedule(struct cl *c)
 
 	if (s->backing_off)
 		s->next_ms = s->last_attempt_ms + jitter(s->backoff_ms);
-	else if (!have || s->need_auth)
+	else if (!have || s->need_auth || s->want_data)
 		s->next_ms = now_ms();
 	else
 		s->next_ms = s->ping_at_ms < s->rekey_at_ms ? s->ping_at_ms : s->rekey_at_ms;
@@ -114,6 +115,8 @@ static void sup_mark_down(struct cl *c)
 
 	c->path_up = false;
 	s->need_auth = true;
+	s->want_data = false;
+	cl_stream_drop(c, NULL); /* the re-authenticated session starts on UDP again */
 	s->srv = c->sess_srv;
 	s->addr_i = 0;
 	s->round_tried = 0;
@@ -143,7 +146,7 @@ static void sup_failed(struct cl *c, const char *what)
 
 	sup_end_exchange(c);
 	c->handshakes_failed++; /* any failed exchange, AUTH or PING */
-	sup_log_failure(c, auth ? "auth with" : "ping to", true, what);
+	sup_log_failure(c, auth ? "auth with" : s->op_data ? "TCP data connection to" : "ping to", true, what);
 	if (!auth || c->path_up) {
 		/* a PING, a rekey or the answer to EXPIRED failed: the path is down */
 		sup_mark_down(c);
@@ -298,6 +301,40 @@ static void sup_got_ping(struct cl *c)
 	sup_failed(c, "malformed ping answer");
 }
 
+/* DATA answered: OK — the connection, TLS done with, carries the data from now on. */
+static void sup_got_data(struct cl *c)
+{
+	struct supervisor *s = &c->sup;
+	int fd;
+
+	if (s->rlen >= 8 && !memcmp(s->rbuf, "EXPIRED\n", 8)) {
+		log_info("session expired on the server; re-authenticating");
+		s->need_auth = true;
+		sup_succeeded(c);
+		return;
+	}
+	if (s->rlen >= 4 && !memcmp(s->rbuf, "ERR ", 4)) {
+		/* e.g. "ERR session not confirmed": the session is not one the gateway will carry over TCP */
+		char why[PROTO_LINE_MAX + 32];
+		size_t n = s->rbuf[s->rlen - 1] == '\n' ? s->rlen - 1 : s->rlen;
+		snprintf(why, sizeof(why), "refused: %.*s", (int)n, s->rbuf);
+		sup_failed(c, why);
+		return;
+	}
+	if (s->rlen != 3 || memcmp(s->rbuf, "OK\n", 3)) {
+		/* anything after "OK\n" in the same read would be a datagram we have consumed: refuse */
+		sup_failed(c, "malformed DATA answer");
+		return;
+	}
+	fd = s->io.fd;
+	loop_del(&c->loop, &s->io);
+	s->io.fd = -1;
+	tls_free(s->ssl); /* sends nothing, closes nothing: the socket is the stream's */
+	s->ssl = NULL;
+	sup_succeeded(c);
+	cl_stream_attach(c, fd);
+}
+
 static void sup_drive(struct cl *c)
 {
 	struct supervisor *s = &c->sup;
@@ -372,6 +409,8 @@ static void sup_drive(struct cl *c)
 						sup_got_confirm(c);
 					else if (s->op_auth)
 						sup_got_auth(c);
+					else if (s->op_data)
+						sup_got_data(c);
 					else
 						sup_got_ping(c);
 					if (s->ph == SUP_WRITE)
@@ -568,11 +607,14 @@ static void sup_start(struct cl *c)
 	uint64_t now = now_ms();
 
 	s->op_auth = !cur || s->need_auth || now >= s->rekey_at_ms;
+	s->op_data = !s->op_auth && s->want_data && c->path_up && !cl_on_tcp(c);
+	s->want_data = false;
 	s->last_attempt_ms = now;
 	s->backing_off = false;
 	s->rlen = s->woff = 0;
 	if (!s->op_auth) {
-		s->wlen = (size_t)snprintf(s->wbuf, sizeof(s->wbuf), "PING %08x\n", cur->s.session_id);
+		s->wlen = (size_t)snprintf(s->wbuf, sizeof(s->wbuf), "%s %08x\n", s->op_data ? "DATA" : "PING",
+					   cur->s.session_id);
 		s->tls_srv = c->sess_srv;
 		s->try_ep = c->ep;
 		s->try_len = c->ep_len;
@@ -631,6 +673,16 @@ void sup_path_down(struct cl *c, const char *why)
 	if (s->ph == SUP_IDLE)
 		sup_schedule(c);
 	/* else: the exchange under way ends first, then the need for AUTH is seen */
+}
+
+void sup_data(struct cl *c)
+{
+	struct supervisor *s = &c->sup;
+
+	s->want_data = true;
+	if (s->ph == SUP_IDLE)
+		sup_start(c);
+	/* else: when the exchange under way ends, sup_schedule sees it due */
 }
 
 void sup_network_changed(struct cl *c)

@@ -2,7 +2,9 @@
  * its own context and sends on the shared UDP socket to the snapshot's server address; worker 0 receives.
  * One snapshot load per batch; nothing here caches a session id, key or address (a failover to another
  * server is a new snapshot). No allocation, lock or log; every drop is counted in the
- * worker's own counters. */
+ * worker's own counters. On the TCP fallback (c->stream set, loaded once per batch) each sealed datagram
+ * goes out as one frame on the stream instead of the UDP batch; worker 0 reads the stream as it reads UDP,
+ * through the same receive path, and stamps udp_rx_ms only for what came over UDP. */
 #include <errno.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -47,7 +49,8 @@ void cl_on_tun(struct loop_io *io, uint32_t events)
 	/* segments of a super-packet already read are not in the fd any more: finish them before yielding */
 	for (int round = 0; round < CL_TUN_BATCHES || w->t.sp_len; round++) {
 		struct cl_snap *snap = atomic_load_explicit(&c->cur, memory_order_acquire);
-		unsigned n = 0;
+		struct dp_stream *st = atomic_load_explicit(&c->stream, memory_order_acquire);
+		unsigned n = 0, framed = 0;
 		bool empty = false;
 		uint64_t t0 = 0;
 
@@ -106,6 +109,17 @@ void cl_on_tun(struct loop_io *io, uint32_t events)
 				drop(w, SL_DROP_QUEUE_OUT);
 				continue;
 			}
+			if (st) { /* TCP fallback: one frame, outside the UDP batch */
+				if (dp_stream_send(st, slot, (size_t)dl)) {
+					drop(w, SL_DROP_QUEUE_OUT);
+					continue;
+				}
+				SL_ADD(w->st.tcp_tx_datagrams, 1);
+				SL_ADD(w->pc.tx_packets, 1);
+				SL_ADD(w->pc.tx_bytes, (uint64_t)len);
+				framed++;
+				continue;
+			}
 			SL_ADD(w->pc.tx_packets, 1);
 			SL_ADD(w->pc.tx_bytes, (uint64_t)len);
 			b->iov[n].iov_len = (size_t)dl;
@@ -113,9 +127,10 @@ void cl_on_tun(struct loop_io *io, uint32_t events)
 			b->msgs[n].msg_hdr.msg_namelen = snap->ep_len;
 			n++;
 		}
-		if (n) {
+		if (n || framed) {
 			note_tx(c, now, true);
-			dp_udp_send(&w->u, b, n, &w->st);
+			if (n)
+				dp_udp_send(&w->u, b, n, &w->st);
 			dp_latency_add(&w->st.lat_tun_udp, now_ns() - t0);
 		}
 		if (empty)
@@ -123,9 +138,10 @@ void cl_on_tun(struct loop_io *io, uint32_t events)
 	}
 }
 
-void cl_send_keepalive(struct cl *c, uint64_t now)
+void cl_send_keepalive(struct cl *c, uint64_t now, bool udp)
 {
 	struct cl_snap *snap = atomic_load_explicit(&c->cur, memory_order_acquire);
+	struct dp_stream *st = udp ? NULL : atomic_load_explicit(&c->stream, memory_order_acquire);
 	struct dp_worker *w = &c->w[c->n_w]; /* the control thread's slot */
 	int dl;
 
@@ -133,6 +149,15 @@ void cl_send_keepalive(struct cl *c, uint64_t now)
 		return;
 	dl = dgram_seal(&snap->ks.tx[w->idx], w->ka_buf, 0, SL_TYPE_KEEPALIVE, snap->s.session_id,
 			keystate_next(&snap->ks));
+	if (st) {
+		if (dl < 0 || dp_stream_send(st, w->ka_buf, (size_t)dl)) {
+			drop(w, SL_DROP_QUEUE_OUT);
+			return;
+		}
+		SL_ADD(w->st.tcp_tx_datagrams, 1);
+		note_tx(c, now, false);
+		return;
+	}
 	if (dl < 0 || sendto(c->udp_fd, w->ka_buf, (size_t)dl, MSG_DONTWAIT, (struct sockaddr *)&snap->ep,
 			     snap->ep_len) < 0) {
 		drop(w, SL_DROP_QUEUE_OUT);
@@ -165,15 +190,19 @@ static void tun_lost(struct dp_worker *w, unsigned lost)
 	SL_SUB(w->st.tun_tx_packets, lost);
 }
 
-static void rx_one(struct dp_worker *w, struct cl_snap *cur, uint8_t *buf, size_t len, uint64_t now)
+static void rx_one(struct dp_worker *w, struct cl_snap *cur, uint8_t *buf, size_t len, uint64_t now, bool tcp)
 {
 	struct cl *c = w->owner;
 	struct cl_snap *snap = NULL, *prev;
 	struct sl_hdr h;
 	int n;
 
-	SL_ADD(w->st.udp_rx_datagrams, 1);
-	SL_ADD(w->st.udp_rx_bytes, len);
+	if (tcp) {
+		SL_ADD(w->st.tcp_rx_datagrams, 1);
+	} else {
+		SL_ADD(w->st.udp_rx_datagrams, 1);
+		SL_ADD(w->st.udp_rx_bytes, len);
+	}
 	if (wire_hdr_decode(buf, len, &h)) {
 		drop(w, SL_DROP_BAD_HEADER);
 		return;
@@ -204,6 +233,8 @@ static void rx_one(struct dp_worker *w, struct cl_snap *cur, uint8_t *buf, size_
 		return;
 	}
 	SL_WR(w->pc.last_rx_ms, now);
+	if (!tcp && SL_RD(c->udp_rx_ms) != now)
+		SL_WR(c->udp_rx_ms, now); /* UDP gets through (the fallback moves back) */
 	if (SL_RD(c->unanswered_since_ms))
 		SL_WR(c->unanswered_since_ms, 0);
 	if (h.type != SL_TYPE_DATA)
@@ -225,24 +256,52 @@ struct rx_ctx {
 	struct dp_worker *w;
 	struct cl_snap *cur;
 	uint64_t now;
+	bool tcp;
 };
 
 static void rx_cb(void *arg, uint8_t *buf, size_t len, const struct sockaddr_storage *from, socklen_t from_len)
 {
 	struct rx_ctx *x = arg;
 
-	rx_one(x->w, x->cur, buf, len, x->now);
+	rx_one(x->w, x->cur, buf, len, x->now, x->tcp);
 }
 
 void cl_on_udp(struct loop_io *io, uint32_t events)
 {
 	struct dp_worker *w = (struct dp_worker *)((char *)io - offsetof(struct dp_worker, udp_io));
 	struct cl *c = w->owner;
-	struct rx_ctx x = {w, atomic_load_explicit(&c->cur, memory_order_acquire), now_ms()};
+	struct rx_ctx x = {w, atomic_load_explicit(&c->cur, memory_order_acquire), now_ms(), false};
 	uint64_t t0 = now_ns();
 
 	if (dp_udp_recv(&w->u, w->rx, rx_cb, &x) > 0) {
 		tun_lost(w, dp_tun_flush(&w->t)); /* the batch's last train */
 		dp_latency_add(&w->st.lat_udp_tun, now_ns() - t0);
 	}
+}
+
+/* The TCP fallback stream, in worker 0 (the receive side's one user, as for UDP). */
+void cl_on_stream(struct loop_io *io, uint32_t events)
+{
+	struct dp_stream *st = (struct dp_stream *)((char *)io - offsetof(struct dp_stream, io));
+	struct cl *c = st->owner;
+	struct dp_worker *w = &c->w[0];
+	struct rx_ctx x = {w, atomic_load_explicit(&c->cur, memory_order_acquire), now_ms(), true};
+	const char *why = NULL;
+	uint64_t t0 = now_ns();
+	int n;
+
+	if ((events & EPOLLOUT) && dp_stream_flush(st)) {
+		dp_stream_ended(st);
+		return;
+	}
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
+	n = dp_stream_read(st, rx_cb, &x, &why);
+	if (n != 0) {
+		tun_lost(w, dp_tun_flush(&w->t));
+		if (n > 0)
+			dp_latency_add(&w->st.lat_udp_tun, now_ns() - t0);
+	}
+	if (n < 0)
+		dp_stream_ended(st); /* the control thread drops it and re-authenticates */
 }

@@ -7,6 +7,10 @@
  *   endpoint -> (ClientToClient = off: inner dst is no other client's address or Subnets) -> TUN write
  * The Subnets lookups scan a small immutable table (dataplane/subnets.h), and only for an address that is no
  * client's own.
+ * A session with a TCP fallback stream (dataplane/stream.h) sends its datagrams there instead of UDP, one
+ * frame per datagram; the worker that reads that stream runs the same receive path on its frames (no
+ * endpoint: a stream is not a UDP address to roam to). A keepalive is answered the way it came, so a client
+ * on TCP that probes UDP learns when UDP works again.
  * No allocation or log here; every drop is counted under its cause, in the worker's own counters. The only
  * shared writes: a session's transmit counter (one atomic add per datagram) and its receive side, under a
  * per-session lock that is uncontended while the kernel keeps a client's address:port on one socket. */
@@ -51,6 +55,7 @@ void gw_on_tun(struct loop_io *io, uint32_t events)
 			const uint8_t *dst6 = NULL;
 			struct gw_peer *p;
 			struct gw_session *s;
+			struct dp_stream *st;
 			int dl;
 
 			if (len == -1) {
@@ -90,7 +95,8 @@ void gw_on_tun(struct loop_io *io, uint32_t events)
 					p = peer_by_subnet(&g->reg, AF_INET, &dst);
 			}
 			s = p ? peer_cur(p) : NULL;
-			if (!s || !endpoint_fresh(s, now)) {
+			st = s ? session_stream(s) : NULL;
+			if (!s || (!st && !endpoint_fresh(s, now))) {
 				drop(w, s, SL_DROP_NO_ENDPOINT);
 				continue;
 			}
@@ -108,10 +114,19 @@ void gw_on_tun(struct loop_io *io, uint32_t events)
 				drop(w, s, SL_DROP_QUEUE_OUT);
 				continue;
 			}
+			if (st) { /* TCP fallback: one frame now, outside the UDP batch */
+				if (dp_stream_send(st, slot, (size_t)dl)) {
+					drop(w, s, SL_DROP_QUEUE_OUT);
+					continue;
+				}
+				SL_ADD(w->st.tcp_tx_datagrams, 1);
+			}
 			SL_ADD(s->c[w->idx].tx_packets, 1);
 			SL_ADD(s->c[w->idx].tx_bytes, (uint64_t)len);
 			if (SL_RD(s->last_tx_ms) != now)
 				SL_WR(s->last_tx_ms, now);
+			if (st)
+				continue;
 			b->iov[n].iov_len = (size_t)dl;
 			b->msgs[n].msg_hdr.msg_namelen = session_ep_read(s, &b->addr[n]);
 			n++;
@@ -125,12 +140,22 @@ void gw_on_tun(struct loop_io *io, uint32_t events)
 	}
 }
 
-void gw_send_keepalive(struct dp_worker *w, struct gw_session *s, uint64_t now)
+void gw_send_keepalive(struct dp_worker *w, struct gw_session *s, uint64_t now, struct dp_stream *via)
 {
 	struct sockaddr_storage ep;
-	socklen_t ep_len = session_ep_read(s, &ep);
+	socklen_t ep_len;
 	int dl = dgram_seal(&s->ks.tx[w->idx], w->ka_buf, 0, SL_TYPE_KEEPALIVE, s->id, keystate_next(&s->ks));
 
+	if (via) {
+		if (dl < 0 || dp_stream_send(via, w->ka_buf, (size_t)dl)) {
+			SL_ADD(w->st.drops[SL_DROP_QUEUE_OUT], 1);
+			return;
+		}
+		SL_ADD(w->st.tcp_tx_datagrams, 1);
+		SL_WR(s->last_tx_ms, now);
+		return;
+	}
+	ep_len = session_ep_read(s, &ep);
 	if (dl < 0 || sendto(w->udp_io.fd, w->ka_buf, (size_t)dl, MSG_DONTWAIT, (struct sockaddr *)&ep, ep_len) < 0) {
 		SL_ADD(w->st.drops[SL_DROP_QUEUE_OUT], 1);
 		return;
@@ -213,6 +238,8 @@ static int rx_locked(struct dp_worker *w, struct gw_session *s, uint8_t *buf, si
 			}
 		}
 	}
+	if (!from) /* from a stream: no UDP address to learn */
+		return h->type == SL_TYPE_DATA ? n : 0;
 	if (!same_endpoint(s, from, from_len))
 		session_ep_write(s, from, from_len); /* roaming: only ever after authentication */
 	if (SL_RD(s->ep_seen_ms) != now)
@@ -236,17 +263,21 @@ static bool to_client(const struct gw *g, const uint8_t *inner, size_t len)
 	return peer_by_addr(&g->reg, dst) || peer_by_subnet(&g->reg, AF_INET, &dst);
 }
 
-/* One received datagram, in the order of DESIGN §3. */
+/* One received datagram, in the order of DESIGN §3; via: the stream it came on (NULL: UDP, from `from`). */
 static void rx_one(struct dp_worker *w, uint8_t *buf, size_t len, const struct sockaddr_storage *from,
-		   socklen_t from_len, uint64_t now)
+		   socklen_t from_len, uint64_t now, struct dp_stream *via)
 {
 	struct gw *g = w->owner;
 	struct sl_hdr h;
 	struct gw_session *s;
 	int n;
 
-	SL_ADD(w->st.udp_rx_datagrams, 1);
-	SL_ADD(w->st.udp_rx_bytes, len);
+	if (via) {
+		SL_ADD(w->st.tcp_rx_datagrams, 1);
+	} else {
+		SL_ADD(w->st.udp_rx_datagrams, 1);
+		SL_ADD(w->st.udp_rx_bytes, len);
+	}
 	if (wire_hdr_decode(buf, len, &h)) {
 		drop(w, NULL, SL_DROP_BAD_HEADER);
 		return;
@@ -277,29 +308,57 @@ static void rx_one(struct dp_worker *w, uint8_t *buf, size_t len, const struct s
 	/* the client learns we are alive from any authenticated datagram: a KEEPALIVE is its liveness probe and
 	 * is answered at once (DESIGN 10.4); other traffic only if we were silent */
 	if (h.type == SL_TYPE_KEEPALIVE || ms_since(SL_RD(s->last_tx_ms), now) >= SL_PASSIVE_KEEPALIVE_MS)
-		gw_send_keepalive(w, s, now);
+		gw_send_keepalive(w, s, now, via);
 }
 
 struct rx_ctx {
 	struct dp_worker *w;
 	uint64_t now;
+	struct dp_stream *via;
 };
 
 static void rx_cb(void *arg, uint8_t *buf, size_t len, const struct sockaddr_storage *from, socklen_t from_len)
 {
 	struct rx_ctx *x = arg;
 
-	rx_one(x->w, buf, len, from, from_len, x->now);
+	rx_one(x->w, buf, len, from, from_len, x->now, x->via);
 }
 
 void gw_on_udp(struct loop_io *io, uint32_t events)
 {
 	struct dp_worker *w = (struct dp_worker *)((char *)io - offsetof(struct dp_worker, udp_io));
-	struct rx_ctx x = {w, now_ms()};
+	struct rx_ctx x = {w, now_ms(), NULL};
 	uint64_t t0 = now_ns();
 
 	if (dp_udp_recv(&w->u, w->rx, rx_cb, &x) > 0) {
 		tun_lost(w, NULL, dp_tun_flush(&w->t)); /* the batch's last train */
 		dp_latency_add(&w->st.lat_udp_tun, now_ns() - t0);
 	}
+}
+
+/* A TCP fallback stream's socket, in the worker that reads it (control/gw_stream.c registered it). */
+void gw_on_stream(struct loop_io *io, uint32_t events)
+{
+	struct dp_stream *st = (struct dp_stream *)((char *)io - offsetof(struct dp_stream, io));
+	struct gw *g = st->owner;
+	struct dp_worker *w = &g->w[st->worker];
+	struct rx_ctx x = {w, now_ms(), st};
+	const char *why = NULL;
+	uint64_t t0 = now_ns();
+	int n;
+
+	if ((events & EPOLLOUT) && dp_stream_flush(st)) {
+		dp_stream_ended(st);
+		return;
+	}
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
+	n = dp_stream_read(st, rx_cb, &x, &why);
+	if (n != 0) {
+		tun_lost(w, NULL, dp_tun_flush(&w->t));
+		if (n > 0)
+			dp_latency_add(&w->st.lat_udp_tun, now_ns() - t0);
+	}
+	if (n < 0)
+		dp_stream_ended(st); /* the control thread reaps it and logs why the client's stream ended */
 }

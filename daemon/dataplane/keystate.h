@@ -71,6 +71,7 @@ struct dp_stats {
 	uint64_t tun_rx_packets6, tun_tx_packets6; /* of those, IPv6 (DESIGN 9) */
 	uint64_t udp_rx_datagrams, udp_rx_bytes;
 	uint64_t udp_tx_datagrams, udp_tx_bytes;
+	uint64_t tcp_rx_datagrams, tcp_tx_datagrams; /* the same datagrams over a TCP fallback stream (stream.h) */
 	uint64_t drops[SL_DROP__COUNT];
 	uint64_t icmp_too_big;         /* oversize packets answered with "fragmentation needed" (icmp.h) */
 	struct dp_latency lat_tun_udp; /* TUN read -> UDP send */

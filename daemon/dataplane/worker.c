@@ -194,6 +194,8 @@ void dp_stats_sum(const struct dp_worker *w, unsigned n, struct dp_stats *out)
 		out->udp_rx_bytes += SL_RD(s->udp_rx_bytes);
 		out->udp_tx_datagrams += SL_RD(s->udp_tx_datagrams);
 		out->udp_tx_bytes += SL_RD(s->udp_tx_bytes);
+		out->tcp_rx_datagrams += SL_RD(s->tcp_rx_datagrams);
+		out->tcp_tx_datagrams += SL_RD(s->tcp_tx_datagrams);
 		for (int d = 0; d < SL_DROP__COUNT; d++)
 			out->drops[d] += SL_RD(s->drops[d]);
 		out->icmp_too_big += SL_RD(s->icmp_too_big);

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>
 #include "daemon/registry/fleet_cache.h"
 #include "daemon/registry/fleet_sync.h"
 
@@ -15,7 +16,14 @@ void fleet_cache_format(const struct sl_client_cfg *list, size_t n, const char *
 	for (size_t i = 0; i < n; i++) {
 		char b64[SL_KEY_B64_LEN + 1], a[INET_ADDRSTRLEN];
 		key_to_base64(list[i].pubkey, b64);
-		sb_printf(out, "%s %s %s\n", list[i].name, b64, inet_ntop(AF_INET, &list[i].addr, a, sizeof(a)));
+		sb_printf(out, "%s %s %s", list[i].name, b64, inet_ntop(AF_INET, &list[i].addr, a, sizeof(a)));
+		if (list[i].has_psk) { /* the file is 0600, like the PresharedKeyFile it stands for */
+			char p64[SL_KEY_B64_LEN + 1];
+			key_to_base64(list[i].psk, p64);
+			sb_printf(out, " psk=%s", p64);
+			OPENSSL_cleanse(p64, sizeof(p64));
+		}
+		sb_printf(out, "\n");
 	}
 }
 
@@ -41,7 +49,9 @@ int fleet_cache_parse(const char *text, size_t len, const char *pool, struct sl_
 		return sl_errf(e, -ENOMEM, "out of memory");
 	for (p = nl + 1; p < end; p = nl + 1) {
 		char line[256], name[SL_NAME_MAX], key[SL_KEY_B64_LEN + 2], addr[INET_ADDRSTRLEN + 1];
+		char psk[SL_KEY_B64_LEN + 6] = "";
 		size_t ll;
+		int got;
 
 		lineno++;
 		nl = memchr(p, '\n', (size_t)(end - p));
@@ -52,9 +62,19 @@ int fleet_cache_parse(const char *text, size_t len, const char *pool, struct sl_
 			goto bad;
 		memcpy(line, p, ll);
 		line[ll] = 0;
-		if (sscanf(line, "%63s %45s %16s", name, key, addr) != 3 || !fleet_name_ok(name) ||
-		    key_from_base64(key, l[cnt].pubkey) || inet_pton(AF_INET, addr, &l[cnt].addr) != 1)
+		got = sscanf(line, "%63s %45s %16s %49s", name, key, addr, psk);
+		if (got < 3 || !fleet_name_ok(name) || key_from_base64(key, l[cnt].pubkey) ||
+		    inet_pton(AF_INET, addr, &l[cnt].addr) != 1)
 			goto bad;
+		if (got == 4) { /* "psk=BASE64" (registry add --psk-file) */
+			bool bad_psk = strncmp(psk, "psk=", 4) || strlen(psk + 4) != SL_KEY_B64_LEN ||
+				       key_from_base64(psk + 4, l[cnt].psk);
+			OPENSSL_cleanse(psk, sizeof(psk));
+			OPENSSL_cleanse(line, sizeof(line));
+			if (bad_psk)
+				goto bad;
+			l[cnt].has_psk = true;
+		}
 		snprintf(l[cnt].name, sizeof(l[cnt].name), "%s", name);
 		l[cnt].has_addr = true;
 		cnt++;

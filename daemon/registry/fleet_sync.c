@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>
 #include "daemon/registry/fleet_sync.h"
 
 #define FLEET_SYNC_TRIES 8 /* lost lease races before giving up (another gateway leasing at the same time) */
@@ -41,36 +42,76 @@ int fleet_key_unhex(const char *s, uint8_t key[SL_KEY_LEN])
 	return 0;
 }
 
-void fleet_client_record(const uint8_t key[SL_KEY_LEN], const struct in_addr *addr, char *out, size_t n)
+void fleet_client_record(const uint8_t key[SL_KEY_LEN], const struct in_addr *addr, const uint8_t *psk, char *out,
+			 size_t n)
 {
-	char b64[SL_KEY_B64_LEN + 1], a[INET_ADDRSTRLEN];
+	char b64[SL_KEY_B64_LEN + 1], a[INET_ADDRSTRLEN], p64[SL_KEY_B64_LEN + 1];
+	int len;
 
 	key_to_base64(key, b64);
-	if (addr)
-		snprintf(out, n, "%s %s", b64, inet_ntop(AF_INET, addr, a, sizeof(a)));
-	else
-		snprintf(out, n, "%s", b64);
+	len = snprintf(out, n, "%s", b64);
+	if (addr && len > 0 && (size_t)len < n)
+		len += snprintf(out + len, n - (size_t)len, " %s", inet_ntop(AF_INET, addr, a, sizeof(a)));
+	if (psk && len > 0 && (size_t)len < n) {
+		key_to_base64(psk, p64);
+		snprintf(out + len, n - (size_t)len, " psk=%s", p64);
+		OPENSSL_cleanse(p64, sizeof(p64));
+	}
 }
 
-int fleet_client_parse(const char *rec, uint8_t key[SL_KEY_LEN], bool *has_addr, struct in_addr *addr)
+/* One field of a client record: [start, start + len) copied into buf (NUL-terminated); -EINVAL when too long. */
+static int rec_field(const char *start, size_t len, char *buf, size_t n)
 {
-	char b64[SL_KEY_B64_LEN + 1];
-	const char *sp = strchr(rec, ' ');
-	size_t klen = sp ? (size_t)(sp - rec) : strlen(rec);
+	if (!len || len >= n)
+		return -EINVAL;
+	memcpy(buf, start, len);
+	buf[len] = 0;
+	return 0;
+}
+
+int fleet_client_parse(const char *rec, uint8_t key[SL_KEY_LEN], bool *has_addr, struct in_addr *addr, bool *has_psk,
+		       uint8_t psk[SL_KEY_LEN])
+{
+	char f[SL_KEY_B64_LEN + 8];
+	uint8_t p[SL_KEY_LEN];
+	bool got_psk = false;
+	int field = 0, ret = 0;
 
 	*has_addr = false;
-	if (klen != SL_KEY_B64_LEN)
-		return -EINVAL;
-	memcpy(b64, rec, klen);
-	b64[klen] = 0;
-	if (key_from_base64(b64, key))
-		return -EINVAL;
-	if (!sp)
-		return 0;
-	if (inet_pton(AF_INET, sp + 1, addr) != 1)
-		return -EINVAL;
-	*has_addr = true;
-	return 0;
+	if (has_psk)
+		*has_psk = false;
+	/* fields separated by exactly one space: key, then an address and/or psk=, each at most once */
+	for (const char *s = rec;; field++) {
+		const char *sp = strchr(s, ' ');
+		size_t len = sp ? (size_t)(sp - s) : strlen(s);
+
+		if (rec_field(s, len, f, sizeof(f))) {
+			ret = -EINVAL;
+			break;
+		}
+		if (field == 0) {
+			if (len != SL_KEY_B64_LEN || key_from_base64(f, key))
+				ret = -EINVAL;
+		} else if (!strncmp(f, "psk=", 4)) {
+			if (got_psk || strlen(f + 4) != SL_KEY_B64_LEN || key_from_base64(f + 4, p))
+				ret = -EINVAL;
+			got_psk = true;
+		} else if (*has_addr || got_psk || inet_pton(AF_INET, f, addr) != 1) {
+			ret = -EINVAL;
+		} else {
+			*has_addr = true;
+		}
+		if (ret || !sp)
+			break;
+		s = sp + 1;
+	}
+	OPENSSL_cleanse(f, sizeof(f));
+	if (!ret && got_psk && has_psk) {
+		*has_psk = true;
+		memcpy(psk, p, SL_KEY_LEN);
+	}
+	OPENSSL_cleanse(p, sizeof(p));
+	return ret;
 }
 
 void fleet_pool_text(const struct sl_prefix4 *pool, char *out, size_t n)
@@ -179,7 +220,7 @@ static int view_load(struct view *v, const struct etcd_kv *kv, size_t n, size_t 
 		} else if (!strncmp(k, p_cl, l_cl)) {
 			struct sl_client_cfg *c = &v->reg[v->n_reg];
 			memset(c, 0, sizeof(*c));
-			if (!fleet_name_ok(k + l_cl) || fleet_client_parse(val, c->pubkey, &c->has_addr, &c->addr)) {
+			if (!fleet_name_ok(k + l_cl) || fleet_client_parse(val, c->pubkey, &c->has_addr, &c->addr, &c->has_psk, c->psk)) {
 				st->refused++;
 				continue;
 			}

@@ -2,7 +2,8 @@
  *
  * Keys under the URL's PREFIX:
  *   PREFIX/pool               this fleet's `Address` (gateway address/prefix), recorded by the first gateway
- *   PREFIX/clients/NAME       "PUBKEY" or "PUBKEY ADDRESS" (base64 Ed25519 key; optional fixed IPv4 address)
+ *   PREFIX/clients/NAME       "PUBKEY[ ADDRESS][ psk=PSK]" (base64 Ed25519 key; optional fixed IPv4 address;
+ *                             optional base64 pre-shared key, DESIGN §10.10: `sluice registry add --psk-file`)
  *   PREFIX/leases/key/HEX     "ADDRESS": the client (by public key, hex) -> its tunnel address
  *   PREFIX/leases/addr/ADDR   "HEX": the address -> the client holding it
  * A lease is created in one transaction that writes both directions only if neither exists (or, for a fixed
@@ -36,9 +37,13 @@ int fleet_sync(struct etcd *c, const char *prefix, const struct sl_prefix4 *pool
 	       const struct sl_client_cfg *file, size_t n_file, bool strict, struct sl_client_cfg **out, size_t *n_out, int64_t *rev,
 	       struct fleet_sync_stats *st, struct sl_err *e);
 
-/* Record text of PREFIX/clients/NAME: "PUBKEY[ ADDRESS]" <-> key + optional address. */
-void fleet_client_record(const uint8_t key[SL_KEY_LEN], const struct in_addr *addr, char *out, size_t n);
-int fleet_client_parse(const char *rec, uint8_t key[SL_KEY_LEN], bool *has_addr, struct in_addr *addr);
+/* Record text of PREFIX/clients/NAME: "PUBKEY[ ADDRESS][ psk=PSK]" <-> key + optional address + optional
+ * pre-shared key (psk NULL: none). Parsing fills *has_psk / psk when has_psk is not NULL; a psk= field is still
+ * checked when it is NULL. */
+void fleet_client_record(const uint8_t key[SL_KEY_LEN], const struct in_addr *addr, const uint8_t *psk, char *out,
+			 size_t n);
+int fleet_client_parse(const char *rec, uint8_t key[SL_KEY_LEN], bool *has_addr, struct in_addr *addr, bool *has_psk,
+		       uint8_t psk[SL_KEY_LEN]);
 /* 64 lower-case hex characters + NUL. */
 void fleet_key_hex(const uint8_t key[SL_KEY_LEN], char out[2 * SL_KEY_LEN + 1]);
 int fleet_key_unhex(const char *s, uint8_t key[SL_KEY_LEN]);

@@ -19,7 +19,7 @@ _sluice() {
 		if [ "$COMP_CWORD" -eq 2 ]; then
 			COMPREPLY=($(compgen -W "add remove list" -- "$cur"))
 		else
-			COMPREPLY=($(compgen -W "--registry --ca" -- "$cur"))
+			COMPREPLY=($(compgen -W "--registry --ca --psk-file" -- "$cur"))
 		fi ;;
 	killswitch)
 		if [ "$COMP_CWORD" -eq 2 ]; then

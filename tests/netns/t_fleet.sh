@@ -116,10 +116,25 @@ wait_for 10 pingable || fail "(2) no traffic through gateway 2 within 10 s"
 ok "(2) gateway 1 killed: through gateway 2 after $((SECONDS - t0)) s with the same address $A"
 start "$NS_G" "$GW"; GW_PID=$LAST_PID
 
-# --- (3) live add: on both gateways within 2 s
-reg add phone "$(pubkey "$WORK/phone.key")" 10.66.0.77 || fail "(3) registry add phone"
+# --- (3) live add: on both gateways within 2 s, with its pre-shared key (DESIGN 10.10)
+"$SLUICE" genpsk > "$WORK/phone.psk"
+chmod 644 "$WORK/phone.psk"
+if reg add phone "$(pubkey "$WORK/phone.key")" 10.66.0.77 --psk-file "$WORK/phone.psk" 2> "$WORK/psk.out"; then
+	fail "(3) registry add took a PSK file others may read"
+fi
+grep -q "registry add: --psk-file .*phone.psk" "$WORK/psk.out" || fail "(3) a readable PSK file: $(cat "$WORK/psk.out")"
+reg list | grep -q "^phone" && fail "(3) a refused add wrote to the registry"
+chmod 600 "$WORK/phone.psk"
+reg add phone "$(pubkey "$WORK/phone.key")" 10.66.0.77 --psk-file "$WORK/phone.psk" || fail "(3) registry add phone"
 wait_for 2 on_both phone 10.66.0.77 || fail "(3) phone not on both gateways within 2 s: '$(gw_addr "$GW" phone)' '$(gw_addr "$GW2" phone)'"
-ok "(3) a client added to the registry is on both gateways within 2 s"
+[ "$(peer_stat "$GW" phone peer_psk)" = 1 ] && [ "$(peer_stat "$GW2" phone peer_psk)" = 1 ] ||
+	fail "(3) the gateways did not take phone's PSK from the registry"
+[ "$(peer_stat "$GW" laptop peer_psk)" = 0 ] || fail "(3) laptop has a PSK it was never given"
+[ "$(reg list | awk -F'\t' '$1 == "phone" { print $4 } $1 == "laptop" { print $4 }' | sort | tr '\n' ' ')" = "no yes " ] ||
+	fail "(3) registry list: $(reg list)"
+in_d etcdctl --endpoints "$D_IP:${E_PORTS[1]}" get "/sluice-$TAG/clients/phone" --print-value-only |
+	grep -q " psk=$(cat "$WORK/phone.psk")$" || fail "(3) the PSK is not in phone's record"
+ok "(3) a client added to the registry (with its PSK) is on both gateways within 2 s"
 
 # --- (3b) one etcd member killed (the one the gateways watch): nothing changes for clients and the registry
 s1=$(stat "$GW" registry_syncs); s2=$(stat "$GW2" registry_syncs)

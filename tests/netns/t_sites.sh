@@ -102,7 +102,7 @@ in_g ip route show | matches "^10.50.0.0/24 dev $GW" || fail "the gateway does n
 in_g ip -6 route show | matches "^fd50::/64 dev $GW" || fail "the gateway does not route fd50::/64 into $GW"
 [ "$(in_c sysctl -n net.ipv4.ip_forward)" = 1 ] || fail "the client host does not forward"
 [ "$(in_c sysctl -n net.ipv6.conf.all.forwarding)" = 1 ] || fail "the client host does not forward IPv6"
-"$SLUICE" dump "$GW" | awk -F'\t' '$2 == "branch" && $13 == "10.50.0.0/24,fd50::/64" && $14 == "'"$cip6"'" { f = 1 }
+"$SLUICE" dump "$GW" | awk -F'\t' '$2 == "branch" && $13 == "10.50.0.0/24,fd50::/64" && $16 == "'"$cip6"'" { f = 1 }
 	END { exit !f }' || fail "gateway dump: $("$SLUICE" dump "$GW")"
 "$SLUICE" show -j "$GW" | python3 -c "
 import json, sys

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # t_status: `sluice show`, `show -j`, `dump` and `metrics` against live daemons (issue "Status and
 # observability"): counters account for a known amount of traffic on both ends, JSON has every documented field,
-# dump has its 14 columns, metrics pass a strict exposition-format check, garbage / replay / spoofed inner
+# dump has its 16 columns, metrics pass a strict exposition-format check, garbage / replay / spoofed inner
 # source each raise their own drop counter by the number sent, a missing interface exits 1, and an answer that
 # is not whole (cut short, a client block missing, an error) is reported and exits 1, never shown in part.
 . "$(dirname "$0")/lib.sh"
@@ -60,15 +60,16 @@ drops = {"bad_header", "unknown_session", "replay", "auth", "spoofed", "no_endpo
 common = {"interface", "mode", "public_key", "mtu", "workers", "tun_rx_packets", "tun_rx_bytes", "tun_tx_packets",
           "tun_tx_bytes", "udp_rx_datagrams", "udp_rx_bytes", "udp_tx_datagrams", "udp_tx_bytes",
           "handshakes_ok", "handshakes_failed", "pings", "uptime", "drops", "lat_tun_udp_avg_ns",
-          "lat_tun_udp_p95_ns", "lat_udp_tun_avg_ns", "lat_udp_tun_p95_ns"}
+          "lat_tun_udp_p95_ns", "lat_udp_tun_avg_ns", "lat_udp_tun_p95_ns", "tcp_rx_datagrams", "tcp_tx_datagrams"}
 client = common | {"server_public_key", "endpoint", "state", "session_id", "address", "latest_handshake",
                    "last_rx_age_ms", "rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "killswitch", "server",
-                   "server_index", "servers", "failovers", "pushed_routes", "subnets"}
+                   "server_index", "servers", "failovers", "pushed_routes", "subnets", "transport",
+                   "transport_switches"}
 server = common | {"listen", "address", "clients", "peers", "handshakes_unknown_key", "handshakes_bad_cert",
                    "conns_preauth", "conns_refused", "conns_refused_source", "conns_ratelimited", "conns_evicted",
-                   "conns_timed_out", "push_routes", "client_to_client", "nat", "repushes"}
+                   "conns_timed_out", "push_routes", "client_to_client", "nat", "repushes", "tcp_streams"}
 peer = {"name", "public_key", "endpoint", "address", "session_id", "latest_handshake", "last_rx_age_ms",
-        "rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "drops", "subnets"}
+        "rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "drops", "subnets", "transport", "transport_switches"}
 assert client <= set(c), client - set(c)
 assert server <= set(g), server - set(g)
 assert set(c["drops"]) == drops and set(g["drops"]) == drops
@@ -82,14 +83,15 @@ assert isinstance(a, list) and {x["interface"] for x in a} >= {c["interface"], g
 PY
 ok "JSON valid with every field"
 
-# --- dump: 14 tab-separated columns (13: Subnets / pushed routes, 14: the IPv6 address; IPv4-only tunnel here.
-# NOTE: the IPv6 address becomes column 16 once the transport columns of branch tcpfallback are in)
+# --- dump: 16 tab-separated columns
 "$SLUICE" dump "$GW" > "$WORK/dump-g"; "$SLUICE" dump "$CL" > "$WORK/dump-c"
-awk -F'\t' 'NF != 14 || $14 != "(none)" { exit 1 } END { if (NR != 1) exit 1 }' "$WORK/dump-g" ||
-	fail "gateway dump: $(cat "$WORK/dump-g")"
-awk -F'\t' 'NF != 14 || $2 != "server" || $14 != "(none)" { exit 1 } END { if (NR != 1) exit 1 }' "$WORK/dump-c" ||
-	fail "client dump"
-ok "dump has 14 columns"
+# 13th the client's Subnets / the pushed routes (none here), 14th the transport, 15th its switches, 16th the
+# IPv6 address (none: an IPv4-only tunnel here)
+awk -F'\t' 'NF != 16 || $13 != "(none)" || $14 != "udp" || $15 != "0" || $16 != "(none)" { exit 1 }
+	END { if (NR != 1) exit 1 }' "$WORK/dump-g" || fail "gateway dump: $(cat "$WORK/dump-g")"
+awk -F'\t' 'NF != 16 || $2 != "server" || $13 != "(none)" || $14 != "udp" || $15 != "0" || $16 != "(none)" { exit 1 }
+	END { if (NR != 1) exit 1 }' "$WORK/dump-c" || fail "client dump: $(cat "$WORK/dump-c")"
+ok "dump has 16 columns (subnets, transport, switches, address6 last)"
 
 # --- metrics: strict exposition-format check
 all_ifaces metrics > "$WORK/metrics" || fail "metrics of all"

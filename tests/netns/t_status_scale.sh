@@ -90,7 +90,7 @@ ok "$READS reads of show -j under load: each valid JSON with all $N clients and 
 "$SLUICE" show -r "$GW" > "$WORK/show.raw" || fail "sluice show -r failed"
 "$SLUICE" dump "$GW" > "$WORK/dump" || fail "sluice dump failed"
 live=$(grep -c '^peer_session_id=[0-9a-f]*[1-9a-f][0-9a-f]*$' "$WORK/show.raw" || true)
-rows=$(awk -F'\t' 'NF == 14 && $6 !~ /^0+$/' "$WORK/dump" | wc -l)
+rows=$(awk -F'\t' 'NF == 16 && $6 !~ /^0+$/' "$WORK/dump" | wc -l)
 [ "$live" -eq "$N" ] && [ "$rows" -eq "$N" ] ||
 	fail "show -r lists $live live sessions, dump $rows, expected $N
 $(missing_sessions "$WORK/sessions" "$WORK/show.raw" "$WORK/$GW.log")"

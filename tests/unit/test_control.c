@@ -31,6 +31,10 @@ static void test_requests(void)
 	CHECK(proto_parse_request("PING 00000000\n", 14, &r, &id) == -EINVAL); /* id 0 never exists */
 	CHECK(proto_parse_request("PING 0A1B2C3D\n", 14, &r, &id) == -EINVAL); /* lower-case hex only */
 	CHECK(proto_parse_request("PING 1234\n", 10, &r, &id) == -EINVAL);
+	CHECK(proto_parse_request("DATA 0a1b2c3d\n", 14, &r, &id) == 0 && r == PROTO_DATA && id == 0x0a1b2c3d);
+	CHECK(proto_parse_request("DATA 00000000\n", 14, &r, &id) == -EINVAL);
+	CHECK(proto_parse_request("DATA\n", 5, &r, &id) == -EINVAL);
+	CHECK(proto_parse_request("DATA 0a1b2c3d0\n", 15, &r, &id) == -EINVAL);
 	CHECK(proto_parse_request("AUTH extra\n", 11, &r, &id) == -EINVAL);
 	CHECK(proto_parse_request("AU\0TH\n", 6, &r, &id) == -EINVAL);
 	CHECK(proto_parse_request("", 0, &r, &id) == -EINVAL);

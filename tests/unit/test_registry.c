@@ -217,24 +217,47 @@ static void answers(void)
 
 static void records(void)
 {
-	uint8_t key[SL_KEY_LEN], back[SL_KEY_LEN];
-	char rec[128], hex[2 * SL_KEY_LEN + 1], txt[64];
+	uint8_t key[SL_KEY_LEN], back[SL_KEY_LEN], psk[SL_KEY_LEN], pskv[SL_KEY_LEN];
+	char rec[160], hex[2 * SL_KEY_LEN + 1], txt[64];
 	struct in_addr a, b;
-	bool has;
+	bool has, has_psk;
 	struct sl_prefix4 pool;
 
 	CHECK(key_from_base64(K1, key) == 0);
 	inet_pton(AF_INET, "10.66.0.7", &a);
-	fleet_client_record(key, &a, rec, sizeof(rec));
+	fleet_client_record(key, &a, NULL, rec, sizeof(rec));
 	CHECK(!strcmp(rec, K1 " 10.66.0.7"));
-	CHECK(fleet_client_parse(rec, back, &has, &b) == 0 && has && b.s_addr == a.s_addr &&
-	      !memcmp(back, key, SL_KEY_LEN));
-	fleet_client_record(key, NULL, rec, sizeof(rec));
+	CHECK(fleet_client_parse(rec, back, &has, &b, &has_psk, psk) == 0 && has && b.s_addr == a.s_addr &&
+	      !memcmp(back, key, SL_KEY_LEN) && !has_psk);
+	fleet_client_record(key, NULL, NULL, rec, sizeof(rec));
 	CHECK(!strcmp(rec, K1));
-	CHECK(fleet_client_parse(rec, back, &has, &b) == 0 && !has);
-	CHECK(fleet_client_parse(K1 " 10.66.0", back, &has, &b) == -EINVAL);
-	CHECK(fleet_client_parse("short", back, &has, &b) == -EINVAL);
-	CHECK(fleet_client_parse("", back, &has, &b) == -EINVAL);
+	CHECK(fleet_client_parse(rec, back, &has, &b, NULL, NULL) == 0 && !has);
+	CHECK(fleet_client_parse(K1 " 10.66.0", back, &has, &b, NULL, NULL) == -EINVAL);
+	CHECK(fleet_client_parse("short", back, &has, &b, NULL, NULL) == -EINVAL);
+	CHECK(fleet_client_parse("", back, &has, &b, NULL, NULL) == -EINVAL);
+	/* a pre-shared key (registry add --psk-file, DESIGN 10.10): with and without an address, round trip */
+	for (size_t i = 0; i < SL_KEY_LEN; i++)
+		pskv[i] = (uint8_t)(0xa0 + i);
+	fleet_client_record(key, &a, pskv, rec, sizeof(rec));
+	CHECK(!strcmp(rec, K1 " 10.66.0.7 psk=oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8="));
+	CHECK(fleet_client_parse(rec, back, &has, &b, &has_psk, psk) == 0 && has && b.s_addr == a.s_addr &&
+	      has_psk && !memcmp(psk, pskv, SL_KEY_LEN));
+	fleet_client_record(key, NULL, pskv, rec, sizeof(rec));
+	CHECK(!strcmp(rec, K1 " psk=oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8="));
+	memset(psk, 0, sizeof(psk));
+	CHECK(fleet_client_parse(rec, back, &has, &b, &has_psk, psk) == 0 && !has && has_psk &&
+	      !memcmp(psk, pskv, SL_KEY_LEN));
+	CHECK(fleet_client_parse(rec, back, &has, &b, NULL, NULL) == 0); /* a caller that does not want it */
+	/* broken: short psk, two psks, an address after the psk, two spaces, a trailing space, an unknown word */
+	CHECK(fleet_client_parse(K1 " psk=AAAA", back, &has, &b, &has_psk, psk) == -EINVAL);
+	CHECK(fleet_client_parse(K1 " psk=oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8= psk=oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8=",
+				 back, &has, &b, &has_psk, psk) == -EINVAL);
+	CHECK(fleet_client_parse(K1 " psk=oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8= 10.66.0.7", back, &has, &b,
+				 &has_psk, psk) == -EINVAL);
+	CHECK(fleet_client_parse(K1 "  10.66.0.7", back, &has, &b, &has_psk, psk) == -EINVAL);
+	CHECK(fleet_client_parse(K1 " 10.66.0.7 ", back, &has, &b, &has_psk, psk) == -EINVAL);
+	CHECK(fleet_client_parse(K1 " 10.66.0.7 10.66.0.8", back, &has, &b, &has_psk, psk) == -EINVAL);
+	CHECK(fleet_client_parse(K1 " hello", back, &has, &b, &has_psk, psk) == -EINVAL);
 
 	fleet_key_hex(key, hex);
 	CHECK(strlen(hex) == 64 && !strncmp(hex, "d75a980182b10ab7", 16));
@@ -288,20 +311,25 @@ static void cache(void)
 	int64_t rev;
 	unsigned left;
 
+	/* bob's pre-shared key (registry add --psk-file) survives the cache */
+	list[1].has_psk = true;
+	memset(list[1].psk, 0x5a, SL_KEY_LEN);
 	fleet_cache_format(list, 2, "10.66.0.1/24", 42, &b);
 	CHECK_STR_CONTAINS(b.s, "# sluice registry cache: 10.66.0.1/24 42\nalice ");
+	CHECK_STR_CONTAINS(b.s, " psk=WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo=\n");
 	CHECK(fleet_cache_parse(b.s, b.len, "10.66.0.1/24", &back, &n, &rev, &e) == 0);
 	CHECK_EQ_INT(n, 2);
 	CHECK_EQ_INT(rev, 42);
 	if (n == 2)
 		CHECK(!strcmp(back[1].name, "bob") && back[1].has_addr && back[1].addr.s_addr == list[1].addr.s_addr &&
-		      !memcmp(back[1].pubkey, list[1].pubkey, SL_KEY_LEN));
+		      !memcmp(back[1].pubkey, list[1].pubkey, SL_KEY_LEN) && back[1].has_psk &&
+		      !memcmp(back[1].psk, list[1].psk, SL_KEY_LEN) && !back[0].has_psk);
 	free(back);
 	/* another pool's cache is never used */
 	CHECK(fleet_cache_parse(b.s, b.len, "10.67.0.1/24", &back, &n, &rev, &e) == -EINVAL);
 	CHECK_STR_CONTAINS(e.msg, "not a registry cache of pool 10.67.0.1/24");
-	/* a damaged line */
-	b.s[b.len - 3] = 'x';
+	/* a damaged line (here: its psk= is no base64 any more) */
+	b.s[b.len - 3] = '!';
 	CHECK(fleet_cache_parse(b.s, b.len, "10.66.0.1/24", &back, &n, &rev, &e) == -EINVAL);
 	CHECK_STR_CONTAINS(e.msg, "line 3:");
 	free(b.s);
