@@ -79,7 +79,26 @@ wait_for() {
 	done
 }
 
+# sweep_orphans — a test killed outright (SIGKILL: a ctest timeout, a machine or session going down) runs no EXIT
+# trap: its namespaces, daemons, sockets and forwarding records stay. Every test removes those of tests whose
+# shell (the PID in the name) is gone; a live test's are never touched, whoever started it.
+sweep_orphans() {
+	local ns pid
+	for ns in $(ip netns list 2>/dev/null | awk '{ print $1 }' | grep -E '^sl[a-z0-9]{1,3}-[0-9]+$'); do
+		pid=${ns##*-}
+		[ "$pid" = "$TAG" ] && continue
+		kill -0 "$pid" 2>/dev/null && continue
+		log "removing $ns, left by a test (PID $pid) that was killed before its clean-up"
+		for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+		rm -f "$(fwd_record "$ns")"
+		ip netns del "$ns" 2>/dev/null
+		rm -rf "/etc/netns/$ns"
+		rm -f /run/sluice/sl*"$pid".sock /run/sluice/sl*"$pid".resolv.conf
+	done
+}
+
 topo_up() {
+	sweep_orphans
 	ip netns add "$NS_C"
 	ip netns add "$NS_G"
 	ip netns add "$NS_I"
