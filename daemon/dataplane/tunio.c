@@ -1,7 +1,8 @@
-/* tunio: TUN I/O with TSO4 super-packets cut into segments here. */
+/* tunio: TUN I/O with TSO4/TSO6 super-packets cut into segments here. */
 #include <endian.h>
 #include <errno.h>
 #include <linux/if_tun.h>
+#include <netinet/in.h>
 #include <linux/virtio_net.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,33 +25,50 @@ int dp_tun_open_flags(void)
 
 int dp_tun_init(struct dp_tun *t, int fd, bool vnet)
 {
-	int sz = DP_VNET_HDR_LEN, err = 0;
+	int sz = DP_VNET_HDR_LEN, err = 0, err6 = 0;
 
 	memset(t, 0, sizeof(*t));
 	t->fd = fd;
 	t->vnet = vnet;
 	if (!vnet)
 		return 0;
-	if (ioctl(fd, TUNSETVNETHDRSZ, &sz) == 0 && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4) == 0) {
+	if (ioctl(fd, TUNSETVNETHDRSZ, &sz) != 0) {
+		err = errno;
+	} else if (ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) == 0) {
+		t->tso = t->tso6 = true;
+	} else {
+		/* a kernel that refuses TSO6 may still take TSO4: IPv6 is then handed over as plain packets */
+		err6 = errno;
+		if (ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4) == 0)
+			t->tso = true;
+		else
+			err = errno;
+	}
+	if (t->tso) {
 		t->sp = malloc(DP_TUN_SUPER);
 		t->cb = malloc(DP_VNET_HDR_LEN + 65535);
 		if (!t->sp || !t->cb) {
 			free(t->sp);
 			free(t->cb);
 			t->sp = t->cb = NULL;
+			t->tso = t->tso6 = false;
 			ioctl(fd, TUNSETOFFLOAD, 0);
 			return -ENOMEM;
 		}
-		t->tso = true;
-	} else {
-		err = errno;
 	}
 	{
 		static int said = -1; /* start-up only (one thread): each queue of the link gets the same */
-		if (said != t->tso)
-			log_info("tun offloads: TCP segmentation (TSO) %s%s%s", t->tso ? "on" : "off (",
-				 t->tso ? "" : strerror(err), t->tso ? "" : ")");
-		said = t->tso;
+		int now = t->tso + t->tso6;
+		if (said != now) {
+			if (t->tso6)
+				log_info("tun offloads: TCP segmentation (TSO) on, IPv4 and IPv6");
+			else if (t->tso)
+				log_info("tun offloads: TCP segmentation (TSO) on, IPv4 only (TSO6 refused: %s)",
+					 strerror(err6));
+			else
+				log_info("tun offloads: TCP segmentation (TSO) off (%s)", strerror(err));
+		}
+		said = now;
 	}
 	return 0;
 }
@@ -187,28 +205,50 @@ int dp_csum_complete(uint8_t *pkt, size_t len, size_t start, size_t offset)
 		return -1;
 	/* the field holds the pseudo-header sum: summing the whole range with it in place gives the checksum */
 	c = (uint16_t)~dp_csum_fold(dp_csum_add(0, pkt + start, len - start));
-	if (c == 0 && len > 9 && ((pkt[0] >> 4) == 6 ? pkt[6] : pkt[9]) == 17)
-		c = 0xffff; /* UDP (either family): 0 means "no checksum" */
+	/* 0 means "no checksum" to UDP over IPv4 and is invalid in IPv6 for every transport (RFC 8200 8.1); 0xffff
+	 * is the same ones'-complement value to every receiver, so IPv6 gets it whatever the next header (an
+	 * extension header may stand between) */
+	if (c == 0 && len > 9 && ((pkt[0] >> 4) == 6 || pkt[9] == 17))
+		c = 0xffff;
 	put16(pkt + start + offset, c);
 	return 0;
 }
 
+/* IP + TCP header length of a super-packet of the family given, 0 when it is not one we can cut: IPv4 with
+ * any options, IPv6 only with TCP right after its fixed 40-byte header (no extension headers) and a payload
+ * length that matches. */
+static size_t tcp_hdr_len(const uint8_t *p, size_t len, bool v6)
+{
+	size_t ihl, thl;
+
+	if (v6) {
+		if (len < DP_IP6_HDR_LEN + 20 || (p[0] >> 4) != 6 || p[6] != IPPROTO_TCP ||
+		    get16(p + 4) != len - DP_IP6_HDR_LEN)
+			return 0;
+		ihl = DP_IP6_HDR_LEN;
+	} else {
+		if (len < 40 || (p[0] >> 4) != 4 || p[9] != IPPROTO_TCP)
+			return 0;
+		ihl = (size_t)(p[0] & 0xf) * 4;
+		if (ihl < 20 || ihl + 20 > len)
+			return 0;
+	}
+	thl = (size_t)(p[ihl + 12] >> 4) * 4;
+	return thl >= 20 && ihl + thl <= len ? ihl + thl : 0;
+}
+
 ssize_t dp_tso_segment(const uint8_t *sp, size_t len, size_t mss, unsigned seg, uint8_t *dst, size_t room)
 {
-	size_t ihl, thl, hdr, payload, off, plen, tcp_len;
+	size_t ihl, hdr, payload, off, plen, tcp_len;
 	uint32_t seq, sum, psum;
 	uint8_t *ip, *tcp;
 	unsigned nseg;
+	bool v6 = len && (sp[0] >> 4) == 6;
 
-	if (len < 40 || (sp[0] >> 4) != 4 || sp[9] != 6 || !mss)
+	hdr = tcp_hdr_len(sp, len, v6);
+	if (!hdr || !mss)
 		return -1;
-	ihl = (size_t)(sp[0] & 0xf) * 4;
-	if (ihl < 20 || ihl + 20 > len)
-		return -1;
-	thl = (size_t)(sp[ihl + 12] >> 4) * 4;
-	hdr = ihl + thl;
-	if (thl < 20 || hdr > len)
-		return -1;
+	ihl = v6 ? DP_IP6_HDR_LEN : (size_t)(sp[0] & 0xf) * 4;
 	payload = len - hdr;
 	nseg = payload ? (unsigned)((payload + mss - 1) / mss) : 1;
 	off = (size_t)seg * mss;
@@ -222,10 +262,18 @@ ssize_t dp_tso_segment(const uint8_t *sp, size_t len, size_t mss, unsigned seg, 
 	psum = dp_csum_copy(dst + hdr, sp + hdr + off, plen, 0);
 	ip = dst;
 	tcp = dst + ihl;
-	put16(ip + 2, (uint16_t)(hdr + plen));
-	put16(ip + 4, (uint16_t)(get16(sp + 4) + seg)); /* IP id: one per segment, as the kernel's GSO does */
-	put16(ip + 10, 0);
-	put16(ip + 10, (uint16_t)~dp_csum_fold(dp_csum_add(0, ip, ihl)));
+	tcp_len = hdr - ihl + plen;
+	if (v6) {
+		put16(ip + 4, (uint16_t)tcp_len); /* payload length: no IP checksum, no id */
+		sum = dp_csum_add(0, ip + 8, 32); /* pseudo header: addresses, TCP length, next header */
+	} else {
+		put16(ip + 2, (uint16_t)(hdr + plen));
+		put16(ip + 4, (uint16_t)(get16(sp + 4) + seg)); /* IP id: one per segment, as the kernel's GSO does */
+		put16(ip + 10, 0);
+		put16(ip + 10, (uint16_t)~dp_csum_fold(dp_csum_add(0, ip, ihl)));
+		sum = dp_csum_add(0, ip + 12, 8); /* pseudo header: addresses, protocol, TCP length */
+	}
+	sum += IPPROTO_TCP + (uint32_t)tcp_len;
 	seq = (uint32_t)tcp[4] << 24 | (uint32_t)tcp[5] << 16 | (uint32_t)tcp[6] << 8 | tcp[7];
 	seq += (uint32_t)off;
 	tcp[4] = (uint8_t)(seq >> 24);
@@ -236,27 +284,10 @@ ssize_t dp_tso_segment(const uint8_t *sp, size_t len, size_t mss, unsigned seg, 
 		tcp[13] &= (uint8_t)~(0x01 | 0x08); /* FIN and PSH only on the last segment */
 	if (seg > 0)
 		tcp[13] &= (uint8_t)~0x80; /* CWR only on the first */
-	tcp_len = thl + plen;
 	put16(tcp + 16, 0);
-	sum = dp_csum_add(0, ip + 12, 8); /* pseudo header: addresses, protocol, TCP length */
-	sum += 6u + (uint32_t)tcp_len;
-	sum = dp_csum_add(sum, tcp, thl) + psum;
+	sum = dp_csum_add(sum, tcp, hdr - ihl) + psum;
 	put16(tcp + 16, (uint16_t)~dp_csum_fold(sum));
 	return (ssize_t)(hdr + plen);
-}
-
-/* IPv4 + TCP header length of a super-packet, 0 when it is not one we can cut. */
-static size_t tcp4_hdr_len(const uint8_t *p, size_t len)
-{
-	size_t ihl, thl;
-
-	if (len < 40 || (p[0] >> 4) != 4 || p[9] != 6)
-		return 0;
-	ihl = (size_t)(p[0] & 0xf) * 4;
-	if (ihl < 20 || ihl + 20 > len)
-		return 0;
-	thl = (size_t)(p[ihl + 12] >> 4) * 4;
-	return thl >= 20 && ihl + thl <= len ? ihl + thl : 0;
 }
 
 /* The next segment of the pending super-packet (-2: it could not be cut; the rest is dropped). */
@@ -306,16 +337,19 @@ ssize_t dp_tun_next(struct dp_tun *t, uint8_t *dst, size_t room)
 			return -2;
 		return (ssize_t)len;
 	case VIRTIO_NET_HDR_GSO_TCPV4:
-		if (!t->tso || !vh.gso_size)
+	case VIRTIO_NET_HDR_GSO_TCPV6: {
+		bool v6 = (vh.gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN) == VIRTIO_NET_HDR_GSO_TCPV6;
+		if (!(v6 ? t->tso6 : t->tso) || !vh.gso_size)
 			return -2;
 		memcpy(t->sp, dst, len < room ? len : room);
-		t->hdr_len = tcp4_hdr_len(t->sp, len);
+		t->hdr_len = tcp_hdr_len(t->sp, len, v6);
 		if (!t->hdr_len || t->hdr_len == len)
 			return -2;
 		t->sp_len = len;
 		t->mss = le16toh(vh.gso_size);
 		t->seg = 0;
 		return next_segment(t, dst, room);
+	}
 	default:
 		return -2; /* an offload we did not ask for */
 	}
@@ -338,18 +372,38 @@ int dp_tun_write(struct dp_tun *t, uint8_t *pkt, size_t len)
 #define TCP_ACK 0x10
 #define TCP_PSH 0x08
 
-/* Header length of a TCPv4 segment we may coalesce (no IP options, not a fragment, only ACK and maybe PSH
- * set, some payload), else 0. */
-static size_t coalescable(const uint8_t *p, size_t len)
+/* Header length (IP + TCP) of a TCP segment we may coalesce, else 0: IPv4 without options, not a fragment;
+ * IPv6 with TCP right after the fixed header (no extension headers), only when the link has TSO6; the length
+ * field matching; only ACK and maybe PSH set; some payload. */
+static size_t coalescable(const struct dp_tun *t, const uint8_t *p, size_t len)
 {
-	size_t thl;
+	size_t ihl, thl;
 
-	if (len < 40 || p[0] != 0x45 || p[9] != 6 || get16(p + 2) != len || (get16(p + 6) & 0x3fff))
+	if (len < 40)
 		return 0;
-	thl = (size_t)(p[32] >> 4) * 4;
-	if (thl < 20 || 20 + thl >= len || (p[33] & (uint8_t)~(TCP_ACK | TCP_PSH)) || !(p[33] & TCP_ACK))
+	if (p[0] == 0x45) {
+		if (p[9] != IPPROTO_TCP || get16(p + 2) != len || (get16(p + 6) & 0x3fff))
+			return 0;
+		ihl = 20;
+	} else if ((p[0] >> 4) == 6) {
+		if (!t->tso6 || len < DP_IP6_HDR_LEN + 20 || p[6] != IPPROTO_TCP ||
+		    get16(p + 4) != len - DP_IP6_HDR_LEN)
+			return 0;
+		ihl = DP_IP6_HDR_LEN;
+	} else {
 		return 0;
-	return 20 + thl;
+	}
+	thl = (size_t)(p[ihl + 12] >> 4) * 4;
+	if (thl < 20 || ihl + thl >= len || (p[ihl + 13] & (uint8_t)~(TCP_ACK | TCP_PSH)) ||
+	    !(p[ihl + 13] & TCP_ACK))
+		return 0;
+	return ihl + thl;
+}
+
+/* Where a coalescable packet's TCP header starts. */
+static size_t tcp_at(const uint8_t *p)
+{
+	return (p[0] >> 4) == 6 ? DP_IP6_HDR_LEN : 20;
 }
 
 static uint32_t get32(const uint8_t *p)
@@ -357,18 +411,27 @@ static uint32_t get32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* Does segment p (header hdr) continue the pending train? */
+/* Does segment p (header hdr) continue the pending train? The IP fields that must agree are those the
+ * kernel's GRO compares: IPv4 TOS, DF and TTL; IPv6 version, traffic class and flow label (the first word)
+ * and hop limit; then the addresses, and the TCP header but for sequence number, flags and checksum. */
 static bool continues(const struct dp_tun *t, const uint8_t *p, size_t len, size_t hdr)
 {
-	const uint8_t *q = t->cb + DP_VNET_HDR_LEN;
+	const uint8_t *q = t->cb + DP_VNET_HDR_LEN, *qt, *pt;
+	size_t ihl = tcp_at(p);
 
-	return t->cb_len && t->cb_open && hdr == t->cb_hdr && len - hdr <= t->cb_mss &&
-	       t->cb_len + (len - hdr) <= 65535 && t->cb_segs < 64 && get32(p + 24) == t->cb_seq &&
-	       q[1] == p[1] && (q[6] & 0x40) == (p[6] & 0x40) && q[8] == p[8] && /* TOS, DF, TTL */
-	       !memcmp(q + 12, p + 12, 8) &&                                  /* addresses */
-	       !memcmp(q + 20, p + 20, 4) && !memcmp(q + 28, p + 28, 4) &&   /* ports, ack */
-	       q[32] == p[32] && !memcmp(q + 34, p + 34, 2) &&                /* offset, window */
-	       !memcmp(q + 40, p + 40, hdr - 40);                              /* options */
+	if (!t->cb_len || !t->cb_open || hdr != t->cb_hdr || q[0] != p[0] || len - hdr > t->cb_mss ||
+	    t->cb_len + (len - hdr) > 65535 || t->cb_segs >= 64)
+		return false;
+	if (ihl == DP_IP6_HDR_LEN ? memcmp(q, p, 4) || q[7] != p[7] || memcmp(q + 8, p + 8, 32)
+				  : q[1] != p[1] || (q[6] & 0x40) != (p[6] & 0x40) || q[8] != p[8] ||
+					    memcmp(q + 12, p + 12, 8))
+		return false;
+	qt = q + ihl;
+	pt = p + ihl;
+	return get32(pt + 4) == t->cb_seq && !memcmp(qt, pt, 4) && /* ports */
+	       !memcmp(qt + 8, pt + 8, 5) &&                        /* ack, data offset */
+	       !memcmp(qt + 14, pt + 14, 2) &&                      /* window */
+	       !memcmp(qt + 20, pt + 20, hdr - ihl - 20);           /* options */
 }
 
 unsigned dp_tun_flush(struct dp_tun *t)
@@ -383,18 +446,25 @@ unsigned dp_tun_flush(struct dp_tun *t)
 	t->cb_len = 0;
 	t->cb_segs = 0;
 	if (segs > 1) {
+		size_t ihl = tcp_at(q);
 		uint32_t sum;
-		put16(q + 2, (uint16_t)len);
-		put16(q + 10, 0);
-		put16(q + 10, (uint16_t)~dp_csum_fold(dp_csum_add(0, q, 20)));
+		if (ihl == DP_IP6_HDR_LEN) {
+			put16(q + 4, (uint16_t)(len - ihl));
+			sum = dp_csum_add(0, q + 8, 32);
+		} else {
+			put16(q + 2, (uint16_t)len);
+			put16(q + 10, 0);
+			put16(q + 10, (uint16_t)~dp_csum_fold(dp_csum_add(0, q, 20)));
+			sum = dp_csum_add(0, q + 12, 8);
+		}
 		/* partial checksum, as the kernel's own GSO packets carry: the pseudo header over the whole length */
-		sum = dp_csum_add(0, q + 12, 8) + 6u + (uint32_t)(len - 20);
-		put16(q + 36, dp_csum_fold(sum));
+		sum += IPPROTO_TCP + (uint32_t)(len - ihl);
+		put16(q + ihl + 16, dp_csum_fold(sum));
 		vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-		vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+		vh.gso_type = ihl == DP_IP6_HDR_LEN ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
 		vh.hdr_len = htole16((uint16_t)t->cb_hdr);
 		vh.gso_size = htole16((uint16_t)t->cb_mss);
-		vh.csum_start = htole16(20);
+		vh.csum_start = htole16((uint16_t)ihl);
 		vh.csum_offset = htole16(16);
 	}
 	memcpy(t->cb, &vh, sizeof(vh));
@@ -405,18 +475,20 @@ unsigned dp_tun_put(struct dp_tun *t, uint8_t *pkt, size_t len)
 {
 	unsigned lost = 0;
 	size_t hdr;
+	uint8_t *tcp;
 
 	if (!t->cb)
 		return dp_tun_write(t, pkt, len) ? 1 : 0;
-	hdr = coalescable(pkt, len);
+	hdr = coalescable(t, pkt, len);
+	tcp = hdr ? pkt + tcp_at(pkt) : NULL; /* read only when hdr says there is one */
 	if (hdr && continues(t, pkt, len, hdr)) {
 		uint8_t *q = t->cb + DP_VNET_HDR_LEN;
 		memcpy(q + t->cb_len, pkt + hdr, len - hdr);
 		t->cb_len += len - hdr;
 		t->cb_seq += (uint32_t)(len - hdr);
 		t->cb_segs++;
-		if (pkt[33] & TCP_PSH) {
-			q[33] |= TCP_PSH;
+		if (tcp[13] & TCP_PSH) {
+			q[tcp - pkt + 13] |= TCP_PSH;
 			t->cb_open = false;
 		}
 		if (len - hdr < t->cb_mss)
@@ -432,7 +504,7 @@ unsigned dp_tun_put(struct dp_tun *t, uint8_t *pkt, size_t len)
 	t->cb_hdr = hdr;
 	t->cb_mss = len - hdr;
 	t->cb_segs = 1;
-	t->cb_seq = get32(pkt + 24) + (uint32_t)(len - hdr);
-	t->cb_open = !(pkt[33] & TCP_PSH);
+	t->cb_seq = get32(tcp + 4) + (uint32_t)(len - hdr);
+	t->cb_open = !(tcp[13] & TCP_PSH);
 	return lost;
 }
