@@ -2,8 +2,8 @@
 #include <endian.h>
 #include <errno.h>
 #include <linux/if_tun.h>
-#include <netinet/in.h>
 #include <linux/virtio_net.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
