@@ -145,7 +145,7 @@ static void test_lookups(void)
 	struct answer a = {0};
 	struct sl_err e = {{0}};
 	char csv[64], down[64];
-	uint16_t port;
+	uint16_t port = 0;
 	int fd;
 
 	CHECK(loop_init(&l) == 0);
