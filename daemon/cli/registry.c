@@ -12,32 +12,58 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: %s registry add NAME PUBKEY [ADDRESS] [--psk-file FILE] --registry URL\n"
+	fprintf(f, "Usage: %s registry add NAME PUBKEY [ADDRESS...] [--psk-file FILE] --registry URL\n"
 		   "       %s registry remove NAME --registry URL\n"
 		   "       %s registry list --registry URL\n"
 		   "URL is etcd[s]://HOST:PORT[,HOST:PORT...]/PREFIX, as a gateway's Registry =; with etcds:// (TLS),\n"
 		   "--ca FILE names the CA bundle that signs etcd's certificate (default: the system's).\n"
-		   "add: a client by name and base64 public key, with an optional fixed IPv4 tunnel address (leased at\n"
-		   "once; refused if another key holds it). remove: its sessions end on every gateway; its address\n"
-		   "stays reserved for its key. --psk-file: the client's pre-shared key (sluice genpsk; mode 0600), stored\n"
+		   "add: a client by name and base64 public key, with optional fixed tunnel addresses, one IPv4 and/or one\n"
+		   "IPv6 (each leased at once; refused if another key holds it). remove: its sessions end on every\n"
+		   "gateway; its addresses stay reserved for its key. --psk-file: the client's pre-shared key (sluice genpsk; mode 0600), stored\n"
 		   "in the registry for every gateway (the client's [Server] names the same file as PresharedKeyFile).\n"
-		   "list: NAME, PUBLIC KEY, ADDRESS (its lease; (none) before any), PSK (yes / no), tab-separated.\n",
+		   "list: NAME, PUBLIC KEY, ADDRESS (its IPv4 lease; (none) before any), PSK (yes / no), ADDRESS6 (its\n"
+		   "IPv6 lease, with a dual-stack pool; (none) otherwise), tab-separated.\n",
 		SL_PROG, SL_PROG, SL_PROG);
+}
+
+/* The fleet's pool record ("10.66.0.1/24[, fd66::1/64]") as prefixes; false when there is none yet. */
+static bool pool_parse(const char *txt, struct sl_prefix4 *p4, struct sl_prefix6 *p6)
+{
+	char buf[128], *c6, *slash;
+
+	memset(p4, 0, sizeof(*p4));
+	memset(p6, 0, sizeof(*p6));
+	snprintf(buf, sizeof(buf), "%s", txt);
+	if ((c6 = strstr(buf, ", ")))
+		*c6 = 0, c6 += 2;
+	if (!(slash = strchr(buf, '/')))
+		return false;
+	*slash = 0;
+	if (inet_pton(AF_INET, buf, &p4->addr) != 1)
+		return false;
+	p4->len = (uint8_t)atoi(slash + 1);
+	if (c6 && (slash = strchr(c6, '/'))) {
+		*slash = 0;
+		if (inet_pton(AF_INET6, c6, &p6->addr) == 1)
+			p6->len = (uint8_t)atoi(slash + 1);
+	}
+	return true;
 }
 
 static int reg_add(struct etcd *c, const char *prefix, char **a, int n, const char *psk_file)
 {
-	char path[FLEET_KEY_MAX], rec[160], owner[2 * SL_KEY_LEN + 1], *pool_txt = NULL;
+	char path[FLEET_KEY_MAX], rec[256], owner[2 * SL_KEY_LEN + 1], *pool_txt = NULL;
 	uint8_t key[SL_KEY_LEN], psk[SL_KEY_LEN];
 	struct in_addr addr;
+	struct in6_addr addr6;
 	struct etcd_kv *kv;
 	struct sl_err e = {{0}};
 	size_t nkv;
 	int64_t rev;
-	bool ok, has_addr = n == 3;
+	bool ok, has_addr = false, has_addr6 = false;
 	int ret;
 
-	if (n < 2 || n > 3) {
+	if (n < 2 || n > 4) {
 		usage(stderr);
 		return 2;
 	}
@@ -50,9 +76,16 @@ static int reg_add(struct etcd *c, const char *prefix, char **a, int n, const ch
 		fprintf(stderr, "%s: registry add: '%s' is not a base64 public key (44 characters)\n", SL_PROG, a[1]);
 		return 2;
 	}
-	if (has_addr && inet_pton(AF_INET, a[2], &addr) != 1) {
-		fprintf(stderr, "%s: registry add: '%s' is not an IPv4 address (the pools are IPv4)\n", SL_PROG, a[2]);
-		return 2;
+	for (int i = 2; i < n; i++) {
+		if (!has_addr && inet_pton(AF_INET, a[i], &addr) == 1) {
+			has_addr = true;
+		} else if (!has_addr6 && inet_pton(AF_INET6, a[i], &addr6) == 1) {
+			has_addr6 = true;
+		} else {
+			fprintf(stderr, "%s: registry add: '%s' is not an IPv4 or IPv6 address, or a second one of "
+					"its family (one of each at most)\n", SL_PROG, a[i]);
+			return 2;
+		}
 	}
 	if (psk_file && key_load_private_file(psk_file, psk, &e)) {
 		fprintf(stderr, "%s: registry add: --psk-file %s\n", SL_PROG, e.msg);
@@ -64,9 +97,10 @@ static int reg_add(struct etcd *c, const char *prefix, char **a, int n, const ch
 		goto fail;
 	for (size_t i = 0; i < nkv; i++) {
 		uint8_t k[SL_KEY_LEN];
-		bool h;
+		bool h, h6;
 		struct in_addr x;
-		if (!fleet_client_parse(kv[i].value, k, &h, &x, NULL, NULL) && !memcmp(k, key, SL_KEY_LEN) &&
+		struct in6_addr x6;
+		if (!fleet_client_parse(kv[i].value, k, &h, &x, &h6, &x6, NULL, NULL) && !memcmp(k, key, SL_KEY_LEN) &&
 		    strcmp(kv[i].key + strlen(path), a[0])) {
 			fprintf(stderr, "%s: registry add: that key is client '%s''s already\n", SL_PROG,
 				kv[i].key + strlen(path));
@@ -75,35 +109,47 @@ static int reg_add(struct etcd *c, const char *prefix, char **a, int n, const ch
 		}
 	}
 	etcd_kvs_free(kv, nkv);
-	if (has_addr) {
+	if (has_addr || has_addr6) {
 		struct sl_prefix4 pool;
-		char *slash;
+		struct sl_prefix6 pool6;
+		char t[INET6_ADDRSTRLEN];
+
 		snprintf(path, sizeof(path), "%s/pool", prefix);
 		if ((ret = etcd_get(c, path, &pool_txt, &e)))
 			goto fail;
-		/* before the first gateway records the pool, the gateways check the address when they lease it */
-		if (pool_txt && (slash = strchr(pool_txt, '/')) && (*slash = 0, inet_pton(AF_INET, pool_txt, &pool.addr) == 1)) {
-			pool.len = (uint8_t)atoi(slash + 1);
-			*slash = '/';
-			if (!fleet_addr_in_pool(&pool, addr)) {
+		/* before the first gateway records the pool, the gateways check the addresses when they lease them */
+		if (pool_txt && pool_parse(pool_txt, &pool, &pool6)) {
+			const char *bad = NULL;
+			if (has_addr && !fleet_addr_in_pool(&pool, addr))
+				bad = inet_ntop(AF_INET, &addr, t, sizeof(t));
+			else if (has_addr6 && !fleet_addr6_in_pool(&pool6, &addr6))
+				bad = inet_ntop(AF_INET6, &addr6, t, sizeof(t));
+			if (bad) {
 				fprintf(stderr, "%s: registry add: %s is not a client address of the fleet's pool %s\n",
-					SL_PROG, a[2], pool_txt);
+					SL_PROG, bad, pool_txt);
 				free(pool_txt);
 				return 1;
 			}
 		}
 		free(pool_txt);
-		ret = fleet_lease_fixed(c, prefix, key, addr, owner, &e);
-		if (ret == -EEXIST) {
-			fprintf(stderr, "%s: registry add: %s is leased to another key (hex %.16s...)\n", SL_PROG, a[2],
-				owner);
-			return 1;
+		for (int f = 0; f < 2; f++) {
+			int af = f ? AF_INET6 : AF_INET;
+			const void *x = f ? (const void *)&addr6 : (const void *)&addr;
+			if (!(f ? has_addr6 : has_addr))
+				continue;
+			ret = fleet_lease_fixed(c, prefix, key, af, x, owner, &e);
+			if (ret == -EEXIST) {
+				fprintf(stderr, "%s: registry add: %s is leased to another key (hex %.16s...)\n", SL_PROG,
+					inet_ntop(af, x, t, sizeof(t)), owner);
+				return 1;
+			}
+			if (ret)
+				goto fail;
 		}
-		if (ret)
-			goto fail;
 	}
 	snprintf(path, sizeof(path), "%s/clients/%s", prefix, a[0]);
-	fleet_client_record(key, has_addr ? &addr : NULL, psk_file ? psk : NULL, rec, sizeof(rec));
+	fleet_client_record(key, has_addr ? &addr : NULL, has_addr6 ? &addr6 : NULL, psk_file ? psk : NULL, rec,
+			    sizeof(rec));
 	OPENSSL_cleanse(psk, sizeof(psk));
 	{
 		struct etcd_cmp cmp = {ETCD_CMP_ABSENT, path, NULL};
@@ -169,13 +215,37 @@ static int cmp_lease_ref(const void *a, const void *b)
 	return strcmp(((const struct lease_ref *)a)->hex, ((const struct lease_ref *)b)->hex);
 }
 
+/* PREFIX/DIR/key/HEX -> ADDRESS of one family, sorted by HEX */
+static struct lease_ref *leases_of(const struct etcd_kv *kv, size_t nkv, const char *prefix, const char *dir,
+				   size_t *n)
+{
+	char lk[FLEET_KEY_MAX];
+	size_t llk = (size_t)snprintf(lk, sizeof(lk), "%s/%s/key/", prefix, dir);
+	struct lease_ref *l = calloc(nkv + 1, sizeof(*l));
+
+	*n = 0;
+	if (!l)
+		return NULL;
+	for (size_t j = 0; j < nkv; j++)
+		if (!strncmp(kv[j].key, lk, llk))
+			l[(*n)++] = (struct lease_ref){kv[j].key + llk, kv[j].value};
+	qsort(l, *n, sizeof(*l), cmp_lease_ref);
+	return l;
+}
+
+static const char *lease_text(const struct lease_ref *l, size_t n, const char *hex)
+{
+	struct lease_ref want = {hex, NULL}, *hit = n ? bsearch(&want, l, n, sizeof(*l), cmp_lease_ref) : NULL;
+	return hit ? hit->addr : "(none)";
+}
+
 static int reg_list(struct etcd *c, const char *prefix, int n)
 {
-	char path[FLEET_KEY_MAX], lk[FLEET_KEY_MAX];
+	char path[FLEET_KEY_MAX];
 	struct etcd_kv *kv;
 	struct sl_err e = {{0}};
-	size_t nkv, lp, llk, n_leases = 0;
-	struct lease_ref *leases; /* PREFIX/leases/key/HEX -> ADDRESS, sorted by HEX */
+	size_t nkv, lp, n4 = 0, n6 = 0;
+	struct lease_ref *l4, *l6;
 	int64_t rev;
 
 	if (n != 0) {
@@ -188,37 +258,34 @@ static int reg_list(struct etcd *c, const char *prefix, int n)
 		return 1;
 	}
 	lp = (size_t)snprintf(path, sizeof(path), "%s/clients/", prefix);
-	llk = (size_t)snprintf(lk, sizeof(lk), "%s/leases/key/", prefix);
-	leases = calloc(nkv + 1, sizeof(*leases));
-	if (!leases) {
+	l4 = leases_of(kv, nkv, prefix, "leases", &n4);
+	l6 = leases_of(kv, nkv, prefix, "leases6", &n6);
+	if (!l4 || !l6) {
+		free(l4);
+		free(l6);
 		etcd_kvs_free(kv, nkv);
 		fprintf(stderr, "%s: registry list: out of memory\n", SL_PROG);
 		return 1;
 	}
-	for (size_t j = 0; j < nkv; j++)
-		if (!strncmp(kv[j].key, lk, llk))
-			leases[n_leases++] = (struct lease_ref){kv[j].key + llk, kv[j].value};
-	qsort(leases, n_leases, sizeof(*leases), cmp_lease_ref);
 	for (size_t i = 0; i < nkv; i++) {
 		uint8_t key[SL_KEY_LEN];
 		char b64[SL_KEY_B64_LEN + 1], hex[2 * SL_KEY_LEN + 1];
-		const char *lease = "(none)";
-		struct lease_ref want = {hex, NULL}, *hit;
 		struct in_addr a;
-		bool h, has_psk;
+		struct in6_addr a6;
+		bool h, h6, has_psk;
 		uint8_t psk[SL_KEY_LEN];
 
-		if (strncmp(kv[i].key, path, lp) || fleet_client_parse(kv[i].value, key, &h, &a, &has_psk, psk))
+		if (strncmp(kv[i].key, path, lp) ||
+		    fleet_client_parse(kv[i].value, key, &h, &a, &h6, &a6, &has_psk, psk))
 			continue;
 		fleet_key_hex(key, hex);
-		hit = n_leases ? bsearch(&want, leases, n_leases, sizeof(*leases), cmp_lease_ref) : NULL;
-		if (hit)
-			lease = hit->addr;
 		key_to_base64(key, b64);
 		OPENSSL_cleanse(psk, sizeof(psk));
-		printf("%s\t%s\t%s\t%s\n", kv[i].key + lp, b64, lease, has_psk ? "yes" : "no");
+		printf("%s\t%s\t%s\t%s\t%s\n", kv[i].key + lp, b64, lease_text(l4, n4, hex), has_psk ? "yes" : "no",
+		       lease_text(l6, n6, hex));
 	}
-	free(leases);
+	free(l4);
+	free(l6);
 	etcd_kvs_free(kv, nkv);
 	return 0;
 }

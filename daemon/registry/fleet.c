@@ -113,12 +113,13 @@ int fleet_init(struct fleet *f, const struct sl_config *cfg, struct sl_client_cf
 	f->wake_fd = f->notify_fd = -1;
 	f->url = &cfg->registry;
 	f->pool = cfg->address;
+	f->pool6 = cfg->address6;
 	snprintf(f->path, sizeof(f->path), "%s", cfg->path);
 	snprintf(f->ca_file, sizeof(f->ca_file), "%s", cfg->registry_ca_file);
 	if ((size_t)snprintf(f->cache_path, sizeof(f->cache_path), "%.*s/%s.registry", SL_PATH_MAX - IFNAMSIZ - 16,
 			     cfg->state_dir, cfg->ifname) >= sizeof(f->cache_path))
 		return sl_errf(e, -ENAMETOOLONG, "registry: StateDir too long for %s.registry", cfg->ifname);
-	fleet_pool_text(&cfg->address, f->pool_text, sizeof(f->pool_text));
+	fleet_pool_text(&cfg->address, &cfg->address6, f->pool_text, sizeof(f->pool_text));
 	pthread_mutex_init(&f->mu, NULL);
 	f->file = copy_clients(cfg->clients, cfg->n_clients);
 	f->n_file = cfg->n_clients;
@@ -129,7 +130,7 @@ int fleet_init(struct fleet *f, const struct sl_config *cfg, struct sl_client_cf
 	ret = etcd_open(&c, f->url, f->ca_file, e);
 	if (ret)
 		return ret;
-	ret = fleet_sync(&c, f->url->prefix, &f->pool, f->path, f->file, f->n_file, true, list, n, &rev, &st, e);
+	ret = fleet_sync(&c, f->url->prefix, &f->pool, &f->pool6, f->path, f->file, f->n_file, true, list, n, &rev, &st, e);
 	etcd_close(&c);
 	if (ret == -EIO)
 		return cache_start(f, list, n, e->msg, e);
@@ -303,7 +304,7 @@ static int resync(struct fleet *f, struct etcd *c, int64_t *rev)
 	pthread_mutex_unlock(&f->mu);
 	if (!file)
 		return -ENOMEM;
-	ret = fleet_sync(c, f->url->prefix, &f->pool, f->path, file, n_file, false, &list, &n, rev, &st, &e);
+	ret = fleet_sync(c, f->url->prefix, &f->pool, &f->pool6, f->path, file, n_file, false, &list, &n, rev, &st, &e);
 	free(file);
 	if (!ret)
 		cache_write(f, list, n, *rev); /* before it is handed over: the file I/O holds no lock */

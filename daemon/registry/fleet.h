@@ -31,10 +31,11 @@ struct fleet_status {
 struct fleet {
 	const struct etcd_url *url;
 	struct sl_prefix4 pool;
+	struct sl_prefix6 pool6; /* len 0: an IPv4-only fleet */
 	char path[SL_PATH_MAX];
 	char ca_file[SL_PATH_MAX]; /* RegistryCAFile ("" : the system's CAs) */
 	char cache_path[SL_PATH_MAX]; /* StateDir/IFACE.registry (fleet_cache.h) */
-	char pool_text[64];
+	char pool_text[128];
 	bool from_cache; /* started from the cache: read the registry before watching */
 	int wake_fd;   /* the control thread -> registry thread: stop, new file clients */
 	int notify_fd; /* the registry thread -> control thread: a new list is ready */

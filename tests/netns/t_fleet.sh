@@ -2,14 +2,15 @@
 # t_fleet: two gateways sharing one etcd registry (issue #21, DESIGN §9 "Fleet", §10.11). etcd (Debian's
 # etcd-server, a 3-member cluster) runs in the resolver's namespace of lan.sh, on 198.18.0.53 ports 2379, 22379
 # and 32379 (peers on its loopback), with its data in $WORK; both gateways name all three in
-# `Registry = etcd://…/sluice-$TAG` and have the same Address; the client lists both as
-# [Server]s and is known only to the registry.
-#   (0) refused starts: a pool that differs from the one recorded; a file client whose fixed Address is leased
-#       to another key (file:line named); neither leaves its interface behind
-#   (1) `sluice registry add`: both gateways know the client with the same leased address; the file client of
-#       gateway 1 is merged and leased too
-#   (2) the client's gateway kill -9'd: traffic through the other within 10 s with the same tunnel address
-#   (3) a client added to the registry is on both gateways within 2 s, without a reload
+# `Registry = etcd://…/sluice-$TAG` and have the same dual-stack Address (10.66.0.1/24, fd66::1/64); the client
+# lists both as [Server]s and is known only to the registry.
+#   (0) refused starts: a pool that differs from the one recorded (here in its IPv6 prefix); a file client whose
+#       fixed Address (IPv4, then IPv6) is leased to another key (file:line named); none leaves its interface
+#   (1) `sluice registry add`: both gateways know the client with the same leased addresses, IPv4 and IPv6
+#       (leases and leases6 in etcd); the file client of gateway 1 is merged and leased too (both families)
+#   (2) the client's gateway kill -9'd: traffic through the other within 10 s with the same tunnel addresses
+#   (3) a client added to the registry (fixed IPv4 and IPv6 addresses) is on both gateways within 2 s, without
+#       a reload
 #   (3b) the etcd member the gateways watch is killed: they move to another, report no outage, and a client
 #       added then is still on both gateways within 2 s; traffic goes on
 #   (4) etcd stopped: the gateways report it unreachable and the established client keeps working; gateway 1
@@ -50,15 +51,18 @@ reg() { in_d "$SLUICE" registry "$@" --registry "$URL"; }
 # the address a gateway gives a client ("" when it does not list it)
 gw_addr() { peer_stat "$1" "$2" peer_address; }
 on_both() { [ "$(gw_addr "$GW" "$1")" = "$2" ] && [ "$(gw_addr "$GW2" "$1")" = "$2" ]; }
+on_both6() { [ "$(peer_stat "$GW" "$1" peer_address6)" = "$2" ] && [ "$(peer_stat "$GW2" "$1" peer_address6)" = "$2" ]; }
+lease6() { reg list | awk -F'\t' -v n="$1" '$1 == n { print $5 }'; }
 gone_from() { local s; s=$("$SLUICE" show -r "$1") && ! echo "$s" | grep -qx "peer=$2"; }
 
 etcd_start
 genkey "$WORK/$CL.key"
 genkey "$WORK/phone.key"
 genkey "$WORK/filed.key"
-gw_conf "$GW" "Registry = $URL"
-{ echo; echo "[Client]"; echo "Name = filed"; echo "PublicKey = $(pubkey "$WORK/filed.key")"; echo "Address = 10.66.0.50"; } >> "$WORK/$GW.conf"
-STATE_DIR=$WORK/state2 gw_conf "$GW2" "Registry = $URL"
+DUAL="10.66.0.1/24, fd66::1/64"
+GW_ADDRESS=$DUAL gw_conf "$GW" "Registry = $URL"
+{ echo; echo "[Client]"; echo "Name = filed"; echo "PublicKey = $(pubkey "$WORK/filed.key")"; echo "Address = 10.66.0.50, fd66::50"; } >> "$WORK/$GW.conf"
+GW_ADDRESS=$DUAL STATE_DIR=$WORK/state2 gw_conf "$GW2" "Registry = $URL"
 cl_conf_servers "$CL"
 add_server "$CL" "$GW" "$G_IP:$PORT"
 add_server "$CL" "$GW2" "$G2_IP:$PORT"
@@ -72,7 +76,17 @@ start "$NS_G2" "$GW2"; GW2_PID=$LAST_PID
 A=$(reg list | awk -F'\t' '$1 == "laptop" { print $3 }')
 case "$A" in 10.66.0.*) ;; *) fail "(1) no lease for the client: $(reg list)" ;; esac
 on_both laptop "$A" || fail "(1) the gateways give laptop $(gw_addr "$GW" laptop) and $(gw_addr "$GW2" laptop), lease $A"
+A6=$(lease6 laptop)
+case "$A6" in fd66::*) ;; *) fail "(1) no IPv6 lease for the client: $(reg list)" ;; esac
+on_both6 laptop "$A6" || fail "(1) the gateways give laptop $(peer_stat "$GW" laptop peer_address6) and $(peer_stat "$GW2" laptop peer_address6), lease $A6"
+in_d etcdctl --endpoints "$D_IP:${E_PORTS[1]}" get "/sluice-$TAG/leases6/addr/$A6" --print-value-only | grep -q . ||
+	fail "(1) laptop's IPv6 address is not leased in etcd"
 [ "$(gw_addr "$GW" filed)" = 10.66.0.50 ] || fail "(1) the file client: $(gw_addr "$GW" filed)"
+[ "$(peer_stat "$GW" filed peer_address6)" = fd66::50 ] || fail "(1) the file client: $(peer_stat "$GW" filed peer_address6)"
+in_d etcdctl --endpoints "$D_IP:${E_PORTS[1]}" get "/sluice-$TAG/leases6/addr/fd66::50" | grep -q . ||
+	fail "(1) the file client's fixed IPv6 address is not leased in etcd"
+[ "$(in_d etcdctl --endpoints "$D_IP:${E_PORTS[1]}" get "/sluice-$TAG/pool" --print-value-only)" = "$DUAL" ] ||
+	fail "(1) the pool record does not name both prefixes"
 gone_from "$GW2" filed || fail "(1) gateway 2 lists gateway 1's file client"
 in_d etcdctl --endpoints "$D_IP:${E_PORTS[1]}" get "/sluice-$TAG/leases/addr/10.66.0.50" | grep -q . ||
 	fail "(1) the file client's fixed address is not leased in etcd"
@@ -85,35 +99,39 @@ assert d["registry"] == sys.argv[1] and d["registry_state"] == "connected" and d
 	fail "(1) show -j"
 out=$("$SLUICE" metrics "$GW")
 echo "$out" | grep -q "^sluice_registry_connected{interface=\"$GW\"} 1" || fail "(1) metrics: $(echo "$out" | grep registry)"
-ok "(1) laptop leased $A on both gateways; file client merged"
+ok "(1) laptop leased $A and $A6 on both gateways; file client merged"
 
 # --- (0) refused starts (after (1): the pool is recorded)
-GW_ADDRESS=10.67.0.1/24 STATE_DIR=$WORK/state3 gw_conf "$BAD" "Registry = $URL"
+GW_ADDRESS="10.66.0.1/24, fd67::1/64" STATE_DIR=$WORK/state3 gw_conf "$BAD" "Registry = $URL"
 IFACES+=("$BAD")
 if in_g2 timeout 20 "$SLUICED" -f -c "$WORK/$BAD.conf" > "$WORK/bad.out" 2>&1; then fail "(0) a gateway with another pool started"; fi
-grep -q "the fleet's pool is Address = 10.66.0.1/24, this gateway has 10.67.0.1/24" "$WORK/bad.out" ||
+grep -q "the fleet's pool is Address = $DUAL, this gateway has 10.66.0.1/24, fd67::1/64" "$WORK/bad.out" ||
 	fail "(0) pool mismatch: $(cat "$WORK/bad.out")"
-STATE_DIR=$WORK/state3 gw_conf "$BAD" "Registry = $URL"
-{ echo; echo "[Client]"; echo "Name = thief"; echo "PublicKey = $(pubkey "$WORK/phone.key")"; echo "Address = $A"; } >> "$WORK/$BAD.conf"
-if in_g2 timeout 20 "$SLUICED" -f -c "$WORK/$BAD.conf" > "$WORK/bad.out" 2>&1; then fail "(0) a stolen fixed address started"; fi
-line=$(grep -n '^\[Client\]' "$WORK/$BAD.conf" | cut -d: -f1)
-grep -q "$WORK/$BAD.conf:$line: \[Client\] 'thief': Address $A is leased to another key" "$WORK/bad.out" ||
-	fail "(0) fixed address conflict: $(cat "$WORK/bad.out")"
-in_g2 ip link show "$BAD" >/dev/null 2>&1 && fail "(0) the refused gateway left its link"
-ok "(0) pool mismatch and a file client on another key's address refused at start"
+for stolen in "$A" "$A6"; do
+	GW_ADDRESS=$DUAL STATE_DIR=$WORK/state3 gw_conf "$BAD" "Registry = $URL"
+	{ echo; echo "[Client]"; echo "Name = thief"; echo "PublicKey = $(pubkey "$WORK/phone.key")"; echo "Address = $stolen"; } >> "$WORK/$BAD.conf"
+	if in_g2 timeout 20 "$SLUICED" -f -c "$WORK/$BAD.conf" > "$WORK/bad.out" 2>&1; then fail "(0) a stolen fixed address $stolen started"; fi
+	line=$(grep -n '^\[Client\]' "$WORK/$BAD.conf" | cut -d: -f1)
+	grep -q "$WORK/$BAD.conf:$line: \[Client\] 'thief': Address $stolen is leased to another key" "$WORK/bad.out" ||
+		fail "(0) fixed address conflict ($stolen): $(cat "$WORK/bad.out")"
+	in_g2 ip link show "$BAD" >/dev/null 2>&1 && fail "(0) the refused gateway left its link"
+done
+ok "(0) pool mismatch (IPv6 prefix) and a file client on another key's IPv4 / IPv6 address refused at start"
 
 # --- (2) the client's gateway dies: the other carries it, same address
 start "$NS_C" "$CL"; CL_PID=$LAST_PID
 wait_for 20 session_up "$CL" || fail "(2) no session"
 wait_for 5 pingable || fail "(2) no traffic"
 [ "$(stat "$CL" address)" = "$A/24" ] || fail "(2) the client got $(stat "$CL" address), the lease is $A"
+[ "$(stat "$CL" address6)" = "$A6/64" ] || fail "(2) the client got $(stat "$CL" address6), the lease is $A6"
 [ "$(via)" = "$GE_IP" ] || fail "(2) traffic does not leave through gateway 1"
 kill -9 $GW_PID; wait $GW_PID 2>/dev/null || true
 t0=$SECONDS
 wait_for 10 pingable || fail "(2) no traffic through gateway 2 within 10 s"
 [ "$(via)" = "$GE2_IP" ] || fail "(2) traffic does not leave through gateway 2"
 [ "$(stat "$CL" address)" = "$A/24" ] || fail "(2) address after failover $(stat "$CL" address), lease $A"
-ok "(2) gateway 1 killed: through gateway 2 after $((SECONDS - t0)) s with the same address $A"
+wait_for 5 stat_cmp "$CL" address6 = "$A6/64" || fail "(2) IPv6 address after failover $(stat "$CL" address6), lease $A6"
+ok "(2) gateway 1 killed: through gateway 2 after $((SECONDS - t0)) s with the same addresses $A $A6"
 start "$NS_G" "$GW"; GW_PID=$LAST_PID
 
 # --- (3) live add: on both gateways within 2 s, with its pre-shared key (DESIGN 10.10)
@@ -125,8 +143,14 @@ fi
 grep -q "registry add: --psk-file .*phone.psk" "$WORK/psk.out" || fail "(3) a readable PSK file: $(cat "$WORK/psk.out")"
 reg list | grep -q "^phone" && fail "(3) a refused add wrote to the registry"
 chmod 600 "$WORK/phone.psk"
-reg add phone "$(pubkey "$WORK/phone.key")" 10.66.0.77 --psk-file "$WORK/phone.psk" || fail "(3) registry add phone"
+if reg add phone "$(pubkey "$WORK/phone.key")" 10.66.0.77 fd66::1:77 --psk-file "$WORK/phone.psk" 2> "$WORK/psk.out"; then
+	fail "(3) registry add took an IPv6 address outside the pool"
+fi
+grep -q "fd66::1:77 is not a client address of the fleet's pool" "$WORK/psk.out" || fail "(3) outside the pool: $(cat "$WORK/psk.out")"
+reg add phone "$(pubkey "$WORK/phone.key")" 10.66.0.77 fd66::77 --psk-file "$WORK/phone.psk" || fail "(3) registry add phone"
 wait_for 2 on_both phone 10.66.0.77 || fail "(3) phone not on both gateways within 2 s: '$(gw_addr "$GW" phone)' '$(gw_addr "$GW2" phone)'"
+on_both6 phone fd66::77 || fail "(3) phone's IPv6 address: '$(peer_stat "$GW" phone peer_address6)' '$(peer_stat "$GW2" phone peer_address6)'"
+[ "$(lease6 phone)" = fd66::77 ] || fail "(3) registry list: phone's IPv6 lease: $(reg list)"
 [ "$(peer_stat "$GW" phone peer_psk)" = 1 ] && [ "$(peer_stat "$GW2" phone peer_psk)" = 1 ] ||
 	fail "(3) the gateways did not take phone's PSK from the registry"
 [ "$(peer_stat "$GW" laptop peer_psk)" = 0 ] || fail "(3) laptop has a PSK it was never given"
@@ -165,12 +189,15 @@ stop $GW_PID
 start "$NS_G" "$GW"; GW_PID=$LAST_PID
 [ "$(gw_addr "$GW" laptop)" = "$A" ] || fail "(4) gateway 1 restarted without etcd: laptop '$(gw_addr "$GW" laptop)'"
 [ "$(gw_addr "$GW" phone)" = 10.66.0.77 ] || fail "(4) gateway 1 restarted without etcd: phone '$(gw_addr "$GW" phone)'"
+[ "$(peer_stat "$GW" laptop peer_address6)" = "$A6" ] ||
+	fail "(4) gateway 1 restarted without etcd: laptop's IPv6 '$(peer_stat "$GW" laptop peer_address6)'"
 [ "$(stat "$GW" registry_state)" = unreachable ] || fail "(4) restarted gateway 1: $(stat "$GW" registry_state)"
 etcd_start
 # the backoff may have grown to 16 s (30 s at most) while etcd was down
 wait_for 35 stat_cmp "$GW2" registry_connected -eq 1 || fail "(4) gateway 2 did not reconnect"
 wait_for 35 stat_cmp "$GW" registry_connected -eq 1 || fail "(4) gateway 1 did not reconnect"
 [ "$(reg list | awk -F'\t' '$1 == "laptop" { print $3 }')" = "$A" ] || fail "(4) laptop's lease changed: $(reg list)"
+[ "$(lease6 laptop)" = "$A6" ] || fail "(4) laptop's IPv6 lease changed: $(reg list)"
 kill -0 $GW_PID && kill -0 $GW2_PID || fail "(4) a gateway died"
 ok "(4) etcd stopped: traffic went on; both gateways reconnected, leases kept"
 
