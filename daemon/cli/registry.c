@@ -1,13 +1,15 @@
-/* registry: `sluice registry add NAME PUBKEY [ADDRESS] | remove NAME | list`, each with --registry URL — the
+/* registry: `sluice registry add NAME PUBKEY [ADDRESS...] | remove NAME | list | sessions`, each with --registry URL — the
  * clients of a fleet's etcd registry (DESIGN §9 "Fleet"; keys as in daemon/registry/fleet_sync.h). Gateways
  * watching the registry apply a change within about a second, without a reload. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 #include "daemon/cli/cli.h"
+#include "daemon/registry/fleet_sessions.h"
 #include "daemon/registry/fleet_sync.h"
 
 static void usage(FILE *f)
@@ -15,6 +17,7 @@ static void usage(FILE *f)
 	fprintf(f, "Usage: %s registry add NAME PUBKEY [ADDRESS...] [--psk-file FILE] --registry URL\n"
 		   "       %s registry remove NAME --registry URL\n"
 		   "       %s registry list --registry URL\n"
+		   "       %s registry sessions --registry URL\n"
 		   "URL is etcd[s]://HOST:PORT[,HOST:PORT...]/PREFIX, as a gateway's Registry =; with etcds:// (TLS),\n"
 		   "--ca FILE names the CA bundle that signs etcd's certificate (default: the system's).\n"
 		   "add: a client by name and base64 public key, with optional fixed tunnel addresses, one IPv4 and/or one\n"
@@ -22,8 +25,10 @@ static void usage(FILE *f)
 		   "gateway; its addresses stay reserved for its key. --psk-file: the client's pre-shared key (sluice genpsk; mode 0600), stored\n"
 		   "in the registry for every gateway (the client's [Server] names the same file as PresharedKeyFile).\n"
 		   "list: NAME, PUBLIC KEY, ADDRESS (its IPv4 lease; (none) before any), PSK (yes / no), ADDRESS6 (its\n"
-		   "IPv6 lease, with a dual-stack pool; (none) otherwise), tab-separated.\n",
-		SL_PROG, SL_PROG, SL_PROG);
+		   "IPv6 lease, with a dual-stack pool; (none) otherwise), tab-separated.\n"
+		   "sessions: where each client is connected: NAME, GATEWAY (host/interface), ADDRESS, ADDRESS6, SINCE\n"
+		   "(UTC), GATEWAY KEY (hex, 16 first digits), tab-separated; one line per live session of every gateway.\n",
+		SL_PROG, SL_PROG, SL_PROG, SL_PROG);
 }
 
 /* The fleet's pool record ("10.66.0.1/24[, fd66::1/64]") as prefixes; false when there is none yet. */
@@ -153,7 +158,7 @@ static int reg_add(struct etcd *c, const char *prefix, char **a, int n, const ch
 	OPENSSL_cleanse(psk, sizeof(psk));
 	{
 		struct etcd_cmp cmp = {ETCD_CMP_ABSENT, path, NULL};
-		struct etcd_op op = {ETCD_OP_PUT, path, rec};
+		struct etcd_op op = {ETCD_OP_PUT, path, rec, 0};
 		ret = etcd_txn(c, &cmp, 1, &op, 1, &ok, &e);
 		OPENSSL_cleanse(rec, sizeof(rec));
 		if (ret)
@@ -190,7 +195,7 @@ static int reg_remove(struct etcd *c, const char *prefix, char **a, int n)
 	{
 		/* only the record that was read: a concurrent re-add is not removed by accident */
 		struct etcd_cmp cmp = {ETCD_CMP_VALUE_EQ, path, old};
-		struct etcd_op op = {ETCD_OP_DELETE, path, NULL};
+		struct etcd_op op = {ETCD_OP_DELETE, path, NULL, 0};
 		ret = etcd_txn(c, &cmp, 1, &op, 1, &ok, &e);
 	}
 	free(old);
@@ -290,6 +295,43 @@ static int reg_list(struct etcd *c, const char *prefix, int n)
 	return 0;
 }
 
+static int reg_sessions(struct etcd *c, const char *prefix, int n)
+{
+	char path[FLEET_KEY_MAX];
+	struct etcd_kv *kv;
+	struct sl_err e = {{0}};
+	size_t nkv, lp;
+	int64_t rev;
+
+	if (n != 0) {
+		usage(stderr);
+		return 2;
+	}
+	lp = (size_t)snprintf(path, sizeof(path), "%s/sessions/", prefix);
+	if (etcd_range_prefix(c, path, &kv, &nkv, &rev, &e)) {
+		fprintf(stderr, "%s: %s\n", SL_PROG, e.msg);
+		return 1;
+	}
+	for (size_t i = 0; i < nkv; i++) {
+		struct fleet_session x;
+		char gw[FLEET_GW_LABEL_MAX], a[INET_ADDRSTRLEN], a6[INET6_ADDRSTRLEN] = "(none)", when[32];
+		time_t t;
+		struct tm tm;
+
+		if (strncmp(kv[i].key, path, lp) || fleet_session_parse(kv[i].value, &x, gw, sizeof(gw)))
+			continue; /* not a session record: not ours to show */
+		if (x.has_addr6)
+			inet_ntop(AF_INET6, &x.addr6, a6, sizeof(a6));
+		t = (time_t)x.since;
+		if (!gmtime_r(&t, &tm) || !strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm))
+			snprintf(when, sizeof(when), "?");
+		printf("%s\t%s\t%s\t%s\t%s\t%.16s\n", x.name, gw, inet_ntop(AF_INET, &x.addr, a, sizeof(a)), a6, when,
+		       kv[i].key + lp);
+	}
+	etcd_kvs_free(kv, nkv);
+	return 0;
+}
+
 int registry_main(int argc, char **argv)
 {
 	char *args[8];
@@ -333,7 +375,8 @@ int registry_main(int argc, char **argv)
 		fprintf(stderr, "%s: registry: --registry %s\n", SL_PROG, e.msg);
 		return 2;
 	}
-	if (strcmp(args[0], "add") && strcmp(args[0], "remove") && strcmp(args[0], "list")) {
+	if (strcmp(args[0], "add") && strcmp(args[0], "remove") && strcmp(args[0], "list") &&
+	    strcmp(args[0], "sessions")) {
 		fprintf(stderr, "%s: registry: unknown command '%s'\n", SL_PROG, args[0]);
 		usage(stderr);
 		return 2;
@@ -350,6 +393,8 @@ int registry_main(int argc, char **argv)
 		ret = reg_add(&c, url.prefix, args + 1, n - 1, psk_file);
 	else if (!strcmp(args[0], "remove"))
 		ret = reg_remove(&c, url.prefix, args + 1, n - 1);
+	else if (!strcmp(args[0], "sessions"))
+		ret = reg_sessions(&c, url.prefix, n - 1);
 	else
 		ret = reg_list(&c, url.prefix, n - 1);
 	etcd_close(&c);

@@ -178,3 +178,52 @@ int etcd_txn(struct etcd *c, const struct etcd_cmp *cmp, size_t n_cmp, const str
 	free(out.s);
 	return ret;
 }
+
+int etcd_lease_grant(struct etcd *c, int64_t ttl_s, int64_t *id, struct sl_err *e)
+{
+	char *body = etcd_req_lease_grant(ttl_s);
+	struct strbuf out = {0};
+	int64_t ttl;
+	int ret;
+
+	if (!body)
+		return sl_errf(e, -ENOMEM, "registry: out of memory");
+	ret = etcd_post(c, "/v3/lease/grant", body, &out, e);
+	if (!ret)
+		ret = etcd_parse_lease(out.s, out.len, id, &ttl, e);
+	free(body);
+	free(out.s);
+	return ret;
+}
+
+int etcd_lease_keepalive(struct etcd *c, int64_t id, int64_t *ttl, struct sl_err *e)
+{
+	char *body = etcd_req_lease_id(id);
+	struct strbuf out = {0};
+	int64_t got;
+	int ret;
+
+	if (!body)
+		return sl_errf(e, -ENOMEM, "registry: out of memory");
+	/* one request message: the gateway answers once and ends the stream */
+	ret = etcd_post(c, "/v3/lease/keepalive", body, &out, e);
+	if (!ret)
+		ret = etcd_parse_lease(out.s, out.len, &got, ttl, e);
+	free(body);
+	free(out.s);
+	return ret;
+}
+
+int etcd_lease_revoke(struct etcd *c, int64_t id, struct sl_err *e)
+{
+	char *body = etcd_req_lease_id(id);
+	struct strbuf out = {0};
+	int ret;
+
+	if (!body)
+		return sl_errf(e, -ENOMEM, "registry: out of memory");
+	ret = etcd_post(c, "/v3/lease/revoke", body, &out, e);
+	free(body);
+	free(out.s);
+	return ret;
+}

@@ -34,5 +34,11 @@ int etcd_range_prefix(struct etcd *c, const char *prefix, struct etcd_kv **kvs, 
 		      struct sl_err *e);
 /* One key: 0 and *value (malloc'd) or NULL when absent. */
 int etcd_get(struct etcd *c, const char *key, char **value, struct sl_err *e);
+/* An etcd lease of ttl_s seconds: *id. */
+int etcd_lease_grant(struct etcd *c, int64_t ttl_s, int64_t *id, struct sl_err *e);
+/* One keepalive of lease id: *ttl its remaining time (0: it is gone; its keys with it). */
+int etcd_lease_keepalive(struct etcd *c, int64_t id, int64_t *ttl, struct sl_err *e);
+/* Ends lease id now: every key attached to it is deleted. */
+int etcd_lease_revoke(struct etcd *c, int64_t id, struct sl_err *e);
 int etcd_txn(struct etcd *c, const struct etcd_cmp *cmp, size_t n_cmp, const struct etcd_op *op, size_t n_op,
 	     bool *succeeded, struct sl_err *e);

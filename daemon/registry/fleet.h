@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "daemon/config.h"
+#include "daemon/registry/fleet_sessions.h"
 #include "daemon/registry/fleet_sync.h"
 
 #define FLEET_BACKOFF_MIN_MS 1000u
@@ -24,6 +25,9 @@ struct fleet_status {
 	uint64_t leases_created; /* leases this gateway wrote */
 	uint64_t refused;        /* registry clients left out at the last read (logged) */
 	int64_t revision;        /* etcd revision of the last read */
+	size_t sessions;         /* this gateway's sessions as etcd holds them (PREFIX/sessions/GWHEX/) */
+	uint64_t session_writes; /* session puts and deletes written */
+	uint64_t session_failures; /* session writes or lease keepalives that failed (retried) */
 	size_t clients;          /* clients of the last read: file + registry */
 	char last_error[512];
 };
@@ -48,6 +52,10 @@ struct fleet {
 	bool file_changed;
 	struct sl_client_cfg *ready; /* the newest list, not yet taken */
 	size_t n_ready;
+	struct fleet_session *sess_offer; /* the control thread's newest set of live sessions, not yet taken */
+	size_t n_sess_offer;
+	bool sess_offered;
+	struct fleet_sessions sess; /* the registry thread's own (fleet_sessions.h) */
 	struct fleet_status st;
 };
 
@@ -65,5 +73,7 @@ bool fleet_take(struct fleet *f, struct sl_client_cfg **list, size_t *n);
 /* Control thread, on a reload: the file's new [Client]s (copied); the registry is read again. */
 int fleet_set_file_clients(struct fleet *f, const struct sl_client_cfg *c, size_t n);
 void fleet_status(struct fleet *f, struct fleet_status *out);
+/* Control thread: the set of its live sessions (malloc'd; taken over, also on failure), when it changed. */
+void fleet_offer_sessions(struct fleet *f, struct fleet_session *s, size_t n);
 /* Stops the thread and frees everything; safe on a zeroed or partly set-up fleet. */
 void fleet_close(struct fleet *f);

@@ -423,13 +423,13 @@ static int lease_txn_text(struct etcd *c, const struct fam *f, const char *prefi
 	if (olds) {
 		cmp[1] = (struct etcd_cmp){ETCD_CMP_VALUE_EQ, kp, olds};
 		addr_path(op_, sizeof(op_), f, prefix, olds);
-		op[2] = (struct etcd_op){ETCD_OP_DELETE, op_, NULL};
+		op[2] = (struct etcd_op){ETCD_OP_DELETE, op_, NULL, 0};
 		n_op = 3;
 	} else {
 		cmp[1] = (struct etcd_cmp){ETCD_CMP_ABSENT, kp, NULL};
 	}
-	op[0] = (struct etcd_op){ETCD_OP_PUT, kp, as};
-	op[1] = (struct etcd_op){ETCD_OP_PUT, ap, hex};
+	op[0] = (struct etcd_op){ETCD_OP_PUT, kp, as, 0};
+	op[1] = (struct etcd_op){ETCD_OP_PUT, ap, hex, 0};
 	ret = etcd_txn(c, cmp, 2, op, n_op, &ok, e);
 	if (ret)
 		return ret;
@@ -487,7 +487,7 @@ static int check_pool(struct etcd *c, const char *prefix, const struct view *v, 
 	}
 	snprintf(kp, sizeof(kp), "%s/pool", prefix);
 	cmp = (struct etcd_cmp){ETCD_CMP_ABSENT, kp, NULL};
-	op = (struct etcd_op){ETCD_OP_PUT, kp, want};
+	op = (struct etcd_op){ETCD_OP_PUT, kp, want, 0};
 	ret = etcd_txn(c, &cmp, 1, &op, 1, &ok, e);
 	if (ret)
 		return ret;

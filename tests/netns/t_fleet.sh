@@ -8,7 +8,9 @@
 #       fixed Address (IPv4, then IPv6) is leased to another key (file:line named); none leaves its interface
 #   (1) `sluice registry add`: both gateways know the client with the same leased addresses, IPv4 and IPv6
 #       (leases and leases6 in etcd); the file client of gateway 1 is merged and leased too (both families)
-#   (2) the client's gateway kill -9'd: traffic through the other within 10 s with the same tunnel addresses
+#   (2) the client's gateway kill -9'd: traffic through the other within 10 s with the same tunnel addresses;
+#       its live session, recorded in etcd under the gateway it uses (`sluice registry sessions`), moves with it
+#       (the dead gateway's record goes with its etcd lease)
 #   (3) a client added to the registry (fixed IPv4 and IPv6 addresses) is on both gateways within 2 s, without
 #       a reload
 #   (3b) the etcd member the gateways watch is killed: they move to another, report no outage, and a client
@@ -16,7 +18,8 @@
 #   (4) etcd stopped: the gateways report it unreachable and the established client keeps working; gateway 1
 #       restarted meanwhile serves the clients of its last read (StateDir cache); etcd back: they reconnect
 #       (backoff) and no lease was lost
-#   (5) `sluice registry remove`: the client's session ends on every gateway within 3 s, its traffic stops
+#   (5) `sluice registry remove`: the client's session ends on every gateway within 3 s, its traffic stops,
+#       and its session record leaves etcd
 #   (6) etcds://: a TLS etcd with a CA of the test's own; a gateway with RegistryCAFile and `sluice registry --ca`
 #       reach it; without the CA the certificate is refused
 . "$(dirname "$0")/lib.sh"
@@ -48,10 +51,15 @@ etcd_start() {
 }
 etcd_kill() { kill "${ETCD_PIDS[$1]}"; wait "${ETCD_PIDS[$1]}" 2>/dev/null || true; }
 reg() { in_d "$SLUICE" registry "$@" --registry "$URL"; }
+# one key's value (captured whole: a reader that leaves early would kill etcdctl with SIGPIPE under pipefail)
+etcd_get() { in_d etcdctl --endpoints "$D_IP:${E_PORTS[1]}" get "$1" --print-value-only; }
 # the address a gateway gives a client ("" when it does not list it)
 gw_addr() { peer_stat "$1" "$2" peer_address; }
 on_both() { [ "$(gw_addr "$GW" "$1")" = "$2" ] && [ "$(gw_addr "$GW2" "$1")" = "$2" ]; }
 on_both6() { [ "$(peer_stat "$GW" "$1" peer_address6)" = "$2" ] && [ "$(peer_stat "$GW2" "$1" peer_address6)" = "$2" ]; }
+# the gateways (interface names) where etcd records a live session of client $1, sorted: "slg123 slh123 "
+sess_at() { reg sessions | awk -F'\t' -v n="$1" '$1 == n { sub(/.*\//, "", $2); print $2 }' | sort | tr '\n' ' '; }
+sess_is() { [ "$(sess_at "$1")" = "$2" ]; }
 lease6() { reg list | awk -F'\t' -v n="$1" '$1 == n { print $5 }'; }
 gone_from() { local s; s=$("$SLUICE" show -r "$1") && ! echo "$s" | grep -qx "peer=$2"; }
 
@@ -79,16 +87,16 @@ on_both laptop "$A" || fail "(1) the gateways give laptop $(gw_addr "$GW" laptop
 A6=$(lease6 laptop)
 case "$A6" in fd66::*) ;; *) fail "(1) no IPv6 lease for the client: $(reg list)" ;; esac
 on_both6 laptop "$A6" || fail "(1) the gateways give laptop $(peer_stat "$GW" laptop peer_address6) and $(peer_stat "$GW2" laptop peer_address6), lease $A6"
-in_d etcdctl --endpoints "$D_IP:${E_PORTS[1]}" get "/sluice-$TAG/leases6/addr/$A6" --print-value-only | grep -q . ||
+[ -n "$(etcd_get "/sluice-$TAG/leases6/addr/$A6")" ] ||
 	fail "(1) laptop's IPv6 address is not leased in etcd"
 [ "$(gw_addr "$GW" filed)" = 10.66.0.50 ] || fail "(1) the file client: $(gw_addr "$GW" filed)"
 [ "$(peer_stat "$GW" filed peer_address6)" = fd66::50 ] || fail "(1) the file client: $(peer_stat "$GW" filed peer_address6)"
-in_d etcdctl --endpoints "$D_IP:${E_PORTS[1]}" get "/sluice-$TAG/leases6/addr/fd66::50" | grep -q . ||
+[ -n "$(etcd_get "/sluice-$TAG/leases6/addr/fd66::50")" ] ||
 	fail "(1) the file client's fixed IPv6 address is not leased in etcd"
-[ "$(in_d etcdctl --endpoints "$D_IP:${E_PORTS[1]}" get "/sluice-$TAG/pool" --print-value-only)" = "$DUAL" ] ||
+[ "$(etcd_get "/sluice-$TAG/pool")" = "$DUAL" ] ||
 	fail "(1) the pool record does not name both prefixes"
 gone_from "$GW2" filed || fail "(1) gateway 2 lists gateway 1's file client"
-in_d etcdctl --endpoints "$D_IP:${E_PORTS[1]}" get "/sluice-$TAG/leases/addr/10.66.0.50" | grep -q . ||
+[ -n "$(etcd_get "/sluice-$TAG/leases/addr/10.66.0.50")" ] ||
 	fail "(1) the file client's fixed address is not leased in etcd"
 [ "$(stat "$GW" registry_state)" = connected ] || fail "(1) registry_state $(stat "$GW" registry_state)"
 out=$("$SLUICE" show "$GW")
@@ -125,13 +133,23 @@ wait_for 5 pingable || fail "(2) no traffic"
 [ "$(stat "$CL" address)" = "$A/24" ] || fail "(2) the client got $(stat "$CL" address), the lease is $A"
 [ "$(stat "$CL" address6)" = "$A6/64" ] || fail "(2) the client got $(stat "$CL" address6), the lease is $A6"
 [ "$(via)" = "$GE_IP" ] || fail "(2) traffic does not leave through gateway 1"
+wait_for 3 sess_is laptop "$GW " || fail "(2) etcd records laptop's session at '$(sess_at laptop)', not at gateway 1: $(reg sessions)"
+reg sessions | awk -F'\t' -v a="$A" -v a6="$A6" '$1 == "laptop" && $3 == a && $4 == a6 && $5 ~ /^20[0-9-]+T[0-9:]+Z$/ { ok = 1 }
+	END { exit !ok }' || fail "(2) the session record: $(reg sessions)"
+[ "$(stat "$GW" registry_sessions)" = 1 ] && [ "$(stat "$GW2" registry_sessions)" = 0 ] ||
+	fail "(2) registry_sessions: $(stat "$GW" registry_sessions) $(stat "$GW2" registry_sessions)"
+out=$("$SLUICE" metrics "$GW")
+echo "$out" | grep -q "^sluice_registry_session_writes_total{interface=\"$GW\"} [1-9]" ||
+	fail "(2) metrics: $(echo "$out" | grep session)"
 kill -9 $GW_PID; wait $GW_PID 2>/dev/null || true
 t0=$SECONDS
 wait_for 10 pingable || fail "(2) no traffic through gateway 2 within 10 s"
 [ "$(via)" = "$GE2_IP" ] || fail "(2) traffic does not leave through gateway 2"
 [ "$(stat "$CL" address)" = "$A/24" ] || fail "(2) address after failover $(stat "$CL" address), lease $A"
 wait_for 5 stat_cmp "$CL" address6 = "$A6/64" || fail "(2) IPv6 address after failover $(stat "$CL" address6), lease $A6"
-ok "(2) gateway 1 killed: through gateway 2 after $((SECONDS - t0)) s with the same addresses $A $A6"
+# gateway 2 records it at once; gateway 1's record goes with its lease (TTL 6 s after the kill)
+wait_for 8 sess_is laptop "$GW2 " || fail "(2) after failover etcd records laptop's session at '$(sess_at laptop)'"
+ok "(2) gateway 1 killed: through gateway 2 after $((SECONDS - t0)) s with the same addresses $A $A6; the session record moved"
 start "$NS_G" "$GW"; GW_PID=$LAST_PID
 
 # --- (3) live add: on both gateways within 2 s, with its pre-shared key (DESIGN 10.10)
@@ -156,8 +174,7 @@ on_both6 phone fd66::77 || fail "(3) phone's IPv6 address: '$(peer_stat "$GW" ph
 [ "$(peer_stat "$GW" laptop peer_psk)" = 0 ] || fail "(3) laptop has a PSK it was never given"
 [ "$(reg list | awk -F'\t' '$1 == "phone" { print $4 } $1 == "laptop" { print $4 }' | sort | tr '\n' ' ')" = "no yes " ] ||
 	fail "(3) registry list: $(reg list)"
-in_d etcdctl --endpoints "$D_IP:${E_PORTS[1]}" get "/sluice-$TAG/clients/phone" --print-value-only |
-	grep -q " psk=$(cat "$WORK/phone.psk")$" || fail "(3) the PSK is not in phone's record"
+[[ "$(etcd_get "/sluice-$TAG/clients/phone")" == *" psk=$(cat "$WORK/phone.psk")" ]] || fail "(3) the PSK is not in phone's record"
 ok "(3) a client added to the registry (with its PSK) is on both gateways within 2 s"
 
 # --- (3b) one etcd member killed (the one the gateways watch): nothing changes for clients and the registry
@@ -199,6 +216,8 @@ wait_for 35 stat_cmp "$GW" registry_connected -eq 1 || fail "(4) gateway 1 did n
 [ "$(reg list | awk -F'\t' '$1 == "laptop" { print $3 }')" = "$A" ] || fail "(4) laptop's lease changed: $(reg list)"
 [ "$(lease6 laptop)" = "$A6" ] || fail "(4) laptop's IPv6 lease changed: $(reg list)"
 kill -0 $GW_PID && kill -0 $GW2_PID || fail "(4) a gateway died"
+# the session records: still under gateway 2 (the lease survived, or it expired and was granted and written again)
+wait_for 10 sess_is laptop "$GW2 " || fail "(4) after the outage etcd records laptop's session at '$(sess_at laptop)'"
 ok "(4) etcd stopped: traffic went on; both gateways reconnected, leases kept"
 
 # --- (5) revoke: gone from every gateway within 3 s, traffic stops
@@ -207,6 +226,7 @@ t0=$SECONDS
 wait_for 3 gone_from "$GW" laptop || fail "(5) gateway 1 still lists laptop after 3 s"
 wait_for 3 gone_from "$GW2" laptop || fail "(5) gateway 2 still lists laptop after 3 s"
 pingable && fail "(5) the revoked client still reaches the internet host"
+wait_for 3 sess_is laptop "" || fail "(5) etcd still records laptop's session at '$(sess_at laptop)'"
 [ -z "$(reg list | awk -F'\t' '$1 == "laptop"')" ] || fail "(5) laptop still listed"
 ok "(5) revoked: gone from both gateways after $((SECONDS - t0)) s"
 

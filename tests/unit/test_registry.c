@@ -125,7 +125,7 @@ static void requests(void)
 
 	{
 		struct etcd_cmp cmp[2] = {{ETCD_CMP_ABSENT, "/k", NULL}, {ETCD_CMP_VALUE_EQ, "/v", "10.66.0.2"}};
-		struct etcd_op op[2] = {{ETCD_OP_PUT, "/k", "x"}, {ETCD_OP_DELETE, "/old", NULL}};
+		struct etcd_op op[2] = {{ETCD_OP_PUT, "/k", "x", 0}, {ETCD_OP_DELETE, "/old", NULL, 0}};
 		s = etcd_req_txn(cmp, 2, op, 2);
 	}
 	CHECK(s != NULL);
