@@ -257,10 +257,14 @@ static int reg_list(struct etcd *c, const char *prefix, int n)
 		usage(stderr);
 		return 2;
 	}
-	snprintf(path, sizeof(path), "%s/", prefix);
-	if (etcd_range_prefix(c, path, &kv, &nkv, &rev, &e)) {
-		fprintf(stderr, "%s: %s\n", SL_PROG, e.msg);
-		return 1;
+	{
+		char end[FLEET_KEY_MAX];
+		snprintf(path, sizeof(path), "%s/", prefix);
+		snprintf(end, sizeof(end), "%s/sessions/", prefix); /* the live sessions: not needed here */
+		if (etcd_range(c, path, end, &kv, &nkv, &rev, &e)) {
+			fprintf(stderr, "%s: %s\n", SL_PROG, e.msg);
+			return 1;
+		}
 	}
 	lp = (size_t)snprintf(path, sizeof(path), "%s/clients/", prefix);
 	l4 = leases_of(kv, nkv, prefix, "leases", &n4);

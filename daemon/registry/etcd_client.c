@@ -119,12 +119,19 @@ int etcd_range_prefix(struct etcd *c, const char *prefix, struct etcd_kv **kvs, 
 		      struct sl_err *e)
 {
 	char end[512];
+
+	etcd_prefix_end(prefix, end, sizeof(end));
+	return etcd_range(c, prefix, end, kvs, n, rev, e);
+}
+
+int etcd_range(struct etcd *c, const char *key, const char *range_end, struct etcd_kv **kvs, size_t *n, int64_t *rev,
+	       struct sl_err *e)
+{
 	char *body;
 	struct strbuf out = {0};
 	int ret;
 
-	etcd_prefix_end(prefix, end, sizeof(end));
-	body = etcd_req_range(prefix, end);
+	body = etcd_req_range(key, range_end);
 	if (!body)
 		return sl_errf(e, -ENOMEM, "registry: out of memory");
 	ret = etcd_post(c, "/v3/kv/range", body, &out, e);

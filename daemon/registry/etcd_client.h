@@ -32,6 +32,9 @@ int etcd_post(struct etcd *c, const char *path, const char *body, struct strbuf 
 /* Every key under prefix (the prefix itself included), with the store's revision. */
 int etcd_range_prefix(struct etcd *c, const char *prefix, struct etcd_kv **kvs, size_t *n, int64_t *rev,
 		      struct sl_err *e);
+/* Every key in [key, range_end). */
+int etcd_range(struct etcd *c, const char *key, const char *range_end, struct etcd_kv **kvs, size_t *n, int64_t *rev,
+	       struct sl_err *e);
 /* One key: 0 and *value (malloc'd) or NULL when absent. */
 int etcd_get(struct etcd *c, const char *key, char **value, struct sl_err *e);
 /* An etcd lease of ttl_s seconds: *id. */

@@ -650,7 +650,7 @@ int fleet_sync(struct etcd *c, const char *prefix, const struct sl_prefix4 *pool
 	       const char *file_path, const struct sl_client_cfg *file, size_t n_file, bool strict,
 	       struct sl_client_cfg **out, size_t *n_out, int64_t *rev, struct fleet_sync_stats *st, struct sl_err *e)
 {
-	char root[FLEET_KEY_MAX];
+	char root[FLEET_KEY_MAX], sessions[FLEET_KEY_MAX];
 	struct fam fam[2];
 	unsigned n_fam = 1;
 	int ret = -EAGAIN;
@@ -661,6 +661,9 @@ int fleet_sync(struct etcd *c, const char *prefix, const struct sl_prefix4 *pool
 	if (pool6 && pool6->len)
 		fam_v6(&fam[n_fam++], pool6);
 	snprintf(root, sizeof(root), "%s/", prefix);
+	/* everything but the live sessions (fleet_sessions.h), which a reconciliation never needs: clients/,
+	 * leases/, leases6/ and pool all sort before sessions/, so one range still reads them at one revision */
+	snprintf(sessions, sizeof(sessions), "%s/sessions/", prefix);
 	for (unsigned t = 0; t < FLEET_SYNC_TRIES && ret == -EAGAIN; t++) {
 		struct etcd_kv *kv;
 		struct view v;
@@ -668,7 +671,7 @@ int fleet_sync(struct etcd *c, const char *prefix, const struct sl_prefix4 *pool
 		size_t n, n_m = 0;
 
 		memset(st, 0, sizeof(*st));
-		ret = etcd_range_prefix(c, root, &kv, &n, rev, e);
+		ret = etcd_range(c, root, sessions, &kv, &n, rev, e);
 		if (ret)
 			return ret;
 		/* the view needs a slot for every key plus every lease it makes: at most one per client */

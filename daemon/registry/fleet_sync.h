@@ -14,9 +14,10 @@
  * one address, an address one client, and every gateway reads the same lease. Leases are never deleted by a
  * gateway: a removed client's address stays reserved for it.
  *
- * fleet_sync reads everything under PREFIX/ (one range), checks the pool, merges the file's [Client]s (the file
- * wins for its names, and for its keys), leases an address for every client that has none, and returns the
- * resulting client list with every address set (has_addr). */
+ * fleet_sync reads everything under PREFIX/ but PREFIX/sessions/ (one range: every other key sorts before
+ * it), checks the pool, merges the file's [Client]s (the file wins for its names, and for its keys), leases
+ * an address of each family for every client that has none, and returns the resulting client list with every
+ * address set (has_addr, and has_addr6 with an IPv6 pool). */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>

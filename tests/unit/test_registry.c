@@ -11,6 +11,7 @@
 #include "daemon/registry/etcd_json.h"
 #include "daemon/registry/etcd_url.h"
 #include "daemon/registry/fleet_cache.h"
+#include "daemon/registry/fleet_sessions.h"
 #include "daemon/registry/fleet_sync.h"
 #include "tests/unit/check.h"
 
@@ -144,6 +145,24 @@ static void requests(void)
 	CHECK(!strcmp(jstr(x, "key"), "L29sZA=="));
 	CHECK(json_object_object_get_ex(o, "failure", &a) && json_object_array_length(a) == 0);
 	json_object_put(o);
+	free(s);
+
+	/* a put attached to an etcd lease (a session record): the lease ID as a string */
+	{
+		struct etcd_op op = {ETCD_OP_PUT, "/k", "x", 6521672114668543237};
+		s = etcd_req_txn(NULL, 0, &op, 1);
+	}
+	o = s ? json_tokener_parse(s) : NULL;
+	CHECK(o && json_object_object_get_ex(o, "success", &a) &&
+	      json_object_object_get_ex(json_object_array_get_idx(a, 0), "request_put", &x) &&
+	      !strcmp(jstr(x, "lease"), "6521672114668543237"));
+	json_object_put(o);
+	free(s);
+	s = etcd_req_lease_grant(6);
+	CHECK(s && !strcmp(s, "{\"TTL\":\"6\"}"));
+	free(s);
+	s = etcd_req_lease_id(6521672114668543237);
+	CHECK(s && !strcmp(s, "{\"ID\":\"6521672114668543237\"}"));
 	free(s);
 
 	s = etcd_req_watch("/a/", "/a0", 43);
@@ -447,6 +466,52 @@ static void cache6(void)
 	}
 }
 
+/* etcd 3.4's lease answers (texts as it sent them in a test run) and the session record (fleet_sessions.h) */
+static void sessions(void)
+{
+	const char *grant = "{\"header\":{\"cluster_id\":\"7222109305586615858\",\"member_id\":\"17767816877210000001\","
+			    "\"revision\":\"1\",\"raft_term\":\"2\"},\"ID\":\"6521672114668543237\",\"TTL\":\"6\"}";
+	const char *alive = "{\"result\":{\"header\":{\"cluster_id\":\"7222109305586615858\",\"revision\":\"1\"},"
+			    "\"ID\":\"6521672114668543237\",\"TTL\":\"6\"}}";
+	const char *gone = "{\"result\":{\"header\":{\"cluster_id\":\"7222109305586615858\",\"revision\":\"1\"},"
+			   "\"ID\":\"123\"}}";
+	const char *err = "{\"error\":\"etcdserver: requested lease not found\",\"message\":\"etcdserver: requested "
+			  "lease not found\",\"code\":5}";
+	struct sl_err e = {{0}};
+	struct fleet_session x, y;
+	char rec[320], gw[FLEET_GW_LABEL_MAX];
+	int64_t id, ttl;
+
+	CHECK(etcd_parse_lease(grant, strlen(grant), &id, &ttl, &e) == 0 && id == 6521672114668543237 && ttl == 6);
+	CHECK(etcd_parse_lease(alive, strlen(alive), &id, &ttl, &e) == 0 && id == 6521672114668543237 && ttl == 6);
+	CHECK(etcd_parse_lease(gone, strlen(gone), &id, &ttl, &e) == 0 && id == 123 && ttl == 0); /* expired */
+	CHECK(etcd_parse_lease(err, strlen(err), &id, &ttl, &e) == -EINVAL);
+	CHECK_STR_CONTAINS(e.msg, "lease not found"); /* what fleet_sessions_tick looks for */
+
+	memset(&x, 0, sizeof(x));
+	snprintf(x.name, sizeof(x.name), "laptop");
+	inet_pton(AF_INET, "10.66.0.2", &x.addr);
+	x.since = 1764770000;
+	fleet_session_record(&x, "gw1/sluice0", rec, sizeof(rec));
+	CHECK(!strcmp(rec, "name=laptop gateway=gw1/sluice0 address=10.66.0.2 since=1764770000"));
+	CHECK(fleet_session_parse(rec, &y, gw, sizeof(gw)) == 0 && !strcmp(y.name, "laptop") && !strcmp(gw, "gw1/sluice0") &&
+	      y.addr.s_addr == x.addr.s_addr && !y.has_addr6 && y.since == x.since);
+	x.has_addr6 = true;
+	inet_pton(AF_INET6, "fd66::2", &x.addr6);
+	fleet_session_record(&x, "gw1/sluice0", rec, sizeof(rec));
+	CHECK(!strcmp(rec, "name=laptop gateway=gw1/sluice0 address=10.66.0.2 address6=fd66::2 since=1764770000"));
+	CHECK(fleet_session_parse(rec, &y, gw, sizeof(gw)) == 0 && y.has_addr6 && !memcmp(&y.addr6, &x.addr6, 16));
+	/* broken: a field missing, repeated, unknown, a bad address or time */
+	CHECK(fleet_session_parse("name=a gateway=g address=10.66.0.2", &y, gw, sizeof(gw)) == -EINVAL);
+	CHECK(fleet_session_parse("name=a name=b gateway=g address=10.66.0.2 since=1", &y, gw, sizeof(gw)) == -EINVAL);
+	CHECK(fleet_session_parse("name=a gateway=g address=10.66.0.2 since=1 x=y", &y, gw, sizeof(gw)) == -EINVAL);
+	CHECK(fleet_session_parse("name=a gateway=g address=10.66.0 since=1", &y, gw, sizeof(gw)) == -EINVAL);
+	CHECK(fleet_session_parse("name=a gateway=g address=10.66.0.2 since=1s", &y, gw, sizeof(gw)) == -EINVAL);
+	CHECK(fleet_session_parse("name=a gateway=g address=10.66.0.2 address6=fd66::zz since=1", &y, gw, sizeof(gw)) ==
+	      -EINVAL);
+	CHECK(fleet_session_parse("", &y, gw, sizeof(gw)) == -EINVAL);
+}
+
 int main(void)
 {
 	url_ok();
@@ -457,5 +522,6 @@ int main(void)
 	records();
 	cache();
 	cache6();
+	sessions();
 	return check_done("test_registry");
 }
