@@ -19,7 +19,8 @@ static void usage(FILE *f)
 		   "       %s registry list --registry URL\n"
 		   "       %s registry sessions --registry URL\n"
 		   "URL is etcd[s]://HOST:PORT[,HOST:PORT...]/PREFIX, as a gateway's Registry =; with etcds:// (TLS),\n"
-		   "--ca FILE names the CA bundle that signs etcd's certificate (default: the system's).\n"
+		   "--ca FILE names the CA bundle that signs etcd's certificate (default: the system's); --cert FILE and\n"
+		   "--key FILE a client certificate and its key (mode 0600) for an etcd with --client-cert-auth.\n"
 		   "add: a client by name and base64 public key, with optional fixed tunnel addresses, one IPv4 and/or one\n"
 		   "IPv6 (each leased at once; refused if another key holds it). remove: its sessions end on every\n"
 		   "gateway; its addresses stay reserved for its key. --psk-file: the client's pre-shared key (sluice genpsk; mode 0600), stored\n"
@@ -339,7 +340,7 @@ static int reg_sessions(struct etcd *c, const char *prefix, int n)
 int registry_main(int argc, char **argv)
 {
 	char *args[8];
-	const char *url_text = NULL, *ca = NULL, *psk_file = NULL;
+	const char *url_text = NULL, *ca = NULL, *psk_file = NULL, *cert = NULL, *key = NULL;
 	struct etcd_url url;
 	struct etcd c;
 	struct sl_err e = {{0}};
@@ -356,6 +357,10 @@ int registry_main(int argc, char **argv)
 			url_text = argv[i] + 11;
 		else if (!strcmp(argv[i], "--ca") && i + 1 < argc)
 			ca = argv[++i];
+		else if (!strcmp(argv[i], "--cert") && i + 1 < argc)
+			cert = argv[++i];
+		else if (!strcmp(argv[i], "--key") && i + 1 < argc)
+			key = argv[++i];
 		else if (!strcmp(argv[i], "--psk-file") && i + 1 < argc)
 			psk_file = argv[++i];
 		else if (argv[i][0] == '-' && argv[i][1]) {
@@ -389,9 +394,19 @@ int registry_main(int argc, char **argv)
 		fprintf(stderr, "%s: registry: --psk-file belongs to add\n", SL_PROG);
 		return 2;
 	}
+	if (!cert != !key || (cert && !url.tls)) {
+		fprintf(stderr, "%s: registry: --cert and --key go together, with an etcds:// URL\n", SL_PROG);
+		return 2;
+	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) || etcd_open(&c, &url, ca, &e)) {
 		fprintf(stderr, "%s: registry: curl: cannot initialise\n", SL_PROG);
 		return 1;
+	}
+	if (etcd_client_cert(&c, cert, key, &e)) {
+		fprintf(stderr, "%s: registry: %s\n", SL_PROG, e.msg);
+		etcd_close(&c);
+		curl_global_cleanup();
+		return 2;
 	}
 	if (!strcmp(args[0], "add"))
 		ret = reg_add(&c, url.prefix, args + 1, n - 1, psk_file);

@@ -14,13 +14,18 @@
 struct etcd {
 	const struct etcd_url *url;
 	const char *ca_file; /* etcds://: the CA bundle that signs etcd's certificate; NULL: the system's */
+	const char *cert_file, *key_file; /* etcds://: a client certificate and its key (NULL: none) */
 	CURL *h;
 	unsigned cur; /* endpoint index that answered last */
 	long timeout_ms;
 };
 
-/* 0, or -ENOMEM. curl_global_init is the caller's (once per process, before any thread). */
+/* 0, or -ENOMEM. curl_global_init is the caller's (once per process, before any thread). A client certificate
+ * is set afterwards (etcd_client_cert). */
 int etcd_open(struct etcd *c, const struct etcd_url *url, const char *ca_file, struct sl_err *e);
+/* etcd's --client-cert-auth: the PEM certificate and key every TLS connection presents (read by curl at
+ * each connection). -EACCES (e->msg) when the key may be read by others than its owner, -errno when missing. */
+int etcd_client_cert(struct etcd *c, const char *cert_file, const char *key_file, struct sl_err *e);
 /* The transfer options every request and the watch share: scheme, TLS verification, no proxy, no signals. */
 void etcd_setopt_common(const struct etcd *c, CURL *h);
 /* "http(s)://ENDPOINT" of endpoint k. */

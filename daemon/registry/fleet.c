@@ -118,6 +118,8 @@ int fleet_init(struct fleet *f, const struct sl_config *cfg, struct sl_client_cf
 	f->pool6 = cfg->address6;
 	snprintf(f->path, sizeof(f->path), "%s", cfg->path);
 	snprintf(f->ca_file, sizeof(f->ca_file), "%s", cfg->registry_ca_file);
+	snprintf(f->cert_file, sizeof(f->cert_file), "%s", cfg->registry_cert_file);
+	snprintf(f->key_file, sizeof(f->key_file), "%s", cfg->registry_key_file);
 	if ((size_t)snprintf(f->cache_path, sizeof(f->cache_path), "%.*s/%s.registry", SL_PATH_MAX - IFNAMSIZ - 16,
 			     cfg->state_dir, cfg->ifname) >= sizeof(f->cache_path))
 		return sl_errf(e, -ENAMETOOLONG, "registry: StateDir too long for %s.registry", cfg->ifname);
@@ -137,6 +139,10 @@ int fleet_init(struct fleet *f, const struct sl_config *cfg, struct sl_client_cf
 	ret = etcd_open(&c, f->url, f->ca_file, e);
 	if (ret)
 		return ret;
+	if ((ret = etcd_client_cert(&c, f->cert_file, f->key_file, e))) {
+		etcd_close(&c);
+		return ret; /* a missing or readable key is a configuration error, never a "cannot reach etcd" */
+	}
 	ret = fleet_sync(&c, f->url->prefix, &f->pool, &f->pool6, f->path, f->file, f->n_file, true, list, n, &rev, &st, e);
 	etcd_close(&c);
 	if (ret == -EIO)
@@ -410,7 +416,7 @@ static void *fleet_main(void *arg)
 	int64_t rev;
 	struct sl_err e = {{0}};
 
-	if (etcd_open(&c, f->url, f->ca_file, &e)) {
+	if (etcd_open(&c, f->url, f->ca_file, &e) || etcd_client_cert(&c, f->cert_file, f->key_file, &e)) {
 		log_err("%s: the registry is not watched", e.msg);
 		return NULL;
 	}

@@ -38,6 +38,7 @@ struct fleet {
 	struct sl_prefix6 pool6; /* len 0: an IPv4-only fleet */
 	char path[SL_PATH_MAX];
 	char ca_file[SL_PATH_MAX]; /* RegistryCAFile ("" : the system's CAs) */
+	char cert_file[SL_PATH_MAX], key_file[SL_PATH_MAX]; /* RegistryCertFile / RegistryKeyFile ("": none) */
 	char cache_path[SL_PATH_MAX]; /* StateDir/IFACE.registry (fleet_cache.h) */
 	char pool_text[128];
 	bool from_cache; /* started from the cache: read the registry before watching */

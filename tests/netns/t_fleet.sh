@@ -20,8 +20,10 @@
 #       (backoff) and no lease was lost
 #   (5) `sluice registry remove`: the client's session ends on every gateway within 3 s, its traffic stops,
 #       and its session record leaves etcd
-#   (6) etcds://: a TLS etcd with a CA of the test's own; a gateway with RegistryCAFile and `sluice registry --ca`
-#       reach it; without the CA the certificate is refused
+#   (6) etcds://: a TLS etcd with a CA of the test's own and --client-cert-auth; a gateway with RegistryCAFile,
+#       RegistryCertFile and RegistryKeyFile and `sluice registry --ca --cert --key` reach it; without the CA the
+#       server's certificate is refused, without a client certificate etcd refuses, a key others may read is
+#       refused before any connection
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lan.sh"
 
@@ -238,27 +240,43 @@ openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/et
 printf 'subjectAltName=IP:%s\n' "$D_IP" > "$WORK/san.ext"
 openssl x509 -req -in "$WORK/etcd.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial -days 1 \
 	-extfile "$WORK/san.ext" -out "$WORK/etcd.pem" 2>/dev/null
+# the gateways' and the tool's client certificate (etcd's --client-cert-auth), from the same CA
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/gw.key" -out "$WORK/gw.csr" \
+	-subj /CN=sluice-gateway 2>/dev/null
+printf 'extendedKeyUsage=clientAuth\n' > "$WORK/client.ext"
+openssl x509 -req -in "$WORK/gw.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial -days 1 \
+	-extfile "$WORK/client.ext" -out "$WORK/gw.pem" 2>/dev/null
+chmod 600 "$WORK/gw.key"
 T_PORT=42379
 TURL="etcds://$D_IP:$T_PORT/sluice-tls-$TAG"
 ip netns exec "$NS_D" etcd --name tls --data-dir "$WORK/etcd-tls" --listen-client-urls "https://$D_IP:$T_PORT" \
 	--advertise-client-urls "https://$D_IP:$T_PORT" --listen-peer-urls http://127.0.0.1:42380 \
 	--initial-advertise-peer-urls http://127.0.0.1:42380 --initial-cluster tls=http://127.0.0.1:42380 \
-	--cert-file "$WORK/etcd.pem" --key-file "$WORK/etcd.key" >> "$WORK/etcd-tls.log" 2>&1 &
+	--cert-file "$WORK/etcd.pem" --key-file "$WORK/etcd.key" --client-cert-auth --trusted-ca-file "$WORK/ca.pem" \
+	>> "$WORK/etcd-tls.log" 2>&1 &
 PIDS+=("$!")
-wait_for 30 in_d curl -sf -m 1 --cacert "$WORK/ca.pem" "https://$D_IP:$T_PORT/health" || fail "(6) TLS etcd did not come up"
-in_d "$SLUICE" registry add laptop "$(pubkey "$WORK/$CL.key")" --registry "$TURL" --ca "$WORK/ca.pem" ||
-	fail "(6) registry add over TLS"
-if in_d "$SLUICE" registry list --registry "$TURL" > "$WORK/tls.out" 2>&1; then
+wait_for 30 in_d curl -sf -m 1 --cacert "$WORK/ca.pem" --cert "$WORK/gw.pem" --key "$WORK/gw.key" \
+	"https://$D_IP:$T_PORT/health" || fail "(6) TLS etcd did not come up"
+treg() { in_d "$SLUICE" registry "$@" --registry "$TURL" --ca "$WORK/ca.pem"; }
+if treg list > "$WORK/tls.out" 2>&1; then fail "(6) etcd with --client-cert-auth answered without a client certificate"; fi
+chmod 644 "$WORK/gw.key"
+if treg list --cert "$WORK/gw.pem" --key "$WORK/gw.key" > "$WORK/tls.out" 2>&1; then fail "(6) a readable key was used"; fi
+grep -q "client key $WORK/gw.key may be read by others" "$WORK/tls.out" || fail "(6) readable key: $(cat "$WORK/tls.out")"
+chmod 600 "$WORK/gw.key"
+treg add laptop "$(pubkey "$WORK/$CL.key")" --cert "$WORK/gw.pem" --key "$WORK/gw.key" ||
+	fail "(6) registry add over TLS with a client certificate"
+if in_d "$SLUICE" registry list --registry "$TURL" --cert "$WORK/gw.pem" --key "$WORK/gw.key" > "$WORK/tls.out" 2>&1; then
 	fail "(6) etcd's certificate was accepted without its CA"
 fi
 grep -qi "certificate" "$WORK/tls.out" || fail "(6) an unknown CA's error does not say so: $(cat "$WORK/tls.out")"
 GW3=sli$TAG
-PORT=51901 GW_ADDRESS=10.68.0.1/24 STATE_DIR=$WORK/state-tls gw_conf "$GW3" "Registry = $TURL" "RegistryCAFile = $WORK/ca.pem"
+PORT=51901 GW_ADDRESS=10.68.0.1/24 STATE_DIR=$WORK/state-tls gw_conf "$GW3" "Registry = $TURL" "RegistryCAFile = $WORK/ca.pem" \
+	"RegistryCertFile = $WORK/gw.pem" "RegistryKeyFile = $WORK/gw.key"
 start "$NS_G" "$GW3"; GW3_PID=$LAST_PID
 [ "$(stat "$GW3" registry_state)" = connected ] || fail "(6) gateway 3: $(stat "$GW3" registry_state)"
 case "$(gw_addr "$GW3" laptop)" in 10.68.0.*) ;; *) fail "(6) gateway 3 over TLS: laptop '$(gw_addr "$GW3" laptop)'" ;; esac
 stop $GW3_PID
-ok "(6) etcds:// with RegistryCAFile: the gateway and sluice registry --ca reach etcd over TLS; an unknown CA is refused"
+ok "(6) etcds:// with RegistryCAFile and a client certificate: the gateway and sluice registry --ca --cert --key reach etcd; an unknown CA, no certificate and a readable key are refused"
 
 stop $CL_PID
 stop $GW_PID

@@ -101,6 +101,28 @@ static void config_key(void)
 			   &e) == 0);
 	CHECK(!c.has_registry);
 	config_free(&c);
+	/* a client certificate for etcd's --client-cert-auth: both files, absolute, with etcds:// only */
+	{
+		const char *hdr = "[Interface]\nMode = server\nPrivateKeyFile = /x\nListen = 0.0.0.0:51900\n"
+				  "Address = 10.66.0.1/24\n";
+		char t[512];
+
+		snprintf(t, sizeof(t), "%sRegistry = etcds://198.18.0.53:2379/fleet\nRegistryCertFile = /etc/gw.pem\n"
+			 "RegistryKeyFile = /etc/gw.key\n", hdr);
+		CHECK(config_parse(t, strlen(t), "g.conf", false, &c, &e) == 0);
+		CHECK(!strcmp(c.registry_cert_file, "/etc/gw.pem") && !strcmp(c.registry_key_file, "/etc/gw.key"));
+		config_free(&c);
+		snprintf(t, sizeof(t), "%sRegistry = etcds://198.18.0.53:2379/fleet\nRegistryCertFile = /etc/gw.pem\n", hdr);
+		CHECK(config_parse(t, strlen(t), "g.conf", false, &c, &e) == -EINVAL);
+		CHECK_STR_CONTAINS(e.msg, "g.conf:1: RegistryCertFile and RegistryKeyFile go together");
+		snprintf(t, sizeof(t), "%sRegistry = etcd://198.18.0.53:2379/fleet\nRegistryCertFile = /etc/gw.pem\n"
+			 "RegistryKeyFile = /etc/gw.key\n", hdr);
+		CHECK(config_parse(t, strlen(t), "g.conf", false, &c, &e) == -EINVAL);
+		CHECK_STR_CONTAINS(e.msg, "RegistryCertFile needs Registry = etcds://");
+		snprintf(t, sizeof(t), "%sRegistry = etcds://198.18.0.53:2379/fleet\nRegistryKeyFile = gw.key\n", hdr);
+		CHECK(config_parse(t, strlen(t), "g.conf", false, &c, &e) == -EINVAL);
+		CHECK_STR_CONTAINS(e.msg, "g.conf:7: RegistryKeyFile: 'gw.key' is not an absolute path");
+	}
 }
 
 static const char *jstr(json_object *o, const char *k)
