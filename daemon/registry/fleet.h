@@ -3,7 +3,9 @@
  * its own keeps a watch on PREFIX/clients/ and re-reads the registry (fleet_sync.h) on every change, on a
  * reload and after an outage (reconnecting with backoff, 1 s doubling to FLEET_BACKOFF_MAX_MS). Each new list
  * is handed to the control thread through notify_fd (an eventfd in its loop): fleet_take. While etcd is
- * unreachable nothing is handed over, so the gateway keeps serving the clients and leases it has.
+ * unreachable nothing is handed over, so the gateway keeps serving the clients and leases it has. Between
+ * the watch's reads the same thread keeps this gateway's live sessions in etcd (fleet_sessions.h): the control
+ * thread offers its set when it changes (fleet_offer_sessions), and the thread writes the difference.
  * Nothing here runs in the control loop for long or anywhere near the data plane. */
 #pragma once
 #include <pthread.h>
