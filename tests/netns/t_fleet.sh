@@ -18,6 +18,8 @@
 #   (4) etcd stopped: the gateways report it unreachable and the established client keeps working; gateway 1
 #       restarted meanwhile serves the clients of its last read (StateDir cache); etcd back: they reconnect
 #       (backoff) and no lease was lost
+#   (4b) gateway 2 stopped cleanly: its session records leave etcd at once (its lease revoked, not waited
+#       out); the client moves to gateway 1, where its record appears
 #   (5) `sluice registry remove`: the client's session ends on every gateway within 3 s, its traffic stops,
 #       and its session record leaves etcd
 #   (6) etcds://: a TLS etcd with a CA of the test's own and --client-cert-auth; a gateway with RegistryCAFile,
@@ -221,6 +223,16 @@ kill -0 $GW_PID && kill -0 $GW2_PID || fail "(4) a gateway died"
 # the session records: still under gateway 2 (the lease survived, or it expired and was granted and written again)
 wait_for 10 sess_is laptop "$GW2 " || fail "(4) after the outage etcd records laptop's session at '$(sess_at laptop)'"
 ok "(4) etcd stopped: traffic went on; both gateways reconnected, leases kept"
+
+# --- (4b) a clean stop revokes the gateway's sessions lease: its records go at once, not after the TTL
+not_at_gw2() { [[ " $(sess_at laptop)" != *" $GW2 "* ]]; }
+t0=$SECONDS
+stop $GW2_PID
+wait_for 2 not_at_gw2 || fail "(4b) gateway 2 stopped cleanly, its session record is still there: $(reg sessions)"
+ok "(4b) gateway 2 stopped: its session record left etcd after $((SECONDS - t0)) s"
+wait_for 15 sess_is laptop "$GW " || fail "(4b) laptop's session not recorded at gateway 1 after the move: '$(sess_at laptop)'"
+wait_for 5 pingable || fail "(4b) no traffic through gateway 1"
+start "$NS_G2" "$GW2"; GW2_PID=$LAST_PID
 
 # --- (5) revoke: gone from every gateway within 3 s, traffic stops
 reg remove laptop || fail "(5) registry remove"
