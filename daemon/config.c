@@ -309,6 +309,24 @@ static int k_registry_ca(struct parse *p, const struct entry *en)
 	return 0;
 }
 
+/* RegistryCertFile / RegistryKeyFile: etcd's --client-cert-auth (checked together in check_server; read
+ * whenever etcd is reached, like RegistryCAFile) */
+static int k_registry_cert(struct parse *p, const struct entry *en)
+{
+	if (en->val[0] != '/')
+		return bad(p, en, "'%s' is not an absolute path", en->val);
+	copy_str(p->cfg->registry_cert_file, sizeof(p->cfg->registry_cert_file), en->val);
+	return 0;
+}
+
+static int k_registry_key(struct parse *p, const struct entry *en)
+{
+	if (en->val[0] != '/')
+		return bad(p, en, "'%s' is not an absolute path", en->val);
+	copy_str(p->cfg->registry_key_file, sizeof(p->cfg->registry_key_file), en->val);
+	return 0;
+}
+
 /* Address = 10.66.0.1/24[, fd66::1/64]: one prefix of each family, the IPv4 one required (check_server). */
 static int k_address_gw(struct parse *p, const struct entry *en)
 {
@@ -722,6 +740,8 @@ static const struct key_def keys[] = {
 	{SECT_INTERFACE, "Stealth", M_S, k_stealth},
 	{SECT_INTERFACE, "Registry", M_S, k_registry},
 	{SECT_INTERFACE, "RegistryCAFile", M_S, k_registry_ca},
+	{SECT_INTERFACE, "RegistryCertFile", M_S, k_registry_cert},
+	{SECT_INTERFACE, "RegistryKeyFile", M_S, k_registry_key},
 	{SECT_CLIENT, "Name", M_S, k_client_name},
 	{SECT_CLIENT, "PublicKey", M_S, k_client_pubkey},
 	{SECT_CLIENT, "Address", M_S, k_client_address},
@@ -937,6 +957,12 @@ static int check_server(struct parse *p, int if_line, const struct client_lines 
 	if (c->address6.len && c->mtu && c->mtu < SLUICE_MTU_MIN6)
 		return sl_errf(p->e, -EINVAL, "%s:%d: MTU %u is below %u, IPv6's minimum (Address has an IPv6 prefix)",
 			       p->path, if_line, c->mtu, SLUICE_MTU_MIN6);
+	if (!c->registry_cert_file[0] != !c->registry_key_file[0])
+		return sl_errf(p->e, -EINVAL, "%s:%d: RegistryCertFile and RegistryKeyFile go together (etcd's client "
+			       "certificate and its key)", p->path, if_line);
+	if (c->registry_cert_file[0] && !(c->has_registry && c->registry.tls))
+		return sl_errf(p->e, -EINVAL, "%s:%d: RegistryCertFile needs Registry = etcds://... (TLS)", p->path,
+			       if_line);
 	for (size_t i = 0; i < c->n_clients; i++) {
 		struct sl_client_cfg *cl = &c->clients[i];
 		const struct client_lines *l = &cl_lines[i];

@@ -121,6 +121,8 @@ struct sl_config {
 	bool has_registry;              /* Registry = etcd://... (DESIGN §9 "Fleet") */
 	struct etcd_url registry;
 	char registry_ca_file[SL_PATH_MAX]; /* RegistryCAFile = (etcds://), "" = the system's CAs */
+	char registry_cert_file[SL_PATH_MAX]; /* RegistryCertFile = (etcds://): a client certificate for etcd */
+	char registry_key_file[SL_PATH_MAX];  /* RegistryKeyFile =: its private key ("" both: none) */
 	struct sl_prefix push_routes[SL_MAX_PUSH_ROUTES]; /* PushRoutes =: prefixes pushed in the snapshot */
 	unsigned n_push_routes;
 	bool client_to_client;          /* ClientToClient = on|off (default off: dropped and counted) */

@@ -68,6 +68,57 @@ static void on_fleet(struct loop_io *io, uint32_t events)
 	free(list);
 }
 
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	return x ^ (x >> 33);
+}
+
+/* Registry = : which clients have a live session here, for the registry (fleet_sessions.h). A cheap
+ * fingerprint first; only a changed set is copied and handed over, and the registry thread writes it. */
+static void on_fleet_timer(struct loop_timer *t)
+{
+	struct gw *g = (struct gw *)((char *)t - offsetof(struct gw, fleet_timer));
+	uint64_t print = 1, n = 0;
+	struct fleet_session *s;
+
+	for (size_t i = 0; i < g->reg.n_peers; i++) {
+		const struct gw_peer *p = g->reg.peers[i];
+		uint64_t k, a6 = 0;
+		if (!p->cur)
+			continue;
+		memcpy(&k, p->pubkey, sizeof(k));
+		if (p->has_addr6)
+			memcpy(&a6, &p->addr6.s6_addr[8], sizeof(a6));
+		print += mix64(k ^ mix64(((uint64_t)p->addr.s_addr << 1 | p->has_addr6) ^ mix64(a6)));
+		n++;
+	}
+	print = mix64(print ^ n);
+	loop_timer_set(t, now_ms() + FLEET_SESSION_SCAN_MS);
+	if (print == g->fleet_sess_print)
+		return;
+	s = calloc(n + 1, sizeof(*s));
+	if (!s)
+		return; /* tried again at the next tick */
+	n = 0;
+	for (size_t i = 0; i < g->reg.n_peers; i++) {
+		const struct gw_peer *p = g->reg.peers[i];
+		if (!p->cur)
+			continue;
+		memcpy(s[n].key, p->pubkey, SL_KEY_LEN);
+		snprintf(s[n].name, sizeof(s[n].name), "%s", p->name);
+		s[n].addr = p->addr;
+		s[n].has_addr6 = p->has_addr6;
+		s[n].addr6 = p->addr6;
+		n++;
+	}
+	fleet_offer_sessions(&g->fleet, s, n);
+	g->fleet_sess_print = print;
+}
+
 static void dump(void *arg, struct strbuf *out)
 {
 	struct gw *g = arg;
@@ -395,6 +446,10 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	loop_timer_set(&g->reap_timer, now_ms() + SL_REAP_INTERVAL_MS);
 	if (cfg->stats_interval)
 		loop_timer_set(&g->stats_timer, now_ms() + (uint64_t)cfg->stats_interval * 1000u);
+	if (cfg->has_registry) {
+		loop_timer_init(&g->loop, &g->fleet_timer, on_fleet_timer);
+		loop_timer_set(&g->fleet_timer, now_ms() + FLEET_SESSION_SCAN_MS);
+	}
 	return gw_net_open(g, e);
 }
 

@@ -81,6 +81,8 @@ struct gw {
 	struct metrics_http metrics; /* MetricsListen: GET /metrics */
 	struct fleet fleet;          /* Registry =: the etcd registry's thread (cfg->has_registry) */
 	struct loop_io fleet_io;     /* its notify_fd: a new client list is ready */
+	struct loop_timer fleet_timer; /* FLEET_SESSION_SCAN_MS: live sessions -> the registry thread */
+	uint64_t fleet_sess_print;     /* fingerprint of the set last handed over (0: none yet) */
 	struct ctl_stats cst;
 	struct dp_worker *w; /* n_w data workers, then the control thread's slot (counters only) */
 	unsigned n_w;

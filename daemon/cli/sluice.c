@@ -14,7 +14,7 @@ static const struct {
 	{"metrics", metrics_main, "Counters in Prometheus text format"},
 	{"killswitch", killswitch_main, "Engage, release or report the client kill switch"},
 	{"dns", dns_main, "Put back the DNS a client interface changed (after a crash; the unit's clean-up)"},
-	{"registry", registry_main, "Add, remove or list the clients of a fleet's etcd registry"},
+	{"registry", registry_main, "Add, remove or list a fleet's etcd registry clients; its live sessions"},
 	{"genkey", genkey_main, "Generate a new private key and write it to stdout"},
 	{"pubkey", pubkey_main, "Read a private key from stdin and write its public key to stdout"},
 	{"genpsk", genpsk_main, "Generate a new pre-shared key (PresharedKeyFile) and write it to stdout"},

@@ -1,5 +1,6 @@
 /* etcd_client: libcurl POSTs to the JSON gateway (etcd_client.h). */
 #include <errno.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include "daemon/registry/etcd_client.h"
@@ -30,6 +31,12 @@ void etcd_setopt_common(const struct etcd *c, CURL *h)
 		curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 		if (c->ca_file && c->ca_file[0])
 			curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+		if (c->cert_file && c->cert_file[0] && c->key_file && c->key_file[0]) {
+			curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert_file);
+			curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+			curl_easy_setopt(h, CURLOPT_SSLKEY, c->key_file);
+			curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+		}
 	}
 }
 
@@ -47,6 +54,24 @@ int etcd_open(struct etcd *c, const struct etcd_url *url, const char *ca_file, s
 	c->h = curl_easy_init();
 	if (!c->h)
 		return sl_errf(e, -ENOMEM, "registry: curl: out of memory");
+	return 0;
+}
+
+int etcd_client_cert(struct etcd *c, const char *cert_file, const char *key_file, struct sl_err *e)
+{
+	struct stat st;
+
+	if (!cert_file || !cert_file[0])
+		return 0;
+	if (stat(cert_file, &st))
+		return sl_errf(e, -errno, "registry: client certificate %s: %s", cert_file, strerror(errno));
+	if (stat(key_file, &st))
+		return sl_errf(e, -errno, "registry: client key %s: %s", key_file, strerror(errno));
+	if (st.st_mode & 077)
+		return sl_errf(e, -EACCES, "registry: client key %s may be read by others (mode %03o): chmod 600 it",
+			       key_file, (unsigned)(st.st_mode & 0777));
+	c->cert_file = cert_file;
+	c->key_file = key_file;
 	return 0;
 }
 
@@ -119,12 +144,19 @@ int etcd_range_prefix(struct etcd *c, const char *prefix, struct etcd_kv **kvs, 
 		      struct sl_err *e)
 {
 	char end[512];
+
+	etcd_prefix_end(prefix, end, sizeof(end));
+	return etcd_range(c, prefix, end, kvs, n, rev, e);
+}
+
+int etcd_range(struct etcd *c, const char *key, const char *range_end, struct etcd_kv **kvs, size_t *n, int64_t *rev,
+	       struct sl_err *e)
+{
 	char *body;
 	struct strbuf out = {0};
 	int ret;
 
-	etcd_prefix_end(prefix, end, sizeof(end));
-	body = etcd_req_range(prefix, end);
+	body = etcd_req_range(key, range_end);
 	if (!body)
 		return sl_errf(e, -ENOMEM, "registry: out of memory");
 	ret = etcd_post(c, "/v3/kv/range", body, &out, e);
@@ -174,6 +206,55 @@ int etcd_txn(struct etcd *c, const struct etcd_cmp *cmp, size_t n_cmp, const str
 	ret = etcd_post(c, "/v3/kv/txn", body, &out, e);
 	if (!ret)
 		ret = etcd_parse_txn(out.s, out.len, succeeded, &rev, e);
+	free(body);
+	free(out.s);
+	return ret;
+}
+
+int etcd_lease_grant(struct etcd *c, int64_t ttl_s, int64_t *id, struct sl_err *e)
+{
+	char *body = etcd_req_lease_grant(ttl_s);
+	struct strbuf out = {0};
+	int64_t ttl;
+	int ret;
+
+	if (!body)
+		return sl_errf(e, -ENOMEM, "registry: out of memory");
+	ret = etcd_post(c, "/v3/lease/grant", body, &out, e);
+	if (!ret)
+		ret = etcd_parse_lease(out.s, out.len, id, &ttl, e);
+	free(body);
+	free(out.s);
+	return ret;
+}
+
+int etcd_lease_keepalive(struct etcd *c, int64_t id, int64_t *ttl, struct sl_err *e)
+{
+	char *body = etcd_req_lease_id(id);
+	struct strbuf out = {0};
+	int64_t got;
+	int ret;
+
+	if (!body)
+		return sl_errf(e, -ENOMEM, "registry: out of memory");
+	/* one request message: the gateway answers once and ends the stream */
+	ret = etcd_post(c, "/v3/lease/keepalive", body, &out, e);
+	if (!ret)
+		ret = etcd_parse_lease(out.s, out.len, &got, ttl, e);
+	free(body);
+	free(out.s);
+	return ret;
+}
+
+int etcd_lease_revoke(struct etcd *c, int64_t id, struct sl_err *e)
+{
+	char *body = etcd_req_lease_id(id);
+	struct strbuf out = {0};
+	int ret;
+
+	if (!body)
+		return sl_errf(e, -ENOMEM, "registry: out of memory");
+	ret = etcd_post(c, "/v3/lease/revoke", body, &out, e);
 	free(body);
 	free(out.s);
 	return ret;

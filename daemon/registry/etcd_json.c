@@ -126,6 +126,11 @@ static json_object *op_json(const struct etcd_op *op)
 	if (op->kind == ETCD_OP_PUT) {
 		if (add_b64(req, "value", op->value))
 			goto fail;
+		if (op->lease) {
+			char id[24];
+			snprintf(id, sizeof(id), "%" PRId64, op->lease);
+			json_object_object_add(req, "lease", json_object_new_string(id));
+		}
 		json_object_object_add(o, "request_put", req);
 	} else {
 		json_object_object_add(o, "request_delete_range", req);
@@ -180,6 +185,28 @@ char *etcd_req_watch(const char *key, const char *range_end, int64_t start_revis
 	snprintf(rev, sizeof(rev), "%" PRId64, start_revision);
 	json_object_object_add(cr, "start_revision", json_object_new_string(rev));
 	return finish(o, ret);
+}
+
+static char *req_int(const char *name, int64_t v)
+{
+	json_object *o = json_object_new_object();
+	char s[24];
+
+	if (!o)
+		return NULL;
+	snprintf(s, sizeof(s), "%" PRId64, v);
+	json_object_object_add(o, name, json_object_new_string(s));
+	return finish(o, 0);
+}
+
+char *etcd_req_lease_grant(int64_t ttl_s)
+{
+	return req_int("TTL", ttl_s);
+}
+
+char *etcd_req_lease_id(int64_t id)
+{
+	return req_int("ID", id);
 }
 
 /* Parses the body; an etcd error answer ({"error":..,"code":..}) becomes e->msg. */
@@ -315,5 +342,25 @@ int etcd_parse_watch(const char *body, size_t len, bool *created, bool *canceled
 	if (json_object_object_get_ex(r, "events", &v) && json_object_is_type(v, json_type_array))
 		*n_events = (unsigned)json_object_array_length(v);
 	json_object_put(o);
+	return 0;
+}
+
+int etcd_parse_lease(const char *body, size_t len, int64_t *id, int64_t *ttl, struct sl_err *e)
+{
+	json_object *o = parse_answer(body, len, "lease", e), *r, *v;
+
+	*id = *ttl = 0;
+	if (!o)
+		return -EINVAL;
+	if (!json_object_object_get_ex(o, "result", &r))
+		r = o; /* a grant answers unwrapped, a keepalive in {"result": ...} */
+	if (json_object_object_get_ex(r, "ID", &v))
+		*id = json_object_get_int64(v);
+	/* proto3 JSON leaves a zero TTL out: the lease expired or never was */
+	if (json_object_object_get_ex(r, "TTL", &v))
+		*ttl = json_object_get_int64(v);
+	json_object_put(o);
+	if (!*id)
+		return sl_errf(e, -EINVAL, "lease: etcd's answer has no lease ID");
 	return 0;
 }

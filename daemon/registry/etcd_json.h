@@ -32,6 +32,7 @@ enum etcd_op_kind {
 struct etcd_op {
 	enum etcd_op_kind kind;
 	const char *key, *value;
+	int64_t lease; /* a put: the etcd lease the key is attached to (0: none) */
 };
 
 /* The first key after every key that starts with `prefix` (etcd's range_end for a prefix), into out. */
@@ -43,6 +44,12 @@ char *etcd_req_range(const char *key, const char *range_end);
 char *etcd_req_txn(const struct etcd_cmp *cmp, size_t n_cmp, const struct etcd_op *op, size_t n_op);
 /* {"create_request":{"key":..,"range_end":..,"start_revision":..}} */
 char *etcd_req_watch(const char *key, const char *range_end, int64_t start_revision);
+
+/* {"TTL":..} (POST /v3/lease/grant) and {"ID":..} (/v3/lease/keepalive, /v3/lease/revoke) */
+char *etcd_req_lease_grant(int64_t ttl_s);
+char *etcd_req_lease_id(int64_t id);
+/* A grant's or a keepalive's answer (the latter wrapped in {"result":..}): *id and *ttl (0: the lease is gone). */
+int etcd_parse_lease(const char *body, size_t len, int64_t *id, int64_t *ttl, struct sl_err *e);
 
 /* A range answer: *kvs (malloc'd, free with etcd_kvs_free) and *n, *rev = the store's revision.
  * -EINVAL (e->msg) for an error answer or anything malformed. */

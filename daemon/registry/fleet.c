@@ -7,6 +7,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 #include "daemon/atomic_file.h"
+#include "daemon/keys.h"
+#include "daemon/loop.h"
 #include "daemon/log.h"
 #include "daemon/registry/fleet.h"
 #include "daemon/registry/fleet_cache.h"
@@ -113,15 +115,23 @@ int fleet_init(struct fleet *f, const struct sl_config *cfg, struct sl_client_cf
 	f->wake_fd = f->notify_fd = -1;
 	f->url = &cfg->registry;
 	f->pool = cfg->address;
+	f->pool6 = cfg->address6;
 	snprintf(f->path, sizeof(f->path), "%s", cfg->path);
 	snprintf(f->ca_file, sizeof(f->ca_file), "%s", cfg->registry_ca_file);
+	snprintf(f->cert_file, sizeof(f->cert_file), "%s", cfg->registry_cert_file);
+	snprintf(f->key_file, sizeof(f->key_file), "%s", cfg->registry_key_file);
 	if ((size_t)snprintf(f->cache_path, sizeof(f->cache_path), "%.*s/%s.registry", SL_PATH_MAX - IFNAMSIZ - 16,
 			     cfg->state_dir, cfg->ifname) >= sizeof(f->cache_path))
 		return sl_errf(e, -ENAMETOOLONG, "registry: StateDir too long for %s.registry", cfg->ifname);
-	fleet_pool_text(&cfg->address, f->pool_text, sizeof(f->pool_text));
+	fleet_pool_text(&cfg->address, &cfg->address6, f->pool_text, sizeof(f->pool_text));
 	pthread_mutex_init(&f->mu, NULL);
 	f->file = copy_clients(cfg->clients, cfg->n_clients);
 	f->n_file = cfg->n_clients;
+	{
+		uint8_t pub[SL_KEY_LEN];
+		if (key_public(cfg->private_key, pub) || fleet_sessions_init(&f->sess, pub, cfg->ifname, e))
+			return sl_errf(e, -EINVAL, "registry: cannot derive this gateway's public key");
+	}
 	f->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	f->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (!f->file || f->wake_fd < 0 || f->notify_fd < 0)
@@ -129,7 +139,11 @@ int fleet_init(struct fleet *f, const struct sl_config *cfg, struct sl_client_cf
 	ret = etcd_open(&c, f->url, f->ca_file, e);
 	if (ret)
 		return ret;
-	ret = fleet_sync(&c, f->url->prefix, &f->pool, f->path, f->file, f->n_file, true, list, n, &rev, &st, e);
+	if ((ret = etcd_client_cert(&c, f->cert_file, f->key_file, e))) {
+		etcd_close(&c);
+		return ret; /* a missing or readable key is a configuration error, never a "cannot reach etcd" */
+	}
+	ret = fleet_sync(&c, f->url->prefix, &f->pool, &f->pool6, f->path, f->file, f->n_file, true, list, n, &rev, &st, e);
 	etcd_close(&c);
 	if (ret == -EIO)
 		return cache_start(f, list, n, e->msg, e);
@@ -202,6 +216,42 @@ enum watch_end {
 	WATCH_BROKEN,  /* etcd went away: back off, then read again */
 };
 
+/* The control thread's newest session set, then the keepalive and the writes that are due (fleet_sessions.h).
+ * Runs between the watch's reads: each request is bounded by the client's timeout. */
+static void sessions_tick(struct fleet *f, struct etcd *c)
+{
+	struct sl_err e = {{0}};
+	struct fleet_session *s = NULL;
+	uint64_t lost = f->sess.leases_lost;
+	size_t n = 0;
+	bool got;
+	int ret;
+
+	pthread_mutex_lock(&f->mu);
+	got = f->sess_offered;
+	if (got) {
+		s = f->sess_offer;
+		n = f->n_sess_offer;
+		f->sess_offer = NULL;
+		f->n_sess_offer = 0;
+		f->sess_offered = false;
+	}
+	pthread_mutex_unlock(&f->mu);
+	if (got)
+		fleet_sessions_want(&f->sess, s, n);
+	ret = fleet_sessions_tick(&f->sess, c, f->url->prefix, now_ms(), &e);
+	if (ret && f->sess.failures == 1)
+		log_warn("%s (retrying every %u ms)", e.msg, FLEET_SESSION_RETRY_MS);
+	if (f->sess.leases_lost != lost)
+		log_warn("registry: the sessions' lease expired (etcd unreachable for %d s or more); writing them again",
+			 FLEET_SESSION_TTL_S);
+	pthread_mutex_lock(&f->mu);
+	f->st.sessions = f->sess.n_pub;
+	f->st.session_writes = f->sess.writes;
+	f->st.session_failures = f->sess.failures;
+	pthread_mutex_unlock(&f->mu);
+}
+
 /* Watches PREFIX/clients/ from rev + 1 on the endpoint that answered last, until something happens. */
 static enum watch_end watch_once(struct fleet *f, struct etcd *c, int64_t rev)
 {
@@ -237,6 +287,7 @@ static enum watch_end watch_once(struct fleet *f, struct etcd *c, int64_t rev)
 		struct curl_waitfd wf = {.fd = f->wake_fd, .events = CURL_WAIT_POLLIN};
 		int nfds = 0;
 
+		sessions_tick(f, c);
 		if (curl_multi_perform(m, &running) != CURLM_OK)
 			break;
 		if (w.changed) {
@@ -245,16 +296,23 @@ static enum watch_end watch_once(struct fleet *f, struct etcd *c, int64_t rev)
 		}
 		if (!running)
 			break;
-		if (curl_multi_poll(m, &wf, 1, 1000, &nfds) != CURLM_OK)
+		if (curl_multi_poll(m, &wf, 1, 500, &nfds) != CURLM_OK)
 			break;
 		if (wf.revents) {
+			bool file_changed;
 			drain(f->wake_fd);
 			if (atomic_load(&f->stop)) {
 				out = WATCH_STOP;
 				break;
 			}
-			out = WATCH_CHANGED; /* new file clients: read again */
-			break;
+			pthread_mutex_lock(&f->mu);
+			file_changed = f->file_changed;
+			pthread_mutex_unlock(&f->mu);
+			if (file_changed) {
+				out = WATCH_CHANGED; /* new file clients: read again */
+				break;
+			}
+			/* else new sessions: written at the top of the loop */
 		}
 	}
 	if (atomic_load(&f->stop))
@@ -276,13 +334,24 @@ out:
 	return out;
 }
 
-/* Sleeps ms or until woken; false when the gateway stops. */
+/* Sleeps ms, or less when the gateway stops or the file's clients change (new session sets do not cut it
+ * short: they wait for etcd like everything else); false when the gateway stops. */
 static bool backoff_wait(struct fleet *f, unsigned ms)
 {
-	struct pollfd p = {.fd = f->wake_fd, .events = POLLIN};
+	uint64_t end = now_ms() + ms, t;
 
-	if (poll(&p, 1, (int)ms) > 0)
-		drain(f->wake_fd);
+	while (!atomic_load(&f->stop) && (t = now_ms()) < end) {
+		struct pollfd p = {.fd = f->wake_fd, .events = POLLIN};
+		bool file_changed;
+
+		if (poll(&p, 1, (int)(end - t)) > 0)
+			drain(f->wake_fd);
+		pthread_mutex_lock(&f->mu);
+		file_changed = f->file_changed;
+		pthread_mutex_unlock(&f->mu);
+		if (file_changed)
+			break;
+	}
 	return !atomic_load(&f->stop);
 }
 
@@ -303,7 +372,7 @@ static int resync(struct fleet *f, struct etcd *c, int64_t *rev)
 	pthread_mutex_unlock(&f->mu);
 	if (!file)
 		return -ENOMEM;
-	ret = fleet_sync(c, f->url->prefix, &f->pool, f->path, file, n_file, false, &list, &n, rev, &st, &e);
+	ret = fleet_sync(c, f->url->prefix, &f->pool, &f->pool6, f->path, file, n_file, false, &list, &n, rev, &st, &e);
 	free(file);
 	if (!ret)
 		cache_write(f, list, n, *rev); /* before it is handed over: the file I/O holds no lock */
@@ -347,7 +416,7 @@ static void *fleet_main(void *arg)
 	int64_t rev;
 	struct sl_err e = {{0}};
 
-	if (etcd_open(&c, f->url, f->ca_file, &e)) {
+	if (etcd_open(&c, f->url, f->ca_file, &e) || etcd_client_cert(&c, f->cert_file, f->key_file, &e)) {
 		log_err("%s: the registry is not watched", e.msg);
 		return NULL;
 	}
@@ -383,6 +452,10 @@ static void *fleet_main(void *arg)
 		}
 		backoff = 0;
 	}
+	/* a clean stop: the sessions go with their lease at once, within a short bound */
+	c.timeout_ms = 500;
+	if (fleet_sessions_revoke(&f->sess, &c, &e))
+		log_warn("registry: sessions: %s (they vanish from etcd within %d s)", e.msg, FLEET_SESSION_TTL_S);
 	etcd_close(&c);
 	return NULL;
 }
@@ -435,6 +508,17 @@ void fleet_status(struct fleet *f, struct fleet_status *out)
 	pthread_mutex_unlock(&f->mu);
 }
 
+void fleet_offer_sessions(struct fleet *f, struct fleet_session *s, size_t n)
+{
+	pthread_mutex_lock(&f->mu);
+	free(f->sess_offer); /* not taken yet: the newer set replaces it */
+	f->sess_offer = s;
+	f->n_sess_offer = n;
+	f->sess_offered = true;
+	pthread_mutex_unlock(&f->mu);
+	wake(f->wake_fd);
+}
+
 void fleet_close(struct fleet *f)
 {
 	if (!f->url)
@@ -451,6 +535,8 @@ void fleet_close(struct fleet *f)
 		close(f->notify_fd);
 	free(f->file);
 	free(f->ready);
+	free(f->sess_offer);
+	fleet_sessions_free(&f->sess);
 	pthread_mutex_destroy(&f->mu);
 	f->url = NULL;
 }

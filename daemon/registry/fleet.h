@@ -3,7 +3,9 @@
  * its own keeps a watch on PREFIX/clients/ and re-reads the registry (fleet_sync.h) on every change, on a
  * reload and after an outage (reconnecting with backoff, 1 s doubling to FLEET_BACKOFF_MAX_MS). Each new list
  * is handed to the control thread through notify_fd (an eventfd in its loop): fleet_take. While etcd is
- * unreachable nothing is handed over, so the gateway keeps serving the clients and leases it has.
+ * unreachable nothing is handed over, so the gateway keeps serving the clients and leases it has. Between
+ * the watch's reads the same thread keeps this gateway's live sessions in etcd (fleet_sessions.h): the control
+ * thread offers its set when it changes (fleet_offer_sessions), and the thread writes the difference.
  * Nothing here runs in the control loop for long or anywhere near the data plane. */
 #pragma once
 #include <pthread.h>
@@ -11,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "daemon/config.h"
+#include "daemon/registry/fleet_sessions.h"
 #include "daemon/registry/fleet_sync.h"
 
 #define FLEET_BACKOFF_MIN_MS 1000u
@@ -24,6 +27,9 @@ struct fleet_status {
 	uint64_t leases_created; /* leases this gateway wrote */
 	uint64_t refused;        /* registry clients left out at the last read (logged) */
 	int64_t revision;        /* etcd revision of the last read */
+	size_t sessions;         /* this gateway's sessions as etcd holds them (PREFIX/sessions/GWHEX/) */
+	uint64_t session_writes; /* session puts and deletes written */
+	uint64_t session_failures; /* session writes or lease keepalives that failed (retried) */
 	size_t clients;          /* clients of the last read: file + registry */
 	char last_error[512];
 };
@@ -31,10 +37,12 @@ struct fleet_status {
 struct fleet {
 	const struct etcd_url *url;
 	struct sl_prefix4 pool;
+	struct sl_prefix6 pool6; /* len 0: an IPv4-only fleet */
 	char path[SL_PATH_MAX];
 	char ca_file[SL_PATH_MAX]; /* RegistryCAFile ("" : the system's CAs) */
+	char cert_file[SL_PATH_MAX], key_file[SL_PATH_MAX]; /* RegistryCertFile / RegistryKeyFile ("": none) */
 	char cache_path[SL_PATH_MAX]; /* StateDir/IFACE.registry (fleet_cache.h) */
-	char pool_text[64];
+	char pool_text[128];
 	bool from_cache; /* started from the cache: read the registry before watching */
 	int wake_fd;   /* the control thread -> registry thread: stop, new file clients */
 	int notify_fd; /* the registry thread -> control thread: a new list is ready */
@@ -47,6 +55,10 @@ struct fleet {
 	bool file_changed;
 	struct sl_client_cfg *ready; /* the newest list, not yet taken */
 	size_t n_ready;
+	struct fleet_session *sess_offer; /* the control thread's newest set of live sessions, not yet taken */
+	size_t n_sess_offer;
+	bool sess_offered;
+	struct fleet_sessions sess; /* the registry thread's own (fleet_sessions.h) */
 	struct fleet_status st;
 };
 
@@ -64,5 +76,7 @@ bool fleet_take(struct fleet *f, struct sl_client_cfg **list, size_t *n);
 /* Control thread, on a reload: the file's new [Client]s (copied); the registry is read again. */
 int fleet_set_file_clients(struct fleet *f, const struct sl_client_cfg *c, size_t n);
 void fleet_status(struct fleet *f, struct fleet_status *out);
+/* Control thread: the set of its live sessions (malloc'd; taken over, also on failure), when it changed. */
+void fleet_offer_sessions(struct fleet *f, struct fleet_session *s, size_t n);
 /* Stops the thread and frees everything; safe on a zeroed or partly set-up fleet. */
 void fleet_close(struct fleet *f);

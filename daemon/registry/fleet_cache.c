@@ -14,9 +14,11 @@ void fleet_cache_format(const struct sl_client_cfg *list, size_t n, const char *
 {
 	sb_printf(out, CACHE_HDR "%s %" PRId64 "\n", pool, rev);
 	for (size_t i = 0; i < n; i++) {
-		char b64[SL_KEY_B64_LEN + 1], a[INET_ADDRSTRLEN];
+		char b64[SL_KEY_B64_LEN + 1], a[INET6_ADDRSTRLEN];
 		key_to_base64(list[i].pubkey, b64);
 		sb_printf(out, "%s %s %s", list[i].name, b64, inet_ntop(AF_INET, &list[i].addr, a, sizeof(a)));
+		if (list[i].has_addr6)
+			sb_printf(out, " %s", inet_ntop(AF_INET6, &list[i].addr6, a, sizeof(a)));
 		if (list[i].has_psk) { /* the file is 0600, like the PresharedKeyFile it stands for */
 			char p64[SL_KEY_B64_LEN + 1];
 			key_to_base64(list[i].psk, p64);
@@ -48,8 +50,8 @@ int fleet_cache_parse(const char *text, size_t len, const char *pool, struct sl_
 	if (!l)
 		return sl_errf(e, -ENOMEM, "out of memory");
 	for (p = nl + 1; p < end; p = nl + 1) {
-		char line[256], name[SL_NAME_MAX], key[SL_KEY_B64_LEN + 2], addr[INET_ADDRSTRLEN + 1];
-		char psk[SL_KEY_B64_LEN + 6] = "";
+		char line[320], name[SL_NAME_MAX], key[SL_KEY_B64_LEN + 2], addr[INET_ADDRSTRLEN + 1];
+		char x4[SL_KEY_B64_LEN + 6] = "", x5[SL_KEY_B64_LEN + 6] = "", *psk = NULL;
 		size_t ll;
 		int got;
 
@@ -62,14 +64,27 @@ int fleet_cache_parse(const char *text, size_t len, const char *pool, struct sl_
 			goto bad;
 		memcpy(line, p, ll);
 		line[ll] = 0;
-		got = sscanf(line, "%63s %45s %16s %49s", name, key, addr, psk);
+		got = sscanf(line, "%63s %45s %16s %49s %49s", name, key, addr, x4, x5);
 		if (got < 3 || !fleet_name_ok(name) || key_from_base64(key, l[cnt].pubkey) ||
 		    inet_pton(AF_INET, addr, &l[cnt].addr) != 1)
 			goto bad;
-		if (got == 4) { /* "psk=BASE64" (registry add --psk-file) */
+		/* then the IPv6 lease (a dual-stack pool) and/or "psk=BASE64" (registry add --psk-file) */
+		if (got >= 4 && strncmp(x4, "psk=", 4)) {
+			if (inet_pton(AF_INET6, x4, &l[cnt].addr6) != 1)
+				goto bad;
+			l[cnt].has_addr6 = true;
+			if (got == 5)
+				psk = x5;
+		} else if (got >= 4) {
+			if (got == 5)
+				goto bad;
+			psk = x4;
+		}
+		if (psk) {
 			bool bad_psk = strncmp(psk, "psk=", 4) || strlen(psk + 4) != SL_KEY_B64_LEN ||
 				       key_from_base64(psk + 4, l[cnt].psk);
-			OPENSSL_cleanse(psk, sizeof(psk));
+			OPENSSL_cleanse(x4, sizeof(x4));
+			OPENSSL_cleanse(x5, sizeof(x5));
 			OPENSSL_cleanse(line, sizeof(line));
 			if (bad_psk)
 				goto bad;
@@ -84,7 +99,7 @@ int fleet_cache_parse(const char *text, size_t len, const char *pool, struct sl_
 	return 0;
 bad:
 	free(l);
-	return sl_errf(e, -EINVAL, "line %d: not NAME PUBKEY ADDRESS", lineno);
+	return sl_errf(e, -EINVAL, "line %d: not NAME PUBKEY ADDRESS[ ADDRESS6][ psk=PSK]", lineno);
 }
 
 int fleet_cache_merge(const struct sl_client_cfg *cache, size_t n_cache, const struct sl_client_cfg *file,
@@ -101,13 +116,16 @@ int fleet_cache_merge(const struct sl_client_cfg *cache, size_t n_cache, const s
 		for (size_t j = 0; j < n_cache && !hit; j++)
 			if (!memcmp(cache[j].pubkey, file[i].pubkey, SL_KEY_LEN))
 				hit = &cache[j];
-		if (!hit || (file[i].has_addr && file[i].addr.s_addr != hit->addr.s_addr)) {
+		if (!hit || (file[i].has_addr && file[i].addr.s_addr != hit->addr.s_addr) ||
+		    (file[i].has_addr6 && (!hit->has_addr6 || memcmp(&file[i].addr6, &hit->addr6, sizeof(hit->addr6))))) {
 			(*left_out)++;
 			continue;
 		}
 		m[n] = file[i];
 		m[n].addr = hit->addr;
 		m[n].has_addr = true;
+		m[n].addr6 = hit->addr6;
+		m[n].has_addr6 = hit->has_addr6;
 		n++;
 	}
 	for (size_t j = 0; j < n_cache; j++) {

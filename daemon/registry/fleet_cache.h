@@ -3,7 +3,8 @@
  * can confirm: the clients and leases of that last read (DESIGN §9 "Fleet": "refuses only what it cannot
  * confirm"). Text, one client a line:
  *     # sluice registry cache: POOL REVISION
- *     NAME PUBKEY ADDRESS
+ *     NAME PUBKEY ADDRESS[ ADDRESS6][ psk=PSK]
+ * (ADDRESS6: the IPv6 lease of a dual-stack pool; the header's POOL names both prefixes then.)
  */
 #pragma once
 #include <stddef.h>

@@ -42,16 +42,18 @@ int fleet_key_unhex(const char *s, uint8_t key[SL_KEY_LEN])
 	return 0;
 }
 
-void fleet_client_record(const uint8_t key[SL_KEY_LEN], const struct in_addr *addr, const uint8_t *psk, char *out,
-			 size_t n)
+void fleet_client_record(const uint8_t key[SL_KEY_LEN], const struct in_addr *addr, const struct in6_addr *addr6,
+			 const uint8_t *psk, char *out, size_t n)
 {
-	char b64[SL_KEY_B64_LEN + 1], a[INET_ADDRSTRLEN], p64[SL_KEY_B64_LEN + 1];
+	char b64[SL_KEY_B64_LEN + 1], a[INET6_ADDRSTRLEN], p64[SL_KEY_B64_LEN + 1];
 	int len;
 
 	key_to_base64(key, b64);
 	len = snprintf(out, n, "%s", b64);
 	if (addr && len > 0 && (size_t)len < n)
 		len += snprintf(out + len, n - (size_t)len, " %s", inet_ntop(AF_INET, addr, a, sizeof(a)));
+	if (addr6 && len > 0 && (size_t)len < n)
+		len += snprintf(out + len, n - (size_t)len, " %s", inet_ntop(AF_INET6, addr6, a, sizeof(a)));
 	if (psk && len > 0 && (size_t)len < n) {
 		key_to_base64(psk, p64);
 		snprintf(out + len, n - (size_t)len, " psk=%s", p64);
@@ -69,18 +71,19 @@ static int rec_field(const char *start, size_t len, char *buf, size_t n)
 	return 0;
 }
 
-int fleet_client_parse(const char *rec, uint8_t key[SL_KEY_LEN], bool *has_addr, struct in_addr *addr, bool *has_psk,
-		       uint8_t psk[SL_KEY_LEN])
+int fleet_client_parse(const char *rec, uint8_t key[SL_KEY_LEN], bool *has_addr, struct in_addr *addr,
+		       bool *has_addr6, struct in6_addr *addr6, bool *has_psk, uint8_t psk[SL_KEY_LEN])
 {
 	char f[SL_KEY_B64_LEN + 8];
 	uint8_t p[SL_KEY_LEN];
 	bool got_psk = false;
 	int field = 0, ret = 0;
 
-	*has_addr = false;
+	*has_addr = *has_addr6 = false;
 	if (has_psk)
 		*has_psk = false;
-	/* fields separated by exactly one space: key, then an address and/or psk=, each at most once */
+	/* fields separated by exactly one space: key, then an IPv4 and/or an IPv6 address and/or psk=, each at
+	 * most once, psk= last */
 	for (const char *s = rec;; field++) {
 		const char *sp = strchr(s, ' ');
 		size_t len = sp ? (size_t)(sp - s) : strlen(s);
@@ -96,7 +99,13 @@ int fleet_client_parse(const char *rec, uint8_t key[SL_KEY_LEN], bool *has_addr,
 			if (got_psk || strlen(f + 4) != SL_KEY_B64_LEN || key_from_base64(f + 4, p))
 				ret = -EINVAL;
 			got_psk = true;
-		} else if (*has_addr || got_psk || inet_pton(AF_INET, f, addr) != 1) {
+		} else if (got_psk) {
+			ret = -EINVAL;
+		} else if (strchr(f, ':')) {
+			if (*has_addr6 || inet_pton(AF_INET6, f, addr6) != 1)
+				ret = -EINVAL;
+			*has_addr6 = true;
+		} else if (*has_addr || inet_pton(AF_INET, f, addr) != 1) {
 			ret = -EINVAL;
 		} else {
 			*has_addr = true;
@@ -114,10 +123,15 @@ int fleet_client_parse(const char *rec, uint8_t key[SL_KEY_LEN], bool *has_addr,
 	return ret;
 }
 
-void fleet_pool_text(const struct sl_prefix4 *pool, char *out, size_t n)
+void fleet_pool_text(const struct sl_prefix4 *pool, const struct sl_prefix6 *pool6, char *out, size_t n)
 {
-	char a[INET_ADDRSTRLEN];
-	snprintf(out, n, "%s/%u", inet_ntop(AF_INET, &pool->addr, a, sizeof(a)), pool->len);
+	char a[INET_ADDRSTRLEN], a6[INET6_ADDRSTRLEN];
+	int len = snprintf(out, n, "%s/%u", inet_ntop(AF_INET, &pool->addr, a, sizeof(a)), pool->len);
+
+	/* a dual-stack fleet records both prefixes, as `Address =` lists them; an IPv4-only one stays as before */
+	if (pool6 && pool6->len && len > 0 && (size_t)len < n)
+		snprintf(out + len, n - (size_t)len, ", %s/%u", inet_ntop(AF_INET6, &pool6->addr, a6, sizeof(a6)),
+			 pool6->len);
 }
 
 static uint32_t pool_mask(const struct sl_prefix4 *pool)
@@ -132,6 +146,11 @@ bool fleet_addr_in_pool(const struct sl_prefix4 *pool, struct in_addr a)
 	return (h & m) == (g & m) && (h & ~m) != 0 && (h & ~m) != ~m && h != g;
 }
 
+bool fleet_addr6_in_pool(const struct sl_prefix6 *pool6, const struct in6_addr *a)
+{
+	return pool6->len && pool6_offset(pool6, a, NULL) && memcmp(a, &pool6->addr, sizeof(*a));
+}
+
 bool fleet_name_ok(const char *name)
 {
 	size_t n = strlen(name);
@@ -144,19 +163,118 @@ bool fleet_name_ok(const char *name)
 	return true;
 }
 
+/* One family's leases. Both families share the code through pool numbers: an IPv4 number is the address
+ * (host order), an IPv6 one its offset in the prefix (config.h: the pool is the prefix's first SL_POOL6_MAX
+ * addresses), as in control/pool.c. Keys: PREFIX/leases/... for IPv4, PREFIX/leases6/... for IPv6, the
+ * addresses always in inet_ntop's canonical text so every gateway writes the same key. */
+struct fam {
+	int af;
+	const char *dir; /* "leases" | "leases6" */
+	const struct sl_prefix4 *p4;
+	const struct sl_prefix6 *p6;
+};
+
+static void fam_v4(struct fam *f, const struct sl_prefix4 *p4)
+{
+	*f = (struct fam){AF_INET, "leases", p4, NULL};
+}
+
+static void fam_v6(struct fam *f, const struct sl_prefix6 *p6)
+{
+	*f = (struct fam){AF_INET6, "leases6", NULL, p6};
+}
+
+static struct in6_addr addr6_of(const struct sl_prefix6 *p6, uint32_t off)
+{
+	struct in6_addr x = p6->addr;
+
+	for (unsigned b = p6->len; b < 128; b++)
+		x.s6_addr[b / 8] &= (uint8_t) ~(0x80u >> (b % 8));
+	x.s6_addr[14] |= (uint8_t)(off >> 8);
+	x.s6_addr[15] |= (uint8_t)off;
+	return x;
+}
+
+static const char *num_text(const struct fam *f, uint32_t num, char out[INET6_ADDRSTRLEN])
+{
+	struct in_addr a = {htonl(num)};
+	struct in6_addr x;
+
+	if (f->af == AF_INET)
+		return inet_ntop(AF_INET, &a, out, INET6_ADDRSTRLEN);
+	x = addr6_of(f->p6, num);
+	return inet_ntop(AF_INET6, &x, out, INET6_ADDRSTRLEN);
+}
+
+/* An address text of this family and pool as a number (0 when it is neither). */
+static uint32_t text_num(const struct fam *f, const char *s)
+{
+	struct in_addr a;
+	struct in6_addr x;
+	uint32_t off;
+
+	if (f->af == AF_INET)
+		return inet_pton(AF_INET, s, &a) == 1 ? ntohl(a.s_addr) : 0;
+	return inet_pton(AF_INET6, s, &x) == 1 && pool6_offset(f->p6, &x, &off) ? off : 0;
+}
+
+static bool num_in_pool(const struct fam *f, uint32_t num)
+{
+	struct in_addr a = {htonl(num)};
+	struct in6_addr x;
+
+	if (f->af == AF_INET)
+		return fleet_addr_in_pool(f->p4, a);
+	if (!num || num >= SL_POOL6_MAX || (f->p6->len > 112 && num >> (128 - f->p6->len)))
+		return false;
+	x = addr6_of(f->p6, num);
+	return fleet_addr6_in_pool(f->p6, &x);
+}
+
+/* The client's fixed address of this family as a number: false when it has none; *num 0 when it is not in
+ * the pool. */
+static bool cfg_num(const struct fam *f, const struct sl_client_cfg *c, uint32_t *num)
+{
+	uint32_t off;
+
+	if (f->af == AF_INET) {
+		*num = c->has_addr ? ntohl(c->addr.s_addr) : 0;
+		if (c->has_addr && !fleet_addr_in_pool(f->p4, c->addr))
+			*num = 0;
+		return c->has_addr;
+	}
+	*num = c->has_addr6 && fleet_addr6_in_pool(f->p6, &c->addr6) && pool6_offset(f->p6, &c->addr6, &off) ? off : 0;
+	return c->has_addr6;
+}
+
+static void cfg_set(const struct fam *f, struct sl_client_cfg *c, uint32_t num)
+{
+	if (f->af == AF_INET) {
+		c->addr.s_addr = htonl(num);
+		c->has_addr = true;
+	} else {
+		c->addr6 = addr6_of(f->p6, num);
+		c->has_addr6 = true;
+	}
+}
+
 /* What one range of PREFIX/ says, indexed for the merge. */
 struct lease {
 	uint8_t key[SL_KEY_LEN];
-	uint32_t addr; /* host order */
+	uint32_t addr; /* the pool number */
 };
 
-struct view {
-	char pool[64];
-	bool has_pool;
+struct leases {
 	struct lease *by_key; /* sorted by key */
 	size_t n_by_key;
 	struct lease *by_addr; /* sorted by address */
 	size_t n_by_addr;
+};
+
+struct view {
+	char pool[128];
+	bool has_pool;
+	struct leases l[2]; /* IPv4, IPv6 */
 	struct sl_client_cfg *reg; /* registry clients, parsed */
 	size_t n_reg;
 };
@@ -174,41 +292,74 @@ static int cmp_addr(const void *a, const void *b)
 
 static void view_free(struct view *v)
 {
-	free(v->by_key);
-	free(v->by_addr);
+	for (unsigned i = 0; i < 2; i++) {
+		free(v->l[i].by_key);
+		free(v->l[i].by_addr);
+	}
 	free(v->reg);
 	memset(v, 0, sizeof(*v));
 }
 
-static const struct lease *lease_of_key(const struct view *v, const uint8_t key[SL_KEY_LEN])
+static const struct lease *lease_of_key(const struct leases *v, const uint8_t key[SL_KEY_LEN])
 {
 	struct lease k;
 	memcpy(k.key, key, SL_KEY_LEN);
 	return v->n_by_key ? bsearch(&k, v->by_key, v->n_by_key, sizeof(k), cmp_key) : NULL;
 }
 
-static const struct lease *lease_of_addr(const struct view *v, uint32_t addr)
+static const struct lease *lease_of_addr(const struct leases *v, uint32_t addr)
 {
 	struct lease k = {.addr = addr};
 	return v->n_by_addr ? bsearch(&k, v->by_addr, v->n_by_addr, sizeof(k), cmp_addr) : NULL;
 }
 
+/* One lease key of family f (k: the key's path, kv: its value) into l; false when it is not one. */
+static bool load_lease(const struct fam *f, struct leases *l, const char *prefix, const char *k, const char *val)
+{
+	char p[FLEET_KEY_MAX];
+	size_t lk = (size_t)snprintf(p, sizeof(p), "%s/%s/key/", prefix, f->dir);
+	size_t la = (size_t)snprintf(p + lk + 1, sizeof(p) - lk - 1, "%s/%s/addr/", prefix, f->dir);
+	const char *pk = p, *pa = p + lk + 1;
+
+	if (!strncmp(k, pk, lk)) {
+		struct lease *x = &l->by_key[l->n_by_key];
+		if (fleet_key_unhex(k + lk, x->key) || !(x->addr = text_num(f, val)))
+			return true; /* not ours to judge: a lease we cannot read is never handed out again either */
+		l->n_by_key++;
+		return true;
+	}
+	if (!strncmp(k, pa, la)) {
+		struct lease *x = &l->by_addr[l->n_by_addr];
+		if (!(x->addr = text_num(f, k + la)))
+			return true;
+		if (fleet_key_unhex(val, x->key))
+			memset(x->key, 0xff, SL_KEY_LEN); /* held by something unreadable: still taken */
+		l->n_by_addr++;
+		return true;
+	}
+	return false;
+}
+
 /* cap: room for every key read plus a lease for every file client (the leases a sync creates) */
 static int view_load(struct view *v, const struct etcd_kv *kv, size_t n, size_t cap, const char *prefix,
-		     struct fleet_sync_stats *st)
+		     const struct fam fam[2], unsigned n_fam, struct fleet_sync_stats *st)
 {
-	char p_pool[FLEET_KEY_MAX], p_cl[FLEET_KEY_MAX], p_lk[FLEET_KEY_MAX], p_la[FLEET_KEY_MAX];
-	size_t l_cl, l_lk, l_la;
+	char p_pool[FLEET_KEY_MAX], p_cl[FLEET_KEY_MAX];
+	size_t l_cl;
 
 	memset(v, 0, sizeof(*v));
 	snprintf(p_pool, sizeof(p_pool), "%s/pool", prefix);
 	l_cl = (size_t)snprintf(p_cl, sizeof(p_cl), "%s/clients/", prefix);
-	l_lk = (size_t)snprintf(p_lk, sizeof(p_lk), "%s/leases/key/", prefix);
-	l_la = (size_t)snprintf(p_la, sizeof(p_la), "%s/leases/addr/", prefix);
-	v->by_key = calloc(cap + 1, sizeof(*v->by_key));
-	v->by_addr = calloc(cap + 1, sizeof(*v->by_addr));
+	for (unsigned i = 0; i < n_fam; i++) {
+		v->l[i].by_key = calloc(cap + 1, sizeof(struct lease));
+		v->l[i].by_addr = calloc(cap + 1, sizeof(struct lease));
+		if (!v->l[i].by_key || !v->l[i].by_addr) {
+			view_free(v);
+			return -ENOMEM;
+		}
+	}
 	v->reg = calloc(cap + 1, sizeof(*v->reg));
-	if (!v->by_key || !v->by_addr || !v->reg) {
+	if (!v->reg) {
 		view_free(v);
 		return -ENOMEM;
 	}
@@ -220,58 +371,45 @@ static int view_load(struct view *v, const struct etcd_kv *kv, size_t n, size_t 
 		} else if (!strncmp(k, p_cl, l_cl)) {
 			struct sl_client_cfg *c = &v->reg[v->n_reg];
 			memset(c, 0, sizeof(*c));
-			if (!fleet_name_ok(k + l_cl) || fleet_client_parse(val, c->pubkey, &c->has_addr, &c->addr, &c->has_psk, c->psk)) {
+			if (!fleet_name_ok(k + l_cl) || fleet_client_parse(val, c->pubkey, &c->has_addr, &c->addr,
+									  &c->has_addr6, &c->addr6, &c->has_psk, c->psk)) {
 				st->refused++;
 				continue;
 			}
 			snprintf(c->name, sizeof(c->name), "%s", k + l_cl);
 			c->line = 0;
 			v->n_reg++;
-		} else if (!strncmp(k, p_lk, l_lk)) {
-			struct lease *l = &v->by_key[v->n_by_key];
-			struct in_addr a;
-			if (fleet_key_unhex(k + l_lk, l->key) || inet_pton(AF_INET, val, &a) != 1)
-				continue; /* not ours to judge: a lease we cannot read is never handed out again either */
-			l->addr = ntohl(a.s_addr);
-			v->n_by_key++;
-		} else if (!strncmp(k, p_la, l_la)) {
-			struct lease *l = &v->by_addr[v->n_by_addr];
-			struct in_addr a;
-			if (inet_pton(AF_INET, k + l_la, &a) != 1)
-				continue;
-			l->addr = ntohl(a.s_addr);
-			if (fleet_key_unhex(val, l->key))
-				memset(l->key, 0xff, SL_KEY_LEN); /* held by something unreadable: still taken */
-			v->n_by_addr++;
+		} else {
+			for (unsigned f = 0; f < n_fam && !load_lease(&fam[f], &v->l[f], prefix, k, val); f++)
+				;
 		}
 	}
-	qsort(v->by_key, v->n_by_key, sizeof(struct lease), cmp_key);
-	qsort(v->by_addr, v->n_by_addr, sizeof(struct lease), cmp_addr);
+	for (unsigned f = 0; f < n_fam; f++) {
+		qsort(v->l[f].by_key, v->l[f].n_by_key, sizeof(struct lease), cmp_key);
+		qsort(v->l[f].by_addr, v->l[f].n_by_addr, sizeof(struct lease), cmp_addr);
+	}
 	return 0;
 }
 
-static void key_path(char *out, size_t n, const char *prefix, const uint8_t key[SL_KEY_LEN])
+static void key_path(char *out, size_t n, const struct fam *f, const char *prefix, const uint8_t key[SL_KEY_LEN])
 {
 	char hex[2 * SL_KEY_LEN + 1];
 	fleet_key_hex(key, hex);
-	snprintf(out, n, "%s/leases/key/%s", prefix, hex);
+	snprintf(out, n, "%s/%s/key/%s", prefix, f->dir, hex);
 }
 
-static void addr_path(char *out, size_t n, const char *prefix, uint32_t addr_h)
+static void addr_path(char *out, size_t n, const struct fam *f, const char *prefix, const char *addr_text)
 {
-	struct in_addr a = {htonl(addr_h)};
-	char s[INET_ADDRSTRLEN];
-	snprintf(out, n, "%s/leases/addr/%s", prefix, inet_ntop(AF_INET, &a, s, sizeof(s)));
+	snprintf(out, n, "%s/%s/addr/%s", prefix, f->dir, addr_text);
 }
 
 /* One lease transaction: key -> addr and addr -> key, only if addr is free and key's lease is still `old`
- * (0: none). 0 done, -EAGAIN lost a race (someone changed either key meanwhile), else -errno. */
-static int lease_txn(struct etcd *c, const char *prefix, const uint8_t key[SL_KEY_LEN], uint32_t addr, uint32_t old,
-		     struct sl_err *e)
+ * (NULL: none); the addresses as text. 0 done, -EAGAIN lost a race (someone changed either key meanwhile),
+ * else -errno. */
+static int lease_txn_text(struct etcd *c, const struct fam *f, const char *prefix, const uint8_t key[SL_KEY_LEN],
+			  const char *as, const char *olds, struct sl_err *e)
 {
 	char kp[FLEET_KEY_MAX], ap[FLEET_KEY_MAX], op_[FLEET_KEY_MAX], hex[2 * SL_KEY_LEN + 1];
-	char as[INET_ADDRSTRLEN], olds[INET_ADDRSTRLEN];
-	struct in_addr a = {htonl(addr)}, o = {htonl(old)};
 	struct etcd_cmp cmp[2];
 	struct etcd_op op[3];
 	size_t n_op = 2;
@@ -279,62 +417,77 @@ static int lease_txn(struct etcd *c, const char *prefix, const uint8_t key[SL_KE
 	int ret;
 
 	fleet_key_hex(key, hex);
-	key_path(kp, sizeof(kp), prefix, key);
-	addr_path(ap, sizeof(ap), prefix, addr);
-	inet_ntop(AF_INET, &a, as, sizeof(as));
+	key_path(kp, sizeof(kp), f, prefix, key);
+	addr_path(ap, sizeof(ap), f, prefix, as);
 	cmp[0] = (struct etcd_cmp){ETCD_CMP_ABSENT, ap, NULL};
-	if (old) {
-		inet_ntop(AF_INET, &o, olds, sizeof(olds));
+	if (olds) {
 		cmp[1] = (struct etcd_cmp){ETCD_CMP_VALUE_EQ, kp, olds};
-		addr_path(op_, sizeof(op_), prefix, old);
-		op[2] = (struct etcd_op){ETCD_OP_DELETE, op_, NULL};
+		addr_path(op_, sizeof(op_), f, prefix, olds);
+		op[2] = (struct etcd_op){ETCD_OP_DELETE, op_, NULL, 0};
 		n_op = 3;
 	} else {
 		cmp[1] = (struct etcd_cmp){ETCD_CMP_ABSENT, kp, NULL};
 	}
-	op[0] = (struct etcd_op){ETCD_OP_PUT, kp, as};
-	op[1] = (struct etcd_op){ETCD_OP_PUT, ap, hex};
+	op[0] = (struct etcd_op){ETCD_OP_PUT, kp, as, 0};
+	op[1] = (struct etcd_op){ETCD_OP_PUT, ap, hex, 0};
 	ret = etcd_txn(c, cmp, 2, op, n_op, &ok, e);
 	if (ret)
 		return ret;
 	return ok ? 0 : -EAGAIN;
 }
 
-/* Lowest free client address of the pool; 0 when the pool is full. */
-static uint32_t lowest_free(const struct view *v, const struct sl_prefix4 *pool)
+static int lease_txn(struct etcd *c, const struct fam *f, const char *prefix, const uint8_t key[SL_KEY_LEN],
+		     uint32_t addr, uint32_t old, struct sl_err *e)
 {
-	uint32_t m = pool_mask(pool), net = ntohl(pool->addr.s_addr) & m, size = ~m + 1;
+	char as[INET6_ADDRSTRLEN], olds[INET6_ADDRSTRLEN];
 
-	for (uint32_t off = 1; off + 1 < size; off++) {
-		struct in_addr a = {htonl(net + off)};
-		if (fleet_addr_in_pool(pool, a) && !lease_of_addr(v, net + off))
-			return net + off;
+	num_text(f, addr, as);
+	if (old)
+		num_text(f, old, olds);
+	return lease_txn_text(c, f, prefix, key, as, old ? olds : NULL, e);
+}
+
+/* Lowest free client address of the pool; 0 when the pool is full. */
+static uint32_t lowest_free(const struct fam *f, const struct leases *v)
+{
+	uint32_t first, count;
+
+	if (f->af == AF_INET) {
+		uint32_t m = pool_mask(f->p4);
+		first = ntohl(f->p4->addr.s_addr) & m;
+		count = ~m + 1;
+	} else {
+		first = 0;
+		count = f->p6->len > 112 ? 1u << (128 - f->p6->len) : SL_POOL6_MAX;
 	}
+	for (uint32_t off = 1; off + 1 < count + (f->af == AF_INET6); off++)
+		if (num_in_pool(f, first + off) && !lease_of_addr(v, first + off))
+			return first + off;
 	return 0;
 }
 
 /* The pool record: created by the first gateway; every other one must name the same. */
 static int check_pool(struct etcd *c, const char *prefix, const struct view *v, const struct sl_prefix4 *pool,
-		      struct sl_err *e)
+		      const struct sl_prefix6 *pool6, struct sl_err *e)
 {
-	char want[64], kp[FLEET_KEY_MAX];
+	char want[128], kp[FLEET_KEY_MAX];
 	struct etcd_cmp cmp;
 	struct etcd_op op;
 	bool ok;
 	int ret;
 
-	fleet_pool_text(pool, want, sizeof(want));
+	fleet_pool_text(pool, pool6, want, sizeof(want));
 	if (v->has_pool) {
 		if (strcmp(v->pool, want))
 			return sl_errf(e, -EINVAL,
 				       "registry %s: the fleet's pool is Address = %s, this gateway has %s "
-				       "(every gateway of a registry needs the same Address)",
+				       "(every gateway of a registry needs the same Address, both families)",
 				       prefix, v->pool, want);
 		return 0;
 	}
 	snprintf(kp, sizeof(kp), "%s/pool", prefix);
 	cmp = (struct etcd_cmp){ETCD_CMP_ABSENT, kp, NULL};
-	op = (struct etcd_op){ETCD_OP_PUT, kp, want};
+	op = (struct etcd_op){ETCD_OP_PUT, kp, want, 0};
 	ret = etcd_txn(c, &cmp, 1, &op, 1, &ok, e);
 	if (ret)
 		return ret;
@@ -403,86 +556,114 @@ static int merge(struct view *v, const struct sl_client_cfg *file, size_t n_file
 	return 0;
 }
 
-/* Gives every client of the merged list its lease. -EAGAIN: a race was lost, start over. */
-static int lease_all(struct etcd *c, const char *prefix, const char *path, const struct sl_prefix4 *pool, struct view *v,
-		     struct sl_client_cfg *m, size_t *n_m, size_t n_file, bool strict, struct fleet_sync_stats *st,
+/* One family's lease of client cl. 0 done (cl has its address), 1 left out (counted), -EAGAIN a race was lost,
+ * else -errno with e->msg. */
+static int lease_one(struct etcd *c, const char *prefix, const char *path, const struct fam *f, struct leases *v,
+		     struct sl_client_cfg *cl, bool from_file, bool strict, struct fleet_sync_stats *st,
 		     struct sl_err *e)
 {
-	char a[INET_ADDRSTRLEN];
-	size_t w = 0;
+	const struct lease *l = lease_of_key(v, cl->pubkey);
+	char a[INET6_ADDRSTRLEN];
+	uint32_t want;
 	int ret;
 
-	for (size_t i = 0; i < *n_m; i++) {
-		struct sl_client_cfg *cl = &m[i];
-		const struct lease *l = lease_of_key(v, cl->pubkey);
-		bool from_file = i < n_file;
-		uint32_t want;
+	if (cfg_num(f, cl, &want)) {
+		const struct lease *h;
+		const void *fixed = f->af == AF_INET ? (const void *)&cl->addr : (const void *)&cl->addr6;
 
-		if (cl->has_addr) {
-			const struct lease *h;
-			want = ntohl(cl->addr.s_addr);
-			if (!fleet_addr_in_pool(pool, cl->addr)) {
-				if (from_file || strict)
-					return sl_errf(e, -EINVAL, "client '%s': Address %s is not a client address of "
-							   "the pool", cl->name, inet_ntop(AF_INET, &cl->addr, a, sizeof(a)));
-				st->refused++;
-				continue;
-			}
-			h = lease_of_addr(v, want);
-			if (h && memcmp(h->key, cl->pubkey, SL_KEY_LEN)) {
-				char owner[2 * SL_KEY_LEN + 1];
-				fleet_key_hex(h->key, owner);
-				if (from_file && strict)
-					return sl_errf(e, -EINVAL,
-						       "%s:%d: [Client] '%s': Address %s is leased to another key in the "
-						       "registry (%.16s...); remove that lease or that client first",
-						       path, cl->line, cl->name,
-						       inet_ntop(AF_INET, &cl->addr, a, sizeof(a)), owner);
-				st->refused++;
-				continue;
-			}
-			if (!h || !l || l->addr != want) {
-				ret = lease_txn(c, prefix, cl->pubkey, want, l ? l->addr : 0, e);
-				if (ret)
-					return ret;
-				st->leased++;
-			}
-		} else if (l) {
-			cl->addr.s_addr = htonl(l->addr);
-		} else {
-			want = lowest_free(v, pool);
-			if (!want) {
-				st->refused++;
-				continue; /* the pool is full: this client waits (logged by the caller) */
-			}
-			ret = lease_txn(c, prefix, cl->pubkey, want, 0, e);
+		inet_ntop(f->af, fixed, a, sizeof(a));
+		if (!want) {
+			if (from_file || strict)
+				return sl_errf(e, -EINVAL, "client '%s': Address %s is not a client address of the pool",
+					       cl->name, a);
+			st->refused++;
+			return 1;
+		}
+		h = lease_of_addr(v, want);
+		if (h && memcmp(h->key, cl->pubkey, SL_KEY_LEN)) {
+			char owner[2 * SL_KEY_LEN + 1];
+			fleet_key_hex(h->key, owner);
+			if (from_file && strict)
+				return sl_errf(e, -EINVAL,
+					       "%s:%d: [Client] '%s': Address %s is leased to another key in the "
+					       "registry (%.16s...); remove that lease or that client first",
+					       path, cl->line, cl->name, a, owner);
+			st->refused++;
+			return 1;
+		}
+		if (!h || !l || l->addr != want) {
+			ret = lease_txn(c, f, prefix, cl->pubkey, want, l ? l->addr : 0, e);
 			if (ret)
 				return ret;
 			st->leased++;
-			cl->addr.s_addr = htonl(want);
-			/* the view learns it, so the next client gets the next address */
-			v->by_addr[v->n_by_addr] = (struct lease){.addr = want};
-			memcpy(v->by_addr[v->n_by_addr].key, cl->pubkey, SL_KEY_LEN);
-			v->n_by_addr++;
-			qsort(v->by_addr, v->n_by_addr, sizeof(struct lease), cmp_addr);
 		}
-		cl->has_addr = true;
+		return 0;
+	}
+	if (l && num_in_pool(f, l->addr)) {
+		cfg_set(f, cl, l->addr);
+		return 0;
+	}
+	want = lowest_free(f, v);
+	if (!want) {
+		st->refused++;
+		return 1; /* the pool is full: this client waits (logged by the caller) */
+	}
+	ret = lease_txn(c, f, prefix, cl->pubkey, want, l ? l->addr : 0, e);
+	if (ret)
+		return ret;
+	st->leased++;
+	cfg_set(f, cl, want);
+	/* the view learns it, so the next client gets the next address */
+	v->by_addr[v->n_by_addr] = (struct lease){.addr = want};
+	memcpy(v->by_addr[v->n_by_addr].key, cl->pubkey, SL_KEY_LEN);
+	v->n_by_addr++;
+	qsort(v->by_addr, v->n_by_addr, sizeof(struct lease), cmp_addr);
+	return 0;
+}
+
+/* Gives every client of the merged list its lease of every family. -EAGAIN: a race was lost, start over. */
+static int lease_all(struct etcd *c, const char *prefix, const char *path, const struct fam fam[2], unsigned n_fam,
+		     struct view *v, struct sl_client_cfg *m, size_t *n_m, size_t n_file, bool strict,
+		     struct fleet_sync_stats *st, struct sl_err *e)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < *n_m; i++) {
+		struct sl_client_cfg *cl = &m[i];
+		int ret = 0;
+
+		if (n_fam < 2)
+			cl->has_addr6 = false; /* a registry record's IPv6 address, on an IPv4-only fleet */
+		for (unsigned f = 0; f < n_fam && !ret; f++)
+			ret = lease_one(c, prefix, path, &fam[f], &v->l[f], cl, i < n_file, strict, st, e);
+		if (ret < 0)
+			return ret;
+		if (ret)
+			continue;
 		m[w++] = *cl;
 	}
 	*n_m = w;
 	return 0;
 }
 
-int fleet_sync(struct etcd *c, const char *prefix, const struct sl_prefix4 *pool, const char *file_path,
-	       const struct sl_client_cfg *file, size_t n_file, bool strict, struct sl_client_cfg **out, size_t *n_out, int64_t *rev,
-	       struct fleet_sync_stats *st, struct sl_err *e)
+int fleet_sync(struct etcd *c, const char *prefix, const struct sl_prefix4 *pool, const struct sl_prefix6 *pool6,
+	       const char *file_path, const struct sl_client_cfg *file, size_t n_file, bool strict,
+	       struct sl_client_cfg **out, size_t *n_out, int64_t *rev, struct fleet_sync_stats *st, struct sl_err *e)
 {
-	char root[FLEET_KEY_MAX];
+	char root[FLEET_KEY_MAX], sessions[FLEET_KEY_MAX];
+	struct fam fam[2];
+	unsigned n_fam = 1;
 	int ret = -EAGAIN;
 
 	*out = NULL;
 	*n_out = 0;
+	fam_v4(&fam[0], pool);
+	if (pool6 && pool6->len)
+		fam_v6(&fam[n_fam++], pool6);
 	snprintf(root, sizeof(root), "%s/", prefix);
+	/* everything but the live sessions (fleet_sessions.h), which a reconciliation never needs: clients/,
+	 * leases/, leases6/ and pool all sort before sessions/, so one range still reads them at one revision */
+	snprintf(sessions, sizeof(sessions), "%s/sessions/", prefix);
 	for (unsigned t = 0; t < FLEET_SYNC_TRIES && ret == -EAGAIN; t++) {
 		struct etcd_kv *kv;
 		struct view v;
@@ -490,19 +671,19 @@ int fleet_sync(struct etcd *c, const char *prefix, const struct sl_prefix4 *pool
 		size_t n, n_m = 0;
 
 		memset(st, 0, sizeof(*st));
-		ret = etcd_range_prefix(c, root, &kv, &n, rev, e);
+		ret = etcd_range(c, root, sessions, &kv, &n, rev, e);
 		if (ret)
 			return ret;
 		/* the view needs a slot for every key plus every lease it makes: at most one per client */
-		ret = view_load(&v, kv, n, n + n_file, prefix, st);
+		ret = view_load(&v, kv, n, n + n_file, prefix, fam, n_fam, st);
 		etcd_kvs_free(kv, n);
 		if (ret)
 			return sl_errf(e, ret, "registry: out of memory");
-		ret = check_pool(c, prefix, &v, pool, e);
+		ret = check_pool(c, prefix, &v, pool, pool6, e);
 		if (!ret)
 			ret = merge(&v, file, n_file, &m, &n_m, st);
 		if (!ret)
-			ret = lease_all(c, prefix, file_path, pool, &v, m, &n_m, n_file, strict, st, e);
+			ret = lease_all(c, prefix, file_path, fam, n_fam, &v, m, &n_m, n_file, strict, st, e);
 		view_free(&v);
 		if (ret) {
 			free(m);
@@ -518,20 +699,20 @@ int fleet_sync(struct etcd *c, const char *prefix, const struct sl_prefix4 *pool
 	return ret;
 }
 
-int fleet_lease_fixed(struct etcd *c, const char *prefix, const uint8_t key[SL_KEY_LEN], struct in_addr addr,
+int fleet_lease_fixed(struct etcd *c, const char *prefix, const uint8_t key[SL_KEY_LEN], int af, const void *addr,
 		      char owner_hex[2 * SL_KEY_LEN + 1], struct sl_err *e)
 {
-	char kp[FLEET_KEY_MAX], ap[FLEET_KEY_MAX];
+	char kp[FLEET_KEY_MAX], ap[FLEET_KEY_MAX], as[INET6_ADDRSTRLEN], hex[2 * SL_KEY_LEN + 1];
+	struct fam f = {af, af == AF_INET ? "leases" : "leases6", NULL, NULL};
 	int ret = -EAGAIN;
 
-	key_path(kp, sizeof(kp), prefix, key);
-	addr_path(ap, sizeof(ap), prefix, ntohl(addr.s_addr));
+	inet_ntop(af, addr, as, sizeof(as));
+	fleet_key_hex(key, hex);
+	key_path(kp, sizeof(kp), &f, prefix, key);
+	addr_path(ap, sizeof(ap), &f, prefix, as);
 	for (unsigned t = 0; t < FLEET_SYNC_TRIES && ret == -EAGAIN; t++) {
 		char *holder = NULL, *old = NULL;
-		struct in_addr o = {0};
-		char hex[2 * SL_KEY_LEN + 1];
 
-		fleet_key_hex(key, hex);
 		ret = etcd_get(c, ap, &holder, e);
 		if (!ret)
 			ret = etcd_get(c, kp, &old, e);
@@ -546,12 +727,10 @@ int fleet_lease_fixed(struct etcd *c, const char *prefix, const uint8_t key[SL_K
 			free(old);
 			return -EEXIST;
 		}
-		if (old && inet_pton(AF_INET, old, &o) != 1)
-			o.s_addr = 0;
-		if (holder && old && o.s_addr == addr.s_addr)
+		if (holder && old && !strcmp(old, as))
 			ret = 0; /* already so */
 		else
-			ret = lease_txn(c, prefix, key, ntohl(addr.s_addr), ntohl(o.s_addr), e);
+			ret = lease_txn_text(c, &f, prefix, key, as, old, e);
 		free(holder);
 		free(old);
 	}

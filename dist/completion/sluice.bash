@@ -17,9 +17,9 @@ _sluice() {
 		fi ;;
 	registry)
 		if [ "$COMP_CWORD" -eq 2 ]; then
-			COMPREPLY=($(compgen -W "add remove list" -- "$cur"))
+			COMPREPLY=($(compgen -W "add remove list sessions" -- "$cur"))
 		else
-			COMPREPLY=($(compgen -W "--registry --ca --psk-file" -- "$cur"))
+			COMPREPLY=($(compgen -W "--registry --ca --cert --key --psk-file" -- "$cur"))
 		fi ;;
 	killswitch)
 		if [ "$COMP_CWORD" -eq 2 ]; then

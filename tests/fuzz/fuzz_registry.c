@@ -1,5 +1,6 @@
 /* fuzz_registry: what a gateway reads from outside for its fleet registry — etcd's JSON answers (range, txn,
- * watch stream messages), the Registry URL and the StateDir cache — on arbitrary bytes. The first byte picks the
+ * watch stream messages, lease answers), the Registry URL, the StateDir cache and a session record (what
+ * `sluice registry sessions` reads) — on arbitrary bytes. The first byte picks the
  * parser. No crash or leak, and what is accepted is sane: keys and values are strings, a parsed cache formats
  * back to text that parses to the same list. */
 #include <stdint.h>
@@ -8,6 +9,7 @@
 #include "daemon/registry/etcd_json.h"
 #include "daemon/registry/etcd_url.h"
 #include "daemon/registry/fleet_cache.h"
+#include "daemon/registry/fleet_sessions.h"
 
 #define POOL "10.66.0.1/24"
 
@@ -28,7 +30,8 @@ static void cache_round_trip(const char *t, size_t n)
 		__builtin_trap();
 	for (size_t i = 0; i < na; i++)
 		if (strcmp(a[i].name, b[i].name) || memcmp(a[i].pubkey, b[i].pubkey, sizeof(a[i].pubkey)) ||
-		    a[i].addr.s_addr != b[i].addr.s_addr)
+		    a[i].addr.s_addr != b[i].addr.s_addr || a[i].has_addr6 != b[i].has_addr6 ||
+		    (a[i].has_addr6 && memcmp(&a[i].addr6, &b[i].addr6, sizeof(a[i].addr6))) || a[i].has_psk != b[i].has_psk)
 			__builtin_trap();
 	free(a);
 	free(b);
@@ -47,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(t, data + 1, size - 1);
 	t[size - 1] = 0; /* NUL-terminated for the URL; the others are given the length */
-	switch (data[0] % 5) {
+	switch (data[0] % 7) {
 	case 0: {
 		struct etcd_kv *kv;
 		size_t n;
@@ -76,6 +79,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 3: {
 		struct etcd_url u;
 		if (!etcd_url_parse(t, &u, &e) && (!u.n_endpoints || u.prefix[0] != '/'))
+			__builtin_trap();
+		break;
+	}
+	case 4: {
+		int64_t id, ttl;
+		if (!etcd_parse_lease(t, size - 1, &id, &ttl, &e) && !id)
+			__builtin_trap();
+		break;
+	}
+	case 5: {
+		/* a session record that parses formats back to the same text's fields */
+		struct fleet_session x, y;
+		char gw[FLEET_GW_LABEL_MAX], gw2[FLEET_GW_LABEL_MAX], rec[512];
+		if (fleet_session_parse(t, &x, gw, sizeof(gw)))
+			break;
+		fleet_session_record(&x, gw, rec, sizeof(rec));
+		if (fleet_session_parse(rec, &y, gw2, sizeof(gw2)) || strcmp(x.name, y.name) || strcmp(gw, gw2) ||
+		    x.addr.s_addr != y.addr.s_addr || x.has_addr6 != y.has_addr6 || x.since != y.since)
 			__builtin_trap();
 		break;
 	}

@@ -11,6 +11,7 @@
 #include "daemon/registry/etcd_json.h"
 #include "daemon/registry/etcd_url.h"
 #include "daemon/registry/fleet_cache.h"
+#include "daemon/registry/fleet_sessions.h"
 #include "daemon/registry/fleet_sync.h"
 #include "tests/unit/check.h"
 
@@ -100,6 +101,28 @@ static void config_key(void)
 			   &e) == 0);
 	CHECK(!c.has_registry);
 	config_free(&c);
+	/* a client certificate for etcd's --client-cert-auth: both files, absolute, with etcds:// only */
+	{
+		const char *hdr = "[Interface]\nMode = server\nPrivateKeyFile = /x\nListen = 0.0.0.0:51900\n"
+				  "Address = 10.66.0.1/24\n";
+		char t[512];
+
+		snprintf(t, sizeof(t), "%sRegistry = etcds://198.18.0.53:2379/fleet\nRegistryCertFile = /etc/gw.pem\n"
+			 "RegistryKeyFile = /etc/gw.key\n", hdr);
+		CHECK(config_parse(t, strlen(t), "g.conf", false, &c, &e) == 0);
+		CHECK(!strcmp(c.registry_cert_file, "/etc/gw.pem") && !strcmp(c.registry_key_file, "/etc/gw.key"));
+		config_free(&c);
+		snprintf(t, sizeof(t), "%sRegistry = etcds://198.18.0.53:2379/fleet\nRegistryCertFile = /etc/gw.pem\n", hdr);
+		CHECK(config_parse(t, strlen(t), "g.conf", false, &c, &e) == -EINVAL);
+		CHECK_STR_CONTAINS(e.msg, "g.conf:1: RegistryCertFile and RegistryKeyFile go together");
+		snprintf(t, sizeof(t), "%sRegistry = etcd://198.18.0.53:2379/fleet\nRegistryCertFile = /etc/gw.pem\n"
+			 "RegistryKeyFile = /etc/gw.key\n", hdr);
+		CHECK(config_parse(t, strlen(t), "g.conf", false, &c, &e) == -EINVAL);
+		CHECK_STR_CONTAINS(e.msg, "RegistryCertFile needs Registry = etcds://");
+		snprintf(t, sizeof(t), "%sRegistry = etcds://198.18.0.53:2379/fleet\nRegistryKeyFile = gw.key\n", hdr);
+		CHECK(config_parse(t, strlen(t), "g.conf", false, &c, &e) == -EINVAL);
+		CHECK_STR_CONTAINS(e.msg, "g.conf:7: RegistryKeyFile: 'gw.key' is not an absolute path");
+	}
 }
 
 static const char *jstr(json_object *o, const char *k)
@@ -125,7 +148,7 @@ static void requests(void)
 
 	{
 		struct etcd_cmp cmp[2] = {{ETCD_CMP_ABSENT, "/k", NULL}, {ETCD_CMP_VALUE_EQ, "/v", "10.66.0.2"}};
-		struct etcd_op op[2] = {{ETCD_OP_PUT, "/k", "x"}, {ETCD_OP_DELETE, "/old", NULL}};
+		struct etcd_op op[2] = {{ETCD_OP_PUT, "/k", "x", 0}, {ETCD_OP_DELETE, "/old", NULL, 0}};
 		s = etcd_req_txn(cmp, 2, op, 2);
 	}
 	CHECK(s != NULL);
@@ -144,6 +167,24 @@ static void requests(void)
 	CHECK(!strcmp(jstr(x, "key"), "L29sZA=="));
 	CHECK(json_object_object_get_ex(o, "failure", &a) && json_object_array_length(a) == 0);
 	json_object_put(o);
+	free(s);
+
+	/* a put attached to an etcd lease (a session record): the lease ID as a string */
+	{
+		struct etcd_op op = {ETCD_OP_PUT, "/k", "x", 6521672114668543237};
+		s = etcd_req_txn(NULL, 0, &op, 1);
+	}
+	o = s ? json_tokener_parse(s) : NULL;
+	CHECK(o && json_object_object_get_ex(o, "success", &a) &&
+	      json_object_object_get_ex(json_object_array_get_idx(a, 0), "request_put", &x) &&
+	      !strcmp(jstr(x, "lease"), "6521672114668543237"));
+	json_object_put(o);
+	free(s);
+	s = etcd_req_lease_grant(6);
+	CHECK(s && !strcmp(s, "{\"TTL\":\"6\"}"));
+	free(s);
+	s = etcd_req_lease_id(6521672114668543237);
+	CHECK(s && !strcmp(s, "{\"ID\":\"6521672114668543237\"}"));
 	free(s);
 
 	s = etcd_req_watch("/a/", "/a0", 43);
@@ -218,46 +259,64 @@ static void answers(void)
 static void records(void)
 {
 	uint8_t key[SL_KEY_LEN], back[SL_KEY_LEN], psk[SL_KEY_LEN], pskv[SL_KEY_LEN];
-	char rec[160], hex[2 * SL_KEY_LEN + 1], txt[64];
+	char rec[200], hex[2 * SL_KEY_LEN + 1], txt[128];
 	struct in_addr a, b;
-	bool has, has_psk;
+	struct in6_addr a6, b6;
+	bool has, has6, has_psk;
 	struct sl_prefix4 pool;
+	struct sl_prefix6 pool6;
 
 	CHECK(key_from_base64(K1, key) == 0);
 	inet_pton(AF_INET, "10.66.0.7", &a);
-	fleet_client_record(key, &a, NULL, rec, sizeof(rec));
+	fleet_client_record(key, &a, NULL, NULL, rec, sizeof(rec));
 	CHECK(!strcmp(rec, K1 " 10.66.0.7"));
-	CHECK(fleet_client_parse(rec, back, &has, &b, &has_psk, psk) == 0 && has && b.s_addr == a.s_addr &&
+	CHECK(fleet_client_parse(rec, back, &has, &b, &has6, &b6, &has_psk, psk) == 0 && has && b.s_addr == a.s_addr &&
 	      !memcmp(back, key, SL_KEY_LEN) && !has_psk);
-	fleet_client_record(key, NULL, NULL, rec, sizeof(rec));
+	fleet_client_record(key, NULL, NULL, NULL, rec, sizeof(rec));
 	CHECK(!strcmp(rec, K1));
-	CHECK(fleet_client_parse(rec, back, &has, &b, NULL, NULL) == 0 && !has);
-	CHECK(fleet_client_parse(K1 " 10.66.0", back, &has, &b, NULL, NULL) == -EINVAL);
-	CHECK(fleet_client_parse("short", back, &has, &b, NULL, NULL) == -EINVAL);
-	CHECK(fleet_client_parse("", back, &has, &b, NULL, NULL) == -EINVAL);
+	CHECK(fleet_client_parse(rec, back, &has, &b, &has6, &b6, NULL, NULL) == 0 && !has);
+	CHECK(fleet_client_parse(K1 " 10.66.0", back, &has, &b, &has6, &b6, NULL, NULL) == -EINVAL);
+	CHECK(fleet_client_parse("short", back, &has, &b, &has6, &b6, NULL, NULL) == -EINVAL);
+	CHECK(fleet_client_parse("", back, &has, &b, &has6, &b6, NULL, NULL) == -EINVAL);
 	/* a pre-shared key (registry add --psk-file, DESIGN 10.10): with and without an address, round trip */
 	for (size_t i = 0; i < SL_KEY_LEN; i++)
 		pskv[i] = (uint8_t)(0xa0 + i);
-	fleet_client_record(key, &a, pskv, rec, sizeof(rec));
+	fleet_client_record(key, &a, NULL, pskv, rec, sizeof(rec));
 	CHECK(!strcmp(rec, K1 " 10.66.0.7 psk=oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8="));
-	CHECK(fleet_client_parse(rec, back, &has, &b, &has_psk, psk) == 0 && has && b.s_addr == a.s_addr &&
+	CHECK(fleet_client_parse(rec, back, &has, &b, &has6, &b6, &has_psk, psk) == 0 && has && b.s_addr == a.s_addr &&
 	      has_psk && !memcmp(psk, pskv, SL_KEY_LEN));
-	fleet_client_record(key, NULL, pskv, rec, sizeof(rec));
+	fleet_client_record(key, NULL, NULL, pskv, rec, sizeof(rec));
 	CHECK(!strcmp(rec, K1 " psk=oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8="));
 	memset(psk, 0, sizeof(psk));
-	CHECK(fleet_client_parse(rec, back, &has, &b, &has_psk, psk) == 0 && !has && has_psk &&
+	CHECK(fleet_client_parse(rec, back, &has, &b, &has6, &b6, &has_psk, psk) == 0 && !has && has_psk &&
 	      !memcmp(psk, pskv, SL_KEY_LEN));
-	CHECK(fleet_client_parse(rec, back, &has, &b, NULL, NULL) == 0); /* a caller that does not want it */
+	CHECK(fleet_client_parse(rec, back, &has, &b, &has6, &b6, NULL, NULL) == 0); /* a caller that does not want it */
 	/* broken: short psk, two psks, an address after the psk, two spaces, a trailing space, an unknown word */
-	CHECK(fleet_client_parse(K1 " psk=AAAA", back, &has, &b, &has_psk, psk) == -EINVAL);
+	CHECK(fleet_client_parse(K1 " psk=AAAA", back, &has, &b, &has6, &b6, &has_psk, psk) == -EINVAL);
 	CHECK(fleet_client_parse(K1 " psk=oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8= psk=oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8=",
-				 back, &has, &b, &has_psk, psk) == -EINVAL);
+				 back, &has, &b, &has6, &b6, &has_psk, psk) == -EINVAL);
 	CHECK(fleet_client_parse(K1 " psk=oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8= 10.66.0.7", back, &has, &b,
-				 &has_psk, psk) == -EINVAL);
-	CHECK(fleet_client_parse(K1 "  10.66.0.7", back, &has, &b, &has_psk, psk) == -EINVAL);
-	CHECK(fleet_client_parse(K1 " 10.66.0.7 ", back, &has, &b, &has_psk, psk) == -EINVAL);
-	CHECK(fleet_client_parse(K1 " 10.66.0.7 10.66.0.8", back, &has, &b, &has_psk, psk) == -EINVAL);
-	CHECK(fleet_client_parse(K1 " hello", back, &has, &b, &has_psk, psk) == -EINVAL);
+				 &has6, &b6, &has_psk, psk) == -EINVAL);
+	CHECK(fleet_client_parse(K1 "  10.66.0.7", back, &has, &b, &has6, &b6, &has_psk, psk) == -EINVAL);
+	CHECK(fleet_client_parse(K1 " 10.66.0.7 ", back, &has, &b, &has6, &b6, &has_psk, psk) == -EINVAL);
+	CHECK(fleet_client_parse(K1 " 10.66.0.7 10.66.0.8", back, &has, &b, &has6, &b6, &has_psk, psk) == -EINVAL);
+	CHECK(fleet_client_parse(K1 " hello", back, &has, &b, &has6, &b6, &has_psk, psk) == -EINVAL);
+	/* an IPv6 address (a dual-stack pool): alone, with the IPv4 one, with a psk; round trips */
+	inet_pton(AF_INET6, "fd66::7", &a6);
+	fleet_client_record(key, &a, &a6, pskv, rec, sizeof(rec));
+	CHECK(!strcmp(rec, K1 " 10.66.0.7 fd66::7 psk=oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8="));
+	CHECK(fleet_client_parse(rec, back, &has, &b, &has6, &b6, &has_psk, psk) == 0 && has && has6 &&
+	      b.s_addr == a.s_addr && !memcmp(&b6, &a6, sizeof(a6)) && has_psk);
+	fleet_client_record(key, NULL, &a6, NULL, rec, sizeof(rec));
+	CHECK(!strcmp(rec, K1 " fd66::7"));
+	CHECK(fleet_client_parse(rec, back, &has, &b, &has6, &b6, &has_psk, psk) == 0 && !has && has6 &&
+	      !memcmp(&b6, &a6, sizeof(a6)) && !has_psk);
+	CHECK(fleet_client_parse(K1 " fd66::7 10.66.0.7", back, &has, &b, &has6, &b6, NULL, NULL) == 0 && has && has6);
+	/* broken: two IPv6 addresses, a bad one, one after the psk */
+	CHECK(fleet_client_parse(K1 " fd66::7 fd66::8", back, &has, &b, &has6, &b6, NULL, NULL) == -EINVAL);
+	CHECK(fleet_client_parse(K1 " fd66::zz", back, &has, &b, &has6, &b6, NULL, NULL) == -EINVAL);
+	CHECK(fleet_client_parse(K1 " psk=oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8= fd66::7", back, &has, &b, &has6,
+				 &b6, NULL, NULL) == -EINVAL);
 
 	fleet_key_hex(key, hex);
 	CHECK(strlen(hex) == 64 && !strncmp(hex, "d75a980182b10ab7", 16));
@@ -268,8 +327,29 @@ static void records(void)
 
 	inet_pton(AF_INET, "10.66.0.1", &pool.addr);
 	pool.len = 24;
-	fleet_pool_text(&pool, txt, sizeof(txt));
+	fleet_pool_text(&pool, NULL, txt, sizeof(txt));
 	CHECK(!strcmp(txt, "10.66.0.1/24"));
+	memset(&pool6, 0, sizeof(pool6));
+	fleet_pool_text(&pool, &pool6, txt, sizeof(txt)); /* no IPv6 prefix: the record an IPv4 fleet always had */
+	CHECK(!strcmp(txt, "10.66.0.1/24"));
+	inet_pton(AF_INET6, "fd66::1", &pool6.addr);
+	pool6.len = 64;
+	fleet_pool_text(&pool, &pool6, txt, sizeof(txt));
+	CHECK(!strcmp(txt, "10.66.0.1/24, fd66::1/64"));
+	/* IPv6 pool membership: the prefix's first SL_POOL6_MAX addresses, not the gateway's, not the prefix */
+	CHECK(fleet_addr6_in_pool(&pool6, &a6));
+	inet_pton(AF_INET6, "fd66::ffff", &b6);
+	CHECK(fleet_addr6_in_pool(&pool6, &b6));
+	inet_pton(AF_INET6, "fd66::1", &b6);
+	CHECK(!fleet_addr6_in_pool(&pool6, &b6));
+	inet_pton(AF_INET6, "fd66::", &b6);
+	CHECK(!fleet_addr6_in_pool(&pool6, &b6));
+	inet_pton(AF_INET6, "fd66::1:7", &b6);
+	CHECK(!fleet_addr6_in_pool(&pool6, &b6));
+	inet_pton(AF_INET6, "fd67::7", &b6);
+	CHECK(!fleet_addr6_in_pool(&pool6, &b6));
+	pool6.len = 0;
+	CHECK(!fleet_addr6_in_pool(&pool6, &a6));
 	CHECK(fleet_addr_in_pool(&pool, a));
 	inet_pton(AF_INET, "10.66.0.1", &b); /* the gateway's own */
 	CHECK(!fleet_addr_in_pool(&pool, b));
@@ -356,6 +436,104 @@ static void cache(void)
 	}
 }
 
+/* A dual-stack pool's cache: the IPv6 lease after the IPv4 one, before psk=; a file client's fixed IPv6 address
+ * must be the cached one. */
+static void cache6(void)
+{
+	struct sl_client_cfg list[2] = {cl("alice", "10.66.0.2"), cl("bob", "10.66.0.3")}, *back, *m;
+	const char *pool = "10.66.0.1/24, fd66::1/64";
+	struct strbuf b = {0};
+	struct sl_err e = {{0}};
+	size_t n, nm;
+	int64_t rev;
+	unsigned left;
+
+	list[0].has_addr6 = list[1].has_addr6 = true;
+	inet_pton(AF_INET6, "fd66::2", &list[0].addr6);
+	inet_pton(AF_INET6, "fd66::3", &list[1].addr6);
+	list[1].has_psk = true;
+	memset(list[1].psk, 0x5a, SL_KEY_LEN);
+	fleet_cache_format(list, 2, pool, 7, &b);
+	CHECK_STR_CONTAINS(b.s, "# sluice registry cache: 10.66.0.1/24, fd66::1/64 7\nalice ");
+	CHECK_STR_CONTAINS(b.s, " 10.66.0.2 fd66::2\n");
+	CHECK_STR_CONTAINS(b.s, " 10.66.0.3 fd66::3 psk=WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo=\n");
+	CHECK(fleet_cache_parse(b.s, b.len, pool, &back, &n, &rev, &e) == 0);
+	CHECK_EQ_INT(n, 2);
+	CHECK_EQ_INT(rev, 7);
+	if (n == 2)
+		CHECK(back[0].has_addr6 && !memcmp(&back[0].addr6, &list[0].addr6, sizeof(back[0].addr6)) &&
+		      !back[0].has_psk && back[1].has_addr6 && !memcmp(&back[1].addr6, &list[1].addr6, 16) &&
+		      back[1].has_psk && !memcmp(back[1].psk, list[1].psk, SL_KEY_LEN));
+	free(back);
+	/* the IPv4-only pool of the same prefix is another pool */
+	CHECK(fleet_cache_parse(b.s, b.len, "10.66.0.1/24", &back, &n, &rev, &e) == -EINVAL);
+	free(b.s);
+	b = (struct strbuf){0};
+	sb_printf(&b, "# sluice registry cache: %s 7\nalice %s 10.66.0.2 fd66::2 fd66::3\n", pool, K1);
+	CHECK(fleet_cache_parse(b.s, b.len, pool, &back, &n, &rev, &e) == -EINVAL);
+	CHECK_STR_CONTAINS(e.msg, "line 2:");
+	free(b.s);
+	{
+		struct sl_client_cfg file[2] = {cl("anna", NULL), cl("bob", NULL)};
+		file[0].pubkey[0] = 'a'; /* alice's key: gets her cached IPv6 lease */
+		file[1].has_addr6 = true; /* bob with another fixed IPv6 address: left out */
+		inet_pton(AF_INET6, "fd66::9", &file[1].addr6);
+		CHECK(fleet_cache_merge(list, 2, file, 2, &m, &nm, &left) == 0);
+		CHECK_EQ_INT(left, 1);
+		CHECK_EQ_INT(nm, 1);
+		if (nm == 1)
+			CHECK(!strcmp(m[0].name, "anna") && m[0].has_addr6 &&
+			      !memcmp(&m[0].addr6, &list[0].addr6, sizeof(m[0].addr6)));
+		free(m);
+	}
+}
+
+/* etcd 3.4's lease answers (texts as it sent them in a test run) and the session record (fleet_sessions.h) */
+static void sessions(void)
+{
+	const char *grant = "{\"header\":{\"cluster_id\":\"7222109305586615858\",\"member_id\":\"17767816877210000001\","
+			    "\"revision\":\"1\",\"raft_term\":\"2\"},\"ID\":\"6521672114668543237\",\"TTL\":\"6\"}";
+	const char *alive = "{\"result\":{\"header\":{\"cluster_id\":\"7222109305586615858\",\"revision\":\"1\"},"
+			    "\"ID\":\"6521672114668543237\",\"TTL\":\"6\"}}";
+	const char *gone = "{\"result\":{\"header\":{\"cluster_id\":\"7222109305586615858\",\"revision\":\"1\"},"
+			   "\"ID\":\"123\"}}";
+	const char *err = "{\"error\":\"etcdserver: requested lease not found\",\"message\":\"etcdserver: requested "
+			  "lease not found\",\"code\":5}";
+	struct sl_err e = {{0}};
+	struct fleet_session x, y;
+	char rec[320], gw[FLEET_GW_LABEL_MAX];
+	int64_t id, ttl;
+
+	CHECK(etcd_parse_lease(grant, strlen(grant), &id, &ttl, &e) == 0 && id == 6521672114668543237 && ttl == 6);
+	CHECK(etcd_parse_lease(alive, strlen(alive), &id, &ttl, &e) == 0 && id == 6521672114668543237 && ttl == 6);
+	CHECK(etcd_parse_lease(gone, strlen(gone), &id, &ttl, &e) == 0 && id == 123 && ttl == 0); /* expired */
+	CHECK(etcd_parse_lease(err, strlen(err), &id, &ttl, &e) == -EINVAL);
+	CHECK_STR_CONTAINS(e.msg, "lease not found"); /* what fleet_sessions_tick looks for */
+
+	memset(&x, 0, sizeof(x));
+	snprintf(x.name, sizeof(x.name), "laptop");
+	inet_pton(AF_INET, "10.66.0.2", &x.addr);
+	x.since = 1764770000;
+	fleet_session_record(&x, "gw1/sluice0", rec, sizeof(rec));
+	CHECK(!strcmp(rec, "name=laptop gateway=gw1/sluice0 address=10.66.0.2 since=1764770000"));
+	CHECK(fleet_session_parse(rec, &y, gw, sizeof(gw)) == 0 && !strcmp(y.name, "laptop") && !strcmp(gw, "gw1/sluice0") &&
+	      y.addr.s_addr == x.addr.s_addr && !y.has_addr6 && y.since == x.since);
+	x.has_addr6 = true;
+	inet_pton(AF_INET6, "fd66::2", &x.addr6);
+	fleet_session_record(&x, "gw1/sluice0", rec, sizeof(rec));
+	CHECK(!strcmp(rec, "name=laptop gateway=gw1/sluice0 address=10.66.0.2 address6=fd66::2 since=1764770000"));
+	CHECK(fleet_session_parse(rec, &y, gw, sizeof(gw)) == 0 && y.has_addr6 && !memcmp(&y.addr6, &x.addr6, 16));
+	/* broken: a field missing, repeated, unknown, a bad address or time */
+	CHECK(fleet_session_parse("name=a gateway=g address=10.66.0.2", &y, gw, sizeof(gw)) == -EINVAL);
+	CHECK(fleet_session_parse("name=a name=b gateway=g address=10.66.0.2 since=1", &y, gw, sizeof(gw)) == -EINVAL);
+	CHECK(fleet_session_parse("name=a gateway=g address=10.66.0.2 since=1 x=y", &y, gw, sizeof(gw)) == -EINVAL);
+	CHECK(fleet_session_parse("name=a gateway=g address=10.66.0 since=1", &y, gw, sizeof(gw)) == -EINVAL);
+	CHECK(fleet_session_parse("name=a gateway=g address=10.66.0.2 since=1s", &y, gw, sizeof(gw)) == -EINVAL);
+	CHECK(fleet_session_parse("name=a gateway=g address=10.66.0.2 address6=fd66::zz since=1", &y, gw, sizeof(gw)) ==
+	      -EINVAL);
+	CHECK(fleet_session_parse("", &y, gw, sizeof(gw)) == -EINVAL);
+}
+
 int main(void)
 {
 	url_ok();
@@ -365,5 +543,7 @@ int main(void)
 	answers();
 	records();
 	cache();
+	cache6();
+	sessions();
 	return check_done("test_registry");
 }
