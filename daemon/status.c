@@ -140,6 +140,7 @@ void status_dump_gateway(struct gw *g, struct strbuf *o)
 		sb_printf(o, "registry_syncs=%" PRIu64 "\nregistry_sync_failures=%" PRIu64 "\nregistry_watch_events=%" PRIu64
 			  "\nregistry_leases_created=%" PRIu64 "\nregistry_refused=%" PRIu64 "\nregistry_revision=%" PRId64
 			  "\n", fs.syncs, fs.sync_failures, fs.watch_events, fs.leases_created, fs.refused, fs.revision);
+		sb_printf(o, "registry_incremental=%" PRIu64 "\n", fs.incremental);
 		sb_printf(o, "registry_sessions=%zu\nregistry_session_writes=%" PRIu64 "\nregistry_session_failures=%" PRIu64
 			  "\n", fs.sessions, fs.session_writes, fs.session_failures);
 	}

@@ -345,6 +345,72 @@ int etcd_parse_watch(const char *body, size_t len, bool *created, bool *canceled
 	return 0;
 }
 
+void etcd_watch_msg_free(struct etcd_watch_msg *m)
+{
+	for (size_t i = 0; i < m->n_ev; i++) {
+		free(m->ev[i].key);
+		free(m->ev[i].value);
+	}
+	free(m->ev);
+	memset(m, 0, sizeof(*m));
+}
+
+int etcd_parse_watch_msg(const char *body, size_t len, struct etcd_watch_msg *m, struct sl_err *e)
+{
+	json_object *o = parse_answer(body, len, "watch", e), *r, *v, *arr;
+	int ret = 0;
+
+	memset(m, 0, sizeof(*m));
+	m->rev = -1;
+	if (!o)
+		return -EINVAL;
+	if (!json_object_object_get_ex(o, "result", &r)) {
+		json_object_put(o);
+		return sl_errf(e, -EINVAL, "watch: a stream message without a result");
+	}
+	m->rev = header_revision(r);
+	m->created = json_object_object_get_ex(r, "created", &v) && json_object_get_boolean(v);
+	m->canceled = json_object_object_get_ex(r, "canceled", &v) && json_object_get_boolean(v);
+	if (json_object_object_get_ex(r, "compact_revision", &v))
+		m->compact_revision = json_object_get_int64(v);
+	if (json_object_object_get_ex(r, "events", &arr)) {
+		size_t total;
+
+		if (!json_object_is_type(arr, json_type_array)) {
+			json_object_put(o);
+			return sl_errf(e, -EINVAL, "watch: events is not an array");
+		}
+		total = json_object_array_length(arr);
+		m->ev = calloc(total ? total : 1, sizeof(*m->ev));
+		if (!m->ev) {
+			json_object_put(o);
+			return sl_errf(e, -ENOMEM, "watch: out of memory for %zu events", total);
+		}
+		for (; m->n_ev < total && !ret; m->n_ev++) {
+			json_object *ev = json_object_array_get_idx(arr, m->n_ev), *kv, *k, *t, *mr;
+			struct etcd_event *x = &m->ev[m->n_ev];
+
+			/* proto3 JSON leaves the default type (PUT) out */
+			x->del = json_object_object_get_ex(ev, "type", &t) && !strcmp(json_object_get_string(t), "DELETE");
+			if (!json_object_object_get_ex(ev, "kv", &kv) || !json_object_object_get_ex(kv, "key", &k)) {
+				ret = sl_errf(e, -EINVAL, "watch: an event without a key");
+				continue;
+			}
+			x->key = b64_decode(json_object_get_string(k));
+			x->value = b64_decode(!x->del && json_object_object_get_ex(kv, "value", &v) ? json_object_get_string(v)
+												   : "");
+			if (json_object_object_get_ex(kv, "mod_revision", &mr))
+				x->mod_revision = json_object_get_int64(mr);
+			if (!x->key || !x->value)
+				ret = sl_errf(e, -EINVAL, "watch: an event's key or value is not valid base64 text");
+		}
+	}
+	json_object_put(o);
+	if (ret)
+		etcd_watch_msg_free(m);
+	return ret;
+}
+
 int etcd_parse_lease(const char *body, size_t len, int64_t *id, int64_t *ttl, struct sl_err *e)
 {
 	json_object *o = parse_answer(body, len, "lease", e), *r, *v;

@@ -61,3 +61,24 @@ int etcd_parse_txn(const char *body, size_t len, bool *succeeded, int64_t *rev, 
  * *n_events (keys changed), *rev. */
 int etcd_parse_watch(const char *body, size_t len, bool *created, bool *canceled, unsigned *n_events, int64_t *rev,
 		     struct sl_err *e);
+
+/* One event of a watch message: a put (key, value) or a delete (key; value ""), decoded. */
+struct etcd_event {
+	bool del;
+	char *key, *value;
+	int64_t mod_revision;
+};
+
+/* One whole watch message, its events included (the registry thread applies them one by one). */
+struct etcd_watch_msg {
+	bool created, canceled;
+	int64_t rev;              /* the header's revision */
+	int64_t compact_revision; /* > 0: etcd compacted past the watch's start; it is canceled */
+	struct etcd_event *ev;    /* malloc'd, n_ev entries (free with etcd_watch_msg_free) */
+	size_t n_ev;
+};
+
+/* -EINVAL (e->msg) for an error answer, a message without a result, or an event that is not valid (no key,
+ * a key or value not base64 text). *m is zeroed first and freed on failure. */
+int etcd_parse_watch_msg(const char *body, size_t len, struct etcd_watch_msg *m, struct sl_err *e);
+void etcd_watch_msg_free(struct etcd_watch_msg *m);

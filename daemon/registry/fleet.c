@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 #include "daemon/atomic_file.h"
 #include "daemon/keys.h"
 #include "daemon/loop.h"
@@ -150,6 +151,10 @@ int fleet_init(struct fleet *f, const struct sl_config *cfg, struct sl_client_cf
 	if (ret)
 		return ret;
 	cache_write(f, *list, *n, rev);
+	f->cur = copy_clients(*list, *n); /* NULL (out of memory): the first event makes a full read */
+	f->n_cur = *n;
+	f->have_cur = f->cur != NULL;
+	f->cur_refused = st.refused;
 	f->st.connected = true;
 	f->st.syncs = 1;
 	f->st.revision = rev;
@@ -161,13 +166,26 @@ int fleet_init(struct fleet *f, const struct sl_config *cfg, struct sl_client_cf
 	return 0;
 }
 
-/* The watch's stream: one JSON message per line. Any change, a cancel or anything unreadable means "read
- * the registry again", which is always right. */
+/* The watch's stream: one JSON message per line. Messages with events are queued whole for the registry
+ * thread to apply (one hand-over per message); a cancel (compaction among others), a message too long or
+ * anything unreadable means "read the registry again" (`full`), which is always right. */
 struct watch {
 	char *buf;
 	size_t len;
-	bool created, changed;
+	bool full;
+	struct etcd_watch_msg *q;
+	size_t n_q;
+	uint64_t reported; /* messages with events, and cancels */
 };
+
+static void watch_queue_free(struct watch *w)
+{
+	for (size_t i = 0; i < w->n_q; i++)
+		etcd_watch_msg_free(&w->q[i]);
+	free(w->q);
+	w->q = NULL;
+	w->n_q = 0;
+}
 
 static size_t on_watch(char *data, size_t size, size_t nmemb, void *arg)
 {
@@ -176,13 +194,13 @@ static size_t on_watch(char *data, size_t size, size_t nmemb, void *arg)
 	char *nl;
 
 	if (w->len + n + 1 > FLEET_WATCH_LINE_MAX) {
-		w->changed = true;
+		w->full = true;
 		w->len = 0;
 		return n;
 	}
 	char *nb = realloc(w->buf, w->len + n + 1);
 	if (!nb) {
-		w->changed = true;
+		w->full = true;
 		return n;
 	}
 	w->buf = nb;
@@ -191,17 +209,29 @@ static size_t on_watch(char *data, size_t size, size_t nmemb, void *arg)
 	w->buf[w->len] = 0;
 	while ((nl = memchr(w->buf, '\n', w->len))) {
 		size_t l = (size_t)(nl - w->buf);
-		bool created, canceled;
-		unsigned events;
-		int64_t rev;
+		struct etcd_watch_msg msg;
 		struct sl_err e = {{0}};
 
-		if (l && !etcd_parse_watch(w->buf, l, &created, &canceled, &events, &rev, &e)) {
-			w->created |= created;
-			if (events || canceled)
-				w->changed = true;
+		if (l && !etcd_parse_watch_msg(w->buf, l, &msg, &e)) {
+			struct etcd_watch_msg *q;
+			if (msg.canceled || msg.compact_revision > 0) {
+				w->full = true;
+				w->reported++;
+				etcd_watch_msg_free(&msg);
+			} else if (msg.n_ev && !w->full && (q = realloc(w->q, (w->n_q + 1) * sizeof(*q)))) {
+				w->q = q;
+				w->q[w->n_q++] = msg;
+				w->reported++;
+			} else {
+				if (msg.n_ev) {
+					w->full = true; /* out of memory, or already reading again */
+					w->reported++;
+				}
+				etcd_watch_msg_free(&msg);
+			}
 		} else if (l) {
-			w->changed = true;
+			log_warn("registry: watch: %s; reading the registry again", e.msg);
+			w->full = true;
 		}
 		memmove(w->buf, nl + 1, w->len - l - 1);
 		w->len -= l + 1;
@@ -252,6 +282,81 @@ static void sessions_tick(struct fleet *f, struct etcd *c)
 	pthread_mutex_unlock(&f->mu);
 }
 
+/* One watch message's events applied to the thread's list and handed over as one new list. 0, or -errno
+ * when only a full read can tell (the caller reads the registry again; nothing was handed over). */
+static int apply_msg(struct fleet *f, struct etcd *c, const struct etcd_watch_msg *m)
+{
+	struct sl_client_cfg *file = NULL, *list = NULL, *give = NULL;
+	struct fleet_sync_stats st = {0};
+	struct sl_err e = {{0}};
+	size_t n_file = 0, n = 0;
+	bool file_changed;
+	int ret = 0;
+
+	if (!f->have_cur)
+		return -EAGAIN;
+	pthread_mutex_lock(&f->mu);
+	file_changed = f->file_changed;
+	if (!file_changed) {
+		file = copy_clients(f->file, f->n_file);
+		n_file = f->n_file;
+	}
+	pthread_mutex_unlock(&f->mu);
+	if (file_changed)
+		return -EAGAIN; /* a reload: the full read merges the new file */
+	list = copy_clients(f->cur, f->n_cur);
+	n = f->n_cur;
+	if (!file || !list)
+		ret = -ENOMEM;
+	for (size_t i = 0; i < m->n_ev && !ret; i++) {
+		const struct etcd_event *ev = &m->ev[i];
+		struct sl_client_cfg cl;
+		int k = fleet_event_prepare(f->url->prefix, ev->del, ev->key, ev->value, file, n_file, list, n,
+					    f->cur_refused, &cl);
+
+		if (k == FLEET_EV_PUT) {
+			ret = fleet_lease_client(c, f->url->prefix, &f->pool, &f->pool6, list, n, &cl, &st, &e);
+			if (ret > 0)
+				ret = -ENOSPC; /* left out: the full read counts and logs it */
+			else if (ret)
+				log_warn("registry: %s: %s; reading the registry again", ev->key, e.msg);
+			else
+				ret = fleet_list_put(&list, &n, &cl);
+		} else if (k == FLEET_EV_DELETE) {
+			fleet_list_del(list, &n, cl.name);
+		} else if (k < 0) {
+			ret = k;
+		}
+		if (ret)
+			log_info("registry: the change of %s is not applied alone (%s); reading the registry again",
+				 ev->key, strerror(-ret));
+		OPENSSL_cleanse(&cl, sizeof(cl));
+	}
+	free(file);
+	if (!ret && !(give = copy_clients(list, n)))
+		ret = -ENOMEM;
+	if (ret) {
+		free(list);
+		return ret;
+	}
+	cache_write(f, list, n, m->rev);
+	free(f->cur);
+	f->cur = list;
+	f->n_cur = n;
+	pthread_mutex_lock(&f->mu);
+	f->st.incremental += m->n_ev;
+	if (m->rev > 0)
+		f->st.revision = m->rev;
+	f->st.clients = n;
+	f->st.leases_created += st.leased;
+	free(f->ready);
+	f->ready = give;
+	f->n_ready = n;
+	pthread_mutex_unlock(&f->mu);
+	wake(f->notify_fd);
+	return 0;
+}
+
 /* Watches PREFIX/clients/ from rev + 1 on the endpoint that answered last, until something happens. */
 static enum watch_end watch_once(struct fleet *f, struct etcd *c, int64_t rev)
 {
@@ -290,7 +395,11 @@ static enum watch_end watch_once(struct fleet *f, struct etcd *c, int64_t rev)
 		sessions_tick(f, c);
 		if (curl_multi_perform(m, &running) != CURLM_OK)
 			break;
-		if (w.changed) {
+		for (size_t i = 0; i < w.n_q && !w.full; i++)
+			if (apply_msg(f, c, &w.q[i]))
+				w.full = true;
+		watch_queue_free(&w);
+		if (w.full) {
 			out = WATCH_CHANGED;
 			break;
 		}
@@ -317,11 +426,9 @@ static enum watch_end watch_once(struct fleet *f, struct etcd *c, int64_t rev)
 	}
 	if (atomic_load(&f->stop))
 		out = WATCH_STOP;
-	if (out == WATCH_CHANGED) {
-		pthread_mutex_lock(&f->mu);
-		f->st.watch_events++;
-		pthread_mutex_unlock(&f->mu);
-	}
+	pthread_mutex_lock(&f->mu);
+	f->st.watch_events += w.reported;
+	pthread_mutex_unlock(&f->mu);
 	curl_multi_remove_handle(m, h);
 out:
 	if (h)
@@ -331,6 +438,7 @@ out:
 	curl_slist_free_all(hdr);
 	free(body);
 	free(w.buf);
+	watch_queue_free(&w);
 	return out;
 }
 
@@ -374,8 +482,14 @@ static int resync(struct fleet *f, struct etcd *c, int64_t *rev)
 		return -ENOMEM;
 	ret = fleet_sync(c, f->url->prefix, &f->pool, &f->pool6, f->path, file, n_file, false, &list, &n, rev, &st, &e);
 	free(file);
-	if (!ret)
+	if (!ret) {
 		cache_write(f, list, n, *rev); /* before it is handed over: the file I/O holds no lock */
+		free(f->cur); /* the thread's own copy, which the watch's events edit */
+		f->cur = copy_clients(list, n);
+		f->n_cur = n;
+		f->have_cur = f->cur != NULL;
+		f->cur_refused = st.refused;
+	}
 	pthread_mutex_lock(&f->mu);
 	was_connected = f->st.connected;
 	if (ret) {
@@ -535,6 +649,7 @@ void fleet_close(struct fleet *f)
 		close(f->notify_fd);
 	free(f->file);
 	free(f->ready);
+	free(f->cur);
 	free(f->sess_offer);
 	fleet_sessions_free(&f->sess);
 	pthread_mutex_destroy(&f->mu);

@@ -1,7 +1,8 @@
 /* fleet: a gateway's link to its etcd registry (DESIGN §9 "Fleet"). Start-up reads the registry once,
  * blocking (fleet_init: the merged client list, every lease confirmed, or a clear refusal); then a thread of
- * its own keeps a watch on PREFIX/clients/ and re-reads the registry (fleet_sync.h) on every change, on a
- * reload and after an outage (reconnecting with backoff, 1 s doubling to FLEET_BACKOFF_MAX_MS). Each new list
+ * its own keeps a watch on PREFIX/clients/ and applies its events to the list it keeps (a put: that one
+ * record parsed and leased; a delete: that entry removed), or re-reads the registry (fleet_sync.h) when an
+ * event cannot be applied, when the watch is canceled or compacted, on a reload and after an outage (reconnecting with backoff, 1 s doubling to FLEET_BACKOFF_MAX_MS). Each new list
  * is handed to the control thread through notify_fd (an eventfd in its loop): fleet_take. While etcd is
  * unreachable nothing is handed over, so the gateway keeps serving the clients and leases it has. Between
  * the watch's reads the same thread keeps this gateway's live sessions in etcd (fleet_sessions.h): the control
@@ -23,7 +24,8 @@ struct fleet_status {
 	bool connected;          /* the last request reached etcd */
 	uint64_t syncs;          /* registry reads applied (start-up included) */
 	uint64_t sync_failures;  /* reads that failed (etcd unreachable, lost races) */
-	uint64_t watch_events;   /* changes the watch reported */
+	uint64_t watch_events;   /* changes the watch reported (messages with events, cancels) */
+	uint64_t incremental;    /* watch events applied without a full read (fleet_event_prepare) */
 	uint64_t leases_created; /* leases this gateway wrote */
 	uint64_t refused;        /* registry clients left out at the last read (logged) */
 	int64_t revision;        /* etcd revision of the last read */
@@ -59,6 +61,10 @@ struct fleet {
 	size_t n_sess_offer;
 	bool sess_offered;
 	struct fleet_sessions sess; /* the registry thread's own (fleet_sessions.h) */
+	struct sl_client_cfg *cur; /* the registry thread's own: the list last handed over, which events edit */
+	size_t n_cur;
+	unsigned cur_refused; /* registry clients the last full read left out */
+	bool have_cur;
 	struct fleet_status st;
 };
 

@@ -699,6 +699,176 @@ int fleet_sync(struct etcd *c, const char *prefix, const struct sl_prefix4 *pool
 	return ret;
 }
 
+static const struct sl_client_cfg *by_name(const struct sl_client_cfg *l, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(l[i].name, name))
+			return &l[i];
+	return NULL;
+}
+
+static const struct sl_client_cfg *by_key(const struct sl_client_cfg *l, size_t n, const uint8_t key[SL_KEY_LEN])
+{
+	for (size_t i = 0; i < n; i++)
+		if (!memcmp(l[i].pubkey, key, SL_KEY_LEN))
+			return &l[i];
+	return NULL;
+}
+
+int fleet_event_prepare(const char *prefix, bool del, const char *key, const char *value,
+			const struct sl_client_cfg *file, size_t n_file, const struct sl_client_cfg *list, size_t n,
+			unsigned refused, struct sl_client_cfg *c)
+{
+	char p_cl[FLEET_KEY_MAX];
+	size_t l_cl = (size_t)snprintf(p_cl, sizeof(p_cl), "%s/clients/", prefix);
+	const char *name = key + l_cl;
+	const struct sl_client_cfg *old, *other;
+
+	memset(c, 0, sizeof(*c));
+	if (strncmp(key, p_cl, l_cl) || !fleet_name_ok(name))
+		return -EINVAL;
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	if (by_name(file, n_file, name))
+		return FLEET_EV_SKIP; /* the file's name: its client stays as the file says */
+	old = by_name(list, n, name);
+	if (del)
+		return refused ? -EINVAL : FLEET_EV_DELETE; /* a key it held might let a left-out client in */
+	if (fleet_client_parse(value, c->pubkey, &c->has_addr, &c->addr, &c->has_addr6, &c->addr6, &c->has_psk,
+			       c->psk))
+		return -EINVAL;
+	c->line = 0;
+	if (by_key(file, n_file, c->pubkey))
+		return FLEET_EV_DELETE; /* the file's key: the file wins, a registry entry of this name goes */
+	other = by_key(list, n, c->pubkey);
+	if (other && other != old)
+		return -EINVAL; /* a key under two names: the full read decides which one stays */
+	if (refused && old && memcmp(old->pubkey, c->pubkey, SL_KEY_LEN))
+		return -EINVAL;
+	return FLEET_EV_PUT;
+}
+
+int fleet_list_put(struct sl_client_cfg **list, size_t *n, const struct sl_client_cfg *c)
+{
+	struct sl_client_cfg *l;
+
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp((*list)[i].name, c->name)) {
+			(*list)[i] = *c;
+			return 0;
+		}
+	l = realloc(*list, (*n + 2) * sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l[(*n)++] = *c;
+	*list = l;
+	return 0;
+}
+
+bool fleet_list_del(struct sl_client_cfg *list, size_t *n, const char *name)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp(list[i].name, name)) {
+			OPENSSL_cleanse(list[i].psk, sizeof(list[i].psk));
+			memmove(&list[i], &list[i + 1], (*n - i - 1) * sizeof(*list));
+			(*n)--;
+			return true;
+		}
+	return false;
+}
+
+/* One family's lease for one client: the view holds the addresses of `list` (minus cl's own name), the
+ * client's lease and its fixed address's holder as etcd has them now; a lost race reads them again. */
+static int lease_client_fam(struct etcd *c, const char *prefix, const struct fam *f,
+			    const struct sl_client_cfg *list, size_t n, struct sl_client_cfg *cl,
+			    struct fleet_sync_stats *st, struct sl_err *e)
+{
+	struct leases v = {0};
+	struct lease *known = calloc(n + FLEET_SYNC_TRIES + 1, sizeof(struct lease));
+	size_t nk = 0;
+	int ret = -EAGAIN;
+
+	v.by_key = calloc(2, sizeof(struct lease));
+	v.by_addr = calloc(n + FLEET_SYNC_TRIES + 4, sizeof(struct lease));
+	if (!known || !v.by_key || !v.by_addr) {
+		free(known);
+		free(v.by_key);
+		free(v.by_addr);
+		return sl_errf(e, -ENOMEM, "registry: out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint32_t num;
+		if (strcmp(list[i].name, cl->name) && cfg_num(f, &list[i], &num) && num) {
+			known[nk] = (struct lease){.addr = num};
+			memcpy(known[nk++].key, list[i].pubkey, SL_KEY_LEN);
+		}
+	}
+	for (unsigned t = 0; t < FLEET_SYNC_TRIES && ret == -EAGAIN; t++) {
+		char kp[FLEET_KEY_MAX], ap[FLEET_KEY_MAX], as[INET6_ADDRSTRLEN], *val = NULL;
+		uint32_t want;
+		bool fixed = cfg_num(f, cl, &want);
+
+		memcpy(v.by_addr, known, nk * sizeof(struct lease));
+		v.n_by_addr = nk;
+		v.n_by_key = 0;
+		key_path(kp, sizeof(kp), f, prefix, cl->pubkey);
+		ret = etcd_get(c, kp, &val, e);
+		if (ret)
+			break;
+		if (val && (v.by_key[0].addr = text_num(f, val))) {
+			memcpy(v.by_key[0].key, cl->pubkey, SL_KEY_LEN);
+			v.n_by_key = 1;
+		}
+		free(val);
+		val = NULL;
+		if (fixed && want) {
+			addr_path(ap, sizeof(ap), f, prefix, num_text(f, want, as));
+			ret = etcd_get(c, ap, &val, e);
+			if (ret)
+				break;
+			if (val) {
+				struct lease *x = &v.by_addr[v.n_by_addr++];
+				x->addr = want;
+				if (fleet_key_unhex(val, x->key))
+					memset(x->key, 0xff, SL_KEY_LEN);
+			}
+			free(val);
+		}
+		qsort(v.by_addr, v.n_by_addr, sizeof(struct lease), cmp_addr);
+		ret = lease_one(c, prefix, "registry", f, &v, cl, false, false, st, e);
+		if (ret == -EAGAIN && !fixed) {
+			/* the address tried is another key's (a removed client's lease, or one just written elsewhere):
+			 * skipped from now on; our own lease, if another gateway wrote it meanwhile, is read next */
+			uint32_t cand = lowest_free(f, &v);
+			if (cand) {
+				known[nk] = (struct lease){.addr = cand};
+				memset(known[nk++].key, 0xff, SL_KEY_LEN);
+			}
+		}
+	}
+	free(known);
+	free(v.by_key);
+	free(v.by_addr);
+	return ret;
+}
+
+int fleet_lease_client(struct etcd *c, const char *prefix, const struct sl_prefix4 *pool,
+		       const struct sl_prefix6 *pool6, const struct sl_client_cfg *list, size_t n,
+		       struct sl_client_cfg *cl, struct fleet_sync_stats *st, struct sl_err *e)
+{
+	struct fam fam[2];
+	unsigned n_fam = 1;
+	int ret = 0;
+
+	fam_v4(&fam[0], pool);
+	if (pool6 && pool6->len)
+		fam_v6(&fam[n_fam++], pool6);
+	else
+		cl->has_addr6 = false; /* a record's IPv6 address, on an IPv4-only fleet */
+	for (unsigned i = 0; i < n_fam && !ret; i++)
+		ret = lease_client_fam(c, prefix, &fam[i], list, n, cl, st, e);
+	return ret;
+}
+
 int fleet_lease_fixed(struct etcd *c, const char *prefix, const uint8_t key[SL_KEY_LEN], int af, const void *addr,
 		      char owner_hex[2 * SL_KEY_LEN + 1], struct sl_err *e)
 {

@@ -41,6 +41,33 @@ int fleet_sync(struct etcd *c, const char *prefix, const struct sl_prefix4 *pool
 	       const char *file_path, const struct sl_client_cfg *file, size_t n_file, bool strict,
 	       struct sl_client_cfg **out, size_t *n_out, int64_t *rev, struct fleet_sync_stats *st, struct sl_err *e);
 
+/* Incremental apply (the registry thread, for each event of the watch on PREFIX/clients/): what one event
+ * means for the merged list `list` that the last read (or apply) produced. FLEET_EV_SKIP: nothing changes (a
+ * name the file has); FLEET_EV_PUT: *c is the parsed record (name, key, PSK, fixed addresses), to be leased
+ * (fleet_lease_client) and then put into the list by name (fleet_list_put); FLEET_EV_DELETE: the entry named
+ * c->name goes (fleet_list_del; also a put whose key is a file client's: the file wins). -EINVAL: only a full
+ * read can say (a bad name or record, a key another registry client has, a key outside PREFIX/clients/, or
+ * a delete or key change while `refused` clients are left out, which it might let in). */
+enum fleet_event_kind {
+	FLEET_EV_SKIP,
+	FLEET_EV_PUT,
+	FLEET_EV_DELETE,
+};
+int fleet_event_prepare(const char *prefix, bool del, const char *key, const char *value,
+			const struct sl_client_cfg *file, size_t n_file, const struct sl_client_cfg *list, size_t n,
+			unsigned refused, struct sl_client_cfg *c);
+/* Replaces the entry of c->name or appends c (*list realloc'd): 0 or -ENOMEM. */
+int fleet_list_put(struct sl_client_cfg **list, size_t *n, const struct sl_client_cfg *c);
+/* Removes the entry named `name`; false when there is none. */
+bool fleet_list_del(struct sl_client_cfg *list, size_t *n, const char *name);
+/* The lease of each family for one registry client cl (its fixed addresses, or its existing lease, or the
+ * lowest address free as far as `list` and etcd tell), the same transactions as fleet_sync, reading only
+ * that client's keys: 0 and cl's addresses set; 1 left out (a fixed address not in the pool or another key's,
+ * a full pool; counted in st->refused); -EAGAIN races kept being lost; else -errno (e->msg). */
+int fleet_lease_client(struct etcd *c, const char *prefix, const struct sl_prefix4 *pool,
+		       const struct sl_prefix6 *pool6, const struct sl_client_cfg *list, size_t n,
+		       struct sl_client_cfg *cl, struct fleet_sync_stats *st, struct sl_err *e);
+
 /* Record text of PREFIX/clients/NAME: "PUBKEY[ ADDRESS][ ADDRESS6][ psk=PSK]" <-> key + optional addresses
  * + optional pre-shared key (NULL: none). Parsing fills *has_psk / psk when has_psk is not NULL; a psk= field
  * is still checked when it is NULL. */

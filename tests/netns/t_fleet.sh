@@ -6,7 +6,8 @@
 # lists both as [Server]s and is known only to the registry.
 #   (0) refused starts: a pool that differs from the one recorded (here in its IPv6 prefix); a file client whose
 #       fixed Address (IPv4, then IPv6) is leased to another key (file:line named); none leaves its interface
-#   (1) `sluice registry add`: both gateways know the client with the same leased addresses, IPv4 and IPv6
+#   (1) `sluice registry add` to running gateways: applied from the watch event alone (registry_incremental
+#       grows, registry_syncs does not); both gateways know the client with the same leased addresses, IPv4 and IPv6
 #       (leases and leases6 in etcd); the file client of gateway 1 is merged and leased too (both families)
 #   (2) the client's gateway kill -9'd: traffic through the other within 10 s with the same tunnel addresses;
 #       its live session, recorded in etcd under the gateway it uses (`sluice registry sessions`), moves with it
@@ -81,13 +82,17 @@ add_server "$CL" "$GW2" "$G2_IP:$PORT"
 in_i python3 "$SLUICE_SRC/tests/netns/peer.py" udp-echo $I_IP 5353 "$WORK/udp.log" & PIDS+=($!)
 pingable() { in_c ping -c 1 -W 1 $I_IP >/dev/null 2>&1; }
 
-# --- (1) the client in the registry; gateway 1 records the pool and merges its file client
-reg add laptop "$(pubkey "$WORK/$CL.key")" || fail "(1) registry add"
+# --- (1) the client added to the registry of running gateways; gateway 1 records the pool and merges its
+# file client. The add is applied from the watch's event alone: registry_incremental, no new full read.
 start "$NS_G" "$GW"; GW_PID=$LAST_PID
 start "$NS_G2" "$GW2"; GW2_PID=$LAST_PID
-A=$(reg list | awk -F'\t' '$1 == "laptop" { print $3 }')
+s1=$(stat "$GW" registry_syncs); s2=$(stat "$GW2" registry_syncs)
+i1=$(stat "$GW" registry_incremental); i2=$(stat "$GW2" registry_incremental)
+reg add laptop "$(pubkey "$WORK/$CL.key")" || fail "(1) registry add"
+laptop_leased() { A=$(reg list | awk -F'\t' '$1 == "laptop" { print $3 }'); [ -n "$A" ]; }
+wait_for 2 laptop_leased || fail "(1) no lease for the client within 2 s: $(reg list)"
 case "$A" in 10.66.0.*) ;; *) fail "(1) no lease for the client: $(reg list)" ;; esac
-on_both laptop "$A" || fail "(1) the gateways give laptop $(gw_addr "$GW" laptop) and $(gw_addr "$GW2" laptop), lease $A"
+wait_for 2 on_both laptop "$A" || fail "(1) the gateways give laptop $(gw_addr "$GW" laptop) and $(gw_addr "$GW2" laptop), lease $A"
 A6=$(lease6 laptop)
 case "$A6" in fd66::*) ;; *) fail "(1) no IPv6 lease for the client: $(reg list)" ;; esac
 on_both6 laptop "$A6" || fail "(1) the gateways give laptop $(peer_stat "$GW" laptop peer_address6) and $(peer_stat "$GW2" laptop peer_address6), lease $A6"
@@ -111,7 +116,13 @@ assert d["registry"] == sys.argv[1] and d["registry_state"] == "connected" and d
 	fail "(1) show -j"
 out=$("$SLUICE" metrics "$GW")
 echo "$out" | grep -q "^sluice_registry_connected{interface=\"$GW\"} 1" || fail "(1) metrics: $(echo "$out" | grep registry)"
-ok "(1) laptop leased $A and $A6 on both gateways; file client merged"
+stat_cmp "$GW" registry_incremental -gt "$i1" && stat_cmp "$GW2" registry_incremental -gt "$i2" ||
+	fail "(1) registry_incremental did not grow: $(stat "$GW" registry_incremental) $(stat "$GW2" registry_incremental)"
+[ "$(stat "$GW" registry_syncs)" = "$s1" ] && [ "$(stat "$GW2" registry_syncs)" = "$s2" ] ||
+	fail "(1) the add made a full read: registry_syncs $s1 -> $(stat "$GW" registry_syncs), $s2 -> $(stat "$GW2" registry_syncs)"
+echo "$out" | grep -q "^sluice_registry_incremental_total{interface=\"$GW\"} [1-9]" ||
+	fail "(1) metrics: $(echo "$out" | grep registry_incremental)"
+ok "(1) laptop added live: leased $A and $A6 on both gateways from the watch's event alone (no full read); file client merged"
 
 # --- (0) refused starts (after (1): the pool is recorded)
 GW_ADDRESS="10.66.0.1/24, fd67::1/64" STATE_DIR=$WORK/state3 gw_conf "$BAD" "Registry = $URL"
@@ -169,8 +180,13 @@ if reg add phone "$(pubkey "$WORK/phone.key")" 10.66.0.77 fd66::1:77 --psk-file 
 	fail "(3) registry add took an IPv6 address outside the pool"
 fi
 grep -q "fd66::1:77 is not a client address of the fleet's pool" "$WORK/psk.out" || fail "(3) outside the pool: $(cat "$WORK/psk.out")"
+s1=$(stat "$GW" registry_syncs); s2=$(stat "$GW2" registry_syncs)
+i1=$(stat "$GW" registry_incremental); i2=$(stat "$GW2" registry_incremental)
 reg add phone "$(pubkey "$WORK/phone.key")" 10.66.0.77 fd66::77 --psk-file "$WORK/phone.psk" || fail "(3) registry add phone"
 wait_for 2 on_both phone 10.66.0.77 || fail "(3) phone not on both gateways within 2 s: '$(gw_addr "$GW" phone)' '$(gw_addr "$GW2" phone)'"
+stat_cmp "$GW" registry_incremental -gt "$i1" && stat_cmp "$GW2" registry_incremental -gt "$i2" &&
+	[ "$(stat "$GW" registry_syncs)" = "$s1" ] && [ "$(stat "$GW2" registry_syncs)" = "$s2" ] ||
+	fail "(3) phone's add was not applied alone: registry_syncs $s1 -> $(stat "$GW" registry_syncs), $s2 -> $(stat "$GW2" registry_syncs)"
 on_both6 phone fd66::77 || fail "(3) phone's IPv6 address: '$(peer_stat "$GW" phone peer_address6)' '$(peer_stat "$GW2" phone peer_address6)'"
 [ "$(lease6 phone)" = fd66::77 ] || fail "(3) registry list: phone's IPv6 lease: $(reg list)"
 [ "$(peer_stat "$GW" phone peer_psk)" = 1 ] && [ "$(peer_stat "$GW2" phone peer_psk)" = 1 ] ||
@@ -234,7 +250,9 @@ wait_for 15 sess_is laptop "$GW " || fail "(4b) laptop's session not recorded at
 wait_for 5 pingable || fail "(4b) no traffic through gateway 1"
 start "$NS_G2" "$GW2"; GW2_PID=$LAST_PID
 
-# --- (5) revoke: gone from every gateway within 3 s, traffic stops
+# --- (5) revoke: gone from every gateway within 3 s (the delete event applied alone), traffic stops
+s1=$(stat "$GW" registry_syncs); s2=$(stat "$GW2" registry_syncs)
+i1=$(stat "$GW" registry_incremental); i2=$(stat "$GW2" registry_incremental)
 reg remove laptop || fail "(5) registry remove"
 t0=$SECONDS
 wait_for 3 gone_from "$GW" laptop || fail "(5) gateway 1 still lists laptop after 3 s"
@@ -242,6 +260,9 @@ wait_for 3 gone_from "$GW2" laptop || fail "(5) gateway 2 still lists laptop aft
 pingable && fail "(5) the revoked client still reaches the internet host"
 wait_for 3 sess_is laptop "" || fail "(5) etcd still records laptop's session at '$(sess_at laptop)'"
 [ -z "$(reg list | awk -F'\t' '$1 == "laptop"')" ] || fail "(5) laptop still listed"
+stat_cmp "$GW" registry_incremental -gt "$i1" && stat_cmp "$GW2" registry_incremental -gt "$i2" &&
+	[ "$(stat "$GW" registry_syncs)" = "$s1" ] && [ "$(stat "$GW2" registry_syncs)" = "$s2" ] ||
+	fail "(5) the remove was not applied alone: registry_syncs $s1 -> $(stat "$GW" registry_syncs), $s2 -> $(stat "$GW2" registry_syncs)"
 ok "(5) revoked: gone from both gateways after $((SECONDS - t0)) s"
 
 # --- (6) etcds://: a TLS member (its own CA, the certificate naming 198.18.0.53), RegistryCAFile

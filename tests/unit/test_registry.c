@@ -534,6 +534,78 @@ static void sessions(void)
 	CHECK(fleet_session_parse("", &y, gw, sizeof(gw)) == -EINVAL);
 }
 
+/* A watch message with its events, and what each event does to a merged list (incremental apply). */
+static void events(void)
+{
+	struct sl_client_cfg file[1] = {cl("filec", "10.66.0.9")}, c;
+	struct sl_client_cfg *list = calloc(3, sizeof(*list));
+	struct etcd_watch_msg m;
+	struct sl_err e = {{0}};
+	char rec[200];
+	size_t n = 0;
+
+	/* the parser: a put (type left out) and a delete, with the values decoded; a compaction's cancel */
+	{
+		/* "/p/clients/dave" = L3AvY2xpZW50cy9kYXZl, "x y" = eCB5 */
+		const char *evs = "{\"result\":{\"header\":{\"revision\":\"7\"},\"events\":[{\"kv\":{\"key\":"
+				  "\"L3AvY2xpZW50cy9kYXZl\",\"value\":\"eCB5\",\"mod_revision\":\"7\"}},{\"type\":"
+				  "\"DELETE\",\"kv\":{\"key\":\"L3AvY2xpZW50cy9kYXZl\",\"mod_revision\":\"7\"}}]}}";
+		const char *cn = "{\"result\":{\"header\":{\"revision\":\"9\"},\"canceled\":true,"
+				 "\"compact_revision\":\"8\"}}";
+		const char *bad = "{\"result\":{\"header\":{\"revision\":\"7\"},\"events\":[{\"kv\":{}}]}}";
+		const char *bad64 = "{\"result\":{\"events\":[{\"kv\":{\"key\":\"@@@\"}}]}}";
+		CHECK(etcd_parse_watch_msg(evs, strlen(evs), &m, &e) == 0);
+		CHECK(m.rev == 7 && !m.canceled && m.n_ev == 2 && !m.ev[0].del && m.ev[1].del);
+		CHECK(!strcmp(m.ev[0].key, "/p/clients/dave") && !strcmp(m.ev[0].value, "x y") && m.ev[0].mod_revision == 7);
+		CHECK(!strcmp(m.ev[1].value, ""));
+		etcd_watch_msg_free(&m);
+		CHECK(etcd_parse_watch_msg(cn, strlen(cn), &m, &e) == 0 && m.canceled && m.compact_revision == 8 && !m.n_ev);
+		etcd_watch_msg_free(&m);
+		CHECK(etcd_parse_watch_msg(bad, strlen(bad), &m, &e) == -EINVAL && !m.ev);
+		CHECK_STR_CONTAINS(e.msg, "without a key");
+		CHECK(etcd_parse_watch_msg(bad64, strlen(bad64), &m, &e) == -EINVAL && !m.ev);
+		CHECK(etcd_parse_watch_msg("{}", 2, &m, &e) == -EINVAL);
+	}
+	CHECK(list != NULL);
+	list[n++] = file[0];
+	list[n++] = cl("alice", "10.66.0.2");
+	/* a put of a new name: parsed (fixed address kept for the lease step), then put */
+	{
+		struct sl_client_cfg b = cl("bob", NULL);
+		struct in_addr a;
+		inet_pton(AF_INET, "10.66.0.3", &a);
+		fleet_client_record(b.pubkey, &a, NULL, NULL, rec, sizeof(rec));
+	}
+	CHECK(fleet_event_prepare("/p", false, "/p/clients/bob", rec, file, 1, list, n, 0, &c) == FLEET_EV_PUT);
+	CHECK(!strcmp(c.name, "bob") && c.has_addr && c.pubkey[0] == 'b' && c.line == 0);
+	CHECK(fleet_list_put(&list, &n, &c) == 0 && n == 3 && !strcmp(list[2].name, "bob"));
+	/* the same name again (a new address): replaced in place */
+	c.addr.s_addr = htonl(0x0a420004);
+	CHECK(fleet_list_put(&list, &n, &c) == 0 && n == 3 && list[2].addr.s_addr == htonl(0x0a420004));
+	/* a bad record, a bad name, a key outside clients/: only a full read can say */
+	CHECK(fleet_event_prepare("/p", false, "/p/clients/carol", "notakey", file, 1, list, n, 0, &c) == -EINVAL);
+	CHECK(fleet_event_prepare("/p", false, "/p/clients/a b", rec, file, 1, list, n, 0, &c) == -EINVAL);
+	CHECK(fleet_event_prepare("/p", false, "/p/pool", rec, file, 1, list, n, 0, &c) == -EINVAL);
+	/* bob's key under another name: the full read picks one */
+	CHECK(fleet_event_prepare("/p", false, "/p/clients/bob2", rec, file, 1, list, n, 0, &c) == -EINVAL);
+	/* the file's name: nothing changes; the file's key under a registry name: that entry goes */
+	CHECK(fleet_event_prepare("/p", false, "/p/clients/filec", rec, file, 1, list, n, 0, &c) == FLEET_EV_SKIP);
+	CHECK(fleet_event_prepare("/p", true, "/p/clients/filec", "", file, 1, list, n, 0, &c) == FLEET_EV_SKIP);
+	fleet_client_record(file[0].pubkey, NULL, NULL, NULL, rec, sizeof(rec));
+	CHECK(fleet_event_prepare("/p", false, "/p/clients/bob", rec, file, 1, list, n, 0, &c) == FLEET_EV_DELETE);
+	CHECK(!strcmp(c.name, "bob"));
+	/* a delete: that entry goes, the others stay */
+	CHECK(fleet_event_prepare("/p", true, "/p/clients/alice", "", file, 1, list, n, 0, &c) == FLEET_EV_DELETE);
+	CHECK(fleet_list_del(list, &n, c.name) && n == 2 && !strcmp(list[0].name, "filec") && !strcmp(list[1].name, "bob"));
+	CHECK(!fleet_list_del(list, &n, "alice") && n == 2);
+	/* with clients left out, a delete or a key change might let one in: a full read */
+	CHECK(fleet_event_prepare("/p", true, "/p/clients/bob", "", file, 1, list, n, 1, &c) == -EINVAL);
+	fleet_client_record(cl("zed", NULL).pubkey, NULL, NULL, NULL, rec, sizeof(rec));
+	CHECK(fleet_event_prepare("/p", false, "/p/clients/bob", rec, file, 1, list, n, 1, &c) == -EINVAL);
+	CHECK(fleet_event_prepare("/p", false, "/p/clients/zed", rec, file, 1, list, n, 1, &c) == FLEET_EV_PUT);
+	free(list);
+}
+
 int main(void)
 {
 	url_ok();
@@ -545,5 +617,6 @@ int main(void)
 	cache();
 	cache6();
 	sessions();
+	events();
 	return check_done("test_registry");
 }
