@@ -73,7 +73,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bool created, canceled;
 		unsigned ev;
 		int64_t rev;
+		struct etcd_watch_msg m;
 		etcd_parse_watch(t, size - 1, &created, &canceled, &ev, &rev, &e);
+		/* the whole message, events included: every event it returns has its key and value */
+		if (!etcd_parse_watch_msg(t, size - 1, &m, &e)) {
+			for (size_t i = 0; i < m.n_ev; i++)
+				if (!m.ev[i].key || !m.ev[i].value || (m.ev[i].del && m.ev[i].value[0]))
+					__builtin_trap();
+			etcd_watch_msg_free(&m);
+		}
 		break;
 	}
 	case 3: {
