@@ -45,17 +45,20 @@ static void cache_write(struct fleet *f, const struct sl_client_cfg *list, size_
 }
 
 /* etcd unreachable at start: the last good read, with the file clients it confirms. */
-static int cache_start(struct fleet *f, struct sl_client_cfg **list, size_t *n, const char *why, struct sl_err *e)
+static int cache_start(struct fleet *f, struct sl_client_cfg **list, size_t *n, const char *why_in, struct sl_err *e)
 {
+	char why[sizeof(e->msg)]; /* why_in is e->msg itself, which the messages below overwrite */
 	struct sl_client_cfg *cache;
 	struct sl_err ce = {{0}};
 	size_t n_cache, len = 0;
 	unsigned left_out;
 	int64_t rev = 0;
 	char *text = NULL;
-	FILE *fp = fopen(f->cache_path, "re");
+	FILE *fp;
 	int ret;
 
+	snprintf(why, sizeof(why), "%s", why_in);
+	fp = fopen(f->cache_path, "re");
 	if (!fp)
 		return sl_errf(e, -EIO, "%s, and no earlier read is cached (%s: %s)", why, f->cache_path,
 			       strerror(errno));
@@ -399,6 +402,12 @@ static enum watch_end watch_once(struct fleet *f, struct etcd *c, int64_t rev)
 			if (apply_msg(f, c, &w.q[i]))
 				w.full = true;
 		watch_queue_free(&w);
+		if (w.reported) {
+			pthread_mutex_lock(&f->mu);
+			f->st.watch_events += w.reported;
+			pthread_mutex_unlock(&f->mu);
+			w.reported = 0;
+		}
 		if (w.full) {
 			out = WATCH_CHANGED;
 			break;

@@ -13,7 +13,7 @@
 #       its live session, recorded in etcd under the gateway it uses (`sluice registry sessions`), moves with it
 #       (the dead gateway's record goes with its etcd lease)
 #   (3) a client added to the registry (fixed IPv4 and IPv6 addresses) is on both gateways within 2 s, without
-#       a reload
+#       a reload or a full read
 #   (3b) the etcd member the gateways watch is killed: they move to another, report no outage, and a client
 #       added then is still on both gateways within 2 s; traffic goes on
 #   (4) etcd stopped: the gateways report it unreachable and the established client keeps working; gateway 1
@@ -21,7 +21,8 @@
 #       (backoff) and no lease was lost
 #   (4b) gateway 2 stopped cleanly: its session records leave etcd at once (its lease revoked, not waited
 #       out); the client moves to gateway 1, where its record appears
-#   (5) `sluice registry remove`: the client's session ends on every gateway within 3 s, its traffic stops,
+#   (5) `sluice registry remove`: the client's session ends on every gateway within 3 s (the delete applied
+#       alone: registry_incremental grows, registry_syncs does not), its traffic stops,
 #       and its session record leaves etcd
 #   (6) etcds://: a TLS etcd with a CA of the test's own and --client-cert-auth; a gateway with RegistryCAFile,
 #       RegistryCertFile and RegistryKeyFile and `sluice registry --ca --cert --key` reach it; without the CA the
@@ -116,6 +117,8 @@ assert d["registry"] == sys.argv[1] and d["registry_state"] == "connected" and d
 	fail "(1) show -j"
 out=$("$SLUICE" metrics "$GW")
 echo "$out" | grep -q "^sluice_registry_connected{interface=\"$GW\"} 1" || fail "(1) metrics: $(echo "$out" | grep registry)"
+stat_cmp "$GW" registry_watch_events -gt 0 && stat_cmp "$GW2" registry_watch_events -gt 0 ||
+	fail "(1) registry_watch_events: $(stat "$GW" registry_watch_events) $(stat "$GW2" registry_watch_events)"
 stat_cmp "$GW" registry_incremental -gt "$i1" && stat_cmp "$GW2" registry_incremental -gt "$i2" ||
 	fail "(1) registry_incremental did not grow: $(stat "$GW" registry_incremental) $(stat "$GW2" registry_incremental)"
 [ "$(stat "$GW" registry_syncs)" = "$s1" ] && [ "$(stat "$GW2" registry_syncs)" = "$s2" ] ||
