@@ -503,12 +503,12 @@ static void pr_registry(struct pr *p, const struct st_block *b)
 
 	if (!st_get(b, "registry"))
 		return;
-	snprintf(t, sizeof(t), "%s (%s, revision %" PRIu64 "): %" PRIu64 " reads, %" PRIu64 " events applied, %" PRIu64
-		 " failed, %" PRIu64 " changes, %" PRIu64 " leases created, %" PRIu64 " refused; %" PRIu64 " sessions recorded (%" PRIu64
-		 " writes, %" PRIu64 " failed)",
+	snprintf(t, sizeof(t), "%s (%s, revision %" PRIu64 "): %" PRIu64 " reads, %" PRIu64 " failed, %" PRIu64
+		 " events applied, %" PRIu64 " changes, %" PRIu64 " leases created, %" PRIu64 " refused; %" PRIu64
+		 " sessions recorded (%" PRIu64 " writes, %" PRIu64 " failed)",
 		 st_get(b, "registry"), st_get(b, "registry_state") ? st_get(b, "registry_state") : "?",
-		 st_u64(b, "registry_revision"), st_u64(b, "registry_syncs"),
-		 st_u64(b, "registry_incremental"), st_u64(b, "registry_sync_failures"),
+		 st_u64(b, "registry_revision"), st_u64(b, "registry_syncs"), st_u64(b, "registry_sync_failures"),
+		 st_u64(b, "registry_incremental"),
 		 st_u64(b, "registry_watch_events"), st_u64(b, "registry_leases_created"),
 		 st_u64(b, "registry_refused"), st_u64(b, "registry_sessions"), st_u64(b, "registry_session_writes"),
 		 st_u64(b, "registry_session_failures"));

@@ -2,7 +2,8 @@
  * blocking (fleet_init: the merged client list, every lease confirmed, or a clear refusal); then a thread of
  * its own keeps a watch on PREFIX/clients/ and applies its events to the list it keeps (a put: that one
  * record parsed and leased; a delete: that entry removed), or re-reads the registry (fleet_sync.h) when an
- * event cannot be applied, when the watch is canceled or compacted, on a reload and after an outage (reconnecting with backoff, 1 s doubling to FLEET_BACKOFF_MAX_MS). Each new list
+ * event cannot be applied alone, when the watch is canceled or compacted, on a reload and after an outage
+ * (reconnecting with backoff, 1 s doubling to FLEET_BACKOFF_MAX_MS). Each new list (one per watch message)
  * is handed to the control thread through notify_fd (an eventfd in its loop): fleet_take. While etcd is
  * unreachable nothing is handed over, so the gateway keeps serving the clients and leases it has. Between
  * the watch's reads the same thread keeps this gateway's live sessions in etcd (fleet_sessions.h): the control
