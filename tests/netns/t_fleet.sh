@@ -14,6 +14,8 @@
 #       (the dead gateway's record goes with its etcd lease)
 #   (3) a client added to the registry (fixed IPv4 and IPv6 addresses) is on both gateways within 2 s, without
 #       a reload or a full read
+#   (3a) a bad record put into etcd: each gateway reads the registry again (registry_syncs) and leaves it out
+#       (registry_refused 1); its deletion: read again, 0 left out
 #   (3b) the etcd member the gateways watch is killed: they move to another, report no outage, and a client
 #       added then is still on both gateways within 2 s; traffic goes on
 #   (4) etcd stopped: the gateways report it unreachable and the established client keeps working; gateway 1
@@ -199,6 +201,24 @@ on_both6 phone fd66::77 || fail "(3) phone's IPv6 address: '$(peer_stat "$GW" ph
 	fail "(3) registry list: $(reg list)"
 [[ "$(etcd_get "/sluice-$TAG/clients/phone")" == *" psk=$(cat "$WORK/phone.psk")" ]] || fail "(3) the PSK is not in phone's record"
 ok "(3) a client added to the registry (with its PSK) is on both gateways within 2 s"
+
+# --- (3a) a bad record cannot be applied alone: a full read on each gateway, which leaves it out (counted);
+# its deletion, with a client left out, is a full read too; the other clients stay
+etcd_cmd() { in_d etcdctl --endpoints "$D_IP:${E_PORTS[1]}" "$@" >/dev/null; }
+s1=$(stat "$GW" registry_syncs); s2=$(stat "$GW2" registry_syncs)
+etcd_cmd put "/sluice-$TAG/clients/junk" "not a key"
+wait_for 3 stat_cmp "$GW" registry_syncs -gt "$s1" && wait_for 3 stat_cmp "$GW2" registry_syncs -gt "$s2" ||
+	fail "(3a) a bad record did not make a full read: registry_syncs $s1 -> $(stat "$GW" registry_syncs), $s2 -> $(stat "$GW2" registry_syncs)"
+[ "$(stat "$GW" registry_refused)" = 1 ] && [ "$(stat "$GW2" registry_refused)" = 1 ] ||
+	fail "(3a) the bad record is not counted: registry_refused $(stat "$GW" registry_refused) $(stat "$GW2" registry_refused)"
+s1=$(stat "$GW" registry_syncs); s2=$(stat "$GW2" registry_syncs)
+etcd_cmd del "/sluice-$TAG/clients/junk"
+wait_for 3 stat_cmp "$GW" registry_refused -eq 0 && wait_for 3 stat_cmp "$GW2" registry_refused -eq 0 ||
+	fail "(3a) the bad record's deletion: registry_refused $(stat "$GW" registry_refused) $(stat "$GW2" registry_refused)"
+stat_cmp "$GW" registry_syncs -gt "$s1" && stat_cmp "$GW2" registry_syncs -gt "$s2" ||
+	fail "(3a) a deletion with a client left out was applied alone"
+on_both phone 10.66.0.77 && on_both laptop "$A" || fail "(3a) a client went missing"
+ok "(3a) a bad record: a full read on each gateway, left out and counted; its deletion read again"
 
 # --- (3b) one etcd member killed (the one the gateways watch): nothing changes for clients and the registry
 s1=$(stat "$GW" registry_syncs); s2=$(stat "$GW2" registry_syncs)
