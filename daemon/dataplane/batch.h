@@ -30,14 +30,6 @@ int dp_ipv4_dst(const uint8_t *pkt, size_t len, uint32_t *dst_be);
 const uint8_t *dp_ipv6_src(const uint8_t *pkt, size_t len);
 const uint8_t *dp_ipv6_dst(const uint8_t *pkt, size_t len);
 
-/* A hash of an inner TCP or UDP packet's flow — addresses, ports, protocol — the same for both directions (the
- * ends are ordered before they are mixed), never 0; 0 for anything else (other protocols, IPv4 fragments,
- * IPv6 with extension headers). The receive path writes a flow's packets to the TUN queue of worker
- * hash % workers: the kernel sends the flow's other direction to the queue that wrote it last (tun's automatic
- * steering), so TCP and UDP flows spread over the workers instead of all following the one that received
- * them; the rest (ping) stays with the receiving worker, whose thread is awake already. */
-uint32_t dp_flow_hash(const uint8_t *pkt, size_t len);
-
 /* The version nibble of an inner packet (DESIGN 3: it tells the family), 0 for an empty one. */
 static inline unsigned dp_ip_version(const uint8_t *pkt, size_t len)
 {

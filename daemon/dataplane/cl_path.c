@@ -243,7 +243,6 @@ static void rx_one(struct dp_worker *w, struct cl_snap *cur, uint8_t *buf, size_
 		drop(w, SL_DROP_OVERSIZE);
 		return;
 	}
-	tun_lost(w, dp_worker_tun_pick(w, c->w, c->n_w, buf + SLUICE_HDR_LEN, (size_t)n));
 	tun_lost(w, dp_tun_put(&w->t, buf + SLUICE_HDR_LEN, (size_t)n));
 	SL_ADD(w->st.tun_tx_packets, 1);
 	SL_ADD(w->st.tun_tx_bytes, (uint64_t)n);
@@ -276,7 +275,6 @@ void cl_on_udp(struct loop_io *io, uint32_t events)
 
 	if (dp_udp_drain(&w->u, w->rx, rx_cb, &x, DP_RX_ROUNDS) > 0) {
 		tun_lost(w, dp_tun_flush(&w->t)); /* the batch's last train */
-		dp_worker_tun_own(w);
 		dp_latency_add(&w->st.lat_udp_tun, now_ns() - t0);
 	}
 }
@@ -301,7 +299,6 @@ void cl_on_stream(struct loop_io *io, uint32_t events)
 	n = dp_stream_read(st, rx_cb, &x, &why);
 	if (n != 0) {
 		tun_lost(w, dp_tun_flush(&w->t));
-		dp_worker_tun_own(w);
 		if (n > 0)
 			dp_latency_add(&w->st.lat_udp_tun, now_ns() - t0);
 	}

@@ -298,9 +298,7 @@ static void rx_one(struct dp_worker *w, uint8_t *buf, size_t len, const struct s
 		return;
 	}
 	if (h.type == SL_TYPE_DATA) {
-		unsigned lost;
-		tun_lost(w, NULL, dp_worker_tun_pick(w, g->w, g->n_w, buf + SLUICE_HDR_LEN, (size_t)n));
-		lost = dp_tun_put(&w->t, buf + SLUICE_HDR_LEN, (size_t)n);
+		unsigned lost = dp_tun_put(&w->t, buf + SLUICE_HDR_LEN, (size_t)n);
 		SL_ADD(w->st.tun_tx_packets, 1);
 		SL_ADD(w->st.tun_tx_bytes, (uint64_t)n);
 		SL_ADD(s->c[w->idx].rx_packets, 1);
@@ -334,7 +332,6 @@ void gw_on_udp(struct loop_io *io, uint32_t events)
 
 	if (dp_udp_drain(&w->u, w->rx, rx_cb, &x, DP_RX_ROUNDS) > 0) {
 		tun_lost(w, NULL, dp_tun_flush(&w->t)); /* the batch's last train */
-		dp_worker_tun_own(w);
 		dp_latency_add(&w->st.lat_udp_tun, now_ns() - t0);
 	}
 }
@@ -359,7 +356,6 @@ void gw_on_stream(struct loop_io *io, uint32_t events)
 	n = dp_stream_read(st, rx_cb, &x, &why);
 	if (n != 0) {
 		tun_lost(w, NULL, dp_tun_flush(&w->t));
-		dp_worker_tun_own(w);
 		if (n > 0)
 			dp_latency_add(&w->st.lat_udp_tun, now_ns() - t0);
 	}

@@ -167,24 +167,6 @@ void dp_worker_free(struct dp_worker *w, bool own_udp)
 	w->tx = w->rx = NULL;
 }
 
-unsigned dp_worker_tun_pick(struct dp_worker *w, const struct dp_worker *all, unsigned n, const uint8_t *pkt,
-			    size_t len)
-{
-	unsigned lost = 0;
-	uint32_t h;
-	int fd;
-
-	if (n < 2)
-		return 0;
-	h = dp_flow_hash(pkt, len);
-	fd = h ? all[h % n].tun_io.fd : w->tun_io.fd; /* not TCP or UDP: the receiving worker's own queue */
-	if (fd < 0 || fd == w->t.fd)
-		return 0;
-	lost = dp_tun_flush(&w->t); /* the pending train goes where its own flow's packets went */
-	w->t.fd = fd;
-	return lost;
-}
-
 /* The readers below run on the control thread while workers count: relaxed loads (see SL_ADD). */
 static void lat_add(struct dp_latency *to, const struct dp_latency *from)
 {

@@ -55,17 +55,6 @@ int dp_workers_start(struct dp_worker *w, unsigned n, int stopfd, struct sl_err 
 void dp_workers_stop(struct dp_worker *w, unsigned n, int stopfd);
 /* Frees a worker's buffers and closes its TUN queue (and its UDP socket if `own_udp`). */
 void dp_worker_free(struct dp_worker *w, bool own_udp);
-/* The receive path's choice of TUN queue for an inner packet: worker w writes it through the queue of worker
- * dp_flow_hash % n of `all` (the n workers; its own for what is not TCP or UDP), so that the kernel steers the flow's other direction to that
- * worker (batch.h); a train pending for another queue is written first. Returns the packets the kernel refused
- * at that write. dp_worker_tun_own puts w back on its own queue (its TUN handler reads that one): call it after
- * the receive batch's dp_tun_flush. */
-unsigned dp_worker_tun_pick(struct dp_worker *w, const struct dp_worker *all, unsigned n, const uint8_t *pkt,
-			    size_t len);
-static inline void dp_worker_tun_own(struct dp_worker *w)
-{
-	w->t.fd = w->tun_io.fd;
-}
 /* Sums the interface counters / the session counters of n slots. */
 void dp_stats_sum(const struct dp_worker *w, unsigned n, struct dp_stats *out);
 void dp_peer_sum(const struct dp_worker *w, unsigned n, struct dp_peer_counters *out);
