@@ -274,7 +274,7 @@ void cl_on_udp(struct loop_io *io, uint32_t events)
 	uint64_t t0 = now_ns();
 
 	if (dp_udp_drain(&w->u, w->rx, rx_cb, &x, DP_RX_ROUNDS) > 0) {
-		tun_lost(w, dp_tun_flush(&w->t)); /* the batch's last train */
+		tun_lost(w, dp_tun_flush(&w->t)); /* the wake-up's last train */
 		dp_latency_add(&w->st.lat_udp_tun, now_ns() - t0);
 	}
 }
