@@ -8,7 +8,7 @@
 #include <sys/uio.h>
 #include "daemon/dataplane/wire.h"
 
-#define DP_BATCH 32
+#define DP_BATCH 64
 #define DP_SLOT_LEN (SLUICE_DGRAM_MAX + 64) /* room for a datagram larger than we ever build: detects it */
 
 struct dp_batch {

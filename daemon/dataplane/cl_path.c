@@ -273,8 +273,8 @@ void cl_on_udp(struct loop_io *io, uint32_t events)
 	struct rx_ctx x = {w, atomic_load_explicit(&c->cur, memory_order_acquire), now_ms(), false};
 	uint64_t t0 = now_ns();
 
-	if (dp_udp_recv(&w->u, w->rx, rx_cb, &x) > 0) {
-		tun_lost(w, dp_tun_flush(&w->t)); /* the batch's last train */
+	if (dp_udp_drain(&w->u, w->rx, rx_cb, &x, DP_RX_ROUNDS) > 0) {
+		tun_lost(w, dp_tun_flush(&w->t)); /* the wake-up's last train */
 		dp_latency_add(&w->st.lat_udp_tun, now_ns() - t0);
 	}
 }

@@ -210,3 +210,17 @@ int dp_udp_recv(struct dp_udp *u, struct dp_batch *b, dp_rx_fn fn, void *arg)
 	}
 	return n > 0 ? n : 0;
 }
+
+int dp_udp_drain(struct dp_udp *u, struct dp_batch *b, dp_rx_fn fn, void *arg, unsigned rounds)
+{
+	const int full = u->gro ? DP_GRO_MSGS : DP_BATCH;
+	int got = 0;
+
+	for (unsigned r = 0; r < rounds; r++) {
+		int n = dp_udp_recv(u, b, fn, arg);
+		got += n;
+		if (n < full)
+			break;
+	}
+	return got;
+}

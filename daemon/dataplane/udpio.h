@@ -13,7 +13,8 @@
 #include "daemon/dataplane/batch.h"
 #include "daemon/dataplane/keystate.h"
 
-#define DP_GRO_MSGS 4           /* messages per recvmmsg with GRO (each up to 64 KiB: 256 KiB in all) */
+#define DP_GRO_MSGS 8           /* messages per recvmmsg with GRO (each up to 64 KiB: 512 KiB in all) */
+#define DP_RX_ROUNDS 8          /* recvmmsg calls per wake-up at most (dp_udp_drain) */
 #define DP_GRO_LEN (65536 + 64) /* one coalesced message: at most 64 KiB */
 #define DP_GSO_MAX_BYTES 65000  /* payload of one GSO message (UDP's limit is 65507) */
 #define DP_GSO_MAX_SEGS 64      /* the kernel's UDP_MAX_SEGMENTS */
@@ -48,3 +49,7 @@ void dp_udp_send(struct dp_udp *u, struct dp_batch *b, unsigned n, struct dp_sta
 /* Receives what is waiting (one recvmmsg) into b or, with GRO, into u's own buffers; calls fn per datagram.
  * Returns the number of messages received (0 when nothing was waiting). */
 int dp_udp_recv(struct dp_udp *u, struct dp_batch *b, dp_rx_fn fn, void *arg);
+/* dp_udp_recv until the socket is empty (a call that did not fill its messages: MSG_DONTWAIT gave all there
+ * was) or `rounds` calls were made: one wake-up takes what came in while it ran, and the caller flushes its
+ * TUN trains once, after all of it. Returns the number of messages received. */
+int dp_udp_drain(struct dp_udp *u, struct dp_batch *b, dp_rx_fn fn, void *arg, unsigned rounds);

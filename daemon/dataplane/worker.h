@@ -1,8 +1,9 @@
 /* worker: the data plane's threads. One worker per core (SLUICE_WORKERS overrides, 1..SL_MAX_WORKERS), each
- * with its own TUN queue (IFF_MULTI_QUEUE: the kernel spreads flows over the queues by their hash, so a
- * flow stays on one worker and is never reordered), its own batches, offload state and counters, and its own
- * epoll set; on the gateway also its own UDP socket (SO_REUSEPORT: the kernel keeps one client address:port
- * on one socket). The control thread (TLS, timers, control socket, netlink) never runs packets: a worker's
+ * with its own TUN queue (IFF_MULTI_QUEUE: the kernel sends a flow to the queue that last wrote its other
+ * direction, else by its hash — so a flow stays on one worker and is never reordered; a client's flows all
+ * follow the worker that receives its datagrams, see README "Performance"), its own batches, offload state
+ * and counters, and its own epoll set; on the gateway also its own UDP socket (SO_REUSEPORT: the kernel keeps
+ * one client address:port on one socket). The control thread (TLS, timers, control socket, netlink) never runs packets: a worker's
  * time slice is forwarding only. Workers sleep in epoll_wait when idle and take part in reclamation
  * (qsbr.h) around each wake-up. Counters are per worker and summed when read. */
 #pragma once

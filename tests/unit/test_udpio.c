@@ -3,7 +3,8 @@
  * second endpoint — must arrive as exactly those datagrams, in order, intact, each to its own socket; with
  * GRO on, a coalesced train is split back at the segment size. Counters add up; nothing is lost.
  * Then the fallback when the kernel refuses a segmented send: the group goes out one datagram at a time,
- * nothing is lost or counted as a drop. */
+ * nothing is lost or counted as a drop. Last, dp_udp_drain: one call takes several full receive batches, in order,
+ * stops at its number of rounds with the rest left for the next call, and makes one call on an empty socket. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/udp.h>
@@ -16,7 +17,7 @@
 #include "daemon/dataplane/udpio.h"
 #include "tests/unit/check.h"
 
-#define MAXGOT 64
+#define MAXGOT 256
 
 struct got {
 	size_t n;
@@ -200,10 +201,64 @@ static void run_gso_fallback(void)
 	close(fr);
 }
 
+/* Sends n datagrams of 100 bytes, the i-th filled with (i % 250) + 1, from fs to a. */
+static void send_numbered(int fs, const struct sockaddr_in *a, unsigned from, unsigned n)
+{
+	uint8_t d[100];
+
+	for (unsigned i = from; i < from + n; i++) {
+		memset(d, (int)(i % 250 + 1), sizeof(d));
+		CHECK(sendto(fs, d, sizeof(d), 0, (const struct sockaddr *)a, sizeof(*a)) == (ssize_t)sizeof(d));
+	}
+}
+
+static void run_drain(bool offload)
+{
+	static struct dp_batch rx;
+	struct dp_udp ur;
+	struct sockaddr_in as, ar;
+	struct got g = {0};
+	int fs = udp_bound(&as), fr = udp_bound(&ar);
+	int full, got;
+	unsigned total;
+
+	CHECK(fs >= 0 && fr >= 0);
+	setenv("SLUICE_NO_OFFLOAD", offload ? "0" : "1", 1);
+	CHECK(dp_udp_init(&ur, fr) == 0);
+	dp_batch_init(&rx);
+	/* loopback: plain datagrams are not coalesced, each is one message; a full call takes `full` of them */
+	full = ur.gro ? DP_GRO_MSGS : DP_BATCH;
+	total = 2 * (unsigned)full + 5;
+	CHECK(total <= MAXGOT);
+	/* an empty socket: one call, nothing */
+	CHECK_EQ_INT(dp_udp_drain(&ur, &rx, on_rx, &g, DP_RX_ROUNDS), 0);
+	CHECK_EQ_INT(g.n, 0);
+	/* more than two full batches waiting: two rounds take exactly two batches, the next call the rest */
+	send_numbered(fs, &ar, 0, total);
+	got = dp_udp_drain(&ur, &rx, on_rx, &g, 2);
+	CHECK_EQ_INT(got, 2 * full);
+	CHECK_EQ_INT(g.n, 2 * (size_t)full);
+	got = dp_udp_drain(&ur, &rx, on_rx, &g, DP_RX_ROUNDS);
+	CHECK_EQ_INT(got, 5);
+	CHECK_EQ_INT(g.n, total);
+	/* again, with enough rounds: one call takes all of them */
+	send_numbered(fs, &ar, total, total);
+	got = dp_udp_drain(&ur, &rx, on_rx, &g, 3);
+	CHECK_EQ_INT(got, total);
+	CHECK_EQ_INT(g.n, 2 * (size_t)total);
+	for (unsigned i = 0; i < g.n && i < MAXGOT; i++)
+		CHECK(g.len[i] == 100 && g.first[i] == i % 250 + 1 && g.last[i] == g.first[i]);
+	dp_udp_free(&ur);
+	close(fs);
+	close(fr);
+}
+
 int main(void)
 {
 	run(false);
 	run(true);
 	run_gso_fallback();
+	run_drain(false);
+	run_drain(true);
 	return check_done("test_udpio");
 }
