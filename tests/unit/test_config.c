@@ -385,6 +385,16 @@ static void test_key_files(void)
 	snprintf(path, sizeof(path), "%s/missing.conf", dir);
 	CHECK(config_load(path, &c, &e) == -ENOENT);
 	CHECK_STR_CONTAINS(e.msg, "missing.conf: cannot read");
+
+	/* config_load: a (sparse) file past CONFIG_FILE_MAX is refused, naming the limit */
+	snprintf(path, sizeof(path), "%s/huge.conf", dir);
+	f = fopen(path, "w");
+	CHECK(f && ftruncate(fileno(f), (64 << 20) + 1) == 0);
+	if (f)
+		fclose(f);
+	CHECK(config_load(path, &c, &e) == -EFBIG);
+	CHECK_STR_CONTAINS(e.msg, "huge.conf: 67108865 bytes, more than the 64 MiB a configuration file may have");
+	unlink(path);
 }
 
 /* 100,000 [Client]s (CONFIG_MAX_SECTIONS, what scripts/bench --clients 100000 writes): the file loads, and a
