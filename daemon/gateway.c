@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include "daemon/control/reload.h"
 #include "daemon/control/tls.h"
 #include "daemon/dplink.h"
@@ -295,6 +296,12 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	for (size_t i = 0; i < cfg->n_clients; i++)
 		if (!registry_add_peer(&g->reg, &cfg->clients[i]))
 			return sl_errf(e, -ENOMEM, "out of memory");
+	/* the peers hold all the gateway uses of each [Client] from here on (a reload reads the file anew): the
+	 * parsed list (536 bytes a client, with its pre-shared key) is not kept; n_clients stays for the log */
+	if (cfg->clients)
+		OPENSSL_cleanse(cfg->clients, cfg->n_clients * sizeof(*cfg->clients));
+	free(cfg->clients);
+	cfg->clients = NULL;
 	ret = pool_init(&g->pool, &cfg->address, cfg->state_dir, cfg->ifname, &g->reg, e);
 	if (ret)
 		return ret;
