@@ -22,7 +22,7 @@ int registry_init_workers(struct gw_registry *r, unsigned workers)
 {
 	memset(r, 0, sizeof(*r));
 	qsbr_init(&r->q, workers);
-	r->n_slots = r->q.n ? r->q.n : 1; /* the gateway seals on workers only: no control-thread slot */
+	r->n_slots = r->q.n ? r->q.n : 1; /* counted on workers only: no control-thread slot */
 	if (h32_init(&r->by_id, REGISTRY_BUCKETS, &r->q) || h32_init(&r->by_addr, REGISTRY_BUCKETS, &r->q) ||
 	    h32_init(&r->by_addr6, REGISTRY_BUCKETS, &r->q) ||
 	    h32_init(&r->by_key, REGISTRY_BUCKETS, &r->q)) {
@@ -209,7 +209,7 @@ struct gw_session *session_create(struct gw_registry *r, struct gw_peer *p, uint
 	if (!s)
 		return NULL;
 	s->id = id;
-	if (!s->id || keystate_init(&s->ks, tx_key, rx_key, r->n_slots)) {
+	if (!s->id || keystate_init(&s->ks, tx_key, rx_key)) {
 		free(s);
 		return NULL;
 	}

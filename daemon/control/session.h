@@ -8,10 +8,11 @@
  * Lookups are O(1): sessions by id (receive path), peers by tunnel address (transmit path), peers by public
  * key (handshake). Only the control thread creates, replaces and frees; the data workers look up and count,
  * concurrently and without a lock (common/hash32.h): what the control thread unlinks is freed only after a
- * grace period (dataplane/qsbr.h). Per worker: its own counters and sealing context in each session. Shared
- * between workers, per session: the transmit counter (one atomic add), the receive side (replay window and
- * opening context) under a per-session lock that only contends if a client's datagrams reach two workers at
- * once (the kernel steers one address:port to one socket), and the endpoint under a sequence lock. */
+ * grace period (dataplane/qsbr.h). Per worker: its own counters in each session, and its own cache of cipher
+ * contexts (keystate.h: a session holds only its keys). Shared between workers, per session: the transmit
+ * counter (one atomic add), the receive side (replay window) under a per-session lock that only contends if a
+ * client's datagrams reach two workers at once (the kernel steers one address:port to one socket), and the
+ * endpoint under a sequence lock. */
 #pragma once
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -41,7 +42,7 @@ struct gw_session {
 	struct qsbr_node retire;
 	struct gw_peer *peer;
 	uint32_t id;
-	atomic_flag rx_lock; /* the receive side: replay window, ks.rx, endpoint writes */
+	atomic_flag rx_lock; /* the receive side: replay window, endpoint writes */
 	uint32_t ep_seq;     /* endpoint sequence lock: odd while it is rewritten */
 	struct keystate ks;
 	uint64_t created_ms, expires_ms;
@@ -91,7 +92,7 @@ struct gw_registry {
 	struct gw_peer **peers;
 	size_t n_peers;
 	struct sn_table *subnets; /* every peer's Subnets, longest first: workers load it with registry_subnets() */
-	unsigned n_slots; /* counter slots and sealing contexts per session: one per worker */
+	unsigned n_slots; /* counter slots per session: one per worker */
 	struct qsbr q;    /* sessions and peers unlinked, waiting for the workers to let go */
 };
 
