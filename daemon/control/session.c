@@ -147,7 +147,7 @@ void registry_remove_peer(struct gw_registry *r, struct gw_peer *p)
 		if (old)
 			qsbr_retire(&r->q, &old->retire, table_free);
 	}
-	for (size_t i = 0; i < r->n_peers; i++) {
+	for (size_t i = r->n_peers; i-- > 0;) { /* from the end: registry_free removes the last, O(1) each */
 		if (r->peers[i] == p) {
 			r->peers[i] = r->peers[--r->n_peers];
 			break;
@@ -220,7 +220,9 @@ struct gw_session *session_create(struct gw_registry *r, struct gw_peer *p, uint
 	s->expires_ms = now + lifetime_ms;
 	if (p->cur) {
 		/* until the client's first datagram under the new key, send where the old session last heard */
-		s->ep_len = session_ep_read(p->cur, &s->ep);
+		struct sockaddr_storage ep;
+		s->ep_len = session_ep_read(p->cur, &ep);
+		memcpy(&s->ep, &ep, s->ep_len);
 		s->ep_seen_ms = SL_RD(p->cur->ep_seen_ms);
 		if (p->prev)
 			session_destroy(r, p->prev);

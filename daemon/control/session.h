@@ -37,6 +37,13 @@
 struct gw_peer;
 struct dp_stream;
 
+/* A session's endpoint: an IPv4 or IPv6 UDP address (28 bytes, where a sockaddr_storage takes 128). */
+union sl_ep {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
 struct gw_session {
 	struct h32_node by_id;
 	struct qsbr_node retire;
@@ -47,7 +54,7 @@ struct gw_session {
 	struct keystate ks;
 	uint64_t created_ms, expires_ms;
 	uint64_t last_seen_ms; /* authenticated datagram or ping */
-	struct sockaddr_storage ep;
+	union sl_ep ep;
 	socklen_t ep_len;
 	uint64_t ep_seen_ms; /* 0: no endpoint yet */
 	uint64_t last_tx_ms; /* last datagram we sent under this session */
@@ -178,17 +185,20 @@ static inline socklen_t session_ep_read(const struct gw_session *s, struct socka
 	do {
 		seq = __atomic_load_n(&s->ep_seq, __ATOMIC_ACQUIRE);
 		len = SL_RD(s->ep_len);
-		if (len > sizeof(*a))
-			len = sizeof(*a);
+		if (len > sizeof(s->ep))
+			len = sizeof(s->ep);
 		__builtin_memcpy(a, &s->ep, len);
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	} while ((seq & 1) || __atomic_load_n(&s->ep_seq, __ATOMIC_RELAXED) != seq);
 	return len;
 }
 
-/* A new endpoint (roaming): only under rx_lock, so there is one writer. */
+/* A new endpoint (roaming): only under rx_lock, so there is one writer. An address of neither family (longer
+ * than union sl_ep) is not taken. */
 static inline void session_ep_write(struct gw_session *s, const struct sockaddr_storage *a, socklen_t len)
 {
+	if (len > sizeof(s->ep))
+		return;
 	__atomic_store_n(&s->ep_seq, s->ep_seq + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	__builtin_memcpy(&s->ep, a, len);
