@@ -34,8 +34,8 @@ static void on_reap(struct loop_timer *t)
 	qsbr_reclaim(&g->reg.q);
 	/* A TLS handshake allocates some 20 KB and frees it all; thousands of clients arriving at once leave the
 	 * heap holed with free pages that glibc keeps (it only returns the top). Handshakes since the last look:
-	 * those pages go back to the kernel (about 2 KiB of RSS per session after 10,000 arrivals; a walk of the
-	 * heap, a few ms every SL_REAP_INTERVAL_MS at most, on the control thread). */
+	 * those pages go back to the kernel (0.3-1 KiB of RSS per session in the bench's 10,000-client runs,
+	 * depending on when it ran; a walk of the heap every SL_REAP_INTERVAL_MS at most, on the control thread). */
 	if (g->cst.handshakes_ok + g->cst.handshakes_failed != g->trim_handshakes) {
 		g->trim_handshakes = g->cst.handshakes_ok + g->cst.handshakes_failed;
 		malloc_trim(0);
