@@ -18,7 +18,7 @@
 #include "daemon/dataplane/subnets.h"
 #include "daemon/dataplane/wire.h"
 
-#define CONFIG_FILE_MAX (1u << 20)
+#define CONFIG_FILE_MAX (64u << 20) /* 100,000 [Client]s take about 8 MiB */
 #define CONFIG_LINE_MAX 1024
 #define CONFIG_MAX_SECTIONS 100000
 
@@ -41,7 +41,7 @@ struct entry {
 	int sect_no; /* index among sections of its kind */
 	int line;
 	char key[32];
-	char val[CONFIG_LINE_MAX];
+	const char *val; /* into split_lines' copy of the text (100,000 [Client]s make 400,000 entries) */
 };
 
 /* where each [Client]'s pieces were written, for messages */
@@ -779,25 +779,30 @@ static char *trim(char *s)
 
 /* Pass 1: lines into entries. */
 static int split_lines(const char *text, size_t len, const char *path, struct entry **out, size_t *n_out,
-		       int sect_lines[][2], int *n_clients, struct client_lines **cl_out, int srv_hdr[SL_MAX_SERVERS],
-		       int *n_servers, struct sl_err *e)
+		       char **buf_out, int sect_lines[][2], int *n_clients, struct client_lines **cl_out,
+		       int srv_hdr[SL_MAX_SERVERS], int *n_servers, struct sl_err *e)
 {
 	struct client_lines *cl = NULL;
 	struct entry *en = NULL;
-	size_t n = 0, cap = 0, pos = 0;
+	char *buf = malloc(len + 1); /* the lines, cut in place; the entries' values point into it */
+	size_t n = 0, cap = 0, pos = 0, cl_cap = 0;
 	enum sect sect = SECT_NONE;
 	int lineno = 0, n_if = 0, ret = 0;
 
 	*n_clients = 0;
 	*n_servers = 0;
+	if (!buf)
+		return sl_errf(e, -ENOMEM, "%s: out of memory", path);
+	memcpy(buf, text, len);
+	buf[len] = 0;
 	while (pos < len) {
-		char line[CONFIG_LINE_MAX], *s, *eq;
+		char *line = buf + pos, *s, *eq;
 		size_t end = pos;
 
 		while (end < len && text[end] != '\n')
 			end++;
 		lineno++;
-		if (end - pos >= sizeof(line)) {
+		if (end - pos >= CONFIG_LINE_MAX) {
 			ret = sl_errf(e, -EINVAL, "%s:%d: line too long", path, lineno);
 			goto fail;
 		}
@@ -805,7 +810,6 @@ static int split_lines(const char *text, size_t len, const char *path, struct en
 			ret = sl_errf(e, -EINVAL, "%s:%d: NUL byte in line", path, lineno);
 			goto fail;
 		}
-		memcpy(line, text + pos, end - pos);
 		line[end - pos] = 0;
 		pos = end + 1;
 		line[strcspn(line, "#")] = 0;
@@ -832,12 +836,16 @@ static int split_lines(const char *text, size_t len, const char *path, struct en
 					ret = sl_errf(e, -EINVAL, "%s:%d: too many [Client] sections", path, lineno);
 					goto fail;
 				}
-				ncl = realloc(cl, (size_t)*n_clients * sizeof(*cl));
-				if (!ncl) {
-					ret = sl_errf(e, -ENOMEM, "%s: out of memory", path);
-					goto fail;
+				if ((size_t)*n_clients > cl_cap) {
+					size_t nc = cl_cap ? cl_cap * 2 : 16;
+					ncl = realloc(cl, nc * sizeof(*cl));
+					if (!ncl) {
+						ret = sl_errf(e, -ENOMEM, "%s: out of memory", path);
+						goto fail;
+					}
+					cl = ncl;
+					cl_cap = nc;
 				}
-				cl = ncl;
 				memset(&cl[*n_clients - 1], 0, sizeof(*cl));
 				cl[*n_clients - 1].hdr = lineno;
 			} else if (!strcasecmp(s, "[Server]")) {
@@ -885,7 +893,7 @@ static int split_lines(const char *text, size_t len, const char *path, struct en
 			goto fail;
 		}
 		copy_str(en[n].key, sizeof(en[n].key), trim(s));
-		copy_str(en[n].val, sizeof(en[n].val), trim(eq + 1));
+		en[n].val = trim(eq + 1);
 		if (!en[n].key[0]) {
 			ret = sl_errf(e, -EINVAL, "%s:%d: empty key", path, lineno);
 			goto fail;
@@ -909,10 +917,12 @@ static int split_lines(const char *text, size_t len, const char *path, struct en
 	*out = en;
 	*n_out = n;
 	*cl_out = cl;
+	*buf_out = buf;
 	return 0;
 fail:
 	free(en);
 	free(cl);
+	free(buf);
 	return ret;
 }
 
@@ -942,12 +952,173 @@ static bool gw_carries_ipv6(const struct sl_config *c)
 	return c->address6.len != 0;
 }
 
-static int check_server(struct parse *p, int if_line, const struct client_lines *cl_lines)
+/* Duplicate detection among [Client]s (check_server): one open-addressing hash table per unique field, each
+ * mapping a value to the first client that has it, so that a file of 100,000 clients is checked in O(n) and not
+ * O(n^2). Client i is looked up among clients 0..i-1 and then added, which gives exactly the messages of a
+ * pairwise scan: the earliest earlier client that clashes, its Name first, then PublicKey, Address (IPv4 or
+ * IPv6), Subnets. */
+struct dup_tab {
+	uint32_t *slot; /* 1 + client index (for subnets: 1 + client * SL_MAX_SUBNETS + subnet); 0 = empty */
+	size_t mask;
+};
+
+struct dup_tabs {
+	const struct sl_config *c;
+	struct dup_tab name, key, addr, addr6, subnet;
+};
+
+static uint64_t dup_hash(const void *data, size_t len, uint64_t h)
+{
+	const unsigned char *b = data;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull; /* FNV-1a */
+	return h ^ (h >> 29);
+}
+
+static int dup_tab_init(struct dup_tab *t, size_t n)
+{
+	size_t cap = 16;
+	while (cap < 2 * n)
+		cap *= 2;
+	t->slot = calloc(cap, sizeof(*t->slot));
+	t->mask = cap - 1;
+	return t->slot ? 0 : -ENOMEM;
+}
+
+static int dup_tabs_init(struct dup_tabs *dt, size_t n_clients)
+{
+	size_t n_subnets = n_clients * SL_MAX_SUBNETS;
+	if (n_subnets > SL_MAX_SUBNETS_TOTAL + SL_MAX_SUBNETS)
+		n_subnets = SL_MAX_SUBNETS_TOTAL + SL_MAX_SUBNETS; /* check_server stops past the total */
+	if (dup_tab_init(&dt->name, n_clients) || dup_tab_init(&dt->key, n_clients) ||
+	    dup_tab_init(&dt->addr, n_clients) || dup_tab_init(&dt->addr6, n_clients) ||
+	    dup_tab_init(&dt->subnet, n_subnets))
+		return -ENOMEM;
+	return 0;
+}
+
+static void dup_tabs_free(struct dup_tabs *dt)
+{
+	free(dt->name.slot);
+	free(dt->key.slot);
+	free(dt->addr.slot);
+	free(dt->addr6.slot);
+	free(dt->subnet.slot);
+}
+
+enum dup_kind { DUP_NAME, DUP_KEY, DUP_ADDR, DUP_ADDR6, DUP_SUBNET };
+
+static bool dup_eq(const struct sl_config *c, enum dup_kind k, uint32_t v, size_t i, unsigned a)
+{
+	const struct sl_client_cfg *cl = &c->clients[i], *o;
+	if (k == DUP_SUBNET) {
+		const struct sl_prefix *x = &c->clients[v / SL_MAX_SUBNETS].subnets[v % SL_MAX_SUBNETS];
+		return x->len == cl->subnets[a].len && sl_ipaddr_eq(&x->a, &cl->subnets[a].a);
+	}
+	o = &c->clients[v];
+	switch (k) {
+	case DUP_NAME:
+		return !strcmp(o->name, cl->name);
+	case DUP_KEY:
+		return !memcmp(o->pubkey, cl->pubkey, SL_KEY_LEN);
+	case DUP_ADDR6:
+		return !memcmp(&o->addr6, &cl->addr6, sizeof(cl->addr6));
+	default:
+		return o->addr.s_addr == cl->addr.s_addr;
+	}
+}
+
+static uint64_t dup_key_hash(const struct sl_config *c, enum dup_kind k, size_t i, unsigned a)
+{
+	const struct sl_client_cfg *cl = &c->clients[i];
+	const struct sl_prefix *x = &cl->subnets[a];
+	switch (k) {
+	case DUP_NAME:
+		return dup_hash(cl->name, strlen(cl->name), 0xcbf29ce484222325ull);
+	case DUP_KEY:
+		return dup_hash(cl->pubkey, SL_KEY_LEN, 0xcbf29ce484222325ull);
+	case DUP_ADDR:
+		return dup_hash(&cl->addr, sizeof(cl->addr), 0xcbf29ce484222325ull);
+	case DUP_ADDR6:
+		return dup_hash(&cl->addr6, sizeof(cl->addr6), 0xcbf29ce484222325ull);
+	default:
+		return dup_hash(&x->len, 1, x->a.family == AF_INET ? dup_hash(&x->a.v4, 4, 0xcbf29ce484222325ull)
+								   : dup_hash(&x->a.v6, 16, 0x84222325cbf29ce4ull));
+	}
+}
+
+/* The slot of client i's value (its subnet a): the earlier holder's, or the empty one to take. */
+static uint32_t *dup_slot(struct dup_tab *t, const struct sl_config *c, enum dup_kind k, size_t i, unsigned a)
+{
+	size_t s = (size_t)dup_key_hash(c, k, i, a) & t->mask;
+	while (t->slot[s] && !dup_eq(c, k, t->slot[s] - 1, i, a))
+		s = (s + 1) & t->mask;
+	return &t->slot[s];
+}
+
+static int dup_check(struct parse *p, struct dup_tabs *dt, size_t i, const struct client_lines *cl_lines)
+{
+	const struct sl_config *c = p->cfg;
+	const struct sl_client_cfg *cl = &c->clients[i];
+	const struct client_lines *l = &cl_lines[i];
+	uint32_t *sn = dup_slot(&dt->name, c, DUP_NAME, i, 0), *sk = dup_slot(&dt->key, c, DUP_KEY, i, 0);
+	uint32_t *sa = cl->has_addr ? dup_slot(&dt->addr, c, DUP_ADDR, i, 0) : NULL, *ss[SL_MAX_SUBNETS];
+	uint32_t *sa6 = cl->has_addr6 ? dup_slot(&dt->addr6, c, DUP_ADDR6, i, 0) : NULL;
+	size_t first = SIZE_MAX; /* the earliest earlier client that clashes */
+	char str[INET6_ADDRSTRLEN];
+
+	if (*sn)
+		first = *sn - 1;
+	if (*sk && *sk - 1 < first)
+		first = *sk - 1;
+	if (sa && *sa && *sa - 1 < first)
+		first = *sa - 1;
+	if (sa6 && *sa6 && *sa6 - 1 < first)
+		first = *sa6 - 1;
+	for (unsigned a = 0; a < cl->n_subnets && a < SL_MAX_SUBNETS; a++) {
+		ss[a] = dup_slot(&dt->subnet, c, DUP_SUBNET, i, a);
+		if (*ss[a] && (*ss[a] - 1) / SL_MAX_SUBNETS < first)
+			first = (*ss[a] - 1) / SL_MAX_SUBNETS;
+	}
+	if (first != SIZE_MAX) {
+		const struct sl_client_cfg *o = &c->clients[first];
+		const struct client_lines *ol = &cl_lines[first];
+		if (*sn && *sn - 1 == first)
+			return sl_errf(p->e, -EINVAL, "%s:%d: Name: duplicate of client '%s' (line %d)", p->path,
+				       l->name, o->name, ol->name);
+		if (*sk && *sk - 1 == first)
+			return sl_errf(p->e, -EINVAL, "%s:%d: PublicKey: duplicate of client '%s' (line %d)",
+				       p->path, l->key, o->name, ol->key);
+		if ((sa && *sa && *sa - 1 == first) || (sa6 && *sa6 && *sa6 - 1 == first))
+			return sl_errf(p->e, -EINVAL, "%s:%d: Address: duplicate of client '%s' (line %d)",
+				       p->path, l->addr, o->name, ol->addr);
+		for (unsigned a = 0; a < cl->n_subnets; a++)
+			if (*ss[a] && (*ss[a] - 1) / SL_MAX_SUBNETS == first)
+				return sl_errf(p->e, -EINVAL, "%s:%d: Subnets: %s/%u is already client '%s''s (line %d)",
+					       p->path, l->subnets, sl_ipaddr_str(&cl->subnets[a].a, str, sizeof(str)),
+					       cl->subnets[a].len, o->name, ol->subnets);
+	}
+	*sn = (uint32_t)i + 1;
+	*sk = (uint32_t)i + 1;
+	if (sa)
+		*sa = (uint32_t)i + 1;
+	if (sa6)
+		*sa6 = (uint32_t)i + 1;
+	for (unsigned a = 0; a < cl->n_subnets; a++) {
+		uint32_t *s = dup_slot(&dt->subnet, c, DUP_SUBNET, i, a); /* again: an earlier subnet of its own */
+		if (!*s)                                                  /* may have taken ss[a] */
+			*s = (uint32_t)(i * SL_MAX_SUBNETS + a) + 1;
+	}
+	return 0;
+}
+
+static int check_server_in(struct parse *p, int if_line, const struct client_lines *cl_lines, struct dup_tabs *dt)
 {
 	struct sl_config *c = p->cfg;
 	uint32_t net = ntohl(c->address.addr.s_addr) & prefix_mask(c->address.len), m = prefix_mask(c->address.len);
 	unsigned total_subnets = 0;
 	char sa[INET6_ADDRSTRLEN];
+	int ret;
 
 	if (!c->listen_len)
 		return sl_errf(p->e, -EINVAL, "%s:%d: [Interface] of a server needs Listen", p->path, if_line);
@@ -963,6 +1134,8 @@ static int check_server(struct parse *p, int if_line, const struct client_lines 
 	if (c->registry_cert_file[0] && !(c->has_registry && c->registry.tls))
 		return sl_errf(p->e, -EINVAL, "%s:%d: RegistryCertFile needs Registry = etcds://... (TLS)", p->path,
 			       if_line);
+	if (dup_tabs_init(dt, c->n_clients))
+		return sl_errf(p->e, -ENOMEM, "%s: out of memory", p->path);
 	for (size_t i = 0; i < c->n_clients; i++) {
 		struct sl_client_cfg *cl = &c->clients[i];
 		const struct client_lines *l = &cl_lines[i];
@@ -1000,29 +1173,8 @@ static int check_server(struct parse *p, int if_line, const struct client_lines 
 				return sl_errf(p->e, -EINVAL, "%s:%d: [Client] '%s': Address %s is the gateway's own",
 					       p->path, l->addr, cl->name, t);
 		}
-		for (size_t j = 0; j < i; j++) {
-			struct sl_client_cfg *o = &c->clients[j];
-			const struct client_lines *ol = &cl_lines[j];
-			if (!strcmp(o->name, cl->name))
-				return sl_errf(p->e, -EINVAL, "%s:%d: Name: duplicate of client '%s' (line %d)",
-					       p->path, l->name, o->name, ol->name);
-			if (!memcmp(o->pubkey, cl->pubkey, SL_KEY_LEN))
-				return sl_errf(p->e, -EINVAL, "%s:%d: PublicKey: duplicate of client '%s' (line %d)",
-					       p->path, l->key, o->name, ol->key);
-			if ((cl->has_addr && o->has_addr && o->addr.s_addr == cl->addr.s_addr) ||
-			    (cl->has_addr6 && o->has_addr6 && !memcmp(&o->addr6, &cl->addr6, sizeof(cl->addr6))))
-				return sl_errf(p->e, -EINVAL, "%s:%d: Address: duplicate of client '%s' (line %d)",
-					       p->path, l->addr, o->name, ol->addr);
-			for (unsigned a = 0; a < cl->n_subnets; a++)
-				for (unsigned b = 0; b < o->n_subnets; b++)
-					if (cl->subnets[a].len == o->subnets[b].len &&
-					    sl_ipaddr_eq(&cl->subnets[a].a, &o->subnets[b].a))
-						return sl_errf(p->e, -EINVAL,
-							       "%s:%d: Subnets: %s/%u is already client '%s''s (line %d)",
-							       p->path, l->subnets,
-							       sl_ipaddr_str(&cl->subnets[a].a, sa, sizeof(sa)),
-							       cl->subnets[a].len, o->name, ol->subnets);
-		}
+		if ((ret = dup_check(p, dt, i, cl_lines)))
+			return ret;
 		for (unsigned a = 0; a < cl->n_subnets; a++)
 			if (cl->subnets[a].a.family == AF_INET6 && !gw_carries_ipv6(c))
 				return sl_errf(p->e, -EINVAL,
@@ -1035,6 +1187,15 @@ static int check_server(struct parse *p, int if_line, const struct client_lines 
 				       p->path, l->subnets, SL_MAX_SUBNETS_TOTAL);
 	}
 	return 0;
+}
+
+static int check_server(struct parse *p, int if_line, const struct client_lines *cl_lines)
+{
+	struct dup_tabs dt = {0};
+	int ret = check_server_in(p, if_line, cl_lines, &dt);
+
+	dup_tabs_free(&dt);
+	return ret;
 }
 
 static int check_client(struct parse *p, int if_line, const int srv_hdr[SL_MAX_SERVERS], int n_servers)
@@ -1072,10 +1233,11 @@ int config_parse(const char *text, size_t len, const char *path, bool load_key, 
 	int sect_lines[4][2] = {{0}}, n_clients = 0, srv_hdr[SL_MAX_SERVERS] = {0}, n_servers = 0, ret;
 	struct client_lines *cl_lines = NULL;
 	struct entry *en = NULL;
+	char *buf = NULL;
 	size_t n = 0;
 
 	defaults(cfg, path);
-	ret = split_lines(text, len, path, &en, &n, sect_lines, &n_clients, &cl_lines, srv_hdr, &n_servers, e);
+	ret = split_lines(text, len, path, &en, &n, &buf, sect_lines, &n_clients, &cl_lines, srv_hdr, &n_servers, e);
 	if (ret)
 		return ret;
 	if (!sect_lines[SECT_INTERFACE][0]) {
@@ -1168,6 +1330,7 @@ int config_parse(const char *text, size_t len, const char *path, bool load_key, 
 	}
 out:
 	free(en);
+	free(buf);
 	free(cl_lines);
 	if (ret)
 		config_free(cfg);
@@ -1185,9 +1348,14 @@ int config_load(const char *path, struct sl_config *cfg, struct sl_err *e)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return sl_errf(e, -errno, "%s: cannot read: %s", path, strerror(errno));
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > (off_t)CONFIG_FILE_MAX) {
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return sl_errf(e, -EINVAL, "%s: not a regular file of at most 1 MiB", path);
+		return sl_errf(e, -EINVAL, "%s: not a regular file", path);
+	}
+	if (st.st_size > (off_t)CONFIG_FILE_MAX) {
+		close(fd);
+		return sl_errf(e, -EFBIG, "%s: %lld bytes, more than the %u MiB a configuration file may have", path,
+			       (long long)st.st_size, CONFIG_FILE_MAX >> 20);
 	}
 	text = malloc((size_t)st.st_size + 1);
 	if (!text) {

@@ -100,6 +100,7 @@ struct gw {
 	struct stealth_cache *stealth; /* Stealth = on: the nonces of accepted preludes (NULL: off) */
 	uint8_t stealth_key[32];
 	uint64_t stats_last_sum;
+	uint64_t trim_handshakes; /* handshakes at the last malloc_trim (on_reap) */
 	/* the egress link followed through rtnetlink (daemon/gw_net.c) */
 	char egress[IFNAMSIZ];
 	struct netwatch nw;

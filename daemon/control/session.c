@@ -22,7 +22,7 @@ int registry_init_workers(struct gw_registry *r, unsigned workers)
 {
 	memset(r, 0, sizeof(*r));
 	qsbr_init(&r->q, workers);
-	r->n_slots = r->q.n ? r->q.n : 1; /* the gateway seals on workers only: no control-thread slot */
+	r->n_slots = r->q.n ? r->q.n : 1; /* counted on workers only: no control-thread slot */
 	if (h32_init(&r->by_id, REGISTRY_BUCKETS, &r->q) || h32_init(&r->by_addr, REGISTRY_BUCKETS, &r->q) ||
 	    h32_init(&r->by_addr6, REGISTRY_BUCKETS, &r->q) ||
 	    h32_init(&r->by_key, REGISTRY_BUCKETS, &r->q)) {
@@ -147,7 +147,7 @@ void registry_remove_peer(struct gw_registry *r, struct gw_peer *p)
 		if (old)
 			qsbr_retire(&r->q, &old->retire, table_free);
 	}
-	for (size_t i = 0; i < r->n_peers; i++) {
+	for (size_t i = r->n_peers; i-- > 0;) { /* from the end: registry_free removes the last, O(1) each */
 		if (r->peers[i] == p) {
 			r->peers[i] = r->peers[--r->n_peers];
 			break;
@@ -209,7 +209,7 @@ struct gw_session *session_create(struct gw_registry *r, struct gw_peer *p, uint
 	if (!s)
 		return NULL;
 	s->id = id;
-	if (!s->id || keystate_init(&s->ks, tx_key, rx_key, r->n_slots)) {
+	if (!s->id || keystate_init(&s->ks, tx_key, rx_key)) {
 		free(s);
 		return NULL;
 	}
@@ -220,7 +220,9 @@ struct gw_session *session_create(struct gw_registry *r, struct gw_peer *p, uint
 	s->expires_ms = now + lifetime_ms;
 	if (p->cur) {
 		/* until the client's first datagram under the new key, send where the old session last heard */
-		s->ep_len = session_ep_read(p->cur, &s->ep);
+		struct sockaddr_storage ep;
+		s->ep_len = session_ep_read(p->cur, &ep);
+		memcpy(&s->ep, &ep, s->ep_len);
 		s->ep_seen_ms = SL_RD(p->cur->ep_seen_ms);
 		if (p->prev)
 			session_destroy(r, p->prev);

@@ -8,10 +8,11 @@
  * Lookups are O(1): sessions by id (receive path), peers by tunnel address (transmit path), peers by public
  * key (handshake). Only the control thread creates, replaces and frees; the data workers look up and count,
  * concurrently and without a lock (common/hash32.h): what the control thread unlinks is freed only after a
- * grace period (dataplane/qsbr.h). Per worker: its own counters and sealing context in each session. Shared
- * between workers, per session: the transmit counter (one atomic add), the receive side (replay window and
- * opening context) under a per-session lock that only contends if a client's datagrams reach two workers at
- * once (the kernel steers one address:port to one socket), and the endpoint under a sequence lock. */
+ * grace period (dataplane/qsbr.h). Per worker: its own counters in each session, and its own cache of cipher
+ * contexts (keystate.h: a session holds only its keys). Shared between workers, per session: the transmit
+ * counter (one atomic add), the receive side (replay window) under a per-session lock that only contends if a
+ * client's datagrams reach two workers at once (the kernel steers one address:port to one socket), and the
+ * endpoint under a sequence lock. */
 #pragma once
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -36,17 +37,24 @@
 struct gw_peer;
 struct dp_stream;
 
+/* A session's endpoint: an IPv4 or IPv6 UDP address (28 bytes, where a sockaddr_storage takes 128). */
+union sl_ep {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
 struct gw_session {
 	struct h32_node by_id;
 	struct qsbr_node retire;
 	struct gw_peer *peer;
 	uint32_t id;
-	atomic_flag rx_lock; /* the receive side: replay window, ks.rx, endpoint writes */
+	atomic_flag rx_lock; /* the receive side: replay window, endpoint writes */
 	uint32_t ep_seq;     /* endpoint sequence lock: odd while it is rewritten */
 	struct keystate ks;
 	uint64_t created_ms, expires_ms;
 	uint64_t last_seen_ms; /* authenticated datagram or ping */
-	struct sockaddr_storage ep;
+	union sl_ep ep;
 	socklen_t ep_len;
 	uint64_t ep_seen_ms; /* 0: no endpoint yet */
 	uint64_t last_tx_ms; /* last datagram we sent under this session */
@@ -91,7 +99,7 @@ struct gw_registry {
 	struct gw_peer **peers;
 	size_t n_peers;
 	struct sn_table *subnets; /* every peer's Subnets, longest first: workers load it with registry_subnets() */
-	unsigned n_slots; /* counter slots and sealing contexts per session: one per worker */
+	unsigned n_slots; /* counter slots per session: one per worker */
 	struct qsbr q;    /* sessions and peers unlinked, waiting for the workers to let go */
 };
 
@@ -177,17 +185,20 @@ static inline socklen_t session_ep_read(const struct gw_session *s, struct socka
 	do {
 		seq = __atomic_load_n(&s->ep_seq, __ATOMIC_ACQUIRE);
 		len = SL_RD(s->ep_len);
-		if (len > sizeof(*a))
-			len = sizeof(*a);
+		if (len > sizeof(s->ep))
+			len = sizeof(s->ep);
 		__builtin_memcpy(a, &s->ep, len);
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	} while ((seq & 1) || __atomic_load_n(&s->ep_seq, __ATOMIC_RELAXED) != seq);
 	return len;
 }
 
-/* A new endpoint (roaming): only under rx_lock, so there is one writer. */
+/* A new endpoint (roaming): only under rx_lock, so there is one writer. An address of neither family (longer
+ * than union sl_ep) is not taken. */
 static inline void session_ep_write(struct gw_session *s, const struct sockaddr_storage *a, socklen_t len)
 {
+	if (len > sizeof(s->ep))
+		return;
 	__atomic_store_n(&s->ep_seq, s->ep_seq + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	__builtin_memcpy(&s->ep, a, len);

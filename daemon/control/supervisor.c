@@ -252,7 +252,7 @@ static void sup_got_auth(struct cl *c)
 	if (tls_export_keys(s->ssl, snap->s.session_id, c2s, s2c) ||
 	    psk_mix(c2s, s2c, srv->has_psk ? srv->psk : NULL, snap->s.session_id) ||
 	    psk_confirm_mac(c2s, s2c, snap->s.session_id, true, want) ||
-	    psk_confirm_mac(c2s, s2c, snap->s.session_id, false, mine) || keystate_init(&snap->ks, c2s, s2c, c->n_w + 1)) {
+	    psk_confirm_mac(c2s, s2c, snap->s.session_id, false, mine) || keystate_init(&snap->ks, c2s, s2c)) {
 		OPENSSL_cleanse(c2s, sizeof(c2s));
 		OPENSSL_cleanse(s2c, sizeof(s2c));
 		free(snap);

@@ -43,6 +43,13 @@ int aead_init(struct sl_aead *a, const uint8_t key[SLUICE_KEY_LEN], bool encrypt
 	return 0;
 }
 
+int aead_rekey(struct sl_aead *a, const uint8_t key[SLUICE_KEY_LEN])
+{
+	if (!a->ctx || !key || !EVP_CipherInit_ex(a->ctx, NULL, NULL, key, NULL, a->encrypt ? 1 : 0))
+		return -EINVAL;
+	return 0;
+}
+
 void aead_free(struct sl_aead *a)
 {
 	/* EVP_CIPHER_CTX_free cleanses the provider context (key schedule) before freeing it. */
@@ -74,7 +81,7 @@ static int aead_start(struct sl_aead *a, const uint8_t iv[SLUICE_NONCE_LEN], con
 
 static bool aead_lengths_ok(const struct sl_aead *a, size_t aad_len, size_t len)
 {
-	return a->ctx && aad_len <= INT_MAX && len <= INT_MAX;
+	return a && a->ctx && aad_len <= INT_MAX && len <= INT_MAX;
 }
 
 int aead_seal_iv(struct sl_aead *a, const uint8_t iv[SLUICE_NONCE_LEN], const uint8_t *aad,
@@ -82,7 +89,7 @@ int aead_seal_iv(struct sl_aead *a, const uint8_t iv[SLUICE_NONCE_LEN], const ui
 {
 	int outl;
 
-	if (!a->encrypt || !aead_lengths_ok(a, aad_len, len))
+	if (!aead_lengths_ok(a, aad_len, len) || !a->encrypt)
 		return -1;
 	if (aead_start(a, iv, aad, aad_len))
 		return -1;
@@ -102,7 +109,7 @@ int aead_open_iv(struct sl_aead *a, const uint8_t iv[SLUICE_NONCE_LEN], const ui
 	uint8_t tag_copy[SLUICE_TAG_LEN]; /* OSSL_PARAM takes a non-const pointer */
 	int outl;
 
-	if (a->encrypt || !aead_lengths_ok(a, aad_len, len))
+	if (!aead_lengths_ok(a, aad_len, len) || a->encrypt)
 		return -1;
 	if (aead_start(a, iv, aad, aad_len))
 		return -1;

@@ -16,18 +16,21 @@ struct sl_aead {
 
 /* Makes the context for `key` (32 bytes). Returns 0 or -ENOMEM/-EINVAL. */
 int aead_init(struct sl_aead *a, const uint8_t key[SLUICE_KEY_LEN], bool encrypt);
+/* Keys a made context anew, same direction (EVP_CipherInit_ex with the key only: the key schedules, nothing
+ * allocated). 0 or -EINVAL. */
+int aead_rekey(struct sl_aead *a, const uint8_t key[SLUICE_KEY_LEN]);
 /* Frees the context (and wipes it); safe on a zeroed or already freed struct. */
 void aead_free(struct sl_aead *a);
 
 /* Seal in place. `dgram` starts with room for the header; the inner packet (`inner_len` bytes) is already at
  * dgram + SLUICE_HDR_LEN and there are SLUICE_TAG_LEN more bytes of room after it. Writes the header (type,
  * session id, counter), encrypts, appends the tag. Returns the datagram length (inner_len + SLUICE_OVERHEAD),
- * or -1 on an EVP failure, inner_len > SLUICE_MTU_MAX, a type outside 1..3 or a KEEPALIVE with payload. */
+ * or -1 on an EVP failure, a NULL `a`, inner_len > SLUICE_MTU_MAX, a type outside 1..3 or a KEEPALIVE with payload. */
 int dgram_seal(struct sl_aead *a, uint8_t *dgram, size_t inner_len, uint8_t type, uint32_t session_id,
 	       uint64_t counter);
 
 /* Open in place a datagram whose header `h` was decoded by wire_hdr_decode. Decrypts dgram + SLUICE_HDR_LEN.
- * Returns the inner length (len - SLUICE_OVERHEAD) or -1 if the tag does not verify. */
+ * Returns the inner length (len - SLUICE_OVERHEAD) or -1 if the tag does not verify (or `a` is NULL). */
 int dgram_open(struct sl_aead *a, uint8_t *dgram, size_t len, const struct sl_hdr *h);
 
 /* Raw AES-256-GCM with an explicit nonce and AAD (what dgram_seal/dgram_open use; also for known-answer tests).

@@ -103,7 +103,7 @@ void cl_on_tun(struct loop_io *io, uint32_t events)
 			}
 			if (v == 6)
 				SL_ADD(w->st.tun_rx_packets6, 1);
-			dl = dgram_seal(&snap->ks.tx[w->idx], slot, (size_t)len, SL_TYPE_DATA, snap->s.session_id,
+			dl = dgram_seal(keystate_tx(&snap->ks), slot, (size_t)len, SL_TYPE_DATA, snap->s.session_id,
 					keystate_next(&snap->ks));
 			if (dl < 0) {
 				drop(w, SL_DROP_QUEUE_OUT);
@@ -147,7 +147,7 @@ void cl_send_keepalive(struct cl *c, uint64_t now, bool udp)
 
 	if (!snap)
 		return;
-	dl = dgram_seal(&snap->ks.tx[w->idx], w->ka_buf, 0, SL_TYPE_KEEPALIVE, snap->s.session_id,
+	dl = dgram_seal(keystate_tx(&snap->ks), w->ka_buf, 0, SL_TYPE_KEEPALIVE, snap->s.session_id,
 			keystate_next(&snap->ks));
 	if (st) {
 		if (dl < 0 || dp_stream_send(st, w->ka_buf, (size_t)dl)) {
@@ -223,7 +223,7 @@ static void rx_one(struct dp_worker *w, struct cl_snap *cur, uint8_t *buf, size_
 		drop(w, SL_DROP_REPLAY);
 		return;
 	}
-	n = dgram_open(&snap->ks.rx, buf, len, &h);
+	n = dgram_open(keystate_rx(&snap->ks), buf, len, &h);
 	if (n < 0) {
 		drop(w, SL_DROP_AUTH);
 		return;

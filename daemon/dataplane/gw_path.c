@@ -109,7 +109,8 @@ void gw_on_tun(struct loop_io *io, uint32_t events)
 					dp_answer_too_big(w, slot + SLUICE_HDR_LEN, (size_t)len, mtu, dst, now);
 				continue;
 			}
-			dl = dgram_seal(&s->ks.tx[w->idx], slot, (size_t)len, SL_TYPE_DATA, s->id, keystate_next(&s->ks));
+			dl = dgram_seal(keystate_tx(&s->ks), slot, (size_t)len, SL_TYPE_DATA, s->id,
+					keystate_next(&s->ks));
 			if (dl < 0) {
 				drop(w, s, SL_DROP_QUEUE_OUT);
 				continue;
@@ -144,7 +145,8 @@ void gw_send_keepalive(struct dp_worker *w, struct gw_session *s, uint64_t now, 
 {
 	struct sockaddr_storage ep;
 	socklen_t ep_len;
-	int dl = dgram_seal(&s->ks.tx[w->idx], w->ka_buf, 0, SL_TYPE_KEEPALIVE, s->id, keystate_next(&s->ks));
+	int dl = dgram_seal(keystate_tx(&s->ks), w->ka_buf, 0, SL_TYPE_KEEPALIVE, s->id,
+			    keystate_next(&s->ks));
 
 	if (via) {
 		if (dl < 0 || dp_stream_send(via, w->ka_buf, (size_t)dl)) {
@@ -196,7 +198,7 @@ static int rx_locked(struct dp_worker *w, struct gw_session *s, uint8_t *buf, si
 		drop(w, s, SL_DROP_REPLAY);
 		return -1;
 	}
-	n = dgram_open(&s->ks.rx, buf, len, h);
+	n = dgram_open(keystate_rx(&s->ks), buf, len, h);
 	if (n < 0) {
 		drop(w, s, SL_DROP_AUTH);
 		return -1;

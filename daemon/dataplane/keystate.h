@@ -1,6 +1,15 @@
-/* keystate: the running per-key state the data plane owns for one session — the two cipher contexts (one per
+/* keystate: the running per-key state the data plane owns for one session — the two 32-byte keys (one per
  * direction), the next transmit counter and the receive replay window — and the counters it keeps.
- * The control plane creates it from the exporter keys and frees it; only the data plane touches it in between. */
+ * The control plane creates it from the exporter keys and frees it; only the data plane touches it in between.
+ *
+ * Cipher contexts are not the session's: every thread that seals or opens (data workers, a client's control
+ * thread, loadgen) has its own cache of EVP contexts (KS_CACHE_SETS x KS_CACHE_WAYS per direction, made as
+ * they are first needed), looked up by the key's id. A key in use keeps its context keyed (a hit: one hash,
+ * four compares, no allocation); a key not in the cache takes the least recently used context of its set and
+ * re-keys it (EVP_CipherInit_ex with the key only: the AES and GHASH key schedules, no allocation once the
+ * thread's cache has its contexts). An idle session holds no context at all: 10,000 sessions cost 10,000 x 72
+ * bytes of keys and ids, not 10,000 x 4 contexts of ~1.2 KB. A freed key's schedule stays in at most one
+ * context per thread and direction until evicted or the thread ends (keystate_thread_release). */
 #pragma once
 #include <stdatomic.h>
 #include <stdint.h>
@@ -12,17 +21,17 @@
 /* A key is retired (the client re-authenticates) long before its counter could wrap: at 2^60 packets. */
 #define SL_COUNTER_REKEY (1ull << 60)
 
-/* Sealing contexts: one per data worker, plus on a client one for the control thread's keepalives (EVP
- * contexts are not shared between threads); the counter they draw from is one atomic, so every datagram of a
- * key has its own. */
-#define SL_TX_SLOTS (SL_MAX_WORKERS + 1)
+/* Per thread and direction: KS_CACHE_SETS sets of KS_CACHE_WAYS contexts (256: the sessions a worker can keep
+ * keyed at once; more active sessions than that re-key on their next datagram, which is what a trickle of
+ * keepalives from 10,000 clients does). */
+#define KS_CACHE_SETS 64u /* power of two */
+#define KS_CACHE_WAYS 4u
 
 struct keystate {
-	struct sl_aead tx[SL_TX_SLOTS];
-	unsigned n_tx;
+	uint64_t id; /* unique in the process (never reused): names the key in the threads' caches; 0 = none */
+	uint8_t tx_key[SLUICE_KEY_LEN], rx_key[SLUICE_KEY_LEN];
 	_Atomic uint64_t tx_counter;
-	struct sl_aead rx; /* one receiver at a time (the gateway: under the session's rx lock) */
-	struct replay replay;
+	struct replay replay; /* one receiver at a time (the gateway: under the session's rx lock) */
 };
 
 /* The next transmit counter (relaxed: only uniqueness matters; the receiver's window absorbs reordering). */
@@ -35,6 +44,21 @@ static inline uint64_t keystate_sent(const struct keystate *ks)
 {
 	return atomic_load_explicit(&ks->tx_counter, memory_order_relaxed);
 }
+
+/* The calling thread's sealing (tx) / opening (rx) context keyed with ks's key, for dgram_seal/dgram_open. NULL
+ * only when the thread's cache could not make a context (out of memory: its first KS_CACHE_SETS x WAYS misses
+ * allocate, nothing after) or ks has no key. Valid until the thread's next keystate_tx/keystate_rx call. */
+struct sl_aead *keystate_tx(const struct keystate *ks);
+struct sl_aead *keystate_rx(const struct keystate *ks);
+/* Frees the calling thread's cache (contexts wiped); a thread's exit does it too. */
+void keystate_thread_release(void);
+
+/* The calling thread's cache, for tests and profiles. */
+struct keystate_cache_stats {
+	uint64_t hits, misses; /* lookups that found the key keyed / re-keyed a context */
+	unsigned contexts;     /* contexts made (at most 2 x KS_CACHE_SETS x KS_CACHE_WAYS) */
+};
+void keystate_cache_stats(struct keystate_cache_stats *out);
 
 /* Per-session transfer counters (bytes are inner packet bytes). */
 struct dp_peer_counters {
@@ -78,7 +102,7 @@ struct dp_stats {
 	struct dp_latency lat_udp_tun; /* UDP receive -> TUN write */
 };
 
-/* n_tx: sealing contexts to make (workers + 1, at most SL_TX_SLOTS). */
-int keystate_init(struct keystate *ks, const uint8_t tx_key[SLUICE_KEY_LEN],
-		  const uint8_t rx_key[SLUICE_KEY_LEN], unsigned n_tx);
+/* Copies the keys and gives them a fresh id. 0 (nothing can fail: the contexts are the threads'). */
+int keystate_init(struct keystate *ks, const uint8_t tx_key[SLUICE_KEY_LEN], const uint8_t rx_key[SLUICE_KEY_LEN]);
+/* Wipes the keys. */
 void keystate_free(struct keystate *ks);

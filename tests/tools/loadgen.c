@@ -235,7 +235,7 @@ static void send_one(struct lg_client *c, bool echo)
 {
 	uint8_t d[128];
 	size_t inner = echo ? build_echo(c, d + SLUICE_HDR_LEN) : 0;
-	int n = dgram_seal(&c->ks.tx[0], d, inner, echo ? SL_TYPE_DATA : SL_TYPE_KEEPALIVE, c->session_id,
+	int n = dgram_seal(keystate_tx(&c->ks), d, inner, echo ? SL_TYPE_DATA : SL_TYPE_KEEPALIVE, c->session_id,
 			   keystate_next(&c->ks));
 
 	if (n < 0)
@@ -267,7 +267,7 @@ static void drain_udp(void)
 				bad_replies++;
 				continue;
 			}
-			inner = dgram_open(&c->ks.rx, d, (size_t)n, &h);
+			inner = dgram_open(keystate_rx(&c->ks), d, (size_t)n, &h);
 			if (inner < 0) {
 				bad_replies++;
 				continue;
@@ -364,7 +364,7 @@ static void hs_done(struct lg_hs *h)
 		hs_failures++;
 		return;
 	}
-	if (tls_export_keys(h->ssl, snap.session_id, c2s, s2c) || keystate_init(&c->ks, c2s, s2c, 1))
+	if (tls_export_keys(h->ssl, snap.session_id, c2s, s2c) || keystate_init(&c->ks, c2s, s2c))
 		die("key derivation failed");
 	if (n_auth_us == cap_auth_us) {
 		cap_auth_us = cap_auth_us ? 2 * cap_auth_us : 1024;
@@ -768,6 +768,7 @@ static int run(void)
 	printf("\n");
 	for (uint32_t i = 0; i < opt.count; i++)
 		keystate_free(&clients[i].ks);
+	keystate_thread_release();
 	tls_ctx_free(tls);
 	free(ka_ring);
 	free(clients);

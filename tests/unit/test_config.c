@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "daemon/config.h"
 #include "daemon/dataplane/wire.h"
+#include "daemon/keys.h"
 #include "tests/unit/check.h"
 
 #define K1 "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
@@ -326,6 +327,14 @@ static const struct bad_case bad[] = {
 	{SRV6 "Address = 10.66.0.1/24, fd66::1/64\n[Client]\nName = a\nPublicKey = " K1 "\nAddress = fd66::9\n"
 	      "[Client]\nName = b\nPublicKey = " K2 "\nAddress = 10.66.0.9, fd66::9\n",
 	 "b.conf:13: Address: duplicate of client 'a' (line 9)"},
+	/* hashed duplicate checks: the earliest clashing client wins, whichever field (its IPv6 Address here) */
+	{SRV6 "Address = 10.66.0.1/24, fd66::1/64\n[Client]\nName = a\nPublicKey = " K1 "\nAddress = fd66::9\n"
+	      "[Client]\nName = b\nPublicKey = " K2 "\nAddress = 10.66.0.9\n"
+	      "[Client]\nName = b\nPublicKey = 8GlY6X4k7KYyLqyZ8Q0H1DRT0lOK4mB2ryuN8K0VXn0=\nAddress = fd66::9\n",
+	 "b.conf:17: Address: duplicate of client 'a' (line 9)"},
+	{SRV6 "Address = 10.66.0.1/24, fd66::1/64\n[Client]\nName = a\nPublicKey = " K1 "\nSubnets = fd70::/64\n"
+	      "[Client]\nName = b\nPublicKey = " K2 "\nSubnets = 10.9.0.0/16, fd70::/64\n",
+	 "b.conf:13: Subnets: fd70::/64 is already client 'a''s (line 9)"},
 	{SRV "NAT = maybe\n", "b.conf:6: NAT: 'maybe' is not on or off"},
 	{CLI "NAT = off\n" SRVSECT, "b.conf:4: NAT is not a key of a client"},
 	{CLI "Routes = fd00::1/64\n" SRVSECT, "b.conf:4: Routes: 'fd00::1/64' has host bits set"},
@@ -487,6 +496,112 @@ static void test_key_files(void)
 	snprintf(path, sizeof(path), "%s/missing.conf", dir);
 	CHECK(config_load(path, &c, &e) == -ENOENT);
 	CHECK_STR_CONTAINS(e.msg, "missing.conf: cannot read");
+
+	/* config_load: a (sparse) file past CONFIG_FILE_MAX is refused, naming the limit */
+	snprintf(path, sizeof(path), "%s/huge.conf", dir);
+	f = fopen(path, "w");
+	CHECK(f && ftruncate(fileno(f), (64 << 20) + 1) == 0);
+	if (f)
+		fclose(f);
+	CHECK(config_load(path, &c, &e) == -EFBIG);
+	CHECK_STR_CONTAINS(e.msg, "huge.conf: 67108865 bytes, more than the 64 MiB a configuration file may have");
+	unlink(path);
+}
+
+/* 100,000 [Client]s (CONFIG_MAX_SECTIONS, what scripts/bench --clients 100000 writes): the file loads, and a
+ * clash in the last client is still found, naming the right lines. The duplicate checks are hashed: the
+ * pairwise scan they replace made 5*10^9 comparisons here, far past this test's ctest TIMEOUT. */
+#define BIG_N 100000
+#define BIG_SUBNETS 200 /* clients 0..199 have a Subnet each (at most 256 in all) */
+
+struct big_dup {
+	long name_of, key_of, addr_of, subnet_of; /* the last client takes this client's value; -1: its own */
+};
+
+/* the file; lines[i] = line of client i's [Client] header (Name +1, PublicKey +2, Address +3, Subnets +4) */
+static char *big_text(const struct big_dup *d, int *lines)
+{
+	size_t cap = (size_t)BIG_N * 160 + 4096, len;
+	char *t = malloc(cap), b64[SL_KEY_B64_LEN + 1];
+	int line = 6;
+
+	if (!t)
+		return NULL;
+	len = (size_t)snprintf(t, cap, "[Interface]\nMode = server\nPrivateKeyFile = %s\nListen = 0.0.0.0:51900\n"
+				      "Address = 10.64.0.1/14\n", keyfile);
+	for (long i = 0; i < BIG_N; i++) {
+		bool last = i == BIG_N - 1;
+		long n = last && d->name_of >= 0 ? d->name_of : i, k = last && d->key_of >= 0 ? d->key_of : i;
+		long a = last && d->addr_of >= 0 ? d->addr_of : i, sub = last && d->subnet_of >= 0 ? d->subnet_of : i;
+		uint8_t key[SL_KEY_LEN] = {0x5a, (uint8_t)(k >> 16), (uint8_t)(k >> 8), (uint8_t)k};
+		uint32_t h = 0x0a400002u + (uint32_t)a; /* 10.64.0.2 on: host addresses of the /14 */
+		key_to_base64(key, b64);
+		lines[i] = line;
+		len += (size_t)snprintf(t + len, cap - len,
+					"[Client]\nName = c%ld\nPublicKey = %s\nAddress = %u.%u.%u.%u\n", n, b64,
+					h >> 24, (h >> 16) & 255, (h >> 8) & 255, h & 255);
+		line += 4;
+		if (i < BIG_SUBNETS || (last && d->subnet_of >= 0)) {
+			len += (size_t)snprintf(t + len, cap - len, "Subnets = 172.%ld.%ld.0/24\n", 16 + sub / 256,
+						sub % 256);
+			line++;
+		}
+	}
+	return t;
+}
+
+static void big_case(const struct big_dup *d, const char *want_fmt, long first_of, int first_off, int last_off)
+{
+	static int lines[BIG_N];
+	char *text = big_text(d, lines), want[256];
+	struct sl_config c;
+	struct sl_err e = {{0}};
+	int ret;
+
+	CHECK(text != NULL);
+	if (!text)
+		return;
+	ret = parse(text, "big.conf", &c, &e);
+	if (!want_fmt) {
+		CHECK(ret == 0);
+		if (!ret) {
+			CHECK(c.n_clients == BIG_N);
+			CHECK(!strcmp(c.clients[BIG_N - 1].name, "c99999"));
+			CHECK(c.clients[BIG_N - 1].line == lines[BIG_N - 1]);
+			CHECK(c.clients[150].n_subnets == 1);
+			config_free(&c);
+		}
+	} else {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+		snprintf(want, sizeof(want), want_fmt, lines[BIG_N - 1] + last_off, first_of, lines[first_of] + first_off);
+#pragma GCC diagnostic pop
+		CHECK(ret == -EINVAL);
+		if (!strstr(e.msg, want))
+			fprintf(stderr, "want \"%s\", got \"%s\"\n", want, e.msg);
+		CHECK_STR_CONTAINS(e.msg, want);
+	}
+	free(text);
+}
+
+static void test_many_clients(void)
+{
+	big_case(&(struct big_dup){-1, -1, -1, -1}, NULL, 0, 0, 0);
+	big_case(&(struct big_dup){54321, -1, -1, -1}, "big.conf:%d: Name: duplicate of client 'c%ld' (line %d)",
+		 54321, 1, 1);
+	big_case(&(struct big_dup){-1, 77777, -1, -1},
+		 "big.conf:%d: PublicKey: duplicate of client 'c%ld' (line %d)", 77777, 2, 2);
+	big_case(&(struct big_dup){-1, -1, 3, -1}, "big.conf:%d: Address: duplicate of client 'c%ld' (line %d)", 3,
+		 3, 3);
+	big_case(&(struct big_dup){-1, -1, -1, 150},
+		 "big.conf:%d: Subnets: 172.16.150.0/24 is already client 'c%ld''s (line %d)", 150, 4, 4);
+	/* two clashes: the earlier client wins, as in a pairwise scan (its Name would come first for one client) */
+	big_case(&(struct big_dup){90000, 10, -1, -1},
+		 "big.conf:%d: PublicKey: duplicate of client 'c%ld' (line %d)", 10, 2, 2);
+	big_case(&(struct big_dup){10, 10, 10, -1}, "big.conf:%d: Name: duplicate of client 'c%ld' (line %d)", 10,
+		 1, 1);
+	big_case(&(struct big_dup){-1, 90000, 20, 20},
+		 "big.conf:%d: Address: duplicate of client 'c%ld' (line %d)", 20, 3, 3);
 }
 
 int main(void)
@@ -506,6 +621,7 @@ int main(void)
 	test_bad();
 	test_sites();
 	test_key_files();
+	test_many_clients();
 	unlink(keyfile);
 	rmdir(dir);
 	return check_done("test_config");

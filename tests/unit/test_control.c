@@ -192,7 +192,7 @@ static void test_registry(void)
 	/* sessions: ids unique, rekey keeps the previous one for the grace period, reap frees it after */
 	s1 = session_create(&r, p, session_new_id(&r), k1, k2, 60000);
 	CHECK(s1 && p->cur == s1 && session_by_id(&r, s1->id) == s1);
-	s1->ep.ss_family = AF_INET;
+	s1->ep.sa.sa_family = AF_INET;
 	s1->ep_len = sizeof(struct sockaddr_in);
 	s1->ep_seen_ms = 42;
 	s1->c[0].rx_packets = 5;
