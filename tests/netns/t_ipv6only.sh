@@ -70,6 +70,9 @@ import json, sys
 d = json.load(sys.stdin)
 assert not d.get('address') and d['address6'] == '$A6', (d.get('address'), d['address6'])
 assert d['drops']['no_ipv4'] >= $((n0 + 4)), d['drops']" || fail "(1) show -j: address / address6 / drops.no_ipv4"
+	"$SLUICE" show "$CL" >"$WORK/show.txt"
+	grep -qx "  address: (none)" "$WORK/show.txt" && grep -qx "  address6: $A6" "$WORK/show.txt" ||
+		fail "(1) sluice show: $(cat "$WORK/show.txt")"
 	"$SLUICE" dump "$CL" | awk -F'\t' -v a6="${A6}" '$5 == "(none)" && $NF == a6 { ok = 1 } END { exit !ok }' ||
 		fail "(1) dump: $("$SLUICE" dump "$CL")"
 	stop $CL_PID
