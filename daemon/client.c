@@ -322,8 +322,15 @@ static int apply_host(struct cl *c, const struct cl_snap *snap, struct sl_err *e
 	ret = apply_mtu(c, snap->mtu, e);
 	if (ret)
 		return ret;
-	if (!c->addr_applied || c->applied_addr.s_addr != snap->s.addr.s_addr ||
-	    c->applied_plen != snap->s.plen) {
+	if (snap->s.no_v4) {
+		/* an IPv6-only gateway: no IPv4 address on the link; 0.0.0.0/0 still leads into the tunnel, where
+		 * the data plane drops it (no_ipv4). One left from a gateway that had IPv4 goes. */
+		struct sl_err ignore;
+		if (c->addr_applied)
+			addr_del4(&c->nc, c->ifindex, c->applied_addr, c->applied_plen, &ignore);
+		c->addr_applied = false;
+	} else if (!c->addr_applied || c->applied_addr.s_addr != snap->s.addr.s_addr ||
+		   c->applied_plen != snap->s.plen) {
 		struct sl_err ignore;
 		/* the new address first (a failover to a gateway with another pool): removing the link's last IPv4
 		 * address would make the kernel flush its routes — the full tunnel's among them — and let traffic
@@ -473,7 +480,7 @@ int cl_install(struct cl *c, struct cl_snap *snap)
 	struct sl_err e = {{0}};
 	struct cl_snap *old;
 	uint64_t now = now_ms();
-	char ip[INET_ADDRSTRLEN], a[64];
+	char ip[INET_ADDRSTRLEN + 4], a[64];
 	bool moved = c->sup.ever_up && snap->srv != c->sess_srv;
 	int ret;
 
@@ -503,7 +510,10 @@ int cl_install(struct cl *c, struct cl_snap *snap)
 		snap_retire(c, atomic_exchange_explicit(&c->prev, old, memory_order_acq_rel));
 		loop_timer_set(&c->grace_timer, c->prev_until_ms);
 	}
-	inet_ntop(AF_INET, &snap->s.addr, ip, sizeof(ip));
+	if (snap->s.no_v4)
+		snprintf(ip, sizeof(ip), "(no IPv4)");
+	else if (inet_ntop(AF_INET, &snap->s.addr, ip, sizeof(ip)))
+		snprintf(ip + strlen(ip), sizeof(ip) - strlen(ip), "/%u", snap->s.plen);
 	if (!c->sup.ever_up || !old || moved) {
 		char ip6[INET6_ADDRSTRLEN + 8] = "";
 		if (snap->s.has_v6) {
@@ -511,8 +521,8 @@ int cl_install(struct cl *c, struct cl_snap *snap)
 			inet_ntop(AF_INET6, &snap->s.addr6, ip6 + 1, INET6_ADDRSTRLEN);
 			snprintf(ip6 + strlen(ip6), sizeof(ip6) - strlen(ip6), "/%u", snap->s.plen6);
 		}
-		log_info("session %08x up: address %s/%u%s, mtu %u (gateway %u, ours %u)", snap->s.session_id, ip,
-			 snap->s.plen, ip6, snap->mtu, snap->s.mtu, c->own_mtu);
+		log_info("session %08x up: address %s%s, mtu %u (gateway %u, ours %u)", snap->s.session_id, ip, ip6,
+			 snap->mtu, snap->s.mtu, c->own_mtu);
 	}
 	else
 		log_debug("rekeyed: session %08x", snap->s.session_id);

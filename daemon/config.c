@@ -327,7 +327,8 @@ static int k_registry_key(struct parse *p, const struct entry *en)
 	return 0;
 }
 
-/* Address = 10.66.0.1/24[, fd66::1/64]: one prefix of each family, the IPv4 one required (check_server). */
+/* Address = 10.66.0.1/24[, fd66::1/64]: one prefix of each family, either may be absent (DESIGN 9), not both
+ * (check_server). */
 static int k_address_gw(struct parse *p, const struct entry *en)
 {
 	struct sl_prefix list[3];
@@ -1122,9 +1123,13 @@ static int check_server_in(struct parse *p, int if_line, const struct client_lin
 
 	if (!c->listen_len)
 		return sl_errf(p->e, -EINVAL, "%s:%d: [Interface] of a server needs Listen", p->path, if_line);
-	if (!c->address.len)
-		return sl_errf(p->e, -EINVAL, "%s:%d: [Interface] of a server needs Address (with an IPv4 prefix)",
-			       p->path, if_line);
+	if (!c->address.len && !c->address6.len)
+		return sl_errf(p->e, -EINVAL, "%s:%d: [Interface] of a server needs Address (an IPv4 or IPv6 prefix, "
+			       "or one of each)", p->path, if_line);
+	/* the registry's leases and pool record are IPv4 ones (fleet.h): an IPv6-only fleet is not built yet */
+	if (c->has_registry && !c->address.len)
+		return sl_errf(p->e, -EINVAL, "%s:%d: Registry needs an IPv4 prefix in Address (an IPv6-only gateway "
+			       "serves the clients of its file only)", p->path, if_line);
 	if (c->address6.len && c->mtu && c->mtu < SLUICE_MTU_MIN6)
 		return sl_errf(p->e, -EINVAL, "%s:%d: MTU %u is below %u, IPv6's minimum (Address has an IPv6 prefix)",
 			       p->path, if_line, c->mtu, SLUICE_MTU_MIN6);
@@ -1146,6 +1151,10 @@ static int check_server_in(struct parse *p, int if_line, const struct client_lin
 		if (!memcmp(cl->pubkey, (uint8_t[SL_KEY_LEN]){0}, SL_KEY_LEN))
 			return sl_errf(p->e, -EINVAL, "%s:%d: [Client] '%s' needs PublicKey", p->path, line,
 				       cl->name);
+		if (cl->has_addr && !c->address.len)
+			return sl_errf(p->e, -EINVAL,
+				       "%s:%d: [Client] '%s': IPv4 Address %s but [Interface] Address has no IPv4 prefix",
+				       p->path, l->addr, cl->name, inet_ntoa(cl->addr));
 		if (cl->has_addr) {
 			uint32_t h = ntohl(cl->addr.s_addr);
 			if ((h & m) != net || (h & ~m) == 0 || (h & ~m) == ~m)
@@ -1176,11 +1185,13 @@ static int check_server_in(struct parse *p, int if_line, const struct client_lin
 		if ((ret = dup_check(p, dt, i, cl_lines)))
 			return ret;
 		for (unsigned a = 0; a < cl->n_subnets; a++)
-			if (cl->subnets[a].a.family == AF_INET6 && !gw_carries_ipv6(c))
+			if ((cl->subnets[a].a.family == AF_INET6 && !gw_carries_ipv6(c)) ||
+			    (cl->subnets[a].a.family == AF_INET && !c->address.len))
 				return sl_errf(p->e, -EINVAL,
-					       "%s:%d: Subnets: %s/%u is IPv6, and [Interface] Address has no IPv6 prefix",
+					       "%s:%d: Subnets: %s/%u is %s, and [Interface] Address has no %s prefix",
 					       p->path, l->subnets, sl_ipaddr_str(&cl->subnets[a].a, sa, sizeof(sa)),
-					       cl->subnets[a].len);
+					       cl->subnets[a].len, cl->subnets[a].a.family == AF_INET6 ? "IPv6" : "IPv4",
+					       cl->subnets[a].a.family == AF_INET6 ? "IPv6" : "IPv4");
 		total_subnets += cl->n_subnets;
 		if (total_subnets > SL_MAX_SUBNETS_TOTAL)
 			return sl_errf(p->e, -EINVAL, "%s:%d: Subnets: more than %d in all clients together",

@@ -362,10 +362,12 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 		OPENSSL_cleanse(cfg->clients, cfg->n_clients * sizeof(*cfg->clients));
 	free(cfg->clients);
 	cfg->clients = NULL;
-	ret = pool_init(&g->pool, &cfg->address, cfg->state_dir, cfg->ifname, &g->reg, e);
-	if (ret)
-		return ret;
-	g->pool_ready = true;
+	if (cfg->address.len) { /* an IPv6-only gateway has no IPv4 pool (DESIGN 9): its clients get none */
+		ret = pool_init(&g->pool, &cfg->address, cfg->state_dir, cfg->ifname, &g->reg, e);
+		if (ret)
+			return ret;
+		g->pool_ready = true;
+	}
 	if (cfg->address6.len) {
 		ret = pool_init6(&g->pool6, &cfg->address6, cfg->state_dir, cfg->ifname, &g->reg, e);
 		if (ret)
@@ -390,7 +392,7 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	g->ifindex = dp_link_open(cfg->ifname, g->w, g->n_w, cfg->address6.len != 0, e);
 	if (g->ifindex < 0)
 		return g->ifindex;
-	ret = addr_add4(&g->nc, g->ifindex, cfg->address.addr, cfg->address.len, e);
+	ret = cfg->address.len ? addr_add4(&g->nc, g->ifindex, cfg->address.addr, cfg->address.len, e) : 0;
 	if (!ret && cfg->address6.len)
 		ret = addr_add6(&g->nc, g->ifindex, &cfg->address6.addr, cfg->address6.len, e);
 	if (!ret)
@@ -399,7 +401,8 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 		return ret;
 
 	ns.mtu = cfg->mtu;
-	ns.pool.s_addr = cfg->address.addr.s_addr & htonl(~0u << (32 - cfg->address.len));
+	if (cfg->address.len) /* 0: none (IPv6 only) */
+		ns.pool.s_addr = cfg->address.addr.s_addr & htonl(~0u << (32 - cfg->address.len));
 	ns.pool_len = cfg->address.len;
 	ns.pool6 = cfg->address6.addr;
 	ns.pool6_len = cfg->address6.len;

@@ -49,6 +49,17 @@ static int64_t age_ms(uint64_t t, uint64_t now)
 	return t ? (int64_t)ms_since(t, now) : -1;
 }
 
+#define PREFIX4_STR_MAX (INET_ADDRSTRLEN + 3) /* "a.b.c.d/nn" */
+
+/* "10.66.0.1/24" into out (PREFIX4_STR_MAX bytes) */
+static void prefix4_str(struct in_addr a, unsigned len, char *out)
+{
+	char t[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &a, t, sizeof(t));
+	snprintf(out, PREFIX4_STR_MAX, "%s/%u", t, len % 100);
+}
+
 static void dump_peer(struct strbuf *o, const struct gw_peer *p, uint64_t now)
 {
 	struct dp_peer_counters pc;
@@ -88,18 +99,19 @@ static void dump_peer(struct strbuf *o, const struct gw_peer *p, uint64_t now)
 
 void status_dump_gateway(struct gw *g, struct strbuf *o)
 {
-	char a[64], ip[INET_ADDRSTRLEN], ip6[INET6_ADDRSTRLEN + 4] = "";
+	char a[64], ip[PREFIX4_STR_MAX] = "", ip6[INET6_ADDRSTRLEN + 4] = "";
 	uint64_t now = now_ms();
 	struct dp_stats st;
 
 	dp_stats_sum(g->w, g->n_w + 1, &st);
-	inet_ntop(AF_INET, &g->cfg->address.addr, ip, sizeof(ip));
+	if (g->cfg->address.len) /* else none: an IPv6-only gateway, shown as an empty address= */
+		prefix4_str(g->cfg->address.addr, g->cfg->address.len, ip);
 	if (g->cfg->address6.len)
 		inet_ntop(AF_INET6, &g->cfg->address6.addr, ip6, INET6_ADDRSTRLEN);
 	sb_printf(o, "interface=%s\nmode=server\n", g->cfg->ifname);
 	dump_key(o, "public_key", g->cfg->public_key);
-	sb_printf(o, "listen=%s\naddress=%s/%u\nmtu=%u\nmtu_source=%s\n", sock_addr_str(&g->cfg->listen, a, sizeof(a)),
-		  ip, g->cfg->address.len, g->cfg->mtu, mtu_source_name(g->mtu_source));
+	sb_printf(o, "listen=%s\naddress=%s\nmtu=%u\nmtu_source=%s\n", sock_addr_str(&g->cfg->listen, a, sizeof(a)), ip,
+		  g->cfg->mtu, mtu_source_name(g->mtu_source));
 	if (g->cfg->address6.len)
 		sb_printf(o, "address6=%s/%u\n", ip6, g->cfg->address6.len);
 	else
@@ -166,7 +178,7 @@ static const char *sup_state(const struct cl *c)
 void status_dump_client(struct cl *c, struct strbuf *o)
 {
 	struct cl_snap *s = atomic_load(&c->cur);
-	char a[64], ip[INET_ADDRSTRLEN] = "";
+	char a[64], ip[PREFIX4_STR_MAX] = "";
 	uint64_t now = now_ms();
 	struct dp_stats st;
 	struct dp_peer_counters pc;
@@ -174,8 +186,8 @@ void status_dump_client(struct cl *c, struct strbuf *o)
 
 	dp_stats_sum(c->w, c->n_w + 1, &st);
 	dp_peer_sum(c->w, c->n_w + 1, &pc);
-	if (s)
-		inet_ntop(AF_INET, &s->s.addr, ip, sizeof(ip));
+	if (s && !s->s.no_v4) /* else none: a session of an IPv6-only gateway, an empty address= */
+		prefix4_str(s->s.addr, s->s.plen, ip);
 	sb_printf(o, "interface=%s\nmode=client\n", c->cfg->ifname);
 	dump_key(o, "public_key", c->cfg->public_key);
 	/* the server of the session, or (none yet) the one being tried */
@@ -190,8 +202,7 @@ void status_dump_client(struct cl *c, struct strbuf *o)
 		  c->cfg->n_servers, c->failovers);
 	sb_printf(o, "transport=%s\ntransport_tcp=%d\ntransport_switches=%" PRIu64 "\n", cl_on_tcp(c) ? "tcp" : "udp",
 		  cl_on_tcp(c) ? 1 : 0, c->transport_switches);
-	sb_printf(o, "session_id=%08x\naddress=%s%s%u\nmtu=%u\n", s ? s->s.session_id : 0, ip, s ? "/" : "",
-		  s ? s->s.plen : 0, c->link_mtu);
+	sb_printf(o, "session_id=%08x\naddress=%s\nmtu=%u\n", s ? s->s.session_id : 0, ip, c->link_mtu);
 	if (s && s->s.has_v6) {
 		char ip6[INET6_ADDRSTRLEN];
 		inet_ntop(AF_INET6, &s->s.addr6, ip6, sizeof(ip6));

@@ -2,7 +2,7 @@
  * shared by every interface of the namespace, is netcfg/forwarding.h's.
  *
  *   postrouting (nat, hook postrouting, prio 100 = srcnat, policy accept)
- *     meta nfproto ipv4 ip saddr POOL/LEN oifname EGRESS masquerade
+ *     meta nfproto ipv4 ip saddr POOL/LEN oifname EGRESS masquerade    (with an IPv4 pool: not IPv6-only)
  *     meta nfproto ipv6 ip6 saddr POOL6/LEN oifname EGRESS masquerade   (NAT66: with an IPv6 pool)
  *                          (inet family: a payload match at the network header needs the family first)
  *                          (neither with NAT = off: routed mode, the pools' own addresses go out)
@@ -93,7 +93,7 @@ static void nat_rules(struct nft_batch *b, const char *table, const struct nat_s
 	    NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED);
 	struct nftnl_rule *r;
 
-	if (!spec->routed) {
+	if (!spec->routed && spec->pool_len) { /* not for an IPv6-only gateway: it has no IPv4 pool */
 		r = nat_rule(b, table, "postrouting");
 		nat_rule_ipv4(b, r);
 		nft_rule_payload_cmp(b, r, NFT_PAYLOAD_NETWORK_HEADER, IP4_SADDR_OFF, &spec->pool,
@@ -182,9 +182,10 @@ int nat_apply(const struct nat_spec *spec, struct nat_state *st, struct sl_err *
 	st->applied = false;
 	if (!s.tun_ifname[0] || !s.egress_ifname[0])
 		return sl_errf(e, -EINVAL, "nat: tunnel and egress interface names are required");
-	if (s.pool_len == 0 || s.pool_len > 32)
+	if (s.pool_len > 32 || (s.pool_len == 0 && s.pool6_len == 0))
 		return sl_errf(e, -EINVAL, "nat: bad pool prefix length %u", s.pool_len);
-	s.pool.s_addr &= htonl(0xffffffffu << (32 - s.pool_len)); /* 10.66.0.1/24 -> 10.66.0.0/24 */
+	if (s.pool_len) /* 0: no IPv4 pool (an IPv6-only gateway), no IPv4 masquerade */
+		s.pool.s_addr &= htonl(0xffffffffu << (32 - s.pool_len)); /* 10.66.0.1/24 -> 10.66.0.0/24 */
 	if (s.pool6_len > 128)
 		return sl_errf(e, -EINVAL, "nat: bad IPv6 pool prefix length %u", s.pool6_len);
 	for (unsigned i = s.pool6_len; i < 128; i++) /* fd66::1/64 -> fd66::/64 */

@@ -29,7 +29,7 @@ struct nat_spec {
 	char tun_ifname[IFNAMSIZ];
 	char egress_ifname[IFNAMSIZ];
 	struct in_addr pool;
-	uint8_t pool_len;
+	uint8_t pool_len; /* 0: no IPv4 pool (an IPv6-only gateway; pool6_len is set then) */
 	struct in6_addr pool6; /* the IPv6 pool (DESIGN 9); pool6_len 0: none */
 	uint8_t pool6_len;
 	unsigned mtu; /* tunnel MTU (576..9000): the "mss" chain clamps SYNs crossing the tunnel; 0: none */

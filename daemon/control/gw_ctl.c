@@ -180,6 +180,7 @@ static int answer_auth(struct gw_conn *c, struct gw_peer *p)
 	c->sess_id = id;
 	c->psk_used = p->has_psk;
 	snap.session_id = id;
+	snap.no_v4 = !cfg->address.len; /* an IPv6-only gateway (DESIGN 9) */
 	snap.addr = p->addr;
 	snap.plen = cfg->address.len;
 	snap.gateway = cfg->address.addr;
@@ -204,12 +205,13 @@ static int answer_auth(struct gw_conn *c, struct gw_peer *p)
 	p->handshakes++;
 	g->cst.handshakes_ok++;
 	if (p->handshakes == 1 || !p->prev) {
-		char a[64], ip[INET_ADDRSTRLEN], ip6[INET6_ADDRSTRLEN] = "";
-		inet_ntop(AF_INET, &p->addr, ip, sizeof(ip));
+		char a[64], ip[INET_ADDRSTRLEN] = "", ip6[INET6_ADDRSTRLEN] = "";
+		if (!snap.no_v4)
+			inet_ntop(AF_INET, &p->addr, ip, sizeof(ip));
 		if (snap.has_v6)
 			inet_ntop(AF_INET6, &p->addr6, ip6, sizeof(ip6));
 		log_info("client '%s' authenticated from %s: session %08x, address %s%s%s", p->name,
-			 sock_addr_str(&c->peer, a, sizeof(a)), id, ip, snap.has_v6 ? ", " : "", ip6);
+			 sock_addr_str(&c->peer, a, sizeof(a)), id, ip, ip[0] && ip6[0] ? ", " : "", ip6);
 	}
 	return len;
 }

@@ -74,10 +74,17 @@ int proto_format_snapshot(char *buf, size_t n, const struct proto_snapshot *s)
 	char a[INET_ADDRSTRLEN], g[INET_ADDRSTRLEN];
 	int len;
 
-	inet_ntop(AF_INET, &s->addr, a, sizeof(a));
-	inet_ntop(AF_INET, &s->gateway, g, sizeof(g));
-	len = snprintf(buf, n, "OK session=%08x address=%s/%u gateway=%s mtu=%u keepalive=%u lifetime=%u",
-		       s->session_id, a, s->plen, g, s->mtu, s->keepalive, s->lifetime);
+	if (s->no_v4 && !s->has_v6)
+		return -EINVAL; /* a session of neither family carries nothing */
+	len = snprintf(buf, n, "OK session=%08x", s->session_id);
+	if (!s->no_v4 && len > 0 && (size_t)len < n) {
+		inet_ntop(AF_INET, &s->addr, a, sizeof(a));
+		inet_ntop(AF_INET, &s->gateway, g, sizeof(g));
+		len += snprintf(buf + len, n - (size_t)len, " address=%s/%u gateway=%s", a, s->plen, g);
+	}
+	if (len > 0 && (size_t)len < n)
+		len += snprintf(buf + len, n - (size_t)len, " mtu=%u keepalive=%u lifetime=%u", s->mtu, s->keepalive,
+				s->lifetime);
 	for (int fam = 0; fam < 2; fam++) {
 		const char *field = fam ? " dns6=" : " dns=";
 		for (unsigned i = 0; i < s->n_dns && len > 0 && (size_t)len < n; i++) {
@@ -269,8 +276,11 @@ int proto_parse_snapshot(const char *line, size_t len, struct proto_snapshot *s,
 		if (parse_field(tok, eq + 1, s, &seen))
 			return -EINVAL;
 	}
-	if ((seen & 63) != 63 || ((seen & 64) != 0) != ((seen & 128) != 0))
-		return -EINVAL; /* IPv6: both fields or neither */
+	/* session, mtu, keepalive, lifetime always; of each family both fields or neither, one family at least */
+	if ((seen & 57) != 57 || ((seen & 2) != 0) != ((seen & 4) != 0) || ((seen & 64) != 0) != ((seen & 128) != 0) ||
+	    !(seen & (2 | 64)))
+		return -EINVAL;
+	s->no_v4 = !(seen & 2);
 	s->has_v6 = (seen & 64) != 0;
 	return 0;
 }

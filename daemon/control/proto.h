@@ -1,6 +1,6 @@
 /* proto: the control-plane messages inside TLS. One request per connection, one line each way:
  *
- *   client: "AUTH\n"                     server: "OK session=<hex8> address=<ip>/<len> gateway=<ip> mtu=<n>
+ *   client: "AUTH\n"                     server: "OK session=<hex8> [address=<ip>/<len> gateway=<ip>] mtu=<n>
  *                                                  keepalive=<s> lifetime=<s>[ dns=<ip>[,<ip>…]]
  *                                                  [ dns6=<ip6>[,<ip6>…]][ domains=<name>[,<name>…]]
  *                                                  [ address6=<ip6>/<len> gateway6=<ip6>]
@@ -13,6 +13,9 @@
  *
  * A dual-stack gateway (DESIGN 9) adds the client's IPv6 address with the prefix length of the gateway's IPv6
  * prefix, and its own IPv6 address; both or neither. Older clients skip the fields (IPv4 only, as before).
+ * An IPv6-only gateway (no IPv4 prefix in its Address) leaves out address= and gateway= (again both or
+ * neither); a snapshot carries at least one family. Clients from before IPv6-only gateways refuse such a line
+ * (address= was required), which is right: they would configure no address at all.
  * IPv6 servers travel in their own field, so a client that only knows `dns=` (IPv4) skips them rather than
  * refusing the line; pushed servers of both families keep their order within each family.
  * The AUTH answer also carries " confirm=<hex64>", the gateway's key confirmation (control/psk.h); the client
@@ -37,6 +40,7 @@ enum proto_req {
 
 struct proto_snapshot {
 	uint32_t session_id;
+	bool no_v4; /* no address= / gateway=: an IPv6-only gateway's (has_v6 then) */
 	struct in_addr addr;
 	uint8_t plen;
 	struct in_addr gateway;

@@ -87,6 +87,11 @@ void cl_on_tun(struct loop_io *io, uint32_t events)
 				drop(w, SL_DROP_NO_IPV6);
 				continue;
 			}
+			if (v == 4 && snap->s.no_v4) {
+				/* the same for IPv4 when the gateway is IPv6-only: 0.0.0.0/0 ends here, never leaks */
+				drop(w, SL_DROP_NO_IPV4);
+				continue;
+			}
 			if (v != 4 && v != 6) {
 				drop(w, SL_DROP_BAD_INNER);
 				continue;

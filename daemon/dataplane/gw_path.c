@@ -234,8 +234,10 @@ static int rx_locked(struct dp_worker *w, struct gw_session *s, uint8_t *buf, si
 				drop(w, s, SL_DROP_BAD_INNER);
 				return -1;
 			}
-			if (src != s->peer->addr.s_addr && peer_by_subnet(&g->reg, AF_INET, &src) != s->peer) {
-				drop(w, s, SL_DROP_SPOOFED);
+			/* s_addr 0: the peer has no IPv4 address (an IPv6-only gateway), so no source is its own */
+			if ((!s->peer->addr.s_addr || src != s->peer->addr.s_addr) &&
+			    peer_by_subnet(&g->reg, AF_INET, &src) != s->peer) {
+				drop(w, s, SL_DROP_SPOOFED); /* also: IPv4 from a client the gateway gave none */
 				return -1;
 			}
 		}

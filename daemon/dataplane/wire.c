@@ -28,6 +28,7 @@ static const char *const drop_names[SL_DROP__COUNT] = {
 	[SL_DROP_BAD_INNER] = "bad_inner",
 	[SL_DROP_CLIENT_TO_CLIENT] = "client_to_client",
 	[SL_DROP_NO_IPV6] = "no_ipv6",
+	[SL_DROP_NO_IPV4] = "no_ipv4",
 };
 /* clang-format on */
 

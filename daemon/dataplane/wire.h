@@ -54,6 +54,8 @@ enum sl_drop {
 	SL_DROP_BAD_INNER,    /* inner packet neither IPv4 nor IPv6, or malformed */
 	SL_DROP_CLIENT_TO_CLIENT, /* (server) to another client's address or Subnets, with ClientToClient = off */
 	SL_DROP_NO_IPV6,      /* IPv6 packet, the session has no IPv6 (client: captured by ::/0, never leaked) */
+	SL_DROP_NO_IPV4,      /* IPv4 packet, the session has no IPv4: an IPv6-only gateway (client: captured by
+			       * 0.0.0.0/0, never leaked) */
 	SL_DROP__COUNT
 };
 

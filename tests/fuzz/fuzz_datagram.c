@@ -4,7 +4,8 @@
  * Input: first byte MODE_ROUNDTRIP: the rest is an inner packet (its first byte picks the type)
  * that is sealed with a fixed key and opened again; any difference aborts. Any other first byte:
  * the whole input is a received datagram. Seeds: tests/fuzz/corpus/datagram/ (a sealed DATA
- * datagram under the fixed key, a keepalive, garbage). */
+ * datagram under the fixed key, a keepalive, garbage; round trips of IPv4 and IPv6 inner packets, one with
+ * extension headers). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int len = proto_format_snapshot(buf, sizeof(buf), &s);
 		/* what we accept, we can say again, and it means the same */
 		if (len < 0 || proto_parse_snapshot(buf, (size_t)len, &t, NULL, 0) || t.session_id != s.session_id ||
-		    t.addr.s_addr != s.addr.s_addr || t.n_dns != s.n_dns || t.has_confirm != s.has_confirm ||
+		    t.addr.s_addr != s.addr.s_addr || t.no_v4 != s.no_v4 || t.n_dns != s.n_dns || t.has_confirm != s.has_confirm ||
 		    (s.has_confirm && memcmp(t.confirm, s.confirm, sizeof(s.confirm))) || t.has_v6 != s.has_v6 ||
 		    (s.has_v6 && (memcmp(&t.addr6, &s.addr6, 16) || t.plen6 != s.plen6)))
 			__builtin_trap();

@@ -56,7 +56,7 @@ import json, sys
 w = sys.argv[1]
 g = json.load(open(w + "/g.json")); c = json.load(open(w + "/c.json")); a = json.load(open(w + "/all.json"))
 drops = {"bad_header", "unknown_session", "replay", "auth", "spoofed", "no_endpoint", "oversize", "queue_out",
-         "queue_in", "bad_inner", "client_to_client", "no_ipv6"}
+         "queue_in", "bad_inner", "client_to_client", "no_ipv6", "no_ipv4"}
 common = {"interface", "mode", "public_key", "mtu", "workers", "tun_rx_packets", "tun_rx_bytes", "tun_tx_packets",
           "tun_tx_bytes", "udp_rx_datagrams", "udp_rx_bytes", "udp_tx_datagrams", "udp_tx_bytes",
           "handshakes_ok", "handshakes_failed", "pings", "uptime", "drops", "lat_tun_udp_avg_ns",

@@ -12,7 +12,8 @@
  *   replay      the datagram in --capture (hex) re-sent over and over       -> replay
  *
  * Sends in sendmmsg batches, as fast as it can or paced at --rate datagrams/s, for N seconds (at most 30).
- * Refuses any target outside 127.0.0.0/8 and 198.18.0.0/15 (the tests' own underlay). Prints "sent N" (the
+ * ADDR:PORT is IPv4 or [IPv6]:PORT. Refuses any target outside 127.0.0.0/8 and 198.18.0.0/15 (the tests' own
+ * underlay), or for IPv6 outside ::1 and fd00::/8 (the tests' ULA underlays). Prints "sent N" (the
  * datagrams the kernel accepted) on exit. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -116,7 +117,8 @@ int main(int argc, char **argv)
 	static uint8_t bufs[FLOOD_BATCH][FLOOD_MAX_LEN];
 	struct mmsghdr msgs[FLOOD_BATCH];
 	struct iovec iov[FLOOD_BATCH];
-	struct sockaddr_in sa;
+	struct sockaddr_storage sa;
+	socklen_t sa_len = 0;
 	const char *target = NULL, *capture = NULL;
 	int kind = -1, seconds = -1, fd, opt;
 	uint64_t rate = 0, sent = 0, counter, t0, deadline, last_send;
@@ -175,12 +177,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "flood: --seconds %d: at most %d\n", seconds, FLOOD_MAX_SECONDS);
 		return 2;
 	}
-	if (parse_target(target, &sa)) {
-		fprintf(stderr, "flood: bad target '%s' (IPv4 ADDR:PORT)\n", target);
+	switch (parse_target_any(target, &sa, &sa_len)) {
+	case 0:
+		break;
+	case -2:
+		fprintf(stderr, "flood: refusing target %s: only 127.0.0.0/8, 198.18.0.0/15, ::1 and fd00::/8\n", target);
 		return 2;
-	}
-	if (!target_allowed(sa.sin_addr)) {
-		fprintf(stderr, "flood: refusing target %s: only 127.0.0.0/8 and 198.18.0.0/15\n", target);
+	default:
+		fprintf(stderr, "flood: bad target '%s' (IPv4:PORT or [IPv6]:PORT)\n", target);
 		return 2;
 	}
 	if (kind == K_BADTAG && !have_session) {
@@ -212,7 +216,7 @@ int main(int argc, char **argv)
 	 * window lets them through to the AEAD (which must refuse them) */
 	counter = (1ull << 48) + (rnd() & 0xFFFFFFFFull);
 
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	fd = socket(sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) { /* not connected: an ICMP error from the target never cuts a batch short */
 		perror("flood: socket");
 		return 1;
@@ -223,7 +227,7 @@ int main(int argc, char **argv)
 		msgs[i].msg_hdr.msg_iov = &iov[i];
 		msgs[i].msg_hdr.msg_iovlen = 1;
 		msgs[i].msg_hdr.msg_name = &sa;
-		msgs[i].msg_hdr.msg_namelen = sizeof(sa);
+		msgs[i].msg_hdr.msg_namelen = sa_len;
 	}
 
 	t0 = now_ns();

@@ -1,8 +1,10 @@
 /* target: what the test tools (flood, loadgen) may aim at — parsing ADDR:PORT and the rule that traffic only
- * goes to loopback or the tests' own underlay, 198.18.0.0/15. Header-only: each tool is one file. */
+ * goes to loopback or the tests' own underlay, 198.18.0.0/15; for IPv6 (flood: [ADDR]:PORT) ::1 or the tests'
+ * ULA prefixes, fd00::/8. Header-only: each tool is one file. */
 #pragma once
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -35,4 +37,47 @@ static inline int parse_target(const char *s, struct sockaddr_in *sa)
 	sa->sin_family = AF_INET;
 	sa->sin_port = htons((uint16_t)port);
 	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
+}
+
+/* ::1 or fd00::/8 (the IPv6 underlays the tests build on ULA prefixes) */
+static inline bool target_allowed6(const struct in6_addr *a)
+{
+	static const uint8_t loop[16] = {[15] = 1};
+
+	return a->s6_addr[0] == 0xfd || !memcmp(a->s6_addr, loop, sizeof(loop));
+}
+
+/* "IPv4:PORT" or "[IPv6]:PORT" into ss (its length in *len), and only an allowed target. 0, -1 (bad) or -2
+ * (not allowed). */
+static inline int parse_target_any(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in s4;
+	char buf[80];
+	const char *close;
+	size_t hl;
+
+	memset(ss, 0, sizeof(*ss));
+	if (s[0] != '[') {
+		if (parse_target(s, &s4))
+			return -1;
+		memcpy(ss, &s4, sizeof(s4));
+		*len = sizeof(s4);
+		return target_allowed(s4.sin_addr) ? 0 : -2;
+	}
+	close = strchr(s, ']');
+	if (!close || close[1] != ':' || (hl = (size_t)(close - s - 1)) >= 64)
+		return -1;
+	/* the port through the IPv4 parser: "0.0.0.0:PORT" */
+	snprintf(buf, sizeof(buf), "0.0.0.0%s", close + 1);
+	if (parse_target(buf, &s4))
+		return -1;
+	memcpy(buf, s + 1, hl);
+	buf[hl] = 0;
+	s6->sin6_family = AF_INET6;
+	s6->sin6_port = s4.sin_port;
+	if (inet_pton(AF_INET6, buf, &s6->sin6_addr) != 1)
+		return -1;
+	*len = sizeof(*s6);
+	return target_allowed6(&s6->sin6_addr) ? 0 : -2;
 }

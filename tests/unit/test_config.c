@@ -89,6 +89,18 @@ static void test_server_good(void)
 	}
 	config_free(&c);
 
+	/* IPv6 only (DESIGN 9: either family may be absent): no IPv4 pool, fixed IPv6 addresses and Subnets */
+	snprintf(text, sizeof(text),
+		 "[Interface]\nMode = server\nPrivateKeyFile = %s\nListen = [::]:51900\nAddress = fd66::1/64\n"
+		 "[Client]\nName = a\nPublicKey = " K1 "\nAddress = fd66::7\nSubnets = fd50::/64\n",
+		 keyfile);
+	CHECK(parse(text, "gw6only.conf", &c, &e) == 0);
+	if (e.msg[0])
+		fprintf(stderr, "%s\n", e.msg);
+	CHECK(c.address.len == 0 && c.address6.len == 64 && c.n_clients == 1 && !c.clients[0].has_addr &&
+	      c.clients[0].has_addr6 && c.clients[0].n_subnets == 1);
+	config_free(&c);
+
 	/* defaults, IPv6 Listen, Name = */
 	snprintf(text, sizeof(text),
 		 "[Interface]\nMode = server\nPrivateKeyFile = %s\nListen = [::]:443\nAddress = 10.9.0.1/16\n"
@@ -308,7 +320,14 @@ static const struct bad_case bad[] = {
 	{"[Interface]\nMode = server\nPrivateKeyFile = %s\nAddress = 10.66.0.1/24\n",
 	 "b.conf:1: [Interface] of a server needs Listen"},
 	/* IPv6 inside the tunnel (DESIGN 9) */
-	{SRV6 "Address = fd66::1/64\n", "b.conf:1: [Interface] of a server needs Address (with an IPv4 prefix)"},
+	{SRV6 "MTU = 1400\n", "b.conf:1: [Interface] of a server needs Address (an IPv4 or IPv6 prefix"},
+	/* an IPv6-only gateway (no IPv4 pool): nothing IPv4 of a client's */
+	{SRV6 "Address = fd66::1/64\n[Client]\nName = a\nPublicKey = " K1 "\nAddress = 10.66.0.7\n",
+	 "b.conf:9: [Client] 'a': IPv4 Address 10.66.0.7 but [Interface] Address has no IPv4 prefix"},
+	{SRV6 "Address = fd66::1/64\n[Client]\nName = a\nPublicKey = " K1 "\nSubnets = 192.168.50.0/24\n",
+	 "b.conf:9: Subnets: 192.168.50.0/24 is IPv4, and [Interface] Address has no IPv4 prefix"},
+	{SRV6 "Address = fd66::1/64\nRegistry = etcd://127.0.0.1:2379/sluice\n",
+	 "b.conf:1: Registry needs an IPv4 prefix in Address"},
 	{SRV6 "Address = 10.66.0.1/24, fd66::1/64, fd67::1/64\n", "b.conf:5: Address: more than one prefix of each"},
 	{SRV6 "Address = fd66::1/64, fd67::1/64\n", "b.conf:5: Address: more than one IPv6 prefix"},
 	{SRV6 "Address = 10.66.0.1/24, fd66::1/40\n", "b.conf:5: Address: the IPv6 prefix must be 48..120"},

@@ -120,6 +120,29 @@ static void test_snapshot_roundtrip(void)
 	};
 	for (size_t i = 0; i < sizeof(bad6) / sizeof(bad6[0]); i++)
 		CHECK(proto_parse_snapshot(bad6[i], strlen(bad6[i]), &t, NULL, 0) == -EINVAL);
+
+	/* an IPv6-only gateway (DESIGN 9: either family may be absent): no address= / gateway= at all */
+	s.no_v4 = true;
+	len = proto_format_snapshot(buf, sizeof(buf), &s);
+	CHECK(len > 0);
+	CHECK_STR_CONTAINS(buf, "OK session=deadbeef mtu=1420 keepalive=10 lifetime=7200");
+	CHECK(!strstr(buf, " address=") && !strstr(buf, " gateway="));
+	CHECK_STR_CONTAINS(buf, " address6=fd66::7/64 gateway6=fd66::1\n");
+	CHECK(proto_parse_snapshot(buf, (size_t)len, &t, err, sizeof(err)) == 0);
+	CHECK(t.no_v4 && t.has_v6 && t.addr.s_addr == 0 && t.plen == 0 && !memcmp(&t.addr6, &s.addr6, 16));
+	/* a session of neither family is never formatted, nor accepted */
+	s.has_v6 = false;
+	CHECK(proto_format_snapshot(buf, sizeof(buf), &s) == -EINVAL);
+	const char *bad_fam[] = {
+		"OK session=deadbeef mtu=1420 keepalive=10 lifetime=1\n", /* neither family */
+		"OK session=deadbeef address=10.66.0.7/24 mtu=1420 keepalive=10 lifetime=1 address6=fd66::7/64 "
+		"gateway6=fd66::1\n", /* address= without gateway= */
+		"OK session=deadbeef gateway=10.66.0.1 mtu=1420 keepalive=10 lifetime=1 address6=fd66::7/64 "
+		"gateway6=fd66::1\n",
+		"OK session=deadbeef address6=fd66::7/64 gateway6=fd66::1 keepalive=10 lifetime=1\n", /* no mtu= */
+	};
+	for (size_t i = 0; i < sizeof(bad_fam) / sizeof(bad_fam[0]); i++)
+		CHECK(proto_parse_snapshot(bad_fam[i], strlen(bad_fam[i]), &t, NULL, 0) == -EINVAL);
 }
 
 /* PushRoutes (DESIGN 9): IPv4 prefixes in routes=, IPv6 in routes6=, each family in its order */

@@ -151,11 +151,12 @@ static void test_drop_names(void)
 	static const char *const expect[SL_DROP__COUNT] = {
 		"bad_header", "unknown_session", "replay", "auth", "spoofed",
 		"no_endpoint", "oversize", "queue_out", "queue_in", "bad_inner", "client_to_client", "no_ipv6",
+		"no_ipv4",
 	};
 	/* clang-format on */
 	int d;
 
-	CHECK_EQ_INT(SL_DROP__COUNT, 12);
+	CHECK_EQ_INT(SL_DROP__COUNT, 13);
 	for (d = 0; d < SL_DROP__COUNT; d++)
 		CHECK(strcmp(wire_drop_name((enum sl_drop)d), expect[d]) == 0);
 	CHECK(strcmp(wire_drop_name(SL_DROP__COUNT), "unknown") == 0);
