@@ -82,6 +82,41 @@ static bool unicast_source6(const uint8_t *a)
 	return a[0] != 0xff && (memcmp(a, zero, 15) || a[15] > 1);
 }
 
+/* The packet is an ICMPv6 error, or its header chain cannot be followed far enough to tell (truncated, or
+ * more than 8 extension headers): no answer then. Hop-by-hop, routing, destination options and fragment
+ * headers are skipped; a non-first fragment carries no upper-layer header and may be answered. */
+static bool icmp6_error_or_unsure(const uint8_t *pkt, size_t len)
+{
+	uint8_t nh = pkt[6];
+	size_t off = IP6_HDR;
+
+	for (unsigned i = 0; i < 8; i++) {
+		switch (nh) {
+		case IPPROTO_ICMPV6_:
+			return len <= off || pkt[off] < 128;
+		case 0:  /* hop-by-hop options */
+		case 43: /* routing */
+		case 60: /* destination options */
+			if (len < off + 8)
+				return true;
+			nh = pkt[off];
+			off += ((size_t)pkt[off + 1] + 1) * 8;
+			break;
+		case 44: /* fragment: 8 bytes; a non-first fragment has no upper-layer header */
+			if (len < off + 8)
+				return true;
+			if (get16(pkt + off + 2) & 0xfff8)
+				return false;
+			nh = pkt[off];
+			off += 8;
+			break;
+		default:
+			return false;
+		}
+	}
+	return true;
+}
+
 size_t dp_icmp6_too_big(const uint8_t *pkt, size_t len, unsigned mtu, const uint8_t src[16], uint8_t *out,
 			size_t room)
 {
@@ -92,8 +127,9 @@ size_t dp_icmp6_too_big(const uint8_t *pkt, size_t len, unsigned mtu, const uint
 
 	if (room < DP_ICMP_MAX || len < IP6_HDR || (pkt[0] >> 4) != 6 || !unicast_source6(pkt + 8))
 		return 0;
-	/* an ICMPv6 error (types 0..127) is never answered with another (RFC 4443 2.4 e) */
-	if (pkt[6] == IPPROTO_ICMPV6_ && (len <= IP6_HDR || pkt[IP6_HDR] < 128))
+	/* an ICMPv6 error (types 0..127) is never answered with another (RFC 4443 2.4 e), also behind extension
+	 * headers */
+	if (icmp6_error_or_unsure(pkt, len))
 		return 0;
 	quote = len < DP_ICMP_MAX - IP6_HDR - ICMP_HDR ? len : DP_ICMP_MAX - IP6_HDR - ICMP_HDR;
 	total = IP6_HDR + ICMP_HDR + quote;

@@ -156,6 +156,27 @@ static void test_icmp6(void)
 		if (dp_icmp6_too_big(pkt, 1500, 1416, gw6, ans, sizeof(ans)))
 			CHECK(!"an ICMPv6 error was answered");
 	}
+	/* ... also behind extension headers: hop-by-hop (8 bytes) then destination options (16) then ICMPv6 */
+	ip6_packet(pkt, 1500, 0);
+	pkt[40] = 60, pkt[41] = 0;  /* hop-by-hop: next destination options, 8 bytes */
+	pkt[48] = 58, pkt[49] = 1;  /* destination options: next ICMPv6, 16 bytes */
+	pkt[64] = 1;                /* destination unreachable: an error */
+	CHECK_EQ_INT(dp_icmp6_too_big(pkt, 1500, 1416, gw6, ans, sizeof(ans)), 0);
+	pkt[64] = 128;              /* echo request: answered */
+	CHECK_EQ_INT(dp_icmp6_too_big(pkt, 1500, 1416, gw6, ans, sizeof(ans)), DP_ICMP_MAX);
+	CHECK_EQ_INT(dp_icmp6_too_big(pkt, 60, 40, gw6, ans, sizeof(ans)), 0); /* chain cut short: unsure, silent */
+	ip6_packet(pkt, 1500, 44);  /* a first fragment of an ICMPv6 error: silent */
+	pkt[40] = 58, pkt[42] = 0, pkt[43] = 1, pkt[48] = 3;
+	CHECK_EQ_INT(dp_icmp6_too_big(pkt, 1500, 1416, gw6, ans, sizeof(ans)), 0);
+	pkt[42] = 0x05, pkt[43] = 0xa9; /* a later fragment (offset 181 x 8): no upper header, answered */
+	CHECK_EQ_INT(dp_icmp6_too_big(pkt, 1500, 1416, gw6, ans, sizeof(ans)), DP_ICMP_MAX);
+	ip6_packet(pkt, 1500, 0); /* more than 8 extension headers: unsure, silent */
+	for (unsigned i = 0; i < 9; i++)
+		pkt[40 + 8 * i] = 0, pkt[41 + 8 * i] = 0;
+	CHECK_EQ_INT(dp_icmp6_too_big(pkt, 1500, 1416, gw6, ans, sizeof(ans)), 0);
+	ip6_packet(pkt, 1500, 43); /* routing header then TCP: answered */
+	pkt[40] = 6, pkt[41] = 0;
+	CHECK_EQ_INT(dp_icmp6_too_big(pkt, 1500, 1416, gw6, ans, sizeof(ans)), DP_ICMP_MAX);
 	ip6_packet(pkt, 1500, 6);
 	pkt[8] = 0xff; /* multicast source */
 	CHECK_EQ_INT(dp_icmp6_too_big(pkt, 1500, 1416, gw6, ans, sizeof(ans)), 0);
