@@ -149,20 +149,27 @@ int etcd_range_prefix(struct etcd *c, const char *prefix, struct etcd_kv **kvs, 
 	return etcd_range(c, prefix, end, kvs, n, rev, e);
 }
 
+/* One request: body (malloc'd by an etcd_req_* builder, NULL when it ran out of memory) is posted to path and
+ * freed; the answer is in *out (the caller frees out->s, also on failure). */
+static int call(struct etcd *c, const char *path, char *body, struct strbuf *out, struct sl_err *e)
+{
+	int ret;
+
+	if (!body)
+		return sl_errf(e, -ENOMEM, "registry: out of memory");
+	ret = etcd_post(c, path, body, out, e);
+	free(body);
+	return ret;
+}
+
 int etcd_range(struct etcd *c, const char *key, const char *range_end, struct etcd_kv **kvs, size_t *n, int64_t *rev,
 	       struct sl_err *e)
 {
-	char *body;
 	struct strbuf out = {0};
-	int ret;
+	int ret = call(c, "/v3/kv/range", etcd_req_range(key, range_end), &out, e);
 
-	body = etcd_req_range(key, range_end);
-	if (!body)
-		return sl_errf(e, -ENOMEM, "registry: out of memory");
-	ret = etcd_post(c, "/v3/kv/range", body, &out, e);
 	if (!ret)
 		ret = etcd_parse_range(out.s, out.len, kvs, n, rev, e);
-	free(body);
 	free(out.s);
 	return ret;
 }
@@ -170,92 +177,65 @@ int etcd_range(struct etcd *c, const char *key, const char *range_end, struct et
 int etcd_get(struct etcd *c, const char *key, char **value, struct sl_err *e)
 {
 	struct etcd_kv *kvs;
-	struct strbuf out = {0};
 	size_t n;
 	int64_t rev;
-	char *body = etcd_req_range(key, NULL);
 	int ret;
 
 	*value = NULL;
-	if (!body)
-		return sl_errf(e, -ENOMEM, "registry: out of memory");
-	ret = etcd_post(c, "/v3/kv/range", body, &out, e);
-	if (!ret)
-		ret = etcd_parse_range(out.s, out.len, &kvs, &n, &rev, e);
-	if (!ret && n) {
+	ret = etcd_range(c, key, NULL, &kvs, &n, &rev, e);
+	if (ret)
+		return ret;
+	if (n) {
 		*value = kvs[0].value;
 		kvs[0].value = NULL;
 	}
-	if (!ret)
-		etcd_kvs_free(kvs, n);
-	free(body);
-	free(out.s);
-	return ret;
+	etcd_kvs_free(kvs, n);
+	return 0;
 }
 
 int etcd_txn(struct etcd *c, const struct etcd_cmp *cmp, size_t n_cmp, const struct etcd_op *op, size_t n_op,
 	     bool *succeeded, struct sl_err *e)
 {
-	char *body = etcd_req_txn(cmp, n_cmp, op, n_op);
 	struct strbuf out = {0};
 	int64_t rev;
-	int ret;
+	int ret = call(c, "/v3/kv/txn", etcd_req_txn(cmp, n_cmp, op, n_op), &out, e);
 
-	if (!body)
-		return sl_errf(e, -ENOMEM, "registry: out of memory");
-	ret = etcd_post(c, "/v3/kv/txn", body, &out, e);
 	if (!ret)
 		ret = etcd_parse_txn(out.s, out.len, succeeded, &rev, e);
-	free(body);
 	free(out.s);
 	return ret;
 }
 
 int etcd_lease_grant(struct etcd *c, int64_t ttl_s, int64_t *id, struct sl_err *e)
 {
-	char *body = etcd_req_lease_grant(ttl_s);
 	struct strbuf out = {0};
 	int64_t ttl;
-	int ret;
+	int ret = call(c, "/v3/lease/grant", etcd_req_lease_grant(ttl_s), &out, e);
 
-	if (!body)
-		return sl_errf(e, -ENOMEM, "registry: out of memory");
-	ret = etcd_post(c, "/v3/lease/grant", body, &out, e);
 	if (!ret)
 		ret = etcd_parse_lease(out.s, out.len, id, &ttl, e);
-	free(body);
 	free(out.s);
 	return ret;
 }
 
 int etcd_lease_keepalive(struct etcd *c, int64_t id, int64_t *ttl, struct sl_err *e)
 {
-	char *body = etcd_req_lease_id(id);
 	struct strbuf out = {0};
 	int64_t got;
-	int ret;
-
-	if (!body)
-		return sl_errf(e, -ENOMEM, "registry: out of memory");
 	/* one request message: the gateway answers once and ends the stream */
-	ret = etcd_post(c, "/v3/lease/keepalive", body, &out, e);
+	int ret = call(c, "/v3/lease/keepalive", etcd_req_lease_id(id), &out, e);
+
 	if (!ret)
 		ret = etcd_parse_lease(out.s, out.len, &got, ttl, e);
-	free(body);
 	free(out.s);
 	return ret;
 }
 
 int etcd_lease_revoke(struct etcd *c, int64_t id, struct sl_err *e)
 {
-	char *body = etcd_req_lease_id(id);
 	struct strbuf out = {0};
-	int ret;
+	int ret = call(c, "/v3/lease/revoke", etcd_req_lease_id(id), &out, e);
 
-	if (!body)
-		return sl_errf(e, -ENOMEM, "registry: out of memory");
-	ret = etcd_post(c, "/v3/lease/revoke", body, &out, e);
-	free(body);
 	free(out.s);
 	return ret;
 }

@@ -145,6 +145,34 @@ static void tcp_packet(uint8_t sp[52 + PAYLOAD])
 		sp[52 + i] = (uint8_t)(i * 13 + 1);
 }
 
+/* A stand-in for the TUN fd: a datagram socket pair (one read, one packet), sv[0] in t->fd, sv[1] the test's
+ * end; `next`: non-blocking (an empty one is EAGAIN) with the buffer dp_tun_next cuts in (t->sp), else the
+ * buffer dp_tun_put joins in (t->cb). false, with nothing left open, when it cannot be made. */
+static void stand_in_close(struct dp_tun *t, const int sv[2])
+{
+	free(t->sp);
+	free(t->cb);
+	t->sp = t->cb = NULL;
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static bool stand_in(struct dp_tun *t, int sv[2], bool next)
+{
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv)) {
+		CHECK(!"socketpair");
+		return false;
+	}
+	if (next ? fcntl(sv[0], F_SETFL, O_NONBLOCK) || !(t->sp = malloc(DP_TUN_SUPER))
+		 : !(t->cb = malloc(DP_VNET_HDR_LEN + 65535))) {
+		CHECK(!"stand-in set-up");
+		stand_in_close(t, sv);
+		return false;
+	}
+	t->fd = sv[0];
+	return true;
+}
+
 /* Segments of one super-packet fed back through dp_tun_put come out as ONE GSO write that carries the
  * original headers and payload; a packet of another kind in between splits the train and keeps the order. */
 static void test_coalesce(void)
@@ -155,18 +183,8 @@ static void test_coalesce(void)
 	ssize_t len[4], m;
 	int sv[2];
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv)) {
-		CHECK(!"socketpair");
+	if (!stand_in(&t, sv, false))
 		return;
-	}
-	t.fd = sv[0];
-	t.cb = malloc(DP_VNET_HDR_LEN + 65535);
-	if (!t.cb) {
-		CHECK(!"malloc");
-		close(sv[0]);
-		close(sv[1]);
-		return;
-	}
 	tcp_packet(sp);
 	for (unsigned k = 0; k < 4; k++)
 		len[k] = dp_tso_segment(sp, sizeof(sp), MSS, k, segs[k] + 16, 2048);
@@ -219,9 +237,7 @@ static void test_coalesce(void)
 	CHECK_EQ_INT(dp_tun_flush(&t), 0);
 	CHECK_EQ_INT(recv(sv[1], msg, sizeof(msg), MSG_DONTWAIT), DP_VNET_HDR_LEN + 52 + MSS);
 	CHECK_EQ_INT(recv(sv[1], msg, sizeof(msg), MSG_DONTWAIT), DP_VNET_HDR_LEN + 52 + MSS);
-	free(t.cb);
-	close(sv[0]);
-	close(sv[1]);
+	stand_in_close(&t, sv);
 }
 
 /* dp_tun_next on a stand-in for the TUN fd (a datagram socket: one read, one packet): a super-packet with its
@@ -237,17 +253,8 @@ static void test_next(void)
 	ssize_t n;
 	unsigned k = 0;
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv)) {
-		CHECK(!"socketpair");
+	if (!stand_in(&t, sv, true))
 		return;
-	}
-	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) || !(t.sp = malloc(DP_TUN_SUPER))) {
-		CHECK(!"set-up");
-		close(sv[0]);
-		close(sv[1]);
-		return;
-	}
-	t.fd = sv[0];
 	tcp_packet(sp);
 	vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
 	vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
@@ -295,9 +302,7 @@ static void test_next(void)
 
 	t.fd = -1; /* the link gone: the read fails (EBADF here, EBADFD from a detached TUN) */
 	CHECK_EQ_INT(dp_tun_next(&t, dst, sizeof(dst)), -3);
-	free(t.sp);
-	close(sv[0]);
-	close(sv[1]);
+	stand_in_close(&t, sv);
 }
 
 /* The wide checksum (64-bit loads, two accumulators, native byte order, one byte swap) against the plain
@@ -475,17 +480,8 @@ static void test_next6(void)
 	ssize_t n;
 	unsigned k = 0;
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv)) {
-		CHECK(!"socketpair");
+	if (!stand_in(&t, sv, true))
 		return;
-	}
-	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) || !(t.sp = malloc(DP_TUN_SUPER))) {
-		CHECK(!"set-up");
-		close(sv[0]);
-		close(sv[1]);
-		return;
-	}
-	t.fd = sv[0];
 	tcp6_packet(sp, 2);
 	vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV6;
 	vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
@@ -541,9 +537,7 @@ static void test_next6(void)
 		CHECK_EQ_INT(dp_tun_next(&t, dst, sizeof(dst)), 40);
 		CHECK_EQ_INT(dp_tun_next(&t, dst, sizeof(dst)), -1);
 	}
-	free(t.sp);
-	close(sv[0]);
-	close(sv[1]);
+	stand_in_close(&t, sv);
 }
 
 /* Segments of a TCPv6 super-packet through dp_tun_put: one GSO_TCPV6 write with the original headers and
@@ -559,18 +553,8 @@ static void test_coalesce6(void)
 	int sv[2];
 	uint8_t *q = msg + DP_VNET_HDR_LEN;
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv)) {
-		CHECK(!"socketpair");
+	if (!stand_in(&t, sv, false))
 		return;
-	}
-	t.fd = sv[0];
-	t.cb = malloc(DP_VNET_HDR_LEN + 65535);
-	if (!t.cb) {
-		CHECK(!"malloc");
-		close(sv[0]);
-		close(sv[1]);
-		return;
-	}
 	tcp6_packet(sp, 2);
 	sp[53] = 0x18; /* ACK PSH: coalescable (the PSH ends up on the last segment only) */
 	for (unsigned k = 0; k < 4; k++)
@@ -659,9 +643,7 @@ static void test_coalesce6(void)
 		CHECK(!memcmp(q, segs[k] + 16, (size_t)len[k]));
 	}
 	CHECK(recv(sv[1], msg, 10, MSG_DONTWAIT) < 0);
-	free(t.cb);
-	close(sv[0]);
-	close(sv[1]);
+	stand_in_close(&t, sv);
 }
 
 /* NEEDS_CSUM completion for UDP and TCP over IPv6, checked over the IPv6 pseudo header; a sum that comes out
