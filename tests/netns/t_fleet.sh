@@ -303,11 +303,11 @@ printf 'extendedKeyUsage=clientAuth\n' > "$WORK/client.ext"
 openssl x509 -req -in "$WORK/gw.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial -days 1 \
 	-extfile "$WORK/client.ext" -out "$WORK/gw.pem" 2>/dev/null
 chmod 600 "$WORK/gw.key"
-T_PORT=42379
+T_PORT=12379 # below the ephemeral range (32768-60999): the peers' own connections on this loopback cannot hold it
 TURL="etcds://$D_IP:$T_PORT/sluice-tls-$TAG"
 ip netns exec "$NS_D" etcd --name tls --data-dir "$WORK/etcd-tls" --listen-client-urls "https://$D_IP:$T_PORT" \
-	--advertise-client-urls "https://$D_IP:$T_PORT" --listen-peer-urls http://127.0.0.1:42380 \
-	--initial-advertise-peer-urls http://127.0.0.1:42380 --initial-cluster tls=http://127.0.0.1:42380 \
+	--advertise-client-urls "https://$D_IP:$T_PORT" --listen-peer-urls http://127.0.0.1:12380 \
+	--initial-advertise-peer-urls http://127.0.0.1:12380 --initial-cluster tls=http://127.0.0.1:12380 \
 	--cert-file "$WORK/etcd.pem" --key-file "$WORK/etcd.key" --client-cert-auth --trusted-ca-file "$WORK/ca.pem" \
 	>> "$WORK/etcd-tls.log" 2>&1 &
 PIDS+=("$!")
