@@ -198,7 +198,7 @@ void cl_net_close(struct cl *c);
 void cl_on_tun(struct loop_io *io, uint32_t events);
 void cl_on_udp(struct loop_io *io, uint32_t events);
 void cl_on_stream(struct loop_io *io, uint32_t events);
-/* From the control thread (its own sealing context and counters): over the TCP fallback stream when there
+/* From the control thread (its own cipher-context cache and counters): over the TCP fallback stream when there
  * is one, else (or with udp) over UDP. */
 void cl_send_keepalive(struct cl *c, uint64_t now, bool udp);
 /* Monotonic ms of the latest authenticated datagram from the server (0: none yet). */

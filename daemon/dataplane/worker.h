@@ -19,7 +19,7 @@
 #include "daemon/loop.h"
 
 struct dp_worker {
-	unsigned idx; /* its sealing context and counter slot in every session */
+	unsigned idx; /* its counter slot in every session (cipher contexts: a per-thread cache, keystate.h) */
 	void *owner;  /* struct gw or struct cl */
 	struct qsbr *q;
 	struct loop_io tun_io, udp_io, stop_io; /* fd -1: not watched by this worker */
