@@ -7,6 +7,7 @@
  * on UDP again (the gateway follows when the stream ends). A stream that ends (reset, closed, broken) is a
  * failed path like any other: the supervisor re-authenticates. Logs each move once. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -57,12 +58,14 @@ static void on_stream_ended(struct loop_io *io, uint32_t events)
 	struct cl *c = (struct cl *)((char *)io - offsetof(struct cl, stream_io));
 	struct dp_stream *st = atomic_load(&c->stream);
 	eventfd_t v;
+	char why[96];
 
 	eventfd_read(io->fd, &v);
 	if (!st || !atomic_load(&st->dead))
 		return; /* one we dropped ourselves */
+	snprintf(why, sizeof(why), "TCP data connection ended: %s", dp_stream_why(st));
 	cl_stream_drop(c, NULL);
-	sup_path_down(c, "TCP data connection ended");
+	sup_path_down(c, why);
 }
 
 int cl_fallback_init(struct cl *c)

@@ -87,8 +87,8 @@ void gw_streams_sweep(struct gw *g, bool all)
 		if (mine) {
 			__atomic_store_n(&s->stream, NULL, __ATOMIC_RELEASE);
 			s->peer->transport_switches++;
-			log_info("client '%s': session %08x TCP data connection ended; data over UDP again", s->peer->name,
-				 s->id);
+			log_info("client '%s': session %08x TCP data connection ended (%s); data over UDP again",
+				 s->peer->name, s->id, dp_stream_why(st));
 		}
 		dp_stream_unwatch(st);
 		if (all)

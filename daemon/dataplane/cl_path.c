@@ -291,22 +291,11 @@ void cl_on_stream(struct loop_io *io, uint32_t events)
 	struct cl *c = st->owner;
 	struct dp_worker *w = &c->w[0];
 	struct rx_ctx x = {w, atomic_load_explicit(&c->cur, memory_order_acquire), now_ms(), true};
-	const char *why = NULL;
 	uint64_t t0 = now_ns();
-	int n;
+	int n = dp_stream_service(st, events, rx_cb, &x); /* -1: ended, the control thread reaps it */
 
-	if ((events & EPOLLOUT) && dp_stream_flush(st)) {
-		dp_stream_ended(st);
-		return;
-	}
-	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-		return;
-	n = dp_stream_read(st, rx_cb, &x, &why);
-	if (n != 0) {
+	if (n != 0)
 		tun_lost(w, dp_tun_flush(&w->t));
-		if (n > 0)
-			dp_latency_add(&w->st.lat_udp_tun, now_ns() - t0);
-	}
-	if (n < 0)
-		dp_stream_ended(st); /* the control thread drops it and re-authenticates */
+	if (n > 0)
+		dp_latency_add(&w->st.lat_udp_tun, now_ns() - t0);
 }

@@ -347,22 +347,11 @@ void gw_on_stream(struct loop_io *io, uint32_t events)
 	struct gw *g = st->owner;
 	struct dp_worker *w = &g->w[st->worker];
 	struct rx_ctx x = {w, now_ms(), st};
-	const char *why = NULL;
 	uint64_t t0 = now_ns();
-	int n;
+	int n = dp_stream_service(st, events, rx_cb, &x); /* -1: ended, the control thread reaps it */
 
-	if ((events & EPOLLOUT) && dp_stream_flush(st)) {
-		dp_stream_ended(st);
-		return;
-	}
-	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-		return;
-	n = dp_stream_read(st, rx_cb, &x, &why);
-	if (n != 0) {
+	if (n != 0)
 		tun_lost(w, NULL, dp_tun_flush(&w->t));
-		if (n > 0)
-			dp_latency_add(&w->st.lat_udp_tun, now_ns() - t0);
-	}
-	if (n < 0)
-		dp_stream_ended(st); /* the control thread reaps it and logs why the client's stream ended */
+	if (n > 0)
+		dp_latency_add(&w->st.lat_udp_tun, now_ns() - t0);
 }

@@ -26,6 +26,7 @@ struct dp_stream *dp_stream_new(int fd, void *owner, uint32_t session_id)
 	s->owner = owner;
 	s->session_id = session_id;
 	atomic_init(&s->dead, false);
+	atomic_init(&s->end_err, 0);
 	atomic_flag_clear(&s->wlock);
 	fl = fcntl(fd, F_GETFL);
 	if (fl >= 0)
@@ -100,6 +101,14 @@ static void want_out(struct dp_stream *s, bool on)
 }
 
 /* Under wlock: writes out[out_off..out_len). 0 (all or some taken), -1 the connection failed. */
+/* The first cause wins: later ones are consequences of it. */
+static void set_end(struct dp_stream *s, int why)
+{
+	int none = 0;
+
+	atomic_compare_exchange_strong(&s->end_err, &none, why);
+}
+
 static int flush_locked(struct dp_stream *s)
 {
 	while (s->out_off < s->out_len) {
@@ -109,6 +118,7 @@ static int flush_locked(struct dp_stream *s)
 				return 0;
 			if (errno == EINTR)
 				continue;
+			set_end(s, errno);
 			return -1;
 		}
 		s->out_off += (size_t)n;
@@ -190,6 +200,7 @@ int dp_stream_read(struct dp_stream *s, dp_rx_fn fn, void *arg, const char **why
 
 		if (n == 0) {
 			*why = "closed by the peer";
+			set_end(s, SL_STREAM_EOF);
 			return -1;
 		}
 		if (n < 0) {
@@ -198,6 +209,7 @@ int dp_stream_read(struct dp_stream *s, dp_rx_fn fn, void *arg, const char **why
 			if (errno == EINTR)
 				continue;
 			*why = strerror(errno);
+			set_end(s, errno);
 			return -1;
 		}
 		s->in_len += (size_t)n;
@@ -208,6 +220,7 @@ int dp_stream_read(struct dp_stream *s, dp_rx_fn fn, void *arg, const char **why
 		}
 		if (f < 0) {
 			*why = "broken framing";
+			set_end(s, SL_STREAM_FRAMING);
 			return -1;
 		}
 		if (off) { /* the partial frame to the front: at most one frame, below SL_FRAME_MAX bytes */
@@ -216,4 +229,32 @@ int dp_stream_read(struct dp_stream *s, dp_rx_fn fn, void *arg, const char **why
 		}
 	}
 	return frames;
+}
+
+int dp_stream_service(struct dp_stream *s, uint32_t events, dp_rx_fn fn, void *arg)
+{
+	const char *why = NULL;
+	int n;
+
+	if ((events & EPOLLOUT) && dp_stream_flush(s)) {
+		dp_stream_ended(s);
+		return -1;
+	}
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return 0;
+	n = dp_stream_read(s, fn, arg, &why);
+	if (n < 0)
+		dp_stream_ended(s); /* the owner reaps it and logs dp_stream_why */
+	return n;
+}
+
+const char *dp_stream_why(const struct dp_stream *s)
+{
+	int e = atomic_load(&s->end_err);
+
+	if (e == SL_STREAM_EOF)
+		return "closed by the peer";
+	if (e == SL_STREAM_FRAMING)
+		return "broken framing";
+	return e > 0 ? strerror(e) : "ended by us";
 }

@@ -28,6 +28,8 @@
 #define SL_STREAM_IN_MAX (64u * 1024u)   /* received bytes not yet parsed: several whole frames */
 #define SL_STREAM_OUT_MAX (256u * 1024u) /* sent bytes the socket has not taken yet */
 #define SL_STREAM_READS 8u               /* reads per wake-up before yielding to the other fds */
+#define SL_STREAM_EOF (-1)               /* end_err: closed by the peer */
+#define SL_STREAM_FRAMING (-2)           /* end_err: a frame's length out of bounds */
 
 struct dp_stream {
 	struct loop_io io;        /* the TCP socket, in the reader worker's epoll set */
@@ -39,6 +41,8 @@ struct dp_stream {
 	void *owner;              /* struct gw or struct cl */
 	int notify_fd;            /* an eventfd of the owner's loop: the reader writes it when the stream ends */
 	atomic_bool dead;         /* ended (EOF, error, broken framing): no more sends; its owner reaps it */
+	atomic_int end_err;       /* why it ended, the first cause only: 0 (not yet, or dp_stream_end),
+				   * SL_STREAM_EOF, SL_STREAM_FRAMING or a socket errno; dp_stream_why says it */
 	atomic_flag wlock;        /* out, out_off, out_len, want_out */
 	bool want_out;
 	size_t out_off, out_len;
@@ -71,3 +75,10 @@ int dp_stream_flush(struct dp_stream *s);
  * whole frame (the datagram may be opened in place). Returns the number of frames, or -1 when the stream
  * ended: EOF, a socket error or a broken frame (then *why says which). */
 int dp_stream_read(struct dp_stream *s, dp_rx_fn fn, void *arg, const char **why);
+/* The reader worker's handler body for a stream's events: flushes on EPOLLOUT, reads on EPOLLIN/HUP/ERR
+ * (dp_stream_read). Returns its frame count (0: nothing read), or -1 when the stream ended — then it has
+ * called dp_stream_ended already. The caller flushes its TUN trains after any non-zero return. */
+int dp_stream_service(struct dp_stream *s, uint32_t events, dp_rx_fn fn, void *arg);
+/* Why the stream ended, for the owner's log line ("closed by the peer", "broken framing", strerror, or
+ * "ended by us"). */
+const char *dp_stream_why(const struct dp_stream *s);

@@ -111,7 +111,9 @@ in_c nft add chain inet "$FB" cut '{ type filter hook output priority 0; policy 
 in_c nft add rule inet "$FB" cut ip daddr $G_IP tcp dport $PORT reject with tcp reset
 # (the gateway's end hears nothing of it: the reset was the client host's own; it goes with its session)
 wait_for 10 stat_is "$CL" transport udp || fail "(4) the client did not drop the reset stream"
-grep -q "TCP data connection ended" "$WORK/$CL.log" || fail "(4) no log line for the ended stream"
+# the line names the cause: the reset as the socket reported it (or the peer's close), never "ended by us"
+grep -Eq "TCP data connection ended: (Connection reset by peer|closed by the peer|Broken pipe)" "$WORK/$CL.log" ||
+	fail "(4) no log line naming why the stream ended: $(grep "TCP data connection ended" "$WORK/$CL.log")"
 in_c nft delete chain inet "$FB" cut
 t2=$SECONDS
 wait_for 30 transport_is tcp || fail "(4) not back on TCP within 30 s of the lift: $(stat "$CL" supervisor)"

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include "daemon/dataplane/stream.h"
@@ -110,6 +112,7 @@ static void test_split_reads(void)
 	CHECK(write(sv[1], "\xff\xff", 2) == 2);
 	CHECK_EQ_INT(dp_stream_read(r, collect, &g, &why), -1);
 	CHECK(why && strcmp(why, "broken framing") == 0);
+	CHECK(strcmp(dp_stream_why(r), "broken framing") == 0); /* what the owner logs */
 	close(sv[1]);
 	dp_stream_free(r);
 }
@@ -159,8 +162,44 @@ static void test_send_flush(void)
 	CHECK_EQ_INT(dp_stream_send(w, d, SL_FRAME_MIN), -1);
 	CHECK_EQ_INT(dp_stream_read(r, collect, &g, &why), -1);
 	CHECK(why && strcmp(why, "closed by the peer") == 0);
+	CHECK(strcmp(dp_stream_why(r), "closed by the peer") == 0);
+	CHECK(strcmp(dp_stream_why(w), "ended by us") == 0);
 	dp_stream_free(w);
 	dp_stream_free(r);
+}
+
+/* dp_stream_service, the workers' handler body: reads on EPOLLIN, nothing without an event it handles, and on
+ * the end marks the stream dead (the owner is woken) and keeps the first cause for dp_stream_why. */
+static void test_service(void)
+{
+	int sv[2], nfd = eventfd(0, EFD_NONBLOCK);
+	struct dp_stream *r;
+	struct got g = {0};
+	uint8_t wire[SL_FRAME_HDR_LEN + SL_FRAME_MIN];
+	eventfd_t v = 0;
+
+	CHECK(nfd >= 0);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	r = dp_stream_new(sv[0], NULL, 3);
+	CHECK(r != NULL);
+	if (!r)
+		return;
+	r->notify_fd = nfd;
+	frame_hdr_encode(wire, SL_FRAME_MIN);
+	fill(wire + SL_FRAME_HDR_LEN, SL_FRAME_MIN, 9);
+	CHECK(write(sv[1], wire, sizeof(wire)) == (ssize_t)sizeof(wire));
+	CHECK_EQ_INT(dp_stream_service(r, 0, collect, &g), 0); /* no event of its own: nothing read */
+	CHECK_EQ_INT(g.n, 0);
+	CHECK_EQ_INT(dp_stream_service(r, EPOLLIN, collect, &g), 1);
+	CHECK_EQ_INT(g.n, 1);
+	CHECK(!atomic_load(&r->dead));
+	close(sv[1]);
+	CHECK_EQ_INT(dp_stream_service(r, EPOLLIN | EPOLLHUP, collect, &g), -1);
+	CHECK(atomic_load(&r->dead));
+	CHECK(eventfd_read(nfd, &v) == 0 && v == 1); /* the owner was woken */
+	CHECK(strcmp(dp_stream_why(r), "closed by the peer") == 0);
+	dp_stream_free(r);
+	close(nfd);
 }
 
 int main(void)
@@ -168,5 +207,6 @@ int main(void)
 	test_prefix();
 	test_split_reads();
 	test_send_flush();
+	test_service();
 	return check_done("test_stream");
 }
