@@ -26,6 +26,12 @@ RATE=${FLOOD_RATE:-20000}
 SECS=10
 
 GW=slg$TAG; CL=slc$TAG; NS_F="$NS_C-f"; F_IP=198.18.0.5; F6_IP=fd00:18::5
+# the tool itself keeps the network rule: beyond loopback it only sends from a namespace `ip netns add` made,
+# never from any other (the host's own above all, where a test address follows the default route out). Checked in
+# a bare `unshare -n` namespace, where nothing could leave even if it did send.
+out=$(unshare -n "$FLOOD" --target 198.18.0.1:9 --kind random --seconds 1 --rate 10 2>&1) && rc=0 || rc=$?
+[ "$rc" -eq 2 ] && grep -q 'refusing 198.18.0.1:9 from a network namespace no test made' <<<"$out" ||
+	fail "flood sent from a namespace no test made (rc $rc): $out"
 topo_up
 # the flood source: another host on the client LAN (a bridge on the gateway carries 198.18.0.1)
 ns_add "$NS_F"

@@ -13,8 +13,9 @@
  *
  * Sends in sendmmsg batches, as fast as it can or paced at --rate datagrams/s, for N seconds (at most 30).
  * ADDR:PORT is IPv4 or [IPv6]:PORT. Refuses any target outside 127.0.0.0/8 and 198.18.0.0/15 (the tests' own
- * underlay), or for IPv6 outside ::1 and fd00::/8 (the tests' ULA underlays). Prints "sent N" (the
- * datagrams the kernel accepted) on exit. */
+ * underlay), or for IPv6 outside ::1 and fd00::/8 (the tests' ULA underlays), and any but loopback unless it runs
+ * in a namespace made by `ip netns add` (listed in /run/netns: target_here). Prints "sent N" (the datagrams the
+ * kernel accepted) on exit. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -185,6 +186,11 @@ int main(int argc, char **argv)
 		return 2;
 	default:
 		fprintf(stderr, "flood: bad target '%s' (IPv4:PORT or [IPv6]:PORT)\n", target);
+		return 2;
+	}
+	if (!target_here(&sa, "/run/netns")) {
+		fprintf(stderr, "flood: refusing %s from a network namespace no test made (not in /run/netns): "
+				"run it with ip netns exec in the test's namespace\n", target);
 		return 2;
 	}
 	if (kind == K_BADTAG && !have_session) {

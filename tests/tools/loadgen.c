@@ -790,6 +790,7 @@ int main(int argc, char **argv)
 	};
 	const char *cmd = argc > 1 ? argv[1] : "";
 	bool have_server = false, have_key = false, have_src = false;
+	struct sockaddr_storage ss = {0};
 	int c;
 
 	optind = 2;
@@ -800,6 +801,9 @@ int main(int argc, char **argv)
 		case 'S':
 			if (parse_target(optarg, &opt.server) || !target_allowed(opt.server.sin_addr))
 				die("--server must be ADDR:PORT in 127.0.0.0/8 or 198.18.0.0/15");
+			memcpy(&ss, &opt.server, sizeof(opt.server));
+			if (!target_here(&ss, "/run/netns"))
+				die("--server beyond loopback only from a namespace a test made (ip netns exec; /run/netns)");
 			have_server = true;
 			break;
 		case 'k':

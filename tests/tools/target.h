@@ -1,14 +1,17 @@
 /* target: what the test tools (flood, loadgen) may aim at — parsing ADDR:PORT and the rule that traffic only
  * goes to loopback or the tests' own underlay, 198.18.0.0/15; for IPv6 (flood: [ADDR]:PORT) ::1 or the tests'
- * ULA prefixes, fd00::/8. Header-only: each tool is one file. */
+ * ULA prefixes, fd00::/8 — and, beyond loopback, only from a namespace a test made (target_here). Header-only:
+ * each tool is one file. */
 #pragma once
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static inline bool target_allowed(struct in_addr a)
 {
@@ -80,4 +83,37 @@ static inline int parse_target_any(const char *s, struct sockaddr_storage *ss, s
 		return -1;
 	*len = sizeof(*s6);
 	return target_allowed6(&s6->sin6_addr) ? 0 : -2;
+}
+
+/* This process's network namespace is one listed in dir (normally /run/netns: made by `ip netns add`, where the
+ * tests build their underlays). Compares the nsfs inodes; false when it cannot tell. */
+static inline bool netns_listed_in(const char *dir)
+{
+	struct stat self, st;
+	struct dirent *e;
+	bool found = false;
+	DIR *d;
+
+	if (stat("/proc/self/ns/net", &self) || !(d = opendir(dir)))
+		return false;
+	while (!found && (e = readdir(d)))
+		found = e->d_name[0] != '.' && !fstatat(dirfd(d), e->d_name, &st, 0) && st.st_ino == self.st_ino &&
+			st.st_dev == self.st_dev;
+	closedir(d);
+	return found;
+}
+
+static inline bool target_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
+/* The target may be sent to from here: loopback from anywhere; a test address only from a test's own namespace
+ * (netns_dir: /run/netns). Anywhere else, the host's own namespace above all, a test address has nothing behind it
+ * and would follow the default route off the machine. */
+static inline bool target_here(const struct sockaddr_storage *ss, const char *netns_dir)
+{
+	return target_loopback(ss) || netns_listed_in(netns_dir);
 }
