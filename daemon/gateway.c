@@ -423,7 +423,7 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 		struct sl_err fe = {{0}};
 		ret = forwarding_ns_here(&g->fwd, &fe);
 		if (!ret)
-			ret = forwarding_raise(&g->fwd, cfg->ifname, getpid(), &fe);
+			ret = forwarding_hold(&g->fwd, cfg->ifname, getpid(), cfg->address.len != 0, &fe);
 		if (ret < 0)
 			return sl_errf(e, ret, "forwarding: %s", fe.msg);
 		g->fwd_pid = getpid();

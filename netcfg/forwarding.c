@@ -1,4 +1,4 @@
-/* forwarding: the reference-counted record of net.ipv4.ip_forward per network namespace (netcfg/forwarding.h). */
+/* forwarding: the reference-counted record of the forwarding sysctls per network namespace (netcfg/forwarding.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -25,11 +25,13 @@
 struct holder {
 	char ifname[IFNAMSIZ];
 	pid_t pid;
+	bool v4; /* holds IPv4 forwarding ("holder"); false: IPv6 only ("holder6", an IPv6-only gateway) */
 };
 
 struct record {
 	bool exists;
 	uint64_t cookie;
+	bool has4;                   /* IPv4 forwarding raised: its original value */
 	int orig;
 	bool has6;                   /* IPv6 forwarding raised too: its original value */
 	int orig6;
@@ -99,7 +101,7 @@ static int lock_dir(const struct forwarding_ns *ns, struct sl_err *e)
 
 static int parse(const char *text, const char *path, struct record *r, struct sl_err *e)
 {
-	bool have_orig = false;
+	bool have_v4_holder = false;
 	int lineno = 0;
 
 	for (const char *line = text; *line; line = strchr(line, '\n') + 1) {
@@ -122,19 +124,21 @@ static int parse(const char *text, const char *path, struct record *r, struct sl
 			r->cookie = v;
 		} else if (n == 2 && !strcmp(key, "ip_forward") && sscanf(a, "%llu%1s", &v, extra) == 1 && v <= 2) {
 			r->orig = (int)v;
-			have_orig = true;
+			r->has4 = true;
 		} else if (n == 2 && !strcmp(key, "ipv6_forward") && sscanf(a, "%llu%1s", &v, extra) == 1 && v <= 2) {
 			r->orig6 = (int)v;
 			r->has6 = true;
 		} else if (n == 3 && !strcmp(key, "accept_ra") && strlen(a) < IFNAMSIZ && !strchr(a, '/') && v <= 2) {
 			memcpy(r->ra_ifname, a, strlen(a) + 1);
 			r->ra_orig = (int)v;
-		} else if (n == 3 && !strcmp(key, "holder") && strlen(a) < IFNAMSIZ && !strchr(a, '/') && v > 0 &&
-			   v <= INT32_MAX && r->n < HOLDERS_MAX) {
+		} else if (n == 3 && (!strcmp(key, "holder") || !strcmp(key, "holder6")) && strlen(a) < IFNAMSIZ &&
+			   !strchr(a, '/') && v > 0 && v <= INT32_MAX && r->n < HOLDERS_MAX) {
 			for (size_t i = 0; i < r->n; i++)
 				if (!strcmp(r->h[i].ifname, a))
 					goto bad;
 			memcpy(r->h[r->n].ifname, a, strlen(a) + 1);
+			r->h[r->n].v4 = !strcmp(key, "holder");
+			have_v4_holder |= r->h[r->n].v4;
 			r->h[r->n++].pid = (pid_t)v;
 		} else {
 			goto bad;
@@ -143,7 +147,7 @@ static int parse(const char *text, const char *path, struct record *r, struct sl
 	bad:
 		return sl_errf(e, -EINVAL, "%s:%d: not a line of a sluice forwarding record", path, lineno);
 	}
-	if (!have_orig)
+	if (have_v4_holder && !r->has4)
 		return sl_errf(e, -EINVAL, "%s: no ip_forward line (the value to restore)", path);
 	r->exists = true;
 	return 0;
@@ -194,16 +198,19 @@ static int record_write(int dfd, const struct forwarding_ns *ns, const struct re
 	record_name(ns, tmp, sizeof(tmp), ".tmp");
 	forwarding_record_path(ns, path, sizeof(path));
 	len += (size_t)snprintf(text + len, RECORD_MAX - len,
-				"# sluice: net.ipv4.ip_forward raised for the interfaces below; restored when the last "
-				"one stops\nnetns-cookie %" PRIu64 "\nip_forward %d\n",
-				r->cookie, r->orig);
+				"# sluice: forwarding raised for the interfaces below (holder: IPv4, and IPv6 with an "
+				"IPv6 pool; holder6: IPv6 only); each value restored when the last one that raised it "
+				"stops\nnetns-cookie %" PRIu64 "\n",
+				r->cookie);
+	if (r->has4)
+		len += (size_t)snprintf(text + len, RECORD_MAX - len, "ip_forward %d\n", r->orig);
 	if (r->has6)
 		len += (size_t)snprintf(text + len, RECORD_MAX - len, "ipv6_forward %d\n", r->orig6);
 	if (r->ra_ifname[0])
 		len += (size_t)snprintf(text + len, RECORD_MAX - len, "accept_ra %s %d\n", r->ra_ifname, r->ra_orig);
 	for (size_t i = 0; i < r->n; i++)
-		len += (size_t)snprintf(text + len, RECORD_MAX - len, "holder %s %d\n", r->h[i].ifname,
-					(int)r->h[i].pid);
+		len += (size_t)snprintf(text + len, RECORD_MAX - len, "%s %s %d\n", r->h[i].v4 ? "holder" : "holder6",
+					r->h[i].ifname, (int)r->h[i].pid);
 	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0) {
 		err = errno;
@@ -250,11 +257,37 @@ static struct holder *holder_of(struct record *r, const char *ifname)
 	return NULL;
 }
 
+static bool any_v4_holder(const struct record *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->h[i].v4)
+			return true;
+	return false;
+}
+
+/* No holder of IPv4 left: its original value back (the sysctl first: a crash keeps it on disk to retry). */
+static int restore4_if_unheld(const struct forwarding_ns *ns, struct record *r, struct sl_err *e)
+{
+	int ret;
+
+	if (!r->has4 || any_v4_holder(r))
+		return 0;
+	ret = sysctl_write_int(ns->sysctl, r->orig, e);
+	if (!ret)
+		r->has4 = false;
+	return ret;
+}
+
 int forwarding_raise(const struct forwarding_ns *ns, const char *ifname, pid_t pid, struct sl_err *e)
+{
+	return forwarding_hold(ns, ifname, pid, true, e);
+}
+
+int forwarding_hold(const struct forwarding_ns *ns, const char *ifname, pid_t pid, bool ipv4, struct sl_err *e)
 {
 	struct record *r = malloc(2 * sizeof(*r)), *before = r + 1;
 	struct holder *h;
-	int dfd, cur, ret;
+	int dfd, cur = 1, ret;
 
 	if (!r)
 		return sl_errf(e, -ENOMEM, "out of memory");
@@ -273,12 +306,14 @@ int forwarding_raise(const struct forwarding_ns *ns, const char *ifname, pid_t p
 	if (stale(ns, r))
 		r->exists = false; /* a deleted namespace's, whose inode number is ours now */
 	*before = *r;
-	ret = sysctl_read_int(ns->sysctl, &cur, e);
-	if (ret)
+	if (ipv4 && (ret = sysctl_read_int(ns->sysctl, &cur, e)))
 		goto out;
-	if (!r->exists) { /* the first raiser: the original value */
+	if (!r->exists) {
 		memset(r, 0, sizeof(*r));
 		r->exists = true;
+	}
+	if (ipv4 && !r->has4) { /* the first IPv4 raiser: the original value */
+		r->has4 = true;
 		r->orig = cur;
 	}
 	r->cookie = ns->cookie;
@@ -292,6 +327,9 @@ int forwarding_raise(const struct forwarding_ns *ns, const char *ifname, pid_t p
 		snprintf(h->ifname, sizeof(h->ifname), "%s", ifname);
 	}
 	h->pid = pid; /* a crashed run of ifname found in the list: now this one */
+	h->v4 = ipv4;
+	if (!ipv4 && (ret = restore4_if_unheld(ns, r, e))) /* its crashed run held IPv4, now nobody does */
+		goto out;
 	ret = record_write(dfd, ns, r, e); /* before the sysctl: a crash never loses the original */
 	if (ret || cur == 1)
 		goto out;
@@ -331,11 +369,16 @@ int forwarding_release(const struct forwarding_ns *ns, const char *ifname, pid_t
 	if (!h || (pid && h->pid != pid))
 		goto out; /* never raised, released already, or a newer run of ifname holds it */
 	*h = r->h[--r->n];
-	if (r->n) {
-		ret = record_write(dfd, ns, r, e);
+	if (r->n) { /* others hold on; IPv4 back if none of them holds it */
+		struct sl_err ignored;
+		ret = restore4_if_unheld(ns, r, e);
+		if (ret)
+			record_write(dfd, ns, r, &ignored); /* the original kept for the next one to retry */
+		else
+			ret = record_write(dfd, ns, r, e);
 		goto out;
 	}
-	ret = sysctl_write_int(ns->sysctl, r->orig, e);
+	ret = restore4_if_unheld(ns, r, e);
 	if (!ret && r->has6 && ns->sysctl6[0]) {
 		ret = sysctl_write_int(ns->sysctl6, r->orig6, e);
 		if (!ret)
@@ -385,7 +428,7 @@ int forwarding_raise6(const struct forwarding_ns *ns, const char *ifname, const 
 	if (ret)
 		goto out;
 	if (!r->exists || stale(ns, r) || !holder_of(r, ifname)) {
-		ret = sl_errf(e, -ENOENT, "%s holds no IPv4 forwarding: raise that first", ifname);
+		ret = sl_errf(e, -ENOENT, "%s holds no forwarding: forwarding_hold first", ifname);
 		goto out;
 	}
 	*before = *r;

@@ -12,7 +12,9 @@
 #       dropped in the tunnel (no_ipv4): a recorder on the internet host sees no IPv4 packet from the
 #       client's underlay address (and did see one before the tunnel: the recorder works)
 #   (2) NAT = off (routed) over an IPv6-only underlay: the client has no IPv4 at all and reaches the gateway at
-#       [fd00:18::1]:PORT; the internet host sees the client's own tunnel address
+#       [fd00:18::1]:PORT; the internet host sees the client's own tunnel address. The gateway's namespace starts
+#       with both forwarding sysctls 0: the gateway raises IPv6 forwarding alone (`holder6` in its record) and
+#       leaves net.ipv4.ip_forward 0; both 0 and no record after it stops
 . "$(dirname "$0")/lib.sh"
 
 GW=slg$TAG; CL=slc$TAG
@@ -89,7 +91,12 @@ in_i ip -6 route add fd66::/64 via $GE6_IP
 GW_LISTEN="[::]" GW_ADDRESS="fd66::1/64" gw_conf "$GW" "NAT = off"
 add_client "$GW" laptop "$CL"
 CL_ENDPOINT="[$G6_IP]:$PORT" cl_conf "$CL" "$GW"
+in_g sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0
 start "$NS_G" "$GW"; GW_PID=$LAST_PID
+[ "$(in_g sysctl -n net.ipv6.conf.all.forwarding)" = 1 ] || fail "(2) IPv6 forwarding not raised"
+[ "$(in_g sysctl -n net.ipv4.ip_forward)" = 0 ] || fail "(2) an IPv6-only gateway raised net.ipv4.ip_forward"
+grep -qx "holder6 $GW $GW_PID" "$(fwd_record "$NS_G")" && ! grep -q '^ip_forward ' "$(fwd_record "$NS_G")" ||
+	fail "(2) forwarding record: $(cat "$(fwd_record "$NS_G")")"
 start "$NS_C" "$CL"; CL_PID=$LAST_PID
 wait_for 10 session_up "$CL" || fail "(2) no session over the IPv6 underlay"
 [ "$(stat "$CL" endpoint)" = "[$G6_IP]:$PORT" ] || fail "(2) endpoint $(stat "$CL" endpoint)"
@@ -102,5 +109,8 @@ grep -qx "${A6%/*}" "$WORK/tcp6.log" || fail "(2) internet host saw $(sort -u "$
 	fail "(2) gateway dump: $("$SLUICE" dump "$GW")"
 ok "(2) NAT = off over an IPv6-only underlay ([$G6_IP]:$PORT): the internet host sees the client's own ${A6%/*}"
 stop $CL_PID; stop $GW_PID
+[ "$(in_g sysctl -n net.ipv6.conf.all.forwarding)" = 0 ] && [ "$(in_g sysctl -n net.ipv4.ip_forward)" = 0 ] &&
+	[ ! -e "$(fwd_record "$NS_G")" ] || fail "(2) forwarding after the stop: $(in_g sysctl net.ipv4.ip_forward net.ipv6.conf.all.forwarding)"
+ok "(2) forwarding: IPv6 raised and restored, net.ipv4.ip_forward never touched"
 in_i ip -6 route del fd66::/64 via $GE6_IP
 echo "t_ipv6only: all checks passed"

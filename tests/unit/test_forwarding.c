@@ -271,6 +271,66 @@ static void test_ipv6(const char *dir)
 	ns.sysctl6[0] = ns.conf6[0] = 0;
 }
 
+/* An IPv6-only gateway (DESIGN 10.13: restored when the last interface that raised it stops) holds IPv6
+ * forwarding alone: ip_forward is never raised for it, and IPv4's original comes back as soon as no IPv4 holder is
+ * left, even while an IPv6-only one still forwards IPv6. */
+static void test_ipv6_only(const char *dir)
+{
+	char buf[4096];
+	struct sl_err e = {{0}};
+
+	snprintf(ns.sysctl6, sizeof(ns.sysctl6), "%s/ip6_forward", dir);
+	write_at(ns.sysctl6, 0);
+	set(0);
+
+	/* alone: IPv6 up, IPv4 untouched, no ip_forward line to restore */
+	CHECK_EQ_INT(forwarding_hold(&ns, "gw6", 200, false, &e), 0);
+	CHECK_EQ_INT(forwarding_raise6(&ns, "gw6", "", &e), 1);
+	CHECK(get() == 0 && read_at(ns.sysctl6) == 1);
+	text(buf, sizeof(buf));
+	CHECK_STR_CONTAINS(buf, "\nholder6 gw6 200\n");
+	CHECK(strstr(buf, "ip_forward ") == NULL);
+	set(1); /* the administrator turns IPv4 forwarding on meanwhile: not sluice's to restore */
+	CHECK_EQ_INT(forwarding_release(&ns, "gw6", 200, &e), 1);
+	CHECK(get() == 1 && read_at(ns.sysctl6) == 0 && !exists());
+	set(0);
+
+	/* with a dual-stack gateway: IPv4 restored when the dual-stack one stops, IPv6 when the last one does */
+	CHECK_EQ_INT(forwarding_hold(&ns, "gw6", 200, false, &e), 0);
+	CHECK_EQ_INT(forwarding_raise6(&ns, "gw6", "", &e), 1);
+	CHECK_EQ_INT(forwarding_raise(&ns, "gw0", 100, &e), 1);
+	CHECK_EQ_INT(forwarding_raise6(&ns, "gw0", "", &e), 0);
+	CHECK(get() == 1 && read_at(ns.sysctl6) == 1);
+	CHECK_EQ_INT(forwarding_release(&ns, "gw0", 100, &e), 0);
+	CHECK(get() == 0 && read_at(ns.sysctl6) == 1 && exists());
+	text(buf, sizeof(buf));
+	CHECK(strstr(buf, "ip_forward ") == NULL && strstr(buf, "\nipv6_forward 0\n") != NULL);
+	CHECK_EQ_INT(forwarding_release(&ns, "gw6", 200, &e), 1);
+	CHECK(get() == 0 && read_at(ns.sysctl6) == 0 && !exists());
+
+	/* a crashed dual-stack run of gw0 restarted IPv6-only: it no longer holds IPv4, so IPv4 is back at once */
+	CHECK_EQ_INT(forwarding_raise(&ns, "gw0", 100, &e), 1);
+	CHECK_EQ_INT(forwarding_hold(&ns, "gw0", 101, false, &e), 0);
+	CHECK(get() == 0 && exists() && holders() == 0);
+	CHECK_EQ_INT(forwarding_release(&ns, "gw0", 101, &e), 1);
+	CHECK(get() == 0 && !exists());
+	/* and the other way round: an IPv6-only run restarted dual-stack raises IPv4, keeping its original */
+	CHECK_EQ_INT(forwarding_hold(&ns, "gw0", 100, false, &e), 0);
+	CHECK_EQ_INT(forwarding_hold(&ns, "gw0", 101, true, &e), 1);
+	CHECK(get() == 1 && holders() == 1);
+	CHECK_EQ_INT(forwarding_release(&ns, "gw0", 101, &e), 1);
+	CHECK(get() == 0 && !exists());
+
+	/* a record with an IPv4 holder but no ip_forward line is not one sluice wrote */
+	put("netns-cookie 0\nholder gw0 100\n");
+	CHECK(forwarding_release(&ns, "gw0", 100, &e) == -EINVAL);
+	CHECK_STR_CONTAINS(e.msg, "no ip_forward line");
+	unlink(record);
+
+	unlink(ns.sysctl6);
+	ns.sysctl6[0] = 0;
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/sluice-fwd-XXXXXX", tmp[320];
@@ -296,6 +356,7 @@ int main(void)
 	test_bad_records();
 	test_concurrent();
 	test_ipv6(dir);
+	test_ipv6_only(dir);
 	unlink(ns.sysctl);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", record);
 	CHECK(access(tmp, F_OK) != 0); /* no temp file left */
