@@ -89,6 +89,8 @@ struct gw {
 	int stopfd;
 	struct gw_conn *conns; /* control connections, doubly linked */
 	struct gw_conn *buried; /* closed for another connection, freed by the next sweep (gw_ctl.c) */
+	struct gw_conn *lease_wait; /* AUTHs waiting for their new lease's group commit (gw_ctl.c) */
+	struct loop_timer lease_timer; /* due at once when one waits: the commit, before the next epoll_wait */
 	unsigned n_conns;
 	struct dp_stream *streams; /* TCP fallback streams (not control connections: no cap, no deadline) */
 	unsigned n_streams;

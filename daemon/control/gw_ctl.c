@@ -13,7 +13,13 @@
  * exists; a peer that does not is read and ignored, sent nothing, and closed after a short delay — still in
  * its pre-authentication slot, so every limit above holds. After an AUTH answer (which carries the gateway's
  * key confirmation) the client's confirmation is read (control/psk.h): a PSK mismatch drops the new session (the
- * previous one, if any, is current again), is said in the log and counted. */
+ * previous one, if any, is current again), is said in the log and counted.
+ *
+ * An AUTH that needs a new lease (a client's first ever) waits for it in g->lease_wait, and before the next
+ * epoll_wait the leases of all that wait are made durable together (pool_assign_many: one write, one
+ * fdatasync) — a group commit: an address is still never handed out before its line is on disk, but a burst
+ * of new clients pays one fdatasync per loop turn instead of one each. If the group fails, each AUTH goes the
+ * way of one alone (pool_assign: its own write and fdatasync, its own error). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/err.h>
@@ -38,6 +44,7 @@ enum conn_state {
 	CONN_READ,
 	CONN_WRITE,
 	CONN_CONFIRM, /* after the AUTH answer: the client's key confirmation */
+	CONN_LEASE,   /* an AUTH read, in g->lease_wait until its new lease is durable; no I/O */
 };
 
 struct gw_conn {
@@ -61,13 +68,20 @@ struct gw_conn {
 	uint32_t sess_id;  /* that AUTH's session */
 	bool psk_used;     /* with the client's PresharedKeyFile */
 	uint8_t want_mac[SL_PSK_MAC_LEN]; /* the client's confirmation as it must be */
+	struct gw_conn *wait_next; /* in g->lease_wait (state CONN_LEASE) */
+	bool lease_tried;          /* its lease's group commit ran: answer now, whatever came of it */
 };
+
+static void lease_unwait(struct gw_conn *c);
+static void conn_drive(struct gw_conn *c);
 
 /* Closes c and releases all it holds but its own memory. */
 static void conn_close(struct gw_conn *c)
 {
 	struct gw *g = c->g;
 
+	if (c->state == CONN_LEASE)
+		lease_unwait(c);
 	loop_del(&g->loop, &c->io);
 	if (c->io.fd >= 0)
 		close(c->io.fd);
@@ -326,7 +340,14 @@ static void conn_answer(struct gw_conn *c)
 		len = snprintf(c->wbuf, sizeof(c->wbuf), "ERR unknown client\n");
 	else if (proto_parse_request(c->rbuf, c->rlen, &req, &id))
 		len = snprintf(c->wbuf, sizeof(c->wbuf), "ERR bad request\n");
-	else if (req == PROTO_AUTH)
+	else if (req == PROTO_AUTH && !c->lease_tried &&
+		 (pool_needs_lease(&c->g->pool, p) || (c->g->pool6_ready && pool_needs_lease(&c->g->pool6, p)))) {
+		c->state = CONN_LEASE; /* answered by lease_commit, before the next epoll_wait */
+		c->wait_next = c->g->lease_wait;
+		c->g->lease_wait = c;
+		loop_timer_set(&c->g->lease_timer, now_ms());
+		return;
+	} else if (req == PROTO_AUTH)
 		len = answer_auth(c, p);
 	else if (req == PROTO_DATA)
 		len = answer_data(c, p, id);
@@ -335,6 +356,55 @@ static void conn_answer(struct gw_conn *c)
 	c->wlen = len > 0 ? (size_t)len : 0;
 	c->woff = 0;
 	c->state = CONN_WRITE;
+}
+
+static void lease_unwait(struct gw_conn *c)
+{
+	for (struct gw_conn **pp = &c->g->lease_wait; *pp; pp = &(*pp)->wait_next)
+		if (*pp == c) {
+			*pp = c->wait_next;
+			break;
+		}
+	c->wait_next = NULL;
+}
+
+/* The group commit of the waiting AUTHs' new leases, then their answers. A connection closed meanwhile (its
+ * deadline, a reload's sweep) has left the list; a peer a reload removed meanwhile is asked about again
+ * by conn_answer, which refuses it. */
+static void lease_commit(struct loop_timer *t)
+{
+	struct gw *g = (struct gw *)((char *)t - offsetof(struct gw, lease_timer));
+	struct gw_peer *peers[SL_CTL_MAX_AUTHED];
+	struct gw_conn *c, *nx, *list;
+	size_t n = 0;
+
+	while (g->lease_wait) {
+		/* a group: at most SL_CTL_MAX_AUTHED (no more connections are past their handshake at once) */
+		list = g->lease_wait;
+		g->lease_wait = NULL;
+		n = 0;
+		for (c = list; c; c = c->wait_next) {
+			uint8_t key[SL_KEY_LEN];
+			struct gw_peer *p = tls_peer(c->ssl, key, NULL) == TLS_PEER_ACCEPTED ? peer_by_key(&g->reg, key)
+											 : NULL;
+			if (p && n < SL_CTL_MAX_AUTHED)
+				peers[n++] = p;
+		}
+		{
+			struct sl_err e = {{0}};
+			if (pool_assign_many(&g->pool, &g->reg, peers, n, &e) ||
+			    (g->pool6_ready && pool_assign_many(&g->pool6, &g->reg, peers, n, &e)))
+				log_warn("auth: the leases of %zu new clients at once: %s; each is tried alone", n, e.msg);
+		}
+		for (c = list; c; c = nx) {
+			nx = c->wait_next;
+			c->wait_next = NULL;
+			c->state = CONN_READ;
+			c->lease_tried = true;
+			conn_answer(c);
+			conn_drive(c); /* may free c */
+		}
+	}
 }
 
 /* Stealth = on: no valid prelude. Nothing is ever sent; the connection is read and ignored (so closing it
@@ -470,6 +540,8 @@ static void conn_drive(struct gw_conn *c)
 				continue;
 			}
 			break;
+		case CONN_LEASE:
+			return; /* lease_commit answers it (level-triggered input waits until then) */
 		case CONN_CONFIRM:
 			r = SSL_read(c->ssl, c->rbuf + c->rlen, (int)(sizeof(c->rbuf) - c->rlen));
 			if (r > 0) {
@@ -636,6 +708,7 @@ int gw_conns_init(struct gw *g)
 
 	RAND_bytes((unsigned char *)&seed, sizeof(seed)); /* unguessable: addresses cannot be chosen to collide */
 	preauth_init(&g->pa, seed);
+	loop_timer_init(&g->loop, &g->lease_timer, lease_commit);
 	if (g->cfg->stealth) {
 		g->stealth = calloc(1, sizeof(*g->stealth));
 		if (!g->stealth)

@@ -559,6 +559,93 @@ void pool_free(struct pool *p)
 	p->fd = -1;
 }
 
+bool pool_needs_lease(struct pool *p, const struct gw_peer *peer)
+{
+	struct in_addr a;
+
+	return p->used && !peer_num(p, peer, &a) && !(p->family == AF_INET6 && peer->has_addr6) &&
+	       !lease_find(p, peer->pubkey);
+}
+
+int pool_assign_many(struct pool *p, struct gw_registry *r, struct gw_peer *const *peers, size_t n,
+		     struct sl_err *e)
+{
+	const size_t line_max = SL_KEY_B64_LEN + INET6_ADDRSTRLEN + 2;
+	size_t first = p->n_leases, len = 0, k;
+	uint32_t off = p->hint;
+	char *buf = NULL;
+	struct stat st;
+	int ret = 0;
+
+	for (k = 0; k < n; k++) {
+		char kb[SL_KEY_B64_LEN + 1], ab[INET6_ADDRSTRLEN];
+		struct in_addr a;
+		if (!pool_needs_lease(p, peers[k]))
+			continue; /* has its address, or a lease (also one made a moment ago for the same peer) */
+		if (!buf && !(buf = malloc(line_max * n))) {
+			ret = sl_errf(e, -ENOMEM, "pool: out of memory");
+			goto undo;
+		}
+		for (; off < p->size && p->used[off]; off++)
+			;
+		if (off >= p->size) {
+			ret = sl_errf(e, -ENOSPC, "pool: no free address left for client '%s'%s", peers[k]->name,
+				      p->family == AF_INET ? "" : " in the IPv6 pool");
+			goto undo;
+		}
+		a.s_addr = htonl(p->net + off);
+		if ((ret = lease_add(p, peers[k]->pubkey, a))) {
+			ret = sl_errf(e, ret, "pool: out of memory");
+			goto undo;
+		}
+		p->used[off++] = USED_LEASE; /* taken while the group is built (undone below on failure) */
+		key_to_base64(peers[k]->pubkey, kb);
+		pool_addr_str(p, a, ab);
+		len += (size_t)snprintf(buf + len, line_max, "%s %s\n", kb, ab);
+	}
+	if (!len)
+		return 0;
+	if (fstat(p->fd, &st)) {
+		ret = sl_errf(e, -errno, "state: %s: %s", p->path, strerror(errno));
+		goto undo;
+	}
+	errno = 0; /* a short write sets none */
+	if (write(p->fd, buf, len) != (ssize_t)len || fdatasync(p->fd)) {
+		int err = errno ? errno : EIO;
+		if (ftruncate(p->fd, st.st_size) || fdatasync(p->fd)) {
+			/* cannot even cut them: their addresses stay out of use (below) until a restart reads the file */
+		}
+		ret = sl_errf(e, -err, "state: write %s: %s", p->path, strerror(err));
+		goto undo_written;
+	}
+	free(buf);
+	/* every line is durable: now the addresses may be handed out */
+	for (k = first; k < p->n_leases; k++) {
+		struct pool_lease *l = &p->leases[k];
+		struct gw_peer *peer = peer_by_key(r, l->key);
+		uint32_t o;
+		if (!offset_of(p, l->addr, &o) && o + 1 > p->hint)
+			p->hint = o + 1;
+		if (peer)
+			peer_give(p, r, peer, l->addr);
+	}
+	return 0;
+undo:
+	/* nothing written: the group's addresses are free again */
+	for (k = first; k < p->n_leases; k++) {
+		uint32_t o;
+		if (!offset_of(p, p->leases[k].addr, &o))
+			p->used[o] = 0;
+	}
+undo_written:
+	/* not acknowledged: not given out; after a failed write the lines may be on disk after all, so (as in
+	 * pool_assign) their addresses stay taken, by nobody */
+	while (p->n_leases > first)
+		lease_del(p, &p->leases[p->n_leases - 1]);
+	free(buf);
+	return ret;
+}
+
 int pool_assign(struct pool *p, struct gw_registry *r, struct gw_peer *peer, struct sl_err *e)
 {
 	struct pool_lease *l;

@@ -54,6 +54,15 @@ void pool_lease_give(const struct pool *p, struct gw_registry *r, struct gw_peer
 /* Gives peer an address of the pool's family (its lease, or the lowest free one, persisted before it is used).
  * -ENOSPC when full. Nothing to do (0) when it has one, or the pool is not set up (no prefix of the family). */
 int pool_assign(struct pool *p, struct gw_registry *r, struct gw_peer *peer, struct sl_err *e);
+/* True when pool_assign would give peer a new lease (write a journal line). */
+bool pool_needs_lease(struct pool *p, const struct gw_peer *peer);
+/* pool_assign for several peers at once (a group commit): every new lease's line appended in one write and
+ * made durable by one fdatasync, and only then any of the addresses given (peer_by_key finds the peers).
+ * Peers that have an address or a lease, and a peer named twice, get nothing new. All or nothing: on failure
+ * (-ENOSPC, -ENOMEM, the journal's error) no peer gets a new address, *e says why, and pool_assign of each
+ * peer alone still works as before (it is what the caller falls back to). */
+int pool_assign_many(struct pool *p, struct gw_registry *r, struct gw_peer *const *peers, size_t n,
+		     struct sl_err *e);
 /* Takes owner->addr (an IPv6 pool: owner->addr6) as owner's fixed address (a client a reload added or
  * changed). The caller has made sure no registered client holds it; a lease on it (a removed client's, or
  * owner's own) is dropped, and logged. */

@@ -128,6 +128,9 @@ SSL_CTX *tls_ctx_new(bool server, const uint8_t priv[SL_KEY_LEN], tls_accept_fn 
 #ifdef SSL_OP_NO_RX_CERTIFICATE_COMPRESSION
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RX_CERTIFICATE_COMPRESSION); /* the cap is on what we must parse */
 #endif
+	/* our certificate goes out alone, as it is: without this, every handshake would first try to build a
+	 * chain for it from the (empty) store — X509_verify_cert per connection, for nothing */
+	SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
 	SSL_CTX_set_num_tickets(ctx, 0); /* one request per connection: no resumption */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
@@ -142,16 +145,40 @@ fail:
 	return NULL;
 }
 
+int tls_identity_make(struct tls_identity *id, const uint8_t priv[SL_KEY_LEN])
+{
+	id->pkey = key_evp_private(priv);
+	id->cert = id->pkey ? self_signed(id->pkey) : NULL;
+	if (!id->cert || X509_check_private_key(id->cert, id->pkey) != 1) {
+		tls_identity_free(id);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* SSL_use_certificate and SSL_use_PrivateKey take references (no copies); the pair was checked when made. */
+int tls_identity_use(SSL *ssl, const struct tls_identity *id)
+{
+	return SSL_use_certificate(ssl, id->cert) == 1 && SSL_use_PrivateKey(ssl, id->pkey) == 1 ? 0 : -EINVAL;
+}
+
+void tls_identity_free(struct tls_identity *id)
+{
+	X509_free(id->cert);
+	EVP_PKEY_free(id->pkey);
+	id->cert = NULL;
+	id->pkey = NULL;
+}
+
 int tls_use_key(SSL *ssl, const uint8_t priv[SL_KEY_LEN])
 {
-	EVP_PKEY *pkey = key_evp_private(priv);
-	X509 *cert = pkey ? self_signed(pkey) : NULL;
-	int ok = cert && SSL_use_certificate(ssl, cert) == 1 && SSL_use_PrivateKey(ssl, pkey) == 1 &&
-		 SSL_check_private_key(ssl) == 1;
+	struct tls_identity id;
+	int ret = tls_identity_make(&id, priv);
 
-	X509_free(cert);
-	EVP_PKEY_free(pkey);
-	return ok ? 0 : -EINVAL;
+	if (!ret)
+		ret = tls_identity_use(ssl, &id);
+	tls_identity_free(&id);
+	return ret;
 }
 
 void tls_ctx_free(SSL_CTX *ctx)

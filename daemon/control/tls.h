@@ -35,9 +35,21 @@ void tls_ctx_free(SSL_CTX *ctx);
 
 /* A new connection object on fd. What became of the peer's certificate is available through tls_peer. */
 SSL *tls_new(SSL_CTX *ctx, int fd);
-/* This connection presents its own key (and a certificate made from it) instead of its context's: for the load
- * generator, where thousands of client keys share one context (a context costs milliseconds to make, a
- * certificate far less). 0 or -EINVAL. */
+/* A key and the self-signed certificate made from it, built once and presented by many connections: the load
+ * generator's clients, thousands of keys sharing one context (a context costs milliseconds to make; a
+ * certificate about half a millisecond with OpenSSL 3.0, so it is made before the clock starts, not per
+ * handshake). */
+struct tls_identity {
+	EVP_PKEY *pkey;
+	X509 *cert;
+};
+/* Makes the identity of priv (its certificate checked against it once). 0 or -EINVAL. */
+int tls_identity_make(struct tls_identity *id, const uint8_t priv[SL_KEY_LEN]);
+/* This connection presents id instead of its context's key; the connection takes its own references. 0 or
+ * -EINVAL. */
+int tls_identity_use(SSL *ssl, const struct tls_identity *id);
+void tls_identity_free(struct tls_identity *id);
+/* tls_identity_make, _use and _free in one: a connection with its own key, made on the spot. */
 int tls_use_key(SSL *ssl, const uint8_t priv[SL_KEY_LEN]);
 void tls_free(SSL *ssl);
 /* The verdict on the peer's certificate; the key is copied out for ACCEPTED and UNKNOWN_KEY, and *why (if

@@ -1,7 +1,8 @@
 /* test_control: the control plane's pure pieces — AUTH/PING lines, the session registry and its O(1) tables,
- * the address pool and its crash-safe lease file, the handshake rate limit, the pre-authentication slots. */
+ * the address pool and its crash-safe lease file (one lease at a time, or a group in one commit), the handshake rate limit, the pre-authentication slots. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -551,6 +552,105 @@ static void test_pool_journal(void)
 	rmdir(dir);
 }
 
+/* The group commit (pool_assign_many): the new leases of several clients in one write and one fdatasync,
+ * given only once durable; a peer named twice or one that has its address gets nothing new; a group that does
+ * not fit or cannot be written gives nobody anything, and the file holds only whole, acknowledged leases. */
+static void test_pool_group(void)
+{
+	char dir[] = "/tmp/sluice-pool-XXXXXX", path[256], text[1 << 17];
+	struct sl_prefix4 pfx = {.addr = ip("10.66.0.1"), .len = 29}; /* .0 net .1 gw .2-.6 hosts .7 bcast */
+	struct gw_registry r;
+	struct pool p;
+	struct sl_err e = {{0}};
+	struct sl_client_cfg cc;
+	struct gw_peer *peers[6], *group[4];
+	size_t len;
+	int n = 0, fd;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/slt2.leases", dir);
+	CHECK(registry_init(&r) == 0);
+	make_client(&cc, "fixed", 100);
+	cc.has_addr = true;
+	cc.addr = ip("10.66.0.3");
+	peers[0] = registry_add_peer(&r, &cc);
+	for (int i = 1; i < 6; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "dyn%d", i);
+		make_client(&cc, name, (uint8_t)i);
+		peers[i] = registry_add_peer(&r, &cc);
+	}
+	CHECK(pool_init(&p, &pfx, dir, "slt2", &r, &e) == 0);
+	len = file_text(path, text, sizeof(text));
+	CHECK(pool_needs_lease(&p, peers[1]) && !pool_needs_lease(&p, peers[0]));
+	group[0] = peers[1], group[1] = peers[2], group[2] = peers[1], group[3] = peers[0];
+	CHECK(pool_assign_many(&p, &r, group, 4, &e) == 0);
+	CHECK(peers[1]->addr.s_addr == ip("10.66.0.2").s_addr && peers[2]->addr.s_addr == ip("10.66.0.4").s_addr);
+	CHECK(peers[0]->addr.s_addr == ip("10.66.0.3").s_addr);
+	CHECK(!pool_needs_lease(&p, peers[1]) && pool_needs_lease(&p, peers[3]));
+	CHECK(file_text(path, text, sizeof(text)) > len && text[strlen(text) - 1] == '\n');
+	CHECK(pool_parse_leases(text, strlen(text), path, count_lease, &n, &e) == 0 && n == 2); /* dyn1 once */
+	CHECK(pool_assign_many(&p, &r, group, 4, &e) == 0); /* all have theirs: nothing written */
+	len = file_text(path, text, sizeof(text));
+	CHECK(pool_assign_many(&p, &r, group, 0, &e) == 0 && file_text(path, text, sizeof(text)) == len);
+
+	/* three more, two addresses left: nobody gets one, nothing is written, the two are free again */
+	group[0] = peers[3], group[1] = peers[4], group[2] = peers[5];
+	CHECK(pool_assign_many(&p, &r, group, 3, &e) == -ENOSPC);
+	CHECK_STR_CONTAINS(e.msg, "no free address left for client 'dyn5'");
+	CHECK(!peers[3]->addr.s_addr && !peers[4]->addr.s_addr && !peers[5]->addr.s_addr);
+	CHECK(file_text(path, text, sizeof(text)) == len);
+	CHECK(pool_needs_lease(&p, peers[3]) && pool_needs_lease(&p, peers[4]));
+
+	/* the journal cannot be written (a read-only descriptor in its place): nobody gets an address, the file
+	 * is as it was, and the two addresses stay taken by nobody (the lines might be on disk after all) until a
+	 * restart reads the file — as pool_assign does with one */
+	fd = dup(p.fd);
+	CHECK(fd >= 0 && dup2(open(path, O_RDONLY | O_CLOEXEC), p.fd) == p.fd);
+	CHECK(pool_assign_many(&p, &r, group, 2, &e) < 0);
+	CHECK_STR_CONTAINS(e.msg, "state: write");
+	CHECK(!peers[3]->addr.s_addr && !peers[4]->addr.s_addr);
+	CHECK(dup2(fd, p.fd) == p.fd && close(fd) == 0);
+	CHECK(file_text(path, text, sizeof(text)) == len);
+	CHECK(pool_assign(&p, &r, peers[3], &e) == -ENOSPC);
+	pool_free(&p);
+	for (int i = 1; i < 6; i++)
+		peer_set_addr(&r, peers[i], (struct in_addr){0});
+	CHECK(pool_init(&p, &pfx, dir, "slt2", &r, &e) == 0); /* the restart: the same addresses, .5 .6 free */
+	CHECK(peers[1]->addr.s_addr == ip("10.66.0.2").s_addr && peers[2]->addr.s_addr == ip("10.66.0.4").s_addr);
+	CHECK(pool_assign_many(&p, &r, group, 2, &e) == 0);
+	CHECK(peers[3]->addr.s_addr == ip("10.66.0.5").s_addr && peers[4]->addr.s_addr == ip("10.66.0.6").s_addr);
+	pool_free(&p);
+	registry_free(&r);
+	unlink(path);
+
+	/* 1,000 clients in groups of 256 (SL_CTL_MAX_AUTHED), then a restart: each the same address as alone */
+	CHECK(registry_init(&r) == 0);
+	pfx.len = 20;
+	for (int i = 0; i < 1000; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "m%d", i);
+		make_client(&cc, name, (uint8_t)i);
+		cc.pubkey[1] = (uint8_t)(i >> 8);
+		CHECK(registry_add_peer(&r, &cc) != NULL);
+	}
+	CHECK(pool_init(&p, &pfx, dir, "slt2", &r, &e) == 0);
+	for (size_t i = 0; i < r.n_peers; i += 256)
+		CHECK(pool_assign_many(&p, &r, r.peers + i, r.n_peers - i < 256 ? r.n_peers - i : 256, &e) == 0);
+	pool_free(&p);
+	for (size_t i = 0; i < r.n_peers; i++)
+		peer_set_addr(&r, r.peers[i], (struct in_addr){0});
+	CHECK(pool_init(&p, &pfx, dir, "slt2", &r, &e) == 0);
+	n = 0;
+	for (size_t i = 0; i < r.n_peers; i++)
+		n += r.peers[i]->addr.s_addr == htonl(ntohl(ip("10.66.0.2").s_addr) + (uint32_t)i);
+	CHECK(n == 1000);
+	pool_free(&p);
+	registry_free(&r);
+	unlink(path);
+	rmdir(dir);
+}
+
 /* The control port's per-source handshake budget: a burst, then the rate; sources apart; IPv6 per /64. */
 static void test_ratelimit(void)
 {
@@ -799,6 +899,7 @@ int main(void)
 	test_registry();
 	test_pool();
 	test_pool_journal();
+	test_pool_group();
 	test_pool6();
 	test_ratelimit();
 	test_preauth_keys();

@@ -1,7 +1,7 @@
 /* test_tls: the peer-certificate checks of control/tls.c, on real TLS 1.3 handshakes between two contexts of
  * our own over a socket pair: the pinned key decides, and a certificate is refused for its shape — more than
  * one certificate, a certificate message over SL_TLS_MAX_CERT_LIST bytes, not Ed25519 — before any key is
- * looked at, on the gateway's end and on the client's. */
+ * looked at, on the gateway's end and on the client's; per-connection identities (tls_identity_*). */
 #include <errno.h>
 #include <openssl/err.h>
 #include <string.h>
@@ -34,8 +34,9 @@ struct result {
 	bool gw_done;            /* the gateway's handshake completed */
 };
 
-/* One handshake, both ends non-blocking in this thread, until each has finished or failed. */
-static struct result handshake(SSL_CTX *gw, SSL_CTX *cl)
+/* One handshake, both ends non-blocking in this thread, until each has finished or failed; the client's
+ * connection presents cl_id if given (tls_identity_use), else its context's key. */
+static struct result handshake_as(SSL_CTX *gw, SSL_CTX *cl, const struct tls_identity *cl_id)
 {
 	struct result r = {0};
 	uint8_t key[SL_KEY_LEN];
@@ -46,6 +47,9 @@ static struct result handshake(SSL_CTX *gw, SSL_CTX *cl)
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
 	s = tls_new(gw, sv[0]);
 	c = tls_new(cl, sv[1]);
+	CHECK(s && c);
+	if (cl_id)
+		CHECK(tls_identity_use(c, cl_id) == 0);
 	for (int i = 0; i < 100 && !(s_end && c_end); i++) {
 		if (!c_end) {
 			int ret = SSL_connect(c), err = SSL_get_error(c, ret);
@@ -73,6 +77,11 @@ static struct result handshake(SSL_CTX *gw, SSL_CTX *cl)
 	close(sv[0]);
 	close(sv[1]);
 	return r;
+}
+
+static struct result handshake(SSL_CTX *gw, SSL_CTX *cl)
+{
+	return handshake_as(gw, cl, NULL);
 }
 
 static SSL_CTX *ctx(bool server, const uint8_t priv[SL_KEY_LEN])
@@ -186,6 +195,34 @@ static void test_not_ed25519(void)
 	tls_ctx_free(cl);
 }
 
+/* Per-connection identities (the load generator's clients): made once, presented by many connections of one
+ * context whose own key is another; the gateway decides on the key the connection presented. */
+static void test_identity(void)
+{
+	SSL_CTX *gw = ctx(true, gw_priv), *cl = ctx(false, other_priv);
+	struct tls_identity known, stranger;
+	struct result r;
+
+	CHECK(tls_identity_make(&known, cl_priv) == 0 && tls_identity_make(&stranger, other_priv) == 0);
+	for (int i = 0; i < 3; i++) { /* the same identity again and again: each connection takes references */
+		r = handshake_as(gw, cl, &known);
+		CHECK(r.gw == TLS_PEER_ACCEPTED && r.cl == TLS_PEER_ACCEPTED && r.gw_done);
+	}
+	r = handshake_as(gw, cl, &stranger);
+	CHECK(r.gw == TLS_PEER_UNKNOWN_KEY && !r.gw_done);
+	r = handshake(gw, cl); /* the context's own key: the same stranger */
+	CHECK(r.gw == TLS_PEER_UNKNOWN_KEY && !r.gw_done);
+	tls_identity_free(&known);
+	tls_identity_free(&stranger);
+	CHECK(known.cert == NULL && known.pkey == NULL);
+	tls_identity_free(&known); /* twice: harmless */
+	/* one certificate as it is, no chain built for it from the store per handshake */
+	CHECK(SSL_CTX_get_mode(gw) & SSL_MODE_NO_AUTO_CHAIN);
+	CHECK(SSL_CTX_get_mode(cl) & SSL_MODE_NO_AUTO_CHAIN);
+	tls_ctx_free(gw);
+	tls_ctx_free(cl);
+}
+
 int main(void)
 {
 	CHECK(key_generate(gw_priv) == 0 && key_generate(cl_priv) == 0 && key_generate(other_priv) == 0);
@@ -194,5 +231,6 @@ int main(void)
 	test_chain_refused();
 	test_size_cap();
 	test_not_ed25519();
+	test_identity();
 	return check_done("test_tls");
 }
