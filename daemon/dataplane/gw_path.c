@@ -167,6 +167,52 @@ void gw_send_keepalive(struct dp_worker *w, struct gw_session *s, uint64_t now, 
 	SL_WR(s->last_tx_ms, now);
 }
 
+/* The keepalives of one UDP wake-up go out together: sealed into the worker's transmit batch (free while
+ * the UDP side runs: the TUN side uses it only in its own handler) and sent in one sendmmsg when the wake-up
+ * ends or the batch is full, instead of one sendto each. An answer to a KEEPALIVE still leaves in the wake-up
+ * that read it: a few microseconds later, never after a wait. */
+static void ka_flush(struct dp_worker *w)
+{
+	if (w->n_ka)
+		dp_udp_send(&w->u, w->tx, w->n_ka, &w->st);
+	w->n_ka = 0;
+}
+
+static void ka_queue(struct dp_worker *w, struct gw_session *s, uint64_t now)
+{
+	struct dp_batch *b = w->tx;
+	int dl;
+
+	if (w->n_ka == DP_BATCH)
+		ka_flush(w);
+	dl = dgram_seal(keystate_tx(&s->ks), b->buf[w->n_ka], 0, SL_TYPE_KEEPALIVE, s->id, keystate_next(&s->ks));
+	if (dl < 0) {
+		SL_ADD(w->st.drops[SL_DROP_QUEUE_OUT], 1);
+		return;
+	}
+	b->iov[w->n_ka].iov_len = (size_t)dl;
+	b->msgs[w->n_ka].msg_hdr.msg_namelen = session_ep_read(s, &b->addr[w->n_ka]);
+	w->n_ka++;
+	SL_WR(s->last_tx_ms, now); /* a send the kernel then refuses is counted as a queue_out drop */
+}
+
+/* A session that sent us something while we were silent is owed a keepalive (SL_PASSIVE_KEEPALIVE_MS) — unless
+ * an answer reaches it in this same wake-up: an echo's reply, which the kernel queues on this worker's TUN queue
+ * during the write (the queue follows the flow's last writer), is read and sent before the owed are looked at
+ * (gw_on_udp). So an echo costs one datagram back, not a keepalive and then the reply. */
+static void ka_owe(struct dp_worker *w, struct gw_session *s, uint64_t now)
+{
+	if (w->n_owed == DP_BATCH) { /* full: decide for these now, as if the wake-up ended */
+		for (unsigned i = 0; i < w->n_owed; i++) {
+			struct gw_session *o = w->owed[i];
+			if (ms_since(SL_RD(o->last_tx_ms), now) >= SL_PASSIVE_KEEPALIVE_MS)
+				ka_queue(w, o, now);
+		}
+		w->n_owed = 0;
+	}
+	w->owed[w->n_owed++] = s;
+}
+
 /* Packets the kernel refused at a TUN write (one write may carry a coalesced train): counted as queue_in
  * drops and taken back out of the written counters. */
 static void tun_lost(struct dp_worker *w, struct gw_session *s, unsigned lost)
@@ -311,8 +357,14 @@ static void rx_one(struct dp_worker *w, uint8_t *buf, size_t len, const struct s
 	}
 	/* the client learns we are alive from any authenticated datagram: a KEEPALIVE is its liveness probe and
 	 * is answered at once (DESIGN 10.4); other traffic only if we were silent */
-	if (h.type == SL_TYPE_KEEPALIVE || ms_since(SL_RD(s->last_tx_ms), now) >= SL_PASSIVE_KEEPALIVE_MS)
-		gw_send_keepalive(w, s, now, via);
+	if (via) {
+		if (h.type == SL_TYPE_KEEPALIVE || ms_since(SL_RD(s->last_tx_ms), now) >= SL_PASSIVE_KEEPALIVE_MS)
+			gw_send_keepalive(w, s, now, via);
+	} else if (h.type == SL_TYPE_KEEPALIVE) {
+		ka_queue(w, s, now);
+	} else if (ms_since(SL_RD(s->last_tx_ms), now) >= SL_PASSIVE_KEEPALIVE_MS) {
+		ka_owe(w, s, now);
+	}
 }
 
 struct rx_ctx {
@@ -332,12 +384,26 @@ void gw_on_udp(struct loop_io *io, uint32_t events)
 {
 	struct dp_worker *w = (struct dp_worker *)((char *)io - offsetof(struct dp_worker, udp_io));
 	struct rx_ctx x = {w, now_ms(), NULL};
-	uint64_t t0 = now_ns();
+	uint64_t t0 = now_ns(), written = w->st.tun_tx_packets; /* our own counter: a plain read */
 
+	w->n_ka = w->n_owed = 0;
 	if (dp_udp_drain(&w->u, w->rx, rx_cb, &x, DP_RX_ROUNDS) > 0) {
 		tun_lost(w, NULL, dp_tun_flush(&w->t)); /* the wake-up's last train */
 		dp_latency_add(&w->st.lat_udp_tun, now_ns() - t0);
 	}
+	ka_flush(w); /* the answers to KEEPALIVEs: at once, before any reply below */
+	/* What the kernel answered to those writes at once (an echo, a TCP ACK from a local service) is on our TUN
+	 * queue already: read and sent now rather than after one more epoll_wait. When nothing came back, one
+	 * read that finds the queue empty. */
+	if (w->st.tun_tx_packets != written && w->t.fd >= 0)
+		gw_on_tun(&w->tun_io, EPOLLIN);
+	for (unsigned i = 0; i < w->n_owed; i++) {
+		struct gw_session *s = w->owed[i];
+		if (ms_since(SL_RD(s->last_tx_ms), x.now) >= SL_PASSIVE_KEEPALIVE_MS)
+			ka_queue(w, s, x.now);
+	}
+	w->n_owed = 0;
+	ka_flush(w);
 }
 
 /* A TCP fallback stream's socket, in the worker that reads it (control/gw_stream.c registered it). */

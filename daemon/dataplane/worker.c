@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,11 @@ static void *worker_main(void *arg)
 {
 	struct dp_worker *w = arg;
 	struct epoll_event ev[4];
+	char name[16];
 
+	/* sluiced-w0, …: per-thread CPU and wake-ups in top -H, ps -L and /proc/PID/task/ (scripts/bench) */
+	snprintf(name, sizeof(name), "sluiced-w%u", w->idx);
+	pthread_setname_np(pthread_self(), name);
 	for (;;) {
 		int n;
 

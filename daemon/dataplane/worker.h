@@ -30,6 +30,10 @@ struct dp_worker {
 	struct dp_stats st;
 	struct dp_peer_counters pc; /* client: this worker's share of the session's counters */
 	uint8_t ka_buf[SLUICE_OVERHEAD + 8];
+	/* gateway, during one UDP wake-up (gw_path.c): keepalives sealed into tx[0..n_ka) and sent in one sendmmsg,
+	 * and the sessions owed a passive keepalive unless something else reaches them before the wake-up ends */
+	unsigned n_ka, n_owed;
+	void *owed[DP_BATCH];
 	uint8_t icmp_buf[DP_VNET_HDR_LEN + DP_ICMP_MAX]; /* "fragmentation needed" answers (icmp.h) */
 	uint64_t icmp_window_ms;                          /* their rate: start of the window … */
 	unsigned icmp_in_window;                          /* … and the answers sent in it */
