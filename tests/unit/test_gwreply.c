@@ -1,15 +1,19 @@
-/* test_gwreply: what one UDP wake-up of a gateway worker sends back (gw_path.c gw_on_udp), with a real UDP
- * socket on loopback for the worker and one per client, and a SEQPACKET socketpair standing in for the worker's
- * TUN queue (the test plays the kernel: a reply it puts on the queue before the wake-up is what the kernel queues
- * during the TUN write). The reference is DESIGN's rule, counted datagram by datagram at the clients:
- *   - every KEEPALIVE is answered by exactly one KEEPALIVE, also 100 of them in one wake-up (more than a
- *     transmit batch: the batch is sent when full and again at the end);
+/* test_gwreply: what a gateway worker sends back for what it receives (gw_path.c gw_on_udp, gw_on_due), with a
+ * real UDP socket on loopback for the worker and one per client, and a SEQPACKET socketpair standing in for the
+ * worker's TUN queue (the test plays the kernel: a reply it puts on the queue before the wake-up is what the
+ * kernel queues during the TUN write). The reference is DESIGN's rule, counted datagram by datagram at the
+ * clients:
+ *   - every KEEPALIVE is answered by exactly one KEEPALIVE in the wake-up that read it, also 100 of them in one
+ *     wake-up (more than a transmit batch: the batch is sent when full and again at the end);
  *   - a DATA packet from a session we have been silent to for 1 s or more: if its reply comes back through the
- *     TUN in the same wake-up, that reply alone goes back (no passive keepalive before it); if nothing comes
- *     back, one passive KEEPALIVE; 100 such sessions in one wake-up (more than the list of owed ones) get one
- *     each;
+ *     TUN in the same wake-up, that reply alone goes back; if a reply leaves from elsewhere (another worker)
+ *     before SL_PASSIVE_DEFER_MS, nothing more; if nothing reaches the client, one passive KEEPALIVE once
+ *     SL_PASSIVE_DEFER_MS have passed (not before), one per client for 100 clients; a look with nothing due
+ *     sets the next one at least half a deferral later;
  *   - a DATA packet while we sent to that session less than 1 s ago: nothing;
- *   - what went to the TUN is exactly the inner packets sent, and the counters add up. */
+ *   - more owed keepalives than the worker's list holds (DP_OWED_MAX): the oldest are decided at once, the
+ *     rest when due — still exactly one per silent client; a session gone meanwhile gets nothing;
+ *   - what went to the TUN is exactly the inner packets sent; no drop. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +31,7 @@ struct cl {
 	int fd;
 	struct keystate ks;
 	struct gw_session *s;
+	uint32_t id; /* s->id, kept: s may be gone */
 	struct in_addr addr;
 };
 
@@ -84,6 +89,7 @@ static void setup(void)
 		memset(k_s2c, 0x90 + i, sizeof(k_s2c));
 		cl[i].s = session_create(&g.reg, p, session_new_id(&g.reg), k_s2c, k_c2s, 600000);
 		CHECK(cl[i].s != NULL);
+		cl[i].id = cl[i].s->id;
 		CHECK(keystate_init(&cl[i].ks, k_c2s, k_s2c) == 0);
 		cl[i].fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		CHECK(cl[i].fd >= 0 && bind(cl[i].fd, (struct sockaddr *)&a, sizeof(a)) == 0);
@@ -125,7 +131,7 @@ static void client_send(int i, uint8_t type, uint16_t seq)
 {
 	uint8_t d[256];
 	size_t inner = type == SL_TYPE_DATA ? echo(i, d + SLUICE_HDR_LEN, false, seq) : 0;
-	int n = dgram_seal(keystate_tx(&cl[i].ks), d, inner, type, cl[i].s->id, keystate_next(&cl[i].ks));
+	int n = dgram_seal(keystate_tx(&cl[i].ks), d, inner, type, cl[i].id, keystate_next(&cl[i].ks));
 
 	CHECK(n > 0);
 	CHECK(sendto(cl[i].fd, d, (size_t)n, 0, (struct sockaddr *)&gw_addr, sizeof(gw_addr)) == n);
@@ -147,7 +153,7 @@ static struct got client_recv(int i)
 	while ((n = recv(cl[i].fd, d, sizeof(d), MSG_DONTWAIT)) >= 0) {
 		struct sl_hdr h;
 		int in;
-		if (wire_hdr_decode(d, (size_t)n, &h) || h.session_id != cl[i].s->id ||
+		if (wire_hdr_decode(d, (size_t)n, &h) || h.session_id != cl[i].id ||
 		    (in = dgram_open(keystate_rx(&cl[i].ks), d, (size_t)n, &h)) < 0) {
 			r.bad++;
 			continue;
@@ -227,17 +233,33 @@ static void test_echo_reply_alone(void)
 	CHECK_EQ_INT(r.data, 1);
 	CHECK_EQ_INT(r.keepalives, 0); /* before: a passive keepalive went out ahead of the reply */
 	CHECK(r.bad == 0 && r.inner_len == rl && !memcmp(r.inner, reply, rl));
+	gw_on_due(w, now_ms() + SL_PASSIVE_DEFER_MS); /* and none after it: the reply answered */
+	r = client_recv(3);
+	CHECK(r.data == 0 && r.keepalives == 0 && w->owed_n == 0 && w->due_ms == 0);
 }
 
 static void test_passive_when_nothing_back(void)
 {
 	unsigned got = 0;
+	uint64_t t;
 
 	all_silent();
 	for (int i = 0; i < NCL; i++)
 		client_send(i, SL_TYPE_DATA, 9);
+	t = now_ms();
 	wake();
 	CHECK_EQ_INT(tun_written(), NCL);
+	for (int i = 0; i < NCL; i++) { /* not yet: an answer may still come */
+		struct got r = client_recv(i);
+		CHECK(r.keepalives == 0 && r.data == 0 && r.bad == 0);
+	}
+	CHECK(w->due_ms >= t + SL_PASSIVE_DEFER_MS && w->owed_n == NCL);
+	gw_on_due(w, t + SL_PASSIVE_DEFER_MS - 1);
+	CHECK(w->owed_n == NCL);
+	/* a look that found nothing due: the next one not sooner than half a deferral later (no wake-up per ms) */
+	CHECK(w->due_ms >= t + SL_PASSIVE_DEFER_MS - 1 + SL_PASSIVE_DEFER_MS / 2);
+	gw_on_due(w, now_ms() + SL_PASSIVE_DEFER_MS);
+	CHECK(w->owed_n == 0 && w->due_ms == 0);
 	for (int i = 0; i < NCL; i++) {
 		struct got r = client_recv(i);
 		CHECK_EQ_INT(r.keepalives, 1);
@@ -245,15 +267,32 @@ static void test_passive_when_nothing_back(void)
 		got += r.keepalives;
 	}
 	CHECK_EQ_INT(got, NCL);
-	/* and now we were not silent: data again gets nothing back */
+	/* and now we were not silent: data again gets nothing back, and nothing is owed */
 	for (int i = 0; i < NCL; i++)
 		client_send(i, SL_TYPE_DATA, 10);
 	wake();
 	CHECK_EQ_INT(tun_written(), NCL);
+	CHECK(w->owed_n == 0 && w->due_ms == 0);
 	for (int i = 0; i < NCL; i++) {
 		struct got r = client_recv(i);
 		CHECK(r.keepalives == 0 && r.data == 0 && r.bad == 0);
 	}
+}
+
+static void test_answered_elsewhere(void)
+{
+	/* the reply left from another worker (its TUN queue) before the decision: nothing more */
+	all_silent();
+	client_send(5, SL_TYPE_DATA, 21);
+	client_send(6, SL_TYPE_DATA, 22);
+	wake();
+	CHECK_EQ_INT(tun_written(), 2);
+	cl[5].s->last_tx_ms = now_ms() - 1; /* another worker's clock may be a millisecond behind ours */
+	gw_on_due(w, now_ms() + SL_PASSIVE_DEFER_MS);
+	struct got r5 = client_recv(5), r6 = client_recv(6);
+	CHECK(r5.keepalives == 0 && r5.data == 0);
+	CHECK(r6.keepalives == 1 && r6.data == 0); /* no answer: its keepalive */
+	CHECK(w->owed_n == 0 && w->due_ms == 0);
 }
 
 static void test_mixed(void)
@@ -262,7 +301,7 @@ static void test_mixed(void)
 	size_t rl;
 
 	/* one wake-up: a keepalive (answered), an echo whose reply is queued (the reply alone), data with
-	 * nothing back (one passive keepalive), data while we spoke recently (nothing) */
+	 * nothing back (one passive keepalive, when due), data while we spoke recently (nothing) */
 	all_silent();
 	cl[4].s->last_tx_ms = now_ms();
 	rl = echo(1, reply, true, 11);
@@ -273,12 +312,54 @@ static void test_mixed(void)
 	client_send(4, SL_TYPE_DATA, 13);
 	wake();
 	CHECK_EQ_INT(tun_written(), 3);
+	gw_on_due(w, now_ms() + SL_PASSIVE_DEFER_MS);
 	struct got r0 = client_recv(0), r1 = client_recv(1), r2 = client_recv(2), r4 = client_recv(4);
 	CHECK(r0.keepalives == 1 && r0.data == 0);
 	CHECK(r1.keepalives == 0 && r1.data == 1 && r1.inner_len == rl && !memcmp(r1.inner, reply, rl));
 	CHECK(r2.keepalives == 1 && r2.data == 0);
 	CHECK(r4.keepalives == 0 && r4.data == 0);
 	CHECK(r0.bad + r1.bad + r2.bad + r4.bad == 0);
+}
+
+static void test_owed_full(void)
+{
+	const unsigned rounds = DP_OWED_MAX / NCL + 1, early = rounds * NCL - DP_OWED_MAX;
+
+	/* rounds x 100 data packets from 100 silent clients, never due in between: the entries past
+	 * DP_OWED_MAX push out the oldest, decided at once (clients 0..early-1 of the first round) */
+	all_silent();
+	for (unsigned k = 0; k < rounds; k++) {
+		for (int i = 0; i < NCL; i++)
+			client_send(i, SL_TYPE_DATA, (uint16_t)(100 + k));
+		wake();
+		CHECK_EQ_INT(tun_written(), NCL);
+	}
+	CHECK_EQ_INT(w->owed_n, DP_OWED_MAX);
+	for (int i = 0; i < NCL; i++) {
+		struct got r = client_recv(i);
+		CHECK_EQ_INT(r.keepalives, (unsigned)i < early ? 1 : 0);
+	}
+	gw_on_due(w, now_ms() + SL_PASSIVE_DEFER_MS);
+	CHECK(w->owed_n == 0 && w->due_ms == 0);
+	for (int i = 0; i < NCL; i++) {
+		struct got r = client_recv(i);
+		CHECK_EQ_INT(r.keepalives, (unsigned)i < early ? 0 : 1); /* one each in all */
+		CHECK(r.data == 0 && r.bad == 0);
+	}
+}
+
+static void test_session_gone(void)
+{
+	all_silent();
+	client_send(NCL - 1, SL_TYPE_DATA, 30);
+	wake();
+	CHECK_EQ_INT(tun_written(), 1);
+	session_destroy(&g.reg, cl[NCL - 1].s);
+	qsbr_reclaim(&g.reg.q);
+	gw_on_due(w, now_ms() + SL_PASSIVE_DEFER_MS);
+	struct got r = client_recv(NCL - 1);
+	CHECK(r.keepalives == 0 && r.data == 0 && r.bad == 0);
+	CHECK(w->owed_n == 0 && w->due_ms == 0);
 }
 
 int main(void)
@@ -288,7 +369,10 @@ int main(void)
 	test_keepalives();
 	test_echo_reply_alone();
 	test_passive_when_nothing_back();
+	test_answered_elsewhere();
 	test_mixed();
+	test_owed_full();
+	test_session_gone(); /* last: client 99 has no session after it */
 	CHECK(w->st.drops[SL_DROP_AUTH] == 0 && w->st.drops[SL_DROP_REPLAY] == 0 &&
 	      w->st.drops[SL_DROP_UNKNOWN_SESSION] == 0 && w->st.drops[SL_DROP_NO_ENDPOINT] == 0);
 	teardown();
