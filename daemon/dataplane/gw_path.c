@@ -207,9 +207,9 @@ static void ka_queue(struct dp_worker *w, struct gw_session *s, uint64_t now)
  * of its hash; the TUN learns the flow's queue only after the write). So the decision waits
  * SL_PASSIVE_DEFER_MS: the session's id goes on the worker's list of owed ones, its epoll_wait returns by the
  * time the oldest is due, and gw_on_due sends a keepalive to those still unanswered. An echo costs one datagram
- * back, not a keepalive and then the reply; a keepalive that is owed leaves SL_PASSIVE_DEFER_MS to 1.5 times that
- * late, and the list costs a worker at most one wake-up of its own per half of it. The list is bounded: when full, its oldest entry is
- * decided now. */
+ * back, not a keepalive and then the reply; a keepalive that is owed leaves SL_PASSIVE_DEFER_MS to 1.5 times
+ * that late, and the list costs a worker at most one wake-up of its own per half of it. The list is bounded:
+ * when full, its oldest entry is decided now. */
 static void owed_decide(struct dp_worker *w, const struct dp_owed *o, uint64_t now)
 {
 	struct gw *g = w->owner;
