@@ -36,6 +36,7 @@
 #define SL_CTL_RATE_BUCKETS 4096u     /* sources tracked at once (a fixed table) */
 #define SL_REAP_INTERVAL_MS 5000u
 #define SL_PASSIVE_KEEPALIVE_MS 1000u /* answer a client's datagrams with a keepalive when we sent nothing */
+#define SL_PASSIVE_DEFER_MS 100u      /* … unless anything reaches it within this long (gw_path.c) */
 
 struct gw_conn;
 
@@ -124,6 +125,8 @@ int gw_run(struct sl_config *cfg, void (*ready)(void));
 /* Data plane (dataplane/gw_path.c). */
 void gw_on_tun(struct loop_io *io, uint32_t events);
 void gw_on_udp(struct loop_io *io, uint32_t events);
+/* The passive keepalives due by `now` (a worker's on_due, gw_path.c). */
+void gw_on_due(struct dp_worker *w, uint64_t now);
 /* Sends a KEEPALIVE under session s from worker w (rare: outside the batch path): on the stream `via`, or
  * (NULL) to its UDP endpoint. */
 void gw_send_keepalive(struct dp_worker *w, struct gw_session *s, uint64_t now, struct dp_stream *via);

@@ -11,6 +11,10 @@
  * frame per datagram; the worker that reads that stream runs the same receive path on its frames (no
  * endpoint: a stream is not a UDP address to roam to). A keepalive is answered the way it came, so a client
  * on TCP that probes UDP learns when UDP works again.
+ * Answers on UDP: a KEEPALIVE's answer leaves in the wake-up that read it, all of that wake-up's in one sendmmsg;
+ * what the kernel answered at once to the wake-up's TUN writes (an echo) is read and sent before the wake-up
+ * ends; a passive keepalive (to a client we were silent to) is decided SL_PASSIVE_DEFER_MS later, and only
+ * if nothing else reached the client meanwhile (ka_owe).
  * No allocation or log here; every drop is counted under its cause, in the worker's own counters. The only
  * shared writes: a session's transmit counter (one atomic add per datagram) and its receive side, under a
  * per-session lock that is uncontended while the kernel keeps a client's address:port on one socket. */
@@ -167,6 +171,89 @@ void gw_send_keepalive(struct dp_worker *w, struct gw_session *s, uint64_t now, 
 	SL_WR(s->last_tx_ms, now);
 }
 
+/* The keepalives of one UDP wake-up go out together: sealed into the worker's transmit batch (free while
+ * the UDP side runs: the TUN side uses it only in its own handler) and sent in one sendmmsg when the wake-up
+ * ends or the batch is full, instead of one sendto each. An answer to a KEEPALIVE still leaves in the wake-up
+ * that read it: a few microseconds later, never after a wait. */
+static void ka_flush(struct dp_worker *w)
+{
+	if (w->n_ka)
+		dp_udp_send(&w->u, w->tx, w->n_ka, &w->st);
+	w->n_ka = 0;
+}
+
+static void ka_queue(struct dp_worker *w, struct gw_session *s, uint64_t now)
+{
+	struct dp_batch *b = w->tx;
+	int dl;
+
+	if (w->n_ka == DP_BATCH)
+		ka_flush(w);
+	dl = dgram_seal(keystate_tx(&s->ks), b->buf[w->n_ka], 0, SL_TYPE_KEEPALIVE, s->id, keystate_next(&s->ks));
+	if (dl < 0) {
+		SL_ADD(w->st.drops[SL_DROP_QUEUE_OUT], 1);
+		return;
+	}
+	b->iov[w->n_ka].iov_len = (size_t)dl;
+	b->msgs[w->n_ka].msg_hdr.msg_namelen = session_ep_read(s, &b->addr[w->n_ka]);
+	w->n_ka++;
+	SL_WR(s->last_tx_ms, now); /* a send the kernel then refuses is counted as a queue_out drop */
+}
+
+/* A session that sent us something while we were silent is owed a keepalive (SL_PASSIVE_KEEPALIVE_MS), so
+ * that it does not start probing us — unless an answer reaches it anyway, which an echo's reply usually does a
+ * few microseconds later: from this wake-up (the kernel queued it on our TUN queue during the write, see
+ * gw_on_udp), or from another worker (a flow the TUN has not seen for 3 s gets its first reply on the queue
+ * of its hash; the TUN learns the flow's queue only after the write). So the decision waits
+ * SL_PASSIVE_DEFER_MS: the session's id goes on the worker's list of owed ones, its epoll_wait returns by the
+ * time the oldest is due, and gw_on_due sends a keepalive to those still unanswered. An echo costs one datagram
+ * back, not a keepalive and then the reply; a keepalive that is owed leaves SL_PASSIVE_DEFER_MS to 1.5 times
+ * that late, and the list costs a worker at most one wake-up of its own per half of it. The list is bounded:
+ * when full, its oldest entry is decided now. */
+static void owed_decide(struct dp_worker *w, const struct dp_owed *o, uint64_t now)
+{
+	struct gw *g = w->owner;
+	struct gw_session *s = session_by_id(&g->reg, o->id); /* gone meanwhile: nobody to answer */
+
+	/* still nothing sent since the second before it spoke (the stamps of two workers may differ by a ms) */
+	if (s && !session_stream(s) && ms_since(SL_RD(s->last_tx_ms), o->ms) >= SL_PASSIVE_KEEPALIVE_MS)
+		ka_queue(w, s, now);
+}
+
+static void ka_owe(struct dp_worker *w, struct gw_session *s, uint64_t now)
+{
+	if (w->owed_n == DP_OWED_MAX) {
+		owed_decide(w, &w->owed[w->owed_head], now);
+		w->owed_head = (w->owed_head + 1) % DP_OWED_MAX;
+		w->owed_n--;
+	}
+	w->owed[(w->owed_head + w->owed_n) % DP_OWED_MAX] = (struct dp_owed){.id = s->id, .ms = now};
+	w->owed_n++;
+	if (!w->due_ms) {
+		w->due_ms = now + SL_PASSIVE_DEFER_MS;
+		w->on_due = gw_on_due; /* what the worker's loop calls then */
+	}
+}
+
+void gw_on_due(struct dp_worker *w, uint64_t now)
+{
+	w->n_ka = 0;
+	while (w->owed_n && now >= w->owed[w->owed_head].ms + SL_PASSIVE_DEFER_MS) {
+		owed_decide(w, &w->owed[w->owed_head], now);
+		w->owed_head = (w->owed_head + 1) % DP_OWED_MAX;
+		w->owed_n--;
+	}
+	/* the next look: when the oldest left is due, but not sooner than half a deferral from now — with data
+	 * flowing, the oldest is always due within a few ms, and each such look would be a wake-up of its own */
+	w->due_ms = 0;
+	if (w->owed_n) {
+		w->due_ms = w->owed[w->owed_head].ms + SL_PASSIVE_DEFER_MS;
+		if (w->due_ms < now + SL_PASSIVE_DEFER_MS / 2)
+			w->due_ms = now + SL_PASSIVE_DEFER_MS / 2;
+	}
+	ka_flush(w);
+}
+
 /* Packets the kernel refused at a TUN write (one write may carry a coalesced train): counted as queue_in
  * drops and taken back out of the written counters. */
 static void tun_lost(struct dp_worker *w, struct gw_session *s, unsigned lost)
@@ -311,8 +398,14 @@ static void rx_one(struct dp_worker *w, uint8_t *buf, size_t len, const struct s
 	}
 	/* the client learns we are alive from any authenticated datagram: a KEEPALIVE is its liveness probe and
 	 * is answered at once (DESIGN 10.4); other traffic only if we were silent */
-	if (h.type == SL_TYPE_KEEPALIVE || ms_since(SL_RD(s->last_tx_ms), now) >= SL_PASSIVE_KEEPALIVE_MS)
-		gw_send_keepalive(w, s, now, via);
+	if (via) {
+		if (h.type == SL_TYPE_KEEPALIVE || ms_since(SL_RD(s->last_tx_ms), now) >= SL_PASSIVE_KEEPALIVE_MS)
+			gw_send_keepalive(w, s, now, via);
+	} else if (h.type == SL_TYPE_KEEPALIVE) {
+		ka_queue(w, s, now);
+	} else if (ms_since(SL_RD(s->last_tx_ms), now) >= SL_PASSIVE_KEEPALIVE_MS) {
+		ka_owe(w, s, now);
+	}
 }
 
 struct rx_ctx {
@@ -332,12 +425,19 @@ void gw_on_udp(struct loop_io *io, uint32_t events)
 {
 	struct dp_worker *w = (struct dp_worker *)((char *)io - offsetof(struct dp_worker, udp_io));
 	struct rx_ctx x = {w, now_ms(), NULL};
-	uint64_t t0 = now_ns();
+	uint64_t t0 = now_ns(), written = w->st.tun_tx_packets; /* our own counter: a plain read */
 
+	w->n_ka = 0;
 	if (dp_udp_drain(&w->u, w->rx, rx_cb, &x, DP_RX_ROUNDS) > 0) {
 		tun_lost(w, NULL, dp_tun_flush(&w->t)); /* the wake-up's last train */
 		dp_latency_add(&w->st.lat_udp_tun, now_ns() - t0);
 	}
+	ka_flush(w); /* the answers to KEEPALIVEs: at once, before any reply below */
+	/* What the kernel answered to those writes at once (an echo, a TCP ACK from a local service) is on our TUN
+	 * queue already: read and sent now rather than after one more epoll_wait. When nothing came back, one
+	 * read that finds the queue empty. */
+	if (w->st.tun_tx_packets != written && w->t.fd >= 0)
+		gw_on_tun(&w->tun_io, EPOLLIN);
 }
 
 /* A TCP fallback stream's socket, in the worker that reads it (control/gw_stream.c registered it). */

@@ -1,7 +1,9 @@
 /* worker: data-plane threads (see worker.h). */
 #include <errno.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,12 +46,20 @@ static void *worker_main(void *arg)
 {
 	struct dp_worker *w = arg;
 	struct epoll_event ev[4];
+	char name[16];
 
+	/* sluiced-w0, …: per-thread CPU and wake-ups in top -H, ps -L and /proc/PID/task/ (scripts/bench) */
+	snprintf(name, sizeof(name), "sluiced-w%u", w->idx);
+	pthread_setname_np(pthread_self(), name);
 	for (;;) {
-		int n;
+		int n, timeout = -1;
 
 		qsbr_offline(w->q, w->idx);
-		n = epoll_wait(w->epfd, ev, 4, -1);
+		if (w->due_ms) { /* something is due then: sleep no longer (0: due already) */
+			uint64_t now = now_ms();
+			timeout = now >= w->due_ms ? 0 : w->due_ms - now > INT_MAX ? INT_MAX : (int)(w->due_ms - now);
+		}
+		n = epoll_wait(w->epfd, ev, 4, timeout);
 		qsbr_online(w->q, w->idx);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -67,6 +77,11 @@ static void *worker_main(void *arg)
 		}
 		if (w->fatal)
 			break;
+		if (w->due_ms) {
+			uint64_t now = now_ms();
+			if (now >= w->due_ms)
+				w->on_due(w, now);
+		}
 	}
 	qsbr_offline(w->q, w->idx);
 	return NULL;

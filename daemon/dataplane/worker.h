@@ -18,6 +18,8 @@
 #include "daemon/dataplane/udpio.h"
 #include "daemon/loop.h"
 
+#define DP_OWED_MAX 1024u /* passive keepalives a worker may have pending (gw_path.c); more: the oldest decided */
+
 struct dp_worker {
 	unsigned idx; /* its counter slot in every session (cipher contexts: a per-thread cache, keystate.h) */
 	void *owner;  /* struct gw or struct cl */
@@ -30,6 +32,17 @@ struct dp_worker {
 	struct dp_stats st;
 	struct dp_peer_counters pc; /* client: this worker's share of the session's counters */
 	uint8_t ka_buf[SLUICE_OVERHEAD + 8];
+	/* gateway (gw_path.c): during one UDP wake-up, keepalives sealed into tx[0..n_ka) and sent in one sendmmsg;
+	 * sessions owed a passive keepalive, by id and when, oldest first: decided when due (see due_ms) */
+	unsigned n_ka;
+	unsigned owed_head, owed_n;
+	struct dp_owed {
+		uint32_t id;
+		uint64_t ms;
+	} owed[DP_OWED_MAX];
+	/* 0: nothing due; else the worker's epoll_wait returns by then (a timeout, no timer fd) and on_due runs */
+	uint64_t due_ms;
+	void (*on_due)(struct dp_worker *w, uint64_t now);
 	uint8_t icmp_buf[DP_VNET_HDR_LEN + DP_ICMP_MAX]; /* "fragmentation needed" answers (icmp.h) */
 	uint64_t icmp_window_ms;                          /* their rate: start of the window … */
 	unsigned icmp_in_window;                          /* … and the answers sent in it */

@@ -30,14 +30,21 @@ ip netns exec "$NS_C" "$LOADGEN" run --server "$G_IP:$PORT" --server-key "$(pubk
 	--sessions "$WORK/sessions" > "$WORK/loadgen.out" &
 LG=$!
 PIDS+=("$LG")
+# udp_counts — the gateway's datagrams received and sent, from one reading
+udp_counts() {
+	"$SLUICE" show -r "$GW" | awk -F= '$1 == "udp_rx_datagrams" && rx == "" { rx = $2 }
+		$1 == "udp_tx_datagrams" && tx == "" { tx = $2 } END { print rx + 0, tx + 0 }'
+}
 # the hold starts once every echo is in: CPU from then to the loadgen's end is the keepalive-only load
 # (or the loadgen ended early: its report, printed below and on failure, says why)
 wait_for 200 bash -c "grep -q '^echo_ok=' '$WORK/loadgen.out' || ! kill -0 $LG 2>/dev/null" ||
 	fail "loadgen did not finish establishing"
 grep -q '^echo_ok=' "$WORK/loadgen.out" || fail "loadgen ended before establishing all clients"
 t0=$(date +%s%N); c0=$(cpu_ticks "$GW_PID"); rss1=$(rss_kib "$GW_PID")
+read -r rx0 tx0 < <(udp_counts)
 lg_rc=0; wait "$LG" || lg_rc=$?
 t1=$(date +%s%N); c1=$(cpu_ticks "$GW_PID")
+read -r rx1 tx1 < <(udp_counts)
 cat "$WORK/loadgen.out" >&2
 val() { kv "$1" "$WORK/loadgen.out"; }
 
@@ -51,6 +58,13 @@ sent=$(val hold_echo_sent); got=$(val hold_echo_ok)
 	fail "trickle: $got of $sent echoes came back; missing: $(val hold_echo_missing)"
 [ "$(val bad_replies)" -eq 0 ] || fail "loadgen saw $(val bad_replies) replies that were not its own"
 ok "trickle during the hold: $got of $sent echoes came back, none to the wrong client"
+# one datagram back per datagram in: a keepalive its answer, an echo its reply alone — no passive keepalive
+# ahead of the reply (gw_path.c). Before that, every echo cost two (tx = rx + echoes).
+rx=$((rx1 - rx0)); tx=$((tx1 - tx0))
+[ "$rx" -ge $((N * HOLD / 5 / 2)) ] || fail "trickle: the gateway received only $rx datagrams during the hold"
+[ "$tx" -ge $((rx * 99 / 100)) ] && [ "$tx" -le $((rx + sent / 10)) ] ||
+	fail "trickle: the gateway sent $tx datagrams for $rx received ($sent of them echoes): one each expected"
+ok "trickle: $rx datagrams in, $tx out (one answer each)"
 
 "$SLUICE" show -r "$GW" > "$WORK/status" || fail "sluice show -r $GW failed"
 live=$(grep -c '^peer_session_id=[0-9a-f]*[1-9a-f][0-9a-f]*$' "$WORK/status" || true)
