@@ -292,7 +292,7 @@ int metrics_http_open(struct metrics_http *mh, struct loop *l, const struct sock
 		return sl_errf(e, -errno, "metrics endpoint %s: socket: %s", a, strerror(errno));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (const struct sockaddr *)addr, addr_len) ||
-	    listen(fd, METRICS_HTTP_MAX_CONNS)) {
+	    listen(fd, METRICS_HTTP_BACKLOG)) {
 		ret = -errno;
 		close(fd);
 		return sl_errf(e, ret, "metrics endpoint %s: %s", a, strerror(-ret));

@@ -22,6 +22,10 @@
 #define METRICS_HTTP_REQ_MAX 2048
 #define METRICS_HTTP_DEADLINE_MS 3000
 #define METRICS_HTTP_GRACE_MS 100 /* a connection this young is evicted only when all are */
+/* The kernel's queue of connections not yet accepted. What the daemon holds stays METRICS_HTTP_MAX_CONNS; a
+ * queue that short, though, was full whenever a burst of reconnecting slow clients arrived while the control loop
+ * was busy elsewhere, and a scraper's SYN was then dropped: one second to its retry (t_metrics, once in a CI run). */
+#define METRICS_HTTP_BACKLOG 128
 
 struct metrics_http;
 
