@@ -184,6 +184,23 @@ static void make_client(struct sl_client_cfg *c, const char *name, uint8_t seed)
 		c->pubkey[i] = (uint8_t)(seed * 31 + i);
 }
 
+/* The pool tests' clients: peers[0] "fixed" at 10.66.0.3, peers[1..5] "dyn1".."dyn5" with no address. */
+static void add_fixed_and_five(struct gw_registry *r, struct gw_peer *peers[6])
+{
+	struct sl_client_cfg cc;
+
+	make_client(&cc, "fixed", 100);
+	cc.has_addr = true;
+	cc.addr = ip("10.66.0.3");
+	peers[0] = registry_add_peer(r, &cc);
+	for (int i = 1; i < 6; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "dyn%d", i);
+		make_client(&cc, name, (uint8_t)i);
+		peers[i] = registry_add_peer(r, &cc);
+	}
+}
+
 static void test_registry(void)
 {
 	struct gw_registry r;
@@ -262,16 +279,7 @@ static void test_pool(void)
 
 	CHECK(mkdtemp(dir) != NULL);
 	CHECK(registry_init(&r) == 0);
-	make_client(&cc, "fixed", 100);
-	cc.has_addr = true;
-	cc.addr = ip("10.66.0.3");
-	peers[0] = registry_add_peer(&r, &cc);
-	for (int i = 1; i < 6; i++) {
-		char name[16];
-		snprintf(name, sizeof(name), "dyn%d", i);
-		make_client(&cc, name, (uint8_t)i);
-		peers[i] = registry_add_peer(&r, &cc);
-	}
+	add_fixed_and_five(&r, peers);
 	CHECK(pool_init(&p, &pfx, dir, "slt0", &r, &e) == 0);
 	CHECK(pool_assign(&p, &r, peers[1], &e) == 0 && peers[1]->addr.s_addr == ip("10.66.0.2").s_addr);
 	CHECK(pool_assign(&p, &r, peers[2], &e) == 0 && peers[2]->addr.s_addr == ip("10.66.0.4").s_addr);
@@ -570,16 +578,7 @@ static void test_pool_group(void)
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof(path), "%s/slt2.leases", dir);
 	CHECK(registry_init(&r) == 0);
-	make_client(&cc, "fixed", 100);
-	cc.has_addr = true;
-	cc.addr = ip("10.66.0.3");
-	peers[0] = registry_add_peer(&r, &cc);
-	for (int i = 1; i < 6; i++) {
-		char name[16];
-		snprintf(name, sizeof(name), "dyn%d", i);
-		make_client(&cc, name, (uint8_t)i);
-		peers[i] = registry_add_peer(&r, &cc);
-	}
+	add_fixed_and_five(&r, peers);
 	CHECK(pool_init(&p, &pfx, dir, "slt2", &r, &e) == 0);
 	len = file_text(path, text, sizeof(text));
 	CHECK(pool_needs_lease(&p, peers[1]) && !pool_needs_lease(&p, peers[0]));
