@@ -404,28 +404,44 @@ static int journal_open(struct pool *p, size_t good_len, bool exists, struct sl_
 	return 0;
 }
 
-/* One lease = one appended line, durable (fdatasync) before the address is used: O(1) per new client. A
- * failed or short write is cut off again, so the file only ever holds whole, acknowledged leases. */
-static int journal_append(struct pool *p, const struct pool_lease *l, struct sl_err *e)
+/* The longest journal line: "KEY ADDRESS\n" and its NUL. */
+#define JOURNAL_LINE_MAX (SL_KEY_B64_LEN + INET6_ADDRSTRLEN + 4)
+
+/* One lease's journal line into buf (JOURNAL_LINE_MAX bytes); its length. */
+static size_t journal_line(const struct pool *p, const struct pool_lease *l, char *buf)
 {
-	char line[SL_KEY_B64_LEN + INET6_ADDRSTRLEN + 4], kb[SL_KEY_B64_LEN + 1], ab[INET6_ADDRSTRLEN];
-	struct stat st;
-	int n;
+	char kb[SL_KEY_B64_LEN + 1], ab[INET6_ADDRSTRLEN];
 
 	key_to_base64(l->key, kb);
 	pool_addr_str(p, l->addr, ab);
-	n = snprintf(line, sizeof(line), "%s %s\n", kb, ab);
+	return (size_t)snprintf(buf, JOURNAL_LINE_MAX, "%s %s\n", kb, ab);
+}
+
+/* Appends whole lines, durable (fdatasync) before any of their addresses is used. A failed or short write is
+ * cut off again, so the file only ever holds whole, acknowledged leases. */
+static int journal_write(struct pool *p, const char *text, size_t len, struct sl_err *e)
+{
+	struct stat st;
+
 	if (fstat(p->fd, &st))
 		return sl_errf(e, -errno, "state: %s: %s", p->path, strerror(errno));
 	errno = 0; /* a short write sets none */
-	if (write(p->fd, line, (size_t)n) != n || fdatasync(p->fd)) {
+	if (write(p->fd, text, len) != (ssize_t)len || fdatasync(p->fd)) {
 		int err = errno ? errno : EIO;
 		if (ftruncate(p->fd, st.st_size) || fdatasync(p->fd)) {
-			/* cannot even cut it: the caller keeps the address out of use until a restart reads the file */
+			/* cannot even cut them: the caller keeps the addresses out of use until a restart reads the file */
 		}
 		return sl_errf(e, -err, "state: write %s: %s", p->path, strerror(err));
 	}
 	return 0;
+}
+
+/* One lease = one appended line: O(1) per new client. */
+static int journal_append(struct pool *p, const struct pool_lease *l, struct sl_err *e)
+{
+	char line[JOURNAL_LINE_MAX];
+
+	return journal_write(p, line, journal_line(p, l, line), e);
 }
 
 static int pool_load(struct pool *p, int family, const void *prefix, const char *state_dir, const char *ifname,
@@ -570,19 +586,16 @@ bool pool_needs_lease(struct pool *p, const struct gw_peer *peer)
 int pool_assign_many(struct pool *p, struct gw_registry *r, struct gw_peer *const *peers, size_t n,
 		     struct sl_err *e)
 {
-	const size_t line_max = SL_KEY_B64_LEN + INET6_ADDRSTRLEN + 2;
 	size_t first = p->n_leases, len = 0, k;
 	uint32_t off = p->hint;
 	char *buf = NULL;
-	struct stat st;
 	int ret = 0;
 
 	for (k = 0; k < n; k++) {
-		char kb[SL_KEY_B64_LEN + 1], ab[INET6_ADDRSTRLEN];
 		struct in_addr a;
 		if (!pool_needs_lease(p, peers[k]))
 			continue; /* has its address, or a lease (also one made a moment ago for the same peer) */
-		if (!buf && !(buf = malloc(line_max * n))) {
+		if (!buf && !(buf = malloc(JOURNAL_LINE_MAX * n))) {
 			ret = sl_errf(e, -ENOMEM, "pool: out of memory");
 			goto undo;
 		}
@@ -599,25 +612,12 @@ int pool_assign_many(struct pool *p, struct gw_registry *r, struct gw_peer *cons
 			goto undo;
 		}
 		p->used[off++] = USED_LEASE; /* taken while the group is built (undone below on failure) */
-		key_to_base64(peers[k]->pubkey, kb);
-		pool_addr_str(p, a, ab);
-		len += (size_t)snprintf(buf + len, line_max, "%s %s\n", kb, ab);
+		len += journal_line(p, &p->leases[p->n_leases - 1], buf + len);
 	}
 	if (!len)
 		return 0;
-	if (fstat(p->fd, &st)) {
-		ret = sl_errf(e, -errno, "state: %s: %s", p->path, strerror(errno));
-		goto undo;
-	}
-	errno = 0; /* a short write sets none */
-	if (write(p->fd, buf, len) != (ssize_t)len || fdatasync(p->fd)) {
-		int err = errno ? errno : EIO;
-		if (ftruncate(p->fd, st.st_size) || fdatasync(p->fd)) {
-			/* cannot even cut them: their addresses stay out of use (below) until a restart reads the file */
-		}
-		ret = sl_errf(e, -err, "state: write %s: %s", p->path, strerror(err));
+	if ((ret = journal_write(p, buf, len, e)))
 		goto undo_written;
-	}
 	free(buf);
 	/* every line is durable: now the addresses may be handed out */
 	for (k = first; k < p->n_leases; k++) {
