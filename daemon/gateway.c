@@ -25,6 +25,19 @@ static bool accept_client_key(void *arg, const uint8_t key[SL_KEY_LEN])
 	return peer_by_key(&g->reg, key) != NULL;
 }
 
+/* A TLS handshake allocates some 20 KB and frees it all; thousands of clients arriving at once leave the heap
+ * holed with free pages that glibc keeps (it only returns the top): they go back to the kernel here, on the
+ * control thread (a walk of the heap), when at least `min` handshakes ended since *at, this caller's last look. */
+static void heap_trim(struct gw *g, uint64_t *at, uint64_t min)
+{
+	uint64_t n = g->cst.handshakes_ok + g->cst.handshakes_failed;
+
+	if (n - *at >= min) {
+		*at = n;
+		malloc_trim(0);
+	}
+}
+
 static void on_reap(struct loop_timer *t)
 {
 	struct gw *g = (struct gw *)((char *)t - offsetof(struct gw, reap_timer));
@@ -32,15 +45,19 @@ static void on_reap(struct loop_timer *t)
 	registry_reap(&g->reg, now_ms());
 	gw_streams_sweep(g, false); /* streams whose session the reaper took */
 	qsbr_reclaim(&g->reg.q);
-	/* A TLS handshake allocates some 20 KB and frees it all; thousands of clients arriving at once leave the
-	 * heap holed with free pages that glibc keeps (it only returns the top). Handshakes since the last look:
-	 * those pages go back to the kernel (0.3-1 KiB of RSS per session in the bench's 10,000-client runs,
-	 * depending on when it ran; a walk of the heap every SL_REAP_INTERVAL_MS at most, on the control thread). */
-	if (g->cst.handshakes_ok + g->cst.handshakes_failed != g->trim_handshakes) {
-		g->trim_handshakes = g->cst.handshakes_ok + g->cst.handshakes_failed;
-		malloc_trim(0);
-	}
+	/* any handshake since the last reap: a long burst is trimmed every SL_REAP_INTERVAL_MS, and the reap after
+	 * a burst's end once more, with what qsbr_reclaim freed since */
+	heap_trim(g, &g->trim_reap, 1);
 	loop_timer_set(t, now_ms() + SL_REAP_INTERVAL_MS);
+}
+
+/* SL_TRIM_QUIET_MS after the last control connection closed (none opened and closed since): a burst's end,
+ * trimmed at once rather than up to SL_REAP_INTERVAL_MS later. */
+static void on_trim(struct loop_timer *t)
+{
+	struct gw *g = (struct gw *)((char *)t - offsetof(struct gw, trim_timer));
+
+	heap_trim(g, &g->trim_burst, SL_TRIM_BURST);
 }
 
 static void on_stats(struct loop_timer *t)
@@ -462,6 +479,7 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	loop_timer_init(&g->loop, &g->reap_timer, on_reap);
 	loop_timer_init(&g->loop, &g->conn_timer, gw_conns_sweep);
 	loop_timer_init(&g->loop, &g->stats_timer, on_stats);
+	loop_timer_init(&g->loop, &g->trim_timer, on_trim);
 	loop_timer_set(&g->reap_timer, now_ms() + SL_REAP_INTERVAL_MS);
 	if (cfg->stats_interval)
 		loop_timer_set(&g->stats_timer, now_ms() + (uint64_t)cfg->stats_interval * 1000u);

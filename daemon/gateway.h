@@ -35,6 +35,10 @@
 #define SL_CTL_RATE_BURST 100u        /* … after a burst of this many: 1,000 clients behind one NAT pinging */
 #define SL_CTL_RATE_BUCKETS 4096u     /* sources tracked at once (a fixed table) */
 #define SL_REAP_INTERVAL_MS 5000u
+/* A burst of handshakes that ended (no control connection left open for this long) gives the heap's free pages
+ * back at once, not at the next reap; smaller bursts wait for the reap (gateway.c on_trim). */
+#define SL_TRIM_QUIET_MS 100u
+#define SL_TRIM_BURST 64u
 #define SL_PASSIVE_KEEPALIVE_MS 1000u /* answer a client's datagrams with a keepalive when we sent nothing */
 #define SL_PASSIVE_DEFER_MS 100u      /* … unless anything reaches it within this long (gw_path.c) */
 
@@ -98,12 +102,13 @@ struct gw {
 	struct loop_io stream_io;  /* eventfd: a worker saw a stream end */
 	struct preauth pa;     /* which of them are pre-authentication, and from where */
 	struct loop_timer reap_timer, conn_timer, stats_timer;
+	struct loop_timer trim_timer; /* armed when the last control connection closes (gw_ctl.c conn_close) */
 	struct log_limit ll_auth, ll_io, ll_limit;
 	struct rate_bucket src_rate[SL_CTL_RATE_BUCKETS];
 	struct stealth_cache *stealth; /* Stealth = on: the nonces of accepted preludes (NULL: off) */
 	uint8_t stealth_key[32];
 	uint64_t stats_last_sum;
-	uint64_t trim_handshakes; /* handshakes at the last malloc_trim (on_reap) */
+	uint64_t trim_reap, trim_burst; /* handshakes at on_reap's, on_trim's last malloc_trim (gateway.c) */
 	/* the egress link followed through rtnetlink (daemon/gw_net.c) */
 	char egress[IFNAMSIZ];
 	struct netwatch nw;

@@ -95,7 +95,8 @@ static void conn_close(struct gw_conn *c)
 		g->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	g->n_conns--;
+	if (!--g->n_conns) /* a burst of handshakes may have ended: gateway.c on_trim */
+		loop_timer_set(&g->trim_timer, now_ms() + SL_TRIM_QUIET_MS);
 }
 
 /* From c's own event or a timer. */
