@@ -51,8 +51,9 @@ static void on_reap(struct loop_timer *t)
 	loop_timer_set(t, now_ms() + SL_REAP_INTERVAL_MS);
 }
 
-/* SL_TRIM_QUIET_MS after the last control connection closed (none opened and closed since): a burst's end,
- * trimmed at once rather than up to SL_REAP_INTERVAL_MS later. */
+/* SL_TRIM_QUIET_MS after the last control connection closed (unless another one closed since, which re-arms it;
+ * one still open is no matter: at least SL_TRIM_BURST handshakes must have ended): a burst's end, trimmed at
+ * once rather than up to SL_REAP_INTERVAL_MS later. */
 static void on_trim(struct loop_timer *t)
 {
 	struct gw *g = (struct gw *)((char *)t - offsetof(struct gw, trim_timer));

@@ -208,20 +208,29 @@ static void ka_queue(struct dp_worker *w, struct gw_session *s, uint64_t now)
  * SL_PASSIVE_DEFER_MS: the session's id goes on the worker's list of owed ones, its epoll_wait returns by the
  * time the oldest is due, and gw_on_due sends a keepalive to those still unanswered. An echo costs one datagram
  * back, not a keepalive and then the reply; a keepalive that is owed leaves SL_PASSIVE_DEFER_MS to 1.5 times
- * that late, and the list costs a worker at most one wake-up of its own per half of it. The list is bounded:
- * when full, its oldest entry is decided now. */
+ * that late, and the list costs a worker at most one wake-up of its own per half of it. A session is on a
+ * worker's list once (its mark in the session's counter slot of that worker: a one-way sender's stream of
+ * datagrams is one entry, not one per datagram). The list is bounded: when full, its oldest entry is decided
+ * now. */
 static void owed_decide(struct dp_worker *w, const struct dp_owed *o, uint64_t now)
 {
 	struct gw *g = w->owner;
 	struct gw_session *s = session_by_id(&g->reg, o->id); /* gone meanwhile: nobody to answer */
 
-	/* still nothing sent since the second before it spoke (the stamps of two workers may differ by a ms) */
-	if (s && !session_stream(s) && ms_since(SL_RD(s->last_tx_ms), o->ms) >= SL_PASSIVE_KEEPALIVE_MS)
+	if (!s)
+		return;
+	s->c[w->idx].owed_ms = 0;
+	/* still nothing sent since the second before it spoke (the stamps of two workers may differ by a ms); not
+	 * to a session a re-authentication replaced meanwhile (its client is answered under the new one) */
+	if (!session_stream(s) && ms_since(SL_RD(s->last_tx_ms), o->ms) >= SL_PASSIVE_KEEPALIVE_MS &&
+	    peer_cur(s->peer) == s)
 		ka_queue(w, s, now);
 }
 
 static void ka_owe(struct dp_worker *w, struct gw_session *s, uint64_t now)
 {
+	if (s->c[w->idx].owed_ms) /* already on this worker's list */
+		return;
 	if (w->owed_n == DP_OWED_MAX) {
 		owed_decide(w, &w->owed[w->owed_head], now);
 		w->owed_head = (w->owed_head + 1) % DP_OWED_MAX;
@@ -229,6 +238,7 @@ static void ka_owe(struct dp_worker *w, struct gw_session *s, uint64_t now)
 	}
 	w->owed[(w->owed_head + w->owed_n) % DP_OWED_MAX] = (struct dp_owed){.id = s->id, .ms = now};
 	w->owed_n++;
+	s->c[w->idx].owed_ms = now;
 	if (!w->due_ms) {
 		w->due_ms = now + SL_PASSIVE_DEFER_MS;
 		w->on_due = gw_on_due; /* what the worker's loop calls then */

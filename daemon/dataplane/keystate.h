@@ -66,6 +66,7 @@ struct dp_peer_counters {
 	uint64_t tx_bytes, tx_packets;
 	uint64_t drops[SL_DROP__COUNT];
 	uint64_t last_rx_ms; /* monotonic, last authenticated datagram */
+	uint64_t owed_ms; /* not a counter: this worker owes the session a keepalive since then, 0 if not (gw_path.c) */
 };
 
 /* Time a packet spends inside the daemon, sampled once per batch (the batch's first packet, so the worst of

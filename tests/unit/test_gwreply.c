@@ -11,8 +11,10 @@
  *     SL_PASSIVE_DEFER_MS have passed (not before), one per client for 100 clients; a look with nothing due
  *     sets the next one at least half a deferral later;
  *   - a DATA packet while we sent to that session less than 1 s ago: nothing;
- *   - more owed keepalives than the worker's list holds (DP_OWED_MAX): the oldest are decided at once, the
- *     rest when due — still exactly one per silent client; a session gone meanwhile gets nothing;
+ *   - a silent client that keeps sending (several wake-ups) is on the worker's list once;
+ *   - more owed keepalives than the worker's list holds (DP_OWED_MAX + 76 sessions): the oldest are decided at
+ *     once, the rest when due — still exactly one per silent client; a session gone meanwhile gets nothing, nor
+ *     one a re-authentication replaced meanwhile;
  *   - what went to the TUN is exactly the inner packets sent; no drop. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -321,31 +323,144 @@ static void test_mixed(void)
 	CHECK(r0.bad + r1.bad + r2.bad + r4.bad == 0);
 }
 
-static void test_owed_full(void)
+static void test_owed_once(void)
 {
-	const unsigned rounds = DP_OWED_MAX / NCL + 1, early = rounds * NCL - DP_OWED_MAX;
-
-	/* rounds x 100 data packets from 100 silent clients, never due in between: the entries past
-	 * DP_OWED_MAX push out the oldest, decided at once (clients 0..early-1 of the first round) */
+	/* 3 wake-ups of data from 100 silent clients, never due in between: 100 entries, not 300 */
 	all_silent();
-	for (unsigned k = 0; k < rounds; k++) {
+	for (unsigned k = 0; k < 3; k++) {
 		for (int i = 0; i < NCL; i++)
 			client_send(i, SL_TYPE_DATA, (uint16_t)(100 + k));
 		wake();
 		CHECK_EQ_INT(tun_written(), NCL);
-	}
-	CHECK_EQ_INT(w->owed_n, DP_OWED_MAX);
-	for (int i = 0; i < NCL; i++) {
-		struct got r = client_recv(i);
-		CHECK_EQ_INT(r.keepalives, (unsigned)i < early ? 1 : 0);
+		CHECK_EQ_INT(w->owed_n, NCL);
 	}
 	gw_on_due(w, now_ms() + SL_PASSIVE_DEFER_MS);
 	CHECK(w->owed_n == 0 && w->due_ms == 0);
 	for (int i = 0; i < NCL; i++) {
 		struct got r = client_recv(i);
-		CHECK_EQ_INT(r.keepalives, (unsigned)i < early ? 0 : 1); /* one each in all */
-		CHECK(r.data == 0 && r.bad == 0);
+		CHECK(r.keepalives == 1 && r.data == 0 && r.bad == 0);
 	}
+}
+
+#define MANY (DP_OWED_MAX + 76) /* sessions sending from one shared socket */
+
+struct many {
+	struct keystate ks;
+	uint32_t id;
+	struct in_addr addr;
+	unsigned keepalives;
+};
+
+/* Keepalives that reached the shared socket, counted per session (anything else fails the test). */
+static void many_recv(int fd, struct many *m)
+{
+	uint8_t d[2048];
+	ssize_t n;
+
+	while ((n = recv(fd, d, sizeof(d), MSG_DONTWAIT)) >= 0) {
+		struct sl_hdr h;
+		unsigned j = 0;
+
+		CHECK(wire_hdr_decode(d, (size_t)n, &h) == 0);
+		while (j < MANY && m[j].id != h.session_id)
+			j++;
+		CHECK(j < MANY);
+		if (j < MANY) {
+			CHECK(h.type == SL_TYPE_KEEPALIVE && dgram_open(keystate_rx(&m[j].ks), d, (size_t)n, &h) == 0);
+			m[j].keepalives++;
+		}
+	}
+}
+
+static void test_owed_full(void)
+{
+	const unsigned early = MANY - DP_OWED_MAX, chunk = 128; /* a chunk fits the worker's receive buffer */
+	struct many *m = calloc(MANY, sizeof(*m));
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), rcv = 8 << 20;
+
+	CHECK(m != NULL && fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	/* root (the unit tests run as root): room for all the keepalives of one look at the list */
+	CHECK(setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) == 0);
+	for (unsigned j = 0; j < MANY; j++) {
+		struct sl_client_cfg cc;
+		uint8_t k_c2s[32], k_s2c[32];
+		struct gw_session *gs;
+
+		memset(&cc, 0, sizeof(cc));
+		snprintf(cc.name, sizeof(cc.name), "m%u", j);
+		for (int k = 0; k < SL_KEY_LEN; k++)
+			cc.pubkey[k] = (uint8_t)(j * 13 + k + 1);
+		memcpy(cc.pubkey, &j, sizeof(j));
+		cc.pubkey[SL_KEY_LEN - 1] = 0xee; /* none of the 100 clients' keys */
+		cc.has_addr = true;
+		m[j].addr.s_addr = htonl(0x0a430000u + j); /* 10.67.x.y */
+		cc.addr = m[j].addr;
+		struct gw_peer *p = registry_add_peer(&g.reg, &cc);
+		CHECK(p != NULL);
+		memset(k_c2s, 0x21 + (int)(j % 200), sizeof(k_c2s));
+		memset(k_s2c, 0x31 + (int)(j % 200), sizeof(k_s2c));
+		gs = p ? session_create(&g.reg, p, session_new_id(&g.reg), k_s2c, k_c2s, 600000) : NULL;
+		CHECK(gs != NULL);
+		if (!gs)
+			return;
+		gs->last_tx_ms = now_ms() - 5000;
+		m[j].id = gs->id;
+		CHECK(keystate_init(&m[j].ks, k_c2s, k_s2c) == 0);
+	}
+	/* one data packet from each, never due in between: the entries past DP_OWED_MAX push out the oldest,
+	 * decided at once (sessions 0..early-1) */
+	for (unsigned j = 0; j < MANY; j++) {
+		uint8_t d[256], *in = d + SLUICE_HDR_LEN;
+		uint32_t gwa = htonl(0x0a420001u);
+		int n;
+
+		memset(in, 0, 36);
+		in[0] = 0x45, in[3] = 36, in[8] = 64, in[9] = 1, in[20] = 8;
+		memcpy(in + 12, &m[j].addr.s_addr, 4);
+		memcpy(in + 16, &gwa, 4);
+		n = dgram_seal(keystate_tx(&m[j].ks), d, 36, SL_TYPE_DATA, m[j].id, keystate_next(&m[j].ks));
+		CHECK(n > 0 && sendto(fd, d, (size_t)n, 0, (struct sockaddr *)&gw_addr, sizeof(gw_addr)) == n);
+		if ((j + 1) % chunk == 0 || j + 1 == MANY) {
+			wake();
+			CHECK_EQ_INT(tun_written(), j % chunk + 1);
+		}
+	}
+	CHECK_EQ_INT(w->owed_n, DP_OWED_MAX);
+	many_recv(fd, m);
+	for (unsigned j = 0; j < MANY; j++)
+		CHECK_EQ_INT(m[j].keepalives, j < early ? 1 : 0);
+	gw_on_due(w, now_ms() + SL_PASSIVE_DEFER_MS);
+	CHECK(w->owed_n == 0 && w->due_ms == 0);
+	many_recv(fd, m);
+	for (unsigned j = 0; j < MANY; j++) {
+		CHECK_EQ_INT(m[j].keepalives, 1); /* one each in all */
+		keystate_free(&m[j].ks);
+	}
+	close(fd);
+	free(m);
+}
+
+static void test_superseded(void)
+{
+	const int k = NCL - 2;
+	uint8_t k1[32], k2[32];
+	struct gw_session *b;
+
+	/* owed under session A; a re-authentication makes B the client's session before A's is due */
+	all_silent();
+	client_send(k, SL_TYPE_DATA, 40);
+	wake();
+	CHECK_EQ_INT(tun_written(), 1);
+	CHECK_EQ_INT(w->owed_n, 1);
+	memset(k1, 0x55, sizeof(k1));
+	memset(k2, 0x66, sizeof(k2));
+	b = session_create(&g.reg, cl[k].s->peer, session_new_id(&g.reg), k1, k2, 600000);
+	CHECK(b != NULL);
+	gw_on_due(w, now_ms() + SL_PASSIVE_DEFER_MS);
+	struct got r = client_recv(k);
+	CHECK(r.keepalives == 0 && r.data == 0 && r.bad == 0);
+	CHECK(w->owed_n == 0 && w->due_ms == 0);
 }
 
 static void test_session_gone(void)
@@ -371,7 +486,9 @@ int main(void)
 	test_passive_when_nothing_back();
 	test_answered_elsewhere();
 	test_mixed();
+	test_owed_once();
 	test_owed_full();
+	test_superseded(); /* client 98 has another session after it */
 	test_session_gone(); /* last: client 99 has no session after it */
 	CHECK(w->st.drops[SL_DROP_AUTH] == 0 && w->st.drops[SL_DROP_REPLAY] == 0 &&
 	      w->st.drops[SL_DROP_UNKNOWN_SESSION] == 0 && w->st.drops[SL_DROP_NO_ENDPOINT] == 0);
