@@ -52,14 +52,11 @@ static void *worker_main(void *arg)
 	snprintf(name, sizeof(name), "sluiced-w%u", w->idx);
 	pthread_setname_np(pthread_self(), name);
 	for (;;) {
-		int n, timeout = -1;
+		int n;
 
 		qsbr_offline(w->q, w->idx);
-		if (w->due_ms) { /* something is due then: sleep no longer (0: due already) */
-			uint64_t now = now_ms();
-			timeout = now >= w->due_ms ? 0 : w->due_ms - now > INT_MAX ? INT_MAX : (int)(w->due_ms - now);
-		}
-		n = epoll_wait(w->epfd, ev, 4, timeout);
+		/* something due then: sleep no longer; nothing: idle is idle */
+		n = epoll_wait(w->epfd, ev, 4, dp_due_timeout(w->due_ms, w->due_ms ? now_ms() : 0));
 		qsbr_online(w->q, w->idx);
 		if (n < 0) {
 			if (errno == EINTR)

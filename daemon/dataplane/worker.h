@@ -7,6 +7,7 @@
  * time slice is forwarding only. Workers sleep in epoll_wait when idle and take part in reclamation
  * (qsbr.h) around each wake-up. Counters are per worker and summed when read. */
 #pragma once
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include "daemon/common/errmsg.h"
@@ -50,6 +51,17 @@ struct dp_worker {
 	bool started;
 	bool fatal; /* dp_worker_fatal was called: the thread ends */
 } __attribute__((aligned(64)));
+
+/* The worker's epoll_wait timeout in ms for due_ms at now: -1 (none) when nothing is due, 0 when it is due
+ * already, else the wait until then, at most INT_MAX (never early: now_ms truncates, epoll rounds up). */
+static inline int dp_due_timeout(uint64_t due_ms, uint64_t now)
+{
+	if (!due_ms)
+		return -1;
+	if (now >= due_ms)
+		return 0;
+	return due_ms - now > INT_MAX ? INT_MAX : (int)(due_ms - now);
+}
 
 /* How many workers to run: SLUICE_WORKERS if set (1..SL_MAX_WORKERS), else the CPUs we may run on. 0 (and
  * a logged error) when SLUICE_WORKERS is not such a number. */

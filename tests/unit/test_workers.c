@@ -6,6 +6,7 @@
  *     is never one already freed (ASan would see it: this runs in the sanitizer build) and carries its key.
  *   - the transmit counter drawn from two threads at once: every value exactly once.
  *   - the endpoint sequence lock: readers never see half of one endpoint and half of another. */
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
@@ -16,6 +17,7 @@
 #include "daemon/control/session.h"
 #include "daemon/loop.h"
 #include "daemon/dataplane/keystate.h"
+#include "daemon/dataplane/worker.h"
 #include "daemon/dataplane/qsbr.h"
 #include "tests/unit/check.h"
 
@@ -261,8 +263,21 @@ static void test_endpoint(void)
 	free(ses);
 }
 
+static void test_due_timeout(void)
+{
+	CHECK_EQ_INT(dp_due_timeout(0, 0), -1); /* nothing owed: epoll_wait sleeps until an event */
+	CHECK_EQ_INT(dp_due_timeout(0, 123456), -1);
+	CHECK_EQ_INT(dp_due_timeout(1000, 1000), 0); /* due now or past: no wait, on_due runs */
+	CHECK_EQ_INT(dp_due_timeout(1000, 5000), 0);
+	CHECK_EQ_INT(dp_due_timeout(1100, 1000), 100);
+	CHECK_EQ_INT(dp_due_timeout(1001, 1000), 1);
+	CHECK_EQ_INT(dp_due_timeout(UINT64_MAX, 1), INT_MAX); /* far: clamped, not wrapped negative */
+	CHECK_EQ_INT(dp_due_timeout(1000 + (uint64_t)INT_MAX + 1, 1000), INT_MAX);
+}
+
 int main(void)
 {
+	test_due_timeout();
 	test_qsbr_rules();
 	test_concurrent_table();
 	test_counter();
