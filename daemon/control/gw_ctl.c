@@ -340,9 +340,11 @@ static void conn_answer(struct gw_conn *c)
 
 	if (tls_peer(c->ssl, key, NULL) == TLS_PEER_ACCEPTED)
 		p = peer_by_key(&c->g->reg, key);
-	if (!p) /* removed by a reload during the handshake */
+	if (!p) { /* removed by a reload (or the fleet registry) during the handshake or while its lease waited */
+		if (c->lease_tried)
+			conn_log(c, "auth refused", "client removed while its lease waited");
 		len = snprintf(c->wbuf, sizeof(c->wbuf), "ERR unknown client\n");
-	else if (proto_parse_request(c->rbuf, c->rlen, &req, &id))
+	} else if (proto_parse_request(c->rbuf, c->rlen, &req, &id))
 		len = snprintf(c->wbuf, sizeof(c->wbuf), "ERR bad request\n");
 	else if (req == PROTO_AUTH && !c->lease_tried &&
 		 (pool_needs_lease(&c->g->pool, p) || (c->g->pool6_ready && pool_needs_lease(&c->g->pool6, p)))) {
