@@ -18,8 +18,10 @@
  * An AUTH that needs a new lease (a client's first ever) waits for it in g->lease_wait, and before the next
  * epoll_wait the leases of all that wait are made durable together (pool_assign_many: one write, one
  * fdatasync) — a group commit: an address is still never handed out before its line is on disk, but a burst
- * of new clients pays one fdatasync per loop turn instead of one each. If the group fails, each AUTH goes the
- * way of one alone (pool_assign: its own write and fdatasync, its own error). */
+ * of new clients pays one fdatasync per loop turn instead of one each. If the group does not fit the pool,
+ * each AUTH goes the way of one alone (pool_assign: its own write and fdatasync, its own error); if the
+ * journal cannot be written, every AUTH of the group is refused ("no address available": the client backs
+ * off and retries) after one (rate-limited) line, and the failing disk sees no more writes this turn. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/err.h>
@@ -70,6 +72,7 @@ struct gw_conn {
 	uint8_t want_mac[SL_PSK_MAC_LEN]; /* the client's confirmation as it must be */
 	struct gw_conn *wait_next; /* in g->lease_wait (state CONN_LEASE) */
 	bool lease_tried;          /* its lease's group commit ran: answer now, whatever came of it */
+	bool lease_failed;         /* ... and could not write the journal: refused, not tried alone */
 };
 
 static void lease_unwait(struct gw_conn *c);
@@ -337,9 +340,11 @@ static void conn_answer(struct gw_conn *c)
 
 	if (tls_peer(c->ssl, key, NULL) == TLS_PEER_ACCEPTED)
 		p = peer_by_key(&c->g->reg, key);
-	if (!p) /* removed by a reload during the handshake */
+	if (!p) { /* removed by a reload (or the fleet registry) during the handshake or while its lease waited */
+		if (c->lease_tried)
+			conn_log(c, "auth refused", "client removed while its lease waited");
 		len = snprintf(c->wbuf, sizeof(c->wbuf), "ERR unknown client\n");
-	else if (proto_parse_request(c->rbuf, c->rlen, &req, &id))
+	} else if (proto_parse_request(c->rbuf, c->rlen, &req, &id))
 		len = snprintf(c->wbuf, sizeof(c->wbuf), "ERR bad request\n");
 	else if (req == PROTO_AUTH && !c->lease_tried &&
 		 (pool_needs_lease(&c->g->pool, p) || (c->g->pool6_ready && pool_needs_lease(&c->g->pool6, p)))) {
@@ -348,7 +353,9 @@ static void conn_answer(struct gw_conn *c)
 		c->g->lease_wait = c;
 		loop_timer_set(&c->g->lease_timer, now_ms());
 		return;
-	} else if (req == PROTO_AUTH)
+	} else if (req == PROTO_AUTH && c->lease_failed)
+		len = snprintf(c->wbuf, sizeof(c->wbuf), "ERR no address available\n"); /* lease_commit said why */
+	else if (req == PROTO_AUTH)
 		len = answer_auth(c, p);
 	else if (req == PROTO_DATA)
 		len = answer_data(c, p, id);
@@ -377,6 +384,7 @@ static void lease_commit(struct loop_timer *t)
 	struct gw *g = (struct gw *)((char *)t - offsetof(struct gw, lease_timer));
 	struct gw_peer *peers[SL_CTL_MAX_AUTHED];
 	struct gw_conn *c, *nx, *list;
+	bool failed;
 	size_t n = 0;
 
 	while (g->lease_wait) {
@@ -393,15 +401,27 @@ static void lease_commit(struct loop_timer *t)
 		}
 		{
 			struct sl_err e = {{0}};
-			if (pool_assign_many(&g->pool, &g->reg, peers, n, &e) ||
-			    (g->pool6_ready && pool_assign_many(&g->pool6, &g->reg, peers, n, &e)))
+			uint32_t suppressed = 0;
+			char more[48] = "";
+			int ret = pool_assign_many(&g->pool, &g->reg, peers, n, &e);
+			if (!ret && g->pool6_ready)
+				ret = pool_assign_many(&g->pool6, &g->reg, peers, n, &e);
+			failed = ret && ret != -ENOSPC && ret != -ENOMEM; /* the journal: refuse, no write per client */
+			if (ret && !failed) /* the group does not fit: that is per client, so each alone */
 				log_warn("auth: the leases of %zu new clients at once: %s; each is tried alone", n, e.msg);
+			else if (failed && log_limit_ok(&g->ll_auth, now_ms(), LOG_BURST, LOG_INTERVAL_MS, &suppressed)) {
+				if (suppressed)
+					snprintf(more, sizeof(more), " (%u similar messages suppressed)", suppressed);
+				log_err("auth: the leases of %zu new clients: %s; they are refused (no address available) "
+					"and retry%s", n, e.msg, more);
+			}
 		}
 		for (c = list; c; c = nx) {
 			nx = c->wait_next;
 			c->wait_next = NULL;
 			c->state = CONN_READ;
 			c->lease_tried = true;
+			c->lease_failed = failed;
 			conn_answer(c);
 			conn_drive(c); /* may free c */
 		}

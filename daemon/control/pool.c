@@ -395,12 +395,14 @@ static int journal_open(struct pool *p, size_t good_len, bool exists, struct sl_
 			log_warn("state: %s: cut %zu bytes of an unfinished last line (no newline: never acknowledged)",
 				 p->path, (size_t)st.st_size - good_len);
 		}
+		p->good_len = good_len;
 		return 0;
 	}
 	errno = 0; /* a short write sets none */
 	if (write(p->fd, hdr, sizeof(hdr) - 1) != (ssize_t)sizeof(hdr) - 1 || fsync(p->fd))
 		return sl_errf(e, -EIO, "state: write %s: %s", p->path, strerror(errno ? errno : EIO));
 	fsync_dir(p->path);
+	p->good_len = sizeof(hdr) - 1;
 	return 0;
 }
 
@@ -417,31 +419,40 @@ static size_t journal_line(const struct pool *p, const struct pool_lease *l, cha
 	return (size_t)snprintf(buf, JOURNAL_LINE_MAX, "%s %s\n", kb, ab);
 }
 
-/* Appends whole lines, durable (fdatasync) before any of their addresses is used. A failed or short write is
- * cut off again, so the file only ever holds whole, acknowledged leases. */
-static int journal_write(struct pool *p, const char *text, size_t len, struct sl_err *e)
+/* Appends whole lines at p->good_len (the end of the last acknowledged line), durable (fdatasync) before any
+ * of their addresses is used. A failed or short write is cut back to p->good_len, so the file only ever holds
+ * whole, acknowledged leases; a fragment an earlier cut could not remove is cut first, and while that fails
+ * nothing is appended (a line glued to it would be unreadable at the next start). -EIO on any failure (e->msg
+ * names the cause); *unknown when this write's lines may be on disk after all (they were written, and
+ * cutting them off failed): the caller keeps their addresses from everyone until a restart reads the file. */
+static int journal_write(struct pool *p, const char *text, size_t len, bool *unknown, struct sl_err *e)
 {
 	struct stat st;
+	int err;
 
+	*unknown = false;
 	if (fstat(p->fd, &st))
-		return sl_errf(e, -errno, "state: %s: %s", p->path, strerror(errno));
+		return sl_errf(e, -EIO, "state: %s: %s", p->path, strerror(errno));
+	if ((size_t)st.st_size > p->good_len && (ftruncate(p->fd, (off_t)p->good_len) || fdatasync(p->fd)))
+		return sl_errf(e, -EIO, "state: cut %zu bytes of an unfinished line off %s: %s; no lease is added "
+			       "before that works", (size_t)st.st_size - p->good_len, p->path, strerror(errno));
 	errno = 0; /* a short write sets none */
 	if (write(p->fd, text, len) != (ssize_t)len || fdatasync(p->fd)) {
-		int err = errno ? errno : EIO;
-		if (ftruncate(p->fd, st.st_size) || fdatasync(p->fd)) {
-			/* cannot even cut them: the caller keeps the addresses out of use until a restart reads the file */
-		}
-		return sl_errf(e, -err, "state: write %s: %s", p->path, strerror(err));
+		err = errno ? errno : EIO;
+		*unknown = ftruncate(p->fd, (off_t)p->good_len) || fdatasync(p->fd);
+		return sl_errf(e, -EIO, "state: write %s: %s%s", p->path, strerror(err),
+			       *unknown ? " (and cutting it off again failed)" : "");
 	}
+	p->good_len += len;
 	return 0;
 }
 
 /* One lease = one appended line: O(1) per new client. */
-static int journal_append(struct pool *p, const struct pool_lease *l, struct sl_err *e)
+static int journal_append(struct pool *p, const struct pool_lease *l, bool *unknown, struct sl_err *e)
 {
 	char line[JOURNAL_LINE_MAX];
 
-	return journal_write(p, line, journal_line(p, l, line), e);
+	return journal_write(p, line, journal_line(p, l, line), unknown, e);
 }
 
 static int pool_load(struct pool *p, int family, const void *prefix, const char *state_dir, const char *ifname,
@@ -589,6 +600,7 @@ int pool_assign_many(struct pool *p, struct gw_registry *r, struct gw_peer *cons
 	size_t first = p->n_leases, len = 0, k;
 	uint32_t off = p->hint;
 	char *buf = NULL;
+	bool unknown = false;
 	int ret = 0;
 
 	for (k = 0; k < n; k++) {
@@ -616,7 +628,7 @@ int pool_assign_many(struct pool *p, struct gw_registry *r, struct gw_peer *cons
 	}
 	if (!len)
 		return 0;
-	if ((ret = journal_write(p, buf, len, e)))
+	if ((ret = journal_write(p, buf, len, &unknown, e)))
 		goto undo_written;
 	free(buf);
 	/* every line is durable: now the addresses may be handed out */
@@ -630,16 +642,20 @@ int pool_assign_many(struct pool *p, struct gw_registry *r, struct gw_peer *cons
 			peer_give(p, r, peer, l->addr);
 	}
 	return 0;
+undo_written:
+	/* not acknowledged: not given out. Cut off again (or never written), their addresses are free again;
+	 * but if the cut failed the lines may be on disk after all, so (as in pool_assign) their addresses stay
+	 * taken, by nobody, until a restart reads the file */
+	if (unknown)
+		goto forget;
 undo:
-	/* nothing written: the group's addresses are free again */
+	/* nothing on disk: the group's addresses are free again */
 	for (k = first; k < p->n_leases; k++) {
 		uint32_t o;
 		if (!offset_of(p, p->leases[k].addr, &o))
 			p->used[o] = 0;
 	}
-undo_written:
-	/* not acknowledged: not given out; after a failed write the lines may be on disk after all, so (as in
-	 * pool_assign) their addresses stay taken, by nobody */
+forget:
 	while (p->n_leases > first)
 		lease_del(p, &p->leases[p->n_leases - 1]);
 	free(buf);
@@ -651,6 +667,7 @@ int pool_assign(struct pool *p, struct gw_registry *r, struct gw_peer *peer, str
 	struct pool_lease *l;
 	struct in_addr a;
 	uint32_t off;
+	bool unknown;
 	int ret;
 
 	if (!p->used || peer_num(p, peer, &a) || (p->family == AF_INET6 && peer->has_addr6))
@@ -669,10 +686,13 @@ int pool_assign(struct pool *p, struct gw_registry *r, struct gw_peer *peer, str
 	ret = lease_add(p, peer->pubkey, a);
 	if (ret)
 		return sl_errf(e, ret, "pool: out of memory");
-	ret = journal_append(p, &p->leases[p->n_leases - 1], e);
+	ret = journal_append(p, &p->leases[p->n_leases - 1], &unknown, e);
 	if (ret) {
 		lease_del(p, &p->leases[p->n_leases - 1]); /* not acknowledged: not given out */
-		p->used[off] = USED_LEASE; /* but the line may be on disk after all: nobody else gets it either */
+		/* cut off again (or never written), the address is free; if the cut failed the line may be on
+		 * disk after all: nobody else gets it either (used[off] is 0 until here) */
+		if (unknown)
+			p->used[off] = USED_LEASE;
 		return ret;
 	}
 	p->used[off] = USED_LEASE;

@@ -36,6 +36,7 @@ struct pool {
 	uint32_t *idx;  /* lease index by key: lease number + 1, 0 empty; half full at most */
 	uint32_t idx_cap;
 	int fd;         /* the journal, open for appending */
+	size_t good_len; /* the journal's whole, acknowledged lines: a failed append is cut back to here */
 	char path[SL_PATH_MAX];
 };
 
@@ -52,15 +53,18 @@ void pool_free(struct pool *p);
 /* Gives a dynamic peer its lease of this pool's family, if it has one (a reload's new or changed client). */
 void pool_lease_give(const struct pool *p, struct gw_registry *r, struct gw_peer *peer);
 /* Gives peer an address of the pool's family (its lease, or the lowest free one, persisted before it is used).
- * -ENOSPC when full. Nothing to do (0) when it has one, or the pool is not set up (no prefix of the family). */
+ * -ENOSPC when full, -EIO when the journal cannot be written (e->msg says why; the address is free again
+ * unless the failed line could not be cut off). Nothing to do (0) when it has one, or the pool is not set up
+ * (no prefix of the family). */
 int pool_assign(struct pool *p, struct gw_registry *r, struct gw_peer *peer, struct sl_err *e);
 /* True when pool_assign would give peer a new lease (write a journal line). */
 bool pool_needs_lease(struct pool *p, const struct gw_peer *peer);
 /* pool_assign for several peers at once (a group commit): every new lease's line appended in one write and
  * made durable by one fdatasync, and only then any of the addresses given (peer_by_key finds the peers).
  * Peers that have an address or a lease, and a peer named twice, get nothing new. All or nothing: on failure
- * (-ENOSPC, -ENOMEM, the journal's error) no peer gets a new address, *e says why, and pool_assign of each
- * peer alone still works as before (it is what the caller falls back to). */
+ * no peer gets a new address and *e says why. -ENOSPC, -ENOMEM: the group does not fit, and pool_assign of
+ * each peer alone still works as before (it is what the caller falls back to); -EIO: the journal cannot be
+ * written (the group's addresses are free again unless its lines could not be cut off). */
 int pool_assign_many(struct pool *p, struct gw_registry *r, struct gw_peer *const *peers, size_t n,
 		     struct sl_err *e);
 /* Takes owner->addr (an IPv6 pool: owner->addr6) as owner's fixed address (a client a reload added or

@@ -3,8 +3,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "daemon/control/pool.h"
@@ -650,6 +652,90 @@ static void test_pool_group(void)
 	rmdir(dir);
 }
 
+/* Makes the next appends to the journal at path fail (EFBIG: the process's file size limit is the file's size
+ * now) while cutting back to that size still works; restore with *old. */
+static void journal_full(const char *path, struct rlimit *old)
+{
+	struct stat st;
+
+	CHECK(stat(path, &st) == 0 && getrlimit(RLIMIT_FSIZE, old) == 0);
+	CHECK(setrlimit(RLIMIT_FSIZE, &(struct rlimit){(rlim_t)st.st_size, old->rlim_max}) == 0);
+}
+
+/* A journal write that fails but is cut off again: the lines are provably not on disk, so their addresses
+ * are free again (not reserved by nobody until a restart), alone or in a group; a fragment an earlier failed
+ * cut left behind is cut before the next append (never glued to a lease), and while it cannot be cut nothing
+ * is appended. */
+static void test_pool_disk(void)
+{
+	char dir[] = "/tmp/sluice-pool-XXXXXX", path[256], text[4096];
+	struct sl_prefix4 pfx = {.addr = ip("10.66.0.1"), .len = 29}; /* .0 net .1 gw .2-.6 hosts .7 bcast */
+	struct gw_registry r;
+	struct pool p;
+	struct sl_err e = {{0}};
+	struct gw_peer *peers[6], *group[2];
+	struct rlimit old;
+	size_t len;
+	int fd, ro;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/slt3.leases", dir);
+	CHECK(registry_init(&r) == 0);
+	add_fixed_and_five(&r, peers);
+	CHECK(pool_init(&p, &pfx, dir, "slt3", &r, &e) == 0);
+	signal(SIGXFSZ, SIG_IGN); /* EFBIG instead of the signal */
+
+	/* a group of two whose write fails: nobody gets an address, the file is as it was, and the next client
+	 * gets the lowest free address (the group's first) */
+	len = file_text(path, text, sizeof(text));
+	group[0] = peers[1], group[1] = peers[2];
+	journal_full(path, &old);
+	CHECK(pool_assign_many(&p, &r, group, 2, &e) == -EIO);
+	CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
+	CHECK_STR_CONTAINS(e.msg, "state: write");
+	CHECK(!peers[1]->addr.s_addr && !peers[2]->addr.s_addr && file_text(path, text, sizeof(text)) == len);
+	CHECK(pool_assign(&p, &r, peers[1], &e) == 0 && peers[1]->addr.s_addr == ip("10.66.0.2").s_addr);
+
+	/* one alone: the same */
+	len = file_text(path, text, sizeof(text));
+	journal_full(path, &old);
+	CHECK(pool_assign(&p, &r, peers[2], &e) == -EIO);
+	CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
+	CHECK(!peers[2]->addr.s_addr && file_text(path, text, sizeof(text)) == len);
+	CHECK(pool_assign(&p, &r, peers[2], &e) == 0 && peers[2]->addr.s_addr == ip("10.66.0.4").s_addr);
+
+	/* a torn fragment (a short write whose cut failed) at the end of the file */
+	len = file_text(path, text, sizeof(text));
+	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	CHECK(fd >= 0 && write(fd, "abc", 3) == 3 && close(fd) == 0);
+	/* while it cannot be cut (a read-only descriptor in the journal's place), nothing is appended and the
+	 * address is free again */
+	fd = dup(p.fd);
+	ro = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0 && ro >= 0 && dup2(ro, p.fd) == p.fd && close(ro) == 0);
+	CHECK(pool_assign(&p, &r, peers[3], &e) == -EIO);
+	CHECK_STR_CONTAINS(e.msg, "unfinished line");
+	CHECK(dup2(fd, p.fd) == p.fd && close(fd) == 0);
+	CHECK(!peers[3]->addr.s_addr && file_text(path, text, sizeof(text)) == len + 3);
+	/* then it is cut first, and the lease is a line of its own */
+	CHECK(pool_assign(&p, &r, peers[3], &e) == 0 && peers[3]->addr.s_addr == ip("10.66.0.5").s_addr);
+	file_text(path, text, sizeof(text));
+	CHECK(!strstr(text, "abc") && text[strlen(text) - 1] == '\n');
+	pool_free(&p);
+
+	/* the restart reads every lease */
+	for (int i = 1; i < 6; i++)
+		peer_set_addr(&r, peers[i], (struct in_addr){0});
+	CHECK(pool_init(&p, &pfx, dir, "slt3", &r, &e) == 0);
+	CHECK(peers[1]->addr.s_addr == ip("10.66.0.2").s_addr && peers[2]->addr.s_addr == ip("10.66.0.4").s_addr);
+	CHECK(peers[3]->addr.s_addr == ip("10.66.0.5").s_addr && !peers[4]->addr.s_addr);
+	pool_free(&p);
+	signal(SIGXFSZ, SIG_DFL);
+	registry_free(&r);
+	unlink(path);
+	rmdir(dir);
+}
+
 /* The control port's per-source handshake budget: a burst, then the rate; sources apart; IPv6 per /64. */
 static void test_ratelimit(void)
 {
@@ -899,6 +985,7 @@ int main(void)
 	test_pool();
 	test_pool_journal();
 	test_pool_group();
+	test_pool_disk();
 	test_pool6();
 	test_ratelimit();
 	test_preauth_keys();
