@@ -186,6 +186,78 @@ static void make_client(struct sl_client_cfg *c, const char *name, uint8_t seed)
 		c->pubkey[i] = (uint8_t)(seed * 31 + i);
 }
 
+/* The reaper's wheel (issue #19: 100,000 idle sessions cost 3 % of a core in a reaper that looked at every peer
+ * every 5 s): a reap looks only at the sessions whose deadline came; each is still reaped on time, whether it
+ * expired, went silent, or ended its grace as the previous session; a session heard from waits again. */
+static void test_reap_wheel(void)
+{
+	enum { N = 1000 };
+	struct gw_registry r;
+	struct gw_peer *p[N];
+	struct gw_session *s[N];
+	uint8_t k1[32] = {1}, k2[32] = {2};
+	uint64_t t0 = now_ms(); /* session_create stamps with this clock */
+	unsigned n;
+
+	CHECK(registry_init(&r) == 0);
+	for (int i = 0; i < N; i++) {
+		struct sl_client_cfg cc;
+		char name[32];
+		snprintf(name, sizeof(name), "w%d", i);
+		make_client(&cc, name, (uint8_t)i);
+		cc.pubkey[31] = (uint8_t)(i >> 8);
+		cc.pubkey[30] = (uint8_t)i;
+		CHECK((p[i] = registry_add_peer(&r, &cc)) != NULL);
+		/* lifetimes 1,000 s: silence (180 s) comes first */
+		CHECK((s[i] = session_create(&r, p[i], session_new_id(&r), k1, k2, 1000000)) != NULL);
+		s[i]->last_seen_ms = t0 + (uint64_t)i * 10; /* deadlines spread over 10 s */
+		s[i]->expires_ms = t0 + 1000000;
+	}
+	/* the first reap looks at every slot (nothing looked at before): each session once, or twice when it is put
+	 * back into a slot this same reap still comes to */
+	CHECK(registry_reap(&r, t0) == 0);
+	CHECK(r.reap_looked >= N && r.reap_looked <= 2 * N);
+	/* 5 s and 100 s later: no deadline came, nothing is looked at (the old reaper looked at all 1,000) */
+	CHECK(registry_reap(&r, t0 + 5000) == 0);
+	CHECK_EQ_INT(r.reap_looked, 0);
+	CHECK(registry_reap(&r, t0 + 100000) == 0);
+	CHECK_EQ_INT(r.reap_looked, 0);
+	/* the first 500 were heard from meanwhile: looked at when their old deadline comes, kept, not reaped */
+	for (int i = 0; i < N / 2; i++)
+		s[i]->last_seen_ms = t0 + 150000;
+	/* up to the silence deadline of the first 500 (t0 + 180 s + 0..4,990 ms): looked at, kept */
+	CHECK(registry_reap(&r, t0 + SL_SESSION_IDLE_MS + 4999) == 0);
+	CHECK(r.reap_looked >= N / 2 && r.reap_looked <= N);
+	for (int i = 0; i < N / 2; i++)
+		CHECK(p[i]->cur == s[i]);
+	/* by t0 + 180 s + 10 s every one of the other 500 went silent: reaped, each at the reap after its deadline */
+	n = registry_reap(&r, t0 + SL_SESSION_IDLE_MS + 10000);
+	CHECK_EQ_INT(n, N / 2);
+	for (int i = N / 2; i < N; i++)
+		CHECK(p[i]->cur == NULL);
+	for (int i = 2; i < N / 2; i++) /* peers 0 and 1 are enough from here */
+		registry_remove_peer(&r, p[i]);
+	/* a re-auth of peer 0: the previous session goes at the first reap after its grace ends (the reaper runs
+	 * every tick: a deadline is met within one), not before */
+	struct gw_session *prev = s[0];
+	uint64_t now = t0 + 200000;
+	CHECK((s[0] = session_create(&r, p[0], session_new_id(&r), k1, k2, 1000000)) != NULL);
+	p[0]->prev_until_ms = now + SL_SESSION_GRACE_MS;
+	s[0]->last_seen_ms = now;
+	s[0]->expires_ms = now + 1000000;
+	CHECK(registry_reap(&r, now) == 0 && p[0]->prev == prev);
+	CHECK(registry_reap(&r, now + SL_SESSION_GRACE_MS - 1) == 0 && p[0]->prev == prev);
+	CHECK(registry_reap(&r, now + SL_SESSION_GRACE_MS + SL_WHEEL_TICK_MS) == 1 && p[0]->prev == NULL &&
+	      p[0]->cur == s[0]);
+	/* expiry: a session heard from all along still ends SL_SESSION_GRACE_MS after it expired */
+	CHECK((s[1] = session_create(&r, p[1], session_new_id(&r), k1, k2, 300000)) != NULL);
+	uint64_t end = s[1]->expires_ms + SL_SESSION_GRACE_MS;
+	s[1]->last_seen_ms = end + 100000;
+	CHECK(registry_reap(&r, end - 1) == 1 && p[1]->cur == s[1] && p[1]->prev == NULL); /* its previous one */
+	CHECK(registry_reap(&r, end + SL_WHEEL_TICK_MS) == 1 && p[1]->cur == NULL);
+	registry_free(&r);
+}
+
 /* The pool tests' clients: peers[0] "fixed" at 10.66.0.3, peers[1..5] "dyn1".."dyn5" with no address. */
 static void add_fixed_and_five(struct gw_registry *r, struct gw_peer *peers[6])
 {
@@ -982,6 +1054,7 @@ int main(void)
 	test_snapshot_roundtrip();
 	test_snapshot_routes();
 	test_registry();
+	test_reap_wheel();
 	test_pool();
 	test_pool_journal();
 	test_pool_group();
