@@ -485,6 +485,7 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 		return sl_errf(e, ret, "epoll: %s", strerror(-ret));
 	loop_timer_init(&g->loop, &g->reap_timer, on_reap);
 	loop_timer_init(&g->loop, &g->conn_timer, gw_conns_sweep);
+	loop_timer_init(&g->loop, &g->accept_timer, gw_accept_resume);
 	loop_timer_init(&g->loop, &g->stats_timer, on_stats);
 	loop_timer_init(&g->loop, &g->trim_timer, on_trim);
 	loop_timer_set(&g->reap_timer, now_ms() + SL_REAP_INTERVAL_MS);
