@@ -109,6 +109,7 @@ struct gw {
 	struct loop_timer trim_timer; /* armed when the last control connection closes (gw_ctl.c conn_close) */
 	struct log_limit ll_auth, ll_io, ll_limit;
 	struct rate_bucket src_rate[SL_CTL_RATE_BUCKETS];
+	uint32_t src_rate_seed; /* random per process: its sets cannot be predicted (control/ratelimit.h) */
 	struct stealth_cache *stealth; /* Stealth = on: the nonces of accepted preludes (NULL: off) */
 	uint8_t stealth_key[32];
 	uint64_t stats_last_sum;

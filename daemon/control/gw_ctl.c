@@ -682,6 +682,7 @@ void gw_on_accept(struct loop_io *io, uint32_t events)
 		struct sockaddr_storage peer;
 		socklen_t plen = sizeof(peer);
 		int fd = accept4(io->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct rate_src src;
 		struct gw_conn *c;
 
 		if (fd < 0) {
@@ -697,8 +698,9 @@ void gw_on_accept(struct loop_io *io, uint32_t events)
 			close(fd);
 			continue;
 		}
-		if (!rate_take(g->src_rate, SL_CTL_RATE_BUCKETS, rate_key(&peer), now_ms(), SL_CTL_RATE_PER_SOURCE,
-			       SL_CTL_RATE_BURST)) {
+		src = rate_src(&peer);
+		if (!rate_take(g->src_rate, SL_CTL_RATE_BUCKETS, g->src_rate_seed, &src, now_ms(),
+			       SL_CTL_RATE_PER_SOURCE, SL_CTL_RATE_BURST)) {
 			limited(g, &peer);
 			close(fd);
 			continue;
@@ -772,6 +774,7 @@ int gw_conns_init(struct gw *g)
 
 	RAND_bytes((unsigned char *)&seed, sizeof(seed)); /* unguessable: addresses cannot be chosen to collide */
 	preauth_init(&g->pa, seed);
+	RAND_bytes((unsigned char *)&g->src_rate_seed, sizeof(g->src_rate_seed)); /* the same for the buckets */
 	loop_timer_init(&g->loop, &g->lease_timer, lease_commit);
 	if (g->cfg->stealth) {
 		g->stealth = calloc(1, sizeof(*g->stealth));

@@ -808,6 +808,13 @@ static void test_pool_disk(void)
 	rmdir(dir);
 }
 
+static bool take(struct rate_bucket *tab, uint32_t seed, uint32_t a4, uint64_t t)
+{
+	struct rate_src s = {{a4, 0}, 4};
+
+	return rate_take(tab, 64, seed, &s, t, 50, 100);
+}
+
 /* The control port's per-source handshake budget: a burst, then the rate; sources apart; IPv6 per /64. */
 static void test_ratelimit(void)
 {
@@ -817,33 +824,110 @@ static void test_ratelimit(void)
 	int ok = 0;
 
 	for (int i = 0; i < 150; i++)
-		ok += rate_take(tab, 64, a, 1000, 50, 100);
+		ok += take(tab, 7, a, 1000);
 	CHECK(ok == 100); /* the burst, then nothing within the same millisecond */
-	CHECK(rate_take(tab, 64, b, 1000, 50, 100)); /* another source has its own bucket */
-	CHECK(!rate_take(tab, 64, a, 1019, 50, 100)); /* 19 ms at 50/s: 0.95 of a token */
-	CHECK(rate_take(tab, 64, a, 1020, 50, 100));  /* 20 ms: one */
-	CHECK(!rate_take(tab, 64, a, 1020, 50, 100));
+	CHECK(take(tab, 7, b, 1000)); /* another source has its own bucket */
+	CHECK(!take(tab, 7, a, 1019)); /* 19 ms at 50/s: 0.95 of a token */
+	CHECK(take(tab, 7, a, 1020));  /* 20 ms: one */
+	CHECK(!take(tab, 7, a, 1020));
 	ok = 0;
 	for (uint64_t t = 2000; t < 12000; t += 5) /* a tight loop for 10 s: 50/s get through */
-		ok += rate_take(tab, 64, a, t, 50, 100);
+		ok += take(tab, 7, a, t);
 	CHECK(ok >= 495 && ok <= 551);
-	CHECK(rate_take(tab, 64, a, 60000, 50, 100)); /* idle long enough: the whole burst again */
+	CHECK(take(tab, 7, a, 60000)); /* idle long enough: the whole burst again */
 
 	a6.ss_family = b6.ss_family = AF_INET6;
 	inet_pton(AF_INET6, "2001:db8:1:2::1", &((struct sockaddr_in6 *)&a6)->sin6_addr);
 	inet_pton(AF_INET6, "2001:db8:1:2:ffff::9", &((struct sockaddr_in6 *)&b6)->sin6_addr);
-	CHECK(rate_key(&a6) == rate_key(&b6)); /* one /64, one budget */
+	{
+		struct rate_src x = rate_src(&a6), y = rate_src(&b6);
+		CHECK(rate_src_eq(&x, &y)); /* one /64, one budget */
+	}
 	inet_pton(AF_INET6, "2001:db8:1:3::1", &((struct sockaddr_in6 *)&b6)->sin6_addr);
-	CHECK(rate_key(&a6) != rate_key(&b6));
+	{
+		struct rate_src x = rate_src(&a6), y = rate_src(&b6);
+		CHECK(!rate_src_eq(&x, &y));
+	}
+	/* the whole /64 is kept, not a 32-bit digest of it: two /64s the former digest h32_mix(w0 ^ h32_mix(w1))
+	 * made one source (w1 = 0, and w0 ^ h32_mix(1) with w1 = 1) are two */
+	{
+		uint32_t w0 = htonl(0x20010db8u), w1 = htonl(1);
+		struct rate_src x, y;
+		memcpy(&((struct sockaddr_in6 *)&a6)->sin6_addr, (uint32_t[4]){w0, 0, 0, htonl(1)}, 16);
+		memcpy(&((struct sockaddr_in6 *)&b6)->sin6_addr, (uint32_t[4]){w0 ^ h32_mix(w1), w1, 0, htonl(1)}, 16);
+		CHECK(h32_mix(w0 ^ h32_mix(0)) == h32_mix((w0 ^ h32_mix(w1)) ^ h32_mix(w1)));
+		x = rate_src(&a6);
+		y = rate_src(&b6);
+		CHECK(x.fam == 6 && y.fam == 6);
+		CHECK(!rate_src_eq(&x, &y));
+	}
 	/* IPv4 clients of a dual-stack listener (::ffff:a.b.c.d): each its own budget, the same as over IPv4 */
 	inet_pton(AF_INET6, "::ffff:198.18.0.2", &((struct sockaddr_in6 *)&a6)->sin6_addr);
 	inet_pton(AF_INET6, "::ffff:198.18.0.3", &((struct sockaddr_in6 *)&b6)->sin6_addr);
-	CHECK(rate_key(&a6) != rate_key(&b6));
+	{
+		struct rate_src x = rate_src(&a6), y = rate_src(&b6);
+		CHECK(!rate_src_eq(&x, &y));
+	}
 	{
 		struct sockaddr_storage v4 = {.ss_family = AF_INET};
+		struct rate_src x = rate_src(&a6), y;
 		inet_pton(AF_INET, "198.18.0.2", &((struct sockaddr_in *)&v4)->sin_addr);
-		CHECK(rate_key(&a6) == rate_key(&v4));
+		y = rate_src(&v4);
+		CHECK(rate_src_eq(&x, &y));
 	}
+}
+
+/* A victim's budget cannot be drained from another address, even one that shares its set of buckets: found
+ * here by search, which an attacker cannot do without the per-process seed (the sets differ per seed). */
+static void test_ratelimit_collide(void)
+{
+	static struct rate_bucket tab[64];
+	const uint32_t seed = 0x5eed1234u;
+	uint32_t victim = ip("198.18.0.7").s_addr, col[RATE_WAYS];
+	struct rate_src v = {{victim, 0}, 4};
+	unsigned n = 0, moved = 0;
+	int ok = 0;
+
+	for (uint32_t i = 1; n < RATE_WAYS && i < 1000000; i++) {
+		struct rate_src s = {{htonl(0xc6120000u + i), 0}, 4}; /* 198.18.x.y */
+		if (s.w[0] != victim && rate_set(64, seed, &s) == rate_set(64, seed, &v))
+			col[n++] = s.w[0];
+	}
+	CHECK_EQ_INT(n, RATE_WAYS);
+	/* the seed moves the sets: under another one most of those no longer share the victim's */
+	for (unsigned i = 0; i < n; i++) {
+		struct rate_src s = {{col[i], 0}, 4};
+		moved += rate_set(64, seed + 1, &s) != rate_set(64, seed + 1, &v);
+	}
+	CHECK(moved > 0);
+
+	/* the victim in use, then a colliding attacker drains its own budget: the victim keeps its own */
+	CHECK(take(tab, seed, victim, 1000));
+	for (int i = 0; i < 300; i++)
+		ok += take(tab, seed, col[0], 1000);
+	CHECK_EQ_INT(ok, 100);
+	CHECK(!take(tab, seed, col[0], 1000));
+	for (int i = 0; i < 99; i++)
+		CHECK(take(tab, seed, victim, 1000));
+	CHECK(!take(tab, seed, victim, 1000)); /* its own 100, used up by itself */
+	/* a source arriving first, drained by a collider arriving after: untouched either way round */
+	memset(tab, 0, sizeof(tab));
+	for (int i = 0; i < 150; i++)
+		(void)take(tab, seed, col[1], 2000);
+	CHECK(take(tab, seed, victim, 2000));
+	/* every bucket of the set busy with other drained sources: a newcomer is refused, never handed their
+	 * (empty) tokens, and gets a bucket of its own once one of them is idle (full again, 2 s at 50/s) */
+	memset(tab, 0, sizeof(tab));
+	for (unsigned k = 0; k < RATE_WAYS; k++)
+		for (int i = 0; i < 100; i++)
+			CHECK(take(tab, seed, col[k], 3000));
+	CHECK(!take(tab, seed, victim, 3000));
+	CHECK(!take(tab, seed, victim, 4000)); /* 1 s: each holds 50, none is idle */
+	CHECK(take(tab, seed, victim, 5000));
+	for (int i = 0; i < 99; i++)
+		CHECK(take(tab, seed, victim, 5000)); /* a whole burst of its own */
+	CHECK(!take(tab, seed, victim, 5000));
+	CHECK(take(tab, seed, col[1], 5000)); /* and the others keep theirs */
 }
 
 static struct sockaddr_storage sa(const char *s)
@@ -1061,6 +1145,7 @@ int main(void)
 	test_pool_disk();
 	test_pool6();
 	test_ratelimit();
+	test_ratelimit_collide();
 	test_preauth_keys();
 	test_preauth_counts();
 	test_preauth_eviction();
