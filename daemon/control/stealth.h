@@ -24,7 +24,7 @@
 #define SL_STEALTH_PRELUDE_LEN 56
 #define SL_STEALTH_LABEL "sluice stealth prelude v1"
 #define SL_STEALTH_WINDOW_S 30 /* a prelude may be this old */
-#define SL_STEALTH_FUTURE_S 5  /* … and this far ahead of the gateway's clock */
+#define SL_STEALTH_FUTURE_S 30 /* … and this far ahead of the gateway's clock: clocks off either way alike */
 #define SL_STEALTH_CACHE 8192 /* accepted nonces remembered (24 bytes each) */
 #define SL_STEALTH_PROBE 32   /* slots looked at per nonce */
 #define SL_STEALTH_LINGER_MIN_MS 1000u /* a refused peer is closed after 1..3 s, without a byte */
