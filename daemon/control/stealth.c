@@ -47,8 +47,9 @@ enum stealth_verdict stealth_prelude_check(struct stealth_cache *cache, const ui
 		t = t << 8 | in[i];
 	ts = (int64_t)t;
 	d = ts - now_s;
-	/* behind by up to the window, ahead by only a little: a nonce is remembered until its timestamp leaves
-	 * the window, so a future timestamp would make its entry live up to twice as long */
+	/* behind by up to the window, ahead by up to SL_STEALTH_FUTURE_S (a client's clock off either way); a nonce
+	 * is remembered until its timestamp leaves the window, so a future one lives longer — the eviction below
+	 * keeps that from filling the table */
 	if (t > (uint64_t)INT64_MAX || d > SL_STEALTH_FUTURE_S || d < -SL_STEALTH_WINDOW_S)
 		return STEALTH_STALE;
 	/* the MAC is unpredictable without the key: its first bytes place the nonce */
