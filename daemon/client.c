@@ -363,6 +363,59 @@ static int apply_pushed(struct cl *c, const struct proto_snapshot *s, struct sl_
 	return 0;
 }
 
+/* Table T's IPv4 routes (ours, then the pushed ones) once more after an IPv4 address change: a link that loses
+ * its last IPv4 address, even for a moment, has every IPv4 route through it flushed by the kernel, in all
+ * tables, and rules_applied would never bring them back. EEXIST: the kernel kept them. */
+static int routes4_readd(struct cl *c, struct sl_err *e)
+{
+	static const struct sl_prefix4 all4 = {.len = 0};
+	bool full = config_full_tunnel(c->cfg);
+	const struct sl_prefix4 *r4 = full ? &all4 : c->cfg->routes;
+	unsigned n4 = full ? 1 : c->cfg->n_routes;
+	int ret;
+
+	for (unsigned i = 0; i < n4; i++) {
+		ret = route_add4(&c->nc, c->ifindex, r4[i].addr, r4[i].len, c->ids.table, e);
+		if (ret && ret != -EEXIST)
+			return ret;
+	}
+	for (unsigned i = 0; i < c->n_pushed; i++) {
+		if (c->pushed[i].a.family != AF_INET)
+			continue;
+		ret = pushed_route(c, &c->pushed[i], true, e);
+		if (ret && ret != -EEXIST)
+			return ret;
+	}
+	return 0;
+}
+
+/* The snapshot's IPv4 address on the link (a failover to a gateway with another pool, a gateway re-addressing
+ * us): the new one first, then the old one goes — removing the link's last IPv4 address would make the kernel
+ * flush its routes, the full tunnel's among them, and let traffic out around the tunnel. Within one subnet the
+ * new one is a secondary of the old: promote_secondaries (tun_sysctls) keeps it; should that sysctl have
+ * failed, the kernel deleted it with the old one, and it is added again (EEXIST: it stayed). Then table T's
+ * IPv4 routes again, in case the link was left without IPv4 for that moment. */
+static int apply_addr4(struct cl *c, struct in_addr addr, uint8_t plen, struct sl_err *e)
+{
+	bool swap = c->addr_applied;
+	struct sl_err ignore;
+	int ret;
+
+	ret = addr_add4(&c->nc, c->ifindex, addr, plen, e);
+	if (ret)
+		return ret;
+	if (swap) {
+		addr_del4(&c->nc, c->ifindex, c->applied_addr, c->applied_plen, &ignore);
+		ret = addr_add4(&c->nc, c->ifindex, addr, plen, e);
+		if (ret && ret != -EEXIST)
+			return ret;
+	}
+	c->addr_applied = true;
+	c->applied_addr = addr;
+	c->applied_plen = plen;
+	return swap && c->rules_applied ? routes4_readd(c, e) : 0;
+}
+
 /* Host configuration for a session: done once; again only for what changed (it should not: addresses are
  * stable per client). */
 static int apply_host(struct cl *c, const struct cl_snap *snap, struct sl_err *e)
@@ -372,27 +425,15 @@ static int apply_host(struct cl *c, const struct cl_snap *snap, struct sl_err *e
 	ret = apply_mtu(c, snap->mtu, e);
 	if (ret)
 		return ret;
-	if (snap->s.no_v4) {
-		/* an IPv6-only gateway: no IPv4 address on the link; 0.0.0.0/0 still leads into the tunnel, where
-		 * the data plane drops it (no_ipv4). One left from a gateway that had IPv4 goes. */
-		struct sl_err ignore;
-		if (c->addr_applied)
-			addr_del4(&c->nc, c->ifindex, c->applied_addr, c->applied_plen, &ignore);
-		c->addr_applied = false;
-	} else if (!c->addr_applied || c->applied_addr.s_addr != snap->s.addr.s_addr ||
-		   c->applied_plen != snap->s.plen) {
-		struct sl_err ignore;
-		/* the new address first (a failover to a gateway with another pool): removing the link's last IPv4
-		 * address would make the kernel flush its routes — the full tunnel's among them — and let traffic
-		 * out around the tunnel */
-		ret = addr_add4(&c->nc, c->ifindex, snap->s.addr, snap->s.plen, e);
+	/* an IPv6-only gateway (no_v4): no IPv4 address given; 0.0.0.0/0 still leads into the tunnel, where the
+	 * data plane drops it (no_ipv4). One left from a gateway that had IPv4 stays on the link (recorded, so the
+	 * next IPv4 gateway's replaces it): deleting the link's last IPv4 address would flush 0.0.0.0/0 from
+	 * table T and let IPv4 out around the tunnel. */
+	if (!snap->s.no_v4 && (!c->addr_applied || c->applied_addr.s_addr != snap->s.addr.s_addr ||
+			       c->applied_plen != snap->s.plen)) {
+		ret = apply_addr4(c, snap->s.addr, snap->s.plen, e);
 		if (ret)
 			return ret;
-		if (c->addr_applied)
-			addr_del4(&c->nc, c->ifindex, c->applied_addr, c->applied_plen, &ignore);
-		c->addr_applied = true;
-		c->applied_addr = snap->s.addr;
-		c->applied_plen = snap->s.plen;
 	}
 	ret = apply_addr6(c, snap, e);
 	if (ret)
