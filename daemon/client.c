@@ -96,11 +96,10 @@ static void derive_own_mtu(struct cl *c)
 
 static int routes6_follow_mtu(struct cl *c, struct sl_err *e);
 
-/* The TUN's own sysctls, set once it exists and before it is up. IPv6 on: a host hardened with
- * net.ipv6.conf.default.disable_ipv6 = 1 hands it to the new link, and the kernel then refuses ::/0 through it;
- * should that fail, the IPv6 routes are unreachable ones (IPv6 still goes nowhere else: DESIGN 10.2). With no
- * IPv6 in the kernel at all (ipv6.disable=1) there is nothing to route and nothing that could leak. Secondary
- * addresses promoted: an address swap within one subnet keeps the new one when the old goes (apply_addr4). */
+/* IPv6 on on our TUN: a host hardened with net.ipv6.conf.default.disable_ipv6 = 1 hands it to the new link, and
+ * the kernel then refuses ::/0 through it; should that fail, the IPv6 routes are unreachable ones (IPv6 still
+ * goes nowhere else: DESIGN 10.2). With no IPv6 in the kernel at all (ipv6.disable=1) there is nothing to route
+ * and nothing that could leak. */
 static void tun_ipv6_on(struct cl *c)
 {
 	struct sl_err e = {{0}};
@@ -117,6 +116,8 @@ static void tun_ipv6_on(struct cl *c)
 			 c->cfg->ifname, e.msg);
 }
 
+/* The TUN's own sysctls, set once it exists and before it is up: IPv6 on, and secondary addresses promoted (an
+ * address swap within one subnet keeps the new one when the old goes: apply_addr4). */
 static void tun_sysctls(struct cl *c)
 {
 	struct sl_err e = {{0}};

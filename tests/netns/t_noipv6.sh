@@ -23,16 +23,16 @@ wait_for 5 in_i bash -c "ss -ltn | grep -q ':8080 '" || fail "tcp echo server di
 start "$NS_G" "$GW"
 start "$NS_C" "$CL"; CL_PID=$LAST_PID
 wait_for 10 session_up "$CL" || fail "client got no session"
-has_default4() { in_c ip -4 route show table $SL_TABLE | grep -q "^default dev $CL"; }
-wait_for 10 has_default4 || fail "no IPv4 default route in table $SL_TABLE: $(in_c ip -4 route show table $SL_TABLE)"
+# routes first, then the rules (apply_routes): wait for the last one
+has_rules() { in_c ip -4 rule show | grep -q "lookup $SL_TABLE" && in_c ip -6 rule show | grep -q "lookup $SL_TABLE"; }
+wait_for 10 has_rules || fail "no rules to table $SL_TABLE: $(in_c ip -4 rule show; in_c ip -6 rule show)"
+in_c ip -4 route show table $SL_TABLE | grep -q "^default dev $CL" ||
+	fail "no IPv4 default route in table $SL_TABLE: $(in_c ip -4 route show table $SL_TABLE)"
 in_c ip -6 route show table $SL_TABLE | grep -q "^default dev $CL" ||
 	fail "no IPv6 default route in table $SL_TABLE: $(in_c ip -6 route show table $SL_TABLE)"
 [ "$(in_c sysctl -n net.ipv6.conf."$CL".disable_ipv6)" = 0 ] || fail "IPv6 still disabled on $CL"
 in_c ip -6 addr show dev "$CL" | grep -q fe80 && fail "the kernel gave $CL a link-local address"
 [ "$(in_c sysctl -n net.ipv6.conf.c0.disable_ipv6)" = 1 ] || fail "the client touched another link's IPv6"
-for fam in -4 -6; do
-	in_c ip $fam rule show | grep -q "lookup $SL_TABLE" || fail "no $fam rule to table $SL_TABLE"
-done
 ok "IPv6 on on $CL only; default routes of both families and the rules in table $SL_TABLE"
 
 in_c ping -c 3 -i 0.2 -W 2 $I_IP >/dev/null || fail "ping through the tunnel failed"

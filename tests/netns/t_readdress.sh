@@ -27,7 +27,9 @@ start "$NS_G" "$GW"; GW_PID=$LAST_PID
 start "$NS_C" "$CL"; CL_PID=$LAST_PID
 wait_for 10 session_up "$CL" || fail "client got no session"
 wait_for 10 has_addr 10.66.0.50 || fail "no 10.66.0.50 on $CL: $(in_c ip -4 addr show dev "$CL")"
-wait_for 10 has_default4 || fail "no default route in table $SL_TABLE"
+has_rule4() { in_c ip -4 rule show | grep -q "lookup $SL_TABLE"; } # routes first, then the rules
+wait_for 10 has_rule4 || fail "no rule to table $SL_TABLE"
+has_default4 || fail "no default route in table $SL_TABLE"
 in_c ping -c 2 -i 0.2 -W 2 $I_IP >/dev/null || fail "ping through the tunnel failed"
 ok "client up with 10.66.0.50, default route in table $SL_TABLE"
 
