@@ -96,6 +96,43 @@ static void derive_own_mtu(struct cl *c)
 
 static int routes6_follow_mtu(struct cl *c, struct sl_err *e);
 
+/* IPv6 on on our TUN: a host hardened with net.ipv6.conf.default.disable_ipv6 = 1 hands it to the new link, and
+ * the kernel then refuses ::/0 through it; should that fail, the IPv6 routes are unreachable ones (IPv6 still
+ * goes nowhere else: DESIGN 10.2). With no IPv6 in the kernel at all (ipv6.disable=1) there is nothing to route
+ * and nothing that could leak. */
+static void tun_ipv6_on(struct cl *c)
+{
+	struct sl_err e = {{0}};
+	int ret;
+
+	sysctl_tun_ipv6(c->cfg->ifname, &e); /* first: no link-local address once IPv6 is on */
+	ret = sysctl_enable_ipv6(c->cfg->ifname, &e);
+	c->no_ipv6 = ret == -EAFNOSUPPORT;
+	c->tun_v6 = !ret;
+	if (c->no_ipv6)
+		log_info("ipv6: %s: no IPv6 routes or rules; no IPv6 can leak", e.msg);
+	else if (ret)
+		log_warn("ipv6: cannot turn IPv6 on on %s: %s; IPv6 is captured by unreachable routes instead",
+			 c->cfg->ifname, e.msg);
+}
+
+/* The TUN's own sysctls, set once it exists and before it is up: IPv6 on, and secondary addresses promoted (an
+ * address swap within one subnet keeps the new one when the old goes: apply_addr4). */
+static void tun_sysctls(struct cl *c)
+{
+	struct sl_err e = {{0}};
+
+	tun_ipv6_on(c);
+	if (sysctl_promote_secondaries(c->cfg->ifname, &e))
+		log_warn("ipv4: %s; an address swap then re-adds the new address and the routes itself", e.msg);
+}
+
+/* The IPv6 routes' link now: the TUN, or 0 for unreachable routes (below IPv6's minimum MTU, or no IPv6 on it). */
+static int routes6_link(const struct cl *c)
+{
+	return c->tun_v6 && c->link_mtu >= SLUICE_MTU_MIN6 ? c->ifindex : 0;
+}
+
 /* The TUN link's MTU and the MSS clamping of the client table follow the effective MTU. */
 static int apply_mtu(struct cl *c, unsigned mtu, struct sl_err *e)
 {
@@ -105,6 +142,10 @@ static int apply_mtu(struct cl *c, unsigned mtu, struct sl_err *e)
 		ret = link_set_mtu_up(&c->nc, c->ifindex, mtu, e);
 		if (ret)
 			return ret;
+		/* back above IPv6's minimum: the kernel made the link's IPv6 anew from the defaults (disabled on a
+		 * hardened host) */
+		if (c->link_mtu && c->link_mtu < SLUICE_MTU_MIN6 && mtu >= SLUICE_MTU_MIN6 && !c->no_ipv6)
+			tun_ipv6_on(c);
 		c->link_mtu = mtu;
 		ret = routes6_follow_mtu(c, e);
 		if (ret)
@@ -149,10 +190,10 @@ static int routes6_add(struct cl *c, int oif, struct sl_err *e)
  * the unreachable ones first: the same prefixes cannot be in the table twice). */
 static int routes6_follow_mtu(struct cl *c, struct sl_err *e)
 {
-	int oif = c->link_mtu >= SLUICE_MTU_MIN6 ? c->ifindex : 0;
+	int oif = routes6_link(c);
 	int ret;
 
-	if (!c->rules_applied || oif == c->routes6_oif)
+	if (c->no_ipv6 || !c->rules_applied || oif == c->routes6_oif)
 		return 0;
 	if (oif) { /* back above: the kernel gave the link IPv6 again */
 		ret = route_flush_unreachable6(&c->nc, c->ids.table, e);
@@ -175,7 +216,8 @@ static void routes6_del(struct cl *c)
 }
 
 /* Routes of both families into the client's table: a full tunnel (0.0.0.0/0 or ::/0 anywhere: DESIGN 10.2) is
- * 0.0.0.0/0 and ::/0, a split tunnel its listed prefixes; then the policy rules of both families. All or none. */
+ * 0.0.0.0/0 and ::/0, a split tunnel its listed prefixes; then the policy rules of both families (IPv4 only in a
+ * kernel without IPv6: EAFNOSUPPORT). All or none. */
 static int apply_routes(struct cl *c, struct sl_err *e)
 {
 	static const struct sl_prefix4 all4 = {.len = 0};
@@ -190,9 +232,16 @@ static int apply_routes(struct cl *c, struct sl_err *e)
 		ret = route_add4(&c->nc, c->ifindex, r4[i].addr, r4[i].len, c->ids.table, e);
 	if (ret)
 		i--;
-	if (!ret) {
-		ret = routes6_add(c, c->link_mtu >= SLUICE_MTU_MIN6 ? c->ifindex : 0, e);
-		six = !ret;
+	if (!ret && !c->no_ipv6) {
+		ret = routes6_add(c, routes6_link(c), e);
+		if (ret == -EAFNOSUPPORT) { /* the sysctl files are there, the stack is not */
+			log_info("ipv6: %s: no IPv6 routes or rules; no IPv6 can leak", e->msg);
+			c->no_ipv6 = true;
+			c->tun_v6 = false;
+			ret = 0;
+		} else {
+			six = !ret;
+		}
 	}
 	if (!ret)
 		ret = rules_add(&c->nc, &c->ids, full, e);
@@ -214,6 +263,8 @@ static int apply_addr6(struct cl *c, const struct cl_snap *snap, struct sl_err *
 	struct sl_err ignore;
 	int ret;
 
+	if (!c->tun_v6) /* no IPv6 on the link (tun_sysctls said why): the unreachable routes take IPv6 */
+		return 0;
 	if (c->addr6_applied && s->has_v6 && !memcmp(&c->applied_addr6, &s->addr6, sizeof(s->addr6)) &&
 	    c->applied_plen6 == s->plen6)
 		return 0;
@@ -276,7 +327,7 @@ static int apply_pushed(struct cl *c, const struct proto_snapshot *s, struct sl_
 
 	for (unsigned i = 0; c->cfg->routes_pushed && i < s->n_routes; i++) {
 		const struct sl_prefix *x = &s->routes[i];
-		if (x->a.family == AF_INET6 && (!s->has_v6 || c->link_mtu < SLUICE_MTU_MIN6)) {
+		if (x->a.family == AF_INET6 && (!s->has_v6 || !routes6_link(c))) {
 			/* no IPv6 inside this session (the gateway offers none, or the link is below IPv6's minimum) */
 			if (!c->pushed_v6_logged)
 				log_warn("routes: pushed IPv6 prefixes ignored: this tunnel carries no IPv6");
@@ -313,6 +364,59 @@ static int apply_pushed(struct cl *c, const struct proto_snapshot *s, struct sl_
 	return 0;
 }
 
+/* Table T's IPv4 routes (ours, then the pushed ones) once more after an IPv4 address change: a link that loses
+ * its last IPv4 address, even for a moment, has every IPv4 route through it flushed by the kernel, in all
+ * tables, and rules_applied would never bring them back. EEXIST: the kernel kept them. */
+static int routes4_readd(struct cl *c, struct sl_err *e)
+{
+	static const struct sl_prefix4 all4 = {.len = 0};
+	bool full = config_full_tunnel(c->cfg);
+	const struct sl_prefix4 *r4 = full ? &all4 : c->cfg->routes;
+	unsigned n4 = full ? 1 : c->cfg->n_routes;
+	int ret;
+
+	for (unsigned i = 0; i < n4; i++) {
+		ret = route_add4(&c->nc, c->ifindex, r4[i].addr, r4[i].len, c->ids.table, e);
+		if (ret && ret != -EEXIST)
+			return ret;
+	}
+	for (unsigned i = 0; i < c->n_pushed; i++) {
+		if (c->pushed[i].a.family != AF_INET)
+			continue;
+		ret = pushed_route(c, &c->pushed[i], true, e);
+		if (ret && ret != -EEXIST)
+			return ret;
+	}
+	return 0;
+}
+
+/* The snapshot's IPv4 address on the link (a failover to a gateway with another pool, a gateway re-addressing
+ * us): the new one first, then the old one goes — removing the link's last IPv4 address would make the kernel
+ * flush its routes, the full tunnel's among them, and let traffic out around the tunnel. Within one subnet the
+ * new one is a secondary of the old: promote_secondaries (tun_sysctls) keeps it; should that sysctl have
+ * failed, the kernel deleted it with the old one, and it is added again (EEXIST: it stayed). Then table T's
+ * IPv4 routes again, in case the link was left without IPv4 for that moment. */
+static int apply_addr4(struct cl *c, struct in_addr addr, uint8_t plen, struct sl_err *e)
+{
+	bool swap = c->addr_applied;
+	struct sl_err ignore;
+	int ret;
+
+	ret = addr_add4(&c->nc, c->ifindex, addr, plen, e);
+	if (ret)
+		return ret;
+	if (swap) {
+		addr_del4(&c->nc, c->ifindex, c->applied_addr, c->applied_plen, &ignore);
+		ret = addr_add4(&c->nc, c->ifindex, addr, plen, e);
+		if (ret && ret != -EEXIST)
+			return ret;
+	}
+	c->addr_applied = true;
+	c->applied_addr = addr;
+	c->applied_plen = plen;
+	return swap && c->rules_applied ? routes4_readd(c, e) : 0;
+}
+
 /* Host configuration for a session: done once; again only for what changed (it should not: addresses are
  * stable per client). */
 static int apply_host(struct cl *c, const struct cl_snap *snap, struct sl_err *e)
@@ -322,27 +426,15 @@ static int apply_host(struct cl *c, const struct cl_snap *snap, struct sl_err *e
 	ret = apply_mtu(c, snap->mtu, e);
 	if (ret)
 		return ret;
-	if (snap->s.no_v4) {
-		/* an IPv6-only gateway: no IPv4 address on the link; 0.0.0.0/0 still leads into the tunnel, where
-		 * the data plane drops it (no_ipv4). One left from a gateway that had IPv4 goes. */
-		struct sl_err ignore;
-		if (c->addr_applied)
-			addr_del4(&c->nc, c->ifindex, c->applied_addr, c->applied_plen, &ignore);
-		c->addr_applied = false;
-	} else if (!c->addr_applied || c->applied_addr.s_addr != snap->s.addr.s_addr ||
-		   c->applied_plen != snap->s.plen) {
-		struct sl_err ignore;
-		/* the new address first (a failover to a gateway with another pool): removing the link's last IPv4
-		 * address would make the kernel flush its routes — the full tunnel's among them — and let traffic
-		 * out around the tunnel */
-		ret = addr_add4(&c->nc, c->ifindex, snap->s.addr, snap->s.plen, e);
+	/* an IPv6-only gateway (no_v4): no IPv4 address given; 0.0.0.0/0 still leads into the tunnel, where the
+	 * data plane drops it (no_ipv4). One left from a gateway that had IPv4 stays on the link (recorded, so the
+	 * next IPv4 gateway's replaces it): deleting the link's last IPv4 address would flush 0.0.0.0/0 from
+	 * table T and let IPv4 out around the tunnel. */
+	if (!snap->s.no_v4 && (!c->addr_applied || c->applied_addr.s_addr != snap->s.addr.s_addr ||
+			       c->applied_plen != snap->s.plen)) {
+		ret = apply_addr4(c, snap->s.addr, snap->s.plen, e);
 		if (ret)
 			return ret;
-		if (c->addr_applied)
-			addr_del4(&c->nc, c->ifindex, c->applied_addr, c->applied_plen, &ignore);
-		c->addr_applied = true;
-		c->applied_addr = snap->s.addr;
-		c->applied_plen = snap->s.plen;
 	}
 	ret = apply_addr6(c, snap, e);
 	if (ret)
@@ -697,6 +789,7 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	c->ifindex = dp_link_open(cfg->ifname, c->w, c->n_w, true, e);
 	if (c->ifindex < 0)
 		return c->ifindex;
+	tun_sysctls(c);
 	ret = apply_mtu(c, c->own_mtu, e);
 	if (ret)
 		return ret;
@@ -789,7 +882,7 @@ static void cl_teardown(struct cl *c)
 		log_err("%s", e.msg);
 	if (c->rules_applied && rules_del(&c->nc, &c->ids, &e))
 		log_err("netcfg: %s", e.msg);
-	if (c->rules_applied && !c->routes6_oif && route_flush_unreachable6(&c->nc, c->ids.table, &e))
+	if (c->rules_applied && !c->routes6_oif && !c->no_ipv6 && route_flush_unreachable6(&c->nc, c->ids.table, &e))
 		log_err("netcfg: %s", e.msg); /* not the link's: they would outlive it */
 	for (unsigned i = 0; i < c->n_w; i++)
 		dp_worker_free(&c->w[i], false); /* the last TUN queue takes the link, its address and routes */

@@ -149,6 +149,8 @@ struct cl {
 	struct dns_client dns; /* servers, domains, backend, their routes (dns/) */
 	struct in_addr applied_addr;
 	int routes6_oif;             /* the IPv6 routes' link: the TUN, or 0 (unreachable routes: MTU < 1280) */
+	bool tun_v6;                 /* IPv6 is on on the TUN (its disable_ipv6 = 0): else unreachable IPv6 routes */
+	bool no_ipv6;                /* this kernel has no IPv6 (ipv6.disable=1): no IPv6 route, rule or address */
 	bool addr6_applied;          /* the snapshot's IPv6 address is on the link */
 	struct in6_addr applied_addr6;
 	uint8_t applied_plen6;

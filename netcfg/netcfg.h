@@ -122,6 +122,7 @@ int route_get_path(struct netcfg *nc, const struct sockaddr_storage *dst, uint32
  * rules_add first refuses (-EADDRINUSE, naming it) a rule of another owner at our priorities or one elsewhere
  * using our table (two interface names that hash alike), then applies all or none. rules_del removes only
  * rules that are ours: our priority AND our table or mark (no error if absent) — never a co-located tunnel's. */
+/* In a kernel without IPv6 (ipv6.disable=1: the IPv6 family answers EAFNOSUPPORT) the IPv4 rules alone. */
 int rules_add(struct netcfg *nc, const struct sl_ids *ids, bool full_tunnel, struct sl_err *e);
 /* The check rules_add makes first, alone: the client runs it at start (after its own stale rules are gone) and
  * refuses to start rather than find the conflict when the first session comes up. */
@@ -148,3 +149,11 @@ int sysctl_disable_ipv6(const char *ifname, struct sl_err *e);
 /* A link that carries IPv6 (a dual-stack gateway, every client: DESIGN 9): addr_gen_mode = none, so the kernel
  * gives it no link-local address and sends no router or neighbour solicitations of its own into the tunnel. */
 int sysctl_tun_ipv6(const char *ifname, struct sl_err *e);
+/* net.ipv6.conf.IFACE.disable_ipv6 = 0 on a link of ours that carries IPv6: a host hardened with
+ * net.ipv6.conf.default.disable_ipv6 = 1 hands it to every new link, and the kernel then refuses any IPv6 route
+ * through it (EACCES). -EAFNOSUPPORT: this kernel has no IPv6 at all (ipv6.disable=1). */
+int sysctl_enable_ipv6(const char *ifname, struct sl_err *e);
+/* net.ipv4.conf.IFACE.promote_secondaries = 1: deleting the link's primary IPv4 address promotes a secondary
+ * one (an address swap within one subnet) instead of deleting it too, which would leave the link with no IPv4
+ * address and make the kernel flush every IPv4 route through it. */
+int sysctl_promote_secondaries(const char *ifname, struct sl_err *e);

@@ -276,8 +276,11 @@ int rules_add(struct netcfg *nc, const struct sl_ids *ids, bool full_tunnel, str
 		return ret;
 	/* both families: a full tunnel captures IPv6 too, also when the gateway offers none (DESIGN 9, 10.2) */
 	ret = rules_add_family(nc, ids, AF_INET, full_tunnel, e);
-	if (!ret)
+	if (!ret) {
 		ret = rules_add_family(nc, ids, AF_INET6, full_tunnel, e);
+		if (ret == -EAFNOSUPPORT) /* a kernel without IPv6 (ipv6.disable=1): none exists, none can leak */
+			return 0;
+	}
 	if (ret) /* all or none */
 		rules_del(nc, ids, &ignore);
 	return ret;

@@ -59,3 +59,21 @@ int sysctl_tun_ipv6(const char *ifname, struct sl_err *e)
 		return 0; /* no IPv6 in this kernel */
 	return sysctl_write_int(path, 1, e); /* IN6_ADDR_GEN_MODE_NONE */
 }
+
+int sysctl_enable_ipv6(const char *ifname, struct sl_err *e)
+{
+	char path[128];
+
+	if (access("/proc/sys/net/ipv6", F_OK))
+		return sl_errf(e, -EAFNOSUPPORT, "this kernel has no IPv6 (ipv6.disable=1?)");
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifname);
+	return sysctl_write_int(path, 0, e);
+}
+
+int sysctl_promote_secondaries(const char *ifname, struct sl_err *e)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/promote_secondaries", ifname);
+	return sysctl_write_int(path, 1, e);
+}
