@@ -383,7 +383,9 @@ static void rx_one(struct dp_worker *w, uint8_t *buf, size_t len, const struct s
 		drop(w, NULL, SL_DROP_BAD_HEADER);
 		return;
 	}
-	s = session_by_id(&g->reg, h.session_id);
+	/* a stream carries its own session's datagrams only: another session's (captured elsewhere) is never
+	 * opened — it would burn that session's replay window and draw its keepalive onto this stream */
+	s = via && h.session_id != via->session_id ? NULL : session_by_id(&g->reg, h.session_id);
 	if (!s) {
 		drop(w, NULL, SL_DROP_UNKNOWN_SESSION);
 		return;

@@ -54,10 +54,9 @@ static void *worker_main(void *arg)
 	for (;;) {
 		int n;
 
-		qsbr_offline(w->q, w->idx);
+		qsbr_quiescent(w->q, w->idx); /* the only one: what epoll_wait returns may be retired after this */
 		/* something due then: sleep no longer; nothing: idle is idle */
 		n = epoll_wait(w->epfd, ev, 4, dp_due_timeout(w->due_ms, w->due_ms ? now_ms() : 0));
-		qsbr_online(w->q, w->idx);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -67,7 +66,7 @@ static void *worker_main(void *arg)
 		for (int i = 0; i < n && !w->fatal; i++) {
 			struct loop_io *io = ev[i].data.ptr;
 			if (io == &w->stop_io) {
-				qsbr_offline(w->q, w->idx);
+				qsbr_gone(w->q, w->idx);
 				return NULL;
 			}
 			io->fn(io, ev[i].events);
@@ -80,7 +79,7 @@ static void *worker_main(void *arg)
 				w->on_due(w, now);
 		}
 	}
-	qsbr_offline(w->q, w->idx);
+	qsbr_gone(w->q, w->idx);
 	return NULL;
 }
 
@@ -92,6 +91,16 @@ void dp_worker_fatal(struct dp_worker *w, const char *what, int err)
 	w->fatal = true;
 	atomic_store(&faulted, true);
 	kill(getpid(), SIGTERM);
+}
+
+/* The control thread wants this worker past a quiescent point (qsbr.h): reading the eventfd is all; the
+ * point comes before the next epoll_wait. */
+void dp_worker_on_nudge(struct loop_io *io, uint32_t events)
+{
+	eventfd_t v;
+
+	(void)events;
+	(void)eventfd_read(io->fd, &v); /* EAGAIN: read by an earlier wake-up already, as good */
 }
 
 static int watch(struct dp_worker *w, struct loop_io *io)
@@ -114,7 +123,8 @@ struct dp_worker *dp_workers_new(unsigned n, void *owner, struct qsbr *q, loop_i
 		w[i].idx = i;
 		w[i].owner = owner;
 		w[i].q = q;
-		w[i].epfd = w[i].tun_io.fd = w[i].udp_io.fd = -1;
+		w[i].epfd = w[i].tun_io.fd = w[i].udp_io.fd = w[i].nudge_io.fd = -1;
+		w[i].nudge_io.fn = dp_worker_on_nudge;
 		w[i].tun_io.fn = on_tun;
 		w[i].udp_io.fn = on_udp;
 	}
@@ -130,8 +140,13 @@ static int worker_start(struct dp_worker *w, int stopfd, struct sl_err *e)
 	if (w->epfd < 0)
 		return sl_errf(e, -errno, "worker %u: epoll: %s", w->idx, strerror(errno));
 	w->stop_io.fd = stopfd;
-	if ((ret = watch(w, &w->tun_io)) || (ret = watch(w, &w->udp_io)) || (ret = watch(w, &w->stop_io)))
+	w->nudge_io.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->nudge_io.fd < 0)
+		return sl_errf(e, -errno, "worker %u: eventfd: %s", w->idx, strerror(errno));
+	if ((ret = watch(w, &w->tun_io)) || (ret = watch(w, &w->udp_io)) || (ret = watch(w, &w->stop_io)) ||
+	    (ret = watch(w, &w->nudge_io)))
 		return sl_errf(e, ret, "worker %u: epoll_ctl: %s", w->idx, strerror(-ret));
+	qsbr_set_nudge(w->q, w->idx, w->nudge_io.fd);
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, WORKER_STACK);
 	ret = pthread_create(&w->th, &attr, worker_main, w);
@@ -171,7 +186,9 @@ void dp_worker_free(struct dp_worker *w, bool own_udp)
 		close(w->udp_io.fd);
 	if (w->tun_io.fd >= 0)
 		close(w->tun_io.fd);
-	w->epfd = w->udp_io.fd = w->tun_io.fd = -1;
+	if (w->nudge_io.fd >= 0)
+		close(w->nudge_io.fd); /* the worker has ended: qsbr_gone, never nudged again */
+	w->epfd = w->udp_io.fd = w->tun_io.fd = w->nudge_io.fd = -1;
 	dp_udp_free(&w->u);
 	dp_tun_free(&w->t);
 	free(w->tx);

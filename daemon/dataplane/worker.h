@@ -4,8 +4,9 @@
  * follow the worker that receives its datagrams, see README "Performance"), its own batches, offload state
  * and counters, and its own epoll set; on the gateway also its own UDP socket (SO_REUSEPORT: the kernel keeps
  * one client address:port on one socket). The control thread (TLS, timers, control socket, netlink) never runs packets: a worker's
- * time slice is forwarding only. Workers sleep in epoll_wait when idle and take part in reclamation
- * (qsbr.h) around each wake-up. Counters are per worker and summed when read. */
+ * time slice is forwarding only. Workers sleep in epoll_wait when idle and pass a quiescent point of
+ * reclamation (qsbr.h) before each sleep; the control thread may end a sleep that holds reclamation back
+ * (each worker's nudge eventfd). Counters are per worker and summed when read. */
 #pragma once
 #include <limits.h>
 #include <pthread.h>
@@ -26,6 +27,7 @@ struct dp_worker {
 	void *owner;  /* struct gw or struct cl */
 	struct qsbr *q;
 	struct loop_io tun_io, udp_io, stop_io; /* fd -1: not watched by this worker */
+	struct loop_io nudge_io;                /* an eventfd the control thread writes to end a sleep (qsbr.h) */
 	int epfd;
 	struct dp_tun t;
 	struct dp_udp u;
@@ -74,6 +76,8 @@ bool dp_workers_faulted(void);
 /* n workers and the control thread's slot after them (n + 1 in all), set up with no fd yet, their handlers
  * and reclamation domain; free() it. NULL when out of memory. */
 struct dp_worker *dp_workers_new(unsigned n, void *owner, struct qsbr *q, loop_io_fn on_tun, loop_io_fn on_udp);
+/* A worker's nudge eventfd has been written: reads it (the wake-up is the point). */
+void dp_worker_on_nudge(struct loop_io *io, uint32_t events);
 /* Starts the n workers' threads, each watching its tun_io / udp_io (those with fd >= 0) and stopfd. On
  * failure those started keep running until dp_workers_stop. */
 int dp_workers_start(struct dp_worker *w, unsigned n, int stopfd, struct sl_err *e);

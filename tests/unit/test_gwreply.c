@@ -15,7 +15,9 @@
  *   - more owed keepalives than the worker's list holds (DP_OWED_MAX + 76 sessions): the oldest are decided at
  *     once, the rest when due — still exactly one per silent client; a session gone meanwhile gets nothing, nor
  *     one a re-authentication replaced meanwhile;
- *   - what went to the TUN is exactly the inner packets sent; no drop. */
+ *   - a datagram of another session over a client's TCP fallback stream: dropped (unknown_session) unopened,
+ *     the victim's own copy still accepted; the stream's own session's data passes;
+ *   - what went to the TUN is exactly the inner packets sent; no other drop. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -441,6 +443,52 @@ static void test_owed_full(void)
 	free(m);
 }
 
+/* A TCP fallback stream carries the datagrams of the session it proved only: one of another session (captured
+ * by the stream's client) is dropped as unknown_session without being opened — the victim's own copy still
+ * gets through afterwards (its replay window did not move) — while the stream's own session's data passes. */
+static void test_stream_foreign(void)
+{
+	uint8_t d[SL_FRAME_HDR_LEN + 256], *dg = d + SL_FRAME_HDR_LEN, junk[4096];
+	uint64_t unknown = w->st.drops[SL_DROP_UNKNOWN_SESSION], replay = w->st.drops[SL_DROP_REPLAY];
+	struct dp_stream *st;
+	int sv[2], n;
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	st = dp_stream_new(sv[0], &g, cl[0].id); /* client 0's stream */
+	CHECK(st != NULL);
+	if (!st)
+		return;
+	st->worker = 0;
+	/* client 1's DATA datagram, fed through client 0's stream */
+	n = dgram_seal(keystate_tx(&cl[1].ks), dg, echo(1, dg + SLUICE_HDR_LEN, false, 50), SL_TYPE_DATA, cl[1].id,
+		       keystate_next(&cl[1].ks));
+	CHECK(n > 0);
+	frame_hdr_encode(d, (size_t)n);
+	CHECK(write(sv[1], d, SL_FRAME_HDR_LEN + (size_t)n) == SL_FRAME_HDR_LEN + n);
+	gw_on_stream(&st->io, EPOLLIN);
+	CHECK_EQ_INT(w->st.drops[SL_DROP_UNKNOWN_SESSION], unknown + 1);
+	CHECK_EQ_INT(tun_written(), 0);
+	CHECK(recv(sv[1], junk, sizeof(junk), MSG_DONTWAIT) < 0); /* no keepalive onto the stream either */
+	/* the victim's real copy of that datagram, over UDP: accepted, not a replay */
+	CHECK(sendto(cl[1].fd, dg, (size_t)n, 0, (struct sockaddr *)&gw_addr, sizeof(gw_addr)) == n);
+	wake();
+	CHECK_EQ_INT(tun_written(), 1);
+	CHECK_EQ_INT(w->st.drops[SL_DROP_REPLAY], replay);
+	/* client 0's own datagram over its stream: accepted */
+	n = dgram_seal(keystate_tx(&cl[0].ks), dg, echo(0, dg + SLUICE_HDR_LEN, false, 51), SL_TYPE_DATA, cl[0].id,
+		       keystate_next(&cl[0].ks));
+	CHECK(n > 0);
+	frame_hdr_encode(d, (size_t)n);
+	CHECK(write(sv[1], d, SL_FRAME_HDR_LEN + (size_t)n) == SL_FRAME_HDR_LEN + n);
+	gw_on_stream(&st->io, EPOLLIN);
+	CHECK_EQ_INT(tun_written(), 1);
+	CHECK_EQ_INT(w->st.drops[SL_DROP_UNKNOWN_SESSION], unknown + 1);
+	client_recv(0);
+	client_recv(1);
+	close(sv[1]);
+	dp_stream_free(st);
+}
+
 static void test_superseded(void)
 {
 	const int k = NCL - 2;
@@ -488,10 +536,11 @@ int main(void)
 	test_mixed();
 	test_owed_once();
 	test_owed_full();
+	test_stream_foreign(); /* one unknown_session drop */
 	test_superseded(); /* client 98 has another session after it */
 	test_session_gone(); /* last: client 99 has no session after it */
 	CHECK(w->st.drops[SL_DROP_AUTH] == 0 && w->st.drops[SL_DROP_REPLAY] == 0 &&
-	      w->st.drops[SL_DROP_UNKNOWN_SESSION] == 0 && w->st.drops[SL_DROP_NO_ENDPOINT] == 0);
+	      w->st.drops[SL_DROP_UNKNOWN_SESSION] == 1 && w->st.drops[SL_DROP_NO_ENDPOINT] == 0);
 	teardown();
 	keystate_thread_release();
 	return check_done("test_gwreply");

@@ -1,6 +1,8 @@
 /* test_workers: what lets data workers run on all cores without a lock — with real threads.
- *   - qsbr: an object retired while a worker is online is not freed until that worker passes a quiescent
- *     point; with every worker offline it is freed at once; a drain frees the rest.
+ *   - qsbr: an object retired after a worker's last quiescent point (also one asleep in epoll_wait since
+ *     before: epoll may hand it out) is not freed until that worker passes another; the control thread
+ *     nudges such a worker through its eventfd once per retire (a real epoll_wait ends), never when nothing
+ *     waits; workers not started or ended are not waited for; a drain frees the rest.
  *   - hash32 + qsbr under fire: reader threads look up keys while a writer inserts (the table doubles from
  *     16 to 8192 buckets meanwhile), deletes and retires; a key that is present is never missed, a node found
  *     is never one already freed (ASan would see it: this runs in the sanitizer build) and carries its key.
@@ -13,6 +15,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include "daemon/common/hash32.h"
 #include "daemon/control/session.h"
 #include "daemon/loop.h"
@@ -43,29 +48,92 @@ static void obj_free(struct qsbr_node *n)
 	freed++;
 }
 
+/* How many nudges wait in an eventfd (0: none; reads it back to 0). */
+static uint64_t nudges_in(int fd)
+{
+	eventfd_t v = 0;
+
+	return eventfd_read(fd, &v) ? 0 : v;
+}
+
 static void test_qsbr_rules(void)
 {
 	struct qsbr q;
 	struct obj *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	int fd[2] = {eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = {.events = EPOLLIN};
 
+	CHECK(fd[0] >= 0 && fd[1] >= 0 && ep >= 0);
 	qsbr_init(&q, 2);
+	qsbr_set_nudge(&q, 0, fd[0]);
+	qsbr_set_nudge(&q, 1, fd[1]);
 	freed = 0;
-	qsbr_online(&q, 0); /* worker 0 may hold a and b */
+	/* workers not started yet take no part */
 	qsbr_retire(&q, &a->r, obj_free);
-	CHECK(freed == 0 && qsbr_reclaim(&q) == 1);
-	qsbr_offline(&q, 0);
-	CHECK(qsbr_reclaim(&q) == 0 && freed == 1); /* worker 1 never came online: only 0 counted */
-	qsbr_online(&q, 1);
-	qsbr_retire(&q, &b->r, obj_free);
-	CHECK(freed == 1);
-	qsbr_online(&q, 1); /* a new wake-up: a quiescent point in between */
-	CHECK(qsbr_reclaim(&q) == 0 && freed == 2);
-	qsbr_offline(&q, 1);
+	CHECK(qsbr_reclaim(&q) == 0 && freed == 1 && q.nudges == 0);
+	/* both asleep since before a retire (the old rule freed it at once: "offline workers hold nothing") */
+	qsbr_quiescent(&q, 0);
+	qsbr_quiescent(&q, 1);
 	a = calloc(1, sizeof(*a));
-	qsbr_online(&q, 0);
+	qsbr_retire(&q, &a->r, obj_free);
+	CHECK(freed == 1 && q.pending == 1);
+	/* each nudged once: not again on later turns of the control loop while the same retire waits */
+	CHECK(qsbr_reclaim(&q) == 1 && qsbr_reclaim(&q) == 1 && freed == 1);
+	CHECK(nudges_in(fd[0]) == 1 && nudges_in(fd[1]) == 1 && q.nudges == 2);
+	CHECK(qsbr_reclaim(&q) == 1 && nudges_in(fd[0]) == 0 && nudges_in(fd[1]) == 0);
+	/* worker 0 woke up and went back to sleep: passed; worker 1 still holds it back */
+	qsbr_quiescent(&q, 0);
+	CHECK(qsbr_reclaim(&q) == 1 && freed == 1);
+	qsbr_quiescent(&q, 1);
+	CHECK(qsbr_reclaim(&q) == 0 && freed == 2);
+	/* asleep since after a retire: that retire is no matter to them, no nudge */
+	a = calloc(1, sizeof(*a));
+	qsbr_retire(&q, &a->r, obj_free); /* nudges both (they slept since before it) … */
+	CHECK(nudges_in(fd[0]) == 1 && nudges_in(fd[1]) == 1);
+	qsbr_quiescent(&q, 0);
+	qsbr_quiescent(&q, 1); /* … they went to sleep after it */
+	CHECK(qsbr_reclaim(&q) == 0 && freed == 3);
+	CHECK(nudges_in(fd[0]) == 0 && nudges_in(fd[1]) == 0);
+	/* nothing retired: nothing written, however often the control thread looks */
+	for (int i = 0; i < 10; i++)
+		CHECK(qsbr_reclaim(&q) == 0);
+	CHECK(nudges_in(fd[0]) == 0 && nudges_in(fd[1]) == 0 && q.nudges == 4);
+	/* a second retire while the first waits: a worker nudged for the first and asleep since is nudged for
+	 * the second too (once), one that has not passed the first yet is not nudged again */
+	qsbr_quiescent(&q, 0);
+	qsbr_quiescent(&q, 1);
+	a = calloc(1, sizeof(*a));
+	qsbr_retire(&q, &a->r, obj_free);
+	CHECK(nudges_in(fd[0]) == 1 && nudges_in(fd[1]) == 1);
+	qsbr_quiescent(&q, 0);
+	qsbr_retire(&q, &b->r, obj_free);
+	CHECK(freed == 3 && q.pending == 2);
+	CHECK(nudges_in(fd[0]) == 1 && nudges_in(fd[1]) == 0);
+	qsbr_quiescent(&q, 1);
+	CHECK(qsbr_reclaim(&q) == 1 && freed == 4); /* a: both passed it; b: worker 0 not yet */
+	qsbr_quiescent(&q, 0);
+	CHECK(qsbr_reclaim(&q) == 0 && freed == 5);
+	/* the nudge ends a real epoll_wait */
+	ev.data.fd = fd[0];
+	CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, fd[0], &ev) == 0);
+	CHECK(epoll_wait(ep, &ev, 1, 0) == 0);
+	a = calloc(1, sizeof(*a));
+	qsbr_retire(&q, &a->r, obj_free);
+	CHECK(epoll_wait(ep, &ev, 1, 5000) == 1 && ev.data.fd == fd[0]);
+	CHECK(nudges_in(fd[0]) == 1);
+	/* an ended worker is no longer waited for */
+	qsbr_gone(&q, 0);
+	qsbr_gone(&q, 1);
+	CHECK(qsbr_reclaim(&q) == 0 && freed == 6);
+	a = calloc(1, sizeof(*a));
+	qsbr_quiescent(&q, 0);
 	qsbr_retire(&q, &a->r, obj_free);
 	qsbr_drain(&q);
-	CHECK(freed == 3);
+	CHECK(freed == 7);
+	close(ep);
+	close(fd[0]);
+	close(fd[1]);
 }
 
 static struct h32 tab;
@@ -80,7 +148,7 @@ static void *reader(void *arg)
 	uint64_t x = 0x9e3779b97f4a7c15ull * (w + 1);
 
 	while (!atomic_load(&stop)) {
-		qsbr_online(&tq, w);
+		qsbr_quiescent(&tq, w); /* holds nothing from the last round */
 		for (int i = 0; i < 200; i++) {
 			unsigned have = atomic_load(&published);
 			struct h32_node *n;
@@ -102,8 +170,8 @@ static void *reader(void *arg)
 			}
 			atomic_fetch_add(&lookups, 1);
 		}
-		qsbr_offline(&tq, w);
 	}
+	qsbr_gone(&tq, w);
 	return NULL;
 }
 
@@ -157,7 +225,7 @@ static void test_concurrent_table(void)
 	CHECK_EQ_INT(atomic_load(&misses), 0);
 	CHECK_EQ_INT(atomic_load(&bad), 0);
 	CHECK(atomic_load(&lookups) > 0 && atomic_load(&found_transient) > 0);
-	CHECK_EQ_INT(qsbr_reclaim(&tq), 0); /* the readers are offline: nothing can be held */
+	CHECK_EQ_INT(qsbr_reclaim(&tq), 0); /* the readers ended: nothing can be held */
 	CHECK_EQ_INT(freed, TRANSIENT - LIVE_TRANSIENT);
 	/* everything left is reachable: unlink and free it the plain way */
 	for (unsigned i = 0; i < LIVE_TRANSIENT; i++) {
