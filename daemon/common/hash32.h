@@ -161,7 +161,7 @@ static inline void h32_grow(struct h32 *h)
 	t->older = old;
 	H32_PUBLISH(h->t, t);
 	if (h->q)
-		h->grow_epoch = qsbr_advance(h->q); /* readers on `old` are those online before this */
+		h->grow_epoch = qsbr_advance(h->q); /* readers on `old`: those whose last quiescent point came before this */
 }
 
 /* Inserts node with key (the caller checked that the key is not present). */
