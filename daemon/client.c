@@ -528,10 +528,47 @@ int cl_install(struct cl *c, struct cl_snap *snap)
 		log_debug("rekeyed: session %08x", snap->s.session_id);
 	c->sup.ever_up = true;
 	ret = apply_host(c, snap, &e);
-	if (ret)
+	if (ret) {
+		/* the session stays; its host configuration is applied again on host_timer until it holds */
 		log_err("netcfg: %s", e.msg);
+		c->host_retry_ms = SL_HOST_RETRY_MIN_MS;
+		c->host_retries = 0;
+		loop_timer_set(&c->host_timer, now + c->host_retry_ms);
+	} else if (c->host_retry_ms) {
+		log_info("host configuration applied (with session %08x; the previous one's had failed)",
+			 snap->s.session_id);
+		c->host_retry_ms = 0;
+		c->host_retries = 0;
+		loop_timer_set(&c->host_timer, 0);
+	}
 	lv_probe(c, now); /* tells the gateway our endpoint at once, and proves the UDP path */
 	return ret;
+}
+
+/* The current snapshot's host configuration failed: apply it again (apply_host only adds what is missing),
+ * 1 s doubling to 30 s, until it holds or a new snapshot replaces it. Failures are logged for the first few
+ * attempts, then every 20th (about every 10 min at 30 s). */
+static void on_host_retry(struct loop_timer *t)
+{
+	struct cl *c = (struct cl *)((char *)t - offsetof(struct cl, host_timer));
+	struct cl_snap *snap = atomic_load(&c->cur);
+	struct sl_err e = {{0}};
+
+	if (!snap || !c->host_retry_ms)
+		return;
+	if (!apply_host(c, snap, &e)) {
+		log_info("host configuration of session %08x applied on retry %u", snap->s.session_id,
+			 c->host_retries + 1);
+		c->host_retry_ms = 0;
+		c->host_retries = 0;
+		return;
+	}
+	c->host_retries++;
+	c->host_retry_ms = c->host_retry_ms * 2 > SL_HOST_RETRY_MAX_MS ? SL_HOST_RETRY_MAX_MS : c->host_retry_ms * 2;
+	if (c->host_retries <= 3 || c->host_retries % 20 == 0)
+		log_err("netcfg: host configuration of session %08x failed again (retry %u): %s; retrying in %u s",
+			snap->s.session_id, c->host_retries, e.msg, c->host_retry_ms / 1000u);
+	loop_timer_set(t, now_ms() + c->host_retry_ms);
 }
 
 void cl_mtu_check(struct cl *c)
@@ -764,6 +801,7 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	loop_timer_init(&c->loop, &c->grace_timer, on_grace);
 	loop_timer_init(&c->loop, &c->stats_timer, on_stats);
 	loop_timer_init(&c->loop, &c->lv_timer, on_liveness);
+	loop_timer_init(&c->loop, &c->host_timer, on_host_retry);
 	loop_timer_set(&c->ka_timer, now_ms() + (uint64_t)cfg->keepalive * 1000u);
 	if (cfg->stats_interval)
 		loop_timer_set(&c->stats_timer, now_ms() + (uint64_t)cfg->stats_interval * 1000u);
