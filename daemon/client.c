@@ -689,16 +689,6 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	if (cfg->metrics_listen_len &&
 	    (ret = metrics_http_open(&c->metrics, &c->loop, &cfg->metrics_listen, cfg->metrics_listen_len, dump, c, e)))
 		return ret;
-	if (cfg->killswitch) {
-		struct sockaddr_storage all[SL_KS_MAX_SERVERS];
-		struct ks_spec ks;
-		cl_ks_spec(c, &ks, all);
-		ret = ks_check_owner(cfg->ifname, e); /* never take another client's kill switch over */
-		if (!ret)
-			ret = ks_apply(&ks, e); /* before the TUN or any route exists; it outlives us on purpose */
-		if (ret)
-			return ret;
-	}
 	ret = netcfg_open(&c->nc, e);
 	if (ret)
 		return ret;
@@ -706,6 +696,18 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	ret = rules_check_free(&c->nc, &c->ids, e); /* another tunnel whose name hashes like ours: refuse now */
 	if (ret)
 		return ret;
+	/* after the checks that refuse a start (a refused start must not leave the host locked down with no
+	 * daemon), before the TUN or any route exists; it outlives us on purpose */
+	if (cfg->killswitch) {
+		struct sockaddr_storage all[SL_KS_MAX_SERVERS];
+		struct ks_spec ks;
+		cl_ks_spec(c, &ks, all);
+		ret = ks_check_owner(cfg->ifname, e); /* never take another client's kill switch over */
+		if (!ret)
+			ret = ks_apply(&ks, e);
+		if (ret)
+			return ret;
+	}
 	{ /* a crashed run's DNS */
 		const char *what;
 		c->dns.cfg = cfg;
