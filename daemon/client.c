@@ -553,10 +553,15 @@ static void on_host_retry(struct loop_timer *t)
 	struct cl *c = (struct cl *)((char *)t - offsetof(struct cl, host_timer));
 	struct cl_snap *snap = atomic_load(&c->cur);
 	struct sl_err e = {{0}};
+	int ret;
 
 	if (!snap || !c->host_retry_ms)
 		return;
-	if (!apply_host(c, snap, &e)) {
+	ret = apply_host(c, snap, &e);
+	/* apply_host sets the session's MTU; the underlay's may have dropped since (cl_mtu_check lowered the
+	 * link): never leave the link above it */
+	cl_mtu_check(c);
+	if (!ret) {
 		log_info("host configuration of session %08x applied on retry %u", snap->s.session_id,
 			 c->host_retries + 1);
 		c->host_retry_ms = 0;
