@@ -620,10 +620,52 @@ int cl_install(struct cl *c, struct cl_snap *snap)
 		log_debug("rekeyed: session %08x", snap->s.session_id);
 	c->sup.ever_up = true;
 	ret = apply_host(c, snap, &e);
-	if (ret)
+	if (ret) {
+		/* the session stays; its host configuration is applied again on host_timer until it holds */
 		log_err("netcfg: %s", e.msg);
+		c->host_retry_ms = SL_HOST_RETRY_MIN_MS;
+		c->host_retries = 0;
+		loop_timer_set(&c->host_timer, now + c->host_retry_ms);
+	} else if (c->host_retry_ms) {
+		log_info("host configuration applied (with session %08x; the previous one's had failed)",
+			 snap->s.session_id);
+		c->host_retry_ms = 0;
+		c->host_retries = 0;
+		loop_timer_set(&c->host_timer, 0);
+	}
 	lv_probe(c, now); /* tells the gateway our endpoint at once, and proves the UDP path */
 	return ret;
+}
+
+/* The current snapshot's host configuration failed: apply it again (apply_host only adds what is missing),
+ * 1 s doubling to 30 s, until it holds or a new snapshot replaces it. Failures are logged for the first few
+ * attempts, then every 20th (about every 10 min at 30 s). */
+static void on_host_retry(struct loop_timer *t)
+{
+	struct cl *c = (struct cl *)((char *)t - offsetof(struct cl, host_timer));
+	struct cl_snap *snap = atomic_load(&c->cur);
+	struct sl_err e = {{0}};
+	int ret;
+
+	if (!snap || !c->host_retry_ms)
+		return;
+	ret = apply_host(c, snap, &e);
+	/* apply_host sets the session's MTU; the underlay's may have dropped since (cl_mtu_check lowered the
+	 * link): never leave the link above it */
+	cl_mtu_check(c);
+	if (!ret) {
+		log_info("host configuration of session %08x applied on retry %u", snap->s.session_id,
+			 c->host_retries + 1);
+		c->host_retry_ms = 0;
+		c->host_retries = 0;
+		return;
+	}
+	c->host_retries++;
+	c->host_retry_ms = c->host_retry_ms * 2 > SL_HOST_RETRY_MAX_MS ? SL_HOST_RETRY_MAX_MS : c->host_retry_ms * 2;
+	if (c->host_retries <= 3 || c->host_retries % 20 == 0)
+		log_err("netcfg: host configuration of session %08x failed again (retry %u): %s; retrying in %u s",
+			snap->s.session_id, c->host_retries, e.msg, c->host_retry_ms / 1000u);
+	loop_timer_set(t, now_ms() + c->host_retry_ms);
 }
 
 void cl_mtu_check(struct cl *c)
@@ -744,16 +786,6 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	if (cfg->metrics_listen_len &&
 	    (ret = metrics_http_open(&c->metrics, &c->loop, &cfg->metrics_listen, cfg->metrics_listen_len, dump, c, e)))
 		return ret;
-	if (cfg->killswitch) {
-		struct sockaddr_storage all[SL_KS_MAX_SERVERS];
-		struct ks_spec ks;
-		cl_ks_spec(c, &ks, all);
-		ret = ks_check_owner(cfg->ifname, e); /* never take another client's kill switch over */
-		if (!ret)
-			ret = ks_apply(&ks, e); /* before the TUN or any route exists; it outlives us on purpose */
-		if (ret)
-			return ret;
-	}
 	ret = netcfg_open(&c->nc, e);
 	if (ret)
 		return ret;
@@ -761,6 +793,18 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	ret = rules_check_free(&c->nc, &c->ids, e); /* another tunnel whose name hashes like ours: refuse now */
 	if (ret)
 		return ret;
+	/* after the checks that refuse a start (a refused start must not leave the host locked down with no
+	 * daemon), before the TUN or any route exists; it outlives us on purpose */
+	if (cfg->killswitch) {
+		struct sockaddr_storage all[SL_KS_MAX_SERVERS];
+		struct ks_spec ks;
+		cl_ks_spec(c, &ks, all);
+		ret = ks_check_owner(cfg->ifname, e); /* never take another client's kill switch over */
+		if (!ret)
+			ret = ks_apply(&ks, e);
+		if (ret)
+			return ret;
+	}
 	{ /* a crashed run's DNS */
 		const char *what;
 		c->dns.cfg = cfg;
@@ -857,6 +901,7 @@ static int cl_setup(struct cl *c, struct sl_err *e)
 	loop_timer_init(&c->loop, &c->grace_timer, on_grace);
 	loop_timer_init(&c->loop, &c->stats_timer, on_stats);
 	loop_timer_init(&c->loop, &c->lv_timer, on_liveness);
+	loop_timer_init(&c->loop, &c->host_timer, on_host_retry);
 	loop_timer_set(&c->ka_timer, now_ms() + (uint64_t)cfg->keepalive * 1000u);
 	if (cfg->stats_interval)
 		loop_timer_set(&c->stats_timer, now_ms() + (uint64_t)cfg->stats_interval * 1000u);

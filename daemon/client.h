@@ -35,6 +35,8 @@
 #define SL_KICK_MIN_MS 1000u         /* demand-driven attempts at most this often */
 #define SL_CTL_OP_TIMEOUT_MS 5000u   /* one AUTH or PING exchange, connect included */
 #define SL_BACKOFF_MIN_MS 1000u
+#define SL_HOST_RETRY_MIN_MS 1000u  /* a failed host configuration is applied again after this, doubling */
+#define SL_HOST_RETRY_MAX_MS 30000u /* ... up to this */
 #define SL_BACKOFF_MAX_MS 300000u
 #define SL_REKEY_FRACTION_PCT 80u    /* re-authenticate at this share of the session lifetime */
 #define SL_FAIL_LOG_EVERY_MS 600000u /* a server that stays down is mentioned again this rarely */
@@ -157,6 +159,11 @@ struct cl {
 	uint8_t applied_plen;
 	uint64_t last_tx_ms, last_data_tx_ms, unanswered_since_ms;
 	struct loop_timer ka_timer, probe_timer, grace_timer, stats_timer;
+	/* the current snapshot's host configuration failed (apply_host): applied again on this timer with a
+	 * backoff until it succeeds; a new snapshot restarts it (cl_install) */
+	struct loop_timer host_timer;
+	uint32_t host_retry_ms; /* the next wait; 0: nothing to retry */
+	unsigned host_retries;  /* attempts that failed again for the current snapshot */
 	struct supervisor sup;
 	uint64_t last_handshake_wall;
 	uint64_t handshakes_ok, handshakes_failed, pings, failovers;

@@ -188,8 +188,9 @@ static void sup_install(struct cl *c, struct cl_snap *snap)
 	c->handshakes_ok++;
 	c->last_handshake_wall = wall_s();
 	if (cl_install(c, snap)) {
-		/* the session is fine, the host refused our routes: keep it, log, retry applying later */
-		log_err("session %08x up but host configuration failed; will retry", snap->s.session_id);
+		/* the session is fine, the host refused our configuration: keep it; cl_install armed the retry */
+		log_err("session %08x up but host configuration failed; retrying in %u s", snap->s.session_id,
+			c->host_retry_ms / 1000u);
 	}
 	cl_server_proven(c, s->tls_srv, &s->try_ep);
 	sup_succeeded(c);

@@ -97,4 +97,7 @@ mapfile -t reload < <(grep '^ExecReload=' "$unit")
 [ "${#reload[@]}" -eq 2 ] && grep -q 'sluiced -t -c /etc/sluice/%i.conf$' <<<"${reload[0]}" &&
 	grep -q 'kill -HUP \$MAINPID' <<<"${reload[1]}" || fail "unit: ExecReload does not check first: ${reload[*]}"
 ok "sluiced@.service: ExecReload checks, then signals"
+grep -qx 'Restart=on-failure' "$unit" && grep -qx 'RestartPreventExitStatus=2' "$unit" ||
+	fail "unit: a bad configuration (exit 2) would be restarted for ever: $(grep '^Restart' "$unit")"
+ok "sluiced@.service: restarts after a failure, not after exit 2 (bad configuration)"
 echo "t_configcheck: all checks passed"
