@@ -6,7 +6,9 @@
  * are taken the oldest connection of the busiest source of the busiest group makes room for the newcomer, so
  * no number of silent connections from a few sources or one IPv6 /64 keeps a client out. Each source's rate of
  * new connections (each a TLS handshake) is limited by a token bucket, and a peer's certificate is refused
- * for its shape before anything costly (control/tls.h). So a slow, silent, hostile or looping peer never
+ * for its shape before anything costly (control/tls.h). Past the handshake, one client key holds at most
+ * SL_CTL_PER_KEY connections (a newer one closes its oldest) and the request must come within SL_CTL_REQUEST_MS,
+ * so no one valid key holds the SL_CTL_MAX_AUTHED slots of all clients. So a slow, silent, hostile or looping peer never
  * blocks the loop, grows memory or eats the CPU without bound.
  *
  * With `Stealth = on` a connection must first send a valid prelude (control/stealth.h) before any TLS state
