@@ -8,6 +8,8 @@
   keyhold.py flood HOST PORT CERT KEY SRC[,SRC...] N SECONDS READY
       N such connections, round robin over the sources; then creates the file READY and, until SECONDS have
       passed since the start, re-opens every connection the gateway closed. Prints handshakes=, closed=.
+  keyhold.py badconfirm HOST PORT CERT KEY SRC N
+      N times: a connection, "AUTH", the answer, a confirmation that is wrong, the answer; prints answers=.
 Every socket has a timeout; everything is closed at exit (every load is bounded in count and time)."""
 import select, socket, ssl, sys, time
 
@@ -101,11 +103,45 @@ def flood(host, port, cert, key, srcs, n, secs, ready):
     return 0
 
 
+def readline(s):
+    buf = b""
+    while not buf.endswith(b"\n"):
+        b = s.recv(4096)
+        if not b:
+            break
+        buf += b
+    return buf
+
+
+def badconfirm(host, port, cert, key, src, n):
+    ctx = context(cert, key)
+    answers = 0
+    for _ in range(n):
+        s = connect(ctx, host, port, src)
+        if s is None:
+            continue
+        try:
+            s.setblocking(True)
+            s.settimeout(2)
+            s.sendall(b"AUTH\n")
+            readline(s)  # the snapshot: one line
+            s.sendall(b"CONFIRM 00\n")
+            if b"ERR" in readline(s):
+                answers += 1
+        except (OSError, ssl.SSLError):
+            pass
+        s.close()
+    print("answers=%d" % answers)
+    return 0
+
+
 if __name__ == "__main__":
     a = sys.argv
     if len(a) == 7 and a[1] == "order":
         sys.exit(order(a[2], int(a[3]), a[4], a[5], a[6]))
     if len(a) == 10 and a[1] == "flood":
         sys.exit(flood(a[2], int(a[3]), a[4], a[5], a[6].split(","), int(a[7]), float(a[8]), a[9]))
+    if len(a) == 8 and a[1] == "badconfirm":
+        sys.exit(badconfirm(a[2], int(a[3]), a[4], a[5], a[6], int(a[7])))
     sys.stderr.write(__doc__)
     sys.exit(2)

@@ -8,7 +8,8 @@
 # re-authenticates within 2 s. Then a known client re-authenticating back to back: the same budget, memory flat.
 # Last, one valid client key holding silent connections past the handshake (tests/netns/keyhold.py): 6 from
 # one source, the oldest closed first (4 per key); 300 re-opened from 6 sources for 8 s while the real client
-# re-authenticates twice within 2 s each, nothing refused over the cap of all clients.
+# re-authenticates twice within 2 s each, nothing refused over the cap of all clients; then 60 AUTHs each
+# followed by a wrong confirmation: their "authenticated" lines rate-limited.
 . "$(dirname "$0")/lib.sh"
 # memory bounds are about the daemon, not ASan: its quarantine of freed blocks (256 MiB by default) would grow
 # with every handshake; 8 MiB keeps use-after-free detection and makes RSS mean something
@@ -146,4 +147,15 @@ refused=$(( $(stat "$GW" conns_refused) - r0 )); evicted=$(( $(stat "$GW" conns_
 [ "$evicted" -gt 0 ] || fail "one key's silent connections: none closed for its newer ones"
 ok "one key re-opening 300 silent connections ($(cat "$WORK/hold.out")): the client re-authenticated, \
 $evicted of the key's closed for newer ones, none refused"
+
+# AUTH then a wrong confirmation, 60 times: each refused session leaves the client without a previous one, so
+# each AUTH would say "authenticated" again; those lines are rate-limited like other remote-caused ones
+ip -n "$NS_I" addr add 198.19.0.13/24 dev i0
+a0=$(grep -c "client 'hold' authenticated" "$WORK/$GW.log" || true); m0=$(stat "$GW" psk_mismatch)
+out=$(in_i timeout 30 python3 "$KEYHOLD" badconfirm $GE_IP $PORT "$WORK/hold.crt" "$WORK/hold.pem" 198.19.0.13 60) ||
+	fail "keyhold badconfirm: $out"
+[ $(( $(stat "$GW" psk_mismatch) - m0 )) -ge 50 ] || fail "60 wrong confirmations: $out, psk_mismatch +$(( $(stat "$GW" psk_mismatch) - m0 ))"
+lines=$(( $(grep -c "client 'hold' authenticated" "$WORK/$GW.log" || true) - a0 ))
+[ "$lines" -le 12 ] || fail "60 AUTHs with a wrong confirmation: $lines 'authenticated' lines, not rate-limited"
+ok "60 AUTHs with a wrong confirmation ($out): $lines 'authenticated' lines"
 echo "t_ctlabuse: all checks passed"
