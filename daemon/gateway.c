@@ -340,6 +340,7 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 {
 	struct sl_config *cfg = g->cfg;
 	struct nat_spec ns = {0};
+	struct sl_err de;
 	int fd, ret;
 
 	/* first: refuses to start if a live daemon already runs this interface */
@@ -354,6 +355,11 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 	if (ret)
 		return ret;
 	netcfg_cleanup_stale(&g->nc, cfg->ifname, e); /* best effort: a crashed run's leftovers */
+	/* and its NAT table now, not only when nat_apply replaces it: a start that fails before then (a journal it
+	 * cannot read, a missing egress) leaves no masquerade behind (the interface is ours: ctlsock_open above) */
+	nat_table_name(cfg->ifname, g->nat.table);
+	if (nat_remove(&g->nat, &de))
+		log_warn("nat: a crashed run's table %s: %s", g->nat.table, de.msg);
 	ret = registry_init_workers(&g->reg, g->n_w);
 	if (ret)
 		return sl_errf(e, ret, "out of memory");
@@ -479,6 +485,7 @@ static int gw_setup(struct gw *g, struct sl_err *e)
 		return sl_errf(e, ret, "epoll: %s", strerror(-ret));
 	loop_timer_init(&g->loop, &g->reap_timer, on_reap);
 	loop_timer_init(&g->loop, &g->conn_timer, gw_conns_sweep);
+	loop_timer_init(&g->loop, &g->accept_timer, gw_accept_resume);
 	loop_timer_init(&g->loop, &g->stats_timer, on_stats);
 	loop_timer_init(&g->loop, &g->trim_timer, on_trim);
 	loop_timer_set(&g->reap_timer, now_ms() + SL_REAP_INTERVAL_MS);

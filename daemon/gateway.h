@@ -36,6 +36,8 @@
 #define SL_CTL_RATE_PER_SOURCE 50u    /* new control connections (TLS handshakes) per second per source … */
 #define SL_CTL_RATE_BURST 100u        /* … after a burst of this many: 1,000 clients behind one NAT pinging */
 #define SL_CTL_RATE_BUCKETS 4096u     /* sources tracked at once (a fixed table) */
+#define SL_CTL_ACCEPT_BURST 64u       /* connections accepted per wake-up of the loop (gw_on_accept) */
+#define SL_CTL_ACCEPT_RETRY_MS 100u   /* out of descriptors or memory: the listener rests this long */
 #define SL_REAP_INTERVAL_MS 5000u
 /* A burst of handshakes that ended (no control connection left open for this long) gives the heap's free pages
  * back at once, not at the next reap; smaller bursts wait for the reap (gateway.c on_trim). */
@@ -104,9 +106,12 @@ struct gw {
 	struct loop_io stream_io;  /* eventfd: a worker saw a stream end */
 	struct preauth pa;     /* which of them are pre-authentication, and from where */
 	struct loop_timer reap_timer, conn_timer, stats_timer;
+	struct loop_timer accept_timer; /* armed while the listener rests out of the epoll set (gw_ctl.c) */
+	bool accept_starved;            /* accept4 failed for want of descriptors or memory, none accepted since */
 	struct loop_timer trim_timer; /* armed when the last control connection closes (gw_ctl.c conn_close) */
 	struct log_limit ll_auth, ll_io, ll_limit;
 	struct rate_bucket src_rate[SL_CTL_RATE_BUCKETS];
+	uint32_t src_rate_seed; /* random per process: its sets cannot be predicted (control/ratelimit.h) */
 	struct stealth_cache *stealth; /* Stealth = on: the nonces of accepted preludes (NULL: off) */
 	uint8_t stealth_key[32];
 	uint64_t stats_last_sum;
@@ -144,6 +149,7 @@ void gw_on_stream(struct loop_io *io, uint32_t events);
 /* 0 or -ENOMEM. */
 int gw_conns_init(struct gw *g);
 void gw_on_accept(struct loop_io *io, uint32_t events);
+void gw_accept_resume(struct loop_timer *t);
 void gw_conns_sweep(struct loop_timer *t);
 void gw_conns_close_all(struct gw *g);
 

@@ -60,6 +60,9 @@ int loop_init(struct loop *l)
 	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
 		return -EINVAL;
 	signal(SIGPIPE, SIG_IGN);
+	/* a file size limit (systemd LimitFSIZE=) reached by a state file's write: that write fails with EFBIG and
+	 * takes its error path (the lease journal's: cut back, refused, logged), the daemon is not killed */
+	signal(SIGXFSZ, SIG_IGN);
 	l->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (l->sigfd < 0)
 		return -errno;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -72,6 +73,35 @@ static void ready(void)
 			close(null);
 		}
 	}
+}
+
+/* The descriptors a busy daemon holds (up to 512 control connections, two streams per peer, the workers' TUN
+ * queues and sockets) pass the usual soft limit of 1,024: the soft RLIMIT_NOFILE goes up to the hard one,
+ * never down. What it is now is logged; a failure costs nothing but the higher limit, so it is a warning. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	rlim_t was;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl)) {
+		log_warn("open files limit: getrlimit: %s", strerror(errno));
+		return;
+	}
+	was = rl.rlim_cur;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl)) {
+			log_warn("open files limit: raising %llu to the hard limit %llu: %s", (unsigned long long)was,
+				 (unsigned long long)rl.rlim_max, strerror(errno));
+			return;
+		}
+	}
+	if (rl.rlim_cur == was)
+		log_info("open files limit: %llu (the hard limit: %llu)", (unsigned long long)was,
+			 (unsigned long long)rl.rlim_max);
+	else
+		log_info("open files limit: %llu (raised from %llu)", (unsigned long long)rl.rlim_cur,
+			 (unsigned long long)was);
 }
 
 /* Without -f: the parent waits until the child is up (exit 0) or failed (exit 1). */
@@ -160,6 +190,7 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
+	raise_nofile();
 	ret = cfg.mode == SL_MODE_SERVER ? gw_run(&cfg, ready) : cl_run(&cfg, ready);
 	config_free(&cfg);
 	return ret;

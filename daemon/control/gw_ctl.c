@@ -28,8 +28,10 @@
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include "daemon/control/proto.h"
@@ -684,18 +686,60 @@ static void evict_for(struct gw *g, const struct sockaddr_storage *peer)
 	conn_bury(v);
 }
 
+/* accept4 failed for want of a file descriptor (the process's or the system's) or of kernel memory. The
+ * connection stays in the listener's backlog, so the level-triggered listener would wake the loop again at once
+ * and pin a core: it leaves the epoll set and comes back SL_CTL_ACCEPT_RETRY_MS later (gw_accept_resume), when
+ * deadlines and closes may have given descriptors back. */
+static void accept_pause(struct gw *g, int err)
+{
+	uint32_t suppressed = 0;
+	struct rlimit rl = {0};
+	char lim[48] = "";
+
+	loop_del(&g->loop, &g->tcp_io);
+	loop_timer_set(&g->accept_timer, now_ms() + SL_CTL_ACCEPT_RETRY_MS);
+	if (g->accept_starved) /* said when it began: not again every retry */
+		return;
+	g->accept_starved = true;
+	if (!log_limit_ok(&g->ll_limit, now_ms(), LOG_BURST, LOG_INTERVAL_MS, &suppressed))
+		return;
+	if (err == EMFILE && !getrlimit(RLIMIT_NOFILE, &rl))
+		snprintf(lim, sizeof(lim), " (open files limit %llu)", (unsigned long long)rl.rlim_cur);
+	log_warn("control: accept: %s%s: new connections wait in the backlog, tried again every %u ms "
+		 "(%u similar messages suppressed)",
+		 strerror(err), lim, SL_CTL_ACCEPT_RETRY_MS, suppressed);
+}
+
+void gw_accept_resume(struct loop_timer *t)
+{
+	struct gw *g = (struct gw *)((char *)t - offsetof(struct gw, accept_timer));
+	int ret = loop_add(&g->loop, &g->tcp_io, g->tcp_io.fd, EPOLLIN, gw_on_accept);
+
+	if (ret) { /* the epoll set itself is out of memory: try again later rather than never accept again */
+		log_err("control: epoll: listener: %s: next try in %u ms", strerror(-ret), SL_CTL_ACCEPT_RETRY_MS);
+		loop_timer_set(t, now_ms() + SL_CTL_ACCEPT_RETRY_MS);
+	}
+}
+
+/* At most SL_CTL_ACCEPT_BURST connections per wake-up, each with its TLS work started inline: a backlog that
+ * refills as fast as it drains waits for the next turn (level-triggered), after timers and other connections. */
 void gw_on_accept(struct loop_io *io, uint32_t events)
 {
 	struct gw *g = (struct gw *)((char *)io - offsetof(struct gw, tcp_io));
 
-	for (;;) {
+	for (unsigned n = 0; n < SL_CTL_ACCEPT_BURST; n++) {
 		struct sockaddr_storage peer;
 		socklen_t plen = sizeof(peer);
 		int fd = accept4(io->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct rate_src src;
 		struct gw_conn *c;
 
-		if (fd < 0)
-			return;
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				accept_pause(g, errno);
+			return; /* EAGAIN: drained; ECONNABORTED and the like: the next wake-up tries again */
+		}
+		g->accept_starved = false;
 		/* cheapest first: the source's cap and rate cost a lookup each; only then may it evict */
 		if (preauth_source_full(&g->pa, &peer)) {
 			g->cst.conns_refused++;
@@ -703,8 +747,9 @@ void gw_on_accept(struct loop_io *io, uint32_t events)
 			close(fd);
 			continue;
 		}
-		if (!rate_take(g->src_rate, SL_CTL_RATE_BUCKETS, rate_key(&peer), now_ms(), SL_CTL_RATE_PER_SOURCE,
-			       SL_CTL_RATE_BURST)) {
+		src = rate_src(&peer);
+		if (!rate_take(g->src_rate, SL_CTL_RATE_BUCKETS, g->src_rate_seed, &src, now_ms(),
+			       SL_CTL_RATE_PER_SOURCE, SL_CTL_RATE_BURST)) {
 			limited(g, &peer);
 			close(fd);
 			continue;
@@ -778,6 +823,7 @@ int gw_conns_init(struct gw *g)
 
 	RAND_bytes((unsigned char *)&seed, sizeof(seed)); /* unguessable: addresses cannot be chosen to collide */
 	preauth_init(&g->pa, seed);
+	RAND_bytes((unsigned char *)&g->src_rate_seed, sizeof(g->src_rate_seed)); /* the same for the buckets */
 	loop_timer_init(&g->loop, &g->lease_timer, lease_commit);
 	if (g->cfg->stealth) {
 		g->stealth = calloc(1, sizeof(*g->stealth));

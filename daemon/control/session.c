@@ -200,6 +200,45 @@ uint32_t session_new_id(const struct gw_registry *r)
 	return id;
 }
 
+/* When the reaper must look at s next: the end of its grace as the previous session, else its expiry or its
+ * silence, whichever comes first. */
+static uint64_t session_due(const struct gw_session *s)
+{
+	uint64_t expiry = s->expires_ms + SL_SESSION_GRACE_MS, silence = SL_RD(s->last_seen_ms) + SL_SESSION_IDLE_MS;
+
+	if (s->peer->prev == s)
+		return s->peer->prev_until_ms;
+	return expiry < silence ? expiry : silence;
+}
+
+static void wheel_unlink(struct gw_session *s)
+{
+	if (!s->wheel_pprev)
+		return;
+	*s->wheel_pprev = s->wheel_next;
+	if (s->wheel_next)
+		s->wheel_next->wheel_pprev = s->wheel_pprev;
+	s->wheel_next = NULL;
+	s->wheel_pprev = NULL;
+}
+
+/* Into the slot of its next deadline's tick, never one a reap already looked at (that would wait a revolution). */
+static void wheel_put(struct gw_registry *r, struct gw_session *s)
+{
+	uint64_t tick = session_due(s) / SL_WHEEL_TICK_MS;
+	struct gw_session **head;
+
+	if (tick <= r->wheel_done)
+		tick = r->wheel_done + 1;
+	head = &r->wheel[tick % SL_WHEEL_SLOTS];
+	wheel_unlink(s);
+	s->wheel_next = *head;
+	if (*head)
+		(*head)->wheel_pprev = &s->wheel_next;
+	*head = s;
+	s->wheel_pprev = head;
+}
+
 struct gw_session *session_create(struct gw_registry *r, struct gw_peer *p, uint32_t id,
 				  const uint8_t tx_key[32], const uint8_t rx_key[32], uint64_t lifetime_ms)
 {
@@ -228,9 +267,11 @@ struct gw_session *session_create(struct gw_registry *r, struct gw_peer *p, uint
 			session_destroy(r, p->prev);
 		p->prev = p->cur;
 		p->prev_until_ms = now + SL_SESSION_GRACE_MS;
+		wheel_put(r, p->prev); /* its deadline is now the end of its grace */
 	}
 	h32_put(&r->by_id, &s->by_id, s->id);
 	__atomic_store_n(&p->cur, s, __ATOMIC_RELEASE); /* published whole */
+	wheel_put(r, s);
 	return s;
 }
 
@@ -271,6 +312,7 @@ void session_destroy(struct gw_registry *r, struct gw_session *s)
 		__atomic_store_n(&p->cur, NULL, __ATOMIC_RELEASE);
 	if (p->prev == s)
 		p->prev = NULL;
+	wheel_unlink(s);
 	h32_del(&r->by_id, &s->by_id);
 	qsbr_retire(&r->q, &s->retire, session_free);
 }
@@ -283,30 +325,60 @@ void session_reject(struct gw_registry *r, struct gw_session *s)
 	if (p->cur == s && prev) {
 		p->prev = NULL;
 		__atomic_store_n(&p->cur, prev, __ATOMIC_RELEASE); /* published whole, as session_create does */
+		wheel_put(r, prev); /* current again: its expiry and silence count, not its grace */
 	}
 	session_destroy(r, s);
 }
 
+/* One session whose slot came: destroyed if its deadline passed, else into the slot of its next one. */
+static unsigned reap_one(struct gw_registry *r, struct gw_session *s, uint64_t now)
+{
+	struct gw_peer *p = s->peer;
+
+	if (p->prev == s) {
+		if (now < p->prev_until_ms) {
+			wheel_put(r, s);
+			return 0;
+		}
+	} else if (p->cur != s) { /* cannot be: a session is its peer's current or previous one until destroyed */
+		wheel_unlink(s);
+		return 0;
+	} else if (now >= s->expires_ms + SL_SESSION_GRACE_MS) {
+		log_info("client '%s': session %08x ended: expired", p->name, s->id);
+	} else if (ms_since(SL_RD(s->last_seen_ms), now) >= SL_SESSION_IDLE_MS) {
+		/* last_seen_ms is a worker's clock: it may be ahead of `now` (ms_since) */
+		log_info("client '%s': session %08x ended: silent for %" PRIu64 " ms", p->name, s->id,
+			 ms_since(SL_RD(s->last_seen_ms), now));
+	} else {
+		wheel_put(r, s); /* heard from since: its next deadline */
+		return 0;
+	}
+	session_destroy(r, s);
+	return 1;
+}
+
+/* The slots of every tick up to now's that no reap looked at yet (all of them once after a long gap): O(the
+ * sessions whose deadline came), not O(sessions) — 100,000 idle sessions cost nothing between their deadlines. */
 unsigned registry_reap(struct gw_registry *r, uint64_t now)
 {
+	uint64_t last = now / SL_WHEEL_TICK_MS, t = r->wheel_done + 1;
 	unsigned n = 0;
 
-	for (size_t i = 0; i < r->n_peers; i++) {
-		struct gw_peer *p = r->peers[i];
-		if (p->prev && now >= p->prev_until_ms) {
-			session_destroy(r, p->prev);
-			n++;
-		}
-		if (p->cur && now >= p->cur->expires_ms + SL_SESSION_GRACE_MS) {
-			log_info("client '%s': session %08x ended: expired", p->name, p->cur->id);
-			session_destroy(r, p->cur);
-			n++;
-		} else if (p->cur && ms_since(SL_RD(p->cur->last_seen_ms), now) >= SL_SESSION_IDLE_MS) {
-			/* last_seen_ms is a worker's clock: it may be ahead of `now` (ms_since) */
-			log_info("client '%s': session %08x ended: silent for %" PRIu64 " ms", p->name, p->cur->id,
-				 ms_since(SL_RD(p->cur->last_seen_ms), now));
-			session_destroy(r, p->cur);
-			n++;
+	r->reap_looked = 0;
+	if (last < t)
+		return 0;
+	if (last - t >= SL_WHEEL_SLOTS)
+		t = last - SL_WHEEL_SLOTS + 1;
+	r->wheel_done = last; /* before: a session put back now goes to a later tick, never to one being looked at */
+	for (; t <= last; t++) {
+		struct gw_session *list = r->wheel[t % SL_WHEEL_SLOTS], *s;
+
+		r->wheel[t % SL_WHEEL_SLOTS] = NULL;
+		if (list)
+			list->wheel_pprev = &list;
+		while ((s = list)) { /* reap_one takes s off `list`: destroyed or put into another slot */
+			r->reap_looked++;
+			n += reap_one(r, s, now);
 		}
 	}
 	return n;

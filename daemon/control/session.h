@@ -33,6 +33,11 @@
 #define SL_SESSION_GRACE_MS 30000u   /* previous session kept after a re-auth */
 #define SL_ENDPOINT_FRESH_MS 60000u  /* the server only sends to an endpoint seen this recently */
 #define SL_SESSION_IDLE_MS 180000u   /* a session silent this long (no datagram, no ping) is reaped */
+/* The reaper's timing wheel: a session waits in the slot of the SL_WHEEL_TICK_MS interval holding its next
+ * deadline (expiry, silence, end of grace), so a reap looks only at the sessions whose deadline came; one
+ * revolution is SL_WHEEL_SLOTS ticks (a deadline further away is looked at once per revolution). */
+#define SL_WHEEL_TICK_MS 5000u
+#define SL_WHEEL_SLOTS 64u
 
 struct gw_peer;
 struct dp_stream;
@@ -61,6 +66,7 @@ struct gw_session {
 	struct dp_stream *stream; /* TCP fallback: data goes here while set (control thread writes, workers read) */
 	bool confirmed;      /* control thread: its client's key confirmation (CONFIRM) checked out (control/psk.h) */
 	unsigned n_c;        /* counter slots: one per worker */
+	struct gw_session *wheel_next, **wheel_pprev; /* the reaper's wheel slot (control thread only) */
 	struct dp_peer_counters c[]; /* n_c + 1: one per worker; the last is what went to the peer at unlinking */
 };
 
@@ -101,6 +107,9 @@ struct gw_registry {
 	struct sn_table *subnets; /* every peer's Subnets, longest first: workers load it with registry_subnets() */
 	unsigned n_slots; /* counter slots per session: one per worker */
 	struct qsbr q;    /* sessions and peers unlinked, waiting for the workers to let go */
+	struct gw_session *wheel[SL_WHEEL_SLOTS]; /* the reaper's: every session, by its next deadline */
+	uint64_t wheel_done;                      /* the last tick (ms / SL_WHEEL_TICK_MS) a reap looked at */
+	unsigned reap_looked;                     /* sessions the last reap looked at (the tests read it) */
 };
 
 /* A registry for `workers` data workers (0: used from one thread only, as the unit tests do). */

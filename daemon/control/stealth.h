@@ -7,11 +7,15 @@
  *   8      16   random nonce
  *   24     32   HMAC-SHA256(key, bytes 0..23), key = HMAC-SHA256(key = SL_STEALTH_LABEL, gateway public key)
  *
- * Fresh: the timestamp within SL_STEALTH_WINDOW_S of the gateway's clock, either way. Unreplayed: the nonce
- * not seen before — the gateway remembers every accepted nonce until its timestamp has left the window, in a
- * fixed table (SL_STEALTH_CACHE entries); when the table has no room a prelude is refused (fail closed) and
- * counted as replayed. Whoever knows the gateway's public key (every client) can make a prelude: stealth
- * hides the gateway from scanners, it does not authenticate anyone — TLS with pinned keys still does. */
+ * Fresh: the timestamp at most SL_STEALTH_WINDOW_S behind the gateway's clock and at most SL_STEALTH_FUTURE_S
+ * ahead. Unreplayed: the nonce not seen before — the gateway remembers every accepted nonce until its
+ * timestamp has left the window, in a fixed table (SL_STEALTH_CACHE entries, SL_STEALTH_PROBE slots looked at
+ * per nonce); when a nonce's slots are all live, the entry that expires first is forgotten for it. Refusing
+ * instead (fail closed) would let anyone with the public key fill the table and lock every client out;
+ * forgetting means a prelude captured on the path can be replayed, within its window, once a flood pushed its
+ * nonce out: the replayer sees a TLS ServerHello, nothing more. Whoever knows the gateway's public key (every
+ * client) can make a prelude: stealth hides the gateway from scanners, it does not authenticate anyone — TLS
+ * with pinned keys still does. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -19,7 +23,8 @@
 
 #define SL_STEALTH_PRELUDE_LEN 56
 #define SL_STEALTH_LABEL "sluice stealth prelude v1"
-#define SL_STEALTH_WINDOW_S 30
+#define SL_STEALTH_WINDOW_S 30 /* a prelude may be this old */
+#define SL_STEALTH_FUTURE_S 30 /* … and this far ahead of the gateway's clock: clocks off either way alike */
 #define SL_STEALTH_CACHE 8192 /* accepted nonces remembered (24 bytes each) */
 #define SL_STEALTH_PROBE 32   /* slots looked at per nonce */
 #define SL_STEALTH_LINGER_MIN_MS 1000u /* a refused peer is closed after 1..3 s, without a byte */
@@ -29,7 +34,7 @@ enum stealth_verdict {
 	STEALTH_OK,
 	STEALTH_BAD,    /* not a prelude made with this gateway's key (e.g. a TLS ClientHello, garbage) */
 	STEALTH_STALE,  /* a good MAC, the timestamp outside the window */
-	STEALTH_REPLAY, /* a good MAC, fresh, the nonce already used (or no room to remember it) */
+	STEALTH_REPLAY, /* a good MAC, fresh, the nonce already used */
 };
 
 struct stealth_entry {

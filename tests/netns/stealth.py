@@ -7,7 +7,7 @@
       KIND: valid [FILE]   a fresh prelude (saved to FILE when given, for a replay)
             replay FILE    the prelude saved in FILE, as it was
             stale          a prelude with a good MAC, its timestamp 120 s old (outside the 30 s window)
-            future         the same, 120 s ahead
+            future         the same, 45 s ahead (outside the 30 s a prelude may be ahead)
             garbage        56 random bytes
             none           nothing: only the ClientHello (what openssl s_client or a scanner sends)
             silent         nothing at all, not even the ClientHello (a raw TCP connect)
@@ -50,7 +50,7 @@ def probe(host, port, pub_b64, kind, path=None):
     elif kind == "stale":
         pre = prelude(pub, now - 120)
     elif kind == "future":
-        pre = prelude(pub, now + 120)
+        pre = prelude(pub, now + 45)
     elif kind == "garbage":
         pre = os.urandom(56)
     else:

@@ -5,7 +5,8 @@
 # crash, and the restart found itself in it: no double count). Two gateways in one namespace: forwarding goes
 # off only after the second stops. A gateway in another namespace has a record of its own. Under `User =
 # nobody` the root janitor lets go (the user may not write /run/sluice): after SIGTERM, and after SIGKILL too.
-# A record sluice did not write stops the start (exit 1) with nothing applied.
+# A record sluice did not write stops the start (exit 1) with nothing applied. A crashed run's NAT table goes at
+# the next start even when that start fails.
 #
 #   (ns $NS_G: gateways $GW on :51900, $GW2 on :51901)     (ns $NS_I: gateway $GW3 on :51900)
 . "$(dirname "$0")/lib.sh"
@@ -36,6 +37,24 @@ stop "$gw"
 fwd_is 0 || fail "net.ipv4.ip_forward is $(fwd) after a crashed run and a clean stop; it was 0"
 [ ! -e "$REC" ] || fail "record left behind: $(cat "$REC")"
 ok "SIGKILL, restart, SIGTERM: forwarding back to 0, no record"
+
+# a crashed run's NAT table goes at the next start, also when that start then fails (a journal it cannot read)
+nat_table() { in_g nft list table inet "sluice_nat_$GW" >/dev/null 2>&1; }
+start "$NS_G" "$GW"; gw=$LAST_PID
+kill9 "$gw"
+nat_table || fail "no NAT table left by the crash: nothing to test"
+JOURNAL=$WORK/state/$GW.leases
+cp "$JOURNAL" "$WORK/journal.bak"
+echo "not a lease line" >> "$JOURNAL"
+rc=0; in_g "$SLUICED" -f -c "$WORK/$GW.conf" >> "$WORK/$GW.log" 2>&1 || rc=$?
+[ "$rc" -ne 0 ] || fail "a gateway started with a journal it cannot read"
+! nat_table || fail "the crashed run's NAT table outlived a start that failed"
+cp "$WORK/journal.bak" "$JOURNAL"
+start "$NS_G" "$GW"; gw=$LAST_PID
+stop "$gw"
+fwd_is 0 || fail "net.ipv4.ip_forward is $(fwd) after crash, failed start, start and stop"
+! nat_table || fail "NAT table left after a clean stop"
+ok "SIGKILL, a start that fails (exit $rc): the crashed run's NAT table gone; then start/stop leaves nothing"
 
 # the same with the record looked at
 start "$NS_G" "$GW"; gw=$LAST_PID

@@ -5,7 +5,8 @@
 # (tests/tools/loadgen, retrying every 250 ms) are refused ("no address available") group after group, with one
 # rate-limited line per group and no retry of each alone; the journal stays as it was (no line, no fragment).
 # Once the filler is removed all 20 get in, and the journal holds exactly the 20 lowest addresses: no address
-# was lost to the failed writes (each was cut off again, so its addresses are free).
+# was lost to the failed writes (each was cut off again, so its addresses are free). Then the same under a file
+# size limit (prlimit --fsize): refused with EFBIG, and the gateway is not killed by SIGXFSZ.
 . "$(dirname "$0")/lib.sh"
 
 LOADGEN="$SLUICE_BUILD/tests/loadgen"
@@ -68,3 +69,24 @@ want=$(seq 2 $((N + 1)) | tr '\n' ' ')
 [ "$got" = "$want" ] || fail "the leases after the full disk are .$got, not .$want (addresses lost)"
 ok "room again: all $N clients in, on the $N lowest addresses (none lost to the failed writes)"
 stop "$GW_PID"
+
+# A file size limit instead of a full disk (systemd LimitFSIZE=): the journal's next line is past it. The
+# write fails with EFBIG (sluiced ignores SIGXFSZ, which would otherwise kill it); the client is refused and
+# the gateway lives on.
+mkdir -p "$WORK/state2"
+cp "$WORK/page.leases" "$WORK/state2/$GW.leases"
+sed -i "s|^StateDir = .*|StateDir = $WORK/state2|" "$WORK/$GW.conf"
+: > "$WORK/$GW.log"
+SLUICED_WRAP="prlimit --fsize=$PAGE" start "$NS_G" "$GW"; GW_PID=$LAST_PID
+ip netns exec "$NS_C" "$LOADGEN" run --server "$G_IP:$PORT" --server-key "$GW_KEY" --count 1 \
+	--source 198.18.0.100 --deadline 30 >> "$WORK/loadgen2.log" 2>&1 &
+LG=$!
+PIDS+=("$LG")
+wait_for 20 refused_ge 1 || fail "no refusal under the file size limit: $(tail -n 3 "$WORK/$GW.log")"
+grep -q "File too large; they are refused" "$WORK/$GW.log" || fail "the refusal does not say why: $(tail -n 2 "$WORK/$GW.log")"
+kill -0 "$GW_PID" 2>/dev/null || fail "the gateway died at the file size limit"
+[ "$(command stat -c %s "$WORK/state2/$GW.leases")" -eq "$PAGE" ] || fail "a write past the limit left bytes in the journal"
+kill "$LG" 2>/dev/null || true
+wait "$LG" 2>/dev/null || true
+stop "$GW_PID"
+ok "file size limit: the client refused with the reason (EFBIG), the gateway alive and exits 0"

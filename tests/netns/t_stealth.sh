@@ -2,7 +2,7 @@
 # t_stealth: the stealth control port (issue #23, DESIGN §9 "Stealth control port"). A gateway with
 # `Stealth = on` sends zero bytes to every TCP peer without a valid, fresh, unreplayed prelude, and closes it
 # after a short delay: `openssl s_client`, a raw TCP connect, a TLS ClientHello alone, random bytes, a prelude
-# replayed from another source, and preludes 120 s old or ahead all receive nothing (tests/netns/stealth.py
+# replayed from another source, and preludes 120 s old or 45 s ahead all receive nothing (tests/netns/stealth.py
 # counts every byte until the gateway closes); a valid prelude gets the TLS handshake (the control); the
 # pre-authentication limits still hold (8 per source); UDP garbage to the data port is never answered; a real
 # client with `Stealth = on` authenticates and carries traffic; show / -j / metrics say stealth is on and count

@@ -186,6 +186,78 @@ static void make_client(struct sl_client_cfg *c, const char *name, uint8_t seed)
 		c->pubkey[i] = (uint8_t)(seed * 31 + i);
 }
 
+/* The reaper's wheel (issue #19: 100,000 idle sessions cost 3 % of a core in a reaper that looked at every peer
+ * every 5 s): a reap looks only at the sessions whose deadline came; each is still reaped on time, whether it
+ * expired, went silent, or ended its grace as the previous session; a session heard from waits again. */
+static void test_reap_wheel(void)
+{
+	enum { N = 1000 };
+	struct gw_registry r;
+	struct gw_peer *p[N];
+	struct gw_session *s[N];
+	uint8_t k1[32] = {1}, k2[32] = {2};
+	uint64_t t0 = now_ms(); /* session_create stamps with this clock */
+	unsigned n;
+
+	CHECK(registry_init(&r) == 0);
+	for (int i = 0; i < N; i++) {
+		struct sl_client_cfg cc;
+		char name[32];
+		snprintf(name, sizeof(name), "w%d", i);
+		make_client(&cc, name, (uint8_t)i);
+		cc.pubkey[31] = (uint8_t)(i >> 8);
+		cc.pubkey[30] = (uint8_t)i;
+		CHECK((p[i] = registry_add_peer(&r, &cc)) != NULL);
+		/* lifetimes 1,000 s: silence (180 s) comes first */
+		CHECK((s[i] = session_create(&r, p[i], session_new_id(&r), k1, k2, 1000000)) != NULL);
+		s[i]->last_seen_ms = t0 + (uint64_t)i * 10; /* deadlines spread over 10 s */
+		s[i]->expires_ms = t0 + 1000000;
+	}
+	/* the first reap looks at every slot (nothing looked at before): each session once, or twice when it is put
+	 * back into a slot this same reap still comes to */
+	CHECK(registry_reap(&r, t0) == 0);
+	CHECK(r.reap_looked >= N && r.reap_looked <= 2 * N);
+	/* 5 s and 100 s later: no deadline came, nothing is looked at (the old reaper looked at all 1,000) */
+	CHECK(registry_reap(&r, t0 + 5000) == 0);
+	CHECK_EQ_INT(r.reap_looked, 0);
+	CHECK(registry_reap(&r, t0 + 100000) == 0);
+	CHECK_EQ_INT(r.reap_looked, 0);
+	/* the first 500 were heard from meanwhile: looked at when their old deadline comes, kept, not reaped */
+	for (int i = 0; i < N / 2; i++)
+		s[i]->last_seen_ms = t0 + 150000;
+	/* up to the silence deadline of the first 500 (t0 + 180 s + 0..4,990 ms): looked at, kept */
+	CHECK(registry_reap(&r, t0 + SL_SESSION_IDLE_MS + 4999) == 0);
+	CHECK(r.reap_looked >= N / 2 && r.reap_looked <= N);
+	for (int i = 0; i < N / 2; i++)
+		CHECK(p[i]->cur == s[i]);
+	/* by t0 + 180 s + 10 s every one of the other 500 went silent: reaped, each at the reap after its deadline */
+	n = registry_reap(&r, t0 + SL_SESSION_IDLE_MS + 10000);
+	CHECK_EQ_INT(n, N / 2);
+	for (int i = N / 2; i < N; i++)
+		CHECK(p[i]->cur == NULL);
+	for (int i = 2; i < N / 2; i++) /* peers 0 and 1 are enough from here */
+		registry_remove_peer(&r, p[i]);
+	/* a re-auth of peer 0: the previous session goes at the first reap after its grace ends (the reaper runs
+	 * every tick: a deadline is met within one), not before */
+	struct gw_session *prev = s[0];
+	uint64_t now = t0 + 200000;
+	CHECK((s[0] = session_create(&r, p[0], session_new_id(&r), k1, k2, 1000000)) != NULL);
+	p[0]->prev_until_ms = now + SL_SESSION_GRACE_MS;
+	s[0]->last_seen_ms = now;
+	s[0]->expires_ms = now + 1000000;
+	CHECK(registry_reap(&r, now) == 0 && p[0]->prev == prev);
+	CHECK(registry_reap(&r, now + SL_SESSION_GRACE_MS - 1) == 0 && p[0]->prev == prev);
+	CHECK(registry_reap(&r, now + SL_SESSION_GRACE_MS + SL_WHEEL_TICK_MS) == 1 && p[0]->prev == NULL &&
+	      p[0]->cur == s[0]);
+	/* expiry: a session heard from all along still ends SL_SESSION_GRACE_MS after it expired */
+	CHECK((s[1] = session_create(&r, p[1], session_new_id(&r), k1, k2, 300000)) != NULL);
+	uint64_t end = s[1]->expires_ms + SL_SESSION_GRACE_MS;
+	s[1]->last_seen_ms = end + 100000;
+	CHECK(registry_reap(&r, end - 1) == 1 && p[1]->cur == s[1] && p[1]->prev == NULL); /* its previous one */
+	CHECK(registry_reap(&r, end + SL_WHEEL_TICK_MS) == 1 && p[1]->cur == NULL);
+	registry_free(&r);
+}
+
 /* The pool tests' clients: peers[0] "fixed" at 10.66.0.3, peers[1..5] "dyn1".."dyn5" with no address. */
 static void add_fixed_and_five(struct gw_registry *r, struct gw_peer *peers[6])
 {
@@ -736,6 +808,13 @@ static void test_pool_disk(void)
 	rmdir(dir);
 }
 
+static bool take(struct rate_bucket *tab, uint32_t seed, uint32_t a4, uint64_t t)
+{
+	struct rate_src s = {{a4, 0}, 4};
+
+	return rate_take(tab, 64, seed, &s, t, 50, 100);
+}
+
 /* The control port's per-source handshake budget: a burst, then the rate; sources apart; IPv6 per /64. */
 static void test_ratelimit(void)
 {
@@ -745,33 +824,110 @@ static void test_ratelimit(void)
 	int ok = 0;
 
 	for (int i = 0; i < 150; i++)
-		ok += rate_take(tab, 64, a, 1000, 50, 100);
+		ok += take(tab, 7, a, 1000);
 	CHECK(ok == 100); /* the burst, then nothing within the same millisecond */
-	CHECK(rate_take(tab, 64, b, 1000, 50, 100)); /* another source has its own bucket */
-	CHECK(!rate_take(tab, 64, a, 1019, 50, 100)); /* 19 ms at 50/s: 0.95 of a token */
-	CHECK(rate_take(tab, 64, a, 1020, 50, 100));  /* 20 ms: one */
-	CHECK(!rate_take(tab, 64, a, 1020, 50, 100));
+	CHECK(take(tab, 7, b, 1000)); /* another source has its own bucket */
+	CHECK(!take(tab, 7, a, 1019)); /* 19 ms at 50/s: 0.95 of a token */
+	CHECK(take(tab, 7, a, 1020));  /* 20 ms: one */
+	CHECK(!take(tab, 7, a, 1020));
 	ok = 0;
 	for (uint64_t t = 2000; t < 12000; t += 5) /* a tight loop for 10 s: 50/s get through */
-		ok += rate_take(tab, 64, a, t, 50, 100);
+		ok += take(tab, 7, a, t);
 	CHECK(ok >= 495 && ok <= 551);
-	CHECK(rate_take(tab, 64, a, 60000, 50, 100)); /* idle long enough: the whole burst again */
+	CHECK(take(tab, 7, a, 60000)); /* idle long enough: the whole burst again */
 
 	a6.ss_family = b6.ss_family = AF_INET6;
 	inet_pton(AF_INET6, "2001:db8:1:2::1", &((struct sockaddr_in6 *)&a6)->sin6_addr);
 	inet_pton(AF_INET6, "2001:db8:1:2:ffff::9", &((struct sockaddr_in6 *)&b6)->sin6_addr);
-	CHECK(rate_key(&a6) == rate_key(&b6)); /* one /64, one budget */
+	{
+		struct rate_src x = rate_src(&a6), y = rate_src(&b6);
+		CHECK(rate_src_eq(&x, &y)); /* one /64, one budget */
+	}
 	inet_pton(AF_INET6, "2001:db8:1:3::1", &((struct sockaddr_in6 *)&b6)->sin6_addr);
-	CHECK(rate_key(&a6) != rate_key(&b6));
+	{
+		struct rate_src x = rate_src(&a6), y = rate_src(&b6);
+		CHECK(!rate_src_eq(&x, &y));
+	}
+	/* the whole /64 is kept, not a 32-bit digest of it: two /64s the former digest h32_mix(w0 ^ h32_mix(w1))
+	 * made one source (w1 = 0, and w0 ^ h32_mix(1) with w1 = 1) are two */
+	{
+		uint32_t w0 = htonl(0x20010db8u), w1 = htonl(1);
+		struct rate_src x, y;
+		memcpy(&((struct sockaddr_in6 *)&a6)->sin6_addr, (uint32_t[4]){w0, 0, 0, htonl(1)}, 16);
+		memcpy(&((struct sockaddr_in6 *)&b6)->sin6_addr, (uint32_t[4]){w0 ^ h32_mix(w1), w1, 0, htonl(1)}, 16);
+		CHECK(h32_mix(w0 ^ h32_mix(0)) == h32_mix((w0 ^ h32_mix(w1)) ^ h32_mix(w1)));
+		x = rate_src(&a6);
+		y = rate_src(&b6);
+		CHECK(x.fam == 6 && y.fam == 6);
+		CHECK(!rate_src_eq(&x, &y));
+	}
 	/* IPv4 clients of a dual-stack listener (::ffff:a.b.c.d): each its own budget, the same as over IPv4 */
 	inet_pton(AF_INET6, "::ffff:198.18.0.2", &((struct sockaddr_in6 *)&a6)->sin6_addr);
 	inet_pton(AF_INET6, "::ffff:198.18.0.3", &((struct sockaddr_in6 *)&b6)->sin6_addr);
-	CHECK(rate_key(&a6) != rate_key(&b6));
+	{
+		struct rate_src x = rate_src(&a6), y = rate_src(&b6);
+		CHECK(!rate_src_eq(&x, &y));
+	}
 	{
 		struct sockaddr_storage v4 = {.ss_family = AF_INET};
+		struct rate_src x = rate_src(&a6), y;
 		inet_pton(AF_INET, "198.18.0.2", &((struct sockaddr_in *)&v4)->sin_addr);
-		CHECK(rate_key(&a6) == rate_key(&v4));
+		y = rate_src(&v4);
+		CHECK(rate_src_eq(&x, &y));
 	}
+}
+
+/* A victim's budget cannot be drained from another address, even one that shares its set of buckets: found
+ * here by search, which an attacker cannot do without the per-process seed (the sets differ per seed). */
+static void test_ratelimit_collide(void)
+{
+	static struct rate_bucket tab[64];
+	const uint32_t seed = 0x5eed1234u;
+	uint32_t victim = ip("198.18.0.7").s_addr, col[RATE_WAYS];
+	struct rate_src v = {{victim, 0}, 4};
+	unsigned n = 0, moved = 0;
+	int ok = 0;
+
+	for (uint32_t i = 1; n < RATE_WAYS && i < 1000000; i++) {
+		struct rate_src s = {{htonl(0xc6120000u + i), 0}, 4}; /* 198.18.x.y */
+		if (s.w[0] != victim && rate_set(64, seed, &s) == rate_set(64, seed, &v))
+			col[n++] = s.w[0];
+	}
+	CHECK_EQ_INT(n, RATE_WAYS);
+	/* the seed moves the sets: under another one most of those no longer share the victim's */
+	for (unsigned i = 0; i < n; i++) {
+		struct rate_src s = {{col[i], 0}, 4};
+		moved += rate_set(64, seed + 1, &s) != rate_set(64, seed + 1, &v);
+	}
+	CHECK(moved > 0);
+
+	/* the victim in use, then a colliding attacker drains its own budget: the victim keeps its own */
+	CHECK(take(tab, seed, victim, 1000));
+	for (int i = 0; i < 300; i++)
+		ok += take(tab, seed, col[0], 1000);
+	CHECK_EQ_INT(ok, 100);
+	CHECK(!take(tab, seed, col[0], 1000));
+	for (int i = 0; i < 99; i++)
+		CHECK(take(tab, seed, victim, 1000));
+	CHECK(!take(tab, seed, victim, 1000)); /* its own 100, used up by itself */
+	/* a source arriving first, drained by a collider arriving after: untouched either way round */
+	memset(tab, 0, sizeof(tab));
+	for (int i = 0; i < 150; i++)
+		(void)take(tab, seed, col[1], 2000);
+	CHECK(take(tab, seed, victim, 2000));
+	/* every bucket of the set busy with other drained sources: a newcomer is refused, never handed their
+	 * (empty) tokens, and gets a bucket of its own once one of them is idle (full again, 2 s at 50/s) */
+	memset(tab, 0, sizeof(tab));
+	for (unsigned k = 0; k < RATE_WAYS; k++)
+		for (int i = 0; i < 100; i++)
+			CHECK(take(tab, seed, col[k], 3000));
+	CHECK(!take(tab, seed, victim, 3000));
+	CHECK(!take(tab, seed, victim, 4000)); /* 1 s: each holds 50, none is idle */
+	CHECK(take(tab, seed, victim, 5000));
+	for (int i = 0; i < 99; i++)
+		CHECK(take(tab, seed, victim, 5000)); /* a whole burst of its own */
+	CHECK(!take(tab, seed, victim, 5000));
+	CHECK(take(tab, seed, col[1], 5000)); /* and the others keep theirs */
 }
 
 static struct sockaddr_storage sa(const char *s)
@@ -982,12 +1138,14 @@ int main(void)
 	test_snapshot_roundtrip();
 	test_snapshot_routes();
 	test_registry();
+	test_reap_wheel();
 	test_pool();
 	test_pool_journal();
 	test_pool_group();
 	test_pool_disk();
 	test_pool6();
 	test_ratelimit();
+	test_ratelimit_collide();
 	test_preauth_keys();
 	test_preauth_counts();
 	test_preauth_eviction();

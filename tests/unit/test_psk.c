@@ -211,13 +211,15 @@ static void test_prelude(void)
 		p2[i / 8] ^= (uint8_t)(1u << (i % 8));
 		CHECK_EQ_INT(stealth_prelude_check(cache, key, now, p2), STEALTH_BAD);
 	}
-	/* the window, both ways, to the second */
+	/* the window, both ways, to the second: SL_STEALTH_WINDOW_S old at most, SL_STEALTH_FUTURE_S ahead */
 	CHECK_EQ_INT(stealth_prelude_check(cache, key, now + SL_STEALTH_WINDOW_S + 1, pre), STEALTH_STALE);
-	CHECK_EQ_INT(stealth_prelude_check(cache, key, now - SL_STEALTH_WINDOW_S - 1, pre), STEALTH_STALE);
+	CHECK_EQ_INT(stealth_prelude_check(cache, key, now - SL_STEALTH_FUTURE_S - 1, pre), STEALTH_STALE);
 	CHECK_EQ_INT(stealth_prelude_check(cache, key, now + SL_STEALTH_WINDOW_S, pre), STEALTH_OK);
 	/* once only, for as long as it is fresh */
 	CHECK_EQ_INT(stealth_prelude_check(cache, key, now, pre), STEALTH_REPLAY);
-	CHECK_EQ_INT(stealth_prelude_check(cache, key, now - SL_STEALTH_WINDOW_S, pre), STEALTH_REPLAY);
+	CHECK_EQ_INT(stealth_prelude_check(cache, key, now - SL_STEALTH_FUTURE_S, pre), STEALTH_REPLAY);
+	CHECK(stealth_prelude_make(key, now + SL_STEALTH_FUTURE_S, p2) == 0);
+	CHECK_EQ_INT(stealth_prelude_check(cache, key, now, p2), STEALTH_OK); /* ahead by the most allowed */
 	/* a garbage prelude (a TLS ClientHello's first bytes) */
 	memset(p2, 0x16, sizeof(p2));
 	CHECK_EQ_INT(stealth_prelude_check(cache, key, now, p2), STEALTH_BAD);
@@ -232,16 +234,37 @@ static void test_prelude(void)
 		CHECK_EQ_INT(ok, 4000);
 		CHECK_EQ_INT(replay, 4000);
 	}
-	/* a full table refuses (fail closed) rather than forgets; once the window has passed it has room again */
+	/* A flood by someone who knows the public key (every client does): valid preludes, each as far ahead as
+	 * accepted so that its entry lives longest, more than the table holds. A client's prelude made now is
+	 * still accepted (the entries that expire first make room; a full table refused it before), its replay
+	 * still refused, and the flood's own replays too while they are remembered. The same against the former
+	 * code: the client's prelude was refused (STEALTH_REPLAY, a full table failing closed). */
 	{
-		int refused = 0;
-		for (int i = 0; i < SL_STEALTH_CACHE; i++) {
-			CHECK(stealth_prelude_make(key, now, p2) == 0);
-			refused += stealth_prelude_check(cache, key, now, p2) != STEALTH_OK;
+		static uint8_t flood[10000][SL_STEALTH_PRELUDE_LEN];
+		int ok = 0, replay = 0;
+		for (int i = 0; i < 10000; i++) {
+			CHECK(stealth_prelude_make(key, now + SL_STEALTH_FUTURE_S, flood[i]) == 0);
+			ok += stealth_prelude_check(cache, key, now, flood[i]) == STEALTH_OK;
 		}
-		CHECK(refused > 0);
-		CHECK(stealth_prelude_make(key, now + 2 * SL_STEALTH_WINDOW_S + 1, p2) == 0);
-		CHECK_EQ_INT(stealth_prelude_check(cache, key, now + 2 * SL_STEALTH_WINDOW_S + 1, p2), STEALTH_OK);
+		CHECK_EQ_INT(ok, 10000);
+		/* the flood's last prelude was just remembered, and most of its latest (1 in 10 of the last 1,000
+		 * made room for a later one: about 900 are still there) */
+		CHECK_EQ_INT(stealth_prelude_check(cache, key, now, flood[9999]), STEALTH_REPLAY);
+		for (int i = 9000; i < 9999; i++)
+			replay += stealth_prelude_check(cache, key, now, flood[i]) == STEALTH_REPLAY;
+		CHECK(replay >= 800);
+		/* a client's prelude made now: accepted, then refused as a replay */
+		CHECK(stealth_prelude_make(key, now, p2) == 0);
+		CHECK_EQ_INT(stealth_prelude_check(cache, key, now, p2), STEALTH_OK);
+		CHECK_EQ_INT(stealth_prelude_check(cache, key, now, p2), STEALTH_REPLAY);
+		CHECK_EQ_INT(stealth_prelude_check(cache, key, now + 1, p2), STEALTH_REPLAY);
+		/* too far ahead: refused before it costs an entry */
+		CHECK(stealth_prelude_make(key, now + SL_STEALTH_FUTURE_S + 1, p2) == 0);
+		CHECK_EQ_INT(stealth_prelude_check(cache, key, now, p2), STEALTH_STALE);
+		/* once the window has passed every entry is free again */
+		CHECK(stealth_prelude_make(key, now + SL_STEALTH_FUTURE_S + SL_STEALTH_WINDOW_S + 1, p2) == 0);
+		CHECK_EQ_INT(stealth_prelude_check(cache, key, now + SL_STEALTH_FUTURE_S + SL_STEALTH_WINDOW_S + 1, p2),
+			     STEALTH_OK);
 	}
 	free(cache);
 }
