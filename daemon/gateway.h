@@ -31,6 +31,8 @@
 #define SL_CTL_DEADLINE_MS 5000u      /* a control connection's whole exchange */
 /* pre-authentication connections: PREAUTH_SLOTS at once, PREAUTH_PER_SOURCE per source (control/preauth.h) */
 #define SL_CTL_MAX_AUTHED 256u        /* connections past the handshake (configured keys), at once */
+#define SL_CTL_PER_KEY 4u             /* ... of one client key: a 5th closes that key's oldest */
+#define SL_CTL_REQUEST_MS 1000u       /* from the handshake's end to the request line (and the absolute deadline) */
 #define SL_CTL_RATE_PER_SOURCE 50u    /* new control connections (TLS handshakes) per second per source … */
 #define SL_CTL_RATE_BURST 100u        /* … after a burst of this many: 1,000 clients behind one NAT pinging */
 #define SL_CTL_RATE_BUCKETS 4096u     /* sources tracked at once (a fixed table) */
@@ -55,8 +57,8 @@ struct ctl_stats {
 	uint64_t conns_refused;          /* closed at once, over a cap: the source's, or SL_CTL_MAX_AUTHED */
 	uint64_t conns_refused_source;   /* of those: the source held PREAUTH_PER_SOURCE pre-auth slots */
 	uint64_t conns_ratelimited;      /* closed at once, over the source's handshake rate */
-	uint64_t conns_evicted;          /* pre-auth connections closed to make room (all slots taken) */
-	uint64_t conns_timed_out;        /* closed at SL_CTL_DEADLINE_MS */
+	uint64_t conns_evicted;          /* closed to make room: pre-auth (all slots taken) or a key's oldest (SL_CTL_PER_KEY) */
+	uint64_t conns_timed_out;        /* closed at SL_CTL_DEADLINE_MS, or no request SL_CTL_REQUEST_MS after the handshake */
 	uint64_t psk_mismatch;           /* AUTHs whose key confirmation failed (control/psk.h) */
 	uint64_t stealth_refused;        /* Stealth = on: connections closed without a byte sent: no valid prelude */
 	uint64_t stealth_stale;          /* of those: a good prelude outside the freshness window */

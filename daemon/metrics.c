@@ -54,10 +54,10 @@ static const struct metric iface_metrics[] = {
 	{"conns_ratelimited", "sluice_control_ratelimited_total", "counter",
 	 "Control connections closed at once: the source was over its handshake rate (gateway)."},
 	{"conns_evicted", "sluice_control_evicted_total", "counter",
-	 "Pre-authentication connections closed to make room for a new one: all slots were taken, theirs the "
-	 "oldest of the busiest source (gateway)."},
+	 "Control connections closed to make room for a new one: pre-authentication ones when all slots were "
+	 "taken (the oldest of the busiest source), or a client key's oldest past 4 per key (gateway)."},
 	{"conns_timed_out", "sluice_control_timed_out_total", "counter",
-	 "Control connections closed at their deadline (gateway)."},
+	 "Control connections closed at their deadline (5 s; 1 s from the handshake to the request) (gateway)."},
 	{"psk_mismatch", "sluice_psk_mismatch_total", "counter",
 	 "Authentications whose key confirmation failed: the pre-shared keys of the two ends differ."},
 	{"psk", "sluice_psk", "gauge", "1 when the current [Server] has a PresharedKeyFile (client)."},

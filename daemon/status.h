@@ -15,8 +15,9 @@
  * (of the failed:
  * refused for the key, or for the certificate's shape), conns_preauth (pre-authentication connections open
  * now), conns_refused (closed at once over a cap), conns_refused_source (of those: the source's pre-auth
- * cap), conns_ratelimited (over a source's handshake rate), conns_evicted (pre-auth connections closed to
- * make room), conns_timed_out (closed at the deadline); then for each client a block starting with
+ * cap), conns_ratelimited (over a source's handshake rate), conns_evicted (closed to make room: pre-auth
+ * connections, or a key's oldest past 4 per key), conns_timed_out (closed at the deadline, or no request 1 s
+ * after the handshake); then for each client a block starting with
  * "peer=<name>": peer_public_key, peer_endpoint,
  * peer_address, peer_address6 ("" without one), peer_session_id, peer_latest_handshake, peer_last_rx_age_ms,
  * peer_rx_bytes, peer_rx_packets,

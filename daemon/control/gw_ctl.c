@@ -6,7 +6,9 @@
  * are taken the oldest connection of the busiest source of the busiest group makes room for the newcomer, so
  * no number of silent connections from a few sources or one IPv6 /64 keeps a client out. Each source's rate of
  * new connections (each a TLS handshake) is limited by a token bucket, and a peer's certificate is refused
- * for its shape before anything costly (control/tls.h). So a slow, silent, hostile or looping peer never
+ * for its shape before anything costly (control/tls.h). Past the handshake, one client key holds at most
+ * SL_CTL_PER_KEY connections (a newer one closes its oldest) and the request must come within SL_CTL_REQUEST_MS,
+ * so no one valid key holds the SL_CTL_MAX_AUTHED slots of all clients. So a slow, silent, hostile or looping peer never
  * blocks the loop, grows memory or eats the CPU without bound.
  *
  * With `Stealth = on` a connection must first send a valid prelude (control/stealth.h) before any TLS state
@@ -61,6 +63,9 @@ struct gw_conn {
 	bool dead; /* closed for another connection (evicted), freed by the next sweep */
 	uint32_t data_id; /* DATA answered OK: after the answer the socket becomes this session's stream */
 	uint64_t deadline_ms;
+	uint64_t abs_deadline_ms; /* past the handshake: the absolute deadline, while deadline_ms is the request's */
+	bool keyed;               /* past the handshake: key is the client's (SL_CTL_PER_KEY) */
+	uint8_t key[SL_KEY_LEN];
 	struct sockaddr_storage peer;
 	char rbuf[PROTO_LINE_MAX];
 	size_t rlen;
@@ -224,14 +229,20 @@ static int answer_auth(struct gw_conn *c, struct gw_peer *p)
 	p->last_handshake_wall = wall_s();
 	p->handshakes++;
 	g->cst.handshakes_ok++;
-	if (p->handshakes == 1 || !p->prev) {
-		char a[64], ip[INET_ADDRSTRLEN] = "", ip6[INET6_ADDRSTRLEN] = "";
+	/* a client's first: once per client; after a refused confirmation (no previous session) a client can
+	 * repeat it at will (50 AUTHs/s per source), so through the limiter of remote-caused lines */
+	uint32_t suppressed = 0;
+	if (p->handshakes == 1 ||
+	    (!p->prev && log_limit_ok(&g->ll_auth, now_ms(), LOG_BURST, LOG_INTERVAL_MS, &suppressed))) {
+		char a[64], ip[INET_ADDRSTRLEN] = "", ip6[INET6_ADDRSTRLEN] = "", more[48] = "";
 		if (!snap.no_v4)
 			inet_ntop(AF_INET, &p->addr, ip, sizeof(ip));
 		if (snap.has_v6)
 			inet_ntop(AF_INET6, &p->addr6, ip6, sizeof(ip6));
-		log_info("client '%s' authenticated from %s: session %08x, address %s%s%s", p->name,
-			 sock_addr_str(&c->peer, a, sizeof(a)), id, ip, ip[0] && ip6[0] ? ", " : "", ip6);
+		if (suppressed)
+			snprintf(more, sizeof(more), " (%u similar messages suppressed)", suppressed);
+		log_info("client '%s' authenticated from %s: session %08x, address %s%s%s%s", p->name,
+			 sock_addr_str(&c->peer, a, sizeof(a)), id, ip, ip[0] && ip6[0] ? ", " : "", ip6, more);
 	}
 	return len;
 }
@@ -496,6 +507,41 @@ static bool conn_prelude(struct gw_conn *c)
 	}
 }
 
+/* c's handshake proved a configured key. One key holds at most SL_CTL_PER_KEY connections past the handshake:
+ * a newer one closes the key's oldest (a client that reconnects is never locked out by its own stale ones, and
+ * one key cannot fill the SL_CTL_MAX_AUTHED slots of all); and the request must come within
+ * SL_CTL_REQUEST_MS (a client sends it right after the handshake), besides the absolute deadline. An O(n)
+ * walk: n is at most PREAUTH_SLOTS + SL_CTL_MAX_AUTHED. */
+static void conn_keyed(struct gw_conn *c)
+{
+	struct gw *g = c->g;
+	struct gw_conn *o, *oldest = NULL;
+	unsigned n = 0;
+	uint64_t until;
+
+	if (tls_peer(c->ssl, c->key, NULL) == TLS_PEER_ACCEPTED) {
+		for (o = g->conns; o; o = o->next) /* newest first: the last match is the oldest */
+			if (o != c && o->keyed && !memcmp(o->key, c->key, SL_KEY_LEN)) {
+				n++;
+				oldest = o;
+			}
+		c->keyed = true;
+		if (n >= SL_CTL_PER_KEY && oldest) {
+			char what[80];
+			g->cst.conns_evicted++;
+			snprintf(what, sizeof(what), "its client key's oldest of %u, for a newer one", SL_CTL_PER_KEY);
+			conn_log(oldest, "control connection closed", what);
+			conn_bury(oldest);
+		}
+	}
+	c->abs_deadline_ms = c->deadline_ms;
+	until = now_ms() + SL_CTL_REQUEST_MS;
+	if (until < c->deadline_ms)
+		c->deadline_ms = until;
+	if (!g->conn_timer.due_ms || c->deadline_ms < g->conn_timer.due_ms)
+		loop_timer_set(&g->conn_timer, c->deadline_ms);
+}
+
 /* Advances the connection as far as it can go without blocking. */
 static void conn_drive(struct gw_conn *c)
 {
@@ -522,6 +568,7 @@ static void conn_drive(struct gw_conn *c)
 			r = SSL_accept(c->ssl);
 			if (r == 1) {
 				/* a configured key: the connection leaves its pre-authentication slot */
+				conn_keyed(c);
 				if (c->g->n_conns - c->g->pa.n >= SL_CTL_MAX_AUTHED) {
 					c->g->cst.conns_refused++;
 					goto close;
@@ -536,8 +583,10 @@ static void conn_drive(struct gw_conn *c)
 			r = SSL_read(c->ssl, c->rbuf + c->rlen, (int)(sizeof(c->rbuf) - c->rlen));
 			if (r > 0) {
 				c->rlen += (size_t)r;
-				if (memchr(c->rbuf, '\n', c->rlen))
+				if (memchr(c->rbuf, '\n', c->rlen)) {
+					c->deadline_ms = c->abs_deadline_ms; /* the request came in time */
 					conn_answer(c);
+				}
 				else if (c->rlen == sizeof(c->rbuf))
 					goto close;
 				continue;

@@ -5,7 +5,11 @@
 # authenticates within 2 s, the gateway's memory stays bounded, and its log lines are rate-limited. Then a
 # tight loop of complete TLS handshakes with unknown keys from one source (tests/tools/loadgen): the gateway
 # admits at most its per-source budget (burst + rate), refuses the rest, and the real client still
-# re-authenticates within 2 s. Last, a known client re-authenticating back to back: the same budget, memory flat.
+# re-authenticates within 2 s. Then a known client re-authenticating back to back: the same budget, memory flat.
+# Last, one valid client key holding silent connections past the handshake (tests/netns/keyhold.py): 6 from
+# one source, the oldest closed first (4 per key); 300 re-opened from 6 sources for 8 s while the real client
+# re-authenticates twice within 2 s each, nothing refused over the cap of all clients; then 60 AUTHs each
+# followed by a wrong confirmation: their "authenticated" lines rate-limited.
 . "$(dirname "$0")/lib.sh"
 # memory bounds are about the daemon, not ASan: its quarantine of freed blocks (256 MiB by default) would grow
 # with every handshake; 8 MiB keeps use-after-free detection and makes RSS mean something
@@ -17,6 +21,12 @@ LOADGEN="$SLUICE_BUILD/tests/loadgen"
 gw_conf "$GW"
 add_client "$GW" laptop "$CL"
 "$LOADGEN" conf --count 8 --seed 7 >> "$WORK/$GW.conf" # known clients that re-authenticate in a loop
+# a configured client of the test's own (tests/netns/keyhold.py) that holds silent connections past the handshake
+openssl genpkey -algorithm ed25519 -out "$WORK/hold.pem" 2>/dev/null &&
+	openssl req -x509 -new -key "$WORK/hold.pem" -subj /CN=hold -days 1 -out "$WORK/hold.crt" 2>/dev/null ||
+	fail "openssl: no Ed25519 certificate"
+printf '\n[Client]\nName = hold\nPublicKey = %s\n' \
+	"$(openssl pkey -in "$WORK/hold.pem" -pubout -outform DER | tail -c 32 | base64)" >> "$WORK/$GW.conf"
 cl_conf "$CL" "$GW"
 start "$NS_G" "$GW"; GW_PID=$LAST_PID
 start "$NS_C" "$CL"; CL_PID=$LAST_PID
@@ -105,4 +115,47 @@ budget=$(( 100 + 50 * secs ))
 rss3=$(rss_kib $GW_PID)
 [ $((rss3 - rss2)) -lt 16384 ] || fail "gateway memory grew by $(( (rss3 - rss2) / 1024 )) MiB in the loop"
 ok "re-authentication loop: $auths sessions in ${secs} s (budget $budget), RSS +$(( (rss3 - rss2) )) KiB"
+
+# one valid client key holding connections past the handshake, silent: it keeps 4 (a 5th closes its oldest),
+# each for at most 1 s without a request, so it cannot fill the 256 slots past the handshake of all clients
+KEYHOLD="$SLUICE_SRC/tests/netns/keyhold.py"
+for i in 6 7 8 9 10 11 12; do ip -n "$NS_I" addr add 198.19.0.$i/24 dev i0; done
+e0=$(stat "$GW" conns_evicted)
+out=$(in_i timeout 20 python3 "$KEYHOLD" order $GE_IP $PORT "$WORK/hold.crt" "$WORK/hold.pem" 198.19.0.6) ||
+	fail "keyhold order: $out"
+# on a slow machine the 1 s request deadline may close a third; the oldest go first, the newest stays
+[[ "$out" == "closed=0,1"* && "$out" == *"open="*5 ]] || fail "one key's 6 silent connections: $out (want 0,1 closed)"
+[ $(( $(stat "$GW" conns_evicted) - e0 )) -ge 2 ] || fail "one key's 6 connections: not counted in conns_evicted"
+ok "one key's 6 silent connections past the handshake: the oldest closed first ($out)"
+
+r0=$(stat "$GW" conns_refused); e0=$(stat "$GW" conns_evicted)
+rm -f "$WORK/hold.ready"
+in_i timeout 30 python3 "$KEYHOLD" flood $GE_IP $PORT "$WORK/hold.crt" "$WORK/hold.pem" \
+	198.19.0.7,198.19.0.8,198.19.0.9,198.19.0.10,198.19.0.11,198.19.0.12 300 8 "$WORK/hold.ready" \
+	> "$WORK/hold.out" 2>&1 & hold=$!
+PIDS+=("$hold")
+wait_for 20 test -e "$WORK/hold.ready" || fail "keyhold: 300 connections not tried within 20 s"
+for i in 1 2; do
+	h0=$(stat "$CL" handshakes_ok)
+	kill -USR1 $CL_PID
+	wait_for 2 stat_cmp "$CL" handshakes_ok -gt "$h0" ||
+		fail "re-authentication $i took more than 2 s while one key held 300 silent connections"
+done
+wait $hold || fail "keyhold flood: $(cat "$WORK/hold.out")"
+refused=$(( $(stat "$GW" conns_refused) - r0 )); evicted=$(( $(stat "$GW" conns_evicted) - e0 ))
+[ "$refused" = 0 ] || fail "one key's silent connections: $refused connections refused over the cap"
+[ "$evicted" -gt 0 ] || fail "one key's silent connections: none closed for its newer ones"
+ok "one key re-opening 300 silent connections ($(cat "$WORK/hold.out")): the client re-authenticated, \
+$evicted of the key's closed for newer ones, none refused"
+
+# AUTH then a wrong confirmation, 60 times: each refused session leaves the client without a previous one, so
+# each AUTH would say "authenticated" again; those lines are rate-limited like other remote-caused ones
+ip -n "$NS_I" addr add 198.19.0.13/24 dev i0
+a0=$(grep -c "client 'hold' authenticated" "$WORK/$GW.log" || true); m0=$(stat "$GW" psk_mismatch)
+out=$(in_i timeout 30 python3 "$KEYHOLD" badconfirm $GE_IP $PORT "$WORK/hold.crt" "$WORK/hold.pem" 198.19.0.13 60) ||
+	fail "keyhold badconfirm: $out"
+[ $(( $(stat "$GW" psk_mismatch) - m0 )) -ge 50 ] || fail "60 wrong confirmations: $out, psk_mismatch +$(( $(stat "$GW" psk_mismatch) - m0 ))"
+lines=$(( $(grep -c "client 'hold' authenticated" "$WORK/$GW.log" || true) - a0 ))
+[ "$lines" -le 12 ] || fail "60 AUTHs with a wrong confirmation: $lines 'authenticated' lines, not rate-limited"
+ok "60 AUTHs with a wrong confirmation ($out): $lines 'authenticated' lines"
 echo "t_ctlabuse: all checks passed"
