@@ -282,42 +282,58 @@ static int route_one(struct netcfg *nc, const struct sl_ids *ids, int ifindex, b
 		   : route_del4(nc, ifindex, a->v4, 32, ids->table, e);
 }
 
-static int route_servers(struct dns_client *d, struct netcfg *nc, int ifindex, const struct dns_config *want,
-			 struct sl_err *e)
+static bool routed_has(const struct sl_ipaddr *list, unsigned n, const struct sl_ipaddr *a)
 {
-	struct sl_ipaddr keep[SL_MAX_DNS];
-	unsigned n_keep = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (sl_ipaddr_eq(&list[i], a))
+			return true;
+	return false;
+}
+
+/* Removes the routes of servers neither `want` nor `also` (NULL: none) has: after the resolver points at its
+ * new servers (or back at the host's own). */
+static void route_prune(struct dns_client *d, struct netcfg *nc, int ifindex, const struct dns_config *want,
+			const struct dns_config *also)
+{
 	bool full = config_full_tunnel(d->cfg);
 	struct sl_ids ids;
+	unsigned kept = 0;
 
 	sl_ids_for(d->cfg->ifname, &ids);
 	for (unsigned i = 0; i < d->n_routed; i++) {
-		bool still = false;
-		for (unsigned j = 0; j < want->n_servers; j++)
-			if (sl_ipaddr_eq(&want->servers[j], &d->routed[i]))
-				still = true;
-		if (still) {
-			keep[n_keep++] = d->routed[i];
+		if (routed_has(want->servers, want->n_servers, &d->routed[i]) ||
+		    (also && routed_has(also->servers, also->n_servers, &d->routed[i]))) {
+			d->routed[kept++] = d->routed[i];
 		} else {
 			struct sl_err ignore;
 			route_one(nc, &ids, ifindex, full, &d->routed[i], false, &ignore);
 		}
 	}
-	memcpy(d->routed, keep, sizeof(keep));
-	d->n_routed = n_keep;
+	d->n_routed = kept;
+}
+
+/* Routes into the tunnel the servers of `want` that are not yet; the old ones stay (pruned by route_prune once
+ * the resolver has left them), so no query to either goes out through the underlay in between. */
+static int route_servers(struct dns_client *d, struct netcfg *nc, int ifindex, const struct dns_config *want,
+			 struct sl_err *e)
+{
+	bool full = config_full_tunnel(d->cfg);
+	struct sl_ids ids;
+
+	/* what the resolver points at stays routed; a change that failed earlier (never applied) goes now */
+	route_prune(d, nc, ifindex, want, &d->cur);
+	sl_ids_for(d->cfg->ifname, &ids);
 	for (unsigned j = 0; j < want->n_servers; j++) {
-		bool have = false;
 		int ret;
-		for (unsigned i = 0; i < d->n_routed; i++)
-			have |= sl_ipaddr_eq(&d->routed[i], &want->servers[j]);
-		if (have)
+
+		if (routed_has(d->routed, d->n_routed, &want->servers[j]))
 			continue;
 		ret = route_one(nc, &ids, ifindex, full, &want->servers[j], true, e);
 		if (ret == -EEXIST) /* the same prefix is in Routes: the route is there, and not ours to remove */
 			continue;
 		if (ret)
 			return ret;
-		d->routed[d->n_routed++] = want->servers[j];
+		d->routed[d->n_routed++] = want->servers[j]; /* room: those of d->cur and of want only */
 	}
 	return 0;
 }
@@ -331,14 +347,18 @@ int dns_client_update(struct dns_client *d, struct netcfg *nc, int ifindex, cons
 	int ret;
 
 	dns_config_want(d->cfg, s, &want);
-	if (d->backend && config_eq(&want, &d->cur))
+	if (d->backend && config_eq(&want, &d->cur)) {
+		route_prune(d, nc, ifindex, &want, NULL); /* routes of a change that failed and was taken back */
 		return 0;
-	if (!want.n_servers) { /* the gateway stopped pushing any */
-		route_servers(d, nc, ifindex, &want, e);
+	}
+	if (!want.n_servers) { /* the gateway stopped pushing any: the host's own resolvers first, then unroute */
 		ret = dns_client_revert(d, e);
+		route_prune(d, nc, ifindex, &want, NULL);
 		memset(&d->cur, 0, sizeof(d->cur));
 		return ret;
 	}
+	/* the new servers into the tunnel, the resolver to them, and only then the old servers' routes out: a
+	 * failure on the way keeps the old routes (a query to an old server still goes through the tunnel) */
 	ret = route_servers(d, nc, ifindex, &want, e);
 	if (ret)
 		return ret;
@@ -350,6 +370,7 @@ int dns_client_update(struct dns_client *d, struct netcfg *nc, int ifindex, cons
 	ret = ops_of(b)->apply(&t, &want, e);
 	if (ret)
 		return ret;
+	route_prune(d, nc, ifindex, &want, NULL);
 	d->cur = want;
 	return 1;
 }

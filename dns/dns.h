@@ -56,8 +56,10 @@ struct dns_client {
 	const struct sl_config *cfg;
 	enum dns_backend backend; /* NONE until something was applied */
 	struct dns_config cur;
-	struct sl_ipaddr routed[SL_MAX_DNS]; /* servers we routed into the tunnel: /32 or /128 routes (split tunnel) or
-					    * rules (full tunnel); the link and rules_del take them at exit */
+	/* servers we routed into the tunnel: /32 or /128 routes (split tunnel) or rules (full tunnel); the link and
+	 * rules_del take them at exit. During a change the old ones and the new ones: the old go only once the
+	 * resolver points at the new */
+	struct sl_ipaddr routed[2 * SL_MAX_DNS];
 	unsigned n_routed;
 };
 

@@ -7,6 +7,9 @@
 #       and tunnel address, a new session; the old server's route gone, the new one's into the tunnel; the
 #       gateway counts the re-push
 #   (3) SIGHUP with nothing changed for clients: no re-push, the session stays
+#   (3b) a change whose apply fails (the DNS record cannot be written): the servers in use keep their route
+#       into the tunnel and resolv.conf is unchanged; once the obstacle goes, the retry applies it and only
+#       then the old servers' routes go
 #   (4) SIGTERM: the original resolv.conf is back byte for byte
 . "$(dirname "$0")/lib.sh"
 matches() { grep -c "$@" >/dev/null; }
@@ -59,6 +62,28 @@ wait_for 15 stat_cmp "$GW" pings -ge $((pings + 2)) || fail "no pings after the 
 [ "$(stat "$CL" session_id)" = "$sid" ] || fail "a SIGHUP without changes re-pushed the session"
 stat_cmp "$GW" repushes -eq 1 || fail "gateway repushes: '$(stat "$GW" repushes)' after an empty reload"
 ok "a SIGHUP without changes for clients keeps the session"
+
+# --- (3b) a change whose apply fails: the servers in use stay routed into the tunnel until the resolver has
+# left them (before, their routes went first: their queries left through the underlay meanwhile, and for good
+# when the apply failed). The obstacle: the client's DNS record in its StateDir is a directory.
+STATE=$WORK/state-$CL
+mv "$STATE/$CL.dns" "$WORK/dns.record"
+mkdir "$STATE/$CL.dns"
+sed -i 's/^DNS = .*/DNS = 198.19.0.56/' "$WORK/$GW.conf"
+kill -HUP "$GW_PID"
+failed() { grep -q "dns: write $STATE/$CL.dns" "$WORK/$CL.log"; }
+wait_for 20 failed || fail "the change with the obstacle did not fail: $(tail -n 3 "$WORK/$CL.log")"
+routed() { in_c ip route get "$1" | matches "dev $CL"; }
+routed 198.19.0.54 && routed 198.19.0.55 || fail "the servers in use lost their route when the change failed"
+routed 198.19.0.56 || fail "the new server is not routed into the tunnel"
+second || fail "resolv.conf changed although the change failed: $(cat "$RESOLV")"
+rmdir "$STATE/$CL.dns"
+mv "$WORK/dns.record" "$STATE/$CL.dns"
+third() { grep -qx 'nameserver 198.19.0.56' "$RESOLV" && ! grep -q '198.19.0.5[45]' "$RESOLV"; }
+wait_for 20 third || fail "the change was not applied once the obstacle went: $(cat "$RESOLV")"
+routed 198.19.0.56 || fail "the new server lost its route"
+wait_for 5 eval '! routed 198.19.0.54 && ! routed 198.19.0.55' || fail "the old servers' routes stayed"
+ok "a DNS change that failed kept the servers in use routed; applied on retry, then the old routes went"
 
 # --- (4)
 stop "$CL_PID"
