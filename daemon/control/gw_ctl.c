@@ -694,7 +694,7 @@ static void accept_pause(struct gw *g, int err)
 {
 	uint32_t suppressed = 0;
 	struct rlimit rl = {0};
-	char lim[48] = "";
+	char lim[48] = "", more[48] = "";
 
 	loop_del(&g->loop, &g->tcp_io);
 	loop_timer_set(&g->accept_timer, now_ms() + SL_CTL_ACCEPT_RETRY_MS);
@@ -705,9 +705,10 @@ static void accept_pause(struct gw *g, int err)
 		return;
 	if (err == EMFILE && !getrlimit(RLIMIT_NOFILE, &rl))
 		snprintf(lim, sizeof(lim), " (open files limit %llu)", (unsigned long long)rl.rlim_cur);
-	log_warn("control: accept: %s%s: new connections wait in the backlog, tried again every %u ms "
-		 "(%u similar messages suppressed)",
-		 strerror(err), lim, SL_CTL_ACCEPT_RETRY_MS, suppressed);
+	if (suppressed)
+		snprintf(more, sizeof(more), " (%u similar messages suppressed)", suppressed);
+	log_warn("control: accept: %s%s: new connections wait in the backlog, tried again every %u ms%s", strerror(err),
+		 lim, SL_CTL_ACCEPT_RETRY_MS, more);
 }
 
 void gw_accept_resume(struct loop_timer *t)
